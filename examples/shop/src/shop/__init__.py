@@ -1,0 +1,1 @@
+"""shop: a small FastAPI + PostgreSQL web shop, the example service for stageline."""

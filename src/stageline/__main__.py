@@ -1,0 +1,3 @@
+from stageline.cli import main
+
+main()

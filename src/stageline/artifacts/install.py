@@ -1,0 +1,60 @@
+"""Make a release's virtualenv from an artifact's wheelhouse, offline, with uv."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from stageline.artifacts.manifest import MANIFEST_NAME, Manifest, parse_manifest
+from stageline.artifacts.runner import run, uv_bin
+
+
+def requirements_of(manifest: Manifest, wheelhouse: Path) -> list[str]:
+    """What to install: the service's own wheel (package) or every pin (app tree)."""
+    if manifest.service.wheel is not None:
+        return [str(wheelhouse / manifest.service.wheel)]
+    return [f"{pin.name}=={pin.version}" for pin in manifest.pins]
+
+
+def _offline_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(UV_OFFLINE="1", UV_PYTHON_DOWNLOADS="never", UV_NO_CONFIG="1")
+    return env
+
+
+def venv_python(venv_dir: Path) -> Path:
+    return venv_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def install_wheelhouse(
+    wheelhouse: Path, requirements: list[str], venv_dir: Path, *, python: str
+) -> None:
+    """Create ``venv_dir`` and install ``requirements`` from ``wheelhouse`` only."""
+    env = _offline_env()
+    hint = "the wheelhouse is incomplete: a dependency is missing from the lock"
+    run(
+        [uv_bin(), "venv", "--quiet", "--python", python, str(venv_dir)],
+        what=f"creating a virtualenv with {python}",
+        env=env,
+    )
+    if not requirements:
+        return
+    run(
+        [uv_bin(), "pip", "install", "--quiet", "--python", str(venv_python(venv_dir)),
+         "--offline", "--no-index", "--find-links", str(wheelhouse), *requirements],
+        what="installing from the wheelhouse (offline)",
+        env=env,
+        hint=hint,
+    )  # fmt: skip
+
+
+def install(artifact_path: Path, venv_dir: Path, *, python: str = sys.executable) -> None:
+    """Create ``venv_dir`` from the artifact's ``wheels/`` alone, offline (no index).
+
+    Installs the service wheel (a package) or every pinned wheel (an app tree). The
+    caller verifies the artifact first (``ArtifactStore.verify``).
+    """
+    manifest = parse_manifest((artifact_path / MANIFEST_NAME).read_bytes())
+    wheelhouse = artifact_path / "wheels"
+    install_wheelhouse(wheelhouse, requirements_of(manifest, wheelhouse), venv_dir, python=python)

@@ -1,0 +1,97 @@
+"""The artifact manifest: what was built, from what, and every file's hash.
+
+The manifest holds only facts about the *content* (no build time, no host, no absolute
+paths), so the same commit built twice gives the same bytes and the same digest. The
+digest is ``sha256:`` + the sha256 of the canonical JSON (sorted keys, compact
+separators, UTF-8), which is exactly what ``manifest.json`` holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+DIGEST_PREFIX = "sha256:"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceInfo(_Frozen):
+    """The service definition as it was in the built commit, plus its kind and version."""
+
+    name: str
+    version: str
+    kind: Literal["package", "app"]
+    start: str
+    health: str
+    release: str | None = None
+    bundle: list[str] = Field(default_factory=list)
+    build: list[str] = Field(default_factory=list)
+    #: file name of the service's own wheel in ``wheels/`` (a package); None for an app tree
+    wheel: str | None = None
+
+
+class SourceInfo(_Frozen):
+    """Where the artifact came from: the ref asked for, its tag, commit and commit time."""
+
+    ref: str
+    tag: str | None
+    commit: str
+    commit_time: str  # ISO 8601, UTC, e.g. "2024-05-01T12:00:00Z"
+
+
+class PythonInfo(_Frozen):
+    """The interpreter the wheelhouse was made for."""
+
+    implementation: str  # "cpython"
+    version: str  # "3.11"
+    platform: str  # "linux_x86_64"
+
+
+class Pin(_Frozen):
+    name: str  # normalized (PEP 503)
+    version: str
+
+
+class FileEntry(_Frozen):
+    path: str  # posix, relative to the artifact folder
+    sha256: str
+    size: int
+
+
+class Manifest(_Frozen):
+    """Everything an artifact is; its canonical JSON is what the digest is taken of."""
+
+    schema_version: int = SCHEMA_VERSION
+    service: ServiceInfo
+    source: SourceInfo
+    python: PythonInfo
+    pins: list[Pin]
+    #: the lock file the pins came from ("uv.lock", "requirements.txt", ...);
+    #: None means the dependencies were freshly resolved (unpinned)
+    pinned_from: str | None
+    files: list[FileEntry]
+
+    def canonical_json(self) -> bytes:
+        data = self.model_dump(mode="json")
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8")
+
+    @property
+    def digest(self) -> str:
+        return digest_of_bytes(self.canonical_json())
+
+
+def digest_of_bytes(data: bytes) -> str:
+    return DIGEST_PREFIX + hashlib.sha256(data).hexdigest()
+
+
+def parse_manifest(data: bytes) -> Manifest:
+    return Manifest.model_validate_json(data)

@@ -1,0 +1,62 @@
+"""``stageline demo``: the main job, the whole pipeline on the bundled example service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stageline import deploy as usecases
+from stageline.cli import output
+from stageline.cli.deploy import status as draw_status
+from stageline.demo import TAGS, prepare_demo_repo, reset_demo_state
+from stageline.pipeline import Session
+
+
+def demo(
+    path: Annotated[
+        Path, typer.Option(help="Where to create the demo service's git repository.")
+    ] = Path("stageline-demo"),
+) -> None:
+    """Ship the example service (FastAPI + PostgreSQL) from development to production."""
+    old, new = TAGS
+    output.step(f"preparing the example service's git repository in {path}")
+    repo = prepare_demo_repo(path)
+    if reset_demo_state(repo):
+        output.out.print("    (stopped the previous demo's environments; stored artifacts kept)")
+    output.success(f"{repo}: tags {old} and {new} (which adds a schema migration)")
+
+    with Session.open(repo) as session:
+        pipe = session.pipeline()
+        last = pipe.environments[-1].name
+        before_last = pipe.environments[-2].name
+        for tag in TAGS:
+            output.step(f"shipping {tag}: build once, then {' -> '.join(pipe.names[:-1])}")
+            with output.progress(f"shipping {tag}") as report:
+                for result in usecases.ship(session, tag, progress=report):
+                    output.success(
+                        f"{result.plan.environment}: {result.plan.artifact.version} "
+                        f"{result.plan.artifact.digest[:19]} healthy"
+                    )
+            output.step(f"signing off: promoting {before_last} to {last} (same digest)")
+            with output.progress(f"promoting {before_last}") as report:
+                promoted = usecases.promote(session, before_last, progress=report)
+            assert isinstance(promoted, usecases.Deployed)
+            output.success(
+                f"{last}: {promoted.plan.artifact.version} "
+                f"{promoted.plan.artifact.digest[:19]} healthy"
+            )
+        urls = [(env.name, env.url) for env in pipe.environments]
+    output.out.print()
+    draw_status(directory=repo, json=False)
+    output.out.print()
+    for name, url in urls:
+        output.out.print(f"  {name:<12} {url}/healthz   {url}/products")
+    output.out.print()
+    output.out.print("The environments keep running. Look around:")
+    output.out.print(
+        f"  cd {path} && stageline status | stageline history | stageline logs staging"
+    )
+    output.out.print(f"  stageline rollback {last}      # back to {old}, no rebuild")
+    output.out.print(f"Stop them all:  cd {path} && stageline down")

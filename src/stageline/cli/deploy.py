@@ -1,0 +1,288 @@
+"""deploy, promote, rollback, ship, status, env, history, logs, down, agent."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.columns import Columns
+from rich.panel import Panel
+from rich.table import Table
+
+from stageline import deploy as usecases
+from stageline import status as observe
+from stageline.cli import output
+from stageline.cli.app import DirOption, JsonOption
+from stageline.pipeline import Session
+
+EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+
+
+def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> None:
+    plan = result if isinstance(result, usecases.Plan) else result.plan
+    if isinstance(result, usecases.Plan):
+        if json:
+            output.emit_json(_plan_json(plan))
+            return
+        verdict = "allowed" if plan.decision.allowed else "refused: " + plan.decision.summary()
+        output.step(
+            f"plan: {plan.kind} {plan.artifact.version} ({plan.artifact.digest[:19]}) "
+            f"to {plan.environment} ({verdict})"
+        )
+        for number, step in enumerate(plan.steps, start=1):
+            output.out.print(f"    {number}. {step}")
+        return
+    if json:
+        output.emit_json(
+            {
+                **_plan_json(plan),
+                "deployment": result.deployment.id,
+                "status": result.deployment.status,
+                "health": result.status.healthy,
+            }
+        )
+        return
+    output.success(
+        f"{plan.environment} runs {plan.artifact.version} ({plan.artifact.digest[:19]}), healthy"
+    )
+
+
+def _plan_json(plan: usecases.Plan) -> dict[str, Any]:
+    return {
+        "environment": plan.environment,
+        "kind": plan.kind,
+        "digest": plan.artifact.digest,
+        "version": plan.artifact.version,
+        "allowed": plan.decision.allowed,
+        "reasons": plan.decision.reasons,
+        "break_glass": plan.decision.break_glass,
+        "steps": plan.steps,
+        "previous": plan.previous.digest if plan.previous else None,
+    }
+
+
+def deploy(
+    environment: EnvArgument,
+    ref: Annotated[str, typer.Argument(help="A git tag or ref (built once if new), or a digest.")],
+    force: Annotated[
+        bool, typer.Option(help="Break-glass: skip the entry rule (audited).")
+    ] = False,
+    dry_run: DryRun = False,
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> None:
+    """Deploy REF to ENVIRONMENT (new artifacts enter at the first environment)."""
+    with (
+        Session.open(directory) as session,
+        output.progress(f"deploying {ref} to {environment}") as r,
+    ):
+        _report(
+            usecases.deploy(
+                session,
+                environment,
+                ref,
+                force=force,
+                dry_run=dry_run,
+                progress=None if json else r,
+            ),
+            json,
+        )
+
+
+def promote(
+    source: Annotated[str, typer.Argument(help="The environment whose release moves on.")],
+    to: Annotated[str | None, typer.Option(help="Target environment (default: the next).")] = None,
+    dry_run: DryRun = False,
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> None:
+    """Deploy the digest running in SOURCE to the next environment, unchanged."""
+    with Session.open(directory) as session, output.progress(f"promoting {source}") as r:
+        _report(
+            usecases.promote(session, source, to=to, dry_run=dry_run, progress=None if json else r),
+            json,
+        )
+
+
+def rollback(
+    environment: EnvArgument,
+    to: Annotated[str | None, typer.Option(help="A version tag or digest that ran there.")] = None,
+    dry_run: DryRun = False,
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> None:
+    """Go back to the previous (or a named) release; no rebuild, no network."""
+    with Session.open(directory) as session, output.progress(f"rolling back {environment}") as r:
+        _report(
+            usecases.rollback(
+                session, environment, to=to, dry_run=dry_run, progress=None if json else r
+            ),
+            json,
+        )
+
+
+def ship(
+    ref: Annotated[str, typer.Argument(help="A git tag such as v1.7.0-rc1.")],
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> None:
+    """Build REF, deploy it to the first environment, promote through every automatic one."""
+    with Session.open(directory) as session, output.progress(f"shipping {ref}") as r:
+        results = usecases.ship(session, ref, progress=None if json else r)
+    for result in results:
+        _report(result, json)
+
+
+def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
+    """Draw the pipeline: each environment's version, digest, health, age and URL."""
+    with Session.open(directory) as session:
+        state = observe.status(session)
+    if json:
+        output.emit_json(
+            {
+                "service": state.service,
+                "latest_artifact": state.latest.digest if state.latest else None,
+                "environments": [
+                    {
+                        "name": e.name,
+                        "tier": e.tier,
+                        "url": e.url,
+                        "version": e.version,
+                        "digest": e.digest,
+                        "health": e.health,
+                        "restarts": e.restarts,
+                        "deployed_at": e.deployed_at,
+                        "deployed_by": e.deployed_by,
+                        "age_seconds": e.age_seconds,
+                    }
+                    for e in state.environments
+                ],
+            }
+        )
+        return
+    boxes: list[Any] = []
+    if state.latest:
+        boxes.append(
+            Panel(f"{state.latest.version}\n{state.latest.digest[7:19]}", title="build", width=20)
+        )
+    for env in state.environments:
+        if env.tier == "production":
+            boxes.append(Panel("promote\nwhen ready", title="sign-off", width=14))
+        colour = {"healthy": "green", "unhealthy": "red", "down": "red"}.get(env.health, "dim")
+        body = (
+            f"{env.version}\n{env.digest[7:19]}\n[{colour}]{env.health}[/]\n"
+            f"{_age(env.age_seconds)}\n{env.url}"
+            if env.digest
+            else f"[dim]not deployed[/]\n\n\n\n{env.url}"
+        )
+        style = "bold yellow" if env.tier == "staging" else "white"
+        boxes.append(Panel(body, title=env.name, border_style=style, width=26))
+    output.out.print(Columns(boxes, padding=(0, 0)))
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"
+
+
+def env(
+    environment: EnvArgument, directory: DirOption = Path("."), json: JsonOption = False
+) -> None:
+    """Print the configuration ENVIRONMENT's service receives (secret values masked)."""
+    with Session.open(directory) as session:
+        variables = observe.environment_config(session, environment)
+    if json:
+        output.emit_json(variables)
+        return
+    table = Table("variable", "value")
+    for name in sorted(variables):
+        table.add_row(name, variables[name])
+    output.out.print(table)
+
+
+def history(
+    environment: Annotated[str | None, typer.Argument(help="Only this environment.")] = None,
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> None:
+    """List deployments, newest first."""
+    with Session.open(directory) as session:
+        if environment:
+            session.pipeline().environment(environment)
+        rows = session.store.deployments(environment, limit=100)
+    if json:
+        output.emit_json([vars(r) for r in rows])
+        return
+    table = Table("#", "environment", "kind", "digest", "status", "by", "started", "detail")
+    for r in rows:
+        table.add_row(
+            str(r.id),
+            r.environment,
+            r.kind,
+            r.digest[:19],
+            r.status,
+            r.actor,
+            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            _first_line(r.detail),
+        )
+    output.out.print(table)
+
+
+def _first_line(text: str | None, width: int = 60) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0][:width] if lines else ""
+
+
+def logs(
+    environment: EnvArgument,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n")] = 50,
+    directory: DirOption = Path("."),
+) -> None:
+    """Print the service's log in ENVIRONMENT."""
+    with Session.open(directory) as session:
+        pipe = session.pipeline()
+        from stageline.targets import for_environment
+
+        path = for_environment(
+            session.workspace.home, pipe.environment(environment), pipe.service.name
+        ).log_path()
+    if not path.is_file():
+        output.warning(f"no log yet for {environment}")
+        return
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle.readlines()[-lines:]:
+            output.out.print(line.rstrip("\n"), markup=False)
+        while follow:
+            line = handle.readline()
+            if line:
+                output.out.print(line.rstrip("\n"), markup=False)
+            else:
+                time.sleep(0.2)
+
+
+def down(
+    environment: Annotated[str | None, typer.Argument(help="Only this environment.")] = None,
+    directory: DirOption = Path("."),
+) -> None:
+    """Stop environments (all by default) and their PostgreSQL servers; then the agent."""
+    with Session.open(directory) as session:
+        stopped = observe.down(session, environment)
+    output.success(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+def agent(directory: DirOption = Path(".")) -> None:
+    """Run the host agent in the foreground (the CLI starts it by itself when needed)."""
+    from stageline.agent import run_agent
+    from stageline.workspace import Workspace
+
+    run_agent(Workspace.at(directory).home)

@@ -1,0 +1,201 @@
+"""The pipeline file's shape, as pydantic models.
+
+These models validate one environment *after* ``[defaults]`` (and any ``extends``) have
+been merged into it; the loader (``loader.py``) does the merging and turns validation
+errors into ``file:line: key: message`` issues.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+
+NAME_RE = r"^[a-z][a-z0-9-]*$"
+VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+DEFAULT_ENVIRONMENTS = ("development", "test", "staging", "production")
+
+
+class Tier(StrEnum):
+    development = "development"
+    testing = "testing"
+    staging = "staging"
+    production = "production"
+
+
+#: names people write for tiers, mapped onto the four tiers
+TIER_ALIASES = {"dev": "development", "test": "testing", "stage": "staging", "prod": "production"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Service(Strict):
+    """What the service is and how it runs; travels inside every artifact's manifest."""
+
+    name: Annotated[str, Field(pattern=NAME_RE)]
+    start: Annotated[str, Field(min_length=1)]
+    health: str = "/healthz"
+    release: str | None = None
+    bundle: list[str] = Field(default_factory=list)
+    build: list[str] = Field(default_factory=list)
+    lock: str | None = None
+
+    @field_validator("health")
+    @classmethod
+    def _health_is_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"expected a path starting with '/', got {value!r}")
+        return value
+
+    @field_validator("bundle")
+    @classmethod
+    def _bundle_relative(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item.startswith("/") or ".." in item.split("/"):
+                raise ValueError(f"bundle entries are paths inside the repository, got {item!r}")
+        return value
+
+
+class Target(Strict):
+    kind: Literal["local"] = "local"
+    port: Annotated[StrictInt, Field(ge=1, le=65535)]
+
+
+class Postgres(Strict):
+    """A PostgreSQL server of the environment's own (or an external one by URL)."""
+
+    version: Annotated[StrictInt, Field(ge=10, le=30)] = 16
+    provider: Literal["embedded", "system", "external"] = "embedded"
+    url: str | None = None
+    database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] | None = None
+    extensions: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _url_iff_external(self) -> Postgres:
+        if self.provider == "external" and not self.url:
+            raise ValueError("provider 'external' needs a url = 'postgresql://...'")
+        if self.url and self.provider != "external":
+            raise ValueError("a url is only used with provider = 'external'")
+        if self.url and urlsplit(self.url).scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"expected a postgresql:// url, got scheme of {self.url!r}")
+        return self
+
+
+class Services(Strict):
+    postgres: Postgres | None = None
+
+
+def _check_glob(pattern: str) -> str:
+    if not pattern or pattern != pattern.strip():
+        raise ValueError(f"a tag glob must be non-empty without surrounding spaces: {pattern!r}")
+    depth = 0
+    for char in pattern:
+        if char == "[":
+            if depth:
+                raise ValueError(f"nested '[' in tag glob {pattern!r}")
+            depth = 1
+        elif char == "]":
+            depth = 0
+    if depth:
+        raise ValueError(f"unclosed '[' in tag glob {pattern!r}")
+    return pattern
+
+
+class Environment(Strict):
+    """One environment after ``[defaults]`` have been merged in."""
+
+    name: Annotated[str, Field(pattern=NAME_RE)]
+    tier: Tier
+    url: str
+    target: Target
+    vars: dict[str, str] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list)
+    services: Services = Field(default_factory=Services)
+    accept: list[str] = Field(default_factory=lambda: ["*"])
+    promotion: Literal["auto", "manual"] = "manual"
+    extends: str | None = None
+    retain: Annotated[StrictInt, Field(ge=1, le=100)] = 5
+
+    @field_validator("tier", mode="before")
+    @classmethod
+    def _tier_alias(cls, value: object) -> object:
+        return TIER_ALIASES.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("vars", mode="before")
+    @classmethod
+    def _vars_as_text(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, object] = {}
+        for key, item in value.items():
+            if not VAR_NAME_RE.match(key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+            if isinstance(item, bool):
+                out[key] = "true" if item else "false"
+            elif isinstance(item, int | float):
+                out[key] = str(item)
+            else:
+                out[key] = item
+        return out
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not VAR_NAME_RE.match(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return value
+
+    @field_validator("accept")
+    @classmethod
+    def _globs(cls, value: list[str]) -> list[str]:
+        return [_check_glob(pattern) for pattern in value]
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+    @property
+    def postgres(self) -> Postgres | None:
+        return self.services.postgres
+
+
+class Pipeline(Strict):
+    """The whole pipeline file: the service and its ordered environments."""
+
+    source: str
+    service: Service
+    environments: list[Environment]
+
+    @property
+    def names(self) -> list[str]:
+        return [env.name for env in self.environments]
+
+    def environment(self, name: str) -> Environment:
+        from stageline.errors import UnknownName
+
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise UnknownName(
+            "environment", name, self.names, hint=f"environments are declared in {self.source}"
+        )
+
+    def next_after(self, name: str) -> Environment | None:
+        names = self.names
+        index = names.index(self.environment(name).name)
+        return self.environments[index + 1] if index + 1 < len(names) else None
+
+    @property
+    def first(self) -> Environment:
+        return self.environments[0]

@@ -1,0 +1,138 @@
+"""What a service receives: its environment variables, resolved from the pipeline file.
+
+Pure functions. Vars may interpolate facts of the environment and of its backing
+services, so a service that reads ``POSTGRES_SERVER`` and ``POSTGRES_DB`` (or ``DB_HOST``
+and ``DB_NAME``) needs no wrapper::
+
+    [environments.staging.vars]
+    POSTGRES_SERVER = "${postgres.host}"
+    POSTGRES_PORT = "${postgres.port}"
+    POSTGRES_DB = "${postgres.database}"
+    PUBLIC_URL = "${env.url}"
+
+Known names: ``env.name``, ``env.tier``, ``env.url``, ``env.port``; ``postgres.host``,
+``postgres.port``, ``postgres.user``, ``postgres.password``, ``postgres.database``,
+``postgres.url``. ``$${`` writes a literal ``${``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from stageline.config.model import Environment
+from stageline.errors import UnknownName, UsageError
+
+_REF = re.compile(r"\$(\$?)\{([^}]*)\}")
+
+
+@dataclass(frozen=True)
+class PostgresFacts:
+    """How a service reaches its PostgreSQL database."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @property
+    def url(self) -> str:
+        auth = quote(self.user, safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        return f"postgresql://{auth}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """What is being run: the artifact's version and digest."""
+
+    version: str
+    digest: str
+
+
+def facts_of(env: Environment, postgres: PostgresFacts | None) -> dict[str, str]:
+    """The names vars may interpolate, with their values for this environment."""
+    facts = {
+        "env.name": env.name,
+        "env.tier": env.tier.value,
+        "env.url": env.url,
+        "env.port": str(env.target.port),
+    }
+    if postgres is not None:
+        facts.update(
+            {
+                "postgres.host": postgres.host,
+                "postgres.port": str(postgres.port),
+                "postgres.user": postgres.user,
+                "postgres.password": postgres.password,
+                "postgres.database": postgres.database,
+                "postgres.url": postgres.url,
+            }
+        )
+    return facts
+
+
+def interpolate(text: str, facts: Mapping[str, str], *, where: str) -> str:
+    """Replace ``${name}`` by its fact; an unknown name is an error listing the known ones."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(1):
+            return "${" + match.group(2) + "}"
+        name = match.group(2).strip()
+        if name not in facts:
+            hint = None
+            if name.startswith("postgres."):
+                hint = "declare [environments.NAME.services.postgres] to use postgres.* values"
+            raise UnknownName(f"variable in {where}", name, sorted(facts), hint=hint)
+        return facts[name]
+
+    return _REF.sub(substitute, text)
+
+
+def service_environment(
+    env: Environment,
+    release: ReleaseFacts,
+    *,
+    port: int,
+    postgres: PostgresFacts | None,
+    secrets: Mapping[str, str],
+) -> dict[str, str]:
+    """Every variable stageline sets for the service (the caller adds PATH and the like)."""
+    missing = [name for name in env.secrets if name not in secrets]
+    if missing:
+        raise UsageError(
+            f"environment {env.name!r} needs secret(s) {', '.join(missing)} that have no value",
+            hint=f"set them for {env.name} (see `stageline env {env.name}`)",
+        )
+    facts = facts_of(env, postgres)
+    result = {
+        "APP_ENV": env.name,
+        "STAGELINE_ENVIRONMENT": env.name,
+        "STAGELINE_TIER": env.tier.value,
+        "STAGELINE_URL": env.url,
+        "STAGELINE_VERSION": release.version,
+        "STAGELINE_DIGEST": release.digest,
+        "PORT": str(port),
+    }
+    if postgres is not None:
+        result["DATABASE_URL"] = postgres.url
+    for name, value in env.vars.items():
+        result[name] = interpolate(value, facts, where=f"environments.{env.name}.vars.{name}")
+    result.update({name: secrets[name] for name in env.secrets})
+    return result
+
+
+def masked(variables: Mapping[str, str], secret_values: Mapping[str, str]) -> dict[str, str]:
+    """A copy safe to print: secret values, and passwords inside URLs, replaced by a mask."""
+    hidden = [value for value in secret_values.values() if value]
+    out: dict[str, str] = {}
+    for name, value in variables.items():
+        shown = re.sub(r"(://[^:/@]+:)[^@]+@", r"\1****@", value)
+        for secret in hidden:
+            shown = shown.replace(secret, "****")
+        out[name] = shown
+    return out

@@ -1,0 +1,297 @@
+"""Deploy, promote, roll back and ship: plan first, then act in named stages.
+
+Every use case computes a :class:`Plan` (what lands where, the entry decision, the
+steps), which ``--dry-run`` prints, and only then executes it under the environment's
+lock. Whatever fails, the previous release is serving when the call returns and the
+deployment is recorded as failed with the reason and log tail.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from stageline.config.model import Environment, Pipeline
+from stageline.config.resolve import ReleaseFacts, service_environment
+from stageline.errors import DeployFailed, GitError, Refused, StagelineError, UsageError
+from stageline.identity import current_actor
+from stageline.pipeline import Session, build, find_artifact
+from stageline.policy import Decision, EntryFacts, decide
+from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord
+from stageline.targets import for_environment
+from stageline.targets.base import CommandResult, Release, ServiceStatus
+
+Progress = Callable[[str], None]
+RELEASE_COMMAND_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    environment: str
+    kind: DeploymentKind
+    artifact: ArtifactRecord
+    previous: DeploymentRecord | None
+    decision: Decision
+    steps: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    plan: Plan
+    deployment: DeploymentRecord
+    status: ServiceStatus
+    release_command: CommandResult | None
+
+
+def secrets_for(env: Environment) -> dict[str, str]:
+    """Secret values for ``env``, from ``STAGELINE_SECRET_<ENV>_<NAME>`` in our environment.
+
+    Each environment reads only its own names, so staging never receives production's.
+    """
+    prefix = "STAGELINE_SECRET_" + re.sub(r"[^A-Z0-9]", "_", env.name.upper()) + "_"
+    return {name: os.environ[prefix + name] for name in env.secrets if prefix + name in os.environ}
+
+
+def resolve_artifact(
+    session: Session, ref: str, progress: Progress | None = None
+) -> ArtifactRecord:
+    """A stored artifact by digest or tag; a git ref not built yet is built once now."""
+    try:
+        return find_artifact(session, ref)
+    except UsageError:
+        if ref.startswith("sha256:"):
+            raise
+    try:
+        return build(session, ref, progress=progress).record
+    except GitError as exc:
+        raise UsageError(
+            f"{ref!r} is neither a stored artifact nor a git ref", hint=exc.hint
+        ) from None
+
+
+def plan(
+    session: Session,
+    pipe: Pipeline,
+    environment: str,
+    artifact: ArtifactRecord,
+    *,
+    kind: DeploymentKind,
+    force: bool = False,
+) -> Plan:
+    env = pipe.environment(environment)
+    index = pipe.names.index(env.name)
+    previous_env = pipe.names[index - 1] if index > 0 else None
+    proven = previous_env is not None and any(
+        d.digest == artifact.digest and d.status == "succeeded"
+        for d in session.store.deployments(previous_env, limit=1000)
+    )
+    if kind == "rollback":
+        decision = Decision(True)
+    else:
+        decision = decide(
+            EntryFacts(env, artifact.digest, artifact.tag, previous_env, proven, force=force)
+        )
+    manifest = session.artifacts.load(artifact.digest)[1]
+    steps = [f"verify every file of {artifact.digest[:19]}", f"prepare the release in {env.name}"]
+    if env.postgres is not None:
+        steps.append(f"ensure {env.name}'s PostgreSQL {env.postgres.version} and its database")
+    if manifest.service.release and kind != "rollback":
+        steps.append(f"run the release command: {manifest.service.release}")
+    steps.append(
+        f"start {manifest.service.name} {artifact.version} and wait for "
+        f"{env.url}{manifest.service.health}"
+    )
+    return Plan(
+        env.name, kind, artifact, session.store.current_deployment(env.name), decision, steps
+    )
+
+
+def execute(
+    session: Session, pipe: Pipeline, the_plan: Plan, progress: Progress | None = None
+) -> Deployed:
+    """Carry out a plan under the environment's lock; record the outcome either way."""
+    report = progress or (lambda _stage: None)
+    if not the_plan.decision.allowed:
+        session.store.append_event(
+            f"{the_plan.kind}.refused",
+            actor=current_actor(),
+            environment=the_plan.environment,
+            digest=the_plan.artifact.digest,
+            data={"reasons": the_plan.decision.reasons},
+        )
+        raise Refused(
+            f"{the_plan.artifact.version} may not enter {the_plan.environment}: "
+            f"{the_plan.decision.summary()}",
+            hint="fix the cause, or see `stageline history` for what ran where",
+        )
+    env = pipe.environment(the_plan.environment)
+    actor = current_actor()
+    store = session.store
+    with store.lock(f"deploy:{env.name}", holder=actor):
+        kind: DeploymentKind = "force" if the_plan.decision.break_glass else the_plan.kind
+        record = store.start_deployment(env.name, the_plan.artifact.digest, actor=actor, kind=kind)
+        if the_plan.decision.break_glass:
+            store.append_event(
+                "deploy.break_glass",
+                actor=actor,
+                environment=env.name,
+                digest=the_plan.artifact.digest,
+                data={"deployment": record.id},
+            )
+        try:
+            status, result = _stages(session, pipe, env, the_plan, report)
+        except BaseException as exc:
+            detail = str(exc) if isinstance(exc, StagelineError) else f"interrupted: {exc!r}"
+            tail = getattr(exc, "log_tail", "")
+            store.finish_deployment(record.id, "failed", f"{detail}\n{tail}".strip())
+            store.append_event(
+                f"{the_plan.kind}.failed",
+                actor=actor,
+                environment=env.name,
+                digest=the_plan.artifact.digest,
+                data={"reason": detail},
+            )
+            raise
+        done = store.finish_deployment(record.id, "succeeded")
+        store.append_event(
+            f"{the_plan.kind}.succeeded",
+            actor=actor,
+            environment=env.name,
+            digest=the_plan.artifact.digest,
+            data={"deployment": record.id},
+        )
+    return Deployed(the_plan, done, status, result)
+
+
+def _stages(
+    session: Session, pipe: Pipeline, env: Environment, the_plan: Plan, report: Progress
+) -> tuple[ServiceStatus, CommandResult | None]:
+    digest = the_plan.artifact.digest
+    report(f"verifying every file of {digest[:19]}")
+    session.artifacts.verify(digest)
+    _, manifest = session.artifacts.load(digest)
+    target = for_environment(session.workspace.home, env, manifest.service.name)
+    release = Release(env.name, digest, manifest, session.artifacts.path_for(digest))
+    report("preparing the release (offline virtualenv from the wheelhouse)")
+    prepared = target.prepare(release)
+    if env.postgres is not None:
+        report(f"starting {env.name}'s PostgreSQL")
+    postgres = target.backing()
+    variables = service_environment(
+        env,
+        ReleaseFacts(manifest.service.version, digest),
+        port=env.target.port,
+        postgres=postgres,
+        secrets=secrets_for(env),
+    )
+    result = None
+    command = manifest.service.release
+    if command and the_plan.kind != "rollback":
+        report(f"running the release command: {command}")
+        result = target.run(prepared, command, variables, timeout=RELEASE_COMMAND_TIMEOUT)
+        if not result.ok:
+            raise DeployFailed(
+                env.name,
+                f"release command `{command}` failed with exit code {result.returncode}",
+                log_tail=result.output_tail,
+                hint="nothing was switched: the previous release keeps serving",
+            )
+    report(f"starting {manifest.service.name} {manifest.service.version}, waiting for health")
+    status = target.start(prepared, variables)
+    keep = {digest} | ({the_plan.previous.digest} if the_plan.previous else set())
+    target.prune(keep)
+    return status, result
+
+
+# -- the use cases ---------------------------------------------------------------------------
+
+
+def deploy(
+    session: Session,
+    environment: str,
+    ref: str,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> Plan | Deployed:
+    pipe = session.pipeline()
+    pipe.environment(environment)
+    artifact = resolve_artifact(session, ref, progress)
+    the_plan = plan(session, pipe, environment, artifact, kind="deploy", force=force)
+    return the_plan if dry_run else execute(session, pipe, the_plan, progress)
+
+
+def promote(
+    session: Session,
+    source: str,
+    *,
+    to: str | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> Plan | Deployed:
+    pipe = session.pipeline()
+    current = session.store.current_deployment(pipe.environment(source).name)
+    if current is None:
+        raise UsageError(
+            f"nothing is deployed in {source}", hint=f"`stageline deploy {source} TAG`"
+        )
+    if to is None:
+        following = pipe.next_after(source)
+        if following is None:
+            raise UsageError(f"{source} is the last environment; there is nowhere to promote to")
+        to = following.name
+    elif pipe.names.index(pipe.environment(to).name) <= pipe.names.index(source):
+        raise UsageError(f"{to} does not come after {source}", hint=" -> ".join(pipe.names))
+    artifact = session.store.get_artifact(current.digest)
+    assert artifact is not None
+    the_plan = plan(session, pipe, to, artifact, kind="promote")
+    return the_plan if dry_run else execute(session, pipe, the_plan, progress)
+
+
+def rollback(
+    session: Session,
+    environment: str,
+    *,
+    to: str | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> Plan | Deployed:
+    pipe = session.pipeline()
+    env = pipe.environment(environment)
+    current = session.store.current_deployment(env.name)
+    history = [
+        d for d in session.store.deployments(env.name, limit=1000) if d.status == "succeeded"
+    ]
+    candidates = [d for d in history if current is None or d.digest != current.digest]
+    if to is not None:
+        wanted = find_artifact(session, to)
+        candidates = [d for d in history if d.digest == wanted.digest]
+        if not candidates:
+            raise UsageError(
+                f"{to} never ran in {env.name}", hint=f"`stageline history {env.name}`"
+            )
+    if not candidates:
+        raise UsageError(f"{env.name} has no earlier release to roll back to")
+    artifact = session.store.get_artifact(candidates[0].digest)
+    assert artifact is not None
+    the_plan = plan(session, pipe, env.name, artifact, kind="rollback")
+    return the_plan if dry_run else execute(session, pipe, the_plan, progress)
+
+
+def ship(session: Session, ref: str, *, progress: Progress | None = None) -> list[Deployed]:
+    """Build, deploy to the first environment, and promote through every automatic one."""
+    pipe = session.pipeline()
+    done = deploy(session, pipe.first.name, ref, progress=progress)
+    assert isinstance(done, Deployed)
+    results = [done]
+    following = pipe.next_after(pipe.first.name)
+    while following is not None and following.promotion == "auto":
+        previous = results[-1].plan.environment
+        step = promote(session, previous, to=following.name, progress=progress)
+        assert isinstance(step, Deployed)
+        results.append(step)
+        following = pipe.next_after(following.name)
+    return results

@@ -1,0 +1,175 @@
+"""Every error stageline raises on purpose.
+
+One root, so callers can catch everything of ours in one place::
+
+    StagelineError                      exit 3 unless a subclass says otherwise
+    +-- UsageError                      exit 2: the user asked for something malformed
+    |   +-- ConfigError                 the pipeline file is broken (carries every problem)
+    |   +-- UnknownName                 an environment, gate, provider... that does not exist
+    |   +-- ArtifactNotFound            no artifact matches a digest or tag
+    +-- Refused                         exit 1: a check or verification said no
+    |   +-- ArtifactTampered            stored bytes no longer match the manifest
+    +-- InfrastructureError             exit 3: something around us failed
+        +-- GitError                    a ref that does not resolve, a folder that is no repo
+        +-- BuildError                  a dependency or build step failed (carries a log tail)
+        +-- StoreError                  the state store cannot be opened or migrated
+        +-- LockHeld                    someone else holds the lock (names who, since when)
+        +-- BackingServiceError         a PostgreSQL server could not be set up
+        +-- DeployFailed                a release did not start or its release command failed
+        +-- AgentError                  the host agent failed an order (carries a log tail)
+
+Each error has a one-line ``str()`` and an optional ``hint`` saying what to do. Only the
+CLI turns them into ``error: ...`` lines and exit codes; the library never exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class StagelineError(Exception):
+    """Root of every error stageline raises on purpose."""
+
+    exit_code: int = 3
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(StagelineError):
+    """The user asked for something malformed."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a pipeline file, located as precisely as the file allows."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        text = f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ConfigError(UsageError):
+    """The pipeline file is broken; ``issues`` lists every problem found, in file order."""
+
+    def __init__(self, issues: Sequence[ConfigIssue]) -> None:
+        self.issues = list(issues)
+        first = self.issues[0]
+        more = f" (and {len(self.issues) - 1} more)" if len(self.issues) > 1 else ""
+        super().__init__(f"{first}{more}", hint="run `stageline check` to see every problem")
+
+
+class UnknownName(UsageError):
+    """A name (environment, gate, provider, ...) that does not exist."""
+
+    def __init__(self, kind: str, name: str, valid: Sequence[str], *, hint: str | None = None):
+        self.kind = kind
+        self.name = name
+        self.valid = list(valid)
+        choices = ", ".join(self.valid) if self.valid else "none"
+        super().__init__(f"unknown {kind} {name!r}; valid: {choices}", hint=hint)
+
+
+class ArtifactNotFound(UsageError):
+    """No stored artifact matches the digest or tag asked for."""
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        super().__init__(
+            f"no artifact matches {ref!r}",
+            hint="`stageline artifacts` lists what is stored; `stageline build REF` makes one",
+        )
+
+
+class Refused(StagelineError):
+    """A check, verification or policy said no."""
+
+    exit_code = 1
+
+
+class ArtifactTampered(Refused):
+    """The stored artifact's bytes differ from its manifest."""
+
+    def __init__(self, digest: str, problems: Sequence[str]) -> None:
+        self.digest = digest
+        self.problems = list(problems)
+        shown = "; ".join(self.problems[:5])
+        more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
+        super().__init__(
+            f"artifact {digest[:19]} does not match its manifest: {shown}{more}",
+            hint="refusing to use it; delete it and build the tag again",
+        )
+
+
+class InfrastructureError(StagelineError):
+    """Something stageline depends on failed."""
+
+    exit_code = 3
+
+
+class GitError(InfrastructureError):
+    """A git command failed: a ref that does not resolve, a folder that is not a repository."""
+
+
+class BuildError(InfrastructureError):
+    """A build step failed; ``log_tail`` holds the last lines of its output."""
+
+    def __init__(self, message: str, *, log_tail: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.log_tail = log_tail
+
+
+class StoreError(InfrastructureError):
+    """The state store cannot be opened, migrated or written."""
+
+
+class LockHeld(InfrastructureError):
+    """Another operation holds the lock we need."""
+
+    def __init__(self, name: str, holder: str, since: datetime) -> None:
+        self.name = name
+        self.holder = holder
+        self.since = since
+        super().__init__(
+            f"{name} is locked by {holder} since {since:%Y-%m-%d %H:%M:%S %Z}".rstrip(),
+            hint="wait for it to finish, then try again",
+        )
+
+
+class BackingServiceError(InfrastructureError):
+    """A backing service (PostgreSQL) could not be found, started or prepared."""
+
+
+class DeployFailed(InfrastructureError):
+    """A deploy step failed; the previous release is running again. Carries the log tail."""
+
+    def __init__(
+        self, environment: str, message: str, *, log_tail: str = "", hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.environment = environment
+        self.log_tail = log_tail
+
+
+class AgentError(InfrastructureError):
+    """The host agent failed an order; ``log_tail`` holds the service's last log lines."""
+
+    def __init__(self, message: str, *, log_tail: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.log_tail = log_tail

@@ -1,0 +1,154 @@
+"""The use cases, as plain typed functions: the CLI (and later the dashboard) only call these.
+
+A :class:`Session` bundles what every use case needs: the workspace (service root and
+``.stageline`` folder), the state store and the artifact store. Open one per command.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from stageline.artifacts import ArtifactStore, Manifest
+from stageline.artifacts import build as build_artifact
+from stageline.config import Pipeline, load_pipeline
+from stageline.errors import ArtifactNotFound, GitError, UsageError
+from stageline.identity import current_actor
+from stageline.state import ArtifactRecord, Store
+from stageline.workspace import Workspace
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Session:
+    workspace: Workspace
+    store: Store
+    artifacts: ArtifactStore
+
+    @classmethod
+    def open(cls, root: Path) -> Session:
+        workspace = Workspace.at(root)
+        workspace.home.mkdir(parents=True, exist_ok=True)
+        store = Store.open(workspace.state_url)
+        return cls(workspace, store, ArtifactStore(workspace.artifacts))
+
+    def pipeline(self) -> Pipeline:
+        """The operator's pipeline file (environments come from here, not the artifact)."""
+        return load_pipeline(self.workspace.root)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Built:
+    record: ArtifactRecord
+    manifest: Manifest
+    reused: bool
+
+
+def build(session: Session, ref: str, *, progress: Progress | None = None) -> Built:
+    """Build ``ref`` once; a ref that was built before is reused, not rebuilt."""
+    repo = _git_toplevel(session.workspace.root)
+    result = build_artifact(repo, ref, session.artifacts, progress=progress)
+    manifest = result.manifest
+    known = session.store.get_artifact(result.digest)
+    if known is not None:
+        return Built(known, manifest, reused=result.reused)
+    actor = current_actor()
+    record = ArtifactRecord(
+        digest=result.digest,
+        service=manifest.service.name,
+        version=manifest.service.version,
+        tag=manifest.source.tag,
+        ref=ref,
+        commit=manifest.source.commit,
+        commit_time=datetime.fromisoformat(manifest.source.commit_time),
+        built_at=datetime.now(UTC),
+        built_by=actor,
+        host=socket.gethostname(),
+        size_bytes=result.size_bytes,
+        path=str(result.path),
+    )
+    session.store.add_artifact(record)
+    session.store.append_event(
+        "artifact.built",
+        actor=actor,
+        digest=result.digest,
+        data={"ref": ref, "version": manifest.service.version, "commit": manifest.source.commit},
+    )
+    return Built(record, manifest, reused=result.reused)
+
+
+def find_artifact(session: Session, ref: str) -> ArtifactRecord:
+    """An artifact by full digest, digest prefix (``sha256:ab12`` or ``ab12``), or tag."""
+    if ref.startswith("sha256:") or _looks_hex(ref):
+        prefix = ref if ref.startswith("sha256:") else f"sha256:{ref}"
+        matches = session.store.find_artifacts(digest_prefix=prefix)
+    else:
+        matches = session.store.find_artifacts(tag=ref)
+    if not matches:
+        raise ArtifactNotFound(ref)
+    if len({m.digest for m in matches}) > 1 and not ref.startswith("v"):
+        shown = ", ".join(m.digest[:19] for m in matches[:5])
+        raise UsageError(f"{ref!r} is ambiguous: {shown}", hint="give more digest characters")
+    return matches[0]
+
+
+def show_artifact(session: Session, ref: str) -> tuple[ArtifactRecord, Manifest]:
+    record = find_artifact(session, ref)
+    if not session.artifacts.has(record.digest):
+        raise ArtifactNotFound(ref)
+    _, manifest = session.artifacts.load(record.digest)
+    return record, manifest
+
+
+def verify_artifact(session: Session, ref: str) -> ArtifactRecord:
+    """Recompute every file's hash; raises ArtifactTampered naming each difference."""
+    record = find_artifact(session, ref)
+    if not session.artifacts.has(record.digest):
+        raise ArtifactNotFound(ref)
+    session.artifacts.verify(record.digest)
+    return record
+
+
+def list_artifacts(session: Session) -> list[ArtifactRecord]:
+    return session.store.list_artifacts()
+
+
+def _looks_hex(text: str) -> bool:
+    return len(text) >= 6 and all(c in "0123456789abcdef" for c in text)
+
+
+def _git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise GitError(f"git {' '.join(args)}: {proc.stderr.strip() or 'failed'}")
+    return proc.stdout.strip()
+
+
+def _git_toplevel(root: Path) -> Path:
+    try:
+        return Path(_git(root, "rev-parse", "--show-toplevel"))
+    except GitError:
+        raise GitError(
+            f"{root} is not inside a git repository",
+            hint="stageline builds from git refs: `git init`, commit, and tag a release",
+        ) from None

@@ -1,0 +1,124 @@
+"""See the pipeline: what runs where, how healthy, since when; an environment's config; down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from stageline.config.model import Environment
+from stageline.config.resolve import ReleaseFacts, masked, service_environment
+from stageline.deploy import secrets_for
+from stageline.identity import current_actor
+from stageline.pipeline import Session
+from stageline.state import ArtifactRecord
+from stageline.targets import for_environment
+from stageline.targets.backing import postgres_facts, stop_postgres
+
+
+@dataclass(frozen=True)
+class EnvironmentStatus:
+    name: str
+    tier: str
+    url: str
+    version: str | None
+    digest: str | None
+    health: str  # healthy | unhealthy | down | not deployed
+    deployed_at: datetime | None
+    deployed_by: str | None
+    restarts: int
+
+    @property
+    def age_seconds(self) -> float | None:
+        if self.deployed_at is None:
+            return None
+        return (datetime.now(UTC) - self.deployed_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class PipelineStatus:
+    service: str
+    latest: ArtifactRecord | None
+    environments: list[EnvironmentStatus]
+
+
+def check_health(port: int, path: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def status(session: Session) -> PipelineStatus:
+    pipe = session.pipeline()
+    artifacts = session.store.list_artifacts()
+    rows = [_environment_status(session, env, pipe.service.health) for env in pipe.environments]
+    return PipelineStatus(pipe.service.name, artifacts[0] if artifacts else None, rows)
+
+
+def _environment_status(session: Session, env: Environment, health_path: str) -> EnvironmentStatus:
+    current = session.store.current_deployment(env.name)
+    if current is None:
+        return EnvironmentStatus(
+            env.name, env.tier.value, env.url, None, None, "not deployed", None, None, 0
+        )
+    artifact = session.store.get_artifact(current.digest)
+    running = for_environment(session.workspace.home, env, "").status()
+    if running is None or running.state == "stopped":
+        health = "down"
+    else:
+        health = "healthy" if check_health(env.target.port, health_path) else "unhealthy"
+    return EnvironmentStatus(
+        name=env.name,
+        tier=env.tier.value,
+        url=env.url,
+        version=artifact.version if artifact else None,
+        digest=current.digest,
+        health=health,
+        deployed_at=current.finished_at or current.started_at,
+        deployed_by=current.actor,
+        restarts=running.restarts if running else 0,
+    )
+
+
+def environment_config(session: Session, environment: str) -> dict[str, str]:
+    """The variables ``environment``'s service receives, with secret values masked."""
+    pipe = session.pipeline()
+    env = pipe.environment(environment)
+    current = session.store.current_deployment(env.name)
+    artifact = session.store.get_artifact(current.digest) if current else None
+    release = ReleaseFacts(
+        artifact.version if artifact else "(not deployed)", current.digest if current else ""
+    )
+    secrets = secrets_for(env)
+    placeholders = {name: secrets.get(name, "(not set)") for name in env.secrets}
+    variables = service_environment(
+        env,
+        release,
+        port=env.target.port,
+        postgres=postgres_facts(session.workspace.home, env, pipe.service.name),
+        secrets=placeholders,
+    )
+    shown = masked(variables, secrets)
+    for name in env.secrets:
+        shown[name] = "****" if name in secrets else "(not set)"
+    return shown
+
+
+def down(session: Session, environment: str | None = None) -> list[str]:
+    """Stop environments (all when None) and their own PostgreSQL servers."""
+    pipe = session.pipeline()
+    chosen = [pipe.environment(environment)] if environment else list(pipe.environments)
+    stopped: list[str] = []
+    for env in reversed(chosen):
+        target = for_environment(session.workspace.home, env, pipe.service.name)
+        running = target.status()
+        target.stop()
+        pg = stop_postgres(session.workspace.home, env)
+        if running is not None or pg:
+            stopped.append(env.name)
+            session.store.append_event(
+                "environment.down", actor=current_actor(), environment=env.name
+            )
+    return stopped

@@ -1,0 +1,106 @@
+"""The ``Target`` interface: where one environment runs.
+
+A target is made for one environment (``targets.for_environment``). The deploy use case
+drives it through these steps, in this order, and owns every decision; a target only
+acts and reports:
+
+1. ``prepare(release)``: materialize the artifact on the host (bundle unpacked, a
+   virtualenv installed offline from its wheelhouse) in the environment's own folder.
+   Idempotent: preparing a release that is already there reuses it.
+2. ``backing()``: make sure the environment's backing services run, and say how to reach
+   them (``PostgresFacts``), or None when it declares none.
+3. ``run(prepared, command, variables)``: run a command (the release command) in the
+   release's context, with the service's variables. Never raises for a non-zero exit:
+   the caller judges the :class:`CommandResult`.
+4. ``start(prepared, variables)``: run the release as the environment's service and
+   return once its health check passes. On failure it raises
+   :class:`~stageline.errors.DeployFailed` (with the log tail) and whatever ran before
+   is running again.
+5. ``stop()``, ``status()``, ``log_path()``: stop it, report it, find its log;
+   ``prune(keep)`` removes old release folders beyond the retention count.
+
+``FakeTarget`` in ``targets/fake.py`` follows the same contract for unit tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from stageline.artifacts import Manifest
+from stageline.config.resolve import PostgresFacts
+
+
+@dataclass(frozen=True)
+class Release:
+    """One artifact, to be run in one environment."""
+
+    environment: str
+    digest: str
+    manifest: Manifest
+    artifact_path: Path
+
+    @property
+    def version(self) -> str:
+        return self.manifest.service.version
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A release materialized on the host, ready to run."""
+
+    release: Release
+    root: Path
+    workdir: Path
+    bin_dir: Path
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command: str
+    returncode: int
+    output_tail: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+ServiceState = Literal["starting", "running", "backoff", "crashed", "stopped"]
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    environment: str
+    digest: str
+    state: ServiceState
+    healthy: bool
+    pid: int | None
+    port: int
+    restarts: int
+    started_at: str | None
+
+
+class Target(Protocol):
+    """Where one environment runs. See the module docstring for the contract."""
+
+    def prepare(self, release: Release) -> Prepared: ...
+
+    def backing(self) -> PostgresFacts | None: ...
+
+    def run(
+        self, prepared: Prepared, command: str, variables: Mapping[str, str], *, timeout: float
+    ) -> CommandResult: ...
+
+    def start(self, prepared: Prepared, variables: Mapping[str, str]) -> ServiceStatus: ...
+
+    def stop(self) -> None: ...
+
+    def prune(self, keep: Iterable[str]) -> list[str]: ...
+
+    def status(self) -> ServiceStatus | None: ...
+
+    def log_path(self) -> Path: ...

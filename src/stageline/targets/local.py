@@ -1,0 +1,217 @@
+"""The ``local`` target: environments on this host, run by the host agent.
+
+Layout under the ``.stageline`` folder, per environment::
+
+    envs/<env>/releases/<digest12>/   one folder per release: venv/ and bundle/ (or app/)
+    envs/<env>/logs/service.log       the service's output (``stageline logs``)
+    envs/<env>/logs/release.log       release command output
+    envs/<env>/postgres/              its own PostgreSQL server (backing.py)
+
+A service that writes into its install folder writes into its environment's own release
+folder, so nothing leaks from one environment into another.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from stageline.agent import AgentClient, AgentError, ProcessSpec
+from stageline.artifacts import install
+from stageline.config.model import Environment
+from stageline.config.resolve import PostgresFacts
+from stageline.errors import DeployFailed
+from stageline.targets.backing import ensure_postgres
+from stageline.targets.base import CommandResult, Prepared, Release, ServiceStatus
+
+READY = ".ready"
+TAIL_LINES = 20
+
+
+class LocalTarget:
+    """One environment on this host. See ``targets/base.py`` for the contract."""
+
+    def __init__(self, home: Path, env: Environment, service: str, *, health_timeout: float = 60):
+        self.home = home
+        self.env = env
+        self.service = service
+        self.health_timeout = health_timeout
+        self.folder = home / "envs" / env.name
+        self.agent = AgentClient(home)
+
+    # -- prepare -------------------------------------------------------------------------
+
+    def release_folder(self, digest: str) -> Path:
+        return self.folder / "releases" / digest.removeprefix("sha256:")[:12]
+
+    def prepare(self, release: Release) -> Prepared:
+        root = self.release_folder(release.digest)
+        if not (root / READY).is_file():
+            if root.exists():
+                shutil.rmtree(root)
+            root.mkdir(parents=True)
+            kind = release.manifest.service.kind
+            inner = "app" if kind == "app" else "bundle"
+            source = release.artifact_path / inner
+            if source.is_dir():
+                shutil.copytree(source, root / inner, symlinks=True)
+            else:
+                (root / inner).mkdir()
+            install(release.artifact_path, root / "venv")
+            (root / READY).write_text(release.digest + "\n")
+        workdir = root / ("app" if release.manifest.service.kind == "app" else "bundle")
+        return Prepared(release, root, workdir, root / "venv" / "bin")
+
+    def prune(self, keep: Iterable[str]) -> list[str]:
+        """Remove release folders beyond the retention count, never one in ``keep``."""
+        kept = {d.removeprefix("sha256:")[:12] for d in keep}
+        folders = sorted(
+            (p for p in (self.folder / "releases").glob("*") if p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        removed: list[str] = []
+        for extra in folders[self.env.retain :]:
+            if extra.name not in kept:
+                shutil.rmtree(extra, ignore_errors=True)
+                removed.append(extra.name)
+        return removed
+
+    # -- backing services ----------------------------------------------------------------
+
+    def backing(self) -> PostgresFacts | None:
+        return ensure_postgres(self.home, self.env, self.service)
+
+    # -- run and start -------------------------------------------------------------------
+
+    def _process_env(self, prepared: Prepared, variables: Mapping[str, str]) -> dict[str, str]:
+        base = {
+            k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "LC_ALL", "TZ", "USER")
+        }
+        base["PATH"] = f"{prepared.bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+        base["VIRTUAL_ENV"] = str(prepared.bin_dir.parent)
+        base["PYTHONUNBUFFERED"] = "1"
+        return {**base, **variables}
+
+    def _argv(self, prepared: Prepared, command: str) -> list[str]:
+        argv = shlex.split(command.replace("{port}", str(self.env.target.port)))
+        local = prepared.bin_dir / argv[0]
+        if local.is_file():
+            argv[0] = str(local)
+        return argv
+
+    def run(
+        self, prepared: Prepared, command: str, variables: Mapping[str, str], *, timeout: float
+    ) -> CommandResult:
+        log = self.folder / "logs" / "release.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(
+                self._argv(prepared, command),
+                cwd=prepared.workdir,
+                env=self._process_env(prepared, variables),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+            code, output = proc.returncode, proc.stdout + proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            partial = [
+                p.decode(errors="replace") if isinstance(p, bytes) else p or ""
+                for p in (exc.stdout, exc.stderr)
+            ]
+            code, output = 124, "".join(partial) + f"\ntimed out after {timeout}s"
+        except OSError as exc:
+            code, output = 127, str(exc)
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(f"$ {command}  # {prepared.release.digest[:19]}\n{output}\n")
+        tail = "\n".join(str(output).strip().splitlines()[-TAIL_LINES:])
+        return CommandResult(command, code, tail, time.monotonic() - started)
+
+    def spec(self, prepared: Prepared, variables: Mapping[str, str]) -> ProcessSpec:
+        manifest = prepared.release.manifest
+        return ProcessSpec(
+            environment=self.env.name,
+            release=prepared.release.digest,
+            argv=self._argv(prepared, manifest.service.start),
+            cwd=str(prepared.workdir),
+            env=self._process_env(prepared, variables),
+            port=self.env.target.port,
+            health_path=manifest.service.health,
+            log_path=str(self.log_path()),
+        )
+
+    def start(self, prepared: Prepared, variables: Mapping[str, str]) -> ServiceStatus:
+        self.log_path().parent.mkdir(parents=True, exist_ok=True)
+        self.agent.ensure_running()
+        previous = self.agent.desired().get(self.env.name)
+        port = self.env.target.port
+        if previous is None and not port_is_free(port):
+            raise DeployFailed(
+                self.env.name,
+                f"port {port} of {self.env.name} is in use by another program",
+                hint=f"stop that program, or give {self.env.name} another target.port",
+            )
+        try:
+            status = self.agent.start(
+                self.spec(prepared, variables), health_timeout=self.health_timeout
+            )
+        except AgentError as exc:
+            if previous is not None:
+                self.agent.start(previous, health_timeout=self.health_timeout)
+            raise DeployFailed(
+                self.env.name,
+                f"{prepared.release.version} did not start in {self.env.name}: {exc}",
+                log_tail=getattr(exc, "log_tail", ""),
+                hint=f"see `stageline logs {self.env.name}`"
+                + ("; the previous release is serving again" if previous else ""),
+            ) from None
+        return _status(status)
+
+    # -- observe and stop ----------------------------------------------------------------
+
+    def status(self) -> ServiceStatus | None:
+        if not self.agent.is_running():
+            return None
+        found = self.agent.status().get(self.env.name)
+        return _status(found) if found is not None else None
+
+    def stop(self) -> None:
+        if self.agent.is_running():
+            self.agent.stop(self.env.name, shutdown_when_idle=True)
+
+    def log_path(self) -> Path:
+        return self.folder / "logs" / "service.log"
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _status(found: object) -> ServiceStatus:
+    from stageline.agent import ServiceStatus as AgentStatus
+
+    assert isinstance(found, AgentStatus)
+    return ServiceStatus(
+        environment=found.environment,
+        digest=found.release,
+        state=found.state,
+        healthy=found.healthy,
+        pid=found.pid,
+        port=found.port,
+        restarts=found.restarts,
+        started_at=found.started_at,
+    )

@@ -1,0 +1,82 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from stageline.errors import BackingServiceError
+from stageline.services.postgres import PostgresServer, find_binaries, free_port
+
+# ---------------------------------------------------------------------------------------
+# PostgreSQL: one throwaway server per test session (per xdist worker: each worker has
+# its own tmp_path_factory folder, hence its own server), one fresh database per test.
+# ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _postgres_folder(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A folder for a test PostgreSQL server's data and run folders.
+
+    As root, PostgreSQL runs as another user, which must traverse the folders above its
+    data. pytest's folders live under /tmp/pytest-of-root, which every pytest start (an
+    xdist worker, another run) resets to 0700: so as root the server gets its own folder
+    under the system temp dir, removed afterwards.
+    """
+    if os.geteuid() != 0:
+        yield factory.mktemp(name)
+        return
+    folder = Path(tempfile.mkdtemp(prefix=f"stageline-{name}-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A folder where a test may put its own PostgreSQL server's data folder."""
+    with _postgres_folder(tmp_path_factory, "pgtest") as folder:
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A running PostgreSQL (embedded provider) on a free port, stopped at session end."""
+    with _postgres_folder(tmp_path_factory, "postgres") as folder:
+        yield from _session_server(folder / "data")
+
+
+def _session_server(data_dir: Path) -> Iterator[PostgresServer]:
+    binaries = find_binaries("embedded", None)
+    for attempt in range(3):  # the free port may be taken before the server binds it
+        server = PostgresServer(data_dir, free_port(), binaries)
+        server.init(durable=False)
+        try:
+            server.start()
+            break
+        except BackingServiceError:
+            if attempt == 2:
+                raise
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a new, empty database on the session's server; dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    postgres_server.create_database(name)
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.drop_database(name)

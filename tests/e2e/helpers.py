@@ -1,0 +1,124 @@
+"""The example service in a real git repository, with its two tags built once per session.
+
+Each test gets its own copy (repository, ``.stageline`` with the stored artifacts) with
+free ports written into its pipeline file, and everything it started is stopped after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stageline import pipeline
+from stageline.demo import TAGS, prepare_demo_repo
+from stageline.pipeline import Session
+from stageline.services.postgres import free_port
+from stageline.status import down
+
+
+def own_tmp(prefix: str) -> Path:
+    """A folder outside pytest's tmp root: as root, PostgreSQL runs as another user, and
+    every pytest start resets /tmp/pytest-of-root to 0700 (see tests/conftest.py)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shop_template() -> Iterator[Path]:
+    folder = own_tmp("stageline-template-")
+    repo = prepare_demo_repo(folder / "shop")
+    with Session.open(repo) as session:
+        for tag in TAGS:
+            pipeline.build(session, tag)
+    yield repo
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def use_free_ports(pipeline_file: Path) -> dict[str, int]:
+    text = pipeline_file.read_text()
+    ports = {}
+    for old in sorted(set(re.findall(r"port = (\d+)", text))):
+        new = free_port()
+        ports[old] = new
+        text = text.replace(f":{old}", f":{new}").replace(f"port = {old}", f"port = {new}")
+    pipeline_file.write_text(text)
+    return {
+        name: ports[p]
+        for name, p in zip(
+            ("development", "test", "staging", "production"), sorted(ports), strict=False
+        )
+    }
+
+
+@pytest.fixture
+def shop(shop_template: Path) -> Iterator[Path]:
+    folder = own_tmp("stageline-e2e-")
+    repo = folder / "shop"
+    shutil.copytree(shop_template, repo, symlinks=True)
+    use_free_ports(repo / "stageline.toml")
+    try:
+        yield repo
+    finally:
+        stop_everything(repo)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop_everything(repo: Path) -> None:
+    """Stop the environments, their PostgreSQL servers and the agent; kill what is left."""
+    try:
+        with Session.open(repo) as session:
+            down(session)
+    finally:
+        agent = repo / ".stageline" / "agent"
+        pids: list[int] = []
+        if (agent / "running.json").is_file():
+            for entry in json.loads((agent / "running.json").read_text() or "{}").values():
+                pid = entry.get("pid") if isinstance(entry, dict) else None
+                if isinstance(pid, int):
+                    pids.append(pid)
+        if (agent / "agent.pid").is_file():
+            pids.append(int((agent / "agent.pid").read_text().split()[0]))
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def commit_and_tag(repo: Path, tag: str, edit: dict[str, tuple[str, str]]) -> None:
+    """Edit files (path -> (old, new)), commit everything, tag."""
+    for path, (old, new) in edit.items():
+        file = repo / path
+        text = file.read_text()
+        assert old in text, (path, old)
+        file.write_text(text.replace(old, new, 1))
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    for args in (["add", "-A"], ["commit", "-q", "-m", tag], ["tag", tag]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env)
+
+
+def cli(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stageline", *args, "-C", str(repo)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
