@@ -22,11 +22,11 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from stageline.agent import AgentClient, AgentError, ProcessSpec
+from stageline.agent import AgentClient, ProcessSpec
 from stageline.artifacts import install
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts
-from stageline.errors import DeployFailed
+from stageline.errors import AgentError, DeployFailed
 from stageline.targets.backing import ensure_postgres
 from stageline.targets.base import CommandResult, Prepared, Release, ServiceStatus
 

@@ -1,0 +1,154 @@
+"""What the CLI and the library call: orders to the agent of one ``.stageline`` folder."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from stageline.agent.process import is_alive
+from stageline.agent.spec import ProcessSpec, ServiceStatus
+from stageline.agent.state import AgentPaths, load_desired
+from stageline.agent.supervisor import read_log_tail
+from stageline.errors import AgentError
+
+POLL_INTERVAL = 0.05
+STOP_ALLOWANCE = 60.0  # on top of health_timeout: stopping the old process, starting the new
+
+
+class AgentClient:
+    """Talks to the agent whose socket is ``home/agent/agent.sock``."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home.resolve()
+        self.paths = AgentPaths(self.home)
+
+    def desired(self) -> dict[str, ProcessSpec]:
+        """What should run, as kept on disk (readable whether or not the agent runs)."""
+        return load_desired(self.paths)
+
+    # -- the agent itself ------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        """True if an agent answers on the socket."""
+        try:
+            self._request({"op": "ping"}, timeout=5)
+        except AgentError:
+            return False
+        return True
+
+    def agent_pid(self) -> int | None:
+        """The running agent's pid, or None if none answers."""
+        try:
+            pid = self._request({"op": "ping"}, timeout=5)["pid"]
+        except AgentError:
+            return None
+        return pid if isinstance(pid, int) else None
+
+    def ensure_running(self, timeout: float = 10) -> None:
+        """Start the agent, detached from us, unless one already answers."""
+        if self.is_running():
+            return
+        self.paths.check_socket_path()
+        self.paths.dir.mkdir(parents=True, exist_ok=True)
+        with self.paths.log.open("ab") as log:
+            offset = log.tell()
+            agent = subprocess.Popen(
+                [sys.executable, "-m", "stageline.agent", "--home", str(self.home)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        deadline = time.monotonic() + timeout
+        while not self.is_running():
+            if agent.poll() is not None and not self.is_running():
+                raise AgentError(
+                    f"the agent for {self.home} exited with code {agent.returncode} at start",
+                    log_tail=read_log_tail(self.paths.log, offset),
+                )
+            if time.monotonic() > deadline:
+                raise AgentError(
+                    f"the agent for {self.home} did not answer within {timeout:g}s",
+                    log_tail=read_log_tail(self.paths.log, offset),
+                )
+            time.sleep(POLL_INTERVAL)
+
+    def shutdown(self, timeout: float = 60) -> None:
+        """Stop every service, then the agent; returns once the agent process is gone."""
+        pid = self.agent_pid()
+        if pid is None:
+            return
+        self._request({"op": "shutdown"}, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while is_alive(pid):
+            if time.monotonic() > deadline:
+                raise AgentError(f"the agent (pid {pid}) did not exit within {timeout:g}s")
+            time.sleep(POLL_INTERVAL)
+
+    # -- services --------------------------------------------------------------------------
+
+    def start(self, spec: ProcessSpec, *, health_timeout: float = 30) -> ServiceStatus:
+        """Replace whatever runs for ``spec.environment`` with ``spec``; return once healthy.
+
+        On failure the new process is stopped, the environment's desired state reverts
+        to what it was (nothing runs for it until the caller starts the previous spec
+        again), and AgentError carries the reason and ``log_tail``.
+        """
+        response = self._request(
+            {"op": "start", "spec": spec.to_dict(), "health_timeout": health_timeout},
+            timeout=health_timeout + STOP_ALLOWANCE,
+        )
+        return ServiceStatus.from_dict(response["status"])
+
+    def stop(self, environment: str, *, shutdown_when_idle: bool = True) -> None:
+        """Stop ``environment``'s process group and forget it; with nothing else left to
+        run (and ``shutdown_when_idle``), the agent exits too."""
+        self._request({"op": "stop", "environment": environment}, timeout=STOP_ALLOWANCE)
+        if shutdown_when_idle and not self.status():
+            self.shutdown()
+
+    def status(self) -> dict[str, ServiceStatus]:
+        """Every desired environment's status (``stopped`` if nothing runs for it)."""
+        services = self._request({"op": "status"}, timeout=10)["services"]
+        return {env: ServiceStatus.from_dict(raw) for env, raw in services.items()}
+
+    # -- the wire --------------------------------------------------------------------------
+
+    def _request(self, request: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        """Send one order and read its answer; AgentError if there is no agent or it says no."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(str(self.paths.socket))
+                sock.sendall(json.dumps(request).encode() + b"\n")
+                with sock.makefile("rb") as answer:
+                    line = answer.readline()
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise AgentError(
+                f"no agent is running for {self.home}",
+                hint="`stageline agent` starts one (deploys start it by themselves)",
+            ) from exc
+        except TimeoutError as exc:
+            raise AgentError(
+                f"the agent did not answer {request['op']!r} within {timeout:g}s"
+            ) from exc
+        except OSError as exc:
+            raise AgentError(f"cannot talk to the agent at {self.paths.socket}: {exc}") from exc
+        try:
+            response = json.loads(line)
+        except ValueError:
+            response = None
+        if not isinstance(response, dict):
+            raise AgentError(f"the agent gave no valid answer to {request['op']!r}")
+        if not response.get("ok"):
+            raise AgentError(
+                str(response.get("error", "unknown error")),
+                log_tail=str(response.get("log_tail", "")),
+            )
+        return response

@@ -1,0 +1,292 @@
+"""The agent process: one per ``.stageline`` folder, taking orders over a unix socket.
+
+Protocol: one JSON object per line each way. Requests are ``{"op": ...}`` with
+
+    ping                                     -> {"ok": true, "pid": N}
+    start   spec: ProcessSpec, health_timeout -> {"ok": true, "status": ServiceStatus}
+    stop    environment                       -> {"ok": true, "stopped": bool}
+    status                                    -> {"ok": true, "services": {env: ServiceStatus}}
+    shutdown                                  -> {"ok": true}, after every service stopped
+
+and any failure is ``{"ok": false, "error": "one line", "log_tail": "..."}``; a bad request
+never stops the agent.
+
+Lifetime: exactly one agent per home (an exclusive flock on ``agent/agent.lock``). On
+start it re-adopts the services a previous agent left running (same pid *and* same
+/proc start time, so a reused pid is never mistaken for ours) and starts the desired
+ones that are gone. **SIGTERM or SIGINT ends the agent but leaves the services
+running**, so restarting or upgrading the agent does not take the site down; the
+``shutdown`` order is what stops every service (their desired state is kept, so the
+next agent starts them again; ``stop`` is what forgets an environment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from stageline.agent.process import ServiceProcess
+from stageline.agent.spec import ProcessSpec, ServiceStatus, SpecError
+from stageline.agent.state import (
+    AgentPaths,
+    load_desired,
+    load_running,
+    save_desired,
+    save_running,
+)
+from stageline.agent.supervisor import SupervisionPolicy, Supervisor
+from stageline.errors import AgentError
+
+log = logging.getLogger("stageline.agent")
+REQUEST_LIMIT = 16 * 1024 * 1024
+Response = dict[str, Any]
+
+
+class Agent:
+    """Desired state, one supervisor per environment, and the socket that changes them."""
+
+    def __init__(self, home: Path, policy: SupervisionPolicy | None = None) -> None:
+        self.paths = AgentPaths(home)
+        self.policy = policy or SupervisionPolicy()
+        self.desired: dict[str, ProcessSpec] = {}
+        self.supervisors: dict[str, Supervisor] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._closing = False
+        self._done = asyncio.Event()
+        self._http = httpx.AsyncClient(trust_env=False)
+
+    async def run(self) -> None:
+        """Serve until SIGTERM/SIGINT (services keep running) or ``shutdown`` (they stop)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._done.set)
+        self.desired = load_desired(self.paths)
+        await self._reconcile()
+        self.paths.socket.unlink(missing_ok=True)
+        server = await asyncio.start_unix_server(
+            self._serve_connection, path=str(self.paths.socket), limit=REQUEST_LIMIT
+        )
+        os.chmod(self.paths.socket, 0o600)
+        log.info("agent %d serving %s", os.getpid(), self.paths.socket)
+        try:
+            await self._done.wait()
+        finally:
+            self._closing = True
+            server.close()
+            for supervisor in self.supervisors.values():
+                supervisor.detach()
+            await self._http.aclose()
+            log.info("agent %d exiting", os.getpid())
+
+    # -- start-up --------------------------------------------------------------------
+
+    async def _reconcile(self) -> None:
+        """Adopt what still runs from the last agent, start what should run and does not."""
+        running = load_running(self.paths)
+        for env, entry in running.items():
+            spec = self.desired.get(env)
+            proc = ServiceProcess.adopt(entry.pid, entry.proc_start)
+            if proc and spec and entry.release == spec.release:
+                log.info("%s: adopted pid %d", env, proc.pid)
+                supervisor = self.supervisors[env] = self._new_supervisor(spec)
+                supervisor.adopt(proc, entry.started_at)
+            elif proc:
+                log.info("%s: stopping stray pid %d (not desired any more)", env, proc.pid)
+                await proc.terminate(self.policy.stop_grace)
+        for env, spec in self.desired.items():
+            if env not in self.supervisors:
+                supervisor = self._new_supervisor(spec)
+                self.supervisors[env] = supervisor
+                await supervisor.launch(auto_restart=True)
+        self._save_running()
+
+    def _new_supervisor(self, spec: ProcessSpec) -> Supervisor:
+        return Supervisor(spec, self._http, policy=self.policy, on_change=self._save_running)
+
+    def _save_running(self) -> None:
+        entries = {env: s.running_entry() for env, s in self.supervisors.items()}
+        save_running(self.paths, {env: e for env, e in entries.items() if e is not None})
+
+    def _set_desired(self, environment: str, spec: ProcessSpec | None) -> None:
+        if spec is None:
+            self.desired.pop(environment, None)
+        else:
+            self.desired[environment] = spec
+        save_desired(self.paths, self.desired)
+
+    # -- the socket --------------------------------------------------------------------
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        shutdown = False
+        try:
+            while not shutdown:
+                try:
+                    line = await reader.readline()
+                except ValueError:  # longer than REQUEST_LIMIT: answer, then hang up
+                    writer.write(json.dumps(_error("request is too long")).encode() + b"\n")
+                    break
+                if not line:
+                    break
+                response = await self._dispatch(line)
+                shutdown = bool(response.pop("_shutdown", False))
+                writer.write(json.dumps(response).encode() + b"\n")
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            if shutdown:
+                self._done.set()
+
+    async def _dispatch(self, line: bytes) -> Response:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return _error("request is not valid JSON")
+        if not isinstance(request, dict):
+            return _error("request must be a JSON object")
+        op = request.get("op")
+        handlers = {
+            "ping": self._op_ping,
+            "start": self._op_start,
+            "stop": self._op_stop,
+            "status": self._op_status,
+            "shutdown": self._op_shutdown,
+        }
+        if not isinstance(op, str) or op not in handlers:
+            return _error(f"unknown op {op!r}; valid: {', '.join(handlers)}")
+        if self._closing:
+            return _error("the agent is shutting down")
+        try:
+            return await handlers[op](request)
+        except AgentError as exc:
+            return _error(str(exc), log_tail=exc.log_tail)
+        except SpecError as exc:
+            return _error(f"bad request: {exc}")
+        except Exception as exc:
+            log.exception("op %s failed", op)
+            return _error(f"internal error: {type(exc).__name__}: {exc} (see {self.paths.log})")
+
+    # -- orders --------------------------------------------------------------------------
+
+    async def _op_ping(self, request: dict[str, Any]) -> Response:
+        return {"ok": True, "pid": os.getpid()}
+
+    async def _op_start(self, request: dict[str, Any]) -> Response:
+        spec = ProcessSpec.from_dict(request.get("spec"))
+        timeout = request.get("health_timeout", 30)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+            raise SpecError(f"health_timeout must be a positive number, not {timeout!r}")
+        env = spec.environment
+        async with self._locks[env]:
+            previous = self.desired.get(env)
+            old = self.supervisors.pop(env, None)
+            if old is not None:
+                await old.stop()
+            self._set_desired(env, spec)
+            supervisor = self.supervisors[env] = self._new_supervisor(spec)
+            try:
+                await supervisor.launch(auto_restart=False)
+                await supervisor.wait_healthy(float(timeout))
+            except AgentError:
+                await supervisor.stop()
+                del self.supervisors[env]
+                self._set_desired(env, previous)
+                self._save_running()
+                raise
+            supervisor.enable_restart()
+            return {"ok": True, "status": supervisor.status().to_dict()}
+
+    async def _op_stop(self, request: dict[str, Any]) -> Response:
+        env = request.get("environment")
+        if not isinstance(env, str):
+            raise SpecError("field 'environment' must be a string")
+        async with self._locks[env]:
+            supervisor = self.supervisors.pop(env, None)
+            if supervisor is not None:
+                await supervisor.stop()
+                self._save_running()
+            known = env in self.desired or supervisor is not None
+            self._set_desired(env, None)
+        return {"ok": True, "stopped": known}
+
+    async def _op_status(self, request: dict[str, Any]) -> Response:
+        services = {env: _idle_status(spec) for env, spec in self.desired.items()}
+        services.update({env: s.status() for env, s in self.supervisors.items()})
+        return {"ok": True, "services": {env: s.to_dict() for env, s in services.items()}}
+
+    async def _op_shutdown(self, request: dict[str, Any]) -> Response:
+        self._closing = True
+        supervisors = list(self.supervisors.values())
+        self.supervisors.clear()
+        await asyncio.gather(*(s.stop() for s in supervisors))
+        self._save_running()
+        return {"ok": True, "_shutdown": True}
+
+
+def _error(message: str, *, log_tail: str = "") -> Response:
+    return {"ok": False, "error": message, "log_tail": log_tail}
+
+
+def _idle_status(spec: ProcessSpec) -> ServiceStatus:
+    return ServiceStatus(
+        environment=spec.environment,
+        release=spec.release,
+        pid=None,
+        port=spec.port,
+        state="stopped",
+        healthy=False,
+        restarts=0,
+        started_at=None,
+        last_exit=None,
+    )
+
+
+def run_agent(home: Path, policy: SupervisionPolicy | None = None) -> None:
+    """Run the agent for ``home`` (a .stageline folder) in this process until it is told
+    to end. Raises AgentError if another agent already runs for the same home."""
+    paths = AgentPaths(home.resolve())
+    paths.dir.mkdir(parents=True, exist_ok=True)
+    paths.check_socket_path()
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per health check
+    lock_fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(paths.pid)
+            raise AgentError(
+                f"an agent already runs for {paths.home} (pid {holder or 'unknown'})",
+                hint="talk to it with `stageline agent status`, or stop it first",
+            ) from None
+        paths.pid.write_text(f"{os.getpid()}\n", encoding="utf-8")
+        try:
+            asyncio.run(Agent(paths.home, policy).run())
+        finally:
+            paths.socket.unlink(missing_ok=True)
+            paths.pid.unlink(missing_ok=True)
+    finally:
+        os.close(lock_fd)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,137 @@
+"""The agent's files under ``<home>/agent/``, and how they are read and written.
+
+::
+
+    agent.lock     flock held by the running agent for its whole life
+    agent.pid      the running agent's pid
+    agent.sock     the unix socket it takes orders on
+    agent.log      its own log (when started by ``AgentClient.ensure_running``)
+    desired.json   environment -> ProcessSpec: what should run (the source of truth)
+    running.json   environment -> pid, /proc start time, started_at: what does run
+
+Both JSON files are replaced atomically (temp file + ``os.replace``) on every change, so
+a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from stageline.agent.spec import ProcessSpec, SpecError
+from stageline.errors import AgentError
+
+SOCKET_PATH_MAX = 107  # sun_path is 108 bytes on Linux, including the final NUL
+
+
+@dataclass(frozen=True)
+class AgentPaths:
+    """Where one home's agent keeps its files."""
+
+    home: Path
+
+    @property
+    def dir(self) -> Path:
+        return self.home / "agent"
+
+    @property
+    def socket(self) -> Path:
+        return self.dir / "agent.sock"
+
+    @property
+    def lock(self) -> Path:
+        return self.dir / "agent.lock"
+
+    @property
+    def pid(self) -> Path:
+        return self.dir / "agent.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "agent.log"
+
+    @property
+    def desired(self) -> Path:
+        return self.dir / "desired.json"
+
+    @property
+    def running(self) -> Path:
+        return self.dir / "running.json"
+
+    def check_socket_path(self) -> None:
+        """Unix socket paths are short on Linux; say so instead of failing obscurely."""
+        if len(os.fsencode(self.socket)) > SOCKET_PATH_MAX:
+            raise AgentError(
+                f"agent socket path is too long for a unix socket: {self.socket}",
+                hint=f"use a .stageline folder whose path is under {SOCKET_PATH_MAX - 17} bytes",
+            )
+
+
+@dataclass(frozen=True)
+class RunningEntry:
+    """One live service process as last recorded: enough to re-adopt it safely."""
+
+    pid: int
+    proc_start: int  # field 22 of /proc/<pid>/stat: guards against pid reuse
+    started_at: str
+    release: str
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise AgentError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise AgentError(f"cannot read {path}: expected a JSON object")
+    return data
+
+
+def load_desired(paths: AgentPaths) -> dict[str, ProcessSpec]:
+    try:
+        return {
+            env: ProcessSpec.from_dict(spec)
+            for env, spec in _read_json_object(paths.desired).items()
+        }
+    except SpecError as exc:
+        raise AgentError(f"cannot read {paths.desired}: {exc}") from exc
+
+
+def save_desired(paths: AgentPaths, desired: dict[str, ProcessSpec]) -> None:
+    write_json_atomic(paths.desired, {env: spec.to_dict() for env, spec in desired.items()})
+
+
+def load_running(paths: AgentPaths) -> dict[str, RunningEntry]:
+    """Entries that do not parse are dropped: this file only speeds up re-adoption."""
+    entries: dict[str, RunningEntry] = {}
+    for env, raw in _read_json_object(paths.running).items():
+        try:
+            entries[env] = RunningEntry(**raw)
+        except TypeError:
+            continue
+    return entries
+
+
+def save_running(paths: AgentPaths, running: dict[str, RunningEntry]) -> None:
+    write_json_atomic(paths.running, {env: asdict(entry) for env, entry in running.items()})

@@ -1,0 +1,74 @@
+"""The agent's plain parts: spec (de)serialization, backoff, log tails."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from stageline.agent import ProcessSpec, ServiceStatus
+from stageline.agent.spec import SpecError
+from stageline.agent.supervisor import Backoff, read_log_tail
+
+SPEC = ProcessSpec(
+    environment="staging",
+    release="sha256:abc",
+    argv=["python", "app.py", "8001"],
+    cwd="/srv",
+    env={"APP_ENV": "staging"},
+    port=8001,
+    health_path="/healthz",
+    log_path="/srv/log",
+)
+
+
+def test_spec_round_trips() -> None:
+    assert ProcessSpec.from_dict(SPEC.to_dict()) == SPEC
+
+
+def test_status_round_trips() -> None:
+    status = ServiceStatus("staging", "sha256:abc", 12, 8001, "backoff", False, 2, None, -9)
+    assert ServiceStatus.from_dict(status.to_dict()) == status
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"port": "8001"}, "field 'port' has the wrong type (str)"),
+        ({"port": True}, "field 'port' has the wrong type (bool)"),
+        ({"port": 70000}, "out of range"),
+        ({"argv": []}, "'argv' is empty"),
+        ({"argv": ["x", 1]}, "list of strings"),
+        ({"env": {"A": 1}}, "map strings to strings"),
+        ({"health_path": "healthz"}, "must start with '/'"),
+        ({"environment": ""}, "'environment' is empty"),
+    ],
+)
+def test_bad_specs_name_the_field(change: dict[str, object], message: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(message)):
+        ProcessSpec.from_dict({**SPEC.to_dict(), **change})
+
+
+def test_a_missing_field_is_named() -> None:
+    data = SPEC.to_dict()
+    del data["cwd"]
+    with pytest.raises(SpecError, match="missing field 'cwd'"):
+        ProcessSpec.from_dict(data)
+
+
+def test_backoff_doubles_to_its_cap_and_resets() -> None:
+    backoff = Backoff(0.5, 30)
+    assert [backoff.next() for _ in range(9)] == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
+    backoff.reset()
+    assert backoff.next() == 0.5
+
+
+def test_log_tail_skips_what_came_before_the_offset(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    text = "old\n" + "".join(f"line {i}\n" for i in range(30))
+    log.write_text(text)
+    assert read_log_tail(log, offset=4).splitlines() == [f"line {i}" for i in range(10, 30)]
+    tail = read_log_tail(log, offset=text.index("line 25"))
+    assert tail == "line 25\nline 26\nline 27\nline 28\nline 29"
+    assert read_log_tail(tmp_path / "missing") == ""
