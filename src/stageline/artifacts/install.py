@@ -28,9 +28,18 @@ def venv_python(venv_dir: Path) -> Path:
 
 
 def install_wheelhouse(
-    wheelhouse: Path, requirements: list[str], venv_dir: Path, *, python: str
+    wheelhouse: Path,
+    requirements: list[str],
+    venv_dir: Path,
+    *,
+    python: str,
+    compile_bytecode: bool = False,
 ) -> None:
-    """Create ``venv_dir`` and install ``requirements`` from ``wheelhouse`` only."""
+    """Create ``venv_dir`` and install ``requirements`` from ``wheelhouse`` only.
+
+    ``compile_bytecode`` writes ``.pyc`` files now, so the release command and the first
+    start of the service do not each pay for compiling every module they import.
+    """
     env = _offline_env()
     hint = "the wheelhouse is incomplete: a dependency is missing from the lock"
     run(
@@ -42,14 +51,21 @@ def install_wheelhouse(
         return
     run(
         [uv_bin(), "pip", "install", "--quiet", "--python", str(venv_python(venv_dir)),
-         "--offline", "--no-index", "--find-links", str(wheelhouse), *requirements],
+         "--offline", "--no-index", "--find-links", str(wheelhouse),
+         *(["--compile-bytecode"] if compile_bytecode else []), *requirements],
         what="installing from the wheelhouse (offline)",
         env=env,
         hint=hint,
     )  # fmt: skip
 
 
-def install(artifact_path: Path, venv_dir: Path, *, python: str = sys.executable) -> None:
+def install(
+    artifact_path: Path,
+    venv_dir: Path,
+    *,
+    python: str = sys.executable,
+    compile_bytecode: bool = False,
+) -> None:
     """Create ``venv_dir`` from the artifact's ``wheels/`` alone, offline (no index).
 
     Installs the service wheel (a package) or every pinned wheel (an app tree). The
@@ -57,4 +73,10 @@ def install(artifact_path: Path, venv_dir: Path, *, python: str = sys.executable
     """
     manifest = parse_manifest((artifact_path / MANIFEST_NAME).read_bytes())
     wheelhouse = artifact_path / "wheels"
-    install_wheelhouse(wheelhouse, requirements_of(manifest, wheelhouse), venv_dir, python=python)
+    install_wheelhouse(
+        wheelhouse,
+        requirements_of(manifest, wheelhouse),
+        venv_dir,
+        python=python,
+        compile_bytecode=compile_bytecode,
+    )

@@ -47,12 +47,10 @@ def demo(
                 f"{last}: {promoted.plan.artifact.version} "
                 f"{promoted.plan.artifact.digest[:19]} healthy"
             )
-        urls = [(env.name, env.url) for env in pipe.environments]
     output.out.print()
     draw_status(directory=repo, json=False)
     output.out.print()
-    for name, url in urls:
-        output.out.print(f"  {name:<12} {url}/healthz   {url}/products")
+    output.out.print("Try:  curl URL/healthz   curl URL/products   (URLs above)")
     output.out.print()
     output.out.print("The environments keep running. Look around:")
     output.out.print(

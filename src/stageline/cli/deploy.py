@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.columns import Columns
 from rich.panel import Panel
 from rich.table import Table
 
@@ -163,24 +162,41 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
             }
         )
         return
-    boxes: list[Any] = []
+    wide = output.out.width >= 150  # room for each URL inside its box
+    grid = Table.grid(expand=True, padding=(0, 0))
+    cells: list[Any] = []
     if state.latest:
-        boxes.append(
-            Panel(f"{state.latest.version}\n{state.latest.digest[7:19]}", title="build", width=20)
+        cells.append(
+            Panel(
+                f"{state.latest.version}\n{state.latest.digest[7:19]}",
+                title="build",
+                padding=(0, 0),
+            )
         )
     for env in state.environments:
         if env.tier == "production":
-            boxes.append(Panel("promote\nwhen ready", title="sign-off", width=14))
+            cells.append(Panel("[dim]promote\nwhen\nready[/]", title="sign-off", padding=(0, 0)))
         colour = {"healthy": "green", "unhealthy": "red", "down": "red"}.get(env.health, "dim")
         body = (
-            f"{env.version}\n{env.digest[7:19]}\n[{colour}]{env.health}[/]\n"
-            f"{_age(env.age_seconds)}\n{env.url}"
+            f"{env.version}\n{(env.digest or '')[7:19]}\n[{colour}]{env.health}[/]\n"
+            f"{_age(env.age_seconds)}"
             if env.digest
-            else f"[dim]not deployed[/]\n\n\n\n{env.url}"
+            else "[dim]not deployed[/]"
         )
+        if wide:
+            body += f"\n{env.url}"
         style = "bold yellow" if env.tier == "staging" else "white"
-        boxes.append(Panel(body, title=env.name, border_style=style, width=26))
-    output.out.print(Columns(boxes, padding=(0, 0)))
+        cells.append(Panel(body, title=env.name, border_style=style, padding=(0, 0)))
+    for _ in cells:
+        grid.add_column(ratio=1)
+    grid.add_row(*cells)
+    output.out.print(grid)
+    if wide:
+        return
+    urls = Table.grid(padding=(0, 2))
+    for env in state.environments:
+        urls.add_row(f"  {env.name}", env.url)
+    output.out.print(urls)
 
 
 def _age(seconds: float | None) -> str:
@@ -221,15 +237,19 @@ def history(
         output.emit_json([vars(r) for r in rows])
         return
     table = Table("#", "environment", "kind", "digest", "status", "by", "started", "detail")
+    for column, width in zip(table.columns, (3, 11, 8, 12, 9, 8, 14, 10), strict=True):
+        column.min_width = width
+    table.columns[5].max_width = 18
+    table.columns[5].overflow = "ellipsis"
     for r in rows:
         table.add_row(
             str(r.id),
             r.environment,
             r.kind,
-            r.digest[:19],
+            r.digest[7:19],
             r.status,
             r.actor,
-            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            f"{r.started_at:%m-%d %H:%M:%S}",
             _first_line(r.detail),
         )
     output.out.print(table)

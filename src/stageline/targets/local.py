@@ -63,7 +63,7 @@ class LocalTarget:
                 shutil.copytree(source, root / inner, symlinks=True)
             else:
                 (root / inner).mkdir()
-            install(release.artifact_path, root / "venv")
+            install(release.artifact_path, root / "venv", compile_bytecode=True)
             (root / READY).write_text(release.digest + "\n")
         workdir = root / ("app" if release.manifest.service.kind == "app" else "bundle")
         return Prepared(release, root, workdir, root / "venv" / "bin")

@@ -1,0 +1,154 @@
+"""Promotion of the same artifact versus rebuilding and installing from source per tier.
+
+Run: .venv/bin/python bench/promote.py [--rounds N]
+
+Side by side, in one run, on the example service:
+- promote: `stageline promote staging` (the v1.7.0-rc1 artifact, already verified in
+  staging) into production, which already runs v1.6.0: verify digest, offline venv from
+  the wheelhouse, migrations, start, health check.
+- rebuild: what this replaces: export the same tag, `pip install` it from source into a
+  fresh virtualenv (pip's cache warm, the index reachable), run the migrations, start it
+  and wait for the same health check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.e2e.helpers import use_free_ports
+
+from stageline import deploy
+from stageline.demo import TAGS, prepare_demo_repo
+from stageline.pipeline import Session
+from stageline.services.postgres import free_port
+from stageline.status import down
+from stageline.targets.backing import postgres_facts
+
+OLD, NEW = TAGS
+
+
+def promote_once(repo: Path, *, cold: bool) -> float:
+    """Put production back on v1.6.0 (not timed), then time promoting staging's v1.7.0-rc1.
+
+    ``cold`` removes production's prepared copy of v1.7.0-rc1 first, so the timed promotion
+    includes creating its virtualenv from the wheelhouse, as a first promotion does.
+    """
+    with Session.open(repo) as session:
+        deploy.rollback(session, "production", to=OLD)
+        if cold:
+            staging = session.store.current_deployment("staging")
+            assert staging is not None
+            releases = session.workspace.home / "envs" / "production" / "releases"
+            shutil.rmtree(releases / staging.digest.removeprefix("sha256:")[:12])
+        started = time.perf_counter()
+        deploy.promote(session, "staging")
+        return time.perf_counter() - started
+
+
+def rebuild_once(repo: Path, database_url: str, work: Path) -> float:
+    """Export the tag, pip install from source, migrate, start, wait for health."""
+    started = time.perf_counter()
+    src = work / "src"
+    shutil.rmtree(work, ignore_errors=True)
+    src.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", NEW], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True)
+    py = str(work / "venv" / "bin" / "python")
+    subprocess.run(
+        [py, "-m", "pip", "install", "-q", str(src)], check=True, stderr=subprocess.DEVNULL
+    )
+    env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "production"}
+    env["PATH"] = f"{work / 'venv' / 'bin'}:{env['PATH']}"
+    subprocess.run(
+        ["alembic", "upgrade", "head"], cwd=src, env=env, check=True, capture_output=True
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        ["uvicorn", "shop.app:app", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None:
+                raise RuntimeError("the rebuilt service exited")
+            time.sleep(0.05)
+        return time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    rounds = parser.parse_args().rounds
+    folder = Path(tempfile.mkdtemp(prefix="stageline-bench-"))
+    folder.chmod(0o755)
+    repo = prepare_demo_repo(folder / "shop")
+    use_free_ports(repo / "stageline.toml")
+    try:
+        with Session.open(repo) as session:
+            for tag in TAGS:  # production has run both releases, as in the demo
+                deploy.ship(session, tag)
+                deploy.promote(session, "staging")
+            facts = postgres_facts(
+                session.workspace.home, session.pipeline().environment("production"), "shop"
+            )
+        assert facts is not None
+        with psycopg.connect(facts.url, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE shop_rebuild")
+        rebuild_url = facts.url.rsplit("/", 1)[0] + "/shop_rebuild"
+
+        colds = [promote_once(repo, cold=True) for _ in range(rounds)]
+        promotes = [promote_once(repo, cold=False) for _ in range(rounds)]
+        rebuilds = [rebuild_once(repo, rebuild_url, folder / "rebuild") for _ in range(rounds)]
+    finally:
+        with Session.open(repo) as session:
+            down(session)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    promote_s, rebuild_s = statistics.median(colds), statistics.median(rebuilds)
+    print(f"example service shop {NEW}, {rounds} rounds each, medians")
+    print(
+        f"  promote staging -> production, cold release  : {promote_s:6.2f} s  "
+        f"(all: {', '.join(f'{t:.2f}' for t in colds)})"
+    )
+    print(
+        f"  promote again, release already on disk       : {statistics.median(promotes):6.2f} s  "
+        f"(all: {', '.join(f'{t:.2f}' for t in promotes)})"
+    )
+    print(
+        f"  rebuild from source with pip, per tier       : {rebuild_s:6.2f} s  "
+        f"(all: {', '.join(f'{t:.2f}' for t in rebuilds)})"
+    )
+    print(
+        f"  cold promote / rebuild                       : {promote_s / rebuild_s:6.2f}  "
+        f"(aim: <= 0.20, promote <= 3 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
