@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from stageline.agent import AgentClient, ProcessSpec
-from stageline.agent.process import is_alive
 from stageline.agent.state import AgentPaths, load_running
 from stageline.errors import AgentError
+from stageline.procfs import is_alive
 
 from .helpers import APP, Reaper, SpecFactory, free_port
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from stageline.agent import ProcessSpec
-from stageline.agent.process import is_alive, proc_start_time
+from stageline.procfs import is_alive, proc_start_time
 
 APP = Path(__file__).with_name("app.py")
 SpecFactory = Callable[..., ProcessSpec]

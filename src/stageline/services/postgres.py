@@ -33,6 +33,7 @@ import psycopg
 from psycopg import sql
 
 from stageline.errors import BackingServiceError
+from stageline.procfs import is_alive
 
 Provider = Literal["embedded", "system"]
 SUPERUSER = "stageline"
@@ -171,21 +172,6 @@ def _make_traversable(path: Path) -> None:
             os.chmod(folder, stat.S_IMODE(mode) | stat.S_IXOTH)
 
 
-def _pid_alive(pid: int) -> bool:
-    """True if ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: trust kill()
-    return text.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-
-
 def _conf_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -311,9 +297,9 @@ class PostgresServer:
         ]
         result = self._run(cmd, timeout=timeout + 30)
         deadline = time.monotonic() + timeout
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while is_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _pid_alive(pid):
+        if is_alive(pid):
             raise BackingServiceError(
                 f"PostgreSQL (pid {pid}) did not stop:\n{_tail(result.stdout)}"
             )
@@ -329,7 +315,7 @@ class PostgresServer:
             pid = int(first.strip())
         except (OSError, ValueError):
             return None
-        return pid if _pid_alive(pid) else None
+        return pid if is_alive(pid) else None
 
     # -- databases ---------------------------------------------------------------
 

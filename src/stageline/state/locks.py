@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import Connection, Engine, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from stageline.errors import LockHeld
+from stageline.procfs import is_alive
 from stageline.state.models import Lock
 
 _HOLDER_WAIT_TRIES = 100  # x 20 ms: how long a loser waits for the winner's row
@@ -46,20 +46,6 @@ def holder_label(holder: str, host: str, pid: int) -> str:
     return f"{holder}@{host} (pid {pid})"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")  # a zombie has exited
-
-
 def _held(row: Lock) -> LockHeld:
     return LockHeld(row.name, holder_label(row.holder, row.host, row.pid), row.since)
 
@@ -71,7 +57,7 @@ def sqlite_lock(engine: Engine, name: str, holder: str) -> Iterator[None]:
     with Session(engine) as session, session.begin():  # BEGIN IMMEDIATE (see store)
         row = session.get(Lock, name)
         if row is not None:
-            if row.host != host or _pid_alive(row.pid):
+            if row.host != host or is_alive(row.pid):
                 raise _held(row)
             session.delete(row)  # its process died: stale
             session.flush()
