@@ -98,17 +98,20 @@ def build(session: Session, ref: str, *, progress: Progress | None = None) -> Bu
 
 
 def find_artifact(session: Session, ref: str) -> ArtifactRecord:
-    """An artifact by full digest, digest prefix (``sha256:ab12`` or ``ab12``), or tag."""
+    """An artifact by digest or digest prefix (``sha256:ab12`` or ``ab12``), by tag, or by
+    version (``1.6.0``); for a tag or version the newest build wins."""
     if ref.startswith("sha256:") or _looks_hex(ref):
         prefix = ref if ref.startswith("sha256:") else f"sha256:{ref}"
         matches = session.store.find_artifacts(digest_prefix=prefix)
+        if len({m.digest for m in matches}) > 1:
+            shown = ", ".join(m.digest[:19] for m in matches[:5])
+            raise UsageError(f"{ref!r} is ambiguous: {shown}", hint="give more digest characters")
     else:
-        matches = session.store.find_artifacts(tag=ref)
+        matches = session.store.find_artifacts(tag=ref) or [
+            a for a in session.store.list_artifacts() if a.version == ref
+        ]
     if not matches:
         raise ArtifactNotFound(ref)
-    if len({m.digest for m in matches}) > 1 and not ref.startswith("v"):
-        shown = ", ".join(m.digest[:19] for m in matches[:5])
-        raise UsageError(f"{ref!r} is ambiguous: {shown}", hint="give more digest characters")
     return matches[0]
 
 

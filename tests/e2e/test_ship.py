@@ -67,7 +67,20 @@ def test_four_tiers_promotion_same_digest_and_rollback(shop: Path) -> None:
     order_id = order.json()["id"]
     assert httpx.get(f"{envs['production']['url']}/orders/{order_id}", timeout=5).status_code == 404
 
-    rolled = cli(shop, "rollback", "production")
+    environment = json.loads(cli(shop, "env", "staging", "--json").stdout)
+    assert (
+        environment["APP_ENV"] == "staging"
+        and environment["STAGELINE_DIGEST"] == digests["staging"]
+    )
+    assert environment["DATABASE_URL"].startswith("postgresql://")
+    assert (
+        environment["DATABASE_URL"]
+        != json.loads(cli(shop, "env", "production", "--json").stdout)["DATABASE_URL"]
+    )
+    logs = cli(shop, "logs", "production", "-n", "200")
+    assert logs.returncode == 0 and "Application startup complete" in logs.stdout
+
+    rolled = cli(shop, "rollback", "production", "--to", "1.6.0")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     after = status_of(shop)["production"]
     assert after["version"] == "1.6.0" and after["health"] == "healthy"
@@ -142,6 +155,10 @@ def test_a_failed_deploy_leaves_the_previous_release_serving(
         pid_before = target.status().pid  # type: ignore[union-attr]
     good = healthz(env.url)
     commit_and_tag(shop, "v1.9.0", {"stageline.toml": edit})
+    # the operator's pipeline file (not the release) sets how long a health check may take
+    pipeline_file = shop / "stageline.toml"
+    text = pipeline_file.read_text()
+    pipeline_file.write_text(text.replace("[defaults]\n", "[defaults]\nhealth_timeout = 8\n", 1))
 
     failed = cli(shop, "deploy", "development", "v1.9.0")
     assert failed.returncode == 3, failed.stdout + failed.stderr

@@ -121,6 +121,8 @@ class Environment(Strict):
     promotion: Literal["auto", "manual"] = "manual"
     extends: str | None = None
     retain: Annotated[StrictInt, Field(ge=1, le=100)] = 5
+    #: seconds a new release has to pass its health check before the deploy fails
+    health_timeout: Annotated[StrictInt, Field(ge=1, le=3600)] = 60
 
     @field_validator("tier", mode="before")
     @classmethod

@@ -37,11 +37,11 @@ TAIL_LINES = 20
 class LocalTarget:
     """One environment on this host. See ``targets/base.py`` for the contract."""
 
-    def __init__(self, home: Path, env: Environment, service: str, *, health_timeout: float = 60):
+    def __init__(self, home: Path, env: Environment, service: str) -> None:
         self.home = home
         self.env = env
         self.service = service
-        self.health_timeout = health_timeout
+        self.health_timeout = float(env.health_timeout)
         self.folder = home / "envs" / env.name
         self.agent = AgentClient(home)
 
