@@ -3,9 +3,10 @@
 Run: .venv/bin/python bench/promote.py [--rounds N]
 
 Side by side, in one run, on the example service:
-- promote: `stageline promote staging` (the v1.7.0-rc1 artifact, already verified in
-  staging) into production, which already runs v1.6.0: verify digest, offline venv from
-  the wheelhouse, migrations, start, health check.
+- promote: `stageline promote staging` (the v1.7.0-rc1 artifact, verified and signed
+  off in staging; the sign-off decision is part of the timed promotion) into production,
+  which already runs v1.6.0: verify digest, offline venv from the wheelhouse,
+  migrations, start, health check.
 - rebuild: what this replaces: export the same tag, `pip install` it from source into a
   fresh virtualenv (pip's cache warm, the index reachable), run the migrations, start it
   and wait for the same health check.
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.helpers import use_free_ports
 
-from stageline import deploy
+from stageline import deploy, verification
 from stageline.demo import TAGS, prepare_demo_repo
 from stageline.pipeline import Session
 from stageline.services.postgres import free_port
@@ -113,6 +114,9 @@ def main() -> None:
         with Session.open(repo) as session:
             for tag in TAGS:  # production has run both releases, as in the demo
                 deploy.ship(session, tag)
+                verification.verify(session, "staging")  # sign-off: gates and two approvals
+                for person in ("ben@shop.example", "chen@shop.example"):
+                    verification.give_verdict(session, "staging", "approve", person=person)
                 deploy.promote(session, "staging")
             facts = postgres_facts(
                 session.workspace.home, session.pipeline().environment("production"), "shop"

@@ -8,17 +8,17 @@ deployment is recorded as failed with the reason and log tail.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
-from stageline.errors import DeployFailed, GitError, Refused, StagelineError, UsageError
+from stageline.errors import DeployFailed, GitError, Held, Refused, StagelineError, UsageError
 from stageline.identity import current_actor
 from stageline.pipeline import Session, build, find_artifact
 from stageline.policy import Decision, EntryFacts, decide
+from stageline.secrets import secrets_for
+from stageline.signoff import SignOff
 from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord
 from stageline.targets import for_environment
 from stageline.targets.base import CommandResult, Release, ServiceStatus
@@ -35,6 +35,9 @@ class Plan:
     previous: DeploymentRecord | None
     decision: Decision
     steps: list[str] = field(default_factory=list)
+    #: for a promotion: the sign-off decision (gates, approvals, freezes) of its source
+    signoff: SignOff | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,15 +46,6 @@ class Deployed:
     deployment: DeploymentRecord
     status: ServiceStatus
     release_command: CommandResult | None
-
-
-def secrets_for(env: Environment) -> dict[str, str]:
-    """Secret values for ``env``, from ``STAGELINE_SECRET_<ENV>_<NAME>`` in our environment.
-
-    Each environment reads only its own names, so staging never receives production's.
-    """
-    prefix = "STAGELINE_SECRET_" + re.sub(r"[^A-Z0-9]", "_", env.name.upper()) + "_"
-    return {name: os.environ[prefix + name] for name in env.secrets if prefix + name in os.environ}
 
 
 def resolve_artifact(
@@ -113,6 +107,7 @@ def execute(
 ) -> Deployed:
     """Carry out a plan under the environment's lock; record the outcome either way."""
     report = progress or (lambda _stage: None)
+    _check_signoff(session, the_plan)
     if not the_plan.decision.allowed:
         session.store.append_event(
             f"{the_plan.kind}.refused",
@@ -163,6 +158,29 @@ def execute(
             data={"deployment": record.id},
         )
     return Deployed(the_plan, done, status, result)
+
+
+def _check_signoff(session: Session, the_plan: Plan) -> None:
+    """Record and raise a hold; audit an overridden freeze."""
+    signoff = the_plan.signoff
+    if signoff is None:
+        return
+    actor = current_actor()
+    digest = the_plan.artifact.digest
+    if not signoff.promote:
+        holds = [(hold.reason, hold.clear) for hold in signoff.holds]
+        session.store.append_event(
+            "promote.held",
+            actor=actor,
+            environment=the_plan.source,
+            digest=digest,
+            data={"target": the_plan.environment, "holds": [h[0] for h in holds]},
+        )
+        raise Held(the_plan.source or the_plan.environment, the_plan.artifact.version, holds)
+    if signoff.freeze_overridden:
+        session.store.append_event(
+            "freeze.override", actor=actor, environment=the_plan.environment, digest=digest
+        )
 
 
 def _stages(
@@ -230,8 +248,11 @@ def promote(
     *,
     to: str | None = None,
     dry_run: bool = False,
+    override_freeze: bool = False,
     progress: Progress | None = None,
 ) -> Plan | Deployed:
+    """Deploy the digest running in ``source`` to ``to`` (default: the next environment),
+    if the entry policy and ``source``'s sign-off (gates, approvals, freezes) allow it."""
     pipe = session.pipeline()
     current = session.store.current_deployment(pipe.environment(source).name)
     if current is None:
@@ -247,7 +268,15 @@ def promote(
         raise UsageError(f"{to} does not come after {source}", hint=" -> ".join(pipe.names))
     artifact = session.store.get_artifact(current.digest)
     assert artifact is not None
-    the_plan = plan(session, pipe, to, artifact, kind="promote")
+    from stageline.verification import refresh_soak, signoff_for
+
+    if not dry_run:
+        refresh_soak(session, source)
+    the_plan = replace(
+        plan(session, pipe, to, artifact, kind="promote"),
+        signoff=signoff_for(session, source, to, override_freeze=override_freeze),
+        source=source,
+    )
     return the_plan if dry_run else execute(session, pipe, the_plan, progress)
 
 
@@ -282,7 +311,10 @@ def rollback(
 
 
 def ship(session: Session, ref: str, *, progress: Progress | None = None) -> list[Deployed]:
-    """Build, deploy to the first environment, and promote through every automatic one."""
+    """Build, deploy to the first environment, and promote through every automatic one.
+
+    Before leaving an environment that has gates, they run; a hold stops the ship there.
+    """
     pipe = session.pipeline()
     done = deploy(session, pipe.first.name, ref, progress=progress)
     assert isinstance(done, Deployed)
@@ -290,6 +322,12 @@ def ship(session: Session, ref: str, *, progress: Progress | None = None) -> lis
     following = pipe.next_after(pipe.first.name)
     while following is not None and following.promotion == "auto":
         previous = results[-1].plan.environment
+        if any(gate.kind != "approval" for gate in pipe.environment(previous).gates.values()):
+            from stageline.verification import verify
+
+            if progress:
+                progress(f"running {previous}'s gates")
+            verify(session, previous)
         step = promote(session, previous, to=following.name, progress=progress)
         assert isinstance(step, Deployed)
         results.append(step)

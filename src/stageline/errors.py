@@ -9,6 +9,7 @@ One root, so callers can catch everything of ours in one place::
     |   +-- ArtifactNotFound            no artifact matches a digest or tag
     +-- Refused                         exit 1: a check or verification said no
     |   +-- ArtifactTampered            stored bytes no longer match the manifest
+    |   +-- Held                        sign-off holds the release (carries every reason)
     +-- InfrastructureError             exit 3: something around us failed
         +-- GitError                    a ref that does not resolve, a folder that is no repo
         +-- BuildError                  a dependency or build step failed (carries a log tail)
@@ -114,6 +115,20 @@ class ArtifactTampered(Refused):
         super().__init__(
             f"artifact {digest[:19]} does not match its manifest: {shown}{more}",
             hint="refusing to use it; delete it and build the tag again",
+        )
+
+
+class Held(Refused):
+    """Sign-off holds the release; ``holds`` pairs each reason with what would clear it."""
+
+    def __init__(self, environment: str, version: str, holds: Sequence[tuple[str, str]]) -> None:
+        self.environment = environment
+        self.holds = list(holds)
+        count = len(self.holds)
+        super().__init__(
+            f"{version} is held in {environment}: {self.holds[0][0]}"
+            + (f" (and {count - 1} more reason{'s' if count > 2 else ''})" if count > 1 else ""),
+            hint=self.holds[0][1],
         )
 
 

@@ -1,4 +1,4 @@
-"""Who is acting: recorded on every deployment and audit event."""
+"""Who is acting: recorded on every deployment, verdict and audit event."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import subprocess
 
 
 def current_actor() -> str:
-    """``STAGELINE_ACTOR``, else the git user's email, else ``user@host``."""
-    explicit = os.environ.get("STAGELINE_ACTOR")
+    """Who runs this command: ``STAGELINE_USER``, else git's ``user.email``, else ``user@host``.
+
+    The one place the CLI's identity comes from; the dashboard will pass an authenticated
+    identity to the same use cases instead.
+    """
+    explicit = os.environ.get("STAGELINE_USER")
     if explicit:
         return explicit
     try:

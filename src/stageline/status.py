@@ -9,9 +9,10 @@ import httpx
 
 from stageline.config.model import Environment
 from stageline.config.resolve import ReleaseFacts, masked, service_environment
-from stageline.deploy import secrets_for
 from stageline.identity import current_actor
 from stageline.pipeline import Session
+from stageline.secrets import secrets_for
+from stageline.signoff import SignOff
 from stageline.state import ArtifactRecord
 from stageline.targets import for_environment
 from stageline.targets.backing import postgres_facts, stop_postgres
@@ -41,6 +42,9 @@ class PipelineStatus:
     service: str
     latest: ArtifactRecord | None
     environments: list[EnvironmentStatus]
+    #: the sign-off between the environment before production and production, if any
+    signoff: SignOff | None = None
+    signoff_source: str | None = None
 
 
 def check_health(port: int, path: str, timeout: float = 2.0) -> bool:
@@ -54,7 +58,25 @@ def status(session: Session) -> PipelineStatus:
     pipe = session.pipeline()
     artifacts = session.store.list_artifacts()
     rows = [_environment_status(session, env, pipe.service.health) for env in pipe.environments]
-    return PipelineStatus(pipe.service.name, artifacts[0] if artifacts else None, rows)
+    source, signoff = _signoff(session)
+    return PipelineStatus(
+        pipe.service.name, artifacts[0] if artifacts else None, rows, signoff, source
+    )
+
+
+def _signoff(session: Session) -> tuple[str | None, SignOff | None]:
+    """The sign-off of the release waiting before production: promote, or held and why."""
+    from stageline.verification import signoff_for
+
+    pipe = session.pipeline()
+    names = pipe.names
+    production = next((e for e in pipe.environments if e.tier.value == "production"), None)
+    if production is None or names.index(production.name) == 0:
+        return None, None
+    source = pipe.environments[names.index(production.name) - 1]
+    if not source.gates or session.store.current_deployment(source.name) is None:
+        return None, None
+    return source.name, signoff_for(session, source.name, production.name)
 
 
 def _environment_status(session: Session, env: Environment, health_path: str) -> EnvironmentStatus:

@@ -244,3 +244,64 @@ def test_unknown_environment_lookup_lists_valid_names(tmp_path: Path) -> None:
     pipeline = load_pipeline(write(tmp_path, VALID))
     with pytest.raises(UsageError, match="valid: development, test, staging, production"):
         pipeline.environment("prod")
+
+
+GATES = """
+[people.groups]
+qa = ["ana@shop.example"]
+
+[environments.staging.gates.smoke]
+kind = "http"
+steps = [{ path = "/healthz" }]
+
+[environments.staging.gates.signoff]
+kind = "approval"
+required = 2
+reviewers = ["group:qa"]
+"""
+
+
+def test_gates_and_people_load(tmp_path: Path) -> None:
+    pipeline = load_pipeline(write(tmp_path, VALID + GATES))
+    staging = pipeline.environment("staging")
+    assert list(staging.gates) == ["smoke", "signoff"]
+    assert staging.gates["smoke"].timeout == 300
+    assert pipeline.people.groups == {"qa": ["ana@shop.example"]}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "text"),
+    [
+        (
+            'kind = "http"',
+            'kind = "htp"',
+            39,
+            "environments.staging.gates.smoke.kind: unknown gate kind 'htp'; valid: approval, "
+            "command, http, pytest, soak",
+        ),
+        (
+            'steps = [{ path = "/healthz" }]',
+            'steps = [{ path = "/healthz", expect_status = "ok" }]',
+            40,
+            "environments.staging.gates.smoke.steps.0.expect_status: expected an integer",
+        ),
+        (
+            'steps = [{ path = "/healthz" }]',
+            'steps = [{ path = "/healthz" }]\nretries = 3',
+            41,
+            "environments.staging.gates.smoke.retries: unknown key 'retries' (valid keys here:",
+        ),
+        (
+            'reviewers = ["group:qa"]',
+            'reviewers = ["group:qe"]',
+            45,
+            "environments.staging.gates.signoff.reviewers: unknown group 'qe' "
+            "(groups are declared in [people.groups]: qa)",
+        ),
+    ],
+    ids=["unknown kind", "bad option type", "unknown option", "unknown group"],
+)
+def test_broken_gates(tmp_path: Path, old: str, new: str, line: int, text: str) -> None:
+    issues = issues_of(tmp_path, VALID + GATES.replace(old, new, 1))
+    path = str(tmp_path / "stageline.toml")
+    assert any(i.startswith(f"{path}:{line}: ") and text in i for i in issues), issues

@@ -115,10 +115,27 @@ def commit_and_tag(repo: Path, tag: str, edit: dict[str, tuple[str, str]]) -> No
         subprocess.run(["git", "-C", str(repo), *args], check=True, env=env)
 
 
-def cli(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(repo: Path, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the stageline CLI on ``repo``; ``user`` becomes STAGELINE_USER."""
+    env = dict(os.environ)
+    if user is not None:
+        env["STAGELINE_USER"] = user
     return subprocess.run(
         [sys.executable, "-m", "stageline", *args, "-C", str(repo)],
         capture_output=True,
         text=True,
         timeout=600,
+        env=env,
     )
+
+
+QA = ("ana@shop.example", "ben@shop.example", "chen@shop.example")
+
+
+def sign_off(repo: Path, environment: str = "staging") -> None:
+    """Run the gates and give the two approvals the example's staging requires."""
+    verified = cli(repo, "verify", environment)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    for person in QA[1:]:
+        approved = cli(repo, "approve", environment, user=person)
+        assert approved.returncode == 0, approved.stderr

@@ -15,7 +15,7 @@ from stageline import deploy
 from stageline.demo import TAGS
 from stageline.pipeline import Session
 from stageline.targets import for_environment
-from tests.e2e.helpers import cli
+from tests.e2e.helpers import cli, sign_off
 
 pytestmark = pytest.mark.slow
 OLD, NEW = TAGS
@@ -38,6 +38,7 @@ def test_four_tiers_promotion_same_digest_and_rollback(shop: Path) -> None:
     for tag in TAGS:
         shipped = cli(shop, "ship", tag)
         assert shipped.returncode == 0, shipped.stdout + shipped.stderr
+        sign_off(shop)
         promoted = cli(shop, "promote", "staging")
         assert promoted.returncode == 0, promoted.stdout + promoted.stderr
 

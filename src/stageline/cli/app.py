@@ -94,7 +94,7 @@ def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
 
 
 def _register() -> None:
-    from stageline.cli import artifacts, demo, deploy
+    from stageline.cli import artifacts, demo, deploy, verify
 
     app.command("build")(artifacts.build)
     app.command("artifacts")(artifacts.list_)
@@ -112,6 +112,9 @@ def _register() -> None:
         deploy.agent,
     ):
         app.command(command.__name__)(command)
+    app.command("verify")(verify.verify)
+    app.command("approve")(verify.approve)
+    app.command("reject")(verify.reject)
     app.command("demo")(demo.demo)
 
 

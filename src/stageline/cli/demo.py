@@ -8,10 +8,44 @@ from typing import Annotated
 import typer
 
 from stageline import deploy as usecases
+from stageline import verification
 from stageline.cli import output
 from stageline.cli.deploy import status as draw_status
 from stageline.demo import TAGS, prepare_demo_repo, reset_demo_state
+from stageline.errors import Refused
+from stageline.gates.base import GateResult
 from stageline.pipeline import Session
+
+#: the example's QA group (examples/shop/stageline.toml, [people.groups])
+REVIEWERS = ("ana@shop.example", "ben@shop.example")
+
+
+def _sign_off(session: Session, environment: str) -> None:
+    """Run the environment's gates, then two reviewers approve, as on the command line."""
+    output.step(f"verifying {environment}: its gates run against the digest running there")
+
+    def show(name: str, result: GateResult | None) -> None:
+        if result is not None:
+            output.out.print(
+                f"    {name}: {result.status} in {result.duration:.1f}s: {result.summary}",
+                markup=False,
+            )
+
+    report = verification.verify(session, environment, progress=show)
+    if not report.passed:
+        raise Refused(f"{environment}'s gates did not pass", hint="see `stageline verify`")
+    for person in REVIEWERS:
+        output.step(f"STAGELINE_USER={person} stageline approve {environment}")
+        verification.give_verdict(
+            session, environment, "approve", person=person, note="checked in the demo"
+        )
+    following = session.pipeline().next_after(environment)
+    assert following is not None
+    decision = verification.signoff_for(session, environment, following.name)
+    output.success(
+        f"sign-off: {len(decision.approvals_counted)} of {decision.approvals_required} "
+        f"approvals, gates {', '.join(f'{g} {s}' for g, s in decision.gates.items())}"
+    )
 
 
 def demo(
@@ -39,7 +73,8 @@ def demo(
                         f"{result.plan.environment}: {result.plan.artifact.version} "
                         f"{result.plan.artifact.digest[:19]} healthy"
                     )
-            output.step(f"signing off: promoting {before_last} to {last} (same digest)")
+            _sign_off(session, before_last)
+            output.step(f"promoting {before_last} to {last} (the same digest)")
             with output.progress(f"promoting {before_last}") as report:
                 promoted = usecases.promote(session, before_last, progress=report)
             assert isinstance(promoted, usecases.Deployed)

@@ -14,7 +14,9 @@ from stageline import deploy as usecases
 from stageline import status as observe
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
+from stageline.errors import Held
 from stageline.pipeline import Session
+from stageline.signoff import SignOff
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
@@ -94,16 +96,32 @@ def deploy(
 def promote(
     source: Annotated[str, typer.Argument(help="The environment whose release moves on.")],
     to: Annotated[str | None, typer.Option(help="Target environment (default: the next).")] = None,
+    override_freeze: Annotated[
+        bool, typer.Option(help="Promote during a freeze window (audited).")
+    ] = False,
     dry_run: DryRun = False,
     directory: DirOption = Path("."),
     json: JsonOption = False,
 ) -> None:
-    """Deploy the digest running in SOURCE to the next environment, unchanged."""
-    with Session.open(directory) as session, output.progress(f"promoting {source}") as r:
-        _report(
-            usecases.promote(session, source, to=to, dry_run=dry_run, progress=None if json else r),
-            json,
-        )
+    """Deploy the digest running in SOURCE to the next environment, unchanged, if its
+    sign-off (gates, approvals, freezes) allows; otherwise hold it, with every reason."""
+    try:
+        with Session.open(directory) as session, output.progress(f"promoting {source}") as r:
+            result = usecases.promote(
+                session,
+                source,
+                to=to,
+                dry_run=dry_run,
+                override_freeze=override_freeze,
+                progress=None if json else r,
+            )
+    except Held as held:
+        if not json:
+            for reason, clear in held.holds:
+                output.err.print(f"  [red]hold[/] {reason}", soft_wrap=True)
+                output.err.print(f"       [dim]to clear:[/] {clear}", soft_wrap=True)
+        raise
+    _report(result, json)
 
 
 def rollback(
@@ -144,6 +162,7 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
             {
                 "service": state.service,
                 "latest_artifact": state.latest.digest if state.latest else None,
+                "signoff": _signoff_json(state.signoff, state.signoff_source),
                 "environments": [
                     {
                         "name": e.name,
@@ -175,7 +194,7 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
         )
     for env in state.environments:
         if env.tier == "production":
-            cells.append(Panel("[dim]promote\nwhen\nready[/]", title="sign-off", padding=(0, 0)))
+            cells.append(_signoff_box(state.signoff))
         colour = {"healthy": "green", "unhealthy": "red", "down": "red"}.get(env.health, "dim")
         body = (
             f"{env.version}\n{(env.digest or '')[7:19]}\n[{colour}]{env.health}[/]\n"
@@ -191,12 +210,44 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
         grid.add_column(ratio=1)
     grid.add_row(*cells)
     output.out.print(grid)
+    if state.signoff is not None and not state.signoff.promote:
+        output.out.print(f"[red]held in {state.signoff_source}:[/]")
+        for hold in state.signoff.holds:
+            output.out.print(f"  - {hold.reason}  [dim](clear: {hold.clear})[/]", soft_wrap=True)
     if wide:
         return
     urls = Table.grid(padding=(0, 2))
     for env in state.environments:
         urls.add_row(f"  {env.name}", env.url)
     output.out.print(urls)
+
+
+def _signoff_box(signoff: SignOff | None) -> Panel:
+    if signoff is None:
+        return Panel("[dim]promote\nwhen\nready[/]", title="sign-off", padding=(0, 0))
+    marks = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "error": "[red]✗[/]"}
+    lines = [f"{marks.get(state, '[yellow]…[/]')} {gate}" for gate, state in signoff.gates.items()]
+    lines.append(f"{len(signoff.approvals_counted)}/{signoff.approvals_required} approvals")
+    lines.append("[green]promote[/]" if signoff.promote else "[red]hold[/]")
+    return Panel(
+        "\n".join(lines),
+        title="sign-off ◇",
+        padding=(0, 0),
+        border_style="green" if signoff.promote else "red",
+    )
+
+
+def _signoff_json(signoff: SignOff | None, source: str | None) -> dict[str, Any] | None:
+    if signoff is None:
+        return None
+    return {
+        "source": source,
+        "promote": signoff.promote,
+        "gates": signoff.gates,
+        "approvals": list(signoff.approvals_counted),
+        "approvals_required": signoff.approvals_required,
+        "holds": [{"reason": h.reason, "clear": h.clear} for h in signoff.holds],
+    }
 
 
 def _age(seconds: float | None) -> str:

@@ -20,14 +20,15 @@ from stageline.config.locate import KeyLines
 from stageline.config.model import (
     TIER_ALIASES,
     Environment,
+    People,
     Pipeline,
     Service,
     Tier,
 )
-from stageline.errors import ConfigError, ConfigIssue, UsageError
+from stageline.errors import ConfigError, ConfigIssue, UnknownName, UsageError
 
 PIPELINE_FILE = "stageline.toml"
-TOP_LEVEL = ("service", "defaults", "environments")
+TOP_LEVEL = ("service", "defaults", "environments", "people")
 _NOT_IN_DEFAULTS = ("name", "extends", "tier", "url")
 
 _MISSING_HINTS = {
@@ -139,11 +140,60 @@ class _Loader:
         raw_envs = self._table(("environments",))
         if not raw_envs and not self.issues:
             self.add(("environments",), "declare at least one environment", "run `stageline init`")
+        people = self._people()
         environments = self._environments(raw_envs, defaults)
         self._cross_checks(environments)
+        for env in environments:
+            self._check_gates(env, people)
         self.raise_if_any()
         assert service is not None
-        return Pipeline(source=self.display, service=service, environments=environments)
+        return Pipeline(
+            source=self.display, service=service, environments=environments, people=people
+        )
+
+    def _people(self) -> People:
+        raw = self._table(("people",))
+        try:
+            return People.model_validate(raw)
+        except ValidationError as exc:
+            self._report(exc, People, ("people",), ("people",))
+            return People()
+
+    def _check_gates(self, env: Environment, people: People) -> None:
+        """Each gate's options, validated by its kind's plug-in; groups must exist."""
+        from stageline.gates.registry import get_gate
+
+        sources = [("environments", env.name), ("defaults",)]
+        for name, gate in env.gates.items():
+            here = ("environments", env.name, "gates", name)
+            try:
+                options_model = get_gate(gate.kind).Options
+                options = options_model.model_validate(gate.options)
+            except UnknownName as exc:
+                where = _first_present(self.lines, ("gates", name, "kind"), tuple(sources))
+                self.issues.append(
+                    ConfigIssue(
+                        self.display,
+                        self.lines.line(where or here),
+                        ".".join((*here, "kind")),
+                        str(exc),
+                        exc.hint,
+                    )
+                )
+                continue
+            except ValidationError as exc:
+                gate_sources = tuple((*s, "gates", name) for s in sources)
+                self._report(exc, options_model, here, *gate_sources)
+                continue
+            for reviewer in getattr(options, "reviewers", []):
+                group = reviewer.removeprefix("group:")
+                if reviewer.startswith("group:") and group not in people.groups:
+                    self.add(
+                        (*here, "reviewers"),
+                        f"unknown group {group!r}",
+                        f"groups are declared in [people.groups]: "
+                        f"{', '.join(people.groups) or 'none yet'}",
+                    )
 
     def _table(self, path: tuple[str, ...]) -> dict[str, Any]:
         raw = self.data.get(path[0], {})

@@ -8,6 +8,7 @@ errors into ``file:line: key: message`` issues.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -107,6 +108,37 @@ def _check_glob(pattern: str) -> str:
     return pattern
 
 
+class Gate(BaseModel):
+    """One verification gate: ``kind`` names the plug-in; the other keys are its options,
+    validated by that plug-in's own ``Options`` model when the file is loaded."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: Annotated[str, Field(min_length=1)]
+    #: seconds before a hanging gate is stopped and recorded as an error
+    timeout: Annotated[StrictInt, Field(ge=1, le=86400)] = 300
+
+    @property
+    def options(self) -> dict[str, object]:
+        return dict(self.model_extra or {})
+
+
+class Freeze(Strict):
+    """A window in which nothing is promoted into the environment (overridable, audited)."""
+
+    start: datetime
+    end: datetime
+    reason: Annotated[str, Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Freeze:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("freeze start and end need a time zone, e.g. 2026-12-24T00:00:00Z")
+        if self.end <= self.start:
+            raise ValueError("freeze end must come after its start")
+        return self
+
+
 class Environment(Strict):
     """One environment after ``[defaults]`` have been merged in."""
 
@@ -123,6 +155,12 @@ class Environment(Strict):
     retain: Annotated[StrictInt, Field(ge=1, le=100)] = 5
     #: seconds a new release has to pass its health check before the deploy fails
     health_timeout: Annotated[StrictInt, Field(ge=1, le=3600)] = 60
+    #: gates that must pass here, for the digest running here, before it may leave
+    gates: dict[str, Gate] = Field(default_factory=dict)
+    #: hours a gate result or an approval stays valid (the staging time gap, enforced)
+    ttl_hours: Annotated[StrictInt, Field(ge=1, le=24 * 365)] = 72
+    #: windows in which promotion INTO this environment is blocked
+    freeze: list[Freeze] = Field(default_factory=list)
 
     @field_validator("tier", mode="before")
     @classmethod
@@ -172,12 +210,19 @@ class Environment(Strict):
         return self.services.postgres
 
 
+class People(Strict):
+    """Named groups of people (by email), referenced as ``group:NAME`` in approval rules."""
+
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+
+
 class Pipeline(Strict):
     """The whole pipeline file: the service and its ordered environments."""
 
     source: str
     service: Service
     environments: list[Environment]
+    people: People = Field(default_factory=People)
 
     @property
     def names(self) -> list[str]:

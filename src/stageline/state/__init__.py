@@ -1,4 +1,4 @@
-"""The state store: artifacts, deployments, the audit log, and locks.
+"""The state store: artifacts, deployments, the audit log, locks, gate runs and verdicts.
 
 ``Store.open(url)`` gives a migrated store on a SQLite file or a PostgreSQL database;
 it hands out the frozen records re-exported here.
@@ -14,6 +14,7 @@ from stageline.state.models import (
     event_hash,
 )
 from stageline.state.store import Backend, Store
+from stageline.state.verification import GateRunRecord, GateStatus, VerdictKind, VerdictRecord
 
 __all__ = [
     "GENESIS_HASH",
@@ -23,6 +24,10 @@ __all__ = [
     "DeploymentRecord",
     "DeploymentStatus",
     "EventRecord",
+    "GateRunRecord",
+    "GateStatus",
     "Store",
+    "VerdictKind",
+    "VerdictRecord",
     "event_hash",
 ]

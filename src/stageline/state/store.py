@@ -44,6 +44,14 @@ from stageline.state.models import (
     canonical_json,
     event_hash,
 )
+from stageline.state.verification import (
+    GateRunRecord,
+    GateRunRow,
+    GateStatus,
+    VerdictKind,
+    VerdictRecord,
+    VerdictRow,
+)
 
 Backend = Literal["sqlite", "postgresql"]
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -222,6 +230,102 @@ class Store:
             query = query.where(Deployment.environment == environment)
         with self._tx() as session:
             return [DeploymentRecord.from_row(row) for row in session.scalars(query)]
+
+    # -- verification: gate runs and verdicts ----------------------------------
+
+    def record_gate_run(
+        self,
+        environment: str,
+        digest: str,
+        gate: str,
+        *,
+        kind: str,
+        status: GateStatus,
+        started_at: datetime,
+        duration: float,
+        summary: str,
+        evidence: dict[str, Any],
+        report_path: str | None,
+        actor: str,
+    ) -> GateRunRecord:
+        """Store one gate's result, bound to the digest and the environment it ran against."""
+        with self._tx() as session:
+            row = GateRunRow(
+                environment=environment,
+                digest=digest,
+                gate=gate,
+                kind=kind,
+                status=status,
+                started_at=started_at,
+                finished_at=_now(),
+                duration=duration,
+                summary=summary,
+                evidence=canonical_json(evidence),
+                report_path=report_path,
+                actor=actor,
+            )
+            session.add(row)
+            session.flush()
+            return GateRunRecord.from_row(row)
+
+    def gate_runs(
+        self, environment: str | None = None, digest: str | None = None, limit: int = 500
+    ) -> list[GateRunRecord]:
+        """Gate runs, newest first."""
+        query = select(GateRunRow).order_by(GateRunRow.id.desc()).limit(limit)
+        if environment is not None:
+            query = query.where(GateRunRow.environment == environment)
+        if digest is not None:
+            query = query.where(GateRunRow.digest == digest)
+        with self._tx() as session:
+            return [GateRunRecord.from_row(row) for row in session.scalars(query)]
+
+    def add_verdict(
+        self, environment: str, digest: str, *, person: str, kind: VerdictKind, note: str = ""
+    ) -> VerdictRecord:
+        """Record an approval or a rejection of ``digest`` in ``environment``."""
+        with self._tx() as session:
+            row = VerdictRow(
+                environment=environment,
+                digest=digest,
+                person=person,
+                kind=kind,
+                note=note,
+                at=_now(),
+                withdrawn_at=None,
+            )
+            session.add(row)
+            session.flush()
+            return VerdictRecord.from_row(row)
+
+    def withdraw_verdicts(
+        self, environment: str, digest: str, *, person: str, kind: VerdictKind
+    ) -> int:
+        """Withdraw a person's active verdicts of one kind; how many were withdrawn."""
+        query = select(VerdictRow).where(
+            VerdictRow.environment == environment,
+            VerdictRow.digest == digest,
+            VerdictRow.person == person,
+            VerdictRow.kind == kind,
+            VerdictRow.withdrawn_at.is_(None),
+        )
+        with self._tx() as session:
+            rows = list(session.scalars(query))
+            for row in rows:
+                row.withdrawn_at = _now()
+            return len(rows)
+
+    def verdicts(
+        self, environment: str | None = None, digest: str | None = None
+    ) -> list[VerdictRecord]:
+        """Verdicts, oldest first."""
+        query = select(VerdictRow).order_by(VerdictRow.id)
+        if environment is not None:
+            query = query.where(VerdictRow.environment == environment)
+        if digest is not None:
+            query = query.where(VerdictRow.digest == digest)
+        with self._tx() as session:
+            return [VerdictRecord.from_row(row) for row in session.scalars(query)]
 
     # -- audit log --------------------------------------------------------------
 

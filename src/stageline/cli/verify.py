@@ -1,0 +1,101 @@
+"""verify, approve, reject."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stageline import verification
+from stageline.cli import output
+from stageline.cli.app import DirOption, JsonOption
+from stageline.errors import Refused, UsageError
+from stageline.gates.base import GateResult
+from stageline.gates.runner import junit_xml, results_json
+from stageline.pipeline import Session
+
+EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
+_MARK = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "error": "[red]error[/]"}
+
+
+def verify(
+    environment: EnvArgument,
+    gate: Annotated[str | None, typer.Option(help="Run only this gate.")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report here.")] = None,
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> int:
+    """Run ENVIRONMENT's gates against the digest running there; exit 1 unless all pass."""
+
+    def progress(name: str, result: GateResult | None) -> None:
+        if json:
+            return
+        if result is None:
+            output.out.print(f"    [dim]{name}: running[/]")
+        else:
+            output.out.print(
+                f"    {name}: {_MARK[result.status]} in {result.duration:.1f}s: {result.summary}",
+                markup=True,
+            )
+
+    with Session.open(directory) as session:
+        if not json:
+            output.step(f"verifying {environment}")
+        report = verification.verify(session, environment, gate=gate, progress=progress)
+    results = {
+        name: GateResult(
+            status=run.status,
+            summary=run.summary,
+            duration=run.duration,
+            evidence=run.evidence,
+            report=Path(run.report_path) if run.report_path else None,
+        )
+        for name, run in report.runs.items()
+    }
+    if junit is not None:
+        junit.write_text(junit_xml(report.environment, report.digest, results), encoding="utf-8")
+    if json:
+        output.emit_json(
+            {"version": report.version, **results_json(report.environment, report.digest, results)}
+        )
+    elif report.passed:
+        output.success(f"every gate passed for {report.version} ({report.digest[:19]})")
+    else:
+        failed = [name for name, run in report.runs.items() if run.status != "passed"]
+        output.error_line(
+            f"{', '.join(failed)} did not pass for {report.version} in {report.environment}",
+            "the release stays held here until they pass for this digest",
+        )
+    return 0 if report.passed else 1
+
+
+def approve(
+    environment: EnvArgument,
+    note: Annotated[str, typer.Option(help="Why you approve (kept in the audit log).")] = "",
+    directory: DirOption = Path("."),
+) -> None:
+    """Approve the digest running in ENVIRONMENT (as STAGELINE_USER or git's user.email)."""
+    with Session.open(directory) as session:
+        verdict = verification.give_verdict(session, environment, "approve", note=note)
+    output.success(f"{verdict.person} approved {verdict.digest[:19]} in {verdict.environment}")
+
+
+def reject(
+    environment: EnvArgument,
+    reason: Annotated[str | None, typer.Option(help="What is wrong (required).")] = None,
+    withdraw: Annotated[bool, typer.Option(help="Withdraw your rejection instead.")] = False,
+    directory: DirOption = Path("."),
+) -> None:
+    """Reject the digest running in ENVIRONMENT: it is held until a new digest arrives."""
+    with Session.open(directory) as session:
+        if withdraw:
+            count = verification.withdraw_rejection(session, environment)
+            if not count:
+                raise Refused(f"you have no active rejection in {environment} to withdraw")
+            output.success(f"withdrew your rejection in {environment}")
+            return
+        if not reason:
+            raise UsageError("a rejection needs --reason", hint="say what must change")
+        verdict = verification.give_verdict(session, environment, "reject", note=reason)
+    output.success(f"{verdict.person} rejected {verdict.digest[:19]} in {verdict.environment}")

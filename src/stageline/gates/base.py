@@ -1,0 +1,205 @@
+"""The gate interface: what a gate gets (``GateContext``), what it gives (``GateResult``).
+
+A gate kind is an object with an ``Options`` pydantic model (``extra="forbid"``) and a
+``run(ctx, options) -> GateResult`` method. ``run`` must finish by ``ctx.deadline``; every
+subprocess it starts goes through ``ctx.run_process`` so that the runner can kill it if
+the gate overstays (and so that nothing outlives the gate).
+
+Statuses: ``passed``; ``failed`` (the release did not meet the gate); ``error`` (the gate
+could not judge: it timed out, crashed, or was misconfigured).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from stageline.config.model import Environment
+
+GateStatus = Literal["passed", "failed", "error"]
+
+#: variables of the host passed on to gate subprocesses (besides the service's own)
+BASIC_VARIABLES = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+    "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
+)  # fmt: skip
+
+
+class GateOptions(BaseModel):
+    """Base of every kind's options: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProcessOutcome(NamedTuple):
+    """How a subprocess ended: its exit code (None if it was killed at the deadline)."""
+
+    returncode: int | None
+    output: str
+
+
+class ProcessRegistry:
+    """The process groups a gate started; ``kill_all`` SIGKILLs the live ones."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set[int] = set()
+        self.started: list[int] = []
+        self.killed: set[int] = set()
+        self.closed = False
+
+    def add(self, pid: int) -> bool:
+        """Remember a new group leader; False (and the group killed) once closed."""
+        with self._lock:
+            if self.closed:
+                _killpg(pid)
+                self.killed.add(pid)
+                return False
+            self._live.add(pid)
+            self.started.append(pid)
+            return True
+
+    def done(self, pid: int) -> None:
+        with self._lock:
+            self._live.discard(pid)
+
+    def kill(self, pid: int) -> None:
+        with self._lock:
+            self.killed.add(pid)
+            _killpg(pid)
+
+    def kill_all(self) -> list[int]:
+        """Kill every live group and refuse new ones; returns the pids killed."""
+        with self._lock:
+            self.closed = True
+            pids = sorted(self._live)
+            for pid in pids:
+                self.killed.add(pid)
+                _killpg(pid)
+            return pids
+
+
+def _killpg(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """Everything a gate may know about the release it checks and where it runs."""
+
+    name: str
+    environment: Environment
+    url: str
+    health_path: str
+    variables: Mapping[str, str]
+    digest: str
+    version: str
+    bundle: Path
+    python: str
+    evidence_dir: Path
+    deployed_at: datetime | None
+    deadline: float
+    log: Callable[[str], None]
+    processes: ProcessRegistry = field(default_factory=ProcessRegistry, repr=False)
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (never negative)."""
+        return max(0.0, self.deadline - time.monotonic())
+
+    def service_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment for a gate subprocess: host basics, the service's variables,
+        ``STAGELINE_URL``, then ``extra``."""
+        env = {key: os.environ[key] for key in BASIC_VARIABLES if key in os.environ}
+        env.update(self.variables)
+        env["STAGELINE_URL"] = self.url
+        env.update(extra or {})
+        return env
+
+    def run_process(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path | str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ProcessOutcome:
+        """Run ``argv`` in its own process group, output (stdout + stderr) captured.
+
+        At the deadline the whole group gets SIGKILL and ``returncode`` is None; after a
+        normal exit, anything the process left running in its group is killed too.
+        Raises ``OSError`` if the program cannot be started.
+        """
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not self.processes.add(proc.pid):
+            proc.communicate()
+            return ProcessOutcome(None, "")
+        try:
+            try:
+                raw, _ = proc.communicate(timeout=self.remaining())
+            except subprocess.TimeoutExpired:
+                self.processes.kill(proc.pid)
+                raw, _ = proc.communicate()
+            _killpg(proc.pid)  # leftovers in the group
+        finally:
+            self.processes.done(proc.pid)
+        output = raw.decode("utf-8", errors="replace")
+        if proc.pid in self.processes.killed:
+            return ProcessOutcome(None, output)
+        return ProcessOutcome(proc.returncode, output)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A gate's verdict, with a one-line summary and JSON-serializable evidence."""
+
+    status: GateStatus
+    summary: str
+    duration: float
+    evidence: dict[str, Any] = field(default_factory=dict)
+    report: Path | None = None
+
+
+class Gate(Protocol):
+    """A gate kind. ``run`` judges the release described by ``ctx``; it should not raise
+    (an exception is recorded as an ``error`` result by the runner)."""
+
+    @property
+    def Options(self) -> type[BaseModel]:
+        """The pydantic model of this kind's options (``extra="forbid"``)."""
+        ...
+
+    def run(self, ctx: GateContext, options: BaseModel) -> GateResult: ...
+
+
+def timed_out(seconds: float, evidence: dict[str, Any] | None = None) -> GateResult:
+    """The result of a gate stopped at its deadline."""
+    return GateResult("error", f"timed out after {seconds:.0f}s (stopped)", seconds, evidence or {})
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """The first non-empty line of ``text``, shortened to ``limit`` characters."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def tail(text: str, lines: int = 200) -> str:
+    return "\n".join(text.splitlines()[-lines:])

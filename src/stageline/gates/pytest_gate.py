@@ -1,0 +1,171 @@
+"""Kind ``pytest``: the release's own test suite, run against the deployed service.
+
+Runs ``<python> -m pytest <bundle>/<path> --junitxml=<evidence>/pytest.xml`` with the
+``stageline.pytest_plugin`` fixtures (``stageline_url``, ``stageline_http``, ...), in the
+bundle folder, with the service's variables plus ``STAGELINE_URL``. The verdict comes
+from the exit code and the JUnit report.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from stageline.gates.base import (
+    GateContext,
+    GateOptions,
+    GateResult,
+    GateStatus,
+    tail,
+    timed_out,
+)
+
+_PROBE = (
+    "import importlib.util as u\n"
+    "print('pytest', u.find_spec('pytest') is not None)\n"
+    "try:\n"
+    "    print('plugin', u.find_spec('stageline.pytest_plugin') is not None)\n"
+    "except ImportError:\n"
+    "    print('plugin', False)\n"
+)
+
+
+class PytestOptions(GateOptions):
+    #: the test folder or file, inside the bundle
+    path: str = "tests"
+    args: list[str] = Field(default_factory=list)
+    #: "release": the release's virtualenv if it has pytest; "stageline": stageline's own
+    python: Literal["release", "stageline"] = "release"
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/"):
+            raise ValueError(f"expected a path inside the bundle, got {value!r}")
+        return value
+
+
+@dataclass
+class Counts:
+    tests: int = 0
+    failures: int = 0
+    errors: int = 0
+    skipped: int = 0
+    failing: list[str] = field(default_factory=list)
+
+
+def read_junit(report: Path) -> Counts:
+    """Totals and failing test names (``classname::name``) from a JUnit XML report."""
+    root = ET.parse(report).getroot()
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    counts = Counts()
+    for suite in suites:
+        counts.tests += int(suite.get("tests", 0))
+        counts.failures += int(suite.get("failures", 0))
+        counts.errors += int(suite.get("errors", 0))
+        counts.skipped += int(suite.get("skipped", 0))
+        for case in suite.iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                counts.failing.append(f"{case.get('classname', '')}::{case.get('name', '')}")
+    return counts
+
+
+def judge(returncode: int, counts: Counts | None, path: str) -> tuple[GateStatus, str]:
+    """(status, summary) from pytest's exit code and the report's counts."""
+    if returncode == 5:
+        return "failed", f"no tests collected in {path}"
+    if counts is None:
+        return "error", f"pytest exited {returncode} without a report"
+    passed = counts.tests - counts.failures - counts.errors - counts.skipped
+    tally = f"{passed} passed, {counts.failures} failed, {counts.errors} errors"
+    tally += f", {counts.skipped} skipped" if counts.skipped else ""
+    if returncode == 0 and not counts.failures and not counts.errors:
+        return "passed", tally
+    if returncode in (0, 1, 2) or counts.failures or counts.errors:
+        shown = ", ".join(counts.failing[:3])
+        more = f" (+{len(counts.failing) - 3} more)" if len(counts.failing) > 3 else ""
+        detail = f": {shown}{more}" if shown else f" (pytest exit {returncode})"
+        return "failed", tally + detail
+    return "error", f"pytest exited {returncode} ({tally})"
+
+
+@dataclass
+class Interpreter:
+    python: str
+    plugin_path: Path | None  # a folder to put on PYTHONPATH so the plugin imports
+    note: str | None
+
+
+class PytestGate:
+    Options = PytestOptions
+
+    def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+        opts = PytestOptions.model_validate(options)
+        started = time.monotonic()
+        target = ctx.bundle / opts.path
+        if not target.exists():
+            return GateResult("failed", f"no tests: {opts.path} is not in the bundle", 0.0, {})
+        interp = self._interpreter(ctx, opts)
+        if interp is None:
+            return timed_out(time.monotonic() - started)
+        report = ctx.evidence_dir / "pytest.xml"
+        argv = [
+            interp.python, "-m", "pytest", str(target), f"--junitxml={report}",
+            "-p", "no:cacheprovider",
+            # the pytest11 entry point registers the plugin as "stageline"; registering
+            # the same module under a second name would abort pytest
+            "-p", "no:stageline", "-p", "stageline.pytest_plugin",
+            *opts.args,
+        ]  # fmt: skip
+        extra = {"PYTHONDONTWRITEBYTECODE": "1"}
+        if interp.plugin_path:
+            previous = ctx.variables.get("PYTHONPATH")
+            extra["PYTHONPATH"] = ":".join(filter(None, [str(interp.plugin_path), previous]))
+        ctx.log(f"running {' '.join(argv)}")
+        outcome = ctx.run_process(argv, cwd=ctx.bundle, env=ctx.service_env(extra))
+        evidence: dict[str, Any] = {
+            "argv": argv, "python": interp.python, "exit_code": outcome.returncode,
+            "output": tail(outcome.output),
+        }  # fmt: skip
+        if interp.note:
+            evidence["note"] = interp.note
+        if outcome.returncode is None:
+            return timed_out(time.monotonic() - started, evidence)
+        counts = read_junit(report) if report.is_file() else None
+        if counts:
+            evidence.update(tests=counts.tests, failures=counts.failures, errors=counts.errors)
+            evidence.update(skipped=counts.skipped, failing=counts.failing)
+        status, summary = judge(outcome.returncode, counts, opts.path)
+        duration = time.monotonic() - started
+        return GateResult(status, summary, duration, evidence, report if counts else None)
+
+    def _interpreter(self, ctx: GateContext, opts: PytestOptions) -> Interpreter | None:
+        """Which Python runs the suite, and how it finds the plugin; None if out of time."""
+        if opts.python == "stageline":
+            return Interpreter(sys.executable, None, None)
+        probe = ctx.run_process([ctx.python, "-c", _PROBE], env=ctx.service_env())
+        if probe.returncode is None:
+            return None
+        found = dict(line.split(" ", 1) for line in probe.output.splitlines() if " " in line)
+        if probe.returncode != 0 or found.get("pytest") != "True":
+            note = f"{ctx.python} cannot import pytest; used stageline's {sys.executable}"
+            ctx.log(note)
+            return Interpreter(sys.executable, None, note)
+        if found.get("plugin") == "True":
+            return Interpreter(ctx.python, None, None)
+        # the release's virtualenv lacks stageline: give it a copy of the plugin alone
+        folder = ctx.evidence_dir / ".stageline-plugin" / "stageline"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "__init__.py").write_text("", encoding="utf-8")
+        spec = importlib.util.find_spec("stageline.pytest_plugin")
+        assert spec is not None and spec.origin is not None
+        shutil.copyfile(spec.origin, folder / "pytest_plugin.py")
+        return Interpreter(ctx.python, folder.parent, None)

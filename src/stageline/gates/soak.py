@@ -1,0 +1,98 @@
+"""Kind ``soak``: the digest must have run here for a minimum time, and still be healthy.
+
+``minimum`` is a duration such as ``"45s"``, ``"30m"``, ``"2h"``, ``"1d"`` or ``"1h30m"``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+
+import httpx
+from pydantic import BaseModel, field_validator
+
+from stageline.gates.base import GateContext, GateOptions, GateResult, one_line
+
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile(r"^(?:\d+[dhms])+$")
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``text`` ("30m", "1h30m"); ValueError if it is not such a duration."""
+    compact = text.strip().replace(" ", "")
+    if not _DURATION.match(compact):
+        raise ValueError(f"expected a duration like '45s', '30m', '2h' or '1d', got {text!r}")
+    seconds = sum(int(n) * _UNITS[unit] for n, unit in re.findall(r"(\d+)([dhms])", compact))
+    if seconds <= 0:
+        raise ValueError(f"the duration must be more than zero, got {text!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` in the largest two units: "45s", "12m", "1h05m", "2d3h"."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m{secs:02d}s" if secs and minutes < 10 else f"{minutes}m"
+    return f"{secs}s"
+
+
+class SoakOptions(GateOptions):
+    minimum: str
+    health: bool = True
+
+    @field_validator("minimum")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def seconds(self) -> int:
+        return parse_duration(self.minimum)
+
+
+class SoakGate:
+    Options = SoakOptions
+
+    def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+        opts = SoakOptions.model_validate(options)
+        started = time.monotonic()
+        if ctx.deployed_at is None:
+            return GateResult("failed", "no record of when this digest started here", 0.0, {})
+        deployed = ctx.deployed_at
+        if deployed.tzinfo is None:
+            deployed = deployed.replace(tzinfo=UTC)
+        ran = (datetime.now(UTC) - deployed).total_seconds()
+        evidence: dict[str, object] = {
+            "deployed_at": deployed.isoformat(), "ran_seconds": round(ran, 1),
+            "minimum_seconds": opts.seconds,
+        }  # fmt: skip
+        if ran < opts.seconds:
+            summary = f"ran {format_duration(ran)} of {opts.minimum}"
+            summary += f" ({format_duration(opts.seconds - ran)} to go)"
+            return GateResult("failed", summary, time.monotonic() - started, evidence)
+        if opts.health:
+            problem = _health(ctx)
+            evidence["health"] = problem or "200"
+            if problem:
+                summary = f"ran {format_duration(ran)}, but the health check {problem}"
+                return GateResult("failed", summary, time.monotonic() - started, evidence)
+        summary = f"ran {format_duration(ran)} (minimum {opts.minimum})"
+        return GateResult("passed", summary, time.monotonic() - started, evidence)
+
+
+def _health(ctx: GateContext) -> str | None:
+    timeout = max(0.1, min(10.0, ctx.remaining()))
+    try:
+        response = httpx.get(ctx.url + ctx.health_path, timeout=timeout, trust_env=False)
+    except httpx.HTTPError as exc:
+        return f"failed: {one_line(str(exc)) or type(exc).__name__}"
+    return None if response.status_code == 200 else f"answered {response.status_code}"

@@ -1,0 +1,93 @@
+"""Gates and sign-off on the real example service: promote the same digest, or hold."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stageline.demo import TAGS
+from tests.e2e.helpers import QA, cli, commit_and_tag
+
+pytestmark = pytest.mark.slow
+OLD, NEW = TAGS
+ANA, BEN, CHEN = QA
+
+
+def staging_digest(repo: Path) -> str:
+    status = json.loads(cli(repo, "status", "--json").stdout)
+    return next(e["digest"] for e in status["environments"] if e["name"] == "staging")
+
+
+def test_gates_pass_two_reviewers_promote_and_approvals_do_not_carry(
+    shop: Path, tmp_path: Path
+) -> None:
+    assert cli(shop, "ship", OLD, user=ANA).returncode == 0  # ana put it in staging
+
+    report = tmp_path / "junit.xml"
+    verified = cli(shop, "verify", "staging", "--junit", str(report))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "0", "0")
+    assert {case.get("name") for case in suite.iter("testcase")} == {"smoke", "integration"}
+
+    held = cli(shop, "promote", "staging")
+    assert held.returncode == 1
+    assert "0 of 2 approvals" in held.stderr and "to clear:" in held.stderr
+
+    own = cli(shop, "approve", "staging", user=ANA)
+    assert own.returncode == 1 and "self-approval" in own.stderr
+    stranger = cli(shop, "approve", "staging", user="zed@elsewhere.example")
+    assert stranger.returncode == 1 and "not a reviewer" in stranger.stderr
+    for person in (BEN, CHEN):
+        assert cli(shop, "approve", "staging", "--note", "ok", user=person).returncode == 0
+
+    digest = staging_digest(shop)
+    promoted = cli(shop, "promote", "staging")
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    production = json.loads(cli(shop, "status", "--json").stdout)["environments"][-1]
+    assert production["digest"] == digest
+    assert httpx.get(f"{production['url']}/healthz", timeout=5).json()["digest"] == digest
+
+    # a new digest in staging needs its own gate runs and approvals
+    assert cli(shop, "ship", NEW, user=ANA).returncode == 0
+    assert staging_digest(shop) != digest
+    held_again = cli(shop, "promote", "staging")
+    assert held_again.returncode == 1
+    assert "has not run" in held_again.stderr and "0 of 2 approvals" in held_again.stderr
+    status = json.loads(cli(shop, "status", "--json").stdout)["signoff"]
+    assert status["promote"] is False and status["approvals"] == []
+
+
+def test_failing_smoke_test_holds_the_release_with_the_failing_request(shop: Path) -> None:
+    commit_and_tag(shop, "v1.9.0", {"src/shop/api.py": ('"/products"', '"/catalogue"')})
+    assert cli(shop, "ship", "v1.9.0").returncode == 0
+    verified = cli(shop, "verify", "staging")
+    assert verified.returncode == 1
+    assert "GET /products: expected status 200, got 404" in verified.stdout
+    for person in (BEN, CHEN):
+        assert cli(shop, "approve", "staging", user=person).returncode == 0
+    held = cli(shop, "promote", "staging")
+    assert held.returncode == 1
+    assert "GET /products: expected status 200, got 404" in held.stderr
+    assert json.loads(cli(shop, "history", "production", "--json").stdout) == []
+
+
+def test_a_hanging_gate_is_stopped_at_its_timeout(shop: Path) -> None:
+    pipeline_file = shop / "stageline.toml"
+    pipeline_file.write_text(
+        pipeline_file.read_text()
+        + '\n[environments.staging.gates.hang]\nkind = "command"\nrun = "sleep 613"\ntimeout = 2\n'
+    )
+    assert cli(shop, "ship", OLD).returncode == 0
+    result = cli(shop, "verify", "staging", "--gate", "hang", "--json")
+    assert result.returncode == 1
+    gate = json.loads(result.stdout)["gates"]["hang"]
+    assert gate["status"] == "error" and "timed out" in gate["summary"]
+    leftover = subprocess.run(["pgrep", "-f", "sleep 613"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""

@@ -1,0 +1,79 @@
+"""A tiny HTTP service for the gates' tests (standard library only).
+
+Binds 127.0.0.1 on a free port and prints the port on its first line of output.
+``HEALTHY_AFTER=N`` makes the first N health checks answer 503.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+ORDERS: dict[int, dict[str, Any]] = {}
+LOCK = threading.Lock()
+HEALTH_CHECKS = [0]
+HEALTHY_AFTER = int(os.environ.get("HEALTHY_AFTER", "0"))
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/healthz":
+            with LOCK:
+                HEALTH_CHECKS[0] += 1
+                healthy = HEALTH_CHECKS[0] > HEALTHY_AFTER
+            self.reply(200 if healthy else 503, {"status": "ok" if healthy else "starting"})
+        elif url.path == "/products":
+            items = [{"sku": "TEA-001", "price": 4.5}, {"sku": "MUG-002", "price": 9}]
+            self.reply(200, {"items": items, "count": 2}, {"X-Service": "shop"})
+        elif url.path == "/boom":
+            self.reply(500, {"error": "boom"})
+        elif url.path == "/slow":
+            time.sleep(int(parse_qs(url.query).get("ms", ["0"])[0]) / 1000)
+            self.reply(200, {"slow": True})
+        elif url.path == "/env":
+            self.reply(200, {"app_env": os.environ.get("APP_ENV")})
+        elif url.path.startswith("/orders/"):
+            with LOCK:
+                order = ORDERS.get(int(url.path.rsplit("/", 1)[1]))
+            self.reply(200 if order else 404, order or {"error": "no such order"})
+        else:
+            self.reply(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        if self.path != "/orders":
+            self.reply(404, {"error": "not found"})
+            return
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        with LOCK:
+            order = {"id": len(ORDERS) + 1, "sku": body.get("sku"), "status": "new"}
+            ORDERS[order["id"]] = order
+        self.reply(201, order)
+
+
+def main() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
