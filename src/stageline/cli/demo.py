@@ -88,8 +88,7 @@ def demo(
     output.out.print("Try:  curl URL/healthz   curl URL/products   (URLs above)")
     output.out.print()
     output.out.print("The environments keep running. Look around:")
-    output.out.print(
-        f"  cd {path} && stageline status | stageline history | stageline logs staging"
-    )
+    output.out.print(f"  cd {path}")
+    output.out.print("  stageline status    stageline history    stageline logs staging")
     output.out.print(f"  stageline rollback {last}      # back to {old}, no rebuild")
     output.out.print(f"Stop them all:  cd {path} && stageline down")
