@@ -305,3 +305,17 @@ def test_broken_gates(tmp_path: Path, old: str, new: str, line: int, text: str) 
     issues = issues_of(tmp_path, VALID + GATES.replace(old, new, 1))
     path = str(tmp_path / "stageline.toml")
     assert any(i.startswith(f"{path}:{line}: ") and text in i for i in issues), issues
+
+
+def test_freeze_windows_need_a_time_zone_and_an_order(tmp_path: Path) -> None:
+    good = (
+        "\n[[environments.production.freeze]]\nstart = 2026-12-24T00:00:00Z\n"
+        'end = 2026-12-27T00:00:00Z\nreason = "holidays"\n'
+    )
+    pipeline = load_pipeline(write(tmp_path, VALID + good))
+    (freeze,) = pipeline.environment("production").freeze
+    assert freeze.reason == "holidays" and freeze.start.tzinfo is not None
+    naive = good.replace("2026-12-24T00:00:00Z", "2026-12-24T00:00:00")
+    assert any("need a time zone" in i for i in issues_of(tmp_path, VALID + naive))
+    backwards = good.replace("2026-12-27T00:00:00Z", "2026-12-20T00:00:00Z")
+    assert any("end must come after its start" in i for i in issues_of(tmp_path, VALID + backwards))

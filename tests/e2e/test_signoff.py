@@ -91,3 +91,31 @@ def test_a_hanging_gate_is_stopped_at_its_timeout(shop: Path) -> None:
     assert gate["status"] == "error" and "timed out" in gate["summary"]
     leftover = subprocess.run(["pgrep", "-f", "sleep 613"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""
+
+
+def test_freeze_window_holds_promotion_and_override_is_audited(shop: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from stageline.pipeline import Session
+    from tests.e2e.helpers import sign_off
+
+    assert cli(shop, "ship", OLD).returncode == 0
+    sign_off(shop)
+    now = datetime.now(UTC).replace(microsecond=0)
+    window = (
+        "\n[[environments.production.freeze]]\n"
+        f"start = {(now - timedelta(hours=1)).isoformat()}\n"
+        f"end = {(now + timedelta(hours=1)).isoformat()}\n"
+        'reason = "quarter-end close"\n'
+    )
+    pipeline_file = shop / "stageline.toml"
+    pipeline_file.write_text(pipeline_file.read_text() + window)
+
+    frozen = cli(shop, "promote", "staging")
+    assert frozen.returncode == 1 and "quarter-end close" in frozen.stderr
+    assert "--override-freeze" in frozen.stderr
+    forced = cli(shop, "promote", "staging", "--override-freeze")
+    assert forced.returncode == 0, forced.stderr
+    with Session.open(shop) as session:
+        kinds = [event.kind for event in session.store.events("production")]
+    assert "freeze.override" in kinds

@@ -74,7 +74,7 @@ def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
             }
         )
         return 0
-    table = Table("environment", "tier", "url", "accepts", "promotion", "postgres")
+    table = Table("environment", "tier", "url", "accepts", "promotion", "postgres", "gates")
     for env in pipeline.environments:
         pg = env.postgres
         table.add_row(
@@ -84,6 +84,7 @@ def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
             ", ".join(env.accept),
             env.promotion,
             f"{pg.version} ({pg.provider})" if pg else "-",
+            ", ".join(env.gates) or "-",
         )
     output.out.print(table)
     output.success(
