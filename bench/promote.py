@@ -106,6 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     rounds = parser.parse_args().rounds
+    os.environ.setdefault("STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY", "sk_bench_not_real")
     folder = Path(tempfile.mkdtemp(prefix="stageline-bench-"))
     folder.chmod(0o755)
     repo = prepare_demo_repo(folder / "shop")

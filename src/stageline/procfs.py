@@ -6,6 +6,7 @@ does. Zombies (exited, not yet reaped) count as gone.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -41,3 +42,111 @@ def group_alive(pgid: int) -> bool:
             if fields and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
                 return True
     return False
+
+
+# -- sockets ---------------------------------------------------------------------------------
+
+#: TCP states of /proc/net/tcp* that a process's socket can be in (TIME_WAIT has no owner)
+_TCP_STATES = {
+    "01": "established",
+    "02": "syn_sent",
+    "03": "syn_recv",
+    "04": "fin_wait1",
+    "05": "fin_wait2",
+    "07": "close",
+    "08": "close_wait",
+    "09": "last_ack",
+    "0A": "listen",
+    "0B": "closing",
+}
+
+
+def _address(hex_address: str) -> tuple[str, int]:
+    """``0100007F:1F90`` (or its IPv6 form) from /proc/net/tcp* as ("127.0.0.1", 8080)."""
+    host, port = hex_address.split(":")
+    raw = bytes.fromhex(host)
+    # the kernel prints each 32-bit word in host (little-endian) order
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    address = ipaddress.ip_address(words)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address), int(port, 16)
+
+
+def _socket_table(pid: int) -> list[tuple[int, str, tuple[str, int], tuple[str, int]]]:
+    """(inode, state, local, remote) of every TCP socket in ``pid``'s network namespace."""
+    rows = []
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            state = _TCP_STATES.get(fields[3])
+            if state is not None:
+                rows.append((int(fields[9]), state, _address(fields[1]), _address(fields[2])))
+    return rows
+
+
+def socket_inodes(pid: int) -> set[int]:
+    inodes: set[int] = set()
+    try:
+        entries = os.scandir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    with entries:
+        for entry in entries:
+            try:
+                target = os.readlink(entry.path)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def descendants(pid: int) -> set[int]:
+    """``pid`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = proc_stat(int(entry.name))
+            if fields:
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = {pid}, [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def listening_pids(port: int) -> set[int]:
+    """The processes (and their descendants) that listen on TCP ``port`` on this host."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        inodes = socket_inodes(pid)
+        if not inodes:
+            continue
+        for inode, state, local, _remote in _socket_table(pid):
+            if state == "listen" and local[1] == port and inode in inodes:
+                return descendants(pid)
+    return set()
+
+
+def connections(pids: set[int]) -> list[tuple[int, tuple[str, int]]]:
+    """(pid, remote address) of every TCP connection ``pids`` hold right now, in any state
+    but listening (a connection the peer already closed still proves contact)."""
+    found: list[tuple[int, tuple[str, int]]] = []
+    for pid in pids:
+        inodes = socket_inodes(pid)
+        if not inodes:
+            continue
+        for inode, state, _local, remote in _socket_table(pid):
+            if inode in inodes and state != "listen":
+                found.append((pid, remote))
+    return found

@@ -23,6 +23,7 @@ from stageline.gates.base import GateContext, GateResult
 from stageline.gates.registry import parse_options
 from stageline.gates.runner import run_gates
 from stageline.identity import current_actor
+from stageline.outbox import outbox_path
 from stageline.pipeline import Session
 from stageline.secrets import secrets_for
 from stageline.signoff import (
@@ -117,7 +118,11 @@ def verify(
             environment=env,
             url=url,
             health_path=manifest.service.health,
-            variables={**variables, "STAGELINE_URL": url},
+            variables={
+                **variables,
+                "STAGELINE_URL": url,
+                "STAGELINE_OUTBOX": str(outbox_path(session.workspace.home, env.name)),
+            },
             digest=current.digest,
             version=manifest.service.version,
             bundle=prepared.workdir,

@@ -115,9 +115,13 @@ def commit_and_tag(repo: Path, tag: str, edit: dict[str, tuple[str, str]]) -> No
         subprocess.run(["git", "-C", str(repo), *args], check=True, env=env)
 
 
+#: production's payment key in these tests (the example declares it as a secret there)
+PAYMENT_KEY = "sk_test_e2e_4f1c9a"
+
+
 def cli(repo: Path, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the stageline CLI on ``repo``; ``user`` becomes STAGELINE_USER."""
-    env = dict(os.environ)
+    env = {**os.environ, "STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY": PAYMENT_KEY}
     if user is not None:
         env["STAGELINE_USER"] = user
     return subprocess.run(

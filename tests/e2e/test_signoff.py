@@ -33,8 +33,9 @@ def test_gates_pass_two_reviewers_promote_and_approvals_do_not_carry(
     assert verified.returncode == 0, verified.stdout + verified.stderr
     suite = ET.parse(report).getroot().find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "0", "0")
-    assert {case.get("name") for case in suite.iter("testcase")} == {"smoke", "integration"}
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "0", "0")
+    names = {case.get("name") for case in suite.iter("testcase")}
+    assert names == {"smoke", "integration", "no-real-side-effects"}
 
     held = cli(shop, "promote", "staging")
     assert held.returncode == 1

@@ -125,6 +125,6 @@ def test_service_places_an_order_over_http(shop_url: str) -> None:
         assert created.json()["total_cents"] == 2 * 1200
 
         fetched = client.get(f"/orders/{created.json()['id']}")
-        assert fetched.json() == created.json()
+        assert fetched.json() == {k: v for k, v in created.json().items() if k != "payment"}
         after = {p["sku"]: p["stock"] for p in client.get("/products").json()}
         assert after["MUG-CLASSIC"] == stock["MUG-CLASSIC"] - 2

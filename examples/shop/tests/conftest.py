@@ -26,11 +26,32 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 SHOP_ROOT = Path(__file__).resolve().parents[1]
+#: variables stageline.runtime reads to tell the environment (and so whether side
+#: effects really happen); every test starts with none of them set from outside.
+ENVIRONMENT_VARIABLES = (
+    "STAGELINE_ENVIRONMENT",
+    "STAGELINE_TIER",
+    "APP_ENV",
+    "STAGELINE_ALLOW_PAYMENTS",
+    "STAGELINE_ALLOW_EMAIL",
+)
 TEST_CATALOG = [
     {"sku": "TEST-A", "name": "Test product A", "price_cents": 500, "stock": 10},
     {"sku": "TEST-B", "name": "Test product B", "price_cents": 1250, "stock": 2},
     {"sku": "TEST-C", "name": "Sold-out product", "price_cents": 999, "stock": 0},
 ]
+
+
+@pytest.fixture(autouse=True)
+def outbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Every test runs in the testing tier with its own outbox (STAGELINE_OUTBOX), so
+    no test charges anyone whatever the calling shell exported."""
+    for name in ENVIRONMENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("APP_ENV", "testing")
+    path = tmp_path / "outbox.jsonl"
+    monkeypatch.setenv("STAGELINE_OUTBOX", str(path))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from shop.settings import SettingsError, load_settings, normalize_database_url
+from shop.settings import NOWHERE_URL, SettingsError, load_settings, normalize_database_url
 
 
 def test_missing_database_url_names_the_variable() -> None:
@@ -30,3 +30,38 @@ def test_defaults_and_stageline_variables() -> None:
 def test_non_postgres_url_is_rejected() -> None:
     with pytest.raises(SettingsError, match="DATABASE_URL"):
         load_settings({"DATABASE_URL": "sqlite:///shop.db"})
+
+
+def test_production_requires_the_providers_and_lists_every_missing_one() -> None:
+    production = {"DATABASE_URL": "postgresql://db/shop", "APP_ENV": "production"}
+    with pytest.raises(SettingsError) as raised:
+        load_settings(production)
+    message = str(raised.value)
+    for name in ("PAYMENT_URL", "PAYMENT_API_KEY", "EMAIL_URL"):
+        assert name in message
+
+
+def test_outside_production_the_providers_default_to_nowhere() -> None:
+    settings = load_settings({"DATABASE_URL": "postgresql://db/shop", "APP_ENV": "staging"})
+    assert (settings.payment_url, settings.email_url) == (NOWHERE_URL, NOWHERE_URL)
+    assert settings.payment_api_key.reveal() == ""
+
+
+def test_the_api_key_is_a_masked_secret() -> None:
+    settings = load_settings(
+        {
+            "DATABASE_URL": "postgresql://db/shop",
+            "APP_ENV": "production",
+            "PAYMENT_URL": "https://pay.example/v1/",
+            "PAYMENT_API_KEY": "sk_live_123456",
+            "EMAIL_URL": "https://mail.example/",
+        }
+    )
+    assert settings.payment_api_key.reveal() == "sk_live_123456"
+    assert "sk_live_123456" not in repr(settings)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"DATABASE_URL": "sqlite:///shop.db", "APP_ENV": "production"})
+    assert len(raised.value.problems) == 4

@@ -116,6 +116,7 @@ def _register() -> None:
     app.command("verify")(verify.verify)
     app.command("approve")(verify.approve)
     app.command("reject")(verify.reject)
+    app.command("outbox")(verify.outbox)
     app.command("demo")(demo.demo)
 
 

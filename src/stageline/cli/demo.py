@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,9 @@ from stageline.demo import TAGS, prepare_demo_repo, reset_demo_state
 from stageline.errors import Refused
 from stageline.gates.base import GateResult
 from stageline.pipeline import Session
+
+#: production's payment key, a secret the example declares (set a real one to use it)
+DEMO_SECRET = "STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY"
 
 #: the example's QA group (examples/shop/stageline.toml, [people.groups])
 REVIEWERS = ("ana@shop.example", "ben@shop.example")
@@ -55,6 +59,8 @@ def demo(
 ) -> None:
     """Ship the example service (FastAPI + PostgreSQL) from development to production."""
     old, new = TAGS
+    if DEMO_SECRET not in os.environ:  # production's payment key is a secret; a dummy here
+        os.environ[DEMO_SECRET] = "sk_demo_not_a_real_key"
     output.step(f"preparing the example service's git repository in {path}")
     repo = prepare_demo_repo(path)
     if reset_demo_state(repo):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from json import dumps
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from stageline import verification
 from stageline.cli import output
@@ -13,6 +15,7 @@ from stageline.cli.app import DirOption, JsonOption
 from stageline.errors import Refused, UsageError
 from stageline.gates.base import GateResult
 from stageline.gates.runner import junit_xml, results_json
+from stageline.outbox import outbox_path, read_outbox
 from stageline.pipeline import Session
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
@@ -99,3 +102,33 @@ def reject(
             raise UsageError("a rejection needs --reason", hint="say what must change")
         verdict = verification.give_verdict(session, environment, "reject", note=reason)
     output.success(f"{verdict.person} rejected {verdict.digest[:19]} in {verdict.environment}")
+
+
+def outbox(
+    environment: EnvArgument,
+    kind: Annotated[str | None, typer.Option(help="Only this kind, e.g. payments.")] = None,
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> None:
+    """List the side effects ENVIRONMENT's service would have performed (not production)."""
+    with Session.open(directory) as session:
+        env = session.pipeline().environment(environment)
+        records = read_outbox(outbox_path(session.workspace.home, env.name))
+    if kind is not None:
+        records = [r for r in records if r.get("kind") == kind]
+    if json:
+        output.emit_json(records)
+        return
+    if not records:
+        output.out.print(f"nothing in {environment}'s outbox")
+        return
+    table = Table("at", "kind", "function", "arguments", "version")
+    for record in records:
+        table.add_row(
+            str(record.get("at", ""))[:19],
+            str(record.get("kind", "")),
+            str(record.get("function", "")),
+            dumps(record.get("args", {}), sort_keys=True)[:120],
+            str(record.get("version", "")),
+        )
+    output.out.print(table)

@@ -120,6 +120,8 @@ def service_environment(
     }
     if postgres is not None:
         result["DATABASE_URL"] = postgres.url
+    if env.secrets:  # so stageline.runtime masks their values in the outbox
+        result["STAGELINE_SECRET_NAMES"] = ",".join(env.secrets)
     for name, value in env.vars.items():
         result[name] = interpolate(value, facts, where=f"environments.{env.name}.vars.{name}")
     result.update({name: secrets[name] for name in env.secrets})

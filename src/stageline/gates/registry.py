@@ -24,6 +24,7 @@ from stageline.gates.base import Gate
 from stageline.gates.command import CommandGate
 from stageline.gates.http import HttpGate
 from stageline.gates.pytest_gate import PytestGate
+from stageline.gates.side_effects import SideEffectsGate
 from stageline.gates.soak import SoakGate
 
 GROUP = "stageline.gates"
@@ -34,6 +35,7 @@ BUILTINS: dict[str, Gate] = {
     "command": CommandGate(),
     "soak": SoakGate(),
     "approval": ApprovalGate(),
+    "side-effects": SideEffectsGate(),
 }
 
 

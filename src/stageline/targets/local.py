@@ -27,6 +27,7 @@ from stageline.artifacts import install
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts
 from stageline.errors import AgentError, DeployFailed
+from stageline.outbox import outbox_path
 from stageline.targets.backing import ensure_postgres
 from stageline.targets.base import CommandResult, Prepared, Release, ServiceStatus
 
@@ -64,6 +65,7 @@ class LocalTarget:
             else:
                 (root / inner).mkdir()
             install(release.artifact_path, root / "venv", compile_bytecode=True)
+            provide_runtime(root)
             (root / READY).write_text(release.digest + "\n")
         workdir = root / ("app" if release.manifest.service.kind == "app" else "bundle")
         return Prepared(release, root, workdir, root / "venv" / "bin")
@@ -97,6 +99,7 @@ class LocalTarget:
         base["PATH"] = f"{prepared.bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
         base["VIRTUAL_ENV"] = str(prepared.bin_dir.parent)
         base["PYTHONUNBUFFERED"] = "1"
+        base["STAGELINE_OUTBOX"] = str(outbox_path(self.home, self.env.name))
         return {**base, **variables}
 
     def _argv(self, prepared: Prepared, command: str) -> list[str]:
@@ -189,6 +192,31 @@ class LocalTarget:
 
     def log_path(self) -> Path:
         return self.folder / "logs" / "service.log"
+
+
+def provide_runtime(root: Path) -> None:
+    """Make ``stageline.runtime`` importable in the release's virtualenv.
+
+    The helper is standard-library only, so the host provides it to every release (as a
+    platform provides its runtime): a copy under ``<release>/runtime`` and a ``.pth``
+    file. A release that installs stageline itself keeps its own (``.pth`` paths come
+    last on ``sys.path``).
+    """
+    import stageline.runtime as helper
+
+    package = root / "runtime" / "stageline"
+    shutil.copytree(
+        Path(helper.__file__).parent,
+        package / "runtime",
+        ignore=shutil.ignore_patterns("__pycache__"),
+        dirs_exist_ok=True,
+    )
+    (package / "__init__.py").write_text(
+        '"""stageline\'s runtime helper, provided by the host."""\n'
+    )
+    (package / "py.typed").write_text("")
+    for site in (root / "venv" / "lib").glob("python*/site-packages"):
+        (site / "_stageline_runtime.pth").write_text(str(root / "runtime") + "\n")
 
 
 def port_is_free(port: int) -> bool:

@@ -12,8 +12,14 @@ from sqlalchemy.orm import Session
 
 from shop.db import get_session, ping
 from shop.models import Product
-from shop.orders import OutOfStockError, UnknownProductError, load_order, place_order
-from shop.schemas import HealthOut, OrderIn, OrderOut, ProductOut
+from shop.orders import (
+    OutOfStockError,
+    UnknownProductError,
+    load_order,
+    pay_and_confirm,
+    place_order,
+)
+from shop.schemas import HealthOut, OrderIn, OrderOut, PlacedOrderOut, ProductOut
 from shop.settings import Settings
 
 router = APIRouter()
@@ -48,15 +54,19 @@ def list_products(session: SessionDep) -> list[ProductOut]:
     return [ProductOut.model_validate(product) for product in products]
 
 
-@router.post("/orders", response_model=OrderOut, status_code=status.HTTP_201_CREATED)
-def create_order(order_in: OrderIn, session: SessionDep) -> OrderOut:
+@router.post("/orders", response_model=PlacedOrderOut, status_code=status.HTTP_201_CREATED)
+def create_order(order_in: OrderIn, request: Request, session: SessionDep) -> PlacedOrderOut:
     try:
         order_id = place_order(session, order_in)
     except UnknownProductError as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from error
     except OutOfStockError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
-    return get_order(order_id, session)
+    # The order is committed; only now is the customer charged and emailed.
+    order = get_order(order_id, session)
+    settings: Settings = request.app.state.settings
+    payment = pay_and_confirm(order, settings.payment_api_key)
+    return PlacedOrderOut(**order.model_dump(), payment=payment)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from shop import effects
 from shop.api import router
 from shop.db import make_engine, make_session_factory
 from shop.settings import Settings, installed_version, load_settings
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         active = settings or load_settings()
         engine = make_engine(active.database_url)
+        effects.configure(payment_url=active.payment_url, email_url=active.email_url)
         app.state.settings = active
         app.state.sessions = make_session_factory(engine)
         app.version = active.version

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from shop.effects import charge, send_confirmation
 from shop.models import Order, OrderLine, Product
-from shop.schemas import OrderIn, OrderLineOut, OrderOut
+from shop.schemas import OrderIn, OrderLineOut, OrderOut, PaymentOut
+from stageline import runtime
+
+log = logging.getLogger(__name__)
 
 
 class UnknownProductError(LookupError):
@@ -59,6 +65,25 @@ def place_order(session: Session, order_in: OrderIn) -> int:
         session.add(order)
         session.flush()
         return order.id
+
+
+def pay_and_confirm(order: OrderOut, api_key: runtime.Secret) -> PaymentOut:
+    """Charge a placed (committed) order, then email the confirmation.
+
+    Outside production both are only recorded in the outbox (see ``shop.effects``). A
+    failed charge is reported as status ``failed`` and sends no email; a failed email
+    is logged and does not undo the paid order."""
+    try:
+        answer = charge(order.id, order.total_cents, order.customer_email, api_key)
+        payment = PaymentOut(id=str(answer["id"]), status=str(answer["status"]))
+    except (httpx.HTTPError, KeyError) as error:
+        log.error("charging order %s failed: %s", order.id, error)
+        return PaymentOut(id=None, status="failed")
+    try:
+        send_confirmation(order.id, order.customer_email, order.total_cents)
+    except httpx.HTTPError as error:
+        log.warning("confirmation email for order %s failed: %s", order.id, error)
+    return payment
 
 
 def load_order(session: Session, order_id: int) -> OrderOut | None:

@@ -53,6 +53,20 @@ class OrderOut(BaseModel):
     lines: list[OrderLineOut]
 
 
+class PaymentOut(BaseModel):
+    """The charge for an order: the provider's id and status, ``simulated`` outside
+    production, ``failed`` (id null) when the provider refused or did not answer."""
+
+    id: str | None
+    status: str
+
+
+class PlacedOrderOut(OrderOut):
+    """POST /orders' answer: the order plus the outcome of charging it (not stored)."""
+
+    payment: PaymentOut
+
+
 class HealthOut(BaseModel):
     status: str
     version: str

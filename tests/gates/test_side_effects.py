@@ -1,0 +1,111 @@
+"""The side-effects gate against real processes: a service that records, one that leaks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stageline.gates.side_effects import SideEffectsGate, SideEffectsOptions
+from tests.gates.conftest import MakeContext
+
+SERVICE = Path(__file__).with_name("effects_service.py")
+
+
+@pytest.fixture
+def provider() -> Iterator[tuple[str, list[int]]]:
+    """A stand-in payment provider on 127.0.0.1 that counts the connections it accepts and,
+    like a real one, keeps each open while it reads and answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            threading.Thread(target=hold, args=(conn,), daemon=True).start()
+
+    def hold(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(1)
+            try:
+                conn.recv(1024)
+                time.sleep(0.5)
+            except OSError:
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"127.0.0.1:{listener.getsockname()[1]}", accepted
+    listener.close()
+
+
+def run_gate(mode: str, provider: str, outbox: Path, make_context: MakeContext) -> object:
+    process = subprocess.Popen(
+        [sys.executable, str(SERVICE)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "MODE": mode, "PROVIDER": provider, "STAGELINE_OUTBOX": str(outbox)},
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        ctx = make_context(f"http://127.0.0.1:{port}", variables={"STAGELINE_OUTBOX": str(outbox)})
+        options = SideEffectsOptions.model_validate(
+            {
+                "providers": [provider],
+                "expect": ["payments"],
+                "steps": [{"method": "POST", "path": "/orders", "expect_status": 201}],
+            }
+        )
+        return SideEffectsGate().run(ctx, options)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def test_recorded_side_effect_passes(
+    provider: tuple[str, list[int]], tmp_path: Path, make_context: MakeContext
+) -> None:
+    address, accepted = provider
+    result = run_gate("record", address, tmp_path / "outbox.jsonl", make_context)
+    assert result.status == "passed", result.summary  # type: ignore[attr-defined]
+    assert accepted == []
+    assert result.evidence["outbox_records"][0]["kind"] == "payments"  # type: ignore[attr-defined]
+
+
+def test_a_real_call_to_the_provider_fails_the_gate(
+    provider: tuple[str, list[int]], tmp_path: Path, make_context: MakeContext
+) -> None:
+    address, accepted = provider
+    result = run_gate("leak", address, tmp_path / "outbox.jsonl", make_context)
+    assert accepted == [1]
+    assert result.status == "failed"  # type: ignore[attr-defined]
+    assert f"the service connected to {address}" in result.summary  # type: ignore[attr-defined]
+    assert "no 'payments' record reached the outbox" in result.summary  # type: ignore[attr-defined]
+
+
+def test_production_passes_without_looking(make_context: MakeContext) -> None:
+    from stageline.config.model import Environment
+
+    production = Environment.model_validate(
+        {
+            "name": "production",
+            "tier": "production",
+            "url": "http://127.0.0.1:9",
+            "target": {"port": 9},
+        }
+    )
+    options = SideEffectsOptions.model_validate({"providers": ["127.0.0.1:9"]})
+    result = SideEffectsGate().run(make_context(environment=production), options)
+    assert result.status == "passed"
