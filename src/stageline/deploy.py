@@ -22,6 +22,7 @@ from stageline.signoff import SignOff
 from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord
 from stageline.targets import for_environment
 from stageline.targets.base import CommandResult, Release, ServiceStatus
+from stageline.verification import refresh_soak, signoff_for, verify
 
 Progress = Callable[[str], None]
 RELEASE_COMMAND_TIMEOUT = 600.0
@@ -268,8 +269,6 @@ def promote(
         raise UsageError(f"{to} does not come after {source}", hint=" -> ".join(pipe.names))
     artifact = session.store.get_artifact(current.digest)
     assert artifact is not None
-    from stageline.verification import refresh_soak, signoff_for
-
     if not dry_run:
         refresh_soak(session, source)
     the_plan = replace(
@@ -323,8 +322,6 @@ def ship(session: Session, ref: str, *, progress: Progress | None = None) -> lis
     while following is not None and following.promotion == "auto":
         previous = results[-1].plan.environment
         if any(gate.kind != "approval" for gate in pipe.environment(previous).gates.values()):
-            from stageline.verification import verify
-
             if progress:
                 progress(f"running {previous}'s gates")
             verify(session, previous)

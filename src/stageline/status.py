@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from stageline.config.model import Environment
+from stageline.config.model import Environment, Service
 from stageline.config.resolve import ReleaseFacts, masked, service_environment
 from stageline.identity import current_actor
 from stageline.pipeline import Session
@@ -16,6 +16,7 @@ from stageline.signoff import SignOff
 from stageline.state import ArtifactRecord
 from stageline.targets import for_environment
 from stageline.targets.backing import postgres_facts, stop_postgres
+from stageline.verification import signoff_for
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def check_health(port: int, path: str, timeout: float = 2.0) -> bool:
 def status(session: Session) -> PipelineStatus:
     pipe = session.pipeline()
     artifacts = session.store.list_artifacts()
-    rows = [_environment_status(session, env, pipe.service.health) for env in pipe.environments]
+    rows = [_environment_status(session, env, pipe.service) for env in pipe.environments]
     source, signoff = _signoff(session)
     return PipelineStatus(
         pipe.service.name, artifacts[0] if artifacts else None, rows, signoff, source
@@ -66,8 +67,6 @@ def status(session: Session) -> PipelineStatus:
 
 def _signoff(session: Session) -> tuple[str | None, SignOff | None]:
     """The sign-off of the release waiting before production: promote, or held and why."""
-    from stageline.verification import signoff_for
-
     pipe = session.pipeline()
     names = pipe.names
     production = next((e for e in pipe.environments if e.tier.value == "production"), None)
@@ -79,18 +78,18 @@ def _signoff(session: Session) -> tuple[str | None, SignOff | None]:
     return source.name, signoff_for(session, source.name, production.name)
 
 
-def _environment_status(session: Session, env: Environment, health_path: str) -> EnvironmentStatus:
+def _environment_status(session: Session, env: Environment, service: Service) -> EnvironmentStatus:
     current = session.store.current_deployment(env.name)
     if current is None:
         return EnvironmentStatus(
             env.name, env.tier.value, env.url, None, None, "not deployed", None, None, 0
         )
     artifact = session.store.get_artifact(current.digest)
-    running = for_environment(session.workspace.home, env, "").status()
+    running = for_environment(session.workspace.home, env, service.name).status()
     if running is None or running.state == "stopped":
         health = "down"
     else:
-        health = "healthy" if check_health(env.target.port, health_path) else "unhealthy"
+        health = "healthy" if check_health(env.target.port, service.health) else "unhealthy"
     return EnvironmentStatus(
         name=env.name,
         tier=env.tier.value,

@@ -49,6 +49,8 @@ class VerifyReport:
     digest: str
     version: str
     runs: dict[str, GateRunRecord]
+    #: the same outcomes as the gates returned them (for JUnit and JSON reports)
+    results: dict[str, GateResult]
 
     @property
     def passed(self) -> bool:
@@ -157,7 +159,7 @@ def verify(
             digest=current.digest,
             data={"gate": name, "summary": result.summary, "run": runs[name].id},
         )
-    return VerifyReport(env.name, current.digest, manifest.service.version, runs)
+    return VerifyReport(env.name, current.digest, manifest.service.version, runs, results)
 
 
 def _append(path: Path, line: str) -> None:

@@ -46,16 +46,7 @@ def verify(
         if not json:
             output.step(f"verifying {environment}")
         report = verification.verify(session, environment, gate=gate, progress=progress)
-    results = {
-        name: GateResult(
-            status=run.status,
-            summary=run.summary,
-            duration=run.duration,
-            evidence=run.evidence,
-            report=Path(run.report_path) if run.report_path else None,
-        )
-        for name, run in report.runs.items()
-    }
+    results = report.results
     if junit is not None:
         junit.write_text(junit_xml(report.environment, report.digest, results), encoding="utf-8")
     if json:
