@@ -8,12 +8,21 @@ import traceback
 from pathlib import Path
 
 import click
+import typer
 
 from stageline.cli import output
 from stageline.cli.app import app
 from stageline.errors import StagelineError
+from stageline.redact import scrub, scrub_value
 
 __all__ = ["app", "main"]
+
+#: Typer 0.20+ parses with its own copy of click; catch both copies' usage errors
+_CLICK_ERRORS: tuple[type[Exception], ...] = tuple(
+    {click.ClickException}
+    | {c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"}
+)
+_ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,21 +33,22 @@ def main(argv: list[str] | None = None) -> None:
         result = app(args=args, prog_name="stageline", standalone_mode=False)
     except StagelineError as exc:
         if want_json:
-            output.emit_json(output.error_json(exc))
-        output.error_line(str(exc), exc.hint)
+            output.emit_json(scrub_value(output.error_json(exc)))
+        output.error_line(scrub(str(exc)), scrub(exc.hint) if exc.hint else None)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except _ABORTS:
         output.error_line("aborted")
         sys.exit(130)
-    except click.ClickException as exc:
-        output.error_line(exc.format_message(), "run `stageline --help` for usage")
+    except _CLICK_ERRORS as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        output.error_line(message, "run `stageline --help` for usage")
         sys.exit(2)
     except KeyboardInterrupt:
         output.error_line("interrupted")
         sys.exit(130)
     except Exception as exc:
         log = Path(tempfile.gettempdir()) / "stageline-crash.log"
-        log.write_text(traceback.format_exc(), encoding="utf-8")
-        output.error_line(f"unexpected {type(exc).__name__}: {exc}", f"details in {log}")
+        log.write_text(scrub(traceback.format_exc()), encoding="utf-8")
+        output.error_line(scrub(f"unexpected {type(exc).__name__}: {exc}"), f"details in {log}")
         sys.exit(3)
     sys.exit(result if isinstance(result, int) else 0)

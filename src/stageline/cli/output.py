@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from stageline.errors import StagelineError
 
@@ -25,13 +26,13 @@ def success(message: str) -> None:
 
 
 def warning(message: str) -> None:
-    err.print(f"[bold yellow]warning:[/] {message}")
+    err.print(f"[bold yellow]warning:[/] {escape(message)}")
 
 
 def error_line(message: str, hint: str | None = None) -> None:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     if hint:
-        err.print(f"[dim]hint:[/] {hint}", soft_wrap=True)
+        err.print(f"[dim]hint:[/] {escape(hint)}", soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:

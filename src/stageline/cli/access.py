@@ -1,0 +1,142 @@
+"""tokens create / list / revoke, and audit [ENV] / audit verify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from stageline import audit as audit_log
+from stageline import tokens as personal
+from stageline.cli import output
+from stageline.cli.app import DirOption, JsonOption
+from stageline.errors import Refused
+from stageline.identity import current_actor
+from stageline.pipeline import Session
+from stageline.redact import scrub_value
+
+tokens_app = typer.Typer(
+    help="Personal access tokens for the dashboard and API.", no_args_is_help=True
+)
+
+
+@tokens_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="What the token is for (e.g. laptop, ci).")],
+    expires: Annotated[
+        str | None, typer.Option(help="30d, 12h, 2w, or a date with a zone. Default: never.")
+    ] = None,
+    directory: DirOption = Path("."),
+) -> None:
+    """Make a token for you (STAGELINE_USER or git's user.email); it is shown only once."""
+    when = personal.parse_expiry(expires) if expires else None
+    with Session.open(directory) as session:
+        token, record = personal.create_token(session.store, name, current_actor(), expires_at=when)
+    output.success(
+        f"token {record.name!r} for {record.person}"
+        + (f", valid until {when:%Y-%m-%d %H:%M} UTC" if when else "")
+    )
+    output.out.print(token, markup=False)
+    output.warning("copy it now: stageline keeps only its hash and cannot show it again")
+
+
+@tokens_app.command("list")
+def list_(
+    everyone: Annotated[bool, typer.Option("--all", help="Everyone's tokens.")] = False,
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> None:
+    """Your tokens (names, dates, state); never the tokens themselves."""
+    with Session.open(directory) as session:
+        rows = session.store.vault.tokens(None if everyone else current_actor())
+    shown = [{k: v for k, v in vars(r).items() if k != "token_hash"} for r in rows]
+    if json:
+        output.emit_json(shown)
+        return
+    table = Table("name", "person", "created", "expires", "state", "last used")
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    for r in rows:
+        state = "revoked" if r.revoked_at else ("active" if r.active(now) else "expired")
+        table.add_row(
+            r.name,
+            r.person,
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            f"{r.expires_at:%Y-%m-%d %H:%M}" if r.expires_at else "never",
+            state,
+            f"{r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "-",
+        )
+    output.out.print(table)
+
+
+@tokens_app.command("revoke")
+def revoke(
+    name: Annotated[str, typer.Argument(help="The token's name.")],
+    directory: DirOption = Path("."),
+) -> None:
+    """Revoke your token NAME at once."""
+    with Session.open(directory) as session:
+        personal.revoke_token(session.store, name, current_actor())
+    output.success(f"token {name!r} revoked")
+
+
+def audit(
+    target: Annotated[
+        str | None,
+        typer.Argument(help="An environment to list, or `verify` to check the chain."),
+    ] = None,
+    head: Annotated[
+        str | None, typer.Option(help="With verify: a head hash recorded earlier.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many events to list.")] = 100,
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> int:
+    """List the audit log (of ENV), or `audit verify`: check its hash chain."""
+    with Session.open(directory) as session:
+        if target == "verify":
+            return _verify(session, head, json)
+        if target is not None:
+            session.pipeline().environment(target)
+        events = audit_log.events(session.store, target, limit=limit)
+    if json:
+        output.emit_json([scrub_value(vars(e)) for e in events])
+        return 0
+    table = Table("#", "at", "actor", "event", "environment", "digest", "detail")
+    for e in events:
+        table.add_row(
+            str(e.id),
+            f"{e.at:%Y-%m-%d %H:%M:%S}",
+            e.actor,
+            e.kind,
+            e.environment or "-",
+            (e.digest or "")[7:19] or "-",
+            scrub_value(audit_log.describe(e)),
+        )
+    output.out.print(table)
+    return 0
+
+
+def _verify(session: Session, head: str | None, json: bool) -> int:
+    report = audit_log.verify(session.store, head=head)
+    if json:
+        broken = report.broken
+        output.emit_json(
+            {
+                "ok": report.ok,
+                "events": report.events,
+                "head": report.head,
+                "broken": vars(broken) if broken else None,
+            }
+        )
+        return 0 if report.ok else 1
+    if report.broken is not None:
+        raise Refused(
+            f"the audit log is broken: {report.broken.message}",
+            hint="restore the events table from a backup; the chain is checked from the start",
+        )
+    output.success(f"the audit log's {report.events} events chain up; head {report.head}")
+    return 0
