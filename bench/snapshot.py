@@ -1,0 +1,213 @@
+"""Benchmark: masked snapshot vs pg_dump | pg_restore, and restore-by-clone vs dump/restore.
+
+Starts two PostgreSQL servers (the embedded provider's, as the example's environments
+use; "production" and "staging"), generates a production-like database of about
+``--size-mb`` MB on the first (users with e-mail, name, phone, a JSON profile; orders with
+free-text notes; an all-``keep`` events table that takes the pass-through path), then
+measures side by side on the same data:
+
+1. the masked snapshot (schema, COPY through the masks, indexes and constraints after),
+2. ``pg_dump -Fc -Z0 | pg_restore`` of the same database into the second server,
+3. restoring the snapshot by cloning its template (CREATE DATABASE ... TEMPLATE) versus
+   ``pg_dump | pg_restore`` of the snapshot into a new database on the same server.
+
+Run: ``.venv/bin/python bench/snapshot.py --size-mb 50`` (default 1024).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+import psycopg  # noqa: E402
+
+from stageline.data.clone import clone_database  # noqa: E402
+from stageline.data.copy import copy_database, create_database, make_template  # noqa: E402
+from stageline.data.masking import MaskingKey  # noqa: E402
+from stageline.data.rules import DataRules  # noqa: E402
+from stageline.services.postgres import PostgresServer, find_binaries, free_port  # noqa: E402
+
+SCHEMA = """
+CREATE TABLE users (
+    id bigserial PRIMARY KEY, email text NOT NULL UNIQUE, full_name text NOT NULL,
+    phone text, born date, last_ip inet, profile jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE orders (
+    id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES users(id),
+    customer_email text NOT NULL, total_cents integer NOT NULL, note text,
+    created_at timestamptz NOT NULL);
+CREATE INDEX orders_user ON orders (user_id);
+CREATE TABLE events (
+    id bigserial PRIMARY KEY, kind text NOT NULL, payload text NOT NULL,
+    at timestamptz NOT NULL);
+"""
+USERS = """
+INSERT INTO users (email, full_name, phone, born, last_ip, profile)
+SELECT 'user' || i || '.' || substr(md5(i::text), 1, 10) || '@mail' || (i %% 97) || '.test',
+       (ARRAY['Margarethe','Bartholomew','Perpetua','Evangelos','Rosalind'])[1 + i %% 5]
+         || ' ' || initcap(substr(md5((i * 7)::text), 1, 9)),
+       CASE WHEN i %% 5 > 0 THEN '+44 20 ' || lpad((i %% 100000000)::text, 8, '0') END,
+       date '1950-01-01' + (i %% 20000)::int,
+       ('10.' || (i / 65536) %% 256 || '.' || (i / 256) %% 256 || '.' || i %% 256)::inet,
+       jsonb_build_object('email', 'user' || i || '@mail.test', 'phone', '+44 20 ' || i,
+                          'bio', md5(i::text) || ' ' || md5((i + 1)::text),
+                          'prefs', jsonb_build_object('newsletter', i %% 2 = 0))
+FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS i
+"""
+ORDERS = """
+INSERT INTO orders (user_id, customer_email, total_cents, note, created_at)
+SELECT u, (SELECT email FROM users WHERE id = u), 100 + i %% 10000,
+       CASE WHEN i %% 3 = 0 THEN 'leave at door ' || md5(i::text) END,
+       now() - (i %% 1000) * interval '1 hour'
+FROM (SELECT i, 1 + (i * 7919) %% %(users)s::bigint AS u
+      FROM generate_series(%(start)s::bigint, %(stop)s::bigint) i) s
+"""
+EVENTS = """
+INSERT INTO events (kind, payload, at)
+SELECT (ARRAY['view','cart','pay'])[1 + i %% 3], repeat(md5(i::text), 4),
+       now() - i * interval '1 second'
+FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS i
+"""
+RULES = DataRules.model_validate(
+    {
+        "tables": {
+            "users": {
+                "id": "keep", "email": "email", "full_name": "name", "phone": "phone",
+                "born": {"mask": "date", "days": 180}, "last_ip": "ip", "created_at": "keep",
+                "profile": {"mask": "json", "keys": {"email": "email", "phone": "phone",
+                                                     "bio": "text"}},
+            },
+            "orders": {
+                "id": "keep", "user_id": "keep", "customer_email": "email",
+                "total_cents": "keep", "note": "text", "created_at": "keep",
+            },
+            "events": {"id": "keep", "kind": "keep", "payload": "keep", "at": "keep"},
+        }
+    }
+)  # fmt: skip
+
+
+def server(folder: Path, name: str) -> PostgresServer:
+    pg = PostgresServer(folder / name / "data", free_port(), find_binaries("embedded"))
+    pg.init(durable=False)
+    pg.start()
+    return pg
+
+
+def generate(url: str, size_mb: int) -> tuple[int, int]:
+    users = max(1000, size_mb * 1_000_000 * 40 // 100 // 330)
+    orders = max(1000, size_mb * 1_000_000 * 35 // 100 // 150)
+    events = max(1000, size_mb * 1_000_000 * 25 // 100 // 180)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SCHEMA)
+        for sql, count in ((USERS, users), (ORDERS, orders), (EVENTS, events)):
+            step = 200_000
+            for start in range(1, count + 1, step):
+                stop = min(count, start + step - 1)
+                conn.execute(sql, {"start": start, "stop": stop, "users": users})
+        conn.execute("VACUUM ANALYZE")
+        size = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    return users + orders + events, int(size[0]) if size else 0
+
+
+def dump_restore(binaries_dir: str, source_url: str, target_url: str) -> float:
+    started = time.perf_counter()
+    dump = subprocess.Popen(
+        [f"{binaries_dir}/pg_dump", "-Fc", "-Z0", "--no-owner", "-d", source_url],
+        stdout=subprocess.PIPE,
+    )
+    restore = subprocess.run(
+        [f"{binaries_dir}/pg_restore", "--no-owner", "-d", target_url],
+        stdin=dump.stdout,
+        capture_output=True,
+        check=False,
+    )
+    assert dump.stdout is not None
+    dump.stdout.close()
+    if dump.wait() != 0 or restore.returncode != 0:
+        raise SystemExit(f"pg_dump | pg_restore failed: {restore.stderr.decode()[-500:]}")
+    return time.perf_counter() - started
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its waited-for children (the copy workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mb", type=int, default=1024)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="stageline-bench-snap-"))
+    os.chmod(folder, 0o755)
+    servers: list[PostgresServer] = []
+    try:
+        prod, staging = server(folder, "production"), server(folder, "staging")
+        servers += [prod, staging]
+        binaries = prod.binaries
+        bin_dir = str(binaries.bin_dir)
+        print(f"PostgreSQL {binaries.major} ({bin_dir}); {os.cpu_count()} cores")
+        prod.create_database("shop")
+        started = time.perf_counter()
+        rows, size = generate(prod.url("shop"), args.size_mb)
+        print(f"generated {rows:,} rows, {size / 1e6:.0f} MB on disk, in "
+              f"{time.perf_counter() - started:.1f}s")  # fmt: skip
+
+        create_database(staging.url(), "snap")
+        cpu_before = _cpu()
+        result = copy_database(
+            prod.url("shop"), staging.url("snap"), RULES, MaskingKey(b"bench-key-" * 4),
+            source_name="production", dump=binaries, load=binaries,
+        )  # fmt: skip
+        masked_s = result.duration
+        masked_cpu = _cpu() - cpu_before
+        copied = sum(result.row_counts.values())
+        staging.create_database("plain")
+        plain_s = dump_restore(bin_dir, prod.url("shop"), staging.url("plain"))
+
+        make_template(staging.url(), "snap")
+        clone_s = clone_database(staging.url(), "snap", "restored_clone")
+        staging.create_database("restored_dump")
+        with psycopg.connect(staging.url(), autocommit=True) as conn:  # dump needs connections
+            conn.execute("ALTER DATABASE snap WITH ALLOW_CONNECTIONS true")
+        redump_s = dump_restore(bin_dir, staging.url("snap"), staging.url("restored_dump"))
+
+        mb = size / 1e6
+        print()
+        print(f"{'':34}{'seconds':>9}{'MB/s':>9}{'rows/s':>12}")
+        print(
+            f"{'masked snapshot':34}{masked_s:9.2f}{mb / masked_s:9.1f}{copied / masked_s:12,.0f}"
+        )
+        print(f"{'pg_dump -Fc -Z0 | pg_restore':34}{plain_s:9.2f}{mb / plain_s:9.1f}"
+              f"{rows / plain_s:12,.0f}")  # fmt: skip
+        print(f"  (COPY stream {result.bytes / 1e6:.0f} MB: "
+              f"{result.bytes / 1e6 / masked_s:.1f} MB/s through the masks; "
+              f"{len(result.fingerprints):,} fingerprints)")  # fmt: skip
+        print(f"  (stageline's own processes used {masked_cpu:.2f}s of CPU: "
+              f"{result.bytes / 1e6 / masked_cpu:.1f} MB/s per core; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")  # fmt: skip
+        print(f"masked / plain: {masked_s / plain_s:.2f}x the time (aim <= 1.5x)")
+        print()
+        print(f"{'restore by clone (FILE_COPY)':34}{clone_s:9.2f}")
+        print(f"{'restore by pg_dump | pg_restore':34}{redump_s:9.2f}")
+        print(f"clone is {redump_s / clone_s:.1f}x faster (aim >= 10x)")
+    finally:
+        for pg in servers:
+            pg.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

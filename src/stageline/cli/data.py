@@ -1,0 +1,186 @@
+"""snapshot plan | take | list | drop | restore: anonymized copies of production data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from stageline.cli import output
+from stageline.cli.app import DirOption, JsonOption
+from stageline.data import snapshot as snapshots
+from stageline.pipeline import Session
+from stageline.state.snapshots import SnapshotRecord
+
+snapshot_app = typer.Typer(
+    help="Anonymized snapshots of an environment's database (see docs/snapshots.md).",
+    no_args_is_help=True,
+)
+FromArgument = Annotated[str, typer.Argument(help="The environment to copy (e.g. production).")]
+
+
+@snapshot_app.command("plan")
+def plan(source: FromArgument, directory: DirOption = Path("."), json: JsonOption = False) -> int:
+    """Show what every column of SOURCE's database gets; exit 1 if any is unclassified."""
+    with Session.open(directory) as session:
+        result = snapshots.plan(session, source)
+    if json:
+        output.emit_json(
+            {
+                "source": source,
+                "tables": [
+                    {
+                        "table": t.table.key,
+                        "rows": "schema only" if t.schema_only else "copied",
+                        "passthrough": t.passthrough,
+                        "columns": [
+                            {
+                                "column": c.column.name,
+                                "type": c.column.type,
+                                "mask": c.mask,
+                                "problem": c.problem,
+                            }
+                            for c in t.columns
+                        ],
+                    }
+                    for t in result.tables
+                ],
+                "problems": result.problems,
+                "unused_rules": list(result.unused),
+            }
+        )
+        return 1 if result.problems else 0
+    table = Table("table", "column", "type", "gets", "note")
+    for t in result.tables:
+        for c in t.columns:
+            note = c.problem or ("schema only" if t.schema_only else "")
+            mark = "[red]" if c.problem else ""
+            table.add_row(t.table.key, c.column.name, c.column.type, f"{mark}{c.mask}", note)
+    output.out.print(table)
+    for name in result.unused:
+        output.warning(f"rule for {name}: no such table or column in {source}")
+    if result.problems:
+        output.error_line(
+            f"{len(result.problems)} column(s) cannot be snapshot",
+            "classify them in the data.tables.TABLE tables of the pipeline file",
+        )
+        return 1
+    output.success(f"every column of {source} is classified")
+    return 0
+
+
+@snapshot_app.command("take")
+def take(
+    source: FromArgument,
+    into: Annotated[
+        str | None,
+        typer.Option(help="Keep it on this environment's server (default: the one before)."),
+    ] = None,
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> None:
+    """Stream SOURCE's database through the masking rules into a new snapshot."""
+    with Session.open(directory) as session:
+        if json:
+            taken = snapshots.take(session, source, into=into)
+        else:
+            output.step(f"taking a masked snapshot of {source}")
+            with output.progress("snapshot") as report:
+                taken = snapshots.take(session, source, into=into, progress=report)
+    rec = taken.record
+    if json:
+        output.emit_json(
+            {
+                **_record(rec),
+                "fingerprints": taken.fingerprints,
+                "passthrough": list(taken.passthrough),
+                "dropped": list(taken.dropped),
+                "mb_per_s": round(taken.mb_per_s, 2),
+            }
+        )
+        return
+    output.success(
+        f"snapshot {rec.name} on {rec.environment}: {rec.rows} rows, "
+        f"{rec.bytes / 1e6:.1f} MB in {rec.duration:.1f}s ({taken.mb_per_s:.1f} MB/s)"
+    )
+    for name in taken.dropped:
+        output.out.print(f"    dropped older snapshot {name}")
+
+
+@snapshot_app.command("list")
+def list_(
+    environment: Annotated[str | None, typer.Argument(help="Only this environment's.")] = None,
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> None:
+    """The snapshots kept, newest first."""
+    with Session.open(directory) as session:
+        kept = snapshots.list_snapshots(session, environment)
+    if json:
+        output.emit_json([_record(r) for r in kept])
+        return
+    table = Table("name", "on", "from", "taken", "rows", "MB", "rules")
+    for r in kept:
+        table.add_row(
+            r.name,
+            r.environment,
+            r.source,
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+            str(r.rows),
+            f"{r.bytes / 1e6:.1f}",
+            r.rules_digest[:19],
+        )
+    output.out.print(table)
+
+
+@snapshot_app.command("drop")
+def drop(
+    name: Annotated[str, typer.Argument(help="A snapshot name from `snapshot list`.")],
+    directory: DirOption = Path("."),
+) -> None:
+    """Drop a kept snapshot (its template database and fingerprints)."""
+    with Session.open(directory) as session:
+        rec = snapshots.drop(session, name)
+    output.success(f"dropped snapshot {rec.name} from {rec.environment}")
+
+
+@snapshot_app.command("restore")
+def restore(
+    environment: Annotated[str, typer.Argument(help="Whose database to replace.")],
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> None:
+    """Replace ENVIRONMENT's database by a clone of its newest snapshot (stop it first)."""
+    with Session.open(directory) as session:
+        done = snapshots.restore(session, environment)
+    if json:
+        output.emit_json(
+            {
+                "environment": done.environment,
+                "database": done.database,
+                "snapshot": done.snapshot.name,
+                "seconds": round(done.seconds, 3),
+            }
+        )
+        return
+    output.success(
+        f"{done.environment}'s database {done.database} is now a clone of "
+        f"{done.snapshot.name} ({done.seconds:.2f}s)"
+    )
+
+
+def _record(rec: SnapshotRecord) -> dict[str, Any]:
+    return {
+        "name": rec.name,
+        "source": rec.source,
+        "environment": rec.environment,
+        "created_at": rec.created_at.isoformat(),
+        "rules_digest": rec.rules_digest,
+        "row_counts": rec.row_counts,
+        "rows": rec.rows,
+        "bytes": rec.bytes,
+        "duration": round(rec.duration, 3),
+        "actor": rec.actor,
+    }

@@ -1,0 +1,141 @@
+"""Keyed fingerprints of the production values a snapshot masked: a compact, sorted set.
+
+A fingerprint is the first 8 bytes of ``HMAC-SHA256(fingerprint key, normalized value)``
+(see :mod:`stageline.data.masking`): it proves "this value was in production" to
+whoever holds the key, and tells nobody else anything. The file, kept beside the
+snapshot's record as ``.stageline/snapshots/<name>/fingerprints.bin``, is a header (magic,
+the key's public id, count) followed by sorted little-endian unsigned 64-bit integers.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from array import array
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stageline.data.masking import KeyedHash, MaskingKey, candidates
+
+MAGIC = b"SLFP1\0\0\0"
+_HEADER = struct.Struct("<8s8sQ")
+
+
+class Collector:
+    """Gathers the fingerprints of hidden source strings while a snapshot streams.
+
+    Kept as 8-byte integers in 256 arrays (by top byte), deduplicated one array at a time
+    at the end, so memory stays near 8 bytes per value seen even for big databases.
+    """
+
+    def __init__(self, key: MaskingKey) -> None:
+        self._hash = KeyedHash(key.fingerprint)
+        self._key = key
+        self._buckets = [array("Q") for _ in range(256)]
+
+    def add(self, hidden: list[str]) -> None:
+        """Fingerprint each hidden string (the HMAC of :func:`fingerprint`, inlined)."""
+        inner, outer = self._hash.states
+        buckets, from_bytes = self._buckets, int.from_bytes
+        for value in hidden:
+            for norm in candidates(value):
+                h = inner.copy()
+                h.update(norm.encode("utf-8", "surrogatepass"))
+                o = outer.copy()
+                o.update(h.digest())
+                fp = from_bytes(o.digest()[:8])
+                buckets[fp >> 56].append(fp)
+
+    def raw(self) -> array:  # type: ignore[type-arg]
+        """Everything collected, unsorted, with repeats (to send to another process)."""
+        out = array("Q")
+        for bucket in self._buckets:
+            out.extend(bucket)
+        return out
+
+    def extend(self, values: array) -> None:  # type: ignore[type-arg]
+        buckets = self._buckets
+        for fp in values:
+            buckets[fp >> 56].append(fp)
+
+    def result(self) -> Fingerprints:
+        merged = array("Q")
+        for i, bucket in enumerate(self._buckets):
+            merged.extend(sorted(set(bucket)))
+            self._buckets[i] = array("Q")
+        return Fingerprints(self._key.key_id, merged)
+
+
+@dataclass
+class Fingerprints:
+    """A sorted set of fingerprints made under the key named ``key_id``."""
+
+    key_id: str
+    values: array = field(default_factory=lambda: array("Q"))  # type: ignore[type-arg]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __contains__(self, item: int) -> bool:
+        i = bisect_left(self.values, item)
+        return i < len(self.values) and self.values[i] == item
+
+    @classmethod
+    def from_set(cls, key: MaskingKey, values: set[int]) -> Fingerprints:
+        return cls(key.key_id, array("Q", sorted(values)))
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = array("Q", self.values)
+        if sys.byteorder != "little":
+            body.byteswap()
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(_HEADER.pack(MAGIC, bytes.fromhex(self.key_id), len(body)))
+            fh.write(body.tobytes())
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, path: Path) -> Fingerprints:
+        data = path.read_bytes()
+        magic, key_id, count = _HEADER.unpack_from(data)
+        if magic != MAGIC:
+            raise ValueError(f"{path} is not a fingerprint file")
+        body = array("Q")
+        body.frombytes(data[_HEADER.size : _HEADER.size + 8 * count])
+        if sys.byteorder != "little":
+            body.byteswap()
+        return cls(key_id.hex(), body)
+
+
+def fingerprint_path(home: Path, snapshot: str) -> Path:
+    return home / "snapshots" / snapshot / "fingerprints.bin"
+
+
+class FingerprintSet:
+    """Several snapshots' fingerprints, looked up in each (no merge: no second copy)."""
+
+    def __init__(self, parts: list[Fingerprints]) -> None:
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+    def __contains__(self, item: int) -> bool:
+        return any(item in part for part in self.parts)
+
+
+def load_all(home: Path, key: MaskingKey) -> tuple[FingerprintSet, list[str]]:
+    """Every kept snapshot's fingerprints made under ``key``; and the snapshots skipped
+    because another key made theirs."""
+    parts: list[Fingerprints] = []
+    skipped: list[str] = []
+    for path in sorted((home / "snapshots").glob("*/fingerprints.bin")):
+        found = Fingerprints.read(path)
+        if found.key_id != key.key_id:
+            skipped.append(path.parent.name)
+        else:
+            parts.append(found)
+    return FingerprintSet(parts), skipped

@@ -1,0 +1,120 @@
+"""Copy tables (and parts of big tables) in worker processes, on one consistent snapshot.
+
+Masking is Python work per value, so one process would use one core. The source
+transaction exports its snapshot (``pg_export_snapshot``); every worker reads in a
+transaction on that same snapshot, like ``pg_dump --jobs``. A table bigger than
+``PART_PAGES`` heap pages is split into page ranges (TID range scans, PostgreSQL 14+).
+Workers are forked (fast to start; they open their own connections and exit with
+``os._exit``, so the parent's connections are never touched).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from array import array
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from stageline.data.catalog import session_settings
+from stageline.data.fingerprints import Collector
+from stageline.data.masking import MaskingKey, Memo
+from stageline.data.plan import TablePlan
+from stageline.data.stream import copy_table
+
+PART_PAGES = 1024  # 8 MB of heap per part
+TID_RANGE_SINCE = 140000
+
+
+@dataclass(frozen=True)
+class Job:
+    source_url: str
+    target_url: str
+    snapshot_id: str
+    plan: TablePlan
+    key: bytes
+    pages: tuple[int, int | None] | None
+
+
+@dataclass(frozen=True)
+class Done:
+    table: str
+    rows: int
+    size: int
+    fingerprints: bytes  # array("Q") bytes, not deduplicated
+
+
+def parts(src: psycopg.Connection[Any], plan: TablePlan) -> list[tuple[int, int | None] | None]:
+    """How to split one table: page ranges for a big table, else one whole part."""
+    if src.info.server_version < TID_RANGE_SINCE:
+        return [None]
+    row = src.execute(
+        "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int",
+        (f'"{plan.table.schema}"."{plan.table.name}"',),
+    ).fetchone()
+    pages = int(row[0]) if row else 0
+    if pages <= PART_PAGES:
+        return [None]
+    starts = list(range(0, pages, PART_PAGES))
+    return [*pairwise(starts), (starts[-1], None)]
+
+
+_state: dict[str, Any] = {}
+
+
+def _connections(job: Job) -> tuple[psycopg.Connection[Any], psycopg.Connection[Any], Memo]:
+    if _state.get("snapshot") != job.snapshot_id:
+        src = psycopg.connect(job.source_url, connect_timeout=10)
+        src.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        src.read_only = True
+        src.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(job.snapshot_id)))
+        session_settings(src)
+        dst = psycopg.connect(job.target_url, connect_timeout=10)
+        session_settings(dst)
+        _state.update(snapshot=job.snapshot_id, src=src, dst=dst, memo={})
+    return _state["src"], _state["dst"], _state["memo"]
+
+
+def run_job(job: Job) -> Done:
+    """Copy one part (in a worker process, or in this one)."""
+    src, dst, memo = _connections(job)
+    key = MaskingKey(job.key)
+    collector = Collector(key)
+    copied = copy_table(src, dst, job.plan, key, collector.add, memo, job.pages)
+    dst.commit()
+    return Done(job.plan.table.key, copied.rows, copied.bytes, collector.raw().tobytes())
+
+
+def run_all(jobs: list[Job], workers: int) -> list[Done]:
+    """Run the jobs, biggest tables first, in ``workers`` forked processes."""
+    if workers <= 1 or len(jobs) <= 1:
+        try:
+            return [run_job(job) for job in jobs]
+        finally:
+            _close()
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(run_job, jobs))
+
+
+def _close() -> None:
+    for name in ("src", "dst"):
+        conn = _state.pop(name, None)
+        if conn is not None:
+            conn.close()
+    _state.clear()
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def merge(collector: Collector, raw: bytes) -> None:
+    values = array("Q")
+    values.frombytes(raw)
+    collector.extend(values)

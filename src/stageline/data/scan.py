@@ -1,0 +1,182 @@
+"""The leak scan: look for production values (by keyed fingerprint) in a database, and for
+production's secrets or database in an environment's configuration.
+
+Reports where (table, column, count) and never what: no value found is ever returned.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from psycopg import sql
+
+from stageline.config.model import Environment, Pipeline
+from stageline.config.resolve import facts_of, interpolate
+from stageline.data.catalog import INET_TYPES, read_tables, session_settings
+from stageline.data.copy import connect
+from stageline.data.fingerprints import Fingerprints, FingerprintSet
+from stageline.data.masking import KeyedHash, MaskingKey, candidates, fingerprint
+from stageline.data.stream import NULL, decode_field
+from stageline.errors import StagelineError
+from stageline.secrets import secrets_for
+from stageline.targets.backing import postgres_facts
+
+if TYPE_CHECKING:
+    from stageline.pipeline import Session
+
+MIN_SECRET_CHARS = 6
+
+
+@dataclass(frozen=True)
+class Finding:
+    table: str
+    column: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    findings: list[Finding] = field(default_factory=list)
+    values: int = 0
+    columns: int = 0
+    finished: bool = True
+
+
+def scan_database(
+    url: str,
+    key: MaskingKey,
+    fingerprints: Fingerprints | FingerprintSet,
+    *,
+    deadline: float | None = None,
+) -> ScanReport:
+    """Every text, JSON (each string leaf) and inet value of the database at ``url``,
+    looked up among ``fingerprints``; e-mail addresses inside text count too."""
+    fp_key = KeyedHash(key.fingerprint)
+    findings: list[Finding] = []
+    values = columns = 0
+    with connect(url) as conn:
+        session_settings(conn)
+        for table in read_tables(conn):
+            chosen = [c for c in table.columns if c.is_text or c.is_json or c.base in INET_TYPES]
+            if not chosen:
+                continue
+            columns += len(chosen)
+            hits = [0] * len(chosen)
+            names = sql.SQL(", ").join(sql.Identifier(c.name) for c in chosen)
+            query = sql.SQL("COPY {} ({}) TO STDOUT").format(table.ident, names)
+            with conn.cursor() as cur, cur.copy(query) as copy:
+                for data in copy:
+                    fields = bytes(data).rstrip(b"\n").split(b"\t")
+                    for i, raw in enumerate(fields):
+                        if raw == NULL:
+                            continue
+                        values += 1
+                        text = decode_field(raw)
+                        strings = _leaves(text) if chosen[i].is_json else (text,)
+                        if _leaked(fp_key, fingerprints, strings):
+                            hits[i] += 1
+                    if deadline is not None and time.monotonic() > deadline:
+                        return ScanReport(findings, values, columns, finished=False)
+            findings += [
+                Finding(table.key, c.name, n) for c, n in zip(chosen, hits, strict=True) if n
+            ]
+    return ScanReport(findings, values, columns)
+
+
+def _leaked(
+    fp_key: KeyedHash, fingerprints: Fingerprints | FingerprintSet, strings: Iterable[str]
+) -> bool:
+    for string in strings:
+        if any(fingerprint(fp_key, c) in fingerprints for c in candidates(string)):
+            return True
+    return False
+
+
+def _leaves(text: str) -> Iterator[str]:
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        yield text
+        return
+    stack: list[Any] = [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def production_values(home: Path, pipe: Pipeline, session: Session | None = None) -> dict[str, str]:
+    """What must never appear in another environment's configuration: production's
+    DATABASE_URL and its secret values, each under a label that names but never shows it."""
+    prod = next((e for e in pipe.environments if e.tier.value == "production"), None)
+    if prod is None:
+        return {}
+    found: dict[str, str] = {}
+    facts = postgres_facts(home, prod, pipe.service.name)
+    if facts is not None and facts.port:
+        found[f"{prod.name}'s DATABASE_URL"] = facts.url
+    for name, value in secrets_for(prod, session).items():
+        if len(value) >= MIN_SECRET_CHARS:
+            found[f"{prod.name}'s secret {name}"] = value
+    for name, value in prod.vars.items():
+        if name in prod.secrets:
+            continue
+        try:
+            resolved = interpolate(value, facts_of(prod, facts), where=name)
+        except StagelineError:
+            continue
+        if _looks_like_database(resolved) and facts is not None:
+            found[f"{prod.name}'s variable {name}"] = resolved
+    return found
+
+
+def _looks_like_database(value: str) -> bool:
+    return value.startswith(("postgresql://", "postgres://"))
+
+
+def _endpoint(url: str) -> tuple[str, int, str] | None:
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or "", parts.port or 5432, parts.path.lstrip("/"))
+    except ValueError:
+        return None
+
+
+def config_leaks(variables: Mapping[str, str], production: Mapping[str, str]) -> list[str]:
+    """Which of an environment's variables hold a production value (pure; names only)."""
+    leaks: list[str] = []
+    for name, value in sorted(variables.items()):
+        for label, secret in production.items():
+            same_db = (
+                _looks_like_database(secret)
+                and _looks_like_database(value)
+                and _endpoint(value) == _endpoint(secret)
+            )
+            if secret in value or same_db:
+                leaks.append(f"variable {name} holds {label}")
+    return leaks
+
+
+def environment_config_leaks(
+    home: Path,
+    pipe: Pipeline,
+    env: Environment,
+    variables: Mapping[str, str],
+    session: Session | None = None,
+) -> list[str]:
+    """``config_leaks`` of ``env``'s resolved variables (with its secrets) against production
+    (secrets from ``session``'s store when given, else the legacy variables)."""
+    if env.tier.value == "production":
+        return []
+    own = {**variables, **secrets_for(env, session)}
+    return config_leaks(own, production_values(home, pipe, session))
