@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from json import dumps
 from pathlib import Path
+from textwrap import indent
 from typing import Annotated
 
 import typer
@@ -14,6 +15,7 @@ from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
 from stageline.errors import Refused, UsageError
 from stageline.gates.base import GateResult
+from stageline.gates.migrations import rehearsal_reports
 from stageline.gates.runner import junit_xml, results_json
 from stageline.outbox import outbox_path, read_outbox
 from stageline.pipeline import Session
@@ -47,6 +49,9 @@ def verify(
             output.step(f"verifying {environment}")
         report = verification.verify(session, environment, gate=gate, progress=progress)
     results = report.results
+    for name, text in [] if json else rehearsal_reports(report.runs):
+        output.out.print(f"    {name} report:", markup=False)
+        output.out.print(indent(text.rstrip(), "      "), markup=False, soft_wrap=True)
     if junit is not None:
         junit.write_text(junit_xml(report.environment, report.digest, results), encoding="utf-8")
     if json:

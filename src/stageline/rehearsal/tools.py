@@ -1,0 +1,280 @@
+"""Migration tools as the rehearsal drives them: Alembic, and plain SQL files.
+
+A ``Migrator`` knows where a database stands (``current``), brings it to the candidate's
+head (``upgrade``) and back to a revision (``downgrade``). It runs the tool's own
+commands through ``Runner`` (the gate passes ``GateContext.run_process``, so the
+candidate's virtualenv and bundle are used and nothing outlives the deadline), with
+``DATABASE_URL`` set to the scratch database and ``PGAPPNAME`` set so the tracer can
+tell the migrating session from everyone else.
+
+- ``alembic``: ``alembic upgrade head`` / ``alembic downgrade {revision}`` (configurable);
+  the revision is read from ``alembic_version`` (``base`` when there is none). Alembic
+  runs a whole upgrade in one transaction on PostgreSQL, so a failed upgrade leaves the
+  database where it was.
+- ``django``: ``python manage.py migrate``; its revision is a target per app read from
+  ``django_migrations``, and the downgrade migrates each app back to its target. Django
+  commits each migration on its own, so a failed upgrade can stop half-way.
+- ``sql``: files of the bundle applied by ``psql`` in order, each in one transaction
+  (unless ``single_transaction`` is off); the revisions are ``before`` and ``after``.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+
+from stageline.gates.base import ProcessOutcome, tail
+from stageline.rehearsal.facts import StepOutcome
+from stageline.rehearsal.tracer import APPLICATION
+
+Runner = Callable[[Sequence[str], Path, Mapping[str, str]], ProcessOutcome]
+
+
+class Migrator(Protocol):
+    """One migration tool, pointed at one database."""
+
+    name: str
+    #: the revision of a database the tool never ran on
+    initial: str
+
+    def current(self, url: str) -> str:
+        """The revision the database at ``url`` is at (``initial`` when none)."""
+        ...
+
+    def upgrade(self, url: str, label: str) -> StepOutcome: ...
+
+    def downgrade(self, url: str, revision: str, label: str) -> StepOutcome: ...
+
+
+def _env(base: Mapping[str, str], url: str) -> dict[str, str]:
+    return {**base, "DATABASE_URL": url, "PGAPPNAME": APPLICATION}
+
+
+_STEP = re.compile(r"Running (?:upgrade|downgrade) ([\w, ()-]*?) -> ([\w, ()-]*)")
+
+
+def last_step(output: str) -> str:
+    """The last "Running upgrade/downgrade A -> B" Alembic reported, as "A -> B"."""
+    found = _STEP.findall(output)
+    if not found:
+        return ""
+    old, new = found[-1]
+    return f"{old.strip() or 'base'} -> {new.strip() or 'base'}"
+
+
+@dataclass
+class Alembic:
+    run: Runner
+    cwd: Path
+    env: Mapping[str, str]
+    upgrade_command: str = "alembic upgrade head"
+    downgrade_command: str = "alembic downgrade {revision}"
+    #: a folder to look for the tool's program in first (the release's virtualenv bin/)
+    bin_dir: Path | None = None
+    name: str = "alembic"
+    initial: str = "base"
+
+    def current(self, url: str) -> str:
+        with psycopg.connect(url, autocommit=True) as conn:
+            exists = conn.execute("SELECT to_regclass('alembic_version')").fetchone()
+            if exists is None or exists[0] is None:
+                return "base"
+            rows = conn.execute("SELECT version_num FROM alembic_version ORDER BY 1").fetchall()
+        return ",".join(str(r[0]) for r in rows) or "base"
+
+    def _argv(self, command: str) -> list[str]:
+        argv = shlex.split(command)
+        if argv and self.bin_dir is not None and (self.bin_dir / argv[0]).is_file():
+            argv[0] = str(self.bin_dir / argv[0])
+        return argv
+
+    def _step(self, label: str, command: str, url: str) -> StepOutcome:
+        argv = self._argv(command)
+        started = time.monotonic()
+        outcome = self.run(argv, self.cwd, _env(self.env, url))
+        seconds = time.monotonic() - started
+        ok = outcome.returncode == 0
+        reached = self.current(url)
+        return StepOutcome(
+            label, ok, round(seconds, 3), tail(outcome.output, 60), command,
+            last_step(outcome.output), reached,
+        )  # fmt: skip
+
+    def upgrade(self, url: str, label: str) -> StepOutcome:
+        return self._step(label, self.upgrade_command, url)
+
+    def downgrade(self, url: str, revision: str, label: str) -> StepOutcome:
+        return self._step(label, self.downgrade_command.format(revision=revision), url)
+
+
+@dataclass
+class SqlFiles:
+    """Plain SQL: ``upgrade`` files then, to roll back, ``downgrade`` files (bundle paths)."""
+
+    run: Runner
+    cwd: Path
+    env: Mapping[str, str]
+    psql: str
+    upgrade_files: list[str] = field(default_factory=list)
+    downgrade_files: list[str] = field(default_factory=list)
+    #: False for statements that refuse a transaction (CREATE INDEX CONCURRENTLY)
+    single_transaction: bool = True
+    name: str = "sql"
+    initial: str = "before"
+    _at: dict[str, str] = field(default_factory=dict)
+
+    def current(self, url: str) -> str:
+        return self._at.get(url, "before")
+
+    def _apply(self, label: str, files: list[str], url: str, reached: str) -> StepOutcome:
+        started = time.monotonic()
+        outputs: list[str] = []
+        for index, path in enumerate(files):
+            argv = [self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+            argv += ["--single-transaction"] if self.single_transaction else []
+            argv += ["-d", url, "-f", path]
+            outcome = self.run(argv, self.cwd, _env(self.env, url))
+            outputs.append(outcome.output)
+            if outcome.returncode != 0:
+                return StepOutcome(
+                    label, False, round(time.monotonic() - started, 3),
+                    tail("\n".join(outputs), 60), " ".join(files), path,
+                    self._at.get(url, "before") if index == 0 else f"partly ({path} failed)",
+                )  # fmt: skip
+        self._at[url] = reached
+        return StepOutcome(
+            label, True, round(time.monotonic() - started, 3), tail("\n".join(outputs), 60),
+            " ".join(files), files[-1] if files else "", reached,
+        )  # fmt: skip
+
+    def upgrade(self, url: str, label: str) -> StepOutcome:
+        return self._apply(label, self.upgrade_files, url, "after")
+
+    def downgrade(self, url: str, revision: str, label: str) -> StepOutcome:
+        if not self.downgrade_files:
+            return StepOutcome(label, False, 0.0, "no downgrade files declared", "", "", "after")
+        return self._apply(label, self.downgrade_files, url, revision)
+
+
+def local_runner(extra_env: Mapping[str, str] | None = None) -> Runner:
+    """A ``Runner`` for use outside a gate (tests, the bench): plain subprocesses."""
+    import subprocess
+
+    def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> ProcessOutcome:
+        proc = subprocess.run(
+            list(argv), cwd=cwd, env={**env, **(extra_env or {})},
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            check=False,
+        )  # fmt: skip
+        return ProcessOutcome(proc.returncode, proc.stdout.decode("utf-8", errors="replace"))
+
+    return run
+
+
+def production_revision(migrator: Migrator, url: str | None) -> tuple[str, str]:
+    """(revision, note): what production runs, read from its database; the tool's
+    ``initial`` revision when it has no database or no revision yet."""
+    base = migrator.initial
+    if url is None:
+        return base, f"production has no database: its revision is taken as {base}"
+    try:
+        return migrator.current(url), ""
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return base, f"production's database is unreachable ({first}): revision taken as {base}"
+
+
+def table_sizes(url: str | None) -> dict[str, int]:
+    """Bytes of every user table's main fork at ``url`` (empty when unreachable)."""
+    if url is None:
+        return {}
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            rows: list[Any] = conn.execute(
+                """SELECT CASE WHEN schemaname = 'public' THEN relname
+                               ELSE schemaname || '.' || relname END,
+                          pg_relation_size(relid)
+                   FROM pg_stat_user_tables"""
+            ).fetchall()
+    except psycopg.Error:
+        return {}
+    return {str(name): int(size) for name, size in rows}
+
+
+_DJANGO_STEP = re.compile(r"(Applying|Unapplying) ([\w.]+)\.\.\.")
+
+
+def django_step(output: str) -> str:
+    """The last migration Django started applying or unapplying ("shop.0003_fill")."""
+    found = _DJANGO_STEP.findall(output)
+    return found[-1][1] if found else ""
+
+
+@dataclass
+class Django:
+    """Django's ``migrate``. Django commits each migration on its own, so a failed
+    upgrade can leave the database half-migrated: ``reached`` says where. Its revision
+    is a target per app, ``app:migration`` joined by commas (``zero`` for none)."""
+
+    run: Runner
+    cwd: Path
+    env: Mapping[str, str]
+    upgrade_command: str = "python manage.py migrate --noinput"
+    downgrade_command: str = "python manage.py migrate {app} {migration} --noinput"
+    bin_dir: Path | None = None
+    name: str = "django"
+    initial: str = "zero"
+
+    def current(self, url: str) -> str:
+        with psycopg.connect(url, autocommit=True) as conn:
+            exists = conn.execute("SELECT to_regclass('django_migrations')").fetchone()
+            if exists is None or exists[0] is None:
+                return "zero"
+            rows = conn.execute(
+                "SELECT DISTINCT ON (app) app, name FROM django_migrations "
+                "ORDER BY app, applied DESC, id DESC"
+            ).fetchall()
+        return ",".join(f"{app}:{name}" for app, name in rows) or "zero"
+
+    def _argv(self, command: str) -> list[str]:
+        argv = shlex.split(command)
+        if argv and self.bin_dir is not None and (self.bin_dir / argv[0]).is_file():
+            argv[0] = str(self.bin_dir / argv[0])
+        return argv
+
+    def _steps(self, label: str, commands: list[str], url: str) -> StepOutcome:
+        started = time.monotonic()
+        outputs: list[str] = []
+        ok = True
+        for command in commands:
+            outcome = self.run(self._argv(command), self.cwd, _env(self.env, url))
+            outputs.append(outcome.output)
+            if outcome.returncode != 0:
+                ok = False
+                break
+        output = "\n".join(outputs)
+        return StepOutcome(
+            label, ok, round(time.monotonic() - started, 3), tail(output, 60),
+            "; ".join(commands), django_step(output), self.current(url),
+        )  # fmt: skip
+
+    def upgrade(self, url: str, label: str) -> StepOutcome:
+        return self._steps(label, [self.upgrade_command], url)
+
+    def downgrade(self, url: str, revision: str, label: str) -> StepOutcome:
+        """Each app back to its target in ``revision``; apps it does not name to zero."""
+        wanted = dict(part.split(":", 1) for part in revision.split(",") if ":" in part)
+        now = dict(p.split(":", 1) for p in self.current(url).split(",") if ":" in p)
+        commands = [
+            self.downgrade_command.format(app=app, migration=wanted.get(app, "zero"))
+            for app in sorted(set(now) | set(wanted))
+            if now.get(app) != wanted.get(app)
+        ]
+        return self._steps(label, commands, url)

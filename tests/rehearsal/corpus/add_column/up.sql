@@ -1,0 +1,2 @@
+-- metadata only: no rewrite, no scan
+ALTER TABLE orders ADD COLUMN discount integer;
