@@ -4,6 +4,12 @@ Every use case computes a :class:`Plan` (what lands where, the entry decision, t
 steps), which ``--dry-run`` prints, and only then executes it under the environment's
 lock. Whatever fails, the previous release is serving when the call returns and the
 deployment is recorded as failed with the reason and log tail.
+
+With the ``blue-green`` strategy the switch is followed by a watch window in the agent:
+the deployment is recorded ``succeeded`` at the switch, and the agent itself records it
+``rolled_back`` (with the reason) if the new release crashes in the window. ``wait=True``
+waits for the window to end. A deployment left ``in_progress`` by a command that died is
+settled by the next deploy of the environment, from what the agent serves.
 """
 
 from __future__ import annotations
@@ -11,17 +17,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from stageline.agent.record import settle
+from stageline.agent.release import DeploymentRef
 from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
 from stageline.errors import DeployFailed, GitError, Held, Refused, StagelineError, UsageError
 from stageline.identity import current_actor
+from stageline.permissions import require
 from stageline.pipeline import Session, build, find_artifact
 from stageline.policy import Decision, EntryFacts, decide
 from stageline.secrets import secrets_for
 from stageline.signoff import SignOff
-from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord
+from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord, DeploymentStatus
 from stageline.targets import for_environment
-from stageline.targets.base import CommandResult, Release, ServiceStatus
+from stageline.targets.base import CommandResult, Release, ServiceStatus, Target
 from stageline.verification import refresh_soak, signoff_for, verify
 
 Progress = Callable[[str], None]
@@ -47,6 +56,8 @@ class Deployed:
     deployment: DeploymentRecord
     status: ServiceStatus
     release_command: CommandResult | None
+    #: blue/green: how the watch window ended, when the caller waited for it
+    watched: str | None = None
 
 
 def resolve_artifact(
@@ -104,7 +115,12 @@ def plan(
 
 
 def execute(
-    session: Session, pipe: Pipeline, the_plan: Plan, progress: Progress | None = None
+    session: Session,
+    pipe: Pipeline,
+    the_plan: Plan,
+    progress: Progress | None = None,
+    *,
+    wait: bool = False,
 ) -> Deployed:
     """Carry out a plan under the environment's lock; record the outcome either way."""
     report = progress or (lambda _stage: None)
@@ -126,6 +142,7 @@ def execute(
     actor = current_actor()
     store = session.store
     with store.lock(f"deploy:{env.name}", holder=actor):
+        reconcile(session, env, pipe.service.name)
         kind: DeploymentKind = "force" if the_plan.decision.break_glass else the_plan.kind
         record = store.start_deployment(env.name, the_plan.artifact.digest, actor=actor, kind=kind)
         if the_plan.decision.break_glass:
@@ -136,12 +153,14 @@ def execute(
                 digest=the_plan.artifact.digest,
                 data={"deployment": record.id},
             )
+        ref = DeploymentRef(store.url, record.id, the_plan.artifact.digest)
         try:
-            status, result = _stages(session, pipe, env, the_plan, report)
+            status, result = _stages(session, pipe, env, the_plan, report, ref)
         except BaseException as exc:
             detail = str(exc) if isinstance(exc, StagelineError) else f"interrupted: {exc!r}"
             tail = getattr(exc, "log_tail", "")
-            store.finish_deployment(record.id, "failed", f"{detail}\n{tail}".strip())
+            reason = f"{detail}\n{tail}".strip()
+            settle(store, env.name, record.id, "failed", reason, actor=actor, event=False)
             store.append_event(
                 f"{the_plan.kind}.failed",
                 actor=actor,
@@ -150,15 +169,50 @@ def execute(
                 data={"reason": detail},
             )
             raise
-        done = store.finish_deployment(record.id, "succeeded")
-        store.append_event(
-            f"{the_plan.kind}.succeeded",
-            actor=actor,
-            environment=env.name,
-            digest=the_plan.artifact.digest,
-            data={"deployment": record.id},
+        done = settle(store, env.name, record.id, "succeeded", actor=actor, event=False)
+        assert done is not None
+        if done.status == "succeeded":
+            store.append_event(
+                f"{the_plan.kind}.succeeded",
+                actor=actor,
+                environment=env.name,
+                digest=the_plan.artifact.digest,
+                data={"deployment": record.id},
+            )
+    watched = None
+    if done.status == "succeeded" and wait and status.strategy == "blue-green" and env.watch:
+        report(f"watching {env.name} for {env.watch}s after the switch")
+        target = for_environment(session.workspace.home, env, pipe.service.name)
+        outcome = target.wait_watch(timeout=env.watch + env.health_timeout + 60)
+        if outcome is not None and outcome.settled:
+            watched = outcome.status
+            done = next(d for d in store.deployments(env.name, limit=50) if d.id == record.id)
+    if done.status == "rolled_back":
+        raise DeployFailed(
+            env.name,
+            f"{the_plan.artifact.version} was rolled back in {env.name}: {done.detail}",
+            hint=f"the previous release serves again; see `stageline logs {env.name}`",
         )
-    return Deployed(the_plan, done, status, result)
+    return Deployed(the_plan, done, status, result, watched=watched)
+
+
+def reconcile(session: Session, env: Environment, service: str) -> list[DeploymentRecord]:
+    """Settle ``env``'s deployments left ``in_progress`` by a command that died: succeeded
+    if the agent serves their digest, failed otherwise. Call it holding the deploy lock."""
+    stale = [d for d in session.store.deployments(env.name, limit=20) if d.status == "in_progress"]
+    if not stale:
+        return []
+    target: Target = for_environment(session.workspace.home, env, service)
+    running = target.status()
+    serving = running.digest if running is not None and running.state != "stopped" else None
+    settled = []
+    for record in stale:
+        wanted: DeploymentStatus = "succeeded" if record.digest == serving else "failed"
+        detail = "" if wanted == "succeeded" else "interrupted: the deploying command stopped"
+        done = settle(session.store, env.name, record.id, wanted, detail, actor=current_actor())
+        if done is not None:
+            settled.append(done)
+    return settled
 
 
 def _check_signoff(session: Session, the_plan: Plan) -> None:
@@ -185,7 +239,12 @@ def _check_signoff(session: Session, the_plan: Plan) -> None:
 
 
 def _stages(
-    session: Session, pipe: Pipeline, env: Environment, the_plan: Plan, report: Progress
+    session: Session,
+    pipe: Pipeline,
+    env: Environment,
+    the_plan: Plan,
+    report: Progress,
+    ref: DeploymentRef,
 ) -> tuple[ServiceStatus, CommandResult | None]:
     digest = the_plan.artifact.digest
     report(f"verifying every file of {digest[:19]}")
@@ -203,7 +262,7 @@ def _stages(
         ReleaseFacts(manifest.service.version, digest),
         port=env.target.port,
         postgres=postgres,
-        secrets=secrets_for(env),
+        secrets=secrets_for(env, session),
     )
     result = None
     command = manifest.service.release
@@ -217,8 +276,17 @@ def _stages(
                 log_tail=result.output_tail,
                 hint="nothing was switched: the previous release keeps serving",
             )
-    report(f"starting {manifest.service.name} {manifest.service.version}, waiting for health")
-    status = target.start(prepared, variables)
+    if env.strategy == "blue-green":
+        report(
+            f"starting {manifest.service.name} {manifest.service.version} beside the serving "
+            f"release ({env.processes} process{'es' if env.processes > 1 else ''}), "
+            "switching when healthy"
+        )
+    else:
+        report(f"starting {manifest.service.name} {manifest.service.version}, waiting for health")
+    status = target.start(prepared, variables, deployment=ref)
+    if status.strategy == "blue-green" and env.watch:
+        report(f"switched; watching {env.watch}s (a crash switches the previous release back)")
     keep = {digest} | ({the_plan.previous.digest} if the_plan.previous else set())
     target.prune(keep)
     return status, result
@@ -235,12 +303,15 @@ def deploy(
     force: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
+    wait: bool = False,
 ) -> Plan | Deployed:
     pipe = session.pipeline()
     pipe.environment(environment)
+    if not dry_run:
+        require(session, "deploy", environment, pipe=pipe)
     artifact = resolve_artifact(session, ref, progress)
     the_plan = plan(session, pipe, environment, artifact, kind="deploy", force=force)
-    return the_plan if dry_run else execute(session, pipe, the_plan, progress)
+    return the_plan if dry_run else execute(session, pipe, the_plan, progress, wait=wait)
 
 
 def promote(
@@ -251,6 +322,7 @@ def promote(
     dry_run: bool = False,
     override_freeze: bool = False,
     progress: Progress | None = None,
+    wait: bool = False,
 ) -> Plan | Deployed:
     """Deploy the digest running in ``source`` to ``to`` (default: the next environment),
     if the entry policy and ``source``'s sign-off (gates, approvals, freezes) allow it."""
@@ -267,6 +339,10 @@ def promote(
         to = following.name
     elif pipe.names.index(pipe.environment(to).name) <= pipe.names.index(source):
         raise UsageError(f"{to} does not come after {source}", hint=" -> ".join(pipe.names))
+    if not dry_run:
+        require(session, "promote", to, pipe=pipe, digest=current.digest)
+        if override_freeze:
+            require(session, "override_freeze", to, pipe=pipe, digest=current.digest)
     artifact = session.store.get_artifact(current.digest)
     assert artifact is not None
     if not dry_run:
@@ -276,7 +352,7 @@ def promote(
         signoff=signoff_for(session, source, to, override_freeze=override_freeze),
         source=source,
     )
-    return the_plan if dry_run else execute(session, pipe, the_plan, progress)
+    return the_plan if dry_run else execute(session, pipe, the_plan, progress, wait=wait)
 
 
 def rollback(
@@ -286,9 +362,12 @@ def rollback(
     to: str | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    wait: bool = False,
 ) -> Plan | Deployed:
     pipe = session.pipeline()
     env = pipe.environment(environment)
+    if not dry_run:
+        require(session, "rollback", env.name, pipe=pipe)
     current = session.store.current_deployment(env.name)
     history = [
         d for d in session.store.deployments(env.name, limit=1000) if d.status == "succeeded"
@@ -306,7 +385,7 @@ def rollback(
     artifact = session.store.get_artifact(candidates[0].digest)
     assert artifact is not None
     the_plan = plan(session, pipe, env.name, artifact, kind="rollback")
-    return the_plan if dry_run else execute(session, pipe, the_plan, progress)
+    return the_plan if dry_run else execute(session, pipe, the_plan, progress, wait=wait)
 
 
 def ship(session: Session, ref: str, *, progress: Progress | None = None) -> list[Deployed]:

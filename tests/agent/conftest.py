@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from stageline.agent import AgentClient, ProcessSpec
+from stageline.agent.release import ReleaseSpec
 from stageline.agent.state import AgentPaths, load_running
 from stageline.errors import AgentError
 from stageline.procfs import is_alive
 
-from .helpers import APP, Reaper, SpecFactory, free_port
+from .helpers import APP, Reaper, ReleaseFactory, SpecFactory, free_port
 
 
 @pytest.fixture
@@ -74,6 +75,44 @@ def make_spec(home: Path) -> SpecFactory:
             port=port,
             health_path="/healthz",
             log_path=str(home / "logs" / f"{environment}.log"),
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_release(home: Path) -> ReleaseFactory:
+    """A blue/green release of the test app: ``{port}`` left for the agent to fill in."""
+
+    def make(
+        release: str = "sha256:r1",
+        *,
+        public_port: int,
+        environment: str = "staging",
+        processes: int = 1,
+        watch: float = 0.0,
+        drain_timeout: float = 10.0,
+        health_timeout: float = 15.0,
+        **app_env: str,
+    ) -> ReleaseSpec:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1"}
+        env.update({"APP_VERSION": release, **app_env})
+        template = ProcessSpec(
+            environment=environment,
+            release=release,
+            argv=[sys.executable, str(APP), "{port}"],
+            cwd=str(APP.parent),
+            env=env,
+            port=public_port,
+            health_path="/healthz",
+            log_path=str(home / "logs" / f"{environment}.log"),
+        )
+        return ReleaseSpec(
+            template,
+            processes=processes,
+            drain_timeout=drain_timeout,
+            watch=watch,
+            health_timeout=health_timeout,
         )
 
     return make

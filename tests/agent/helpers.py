@@ -15,10 +15,12 @@ import httpx
 import pytest
 
 from stageline.agent import ProcessSpec
+from stageline.agent.release import ReleaseSpec
 from stageline.procfs import is_alive, proc_start_time
 
 APP = Path(__file__).with_name("app.py")
 SpecFactory = Callable[..., ProcessSpec]
+ReleaseFactory = Callable[..., ReleaseSpec]
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 20) -> Any:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stageline.agent.release import DeploymentRef, ReleaseSpec
 from stageline.agent.spec import ProcessSpec, ServiceStatus
 from stageline.agent.state import AgentPaths, load_desired
 from stageline.agent.supervisor import read_log_tail
@@ -105,6 +106,40 @@ class AgentClient:
             timeout=health_timeout + STOP_ALLOWANCE,
         )
         return ServiceStatus.from_dict(response["status"])
+
+    def switch(
+        self, release: ReleaseSpec, *, deployment: DeploymentRef | None = None
+    ) -> dict[str, Any]:
+        """Blue/green: start ``release`` beside what serves its environment, switch the
+        proxy to it once every copy is healthy, and return (drain and the watch window go
+        on in the agent). On failure nothing was switched; AgentError has the log tail."""
+        response = self._request(
+            {
+                "op": "switch",
+                "release": release.to_dict(),
+                "deployment": deployment.to_dict() if deployment else None,
+            },
+            timeout=release.health_timeout + STOP_ALLOWANCE,
+        )
+        described: dict[str, Any] = response["environment"]
+        return described
+
+    def outcome(self, environment: str, *, timeout: float = 600) -> dict[str, Any]:
+        """Wait (up to ``timeout``) for ``environment``'s watch window to end; returns the
+        environment as ``proxied()`` describes it, with ``settled`` and ``outcome``."""
+        response = self._request(
+            {"op": "outcome", "environment": environment, "timeout": timeout},
+            timeout=timeout + 10,
+        )
+        described: dict[str, Any] = {**response["environment"], "settled": response["settled"]}
+        return described
+
+    def proxied(self) -> dict[str, dict[str, Any]]:
+        """Blue/green environments: public port, serving release, its processes, watch."""
+        found: dict[str, dict[str, Any]] = self._request({"op": "status"}, timeout=10).get(
+            "proxied", {}
+        )
+        return found
 
     def stop(self, environment: str, *, shutdown_when_idle: bool = True) -> None:
         """Stop ``environment``'s process group and forget it; with nothing else left to

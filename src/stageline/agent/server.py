@@ -4,9 +4,18 @@ Protocol: one JSON object per line each way. Requests are ``{"op": ...}`` with
 
     ping                                     -> {"ok": true, "pid": N}
     start   spec: ProcessSpec, health_timeout -> {"ok": true, "status": ServiceStatus}
+    switch  release: ReleaseSpec, deployment  -> {"ok": true, "environment": {...}}
+    outcome environment, timeout              -> {"ok": true, "settled": bool, "environment": ...}
     stop    environment                       -> {"ok": true, "stopped": bool}
-    status                                    -> {"ok": true, "services": {env: ServiceStatus}}
+    status                                    -> {"ok": true, "services": {env: ServiceStatus},
+                                                  "proxied": {env: {...}}}
     shutdown                                  -> {"ok": true}, after every service stopped
+
+``start`` is the plain restart (the environment's one process listens on its public
+port); ``switch`` is blue/green behind the environment's proxy (``switch.py``), and
+returns as soon as the new release serves, while drain and the watch window go on;
+``outcome`` waits for the watch window to end. An environment is either one or the
+other: an order of the other kind replaces it.
 
 and any failure is ``{"ok": false, "error": "one line", "log_tail": "..."}``; a bad request
 never stops the agent.
@@ -36,15 +45,20 @@ from typing import Any
 import httpx
 
 from stageline.agent.process import ServiceProcess
-from stageline.agent.spec import ProcessSpec, ServiceStatus, SpecError
+from stageline.agent.release import DeploymentRef, EnvState, ReleaseSpec
+from stageline.agent.spec import ProcessSpec, ServiceState, ServiceStatus, SpecError
 from stageline.agent.state import (
     AgentPaths,
+    RunningEntry,
     load_desired,
+    load_proxied,
     load_running,
     save_desired,
+    save_proxied,
     save_running,
 )
 from stageline.agent.supervisor import SupervisionPolicy, Supervisor
+from stageline.agent.switch import ProxiedEnvironment
 from stageline.errors import AgentError
 
 log = logging.getLogger("stageline.agent")
@@ -60,6 +74,7 @@ class Agent:
         self.policy = policy or SupervisionPolicy()
         self.desired: dict[str, ProcessSpec] = {}
         self.supervisors: dict[str, Supervisor] = {}
+        self.proxied: dict[str, ProxiedEnvironment] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._closing = False
         self._done = asyncio.Event()
@@ -71,7 +86,9 @@ class Agent:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._done.set)
         self.desired = load_desired(self.paths)
-        await self._reconcile()
+        running = load_running(self.paths)
+        await self._reconcile(running)
+        await self._resume_proxied(running)
         self.paths.socket.unlink(missing_ok=True)
         server = await asyncio.start_unix_server(
             self._serve_connection, path=str(self.paths.socket), limit=REQUEST_LIMIT
@@ -85,15 +102,18 @@ class Agent:
             server.close()
             for supervisor in self.supervisors.values():
                 supervisor.detach()
+            for environment in self.proxied.values():
+                await environment.detach()
             await self._http.aclose()
             log.info("agent %d exiting", os.getpid())
 
     # -- start-up --------------------------------------------------------------------
 
-    async def _reconcile(self) -> None:
+    async def _reconcile(self, running: dict[str, RunningEntry]) -> None:
         """Adopt what still runs from the last agent, start what should run and does not."""
-        running = load_running(self.paths)
         for env, entry in running.items():
+            if ":" in env:  # a copy of a proxied environment: _resume_proxied's
+                continue
             spec = self.desired.get(env)
             proc = ServiceProcess.adopt(entry.pid, entry.proc_start)
             if proc and spec and entry.release == spec.release:
@@ -108,14 +128,42 @@ class Agent:
                 supervisor = self._new_supervisor(spec)
                 self.supervisors[env] = supervisor
                 await supervisor.launch(auto_restart=True)
-        self._save_running()
+
+    async def _resume_proxied(self, running: dict[str, RunningEntry]) -> None:
+        """Serve every blue/green environment again (see ``ProxiedEnvironment.resume``)."""
+        for env, state in load_proxied(self.paths).items():
+            environment = self.proxied[env] = self._new_proxied(env, state)
+            async with environment.lock:
+                try:
+                    await environment.resume(running)
+                except AgentError as exc:
+                    log.error("%s: %s", env, exc)
+        self._save_all()
 
     def _new_supervisor(self, spec: ProcessSpec) -> Supervisor:
         return Supervisor(spec, self._http, policy=self.policy, on_change=self._save_running)
 
+    def _new_proxied(self, env: str, state: EnvState) -> ProxiedEnvironment:
+        return ProxiedEnvironment(
+            env,
+            state,
+            paths=self.paths,
+            http=self._http,
+            policy=self.policy,
+            save=self._save_all,
+        )
+
     def _save_running(self) -> None:
-        entries = {env: s.running_entry() for env, s in self.supervisors.items()}
+        entries: dict[str, RunningEntry | None] = {
+            env: s.running_entry() for env, s in self.supervisors.items()
+        }
+        for environment in self.proxied.values():
+            entries.update(environment.running_entries())
         save_running(self.paths, {env: e for env, e in entries.items() if e is not None})
+
+    def _save_all(self) -> None:
+        save_proxied(self.paths, {env: p.state for env, p in self.proxied.items()})
+        self._save_running()
 
     def _set_desired(self, environment: str, spec: ProcessSpec | None) -> None:
         if spec is None:
@@ -163,6 +211,8 @@ class Agent:
         handlers = {
             "ping": self._op_ping,
             "start": self._op_start,
+            "switch": self._op_switch,
+            "outcome": self._op_outcome,
             "stop": self._op_stop,
             "status": self._op_status,
             "shutdown": self._op_shutdown,
@@ -193,6 +243,7 @@ class Agent:
             raise SpecError(f"health_timeout must be a positive number, not {timeout!r}")
         env = spec.environment
         async with self._locks[env]:
+            await self._forget_proxied(env)
             previous = self.desired.get(env)
             old = self.supervisors.pop(env, None)
             if old is not None:
@@ -211,6 +262,50 @@ class Agent:
             supervisor.enable_restart()
             return {"ok": True, "status": supervisor.status().to_dict()}
 
+    async def _op_switch(self, request: dict[str, Any]) -> Response:
+        spec = ReleaseSpec.from_dict(request.get("release"))
+        raw_ref = request.get("deployment")
+        ref = DeploymentRef.from_dict(raw_ref) if raw_ref is not None else None
+        env = spec.environment
+        async with self._locks[env]:
+            supervisor = self.supervisors.pop(env, None)
+            if supervisor is not None:  # it was run by plain restarts: it gives way
+                await supervisor.stop()
+                self._set_desired(env, None)
+                self._save_running()
+            environment = self.proxied.get(env)
+            if environment is None:
+                environment = self.proxied[env] = self._new_proxied(env, EnvState(None))
+            async with environment.lock:
+                try:
+                    described = await environment.switch(spec, ref)
+                except AgentError:
+                    if environment.serving is None:  # a first switch that failed
+                        await environment.stop()
+                        del self.proxied[env]
+                        self._save_all()
+                    raise
+        return {"ok": True, "environment": described}
+
+    async def _op_outcome(self, request: dict[str, Any]) -> Response:
+        env = request.get("environment")
+        timeout = request.get("timeout", 600)
+        if not isinstance(env, str):
+            raise SpecError("field 'environment' must be a string")
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0:
+            raise SpecError(f"timeout must be a non-negative number, not {timeout!r}")
+        environment = self.proxied.get(env)
+        if environment is None:
+            raise AgentError(f"{env} is not served through the agent's proxy")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await environment.settled.wait()
+        return {
+            "ok": True,
+            "settled": environment.settled.is_set(),
+            "environment": environment.describe(),
+        }
+
     async def _op_stop(self, request: dict[str, Any]) -> Response:
         env = request.get("environment")
         if not isinstance(env, str):
@@ -220,21 +315,39 @@ class Agent:
             if supervisor is not None:
                 await supervisor.stop()
                 self._save_running()
-            known = env in self.desired or supervisor is not None
+            proxied = await self._forget_proxied(env)
+            known = env in self.desired or supervisor is not None or proxied
             self._set_desired(env, None)
         return {"ok": True, "stopped": known}
+
+    async def _forget_proxied(self, env: str) -> bool:
+        environment = self.proxied.pop(env, None)
+        if environment is None:
+            return False
+        async with environment.lock:
+            await environment.stop()
+        self._save_all()
+        return True
 
     async def _op_status(self, request: dict[str, Any]) -> Response:
         services = {env: _idle_status(spec) for env, spec in self.desired.items()}
         services.update({env: s.status() for env, s in self.supervisors.items()})
-        return {"ok": True, "services": {env: s.to_dict() for env, s in services.items()}}
+        proxied = {env: p.describe() for env, p in self.proxied.items()}
+        for env, environment in self.proxied.items():
+            services[env] = _proxied_status(environment)
+        return {
+            "ok": True,
+            "services": {env: s.to_dict() for env, s in services.items()},
+            "proxied": proxied,
+        }
 
     async def _op_shutdown(self, request: dict[str, Any]) -> Response:
         self._closing = True
         supervisors = list(self.supervisors.values())
         self.supervisors.clear()
         await asyncio.gather(*(s.stop() for s in supervisors))
-        self._save_running()
+        await asyncio.gather(*(p.stop() for p in self.proxied.values()))
+        self._save_running()  # proxied.json is kept: the next agent serves them again
         return {"ok": True, "_shutdown": True}
 
 
@@ -253,6 +366,31 @@ def _idle_status(spec: ProcessSpec) -> ServiceStatus:
         restarts=0,
         started_at=None,
         last_exit=None,
+    )
+
+
+def _proxied_status(environment: ProxiedEnvironment) -> ServiceStatus:
+    """One line for a blue/green environment: the serving release, its first process,
+    the public port; ``running``/``healthy`` only if every copy is."""
+    fleet = environment.serving
+    statuses = [s.status() for s in fleet.supervisors] if fleet else []
+    proxy = environment.proxy
+    states = {s.state for s in statuses}
+    state: ServiceState = "stopped"
+    for candidate in ("crashed", "backoff", "starting", "running"):
+        if candidate in states:
+            state = candidate
+            break
+    return ServiceStatus(
+        environment=environment.name,
+        release=fleet.release if fleet else "",
+        pid=statuses[0].pid if statuses else None,
+        port=proxy.port if proxy else fleet.group.spec.public_port if fleet else 1,
+        state=state,
+        healthy=bool(statuses) and all(s.healthy for s in statuses),
+        restarts=sum(s.restarts for s in statuses),
+        started_at=min((s.started_at for s in statuses if s.started_at), default=None),
+        last_exit=next((s.last_exit for s in statuses if s.last_exit is not None), None),
     )
 
 

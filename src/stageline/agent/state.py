@@ -7,7 +7,11 @@
     agent.sock     the unix socket it takes orders on
     agent.log      its own log (when started by ``AgentClient.ensure_running``)
     desired.json   environment -> ProcessSpec: what should run (the source of truth)
-    running.json   environment -> pid, /proc start time, started_at: what does run
+    running.json   environment (or ``environment:port`` for a proxied one's copies)
+                   -> pid, /proc start time, started_at: what does run
+    proxied.json   environment -> EnvState of a blue/green environment (``release.py``):
+                   which release serves, which one is pending, the watch window
+    fault-fired-*  test-only markers of the fault-injection hook (``switch.py``)
 
 Both JSON files are replaced atomically (temp file + ``os.replace``) on every change, so
 a crash never leaves half a file.
@@ -22,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from stageline.agent.release import EnvState
 from stageline.agent.spec import ProcessSpec, SpecError
 from stageline.errors import AgentError
 
@@ -61,6 +66,10 @@ class AgentPaths:
     @property
     def running(self) -> Path:
         return self.dir / "running.json"
+
+    @property
+    def proxied(self) -> Path:
+        return self.dir / "proxied.json"
 
     def check_socket_path(self) -> None:
         """Unix socket paths are short on Linux; say so instead of failing obscurely."""
@@ -135,3 +144,16 @@ def load_running(paths: AgentPaths) -> dict[str, RunningEntry]:
 
 def save_running(paths: AgentPaths, running: dict[str, RunningEntry]) -> None:
     write_json_atomic(paths.running, {env: asdict(entry) for env, entry in running.items()})
+
+
+def load_proxied(paths: AgentPaths) -> dict[str, EnvState]:
+    try:
+        return {
+            env: EnvState.from_dict(raw) for env, raw in _read_json_object(paths.proxied).items()
+        }
+    except (SpecError, KeyError, TypeError, ValueError) as exc:
+        raise AgentError(f"cannot read {paths.proxied}: {exc}") from exc
+
+
+def save_proxied(paths: AgentPaths, states: dict[str, EnvState]) -> None:
+    write_json_atomic(paths.proxied, {env: state.to_dict() for env, state in states.items()})

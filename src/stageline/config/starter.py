@@ -31,6 +31,13 @@ accept = ["v*"]
 vars = {{ LOG_LEVEL = "info" }}
 # Secret *names* only; values are never written here.
 # secrets = ["PAYMENT_API_KEY"]
+# How a deploy replaces the running release: "blue-green" (the new release starts
+# beside the old one behind the environment's proxy and takes over once healthy: no
+# failed request) or "restart" (stop, then start). See docs/zero-downtime.md.
+# strategy = "blue-green"
+# processes = 1       # copies of the service behind the proxy
+# drain_timeout = 30  # seconds requests in flight on the old release may take
+# watch = 30          # seconds after a switch in which a crash switches back
 
 # Each environment that needs a database gets its own PostgreSQL server.
 # provider: "embedded" (the pgserver package, PostgreSQL 16), "system" (binaries on PATH)

@@ -12,10 +12,13 @@ acts and reports:
 3. ``run(prepared, command, variables)``: run a command (the release command) in the
    release's context, with the service's variables. Never raises for a non-zero exit:
    the caller judges the :class:`CommandResult`.
-4. ``start(prepared, variables)``: run the release as the environment's service and
-   return once its health check passes. On failure it raises
+4. ``start(prepared, variables, deployment=)``: run the release as the environment's
+   service and return once its health check passes. On failure it raises
    :class:`~stageline.errors.DeployFailed` (with the log tail) and whatever ran before
-   is running again.
+   is running again. With the ``blue-green`` strategy the new release starts beside
+   the old one and takes over atomically; a watch window follows, in which a crash
+   switches the previous release back in and records ``deployment`` (the state-store
+   record) as ``rolled_back``; ``wait_watch(timeout)`` waits for that window to end.
 5. ``stop()``, ``status()``, ``log_path()``: stop it, report it, find its log;
    ``prune(keep)`` removes old release folders beyond the retention count.
 
@@ -24,11 +27,12 @@ acts and reports:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from stageline.agent.release import DeploymentRef
 from stageline.artifacts import Manifest
 from stageline.config.resolve import PostgresFacts
 
@@ -73,15 +77,39 @@ ServiceState = Literal["starting", "running", "backoff", "crashed", "stopped"]
 
 
 @dataclass(frozen=True)
+class ProcessInfo:
+    """One copy of a blue/green environment's serving release."""
+
+    pid: int | None
+    port: int  # internal: the proxy forwards to it
+    state: ServiceState
+    healthy: bool
+    restarts: int
+
+
+@dataclass(frozen=True)
 class ServiceStatus:
     environment: str
-    digest: str
+    digest: str  # for blue/green: the release the proxy serves
     state: ServiceState
     healthy: bool
     pid: int | None
     port: int
     restarts: int
     started_at: str | None
+    strategy: Literal["blue-green", "restart"] = "restart"
+    processes: tuple[ProcessInfo, ...] = ()
+    watching_for: float = 0.0  # seconds left in the watch window after a switch
+
+
+@dataclass(frozen=True)
+class WatchOutcome:
+    """How the watch window after a switch ended (``status``: succeeded / rolled_back)."""
+
+    settled: bool
+    status: str
+    reason: str
+    serving: str
 
 
 class Target(Protocol):
@@ -95,7 +123,15 @@ class Target(Protocol):
         self, prepared: Prepared, command: str, variables: Mapping[str, str], *, timeout: float
     ) -> CommandResult: ...
 
-    def start(self, prepared: Prepared, variables: Mapping[str, str]) -> ServiceStatus: ...
+    def start(
+        self,
+        prepared: Prepared,
+        variables: Mapping[str, str],
+        *,
+        deployment: DeploymentRef | None = None,
+    ) -> ServiceStatus: ...
+
+    def wait_watch(self, timeout: float) -> WatchOutcome | None: ...
 
     def stop(self) -> None: ...
 
@@ -104,3 +140,11 @@ class Target(Protocol):
     def status(self) -> ServiceStatus | None: ...
 
     def log_path(self) -> Path: ...
+
+    def run_probe(
+        self, prepared: Prepared, argv: Sequence[str], *, timeout: float
+    ) -> CommandResult:
+        """Run ``argv`` (``argv[0]`` found in the release's ``bin`` first) in the release's
+        context without the service's variables; ``output_tail`` is the whole stdout.
+        Used by ``parity`` to ask the running environment for its facts."""
+        ...

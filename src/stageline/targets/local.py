@@ -13,23 +13,35 @@ folder, so nothing leaks from one environment into another.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shlex
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from stageline.agent import AgentClient, ProcessSpec
+from stageline.agent.release import PORT_PLACEHOLDER, DeploymentRef, ReleaseSpec
 from stageline.artifacts import install
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts
 from stageline.errors import AgentError, DeployFailed
+from stageline.launch import wrap_command, wrap_service
 from stageline.outbox import outbox_path
 from stageline.targets.backing import ensure_postgres
-from stageline.targets.base import CommandResult, Prepared, Release, ServiceStatus
+from stageline.targets.base import (
+    CommandResult,
+    Prepared,
+    ProcessInfo,
+    Release,
+    ServiceStatus,
+    WatchOutcome,
+)
 
 READY = ".ready"
 TAIL_LINES = 20
@@ -45,6 +57,9 @@ class LocalTarget:
         self.health_timeout = float(env.health_timeout)
         self.folder = home / "envs" / env.name
         self.agent = AgentClient(home)
+        #: what ``{port}`` in the start command becomes: the public port for a plain
+        #: restart, left as ``{port}`` for blue/green (the agent gives each copy its own)
+        self._port_text = str(env.target.port)
 
     # -- prepare -------------------------------------------------------------------------
 
@@ -103,7 +118,7 @@ class LocalTarget:
         return {**base, **variables}
 
     def _argv(self, prepared: Prepared, command: str) -> list[str]:
-        argv = shlex.split(command.replace("{port}", str(self.env.target.port)))
+        argv = shlex.split(command.replace("{port}", self._port_text))
         local = prepared.bin_dir / argv[0]
         if local.is_file():
             argv[0] = str(local)
@@ -117,7 +132,7 @@ class LocalTarget:
         started = time.monotonic()
         try:
             proc = subprocess.run(
-                self._argv(prepared, command),
+                wrap_command(self._argv(prepared, command), variables),  # masks its output
                 cwd=prepared.workdir,
                 env=self._process_env(prepared, variables),
                 capture_output=True,
@@ -140,23 +155,60 @@ class LocalTarget:
 
     def spec(self, prepared: Prepared, variables: Mapping[str, str]) -> ProcessSpec:
         manifest = prepared.release.manifest
+        # secrets: sealed for stageline.launch, never in the spec (desired.json) itself
+        argv, env = wrap_service(
+            self.home,
+            self.env.name,
+            prepared.release.digest,
+            self._argv(prepared, manifest.service.start),
+            self._process_env(prepared, variables),
+        )
         return ProcessSpec(
             environment=self.env.name,
             release=prepared.release.digest,
-            argv=self._argv(prepared, manifest.service.start),
+            argv=argv,
             cwd=str(prepared.workdir),
-            env=self._process_env(prepared, variables),
+            env=env,
             port=self.env.target.port,
             health_path=manifest.service.health,
             log_path=str(self.log_path()),
         )
 
-    def start(self, prepared: Prepared, variables: Mapping[str, str]) -> ServiceStatus:
+    def release_spec(self, prepared: Prepared, variables: Mapping[str, str]) -> ReleaseSpec:
+        """The blue/green order: the process spec with ``{port}`` left in, and the
+        environment's switch settings."""
+        self._port_text = PORT_PLACEHOLDER
+        try:
+            template = self.spec(prepared, variables)
+        finally:
+            self._port_text = str(self.env.target.port)
+        return ReleaseSpec(
+            template,
+            processes=self.env.processes,
+            drain_timeout=float(self.env.drain_timeout),
+            watch=float(self.env.watch),
+            health_timeout=self.health_timeout,
+            host=_listen_host(self.env.url),
+        )
+
+    def start(
+        self,
+        prepared: Prepared,
+        variables: Mapping[str, str],
+        *,
+        deployment: DeploymentRef | None = None,
+    ) -> ServiceStatus:
         self.log_path().parent.mkdir(parents=True, exist_ok=True)
         self.agent.ensure_running()
+        if self.env.strategy == "blue-green":
+            return self._switch(prepared, variables, deployment)
         previous = self.agent.desired().get(self.env.name)
         port = self.env.target.port
-        if previous is None and not port_is_free(port):
+        if (
+            previous is None
+            and self.env.name not in self.agent.proxied()
+            and not port_is_free(port)
+        ):
             raise DeployFailed(
                 self.env.name,
                 f"port {port} of {self.env.name} is in use by another program",
@@ -178,13 +230,75 @@ class LocalTarget:
             ) from None
         return _status(status)
 
+    def _switch(
+        self, prepared: Prepared, variables: Mapping[str, str], deployment: DeploymentRef | None
+    ) -> ServiceStatus:
+        port = self.env.target.port
+        serving = self.agent.proxied().get(self.env.name)
+        direct = self.env.name in self.agent.desired()
+        if serving is None and not direct and not port_is_free(port):
+            raise DeployFailed(
+                self.env.name,
+                f"port {port} of {self.env.name} is in use by another program",
+                hint=f"stop that program, or give {self.env.name} another target.port",
+            )
+        version = prepared.release.version
+        try:
+            self.agent.switch(self.release_spec(prepared, variables), deployment=deployment)
+        except AgentError as exc:
+            if not self.agent.is_running():  # the agent died mid-switch: what serves now?
+                self.agent.ensure_running()
+                now = self.agent.proxied().get(self.env.name)
+                if now is not None and now.get("serving") == prepared.release.digest:
+                    found = self.status()
+                    assert found is not None
+                    return found
+            raise DeployFailed(
+                self.env.name,
+                f"{version} did not start in {self.env.name}: {exc}",
+                log_tail=getattr(exc, "log_tail", ""),
+                hint=f"see `stageline logs {self.env.name}`"
+                + ("; the previous release keeps serving" if serving else ""),
+            ) from None
+        found = self.status()
+        assert found is not None
+        return found
+
+    def wait_watch(self, timeout: float) -> WatchOutcome | None:
+        """Wait for the watch window after a switch to end; None if not blue/green."""
+        if not self.agent.is_running() or self.env.name not in self.agent.proxied():
+            return None
+        described = self.agent.outcome(self.env.name, timeout=timeout)
+        outcome = described.get("outcome") or {}
+        return WatchOutcome(
+            settled=bool(described.get("settled")),
+            status=str(outcome.get("status", "")),
+            reason=str(outcome.get("reason", "")),
+            serving=str(described.get("serving") or ""),
+        )
+
     # -- observe and stop ----------------------------------------------------------------
 
     def status(self) -> ServiceStatus | None:
         if not self.agent.is_running():
             return None
         found = self.agent.status().get(self.env.name)
-        return _status(found) if found is not None else None
+        if found is None:
+            return None
+        status = _status(found)
+        proxied = self.agent.proxied().get(self.env.name)
+        if proxied is None:
+            return status
+        processes = tuple(
+            ProcessInfo(p["pid"], p["port"], p["state"], p["healthy"], p["restarts"])
+            for p in proxied.get("processes", [])
+        )
+        return replace(
+            status,
+            strategy="blue-green",
+            processes=processes,
+            watching_for=float(proxied.get("watching_for") or 0),
+        )
 
     def stop(self) -> None:
         if self.agent.is_running():
@@ -192,6 +306,23 @@ class LocalTarget:
 
     def log_path(self) -> Path:
         return self.folder / "logs" / "service.log"
+
+    def run_probe(
+        self, prepared: Prepared, argv: Sequence[str], *, timeout: float
+    ) -> CommandResult:
+        """A read-only command in the release's virtualenv (parity facts); full stdout."""
+        started, line = time.monotonic(), list(argv)
+        if (prepared.bin_dir / line[0]).is_file():
+            line[0] = str(prepared.bin_dir / line[0])
+        try:
+            proc = subprocess.run(
+                line, cwd=prepared.workdir, env=self._process_env(prepared, {}),
+                capture_output=True, text=True, timeout=timeout,
+            )  # fmt: skip
+            code, output = proc.returncode, proc.stdout if proc.returncode == 0 else proc.stderr
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            code, output = 127, str(exc)
+        return CommandResult(shlex.join(line), code, output, time.monotonic() - started)
 
 
 def provide_runtime(root: Path) -> None:
@@ -217,6 +348,16 @@ def provide_runtime(root: Path) -> None:
     (package / "py.typed").write_text("")
     for site in (root / "venv" / "lib").glob("python*/site-packages"):
         (site / "_stageline_runtime.pth").write_text(str(root / "runtime") + "\n")
+
+
+def _listen_host(url: str) -> str:
+    """Where the proxy listens: the URL's host if it is an address, else 127.0.0.1."""
+    host = urlsplit(url).hostname or "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return "127.0.0.1"
+    return host
 
 
 def port_is_free(port: int) -> bool:

@@ -1,0 +1,186 @@
+"""Plain data for blue/green environments: a release to switch to, and what is on disk.
+
+A proxied environment's state (``proxied.json``, one entry per environment) always says
+which release serves: ``serving`` is written (atomically) *before* the proxy's reference
+swap, so an agent killed at any moment comes back serving exactly one release:
+
+- ``pending``: a release started beside the serving one and not switched to yet. A
+  restarted agent stops its processes (it never received a request);
+- ``previous``: the release switched away from, kept (its spec only) during the watch
+  window so it can be started and switched back in;
+- ``deployment``: the state-store deployment this switch belongs to, so the agent can
+  record its outcome (``rolled_back``, or ``failed`` when it died before the switch)
+  even when no command is waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from stageline.agent.spec import ProcessSpec, SpecError, _field
+
+PORT_PLACEHOLDER = "{port}"
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """One release of a proxied environment.
+
+    ``template`` is the process to run, with ``{port}`` left in its argv; its ``port`` is
+    the environment's **public** port (served by the proxy). Each of the ``processes``
+    copies gets an internal port of its own, substituted for ``{port}`` and set as
+    ``PORT``.
+    """
+
+    template: ProcessSpec
+    processes: int = 1
+    drain_timeout: float = 30.0
+    watch: float = 30.0
+    health_timeout: float = 60.0
+    host: str = "127.0.0.1"
+
+    @property
+    def environment(self) -> str:
+        return self.template.environment
+
+    @property
+    def release(self) -> str:
+        return self.template.release
+
+    @property
+    def public_port(self) -> int:
+        return self.template.port
+
+    def process(self, port: int) -> ProcessSpec:
+        """The spec of one copy, listening on the internal ``port``."""
+        argv = [arg.replace(PORT_PLACEHOLDER, str(port)) for arg in self.template.argv]
+        env = {k: v.replace(PORT_PLACEHOLDER, str(port)) for k, v in self.template.env.items()}
+        env["PORT"] = str(port)
+        return replace(self.template, argv=argv, env=env, port=port)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "template": self.template.to_dict(),
+            "processes": self.processes,
+            "drain_timeout": self.drain_timeout,
+            "watch": self.watch,
+            "health_timeout": self.health_timeout,
+            "host": self.host,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ReleaseSpec:
+        if not isinstance(data, Mapping):
+            raise SpecError("a release spec must be a JSON object")
+        spec = cls(
+            template=ProcessSpec.from_dict(data.get("template")),
+            processes=_field(data, "processes", int),
+            drain_timeout=float(_field(data, "drain_timeout", (int, float))),
+            watch=float(_field(data, "watch", (int, float))),
+            health_timeout=float(_field(data, "health_timeout", (int, float))),
+            host=_field(data, "host", str),
+        )
+        if not 1 <= spec.processes <= 64:
+            raise SpecError(f"field 'processes' is out of range ({spec.processes})")
+        for name in ("drain_timeout", "watch", "health_timeout"):
+            if getattr(spec, name) < 0:
+                raise SpecError(f"field {name!r} must not be negative")
+        return spec
+
+
+@dataclass(frozen=True)
+class DeploymentRef:
+    """Where the deployment a switch belongs to is recorded."""
+
+    store: str
+    id: int
+    digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"store": self.store, "id": self.id, "digest": self.digest}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DeploymentRef:
+        if not isinstance(data, Mapping):
+            raise SpecError("a deployment reference must be a JSON object")
+        return cls(_field(data, "store", str), _field(data, "id", int), _field(data, "digest", str))
+
+
+@dataclass(frozen=True)
+class Group:
+    """The processes of one release: its spec and the internal port of each copy."""
+
+    spec: ReleaseSpec
+    ports: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec.to_dict(), "ports": list(self.ports)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Group:
+        if not isinstance(data, Mapping):
+            raise SpecError("a process group must be a JSON object")
+        ports = _field(data, "ports", list)
+        if not ports or not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
+            raise SpecError("field 'ports' must list valid ports")
+        return cls(ReleaseSpec.from_dict(data.get("spec")), tuple(ports))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the last switch ended: ``succeeded``, ``rolled_back`` or ``failed``."""
+
+    status: str
+    reason: str = ""
+    deployment: int | None = None
+    recorded: bool = False  # written to the state store yet
+
+
+@dataclass(frozen=True)
+class EnvState:
+    """One proxied environment as kept on disk. See the module docstring."""
+
+    serving: Group | None
+    pending: Group | None = None
+    previous: ReleaseSpec | None = None
+    watch_until: float | None = None  # epoch seconds
+    deployment: DeploymentRef | None = None
+    outcome: Outcome | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "serving": self.serving.to_dict() if self.serving else None,
+            "pending": self.pending.to_dict() if self.pending else None,
+            "previous": self.previous.to_dict() if self.previous else None,
+            "watch_until": self.watch_until,
+            "deployment": self.deployment.to_dict() if self.deployment else None,
+            "outcome": self.outcome.__dict__ if self.outcome else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> EnvState:
+        if not isinstance(data, Mapping):
+            raise SpecError("an environment's state must be a JSON object")
+        outcome = data.get("outcome")
+        until = data.get("watch_until")
+        return cls(
+            serving=Group.from_dict(data["serving"]) if data.get("serving") else None,
+            pending=Group.from_dict(data["pending"]) if data.get("pending") else None,
+            previous=ReleaseSpec.from_dict(data["previous"]) if data.get("previous") else None,
+            watch_until=float(until) if isinstance(until, int | float) else None,
+            deployment=(
+                DeploymentRef.from_dict(data["deployment"]) if data.get("deployment") else None
+            ),
+            outcome=_outcome(outcome),
+        )
+
+
+def _outcome(data: Any) -> Outcome | None:
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        return Outcome(**data)
+    except TypeError as exc:
+        raise SpecError(f"bad outcome: {exc}") from exc

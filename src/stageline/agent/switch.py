@@ -1,0 +1,446 @@
+"""Blue/green for one environment: a proxy on its public port and the release behind it.
+
+``switch`` starts every copy of the new release on internal ports beside the serving
+one, waits until all pass their health check (any failure: they are stopped, and the
+serving release never stopped serving), writes the new state to disk, swaps the proxy's
+reference (the atomic switch), and returns. In the background it then drains the old
+release's requests in flight (up to ``drain_timeout``), stops it, and **watches** the new
+one for ``watch`` seconds: a crash or a failed health check starts the previous release
+again, switches it back in and records the deployment as ``rolled_back``.
+
+Crash safety comes from the order of writes (see ``release.py``): a restarted agent
+serves ``serving`` and stops everything else; a deployment caught before its switch is
+recorded ``failed``, one caught after it ``succeeded`` (then watched for what is left of
+its window).
+
+Test-only fault injection: with ``STAGELINE_AGENT_FAULT`` set to one of :data:`FAULTS`,
+the agent SIGKILLs itself at that point of a switch, once (a marker file in the agent
+folder keeps the restarted agent from doing it again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+
+from stageline.agent.process import ServiceProcess
+from stageline.agent.proxy import Backends, Proxy
+from stageline.agent.record import settle_at
+from stageline.agent.release import DeploymentRef, EnvState, Group, Outcome, ReleaseSpec
+from stageline.agent.state import AgentPaths, RunningEntry
+from stageline.agent.supervisor import SupervisionPolicy, Supervisor
+from stageline.errors import AgentError
+from stageline.state.models import DeploymentStatus
+
+log = logging.getLogger("stageline.agent")
+FAULTS = ("after-start", "after-switch", "during-drain", "during-watch")
+WATCH_POLL = 0.2
+
+
+def fault(paths: AgentPaths, point: str) -> None:
+    """The test-only fault-injection hook (see the module docstring)."""
+    if os.environ.get("STAGELINE_AGENT_FAULT") != point:
+        return
+    marker = paths.dir / f"fault-fired-{point}"
+    if marker.exists():
+        return
+    marker.write_text(f"{os.getpid()}\n")
+    log.warning("fault injection: SIGKILL at %s", point)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def free_ports(count: int) -> tuple[int, ...]:
+    """``count`` distinct ports the kernel says are free right now."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return tuple(sock.getsockname()[1] for sock in socks)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@dataclass
+class Fleet:
+    """The live processes of one group, and the proxy's view of them."""
+
+    group: Group
+    supervisors: list[Supervisor]
+    backends: Backends
+
+    @property
+    def release(self) -> str:
+        return self.group.spec.release
+
+    def failure(self) -> str | None:
+        """Why this release is not well (a crash, a failed health check), or None."""
+        for supervisor in self.supervisors:
+            status = supervisor.status()
+            if status.state in ("crashed", "backoff") or status.restarts:
+                code = status.last_exit
+                return f"a process of the new release exited (code {code}) during the watch window"
+            if status.state == "running" and not status.healthy:
+                return (
+                    f"the new release failed its health check {supervisor.health_url} "
+                    "during the watch window"
+                )
+        return None
+
+    async def wait_healthy(self, timeout: float) -> None:
+        await asyncio.gather(*(s.wait_healthy(timeout) for s in self.supervisors))
+
+    async def stop(self) -> None:
+        self.backends.close()
+        await asyncio.gather(*(s.stop() for s in self.supervisors))
+
+
+class ProxiedEnvironment:
+    """One blue/green environment inside the agent. Every change goes through ``lock``."""
+
+    def __init__(
+        self,
+        name: str,
+        state: EnvState,
+        *,
+        paths: AgentPaths,
+        http: httpx.AsyncClient,
+        policy: SupervisionPolicy,
+        save: Callable[[], None],
+    ) -> None:
+        self.name = name
+        self.state = state
+        self.paths = paths
+        self._http = http
+        self._policy = policy
+        self._save = save  # writes proxied.json and running.json
+        self.lock = asyncio.Lock()
+        self.proxy: Proxy | None = None
+        self.serving: Fleet | None = None
+        self.pending: Fleet | None = None
+        self.draining: list[Fleet] = []
+        self._after: asyncio.Task[None] | None = None
+        self.settled = asyncio.Event()
+        self.settled.set()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def fleets(self) -> list[Fleet]:
+        found = [self.serving, self.pending, *self.draining]
+        return [fleet for fleet in found if fleet is not None]
+
+    def running_entries(self) -> dict[str, RunningEntry]:
+        entries = {}
+        for fleet in self.fleets():
+            for supervisor in fleet.supervisors:
+                entry = supervisor.running_entry()
+                if entry is not None:
+                    entries[f"{self.name}:{supervisor.spec.port}"] = entry
+        return entries
+
+    def describe(self) -> dict[str, Any]:
+        """What ``status`` answers for this environment."""
+        until = self.state.watch_until
+        left = max(until - time.time(), 0.0) if until is not None else 0.0
+        return {
+            "public_port": self.proxy.port if self.proxy else None,
+            "serving": self.serving.release if self.serving else None,
+            "pending": self.pending.release if self.pending else None,
+            "draining": [fleet.release for fleet in self.draining],
+            "watching_for": round(left, 1),
+            "processes": [
+                s.status().to_dict() for s in (self.serving.supervisors if self.serving else [])
+            ],
+            "requests": self.proxy.requests if self.proxy else 0,
+            "outcome": self.state.outcome.__dict__ if self.state.outcome else None,
+        }
+
+    # -- start-up ------------------------------------------------------------------------
+
+    async def resume(self, running: dict[str, RunningEntry]) -> None:
+        """Come back after an agent restart: serve ``serving`` (adopting its processes),
+        stop whatever else of ours still runs, settle an unfinished switch."""
+        state = self.state
+        entries = {k: e for k, e in running.items() if k.startswith(f"{self.name}:")}
+        keep: dict[str, RunningEntry] = {}
+        if state.serving is not None:
+            for port in state.serving.ports:
+                entry = entries.get(f"{self.name}:{port}")
+                if entry is not None and entry.release == state.serving.spec.release:
+                    keep[f"{self.name}:{port}"] = entry
+        for key, entry in entries.items():
+            if key not in keep:
+                proc = ServiceProcess.adopt(entry.pid, entry.proc_start)
+                if proc is not None:
+                    log.info("%s: stopping pid %d (not serving)", self.name, proc.pid)
+                    await proc.terminate(self._policy.stop_grace)
+        if state.serving is not None:
+            self.serving = await self._fleet(state.serving, adopt=keep)
+            await self._open_proxy(state.serving.spec)
+            assert self.proxy is not None
+            self.proxy.switch(self.serving.backends)
+        ref = state.deployment
+        if state.pending is not None:
+            self.state = replace(state, pending=None)
+            if ref is not None:
+                await self._finish(ref, "failed", "the agent stopped before the switch")
+        elif ref is not None and state.watch_until is not None:
+            await self._record(ref, "succeeded", "")
+            if state.watch_until > time.time():
+                self.settled.clear()
+                self._after = asyncio.create_task(self._watch_then_settle())
+            else:
+                await self._finish(ref, "succeeded", "")
+        self._save()
+
+    @property
+    def serving_release(self) -> str | None:
+        return self.serving.release if self.serving else None
+
+    # -- the switch ----------------------------------------------------------------------
+
+    async def switch(self, spec: ReleaseSpec, ref: DeploymentRef | None) -> dict[str, Any]:
+        """Start ``spec`` beside the serving release, switch to it once healthy, return;
+        drain, stop and watch go on in the background. Caller holds ``lock``."""
+        await self._interrupt_watch()
+        await self._open_proxy(spec)
+        group = Group(spec, free_ports(spec.processes))
+        self.state = replace(self.state, pending=group, deployment=ref, outcome=None)
+        self.settled.clear()
+        self._save()
+        try:
+            self.pending = await self._fleet(group)
+            self._save()
+            fault(self.paths, "after-start")
+            await self.pending.wait_healthy(spec.health_timeout)
+        except (AgentError, OSError) as exc:
+            if self.pending is not None:
+                await self.pending.stop()
+            self.pending = None
+            self.state = replace(self.state, pending=None, deployment=None)
+            self.settled.set()
+            self._save()
+            if isinstance(exc, OSError):
+                raise AgentError(f"could not start {spec.template.argv[0]!r}: {exc}") from exc
+            raise
+        new = self.pending
+        for supervisor in new.supervisors:
+            supervisor.enable_restart()
+        old_spec = self.state.serving.spec if self.state.serving else None
+        self._commit(new, previous=old_spec, watch=spec.watch)
+        fault(self.paths, "after-switch")
+        self._after = asyncio.create_task(self._drain_watch_settle())
+        return self.describe()
+
+    def _commit(self, new: Fleet, *, previous: ReleaseSpec | None, watch: float) -> None:
+        """The switch: state on disk first, then the proxy's one reference swap."""
+        old = self.serving
+        self.state = replace(
+            self.state,
+            serving=new.group,
+            pending=None,
+            previous=previous,
+            watch_until=time.time() + watch,
+        )
+        self.pending, self.serving = None, new
+        if old is not None:
+            self.draining.append(old)
+        self._save()
+        assert self.proxy is not None
+        self.proxy.switch(new.backends)
+        log.info("%s: switched to %s", self.name, new.release[:19])
+
+    async def _drain_watch_settle(self) -> None:
+        try:
+            await self._drain_old()
+            await self._watch_then_settle()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: after the switch", self.name)
+            self.settled.set()
+
+    async def _drain_old(self) -> None:
+        for fleet in list(self.draining):
+            timeout = self.serving.group.spec.drain_timeout if self.serving else 0.0
+            fault(self.paths, "during-drain")
+            if not await fleet.backends.drain(timeout):
+                log.warning(
+                    "%s: %d request(s) still in flight after %gs; stopping %s anyway",
+                    self.name,
+                    fleet.backends.in_flight,
+                    timeout,
+                    fleet.release[:19],
+                )
+            await fleet.stop()
+            self.draining.remove(fleet)
+            self._save()
+
+    async def _watch_then_settle(self) -> None:
+        ref = self.state.deployment
+        fault(self.paths, "during-watch")
+        reason = await self._watch()
+        async with self.lock:
+            if reason is None:
+                self.state = replace(self.state, previous=None, watch_until=None)
+                await self._finish(ref, "succeeded", "")
+                self._save()
+            else:
+                await self._roll_back(reason, ref)
+            self.settled.set()
+
+    async def _watch(self) -> str | None:
+        """Watch the serving release until the window closes; the reason it failed, or None."""
+        until = self.state.watch_until or 0.0
+        while time.time() < until:
+            fleet = self.serving
+            reason = fleet.failure() if fleet is not None else None
+            if reason is not None:
+                return reason
+            await asyncio.sleep(min(WATCH_POLL, max(until - time.time(), 0)))
+        return None
+
+    async def _roll_back(self, reason: str, ref: DeploymentRef | None) -> None:
+        previous = self.state.previous
+        bad = self.serving
+        if previous is None or bad is None:
+            log.warning("%s: %s; no previous release to switch back to", self.name, reason)
+            self.state = replace(self.state, watch_until=None)
+            if ref is not None:
+                await self._finish(ref, "succeeded", "")
+            self._save()
+            return
+        log.warning("%s: %s; switching %s back in", self.name, reason, previous.release[:19])
+        group = Group(previous, free_ports(previous.processes))
+        self.state = replace(self.state, pending=group)
+        self._save()
+        try:
+            self.pending = await self._fleet(group)
+            await self.pending.wait_healthy(previous.health_timeout)
+        except (AgentError, OSError) as exc:
+            log.error("%s: the previous release did not start again: %s", self.name, exc)
+            if self.pending is not None:
+                await self.pending.stop()
+            self.pending = None
+            self.state = replace(self.state, pending=None, watch_until=None)
+            if ref is not None:
+                await self._finish(ref, "succeeded", "")
+            self._save()
+            return
+        for supervisor in self.pending.supervisors:
+            supervisor.enable_restart()
+        self._commit(self.pending, previous=None, watch=0)
+        self.state = replace(self.state, watch_until=None)
+        await self._finish(ref, "rolled_back", reason)
+        self._save()
+        await self._drain_old()
+
+    async def _interrupt_watch(self) -> None:
+        """A new switch ends the watch of the last one: what serves now is accepted."""
+        task, self._after = self._after, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        for fleet in list(self.draining):
+            await fleet.stop()
+            self.draining.remove(fleet)
+        ref = self.state.deployment
+        if ref is not None and self.state.pending is None:
+            await self._finish(ref, "succeeded", "")
+        self.state = replace(self.state, previous=None, watch_until=None)
+        self.settled.set()
+
+    # -- stopping ------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Stop the proxy and every process (the state is the caller's to keep or drop)."""
+        task, self._after = self._after, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self.proxy is not None:
+            await self.proxy.close()
+            self.proxy = None
+        fleets, self.serving, self.pending, self.draining = self.fleets(), None, None, []
+        await asyncio.gather(*(fleet.stop() for fleet in fleets))
+        self.settled.set()
+
+    async def detach(self) -> None:
+        """The agent is exiting on SIGTERM: leave the processes running, close the proxy."""
+        if self._after is not None:
+            self._after.cancel()
+        for fleet in self.fleets():
+            for supervisor in fleet.supervisors:
+                supervisor.detach()
+        if self.proxy is not None:
+            await self.proxy.close()
+
+    # -- internals -----------------------------------------------------------------------
+
+    async def _open_proxy(self, spec: ReleaseSpec) -> None:
+        if self.proxy is not None and self.proxy.port == spec.public_port:
+            return
+        if self.proxy is not None:
+            await self.proxy.close()
+            self.proxy = None
+        proxy = Proxy(spec.host, spec.public_port)
+        try:
+            await proxy.start()
+        except OSError as exc:
+            raise AgentError(
+                f"cannot serve {self.name} on {spec.host}:{spec.public_port}: {exc.strerror}",
+                hint="another program uses that port; stop it or change target.port",
+            ) from exc
+        self.proxy = proxy
+        if self.serving is not None:
+            proxy.switch(self.serving.backends)
+
+    async def _fleet(self, group: Group, adopt: dict[str, RunningEntry] | None = None) -> Fleet:
+        """Start (or adopt) every copy of ``group``; raises AgentError/OSError on a first
+        start that fails (the copies started so far are part of the fleet returned by
+        the exception's cleanup path only through ``self.pending``)."""
+        supervisors: list[Supervisor] = []
+        fleet = Fleet(group, supervisors, Backends(group.spec.release, group.ports))
+        if adopt is None:
+            self.pending = fleet
+        for port in group.ports:
+            spec = group.spec.process(port)
+            supervisor = Supervisor(spec, self._http, policy=self._policy, on_change=self._save)
+            supervisors.append(supervisor)
+            entry = (adopt or {}).get(f"{self.name}:{port}")
+            proc = ServiceProcess.adopt(entry.pid, entry.proc_start) if entry else None
+            if entry is not None and proc is not None:
+                log.info("%s: adopted pid %d on port %d", self.name, proc.pid, port)
+                supervisor.adopt(proc, entry.started_at)
+            else:
+                await supervisor.launch(auto_restart=adopt is not None)
+        return fleet
+
+    async def _record(self, ref: DeploymentRef, status: DeploymentStatus, reason: str) -> bool:
+        try:
+            await asyncio.to_thread(settle_at, ref.store, self.name, ref.id, status, reason)
+        except Exception as exc:  # the store may be down; the next command reconciles
+            log.warning("%s: could not record deployment %d: %s", self.name, ref.id, exc)
+            return False
+        return True
+
+    async def _finish(
+        self, ref: DeploymentRef | None, status: DeploymentStatus, reason: str
+    ) -> None:
+        recorded = await self._record(ref, status, reason) if ref is not None else False
+        self.state = replace(
+            self.state,
+            deployment=None,
+            outcome=Outcome(status, reason, ref.id if ref else None, recorded),
+        )

@@ -1,0 +1,162 @@
+"""Blue/green with the real example service: no failed request under load, automatic
+rollback after a crash, and a consistent environment after the agent is SIGKILLed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stageline.agent import AgentClient
+from stageline.demo import TAGS
+from stageline.pipeline import Session
+from stageline.procfs import is_alive
+from stageline.targets import for_environment
+from tests.e2e.helpers import cli
+
+pytestmark = pytest.mark.slow
+OLD, NEW = TAGS
+
+
+def configure(repo: Path, **settings: int) -> str:
+    """Put switch settings into ``[defaults]``; returns development's URL."""
+    lines = "".join(f"{key} = {value}\n" for key, value in settings.items())
+    pipeline_file = repo / "stageline.toml"
+    text = pipeline_file.read_text()
+    pipeline_file.write_text(text.replace("[defaults]\n", f"[defaults]\n{lines}", 1))
+    with Session.open(repo) as session:
+        return session.pipeline().environment("development").url
+
+
+def digest_of(repo: Path, tag: str) -> str:
+    result = cli(repo, "artifacts", "--json")
+    assert result.returncode == 0, result.stderr
+    return next(a["digest"] for a in json.loads(result.stdout) if a["tag"] == tag)
+
+
+class Load:
+    """Two clients in threads: one keep-alive connection, one new connection per request."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.ok: dict[str, int] = {}
+        self.failed: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(True,)),
+            threading.Thread(target=self._run, args=(False,)),
+        ]
+
+    def _run(self, keep_alive: bool) -> None:
+        client = httpx.Client(trust_env=False, timeout=10) if keep_alive else None
+        while not self._stop.is_set():
+            try:
+                if client is not None:
+                    answer = client.get(f"{self.url}/healthz")
+                else:
+                    answer = httpx.get(f"{self.url}/healthz", trust_env=False, timeout=10)
+                if answer.status_code == 200:
+                    digest = answer.json()["digest"]
+                    self.ok[digest] = self.ok.get(digest, 0) + 1
+                else:
+                    self.failed.append(f"{answer.status_code}: {answer.text[:100]}")
+            except httpx.HTTPError as exc:
+                self.failed.append(repr(exc))
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+
+def test_deploy_and_rollback_under_load_fail_no_request(shop: Path) -> None:
+    url = configure(shop, processes=2, watch=1, drain_timeout=10)
+    assert cli(shop, "deploy", "development", OLD).returncode == 0
+    with Load(url) as load:
+        deployed = cli(shop, "deploy", "development", NEW, "--wait")
+        assert deployed.returncode == 0, deployed.stderr
+        rolled = cli(shop, "rollback", "development", "--wait")
+        assert rolled.returncode == 0, rolled.stderr
+    assert load.failed == []
+    old, new = digest_of(shop, OLD), digest_of(shop, NEW)
+    assert load.ok.get(old, 0) > 0 and load.ok.get(new, 0) > 0, load.ok
+    status = cli(shop, "status", "--json")
+    development = next(
+        e for e in json.loads(status.stdout)["environments"] if e["name"] == "development"
+    )
+    assert (development["serving"], development["processes"]) == (old, 2)
+    history = json.loads(cli(shop, "history", "development", "--json").stdout)
+    assert [h["status"] for h in history[:3]] == ["succeeded"] * 3
+
+
+def test_a_crash_after_the_switch_is_rolled_back_and_recorded(shop: Path) -> None:
+    url = configure(shop, watch=30)
+    assert cli(shop, "deploy", "development", OLD).returncode == 0
+    deployed = cli(shop, "deploy", "development", NEW)
+    assert deployed.returncode == 0, deployed.stderr
+    assert "watching" in deployed.stdout
+    with Session.open(shop) as session:
+        env = session.pipeline().environment("development")
+        target = for_environment(session.workspace.home, env, "shop")
+        running = target.status()
+        assert running is not None and running.pid is not None
+        os.killpg(running.pid, signal.SIGKILL)  # the new release crashes in its window
+        outcome = target.wait_watch(timeout=120)
+    assert outcome is not None and outcome.status == "rolled_back"
+    old = digest_of(shop, OLD)
+    assert outcome.serving == old
+    assert httpx.get(f"{url}/healthz", trust_env=False).json()["digest"] == old
+    history = json.loads(cli(shop, "history", "development", "--json").stdout)
+    assert history[0]["status"] == "rolled_back" and "exited" in history[0]["detail"]
+    assert history[1]["status"] == "succeeded" and history[1]["digest"] == old
+
+    # a command that died mid-deploy left a record in progress: the next deploy settles it
+    with Session.open(shop) as session:
+        stale = session.store.start_deployment(
+            "development", digest_of(shop, NEW), actor="gone", kind="deploy"
+        )
+    assert cli(shop, "rollback", "development", "--to", OLD).returncode == 0
+    history = json.loads(cli(shop, "history", "development", "--json").stdout)
+    settled = next(h for h in history if h["id"] == stale.id)
+    assert settled["status"] == "failed" and "interrupted" in settled["detail"]
+
+
+@pytest.mark.parametrize(
+    ("point", "code", "serves"), [("after-start", 3, OLD), ("after-switch", 0, NEW)]
+)
+def test_sigkill_of_the_agent_mid_deploy_leaves_one_release_and_a_true_record(
+    shop: Path, monkeypatch: pytest.MonkeyPatch, point: str, code: int, serves: str
+) -> None:
+    url = configure(shop, watch=1)
+    assert cli(shop, "deploy", "development", OLD).returncode == 0
+    agent = AgentClient(shop / ".stageline")
+    pid = agent.agent_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)  # the service keeps running; the next agent has the fault
+    monkeypatch.setenv("STAGELINE_AGENT_FAULT", point)
+    result = cli(shop, "deploy", "development", NEW)
+    assert result.returncode == code, result.stdout + result.stderr
+    assert not is_alive(pid)
+    expected = digest_of(shop, serves)
+    answers = {httpx.get(f"{url}/healthz", trust_env=False).json()["digest"] for _ in range(5)}
+    assert answers == {expected}
+    history = json.loads(cli(shop, "history", "development", "--json").stdout)
+    assert history[0]["status"] == ("succeeded" if code == 0 else "failed")
+    assert all(h["status"] != "in_progress" for h in history)
+    status = cli(shop, "status", "--json")
+    development = next(
+        e for e in json.loads(status.stdout)["environments"] if e["name"] == "development"
+    )
+    assert development["serving"] == expected and development["digest"] == expected
