@@ -10,6 +10,8 @@ import httpx
 from stageline.config.model import Environment, Service
 from stageline.config.resolve import ReleaseFacts, masked, service_environment
 from stageline.identity import current_actor
+from stageline.parity.gap import People, TimeGap
+from stageline.parity.report import default_pair, gap_between, people_of
 from stageline.pipeline import Session
 from stageline.secrets import secrets_for
 from stageline.signoff import SignOff
@@ -30,6 +32,10 @@ class EnvironmentStatus:
     deployed_at: datetime | None
     deployed_by: str | None
     restarts: int
+    #: blue/green: the digest the proxy serves, its processes, seconds left to watch
+    serving: str | None = None
+    processes: int = 0
+    watching_for: float = 0.0
 
     @property
     def age_seconds(self) -> float | None:
@@ -46,6 +52,10 @@ class PipelineStatus:
     #: the sign-off between the environment before production and production, if any
     signoff: SignOff | None = None
     signoff_source: str | None = None
+    #: parity: how far the environment before production is ahead of it, and who may
+    #: deploy to and approve each environment (``stageline.parity.gap``)
+    time_gap: TimeGap | None = None
+    people: tuple[People, ...] = ()
 
 
 def check_health(port: int, path: str, timeout: float = 2.0) -> bool:
@@ -60,9 +70,11 @@ def status(session: Session) -> PipelineStatus:
     artifacts = session.store.list_artifacts()
     rows = [_environment_status(session, env, pipe.service) for env in pipe.environments]
     source, signoff = _signoff(session)
+    gap = gap_between(session, *default_pair(pipe)) if len(pipe.environments) > 1 else None
     return PipelineStatus(
-        pipe.service.name, artifacts[0] if artifacts else None, rows, signoff, source
-    )
+        pipe.service.name, artifacts[0] if artifacts else None, rows, signoff, source,
+        gap, tuple(people_of(session)),
+    )  # fmt: skip
 
 
 def _signoff(session: Session) -> tuple[str | None, SignOff | None]:
@@ -100,6 +112,9 @@ def _environment_status(session: Session, env: Environment, service: Service) ->
         deployed_at=current.finished_at or current.started_at,
         deployed_by=current.actor,
         restarts=running.restarts if running else 0,
+        serving=running.digest if running and running.strategy == "blue-green" else None,
+        processes=len(running.processes) if running else 0,
+        watching_for=running.watching_for if running else 0.0,
     )
 
 
@@ -112,7 +127,7 @@ def environment_config(session: Session, environment: str) -> dict[str, str]:
     release = ReleaseFacts(
         artifact.version if artifact else "(not deployed)", current.digest if current else ""
     )
-    secrets = secrets_for(env)
+    secrets = secrets_for(env, session)
     placeholders = {name: secrets.get(name, "(not set)") for name in env.secrets}
     variables = service_environment(
         env,

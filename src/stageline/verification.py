@@ -25,6 +25,7 @@ from stageline.gates.runner import run_gates
 from stageline.identity import current_actor
 from stageline.outbox import outbox_path
 from stageline.pipeline import Session
+from stageline.redact import scrub, scrub_progress, scrub_result, scrub_tree
 from stageline.secrets import secrets_for
 from stageline.signoff import (
     ApprovalRule,
@@ -104,7 +105,7 @@ def verify(
         ReleaseFacts(manifest.service.version, current.digest),
         port=env.target.port,
         postgres=postgres_facts(session.workspace.home, env, manifest.service.name),
-        secrets=secrets_for(env),
+        secrets=secrets_for(env, session),
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     evidence_root = session.workspace.home / "envs" / env.name / "evidence" / stamp
@@ -130,12 +131,16 @@ def verify(
             bundle=prepared.workdir,
             python=str(prepared.bin_dir / "python"),
             evidence_dir=folder,
+            root=session.workspace.root,
+            home=session.workspace.home,
             deployed_at=deployed_at,
             deadline=time.monotonic() + config.timeout,
             log=functools.partial(_append, folder / "gate.log"),
         )
 
-    results = run_gates(list(checks.items()), make_context, progress=progress)
+    results = run_gates(list(checks.items()), make_context, progress=scrub_progress(progress))
+    results = {name: scrub_result(result) for name, result in results.items()}
+    scrub_tree(evidence_root)  # secrets a gate printed into its evidence files
     actor = current_actor()
     runs: dict[str, GateRunRecord] = {}
     for name, result in results.items():
@@ -164,7 +169,7 @@ def verify(
 
 def _append(path: Path, line: str) -> None:
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(line.rstrip("\n") + "\n")
+        handle.write(scrub(line.rstrip("\n")) + "\n")
 
 
 def _running_since(session: Session, environment: str, digest: str) -> datetime | None:

@@ -82,6 +82,8 @@ def make_context(tmp_path: Path) -> MakeContext:
             "bundle": bundle,
             "python": sys.executable,
             "evidence_dir": evidence,
+            "root": tmp_path,
+            "home": tmp_path / ".stageline",
             "deployed_at": None,
             "deadline": time.monotonic() + 60,
             "log": lambda line: None,

@@ -19,14 +19,24 @@ from .conftest import MakeContext, Service, ago
 
 
 def test_builtin_kinds_are_known() -> None:
-    assert {"http", "pytest", "command", "soak", "approval"} <= set(gate_kinds())
+    assert {
+        "http",
+        "pytest",
+        "command",
+        "soak",
+        "approval",
+        "migrations",
+        "parity",
+        "pii-scan",
+    } <= set(gate_kinds())
 
 
 def test_unknown_kind_lists_the_valid_ones() -> None:
     with pytest.raises(UnknownName) as caught:
         get_gate("lighthouse")
     assert str(caught.value).startswith(
-        "unknown gate kind 'lighthouse'; valid: approval, command, http, pytest, side-effects, soak"
+        "unknown gate kind 'lighthouse'; valid: approval, command, http, migrations, parity, "
+        "pii-scan, pytest, side-effects, soak"
     )
     assert caught.value.hint is not None and "stageline.gates" in caught.value.hint
 

@@ -22,7 +22,16 @@ def test_first_open_migrates_and_second_is_a_no_op(
     with caplog.at_level(logging.INFO, logger="alembic"), Store.open(store_url) as store:
         assert store.schema_revision == HEAD == "0004"
         tables = set(inspect(store._engine).get_table_names())
-    assert {"artifacts", "deployments", "events", "locks", "snapshots", "secrets", "tokens", "alembic_version"} <= tables
+    assert {
+        "artifacts",
+        "deployments",
+        "events",
+        "locks",
+        "snapshots",
+        "secrets",
+        "tokens",
+        "alembic_version",
+    } <= tables
     assert any("Running upgrade" in r.getMessage() for r in caplog.records)
 
     caplog.clear()

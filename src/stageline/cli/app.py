@@ -100,6 +100,9 @@ def _register() -> None:
     app.command("build")(artifacts.build)
     app.command("artifacts")(artifacts.list_)
     app.add_typer(artifacts.artifact_app, name="artifact")
+    from stageline.cli import data
+
+    app.add_typer(data.snapshot_app, name="snapshot")
     for command in (
         deploy.deploy,
         deploy.promote,
@@ -118,6 +121,15 @@ def _register() -> None:
     app.command("reject")(verify.reject)
     app.command("outbox")(verify.outbox)
     app.command("demo")(demo.demo)
+    from stageline.cli import access, secrets
+
+    app.add_typer(secrets.secrets_app, name="secrets")
+    app.add_typer(access.tokens_app, name="tokens")
+    app.command("audit")(access.audit)
+    from stageline.cli import parity
+
+    app.command("parity")(parity.parity)
+    app.command("metrics")(parity.metrics)
 
 
 _register()

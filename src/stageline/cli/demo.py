@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from textwrap import indent
 from typing import Annotated
 
 import typer
@@ -12,9 +13,12 @@ from stageline import deploy as usecases
 from stageline import verification
 from stageline.cli import output
 from stageline.cli.deploy import status as draw_status
+from stageline.cli.parity import draw as draw_parity
 from stageline.demo import TAGS, prepare_demo_repo, reset_demo_state
 from stageline.errors import Refused
 from stageline.gates.base import GateResult
+from stageline.gates.migrations import rehearsal_reports
+from stageline.parity.report import parity_view
 from stageline.pipeline import Session
 
 #: production's payment key, a secret the example declares (set a real one to use it)
@@ -36,6 +40,9 @@ def _sign_off(session: Session, environment: str) -> None:
             )
 
     report = verification.verify(session, environment, progress=show)
+    for name, text in rehearsal_reports(report.runs):
+        output.out.print(f"    {name} report:", markup=False)
+        output.out.print(indent(text.rstrip(), "      "), markup=False, soft_wrap=True)
     if not report.passed:
         raise Refused(f"{environment}'s gates did not pass", hint="see `stageline verify`")
     for person in REVIEWERS:
@@ -80,6 +87,7 @@ def demo(
                         f"{result.plan.artifact.digest[:19]} healthy"
                     )
             _sign_off(session, before_last)
+            draw_parity(parity_view(session, before_last, last))  # parity before production
             output.step(f"promoting {before_last} to {last} (the same digest)")
             with output.progress(f"promoting {before_last}") as report:
                 promoted = usecases.promote(session, before_last, progress=report)

@@ -15,11 +15,16 @@ from stageline import status as observe
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
 from stageline.errors import Held
+from stageline.gates.migrations import rehearsal_lines
 from stageline.pipeline import Session
 from stageline.signoff import SignOff
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+Wait = Annotated[
+    bool,
+    typer.Option("--wait", help="Blue/green: wait for the watch window after the switch to end."),
+]
 
 
 def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> None:
@@ -43,12 +48,21 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> None:
                 "deployment": result.deployment.id,
                 "status": result.deployment.status,
                 "health": result.status.healthy,
+                "strategy": result.status.strategy,
+                "processes": len(result.status.processes),
+                "watching_for": result.status.watching_for,
+                "watched": result.watched,
             }
         )
         return
     output.success(
         f"{plan.environment} runs {plan.artifact.version} ({plan.artifact.digest[:19]}), healthy"
     )
+    if result.status.watching_for and result.watched is None:
+        output.out.print(
+            f"    watching {result.status.watching_for:.0f}s: a crash or failed health check "
+            "switches the previous release back in (`--wait` waits)"
+        )
 
 
 def _plan_json(plan: usecases.Plan) -> dict[str, Any]:
@@ -72,6 +86,7 @@ def deploy(
         bool, typer.Option(help="Break-glass: skip the entry rule (audited).")
     ] = False,
     dry_run: DryRun = False,
+    wait: Wait = False,
     directory: DirOption = Path("."),
     json: JsonOption = False,
 ) -> None:
@@ -88,6 +103,7 @@ def deploy(
                 force=force,
                 dry_run=dry_run,
                 progress=None if json else r,
+                wait=wait,
             ),
             json,
         )
@@ -100,6 +116,7 @@ def promote(
         bool, typer.Option(help="Promote during a freeze window (audited).")
     ] = False,
     dry_run: DryRun = False,
+    wait: Wait = False,
     directory: DirOption = Path("."),
     json: JsonOption = False,
 ) -> None:
@@ -114,6 +131,7 @@ def promote(
                 dry_run=dry_run,
                 override_freeze=override_freeze,
                 progress=None if json else r,
+                wait=wait,
             )
     except Held as held:
         if not json:
@@ -128,6 +146,7 @@ def rollback(
     environment: EnvArgument,
     to: Annotated[str | None, typer.Option(help="A version tag or digest that ran there.")] = None,
     dry_run: DryRun = False,
+    wait: Wait = False,
     directory: DirOption = Path("."),
     json: JsonOption = False,
 ) -> None:
@@ -135,7 +154,12 @@ def rollback(
     with Session.open(directory) as session, output.progress(f"rolling back {environment}") as r:
         _report(
             usecases.rollback(
-                session, environment, to=to, dry_run=dry_run, progress=None if json else r
+                session,
+                environment,
+                to=to,
+                dry_run=dry_run,
+                progress=None if json else r,
+                wait=wait,
             ),
             json,
         )
@@ -157,12 +181,17 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
     """Draw the pipeline: each environment's version, digest, health, age and URL."""
     with Session.open(directory) as session:
         state = observe.status(session)
+        running = [(e.name, e.digest) for e in state.environments]
+        rehearsals = rehearsal_lines(session.store, running)
     if json:
         output.emit_json(
             {
                 "service": state.service,
                 "latest_artifact": state.latest.digest if state.latest else None,
                 "signoff": _signoff_json(state.signoff, state.signoff_source),
+                "time_gap": state.time_gap.to_json() if state.time_gap else None,
+                "people": [p.to_json() for p in state.people],
+                "rehearsals": rehearsals,
                 "environments": [
                     {
                         "name": e.name,
@@ -172,6 +201,9 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
                         "digest": e.digest,
                         "health": e.health,
                         "restarts": e.restarts,
+                        "serving": e.serving,
+                        "processes": e.processes,
+                        "watching_for": e.watching_for,
                         "deployed_at": e.deployed_at,
                         "deployed_by": e.deployed_by,
                         "age_seconds": e.age_seconds,
@@ -202,6 +234,9 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
             if env.digest
             else "[dim]not deployed[/]"
         )
+        if env.serving:  # blue/green: what the proxy serves, how many copies
+            body += f"\n{env.processes}x {env.serving[7:19]}"
+            body += f"\n[yellow]watching {env.watching_for:.0f}s[/]" if env.watching_for else ""
         if wide:
             body += f"\n{env.url}"
         style = "bold yellow" if env.tier == "staging" else "white"
@@ -214,12 +249,27 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
         output.out.print(f"[red]held in {state.signoff_source}:[/]")
         for hold in state.signoff.holds:
             output.out.print(f"  - {hold.reason}  [dim](clear: {hold.clear})[/]", soft_wrap=True)
+    _draw_gaps(state)
+    for line in rehearsals:
+        output.out.print(line, markup=False, soft_wrap=True)
     if wide:
         return
     urls = Table.grid(padding=(0, 2))
     for env in state.environments:
         urls.add_row(f"  {env.name}", env.url)
     output.out.print(urls)
+
+
+def _draw_gaps(state: observe.PipelineStatus) -> None:
+    """Parity's time gap and who may deploy to / approve each environment."""
+    if state.time_gap is not None:
+        output.out.print(f"time gap: {state.time_gap.summary()}", markup=False)
+    if state.people:
+        output.out.print("who may deploy and approve (personnel gap):")
+    for p in state.people:
+        did = ", ".join(p.deployed_by) or "nobody yet"
+        line = f"  {p.environment}: deploy: {p.may_deploy} (did: {did}); approve: {p.may_approve}"
+        output.out.print(line, markup=False, soft_wrap=True)
 
 
 def _signoff_box(signoff: SignOff | None) -> Panel:

@@ -25,10 +25,11 @@ from stageline.config.model import (
     Service,
     Tier,
 )
+from stageline.data.rules import DataRules
 from stageline.errors import ConfigError, ConfigIssue, UnknownName, UsageError
 
 PIPELINE_FILE = "stageline.toml"
-TOP_LEVEL = ("service", "defaults", "environments", "people")
+TOP_LEVEL = ("service", "defaults", "environments", "people", "data")
 _NOT_IN_DEFAULTS = ("name", "extends", "tier", "url")
 
 _MISSING_HINTS = {
@@ -141,14 +142,20 @@ class _Loader:
         if not raw_envs and not self.issues:
             self.add(("environments",), "declare at least one environment", "run `stageline init`")
         people = self._people()
+        data = self._data()
         environments = self._environments(raw_envs, defaults)
         self._cross_checks(environments)
         for env in environments:
             self._check_gates(env, people)
+            self._check_access(env, people)
         self.raise_if_any()
         assert service is not None
         return Pipeline(
-            source=self.display, service=service, environments=environments, people=people
+            source=self.display,
+            service=service,
+            environments=environments,
+            people=people,
+            data=data,
         )
 
     def _people(self) -> People:
@@ -194,6 +201,27 @@ class _Loader:
                         f"groups are declared in [people.groups]: "
                         f"{', '.join(people.groups) or 'none yet'}",
                     )
+
+    def _check_access(self, env: Environment, people: People) -> None:
+        """``[environments.X.access]`` may only name groups that exist."""
+        for rule in ("deploy", "promote", "override_freeze"):
+            for entry in getattr(env.access, rule) or []:
+                group = entry.removeprefix("group:")
+                if entry.startswith("group:") and group not in people.groups:
+                    self.add(
+                        ("environments", env.name, "access", rule),
+                        f"unknown group {group!r}",
+                        f"groups are declared in [people.groups]: "
+                        f"{', '.join(people.groups) or 'none yet'}",
+                    )
+
+    def _data(self) -> DataRules:
+        """``[data]``: snapshot masking rules (see ``stageline.data.rules``)."""
+        try:
+            return DataRules.model_validate(self._table(("data",)))
+        except ValidationError as exc:
+            self._report(exc, DataRules, ("data",), ("data",))
+            return DataRules()
 
     def _table(self, path: tuple[str, ...]) -> dict[str, Any]:
         raw = self.data.get(path[0], {})

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
+from stageline.data.rules import DataRules
+
 NAME_RE = r"^[a-z][a-z0-9-]*$"
 VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -139,6 +141,41 @@ class Freeze(Strict):
         return self
 
 
+class ParityAllow(Strict):
+    """A difference from another environment that is known and accepted (``[parity]``)."""
+
+    #: the report's layer the difference is in
+    layer: Literal[
+        "os", "python", "packages", "artifact", "postgres", "variables", "overrides",
+        "infrastructure",
+    ]  # fmt: skip
+    #: the row's key inside the layer (e.g. ``version``, a package or variable name);
+    #: omitted: every difference in the layer
+    key: str | None = None
+    reason: Annotated[str, Field(min_length=1)]
+
+
+class Parity(Strict):
+    """``[environments.X.parity]``: accepted differences, and infrastructure to hash."""
+
+    allow: list[ParityAllow] = Field(default_factory=list)
+    #: name -> a folder or file in the repository (e.g. ``{ terraform = "infra/prod" }``);
+    #: its content hash is a fact, compared by name with the other environment's
+    infrastructure: dict[str, str] = Field(default_factory=dict)
+
+
+class Access(Strict):
+    """``[environments.X.access]``: who may deploy, promote into, override a freeze here.
+
+    Entries are emails, ``group:NAME`` or ``*``; an unwritten rule lets everyone (see
+    ``stageline.access``). Approvals follow the approval gate's ``reviewers``.
+    """
+
+    deploy: list[str] | None = None
+    promote: list[str] | None = None
+    override_freeze: list[str] | None = None
+
+
 class Environment(Strict):
     """One environment after ``[defaults]`` have been merged in."""
 
@@ -155,12 +192,25 @@ class Environment(Strict):
     retain: Annotated[StrictInt, Field(ge=1, le=100)] = 5
     #: seconds a new release has to pass its health check before the deploy fails
     health_timeout: Annotated[StrictInt, Field(ge=1, le=3600)] = 60
+    #: how a new release replaces the old: "blue-green" (started beside it behind the
+    #: environment's proxy, switched when healthy) or "restart" (stop, then start)
+    strategy: Literal["blue-green", "restart"] = "blue-green"
+    #: copies of the service behind the proxy (blue-green only)
+    processes: Annotated[StrictInt, Field(ge=1, le=64)] = 1
+    #: seconds requests in flight on the old release may take to finish after a switch
+    drain_timeout: Annotated[StrictInt, Field(ge=0, le=3600)] = 30
+    #: seconds after a switch during which a crash or failed health check rolls back
+    watch: Annotated[StrictInt, Field(ge=0, le=86400)] = 30
     #: gates that must pass here, for the digest running here, before it may leave
     gates: dict[str, Gate] = Field(default_factory=dict)
     #: hours a gate result or an approval stays valid (the staging time gap, enforced)
     ttl_hours: Annotated[StrictInt, Field(ge=1, le=24 * 365)] = 72
     #: windows in which promotion INTO this environment is blocked
     freeze: list[Freeze] = Field(default_factory=list)
+    #: parity with other environments: accepted differences, infrastructure paths
+    parity: Parity = Field(default_factory=Parity)
+    #: who may deploy, promote into, override a freeze here (stageline.access)
+    access: Access = Field(default_factory=Access)
 
     @field_validator("tier", mode="before")
     @classmethod
@@ -223,6 +273,8 @@ class Pipeline(Strict):
     service: Service
     environments: list[Environment]
     people: People = Field(default_factory=People)
+    #: snapshots: masking rules per table and column (``[data]``, see stageline.data)
+    data: DataRules = Field(default_factory=DataRules)
 
     @property
     def names(self) -> list[str]:

@@ -109,6 +109,9 @@ class GateContext:
     bundle: Path
     python: str
     evidence_dir: Path
+    #: the service's folder (holding the pipeline file) and its ``.stageline`` home
+    root: Path
+    home: Path
     deployed_at: datetime | None
     deadline: float
     log: Callable[[str], None]

@@ -23,6 +23,9 @@ from stageline.gates.approval import ApprovalGate
 from stageline.gates.base import Gate
 from stageline.gates.command import CommandGate
 from stageline.gates.http import HttpGate
+from stageline.gates.migrations import MigrationsGate
+from stageline.gates.parity import ParityGate
+from stageline.gates.pii_scan import PiiScanGate
 from stageline.gates.pytest_gate import PytestGate
 from stageline.gates.side_effects import SideEffectsGate
 from stageline.gates.soak import SoakGate
@@ -36,6 +39,9 @@ BUILTINS: dict[str, Gate] = {
     "soak": SoakGate(),
     "approval": ApprovalGate(),
     "side-effects": SideEffectsGate(),
+    "migrations": MigrationsGate(),
+    "parity": ParityGate(),
+    "pii-scan": PiiScanGate(),
 }
 
 

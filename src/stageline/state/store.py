@@ -44,6 +44,8 @@ from stageline.state.models import (
     canonical_json,
     event_hash,
 )
+from stageline.state.secrets import Vault
+from stageline.state.snapshots import SnapshotRecord, SnapshotRow
 from stageline.state.verification import (
     GateRunRecord,
     GateRunRow,
@@ -384,6 +386,70 @@ class Store:
         take = locks.postgres_lock if self.backend == "postgresql" else locks.sqlite_lock
         with take(self._engine, name, holder):
             yield
+
+    # -- snapshots (stageline.data) ---------------------------------------------
+
+    def add_snapshot(
+        self,
+        name: str,
+        *,
+        source: str,
+        environment: str,
+        rules_digest: str,
+        row_counts: dict[str, int],
+        size: int,
+        duration: float,
+        actor: str,
+    ) -> SnapshotRecord:
+        """Record a snapshot kept as template database ``name`` on ``environment``'s server."""
+        with self._tx() as session:
+            row = SnapshotRow(
+                name=name,
+                source=source,
+                environment=environment,
+                created_at=_now(),
+                rules_digest=rules_digest,
+                row_counts=canonical_json(row_counts),
+                bytes=size,
+                duration=duration,
+                actor=actor,
+                dropped_at=None,
+            )
+            session.add(row)
+            session.flush()
+            return SnapshotRecord.from_row(row)
+
+    def snapshots(
+        self, environment: str | None = None, *, include_dropped: bool = False
+    ) -> list[SnapshotRecord]:
+        """Snapshots, newest first; dropped ones only when asked for."""
+        query = select(SnapshotRow).order_by(SnapshotRow.id.desc())
+        if environment is not None:
+            query = query.where(SnapshotRow.environment == environment)
+        if not include_dropped:
+            query = query.where(SnapshotRow.dropped_at.is_(None))
+        with self._tx() as session:
+            return [SnapshotRecord.from_row(row) for row in session.scalars(query)]
+
+    def mark_snapshot_dropped(self, name: str) -> SnapshotRecord | None:
+        """Mark a kept snapshot as dropped; None when no kept snapshot has that name."""
+        query = select(SnapshotRow).where(
+            SnapshotRow.name == name, SnapshotRow.dropped_at.is_(None)
+        )
+        with self._tx() as session:
+            row = session.scalars(query).first()
+            if row is None:
+                return None
+            row.dropped_at = _now()
+            session.flush()
+            return SnapshotRecord.from_row(row)
+
+    # -- secrets, tokens, the raw audit chain (stageline.secrets/tokens/audit) ---
+
+    @property
+    def vault(self) -> Vault:
+        """Encrypted secret rows, token hashes and the raw event chain (state/secrets.py)."""
+        return Vault(self._tx)
 
 
 def _current_query(environment: str) -> Any:
