@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -79,6 +81,19 @@ def _plan_json(plan: usecases.Plan) -> dict[str, Any]:
     }
 
 
+def _yield_cpu_to_serving() -> None:
+    """Run this deploy command (and the uv and release-command processes it starts) at
+    a lower CPU priority, so on a small host the requests being served win over the
+    work of preparing the next release. ``STAGELINE_DEPLOY_NICE=0`` turns it off."""
+    try:
+        increment = int(os.environ.get("STAGELINE_DEPLOY_NICE", "10"))
+    except ValueError:
+        increment = 10
+    if increment > 0:
+        with contextlib.suppress(OSError):
+            os.nice(increment)
+
+
 def deploy(
     environment: EnvArgument,
     ref: Annotated[str, typer.Argument(help="A git tag or ref (built once if new), or a digest.")],
@@ -91,6 +106,7 @@ def deploy(
     json: JsonOption = False,
 ) -> None:
     """Deploy REF to ENVIRONMENT (new artifacts enter at the first environment)."""
+    _yield_cpu_to_serving()
     with (
         Session.open(directory) as session,
         output.progress(f"deploying {ref} to {environment}") as r,
@@ -122,6 +138,7 @@ def promote(
 ) -> None:
     """Deploy the digest running in SOURCE to the next environment, unchanged, if its
     sign-off (gates, approvals, freezes) allows; otherwise hold it, with every reason."""
+    _yield_cpu_to_serving()
     try:
         with Session.open(directory) as session, output.progress(f"promoting {source}") as r:
             result = usecases.promote(
@@ -151,6 +168,7 @@ def rollback(
     json: JsonOption = False,
 ) -> None:
     """Go back to the previous (or a named) release; no rebuild, no network."""
+    _yield_cpu_to_serving()
     with Session.open(directory) as session, output.progress(f"rolling back {environment}") as r:
         _report(
             usecases.rollback(
@@ -171,6 +189,7 @@ def ship(
     json: JsonOption = False,
 ) -> None:
     """Build REF, deploy it to the first environment, promote through every automatic one."""
+    _yield_cpu_to_serving()
     with Session.open(directory) as session, output.progress(f"shipping {ref}") as r:
         results = usecases.ship(session, ref, progress=None if json else r)
     for result in results:
