@@ -50,7 +50,7 @@ def seed(url: str, size_mb: int) -> tuple[int, int]:
             "happened_at timestamptz NOT NULL, payload text NOT NULL)"
         )
         conn.execute(
-            "INSERT INTO events SELECT i, (i * 7919) %% 100000, "
+            "INSERT INTO events SELECT i, (i::bigint * 7919) %% 100000, "
             "'2026-01-01'::timestamptz + i * interval '1 second', "
             "repeat(md5(i::text), 2) FROM generate_series(1, %s) i",
             (rows,),
