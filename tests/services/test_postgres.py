@@ -12,6 +12,8 @@ from stageline.procfs import is_alive
 from stageline.services.postgres import (
     PgBinaries,
     PostgresServer,
+    client_binaries,
+    database_url,
     find_binaries,
     free_port,
 )
@@ -107,3 +109,22 @@ def test_binaries_report_major_version() -> None:
     binaries = find_binaries("embedded", 16)
     assert binaries == PgBinaries(binaries.bin_dir, 16)
     assert (binaries.bin_dir / "pg_ctl").exists()
+
+
+def test_client_binaries_match_the_server_major_whatever_provider_is_preferred(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.url("postgres")
+    with psycopg.connect(url) as conn:
+        major = conn.info.server_version // 10000
+    for preferred in (None, "embedded", "system"):
+        chosen = client_binaries(url, preferred)
+        assert chosen.major == major, (preferred, chosen)
+        assert Path(chosen.program("pg_dump")).exists()
+
+
+def test_database_url_swaps_only_the_database() -> None:
+    url = "postgresql://ana:s3cret@127.0.0.1:5433/shop?sslmode=disable"
+    assert database_url(url, "postgres") == (
+        "postgresql://ana:s3cret@127.0.0.1:5433/postgres?sslmode=disable"
+    )

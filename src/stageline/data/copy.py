@@ -25,7 +25,7 @@ from stageline.data.parallel import Job, default_workers, merge, parts, run_all
 from stageline.data.plan import Plan, check, make_plan
 from stageline.data.rules import DataRules
 from stageline.errors import BackingServiceError, UsageError
-from stageline.services.postgres import PgBinaries, find_binaries
+from stageline.services.postgres import PgBinaries
 
 Progress = Callable[[str], None]
 
@@ -53,22 +53,6 @@ def plan_for(source_url: str, rules: DataRules) -> Plan:
     """What every column of the source database would get under ``rules``."""
     with connect(source_url) as conn:
         return make_plan(read_tables(conn), rules)
-
-
-def binaries_for(url: str, preferred: str | None = None) -> PgBinaries:
-    """PostgreSQL programs whose major version matches the server at ``url``."""
-    with connect(url, autocommit=True) as conn:
-        major = conn.info.server_version // 10000
-    order = [p for p in (preferred, "embedded", "system") if p in ("embedded", "system")]
-    for provider in dict.fromkeys(order):
-        try:
-            return find_binaries(provider, major)  # type: ignore[arg-type]
-        except BackingServiceError:
-            continue
-    raise BackingServiceError(
-        f"no pg_dump for PostgreSQL {major} found",
-        hint=f"install PostgreSQL {major}'s client programs (e.g. postgresql-client-{major})",
-    )
 
 
 def copy_database(

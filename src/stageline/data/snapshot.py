@@ -22,7 +22,6 @@ from stageline.config.resolve import PostgresFacts
 from stageline.data.clone import clone_database
 from stageline.data.copy import (
     Progress,
-    binaries_for,
     connect,
     copy_database,
     create_database,
@@ -36,6 +35,7 @@ from stageline.data.plan import Plan
 from stageline.errors import Refused, UnknownName, UsageError
 from stageline.identity import current_actor
 from stageline.pipeline import Session
+from stageline.services.postgres import client_binaries
 from stageline.state.snapshots import SnapshotRecord
 from stageline.state.store import Store
 from stageline.targets.backing import database_name, ensure_postgres
@@ -133,8 +133,8 @@ def take(
                 pipe.data,
                 key,
                 source_name=src_env.name,
-                dump=binaries_for(src.url, _provider(src_env)),
-                load=binaries_for(admin, _provider(holder)),
+                dump=client_binaries(src.url, _provider(src_env)),
+                load=client_binaries(admin, _provider(holder)),
                 progress=progress,
             )
             make_template(admin, name)

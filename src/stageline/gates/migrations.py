@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -32,9 +32,9 @@ from stageline.gates.base import (
     ProcessOutcome,
 )
 from stageline.rehearsal.facts import Budgets
+from stageline.services.postgres import client_binaries, database_url
 
 if TYPE_CHECKING:
-    from stageline.services.postgres import PgBinaries
     from stageline.state import GateRunRecord, Store
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*$", re.IGNORECASE)
@@ -117,11 +117,6 @@ class MigrationsOptions(GateOptions):
         )
 
 
-def _with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
-
-
 class MigrationsGate:
     Options = MigrationsOptions
 
@@ -178,8 +173,8 @@ class MigrationsGate:
                 f"{env.name} has no PostgreSQL database to rehearse on",
                 hint=f"declare [environments.{env.name}.services.postgres]",
             )
-        binaries = _binaries(pg.provider, source_url)
-        admin_url = _with_database(source_url, "postgres")
+        binaries = client_binaries(source_url, pg.provider)
+        admin_url = database_url(source_url, "postgres")
         root = ctx.root
         production_url, production_name = _production_url(root, env.name, opts.production)
 
@@ -233,35 +228,6 @@ class MigrationsGate:
             stall_threshold_ms=opts.stall_threshold_ms, source_note=note,
             long_reader_ms=opts.long_reader_ms,
         )  # fmt: skip
-
-
-def _binaries(provider: str, server_url: str) -> PgBinaries:
-    """pg_dump, pg_restore and psql able to talk to the server: the provider's own; for an
-    external server the system's or the embedded ones, whichever is at least the
-    server's major version (pg_dump refuses a newer server)."""
-    from stageline.errors import BackingServiceError
-    from stageline.services.postgres import find_binaries
-
-    if provider == "embedded":
-        return find_binaries("embedded", None)
-    if provider == "system":
-        return find_binaries("system", None)
-    with psycopg.connect(server_url, connect_timeout=10) as conn:
-        major = conn.info.server_version // 10000
-    found: list[PgBinaries] = []
-    for kind in ("system", "embedded"):
-        try:
-            found.append(find_binaries("system" if kind == "system" else "embedded", None))
-        except BackingServiceError:
-            continue
-    usable = [b for b in found if b.major >= major]
-    if not usable:
-        have = ", ".join(f"{b.major} ({b.bin_dir})" for b in found) or "none"
-        raise BackingServiceError(
-            f"no pg_dump for PostgreSQL {major} here (have: {have})",
-            hint=f"install postgresql-client-{major} (or newer)",
-        )
-    return min(usable, key=lambda b: b.major)
 
 
 def _production_url(root: Path, environment: str, name: str | None) -> tuple[str | None, str]:

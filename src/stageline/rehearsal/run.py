@@ -14,7 +14,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -33,6 +32,7 @@ from stageline.rehearsal.fingerprint import (
 from stageline.rehearsal.probes import LongReader, Probes
 from stageline.rehearsal.tools import Migrator, production_revision, table_sizes
 from stageline.rehearsal.tracer import Tracer
+from stageline.services.postgres import database_url
 
 CloneMethod = Literal["template", "dump"]
 #: tables of the migration tools themselves: probed and compared like any other? No:
@@ -59,11 +59,6 @@ class Plan:
     source_note: str = ""
     #: rehearse as if a reader of this many ms held every table when the upgrade starts
     long_reader_ms: float = 0.0
-
-
-def database_url(admin_url: str, database: str) -> str:
-    parts = urlsplit(admin_url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
 
 
 def clone(plan: Plan) -> tuple[str, float]:

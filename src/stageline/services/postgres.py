@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -57,6 +58,37 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def database_url(url: str, database: str) -> str:
+    """``url`` (a libpq URL to some database of a server) pointing at ``database`` instead."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+
+
+def client_binaries(server_url: str, preferred: str | None = None) -> PgBinaries:
+    """``pg_dump``, ``pg_restore`` and ``psql`` for the server at ``server_url``: its own
+    major version (from the ``preferred`` provider first), else the oldest newer one
+    found (pg_dump refuses a server newer than itself)."""
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as conn:
+        major = conn.info.server_version // 10000
+    providers: list[Provider] = ["embedded", "system"]
+    if preferred in providers:
+        providers.sort(key=lambda p: p != preferred)
+    found: list[PgBinaries] = []
+    for provider in providers:
+        with contextlib.suppress(BackingServiceError):
+            return find_binaries(provider, major)
+        with contextlib.suppress(BackingServiceError):
+            found.append(find_binaries(provider, None))
+    newer = [b for b in found if b.major > major]
+    if newer:
+        return min(newer, key=lambda b: b.major)
+    have = ", ".join(f"{b.major} ({b.bin_dir})" for b in found) or "none"
+    raise BackingServiceError(
+        f"no pg_dump for PostgreSQL {major} here (have: {have})",
+        hint=f"install PostgreSQL {major}'s client programs (e.g. postgresql-client-{major})",
+    )
 
 
 def find_binaries(provider: Provider, version: int | None = None) -> PgBinaries:
