@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from stageline.access import members
 from stageline.config.model import Environment, Pipeline
+from stageline.permissions import rules_of
 from stageline.state import ArtifactRecord, DeploymentRecord
 
 
@@ -163,10 +165,9 @@ def _people(pipe: Pipeline, env: Environment, deployments: Sequence[DeploymentRe
         if d.environment == env.name:
             counts[d.actor] = counts.get(d.actor, 0) + 1
     deployed_by = tuple(sorted(counts, key=lambda a: (-counts[a], a)))
-    access = getattr(env, "access", None)  # [environments.X.access], when declared
-    promote = _expand(pipe, getattr(access, "promote", None))
-    deploy = _expand(pipe, getattr(access, "deploy", None))
-    deploy = promote if deploy is None else deploy  # an unwritten deploy follows promote
+    rules = rules_of(env)
+    promote = _expand(pipe, rules.written("promote")[1])
+    deploy = _expand(pipe, rules.written("deploy")[1])  # an unwritten deploy follows promote
     gate = next((g for g in env.gates.values() if g.kind == "approval"), None)
     if gate is None:
         return People(env.name, None, 0, False, deployed_by, deploy, promote)
@@ -186,16 +187,10 @@ def _people(pipe: Pipeline, env: Environment, deployments: Sequence[DeploymentRe
 
 
 def _expand(pipe: Pipeline, entries: object) -> tuple[str, ...] | None:
-    """People of a rule, ``group:NAME`` expanded from ``[people.groups]``; None if unwritten."""
-    if not isinstance(entries, list):
+    """The people of a rule (groups expanded, sorted); None if the rule is not written."""
+    if not isinstance(entries, list | tuple):
         return None
-    out: list[str] = []
-    for item in entries:
-        text = str(item)
-        group = text.removeprefix("group:")
-        members = pipe.people.groups.get(group, []) if text.startswith("group:") else [text]
-        out += [str(m) for m in members if str(m) not in out]
-    return tuple(out)
+    return tuple(sorted(members([str(e) for e in entries], pipe.people.groups)))
 
 
 def personnel_gap(a: People, b: People) -> list[str]:
