@@ -298,3 +298,8 @@ class Pipeline(Strict):
     @property
     def first(self) -> Environment:
         return self.environments[0]
+
+    @property
+    def production(self) -> Environment | None:
+        """The first environment of the production tier, if the pipeline has one."""
+        return next((e for e in self.environments if e.tier == Tier.production), None)

@@ -118,7 +118,7 @@ def _leaves(text: str) -> Iterator[str]:
 def production_values(home: Path, pipe: Pipeline, session: Session | None = None) -> dict[str, str]:
     """What must never appear in another environment's configuration: production's
     DATABASE_URL and its secret values, each under a label that names but never shows it."""
-    prod = next((e for e in pipe.environments if e.tier.value == "production"), None)
+    prod = pipe.production
     if prod is None:
         return {}
     found: dict[str, str] = {}

@@ -238,7 +238,7 @@ def _production_url(root: Path, environment: str, name: str | None) -> tuple[str
 
     pipe = load_pipeline(root)
     if name is None:
-        found = next((e for e in pipe.environments if e.tier.value == "production"), None)
+        found = pipe.production
         if found is None or found.name == environment:
             return None, ""
         name = found.name

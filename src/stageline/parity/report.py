@@ -55,7 +55,7 @@ def default_pair(pipe: Pipeline) -> tuple[str, str]:
     names = pipe.names
     if len(names) < 2:
         raise UsageError("parity compares two environments; the pipeline declares one")
-    production = next((e.name for e in pipe.environments if e.tier.value == "production"), None)
+    production = pipe.production.name if pipe.production else None
     index = names.index(production) if production and names.index(production) > 0 else -1
     return (names[index - 1], names[index]) if index > 0 else (names[-2], names[-1])
 
@@ -117,7 +117,7 @@ def metrics_for(
     if start >= until:
         raise UsageError(f"--since {start.isoformat()} is not before now")
     pipe = session.pipeline()
-    production = next((e.name for e in pipe.environments if e.tier.value == "production"), None)
+    production = pipe.production.name if pipe.production else None
     return metrics(
         session.store.deployments(limit=_ALL),
         {a.digest: a for a in session.store.list_artifacts()},
