@@ -203,17 +203,8 @@ class LocalTarget:
         if self.env.strategy == "blue-green":
             return self._switch(prepared, variables, deployment)
         previous = self.agent.desired().get(self.env.name)
-        port = self.env.target.port
-        if (
-            previous is None
-            and self.env.name not in self.agent.proxied()
-            and not port_is_free(port)
-        ):
-            raise DeployFailed(
-                self.env.name,
-                f"port {port} of {self.env.name} is in use by another program",
-                hint=f"stop that program, or give {self.env.name} another target.port",
-            )
+        if previous is None and self.env.name not in self.agent.proxied():
+            self._refuse_a_busy_port()
         try:
             status = self.agent.start(
                 self.spec(prepared, variables), health_timeout=self.health_timeout
@@ -230,18 +221,22 @@ class LocalTarget:
             ) from None
         return _status(status)
 
-    def _switch(
-        self, prepared: Prepared, variables: Mapping[str, str], deployment: DeploymentRef | None
-    ) -> ServiceStatus:
+    def _refuse_a_busy_port(self) -> None:
+        """Before this environment's first process: its public port must be free."""
         port = self.env.target.port
-        serving = self.agent.proxied().get(self.env.name)
-        direct = self.env.name in self.agent.desired()
-        if serving is None and not direct and not port_is_free(port):
+        if not port_is_free(port):
             raise DeployFailed(
                 self.env.name,
                 f"port {port} of {self.env.name} is in use by another program",
                 hint=f"stop that program, or give {self.env.name} another target.port",
             )
+
+    def _switch(
+        self, prepared: Prepared, variables: Mapping[str, str], deployment: DeploymentRef | None
+    ) -> ServiceStatus:
+        serving = self.agent.proxied().get(self.env.name)
+        if serving is None and self.env.name not in self.agent.desired():
+            self._refuse_a_busy_port()
         version = prepared.release.version
         try:
             self.agent.switch(self.release_spec(prepared, variables), deployment=deployment)
