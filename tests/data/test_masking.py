@@ -11,7 +11,16 @@ from pydantic import ValidationError
 
 from stageline.data.catalog import Column, Table
 from stageline.data.fingerprints import Fingerprints
-from stageline.data.masking import ColumnMasker, MaskingKey, candidates, shift_date
+from stageline.data.masking import (
+    ColumnMasker,
+    KeyedHash,
+    MaskingKey,
+    Prints,
+    candidates,
+    fingerprint,
+    normalize,
+    shift_date,
+)
 from stageline.data.plan import check, make_plan
 from stageline.data.rules import ColumnRule, DataRules
 from stageline.data.stream import decode_field, encode_field, mask_block
@@ -25,34 +34,42 @@ def masker(rule: object, key: MaskingKey = KEY, max_length: int | None = None) -
     return ColumnMasker(ColumnRule.model_validate(rule), key, max_length)
 
 
+def printed(prints: Prints) -> set[int]:
+    return {fp for bucket in prints.buckets for fp in bucket}
+
+
+def prints_of(*values: str) -> set[int]:
+    """The fingerprints the leak scan would look each value up by."""
+    return {fingerprint(KeyedHash(KEY.mask), normalize(v)) for v in values}
+
+
 @pytest.mark.parametrize("mask", ["hash", "email", "name", "phone", "address", "text", "ip"])
 def test_same_key_same_output_other_key_other_output(mask: str) -> None:
     value = "192.0.2.7" if mask == "ip" else "Margarethe Quackenbush <mq@realmail.test>"
-    first = masker(mask).apply(value, [])
-    assert first == masker(mask).apply(value, [])
-    assert first != masker(mask, OTHER).apply(value, [])
+    first = masker(mask).apply(value)
+    assert first == masker(mask).apply(value)
+    assert first != masker(mask, OTHER).apply(value)
     assert first != value
 
 
 def test_email_and_hash_stay_unique() -> None:
-    emails = {masker("email").apply(f"user{i}@real.test", []) for i in range(20000)}
-    hashes = {masker("hash").apply(f"user{i}", []) for i in range(20000)}
+    emails = {masker("email").apply(f"user{i}@real.test") for i in range(20000)}
+    hashes = {masker("hash").apply(f"user{i}") for i in range(20000)}
     assert len(emails) == 20000 and len(hashes) == 20000
     assert all(e is not None and e.split("@")[1].startswith("example.") for e in emails)
 
 
 def test_fake_values_look_like_their_kind() -> None:
-    phone = masker("phone").apply("+44 20 7946 0000", [])
+    phone = masker("phone").apply("+44 20 7946 0000")
     assert phone is not None and "-555-01" in phone
-    ip4, ip6 = masker("ip").apply("203.0.113.9", []), masker("ip").apply("2001:db8::1", [])
+    ip4, ip6 = masker("ip").apply("203.0.113.9"), masker("ip").apply("2001:db8::1")
     assert ip4 is not None and ip4.startswith("10.")
     assert ip6 is not None and ip6.startswith("fd00:")
-    assert masker("null").apply("x", []) is None
-    assert masker({"mask": "constant", "value": "c"}).apply("anything", []) == "c"
-    assert masker("keep").apply("same", []) == "same"
+    assert masker("null").apply("x") is None
+    assert masker({"mask": "constant", "value": "c"}).apply("anything") == "c"
+    assert masker("keep").apply("same") == "same"
     assert (
-        masker("email", max_length=12).apply("a@b.test", [])
-        == masker("email").apply("a@b.test", [])[:12]
+        masker("email", max_length=12).apply("a@b.test") == masker("email").apply("a@b.test")[:12]
     )  # type: ignore[index]
 
 
@@ -64,18 +81,18 @@ def test_date_shift_stays_within_range_and_keeps_time() -> None:
         assert abs((date.fromisoformat(out[:10]) - date(2020, 2, day)).days) <= 10
     assert shift_date("infinity", b"\x00" * 4, 5) == "infinity"
     rule = masker({"mask": "date", "days": 3})
-    assert rule.apply("2001-01-01", []) == rule.apply("2001-01-01", [])
+    assert rule.apply("2001-01-01") == rule.apply("2001-01-01")
 
 
 def test_json_masks_chosen_keys_at_any_depth_and_reports_them() -> None:
     rule = masker({"mask": "json", "keys": {"email": "email", "street": "address"}})
     doc = {"email": "a@real.test", "n": 1, "home": [{"street": "1 Real Rd", "zip": "X1"}]}
-    hidden: list[str] = []
-    out = json.loads(rule.apply(json.dumps(doc), hidden) or "")
+    prints = Prints()
+    out = json.loads(rule.apply(json.dumps(doc), prints) or "")
     assert out["n"] == 1 and out["home"][0]["zip"] == "X1"
     assert out["email"] != "a@real.test" and out["home"][0]["street"] != "1 Real Rd"
-    assert sorted(hidden) == ["1 Real Rd", "a@real.test"]
-    assert rule.apply("not json", []) == "null"
+    assert printed(prints) == prints_of("1 Real Rd", "a@real.test")
+    assert rule.apply("not json") == "null"
 
 
 @pytest.mark.parametrize(
@@ -93,19 +110,19 @@ def test_copy_decode_handles_octal_and_hex_escapes() -> None:
 
 def test_mask_block_masks_only_masked_fields_and_keeps_nulls() -> None:
     block = b"1\tsecret@real.test\tkept\\tvalue\n2\t\\N\t\n"
-    hidden: list[str] = []
-    out = mask_block(block, [(1, masker("email"))], hidden)
+    prints = Prints()
+    out = mask_block(block, [(1, masker("email"))], 3, prints)
     lines = out.split(b"\n")
     assert len(lines) == 3 and lines[-1] == b""
     first = lines[0].split(b"\t")
     assert first[0] == b"1" and first[2] == b"kept\\tvalue"
     assert first[1].endswith((b".com", b".net", b".org", b".invalid"))
     assert lines[1] == b"2\t\\N\t"
-    assert hidden == ["secret@real.test"]
+    assert printed(prints) == prints_of("secret@real.test")
 
 
 def test_mask_block_keeps_empty_rows_of_a_single_column_table() -> None:
-    out = mask_block(b"\nabcd\n", [(0, masker("hash"))], [])
+    out = mask_block(b"\nabcd\n", [(0, masker("hash"))], 1, Prints())
     lines = out.split(b"\n")
     assert len(lines) == 3 and len(lines[0]) == 32 and len(lines[1]) == 32
 
@@ -198,18 +215,52 @@ def test_fingerprint_file_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mask", ["email", "name", "hash", "text", "null", "redact"])
 def test_column_at_once_equals_value_by_value(mask: str) -> None:
     fields = [b"a@real.test", b"\\N", b"tab\\there", b"a@real.test", b"x\\\\y", b""]
-    hidden: list[str] = []
-    column = masker(mask).apply_fields(fields, hidden)
+    prints = Prints()
+    column = masker(mask).apply_fields(fields, prints)
     one = masker(mask)
     expected = [
         f
         if f == b"\\N"
-        else (lambda out: b"\\N" if out is None else encode_field(out))(
-            one.apply(decode_field(f), [])
-        )
+        else (lambda out: b"\\N" if out is None else encode_field(out))(one.apply(decode_field(f)))
         for f in fields
     ]
     assert column == expected
-    assert hidden == ["a@real.test", "tab\there", "x\\y", ""]  # repeats hidden once
-    truncated = masker(mask, max_length=5).apply_fields(fields, [])
+    assert printed(prints) == prints_of("a@real.test", "tab\there")  # "x\\y", "": too short
+    truncated = masker(mask, max_length=5).apply_fields(fields, Prints())
     assert all(len(decode_field(f)) <= 5 for f in truncated if f != b"\\N")
+
+
+def test_fingerprints_are_what_the_leak_scan_looks_up() -> None:
+    """The digest a value was masked by doubles as its fingerprint when the value is
+    normalized already; otherwise the normalized form is fingerprinted."""
+    prints = Prints()
+    fields = [b"  Bob@Real.TEST ", b"ana@real.test", b"write to cy@real.test, or call"]
+    masker("text").apply_fields(fields, prints)
+    expected = prints_of("bob@real.test", "ana@real.test", fields[2].decode(), "cy@real.test")
+    assert printed(prints) == expected
+    looked_up = {fp for f in fields for fp in prints_of(*candidates(f.decode()))}
+    assert looked_up <= printed(prints)
+
+
+def test_json_key_rules_nest() -> None:
+    """A key with a rule of its own keeps it below a masked key; the rest inherits."""
+    rule = masker({"mask": "json", "keys": {"contact": "name", "email": "email"}})
+    doc = {"contact": {"email": "a@real.test", "nick": "Bobby Real"}, "email": None, "n": [1]}
+    out = json.loads(rule.apply(json.dumps(doc)) or "")
+    assert out["contact"]["email"] == masker("email").apply("a@real.test")
+    assert out["contact"]["nick"] == masker("name").apply("Bobby Real")
+    assert out["email"] is None and out["n"] == [1]
+
+
+def test_mask_block_refuses_rows_of_another_width() -> None:
+    with pytest.raises(ValueError, match="3 fields"):
+        mask_block(b"1\ta\n2\tb\n", [(1, masker("hash"))], 3, Prints())
+
+
+def test_prints_travel_between_processes_as_bytes() -> None:
+    one, two = Prints(), Prints()
+    one.add_string(KeyedHash(KEY.mask), "someone@real.test")
+    one.add_string(KeyedHash(KEY.mask), "Other Person")
+    two.add_bytes(one.to_bytes())
+    two.add_bytes(one.to_bytes())
+    assert printed(two) == printed(one) and len(two) == 2 * len(one) == 4

@@ -13,6 +13,7 @@ from stageline.services.postgres import (
     PgBinaries,
     PostgresServer,
     client_binaries,
+    client_connection,
     database_url,
     find_binaries,
     free_port,
@@ -128,3 +129,11 @@ def test_database_url_swaps_only_the_database() -> None:
     assert database_url(url, "postgres") == (
         "postgresql://ana:s3cret@127.0.0.1:5433/postgres?sslmode=disable"
     )
+
+
+def test_client_connection_keeps_the_password_off_the_command_line() -> None:
+    conninfo, env = client_connection("postgresql://ana:s%40cret@127.0.0.1:5433/shop")
+    assert "s@cret" not in conninfo and "password" not in conninfo
+    assert "host=127.0.0.1" in conninfo and "dbname=shop" in conninfo and "user=ana" in conninfo
+    assert env == {"PGPASSWORD": "s@cret"}
+    assert client_connection("postgresql://ana@127.0.0.1:5433/shop")[1] == {}

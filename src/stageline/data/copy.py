@@ -6,6 +6,7 @@ environment-level use cases are in :mod:`stageline.data.snapshot`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -19,13 +20,13 @@ import psycopg
 from psycopg import sql
 
 from stageline.data.catalog import read_tables, session_settings
-from stageline.data.fingerprints import Collector, Fingerprints
-from stageline.data.masking import MaskingKey
-from stageline.data.parallel import Job, default_workers, merge, parts, run_all
+from stageline.data.fingerprints import Fingerprints, collected
+from stageline.data.masking import MaskingKey, Prints
+from stageline.data.parallel import Job, default_workers, parts, run_all
 from stageline.data.plan import Plan, check, make_plan
 from stageline.data.rules import DataRules
 from stageline.errors import BackingServiceError, UsageError
-from stageline.services.postgres import PgBinaries
+from stageline.services.postgres import PgBinaries, client_connection
 
 Progress = Callable[[str], None]
 
@@ -82,8 +83,9 @@ def copy_database(
         check(plan, source_name)
         row = src.execute("SELECT pg_export_snapshot()").fetchone()
         assert row is not None
+        psql = dump.program("psql")
         jobs = [
-            Job(source_url, target_url, str(row[0]), table, key.raw, pages)
+            Job(source_url, psql, target_url, str(row[0]), table, key.raw, pages)
             for table in plan.tables
             if not table.schema_only
             for pages in parts(src, table)
@@ -94,11 +96,11 @@ def copy_database(
             tables = len({job.plan.table.key for job in jobs})
             report(f"copying the rows of {tables} tables in {len(jobs)} parts")
             done = run_all(jobs, workers or default_workers())
-            collector = Collector(key)
+            prints = Prints()
             counts = {t.table.key: 0 for t in plan.tables}
             for part in done:
                 counts[part.table] += part.rows
-                merge(collector, part.fingerprints)
+                prints.add_bytes(part.fingerprints)
             with connect(target_url) as dst:
                 _sequences(src, dst)
                 dst.commit()
@@ -109,7 +111,7 @@ def copy_database(
         row_counts=counts,
         bytes=sum(part.size for part in done),
         duration=time.perf_counter() - started,
-        fingerprints=collector.result(),
+        fingerprints=collected(prints, key),
         passthrough=tuple(t.table.key for t in plan.tables if t.passthrough),
     )
 
@@ -131,32 +133,40 @@ def _schema(
     """Copy one section of the schema (``pre-data``: tables; ``post-data``: indexes,
     constraints, triggers) with pg_dump and psql."""
     script = tmp / f"{section}.sql"
-    env = {**os.environ, "PGCONNECT_TIMEOUT": "10"}
+    source, source_env = client_connection(source_url)
+    target, target_env = client_connection(target_url)
     steps = [
-        [
-            dump.program("pg_dump"),
-            "--schema-only",
-            f"--section={section}",
-            "--no-owner",
-            "--no-privileges",
-            "--file",
-            str(script),
-            "--dbname",
-            source_url,
-        ],
-        [
-            load.program("psql"),
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "--file",
-            str(script),
-            "--dbname",
-            target_url,
-        ],
+        (
+            [
+                dump.program("pg_dump"),
+                "--schema-only",
+                f"--section={section}",
+                "--no-owner",
+                "--no-privileges",
+                "--file",
+                str(script),
+                "--dbname",
+                source,
+            ],
+            source_env,
+        ),
+        (
+            [
+                load.program("psql"),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--file",
+                str(script),
+                "--dbname",
+                target,
+            ],
+            target_env,
+        ),
     ]
-    for cmd in steps:
+    for cmd, password in steps:
+        env = {**os.environ, "PGCONNECT_TIMEOUT": "10", **password}
         result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if result.returncode != 0:
             tail = "\n".join(result.stderr.strip().splitlines()[-10:])
@@ -179,13 +189,19 @@ def create_database(admin_url: str, name: str) -> None:
 
 
 def make_template(admin_url: str, name: str) -> None:
-    """Keep ``name`` as a template: nobody connects, it can only be cloned."""
+    """Keep ``name`` as a template: nobody connects, it can only be cloned.
+
+    Then a checkpoint, when the role may run one: the freshly loaded pages are written out
+    now, once, rather than by the first restore (a ``FILE_COPY`` clone starts with a
+    checkpoint of everything still dirty)."""
     with connect(admin_url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
                 sql.Identifier(name)
             )
         )
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CHECKPOINT")
 
 
 def drop_database(admin_url: str, name: str) -> None:

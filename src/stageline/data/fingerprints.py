@@ -1,6 +1,6 @@
 """Keyed fingerprints of the production values a snapshot masked: a compact, sorted set.
 
-A fingerprint is the first 8 bytes of ``HMAC-SHA256(fingerprint key, normalized value)``
+A fingerprint is the first 8 bytes of ``HMAC-SHA256(mask key, normalized value)``
 (see :mod:`stageline.data.masking`): it proves "this value was in production" to
 whoever holds the key, and tells nobody else anything. The file, kept beside the
 snapshot's record as ``.stageline/snapshots/<name>/fingerprints.bin``, is a header (magic,
@@ -17,55 +17,22 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stageline.data.masking import KeyedHash, MaskingKey, candidates
+from stageline.data.masking import MaskingKey, Prints
 
-MAGIC = b"SLFP1\0\0\0"
+MAGIC = b"SLFP2\0\0\0"
+# version 1 fingerprinted under a key of its own: those files cannot be looked up now
+OLD_MAGIC = b"SLFP1\0\0\0"
 _HEADER = struct.Struct("<8s8sQ")
 
 
-class Collector:
-    """Gathers the fingerprints of hidden source strings while a snapshot streams.
-
-    Kept as 8-byte integers in 256 arrays (by top byte), deduplicated one array at a time
-    at the end, so memory stays near 8 bytes per value seen even for big databases.
-    """
-
-    def __init__(self, key: MaskingKey) -> None:
-        self._hash = KeyedHash(key.fingerprint)
-        self._key = key
-        self._buckets = [array("Q") for _ in range(256)]
-
-    def add(self, hidden: list[str]) -> None:
-        """Fingerprint each hidden string (the HMAC of :func:`fingerprint`, inlined)."""
-        inner, outer = self._hash.states
-        buckets, from_bytes = self._buckets, int.from_bytes
-        for value in hidden:
-            for norm in candidates(value):
-                h = inner.copy()
-                h.update(norm.encode("utf-8", "surrogatepass"))
-                o = outer.copy()
-                o.update(h.digest())
-                fp = from_bytes(o.digest()[:8])
-                buckets[fp >> 56].append(fp)
-
-    def raw(self) -> array:  # type: ignore[type-arg]
-        """Everything collected, unsorted, with repeats (to send to another process)."""
-        out = array("Q")
-        for bucket in self._buckets:
-            out.extend(bucket)
-        return out
-
-    def extend(self, values: array) -> None:  # type: ignore[type-arg]
-        buckets = self._buckets
-        for fp in values:
-            buckets[fp >> 56].append(fp)
-
-    def result(self) -> Fingerprints:
-        merged = array("Q")
-        for i, bucket in enumerate(self._buckets):
-            merged.extend(sorted(set(bucket)))
-            self._buckets[i] = array("Q")
-        return Fingerprints(self._key.key_id, merged)
+def collected(prints: Prints, key: MaskingKey) -> Fingerprints:
+    """The sorted set of everything ``prints`` gathered (emptied on the way, one bucket
+    at a time, so memory stays near 8 bytes per value seen)."""
+    merged = array("Q")
+    for i, bucket in enumerate(prints.buckets):
+        merged.extend(sorted(set(bucket)))
+        prints.buckets[i] = array("Q")
+    return Fingerprints(key.key_id, merged)
 
 
 @dataclass
@@ -129,10 +96,15 @@ class FingerprintSet:
 
 def load_all(home: Path, key: MaskingKey) -> tuple[FingerprintSet, list[str]]:
     """Every kept snapshot's fingerprints made under ``key``; and the snapshots skipped
-    because another key made theirs."""
+    because another key (or an older stageline) made theirs."""
     parts: list[Fingerprints] = []
     skipped: list[str] = []
     for path in sorted((home / "snapshots").glob("*/fingerprints.bin")):
+        with open(path, "rb") as fh:
+            old = fh.read(len(OLD_MAGIC)) == OLD_MAGIC
+        if old:
+            skipped.append(path.parent.name)
+            continue
         found = Fingerprints.read(path)
         if found.key_id != key.key_id:
             skipped.append(path.parent.name)

@@ -6,8 +6,11 @@ up), a different key gives different outputs, and nobody without the key can map
 output back by guessing inputs. ``hash`` and ``email`` carry 64+ bits of the HMAC, so a
 unique column stays unique; the other fakes look natural and may repeat.
 
-Each :class:`ColumnMasker` also reports the *source* strings it hid (the whole value, or
-a JSON key's leaves, plus any e-mail address inside), for the leak-scan fingerprints.
+Each :class:`ColumnMasker` also records a fingerprint of every *source* string it hid (the
+whole value, or a JSON key's leaves, plus any e-mail address inside) in :class:`Prints`,
+for the leak scan. A fingerprint is the first 8 bytes of the same keyed HMAC, taken over
+the normalized string (stripped, case-folded): for the common value that is already
+normalized it is the digest the mask was picked by, so it costs nothing more.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hashlib
 import hmac
 import json
 import re
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -37,9 +41,12 @@ EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 MIN_FINGERPRINT_LENGTH = 4
 CACHE_SIZE = 50_000  # outputs remembered per transformer (repeats: the same e-mail in orders)
 _MISS = object()
+_NOTHING: dict[bytes, bytes] = {}
 _FAKE_FIRST = frozenset(name.casefold() for name in FIRST_NAMES)
 _FAKE_LAST = frozenset(name.casefold() for name in LAST_NAMES)
 _FAKE_DOMAINS = tuple("@" + domain for domain in DOMAINS)
+_FIRST_LOWER = tuple(name.lower() for name in FIRST_NAMES)
+_LAST_LOWER = tuple(name.lower() for name in LAST_NAMES)
 
 
 @dataclass(frozen=True)
@@ -54,10 +61,6 @@ class MaskingKey:
     @property
     def mask(self) -> bytes:
         return self._derive(b"mask")
-
-    @property
-    def fingerprint(self) -> bytes:
-        return self._derive(b"fingerprint")
 
     @property
     def key_id(self) -> str:
@@ -93,9 +96,7 @@ Leaf = Callable[[str, bytes], str | None]
 
 
 def _email(value: str, d: bytes) -> str:
-    tag = d[3:11].hex()
-    first, last = FIRST_NAMES[d[0] & 63].lower(), LAST_NAMES[d[1] & 63].lower()
-    return f"{first}.{last}.{tag}@{DOMAINS[d[2] & 3]}"
+    return f"{_FIRST_LOWER[d[0] & 63]}.{_LAST_LOWER[d[1] & 63]}.{d[3:11].hex()}@{DOMAINS[d[2] & 3]}"
 
 
 def _name(value: str, d: bytes) -> str:
@@ -166,8 +167,8 @@ class ColumnMasker:
     """Masks one column's values under one rule and key; NULL stays NULL (done by caller).
 
     ``memo`` (shared by the maskers of one snapshot) remembers each transformer's outputs:
-    a repeated value (the same e-mail in users and orders) is masked, and reported as
-    hidden, only once.
+    a repeated value (the same e-mail in users and orders) is masked, and fingerprinted,
+    only once.
     """
 
     def __init__(
@@ -182,41 +183,54 @@ class ColumnMasker:
         self._max = max_length
         self._memo: Memo = memo if memo is not None else {}
         self._key_names = dict(rule.keys)
+        self._remember = True
+        self._prints: Prints | None = None  # where the JSON value being parsed records
+        # made once: json.loads and json.dumps with options build a new one every call
+        self._decoder = json.JSONDecoder(object_pairs_hook=self._object)
+        self._encoder = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
 
     def _digest(self, value: str) -> bytes:
         return self._hash(value.encode("utf-8", "surrogatepass"))
 
-    def apply(self, value: str, hidden: list[str]) -> str | None:
-        """The masked value; appends the source strings it hid to ``hidden``."""
+    def apply(self, value: str, prints: Prints | None = None) -> str | None:
+        """The masked value; the fingerprints of the source strings it hid go to
+        ``prints``."""
         mask = self.rule.mask
         if mask == "keep":
             return value
         if mask == "date":
             return shift_date(value, self._digest(value), self.rule.days)
         if mask == "json":
-            return self._json(value, hidden)
+            return self._json(value, prints)
         if mask == "constant":
-            hidden.append(value)
+            if prints is not None:
+                prints.add_string(self._hash, value)
             return self.rule.value
-        out = self._leaf(mask, value, hidden)
+        out = self._leaf(mask, value, prints)
         if out is not None and self._max is not None and len(out) > self._max:
             out = out[: self._max]
         return out
 
-    def apply_fields(self, fields: list[bytes], hidden: list[str]) -> list[bytes]:
-        """A whole column of COPY text fields at once (the fast path of a snapshot)."""
+    def apply_fields(self, fields: list[bytes], prints: Prints) -> list[bytes]:
+        """A whole column of COPY text fields at once (the fast path of a snapshot); the
+        fingerprints of the values hidden go to ``prints``."""
         mask = self.rule.mask
-        if mask not in LEAVES or self._max is not None:
+        leaf = LEAVES.get(mask)
+        if leaf is None and mask != "date":  # json, constant, keep: value by value
             return [
-                f if f == NULL else encode_field(self.apply(decode_field(f), hidden))
+                f if f == NULL else encode_field(self.apply(decode_field(f), prints))
                 for f in fields
             ]
-        memo = self._memo.get("bytes:" + mask)
+        memo_name = f"bytes:{mask}:{self._max}:{self.rule.days}"
+        memo = self._memo.get(memo_name)
         if memo is None:
-            memo = self._memo["bytes:" + mask] = {}
+            memo = self._memo[memo_name] = {}
         seen: dict[bytes, bytes] = memo  # type: ignore[assignment]
-        leaf, get, append = LEAVES[mask], seen.get, hidden.append
+        remember = self._remember
+        get = seen.get if remember else _NOTHING.get
+        limit, days, hits = self._max, self.rule.days, 0
         inner, outer = self._hash.states
+        buckets, from_bytes = prints.buckets, int.from_bytes
         out: list[bytes] = []
         for raw in fields:
             done = get(raw)
@@ -224,59 +238,91 @@ class ColumnMasker:
                 if raw == NULL:
                     out.append(raw)
                     continue
-                value = decode_field(raw)
-                append(value)
+                if b"\\" in raw:
+                    value = decode_field(raw)
+                    data = value.encode("utf-8", "surrogatepass")
+                else:  # the same bytes, for the UTF-8 PostgreSQL sends
+                    value, data = raw.decode("utf-8", "surrogateescape"), raw
                 h = inner.copy()
-                h.update(value.encode("utf-8", "surrogatepass"))
+                h.update(data)
                 o = outer.copy()
                 o.update(h.digest())
-                done = encode_field(leaf(value, o.digest()))
-                if len(seen) >= CACHE_SIZE:
-                    seen.clear()
-                seen[raw] = done
+                d = o.digest()
+                if leaf is None:  # a date: shifted, not fingerprinted (nothing personal alone)
+                    result: str | None = shift_date(value, d, days)
+                else:
+                    norm = value.strip().casefold()
+                    if len(norm) >= MIN_FINGERPRINT_LENGTH:
+                        fp = from_bytes(d[:8]) if norm == value else fingerprint(self._hash, norm)
+                        buckets[fp >> 56].append(fp)
+                    if "@" in norm and (" " in norm or "<" in norm or "," in norm or ";" in norm):
+                        prints.add_emails_in(self._hash, value, norm)
+                    result = leaf(value, d)
+                if result is None:
+                    done = NULL
+                else:
+                    if limit is not None and len(result) > limit:
+                        result = result[:limit]
+                    # a fake holds no tab, newline or backslash: nothing to escape
+                    done = encode_field(result) if leaf is None else result.encode()
+                if remember:
+                    if len(seen) >= CACHE_SIZE:
+                        seen.clear()
+                    seen[raw] = done
+            else:
+                hits += 1
             out.append(done)
+        if remember and len(fields) >= 1000 and hits * 20 < len(fields):
+            self._remember = False  # a column of distinct values: the memo only costs
         return out
 
-    def _leaf(self, mask: str, value: str, hidden: list[str]) -> str | None:
+    def _leaf(self, mask: str, value: str, prints: Prints | None) -> str | None:
         memo = self._memo.get(mask)
         if memo is None:
             memo = self._memo[mask] = {}
         out = memo.get(value, _MISS)
         if out is _MISS:
-            hidden.append(value)
-            out = LEAVES[mask](value, self._hash(value.encode("utf-8", "surrogatepass")))
+            d = self._digest(value)
+            if prints is not None:
+                prints.add_digest(self._hash, value, d)
+            out = LEAVES[mask](value, d)
             if len(memo) >= CACHE_SIZE:
                 memo.clear()
             memo[value] = out
         return out  # type: ignore[return-value]
 
-    def _json(self, value: str, hidden: list[str]) -> str:
+    def _json(self, value: str, prints: Prints | None) -> str:
+        self._prints = prints
         try:
-            doc = json.loads(value)
+            doc = self._decoder.decode(value)
         except ValueError:
-            hidden.append(value)
+            if prints is not None:
+                prints.add_string(self._hash, value)
             return "null"
-        masked = self._walk(doc, None, hidden)
-        return json.dumps(masked, ensure_ascii=False, separators=(", ", ": "))
+        return self._encoder.encode(doc)
 
-    def _walk(self, node: Any, leaf: str | None, hidden: list[str]) -> Any:
+    def _object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        """One JSON object as it is parsed (innermost first): the values of the keys
+        with a rule are masked under it."""
+        doc = dict(pairs)
+        for name, leaf in self._key_names.items():
+            if name in doc:
+                doc[name] = self._under(doc[name], leaf)
+        return doc
+
+    def _under(self, node: Any, leaf: str) -> Any:
+        """Every leaf of ``node`` masked by ``leaf``, except below keys that have a rule
+        of their own (:meth:`_object` did those already)."""
+        if isinstance(node, str):
+            return self._leaf(leaf, node, self._prints)
         if isinstance(node, dict):
-            names, out = self._key_names, {}
-            for k, v in node.items():
-                under = names.get(k, leaf)
-                if under is None:
-                    out[k] = self._walk(v, None, hidden) if isinstance(v, dict | list) else v
-                elif isinstance(v, str):
-                    out[k] = self._leaf(under, v, hidden)
-                else:
-                    out[k] = self._walk(v, under, hidden)
-            return out
+            names = self._key_names
+            return {k: v if k in names else self._under(v, leaf) for k, v in node.items()}
         if isinstance(node, list):
-            return [self._walk(item, leaf, hidden) for item in node]
-        if leaf is None or node is None:
-            return node
-        text = node if isinstance(node, str) else json.dumps(node)
-        return self._leaf(leaf, text, hidden)
+            return [self._under(item, leaf) for item in node]
+        if node is None:
+            return None
+        return self._leaf(leaf, json.dumps(node), self._prints)
 
 
 def normalize(value: str) -> str:
@@ -284,7 +330,7 @@ def normalize(value: str) -> str:
 
 
 def fingerprintable(norm: str) -> bool:
-    """Worth a fingerprint: long enough, and not something our own fakes could produce."""
+    """Worth looking up: long enough, and not something our own fakes could produce."""
     if len(norm) < MIN_FINGERPRINT_LENGTH:
         return False
     if "@" in norm and norm.endswith(_FAKE_DOMAINS):
@@ -293,9 +339,9 @@ def fingerprintable(norm: str) -> bool:
     return not (len(parts) == 2 and parts[0] in _FAKE_FIRST and parts[1] in _FAKE_LAST)
 
 
-def fingerprint(fp_hash: KeyedHash, norm: str) -> int:
-    """A 64-bit keyed fingerprint of a normalized value."""
-    return int.from_bytes(fp_hash(norm.encode("utf-8", "surrogatepass"))[:8])
+def fingerprint(keyed: KeyedHash, norm: str) -> int:
+    """A 64-bit keyed fingerprint of a normalized value (``keyed``: the mask key's HMAC)."""
+    return int.from_bytes(keyed(norm.encode("utf-8", "surrogatepass"))[:8])
 
 
 def candidates(value: str) -> list[str]:
@@ -306,3 +352,52 @@ def candidates(value: str) -> list[str]:
         inside = (normalize(m) for m in EMAIL_RE.findall(value))
         found += [e for e in inside if e != norm and fingerprintable(e)]
     return found
+
+
+class Prints:
+    """The fingerprints of the source strings a snapshot hid: 64-bit integers, kept in
+    256 arrays by their top byte (so the final sort and de-duplication go one array at a
+    time), with repeats until :func:`stageline.data.fingerprints.collected`.
+
+    Every string long enough is recorded (the leak scan's lookups skip strings our own
+    fakes could produce, so recording those too costs only space)."""
+
+    def __init__(self) -> None:
+        self.buckets = [array("Q") for _ in range(256)]
+
+    def __len__(self) -> int:
+        return sum(len(bucket) for bucket in self.buckets)
+
+    def add_digest(self, keyed: KeyedHash, value: str, d: bytes) -> None:
+        """Record ``value``, whose keyed digest ``d`` is (reused when it is normalized)."""
+        norm = normalize(value)
+        if len(norm) >= MIN_FINGERPRINT_LENGTH:
+            fp = int.from_bytes(d[:8]) if norm == value else fingerprint(keyed, norm)
+            self.buckets[fp >> 56].append(fp)
+        if "@" in norm and (" " in norm or "<" in norm or "," in norm or ";" in norm):
+            self.add_emails_in(keyed, value, norm)
+
+    def add_string(self, keyed: KeyedHash, value: str) -> None:
+        """Record ``value`` (its normalized form, and e-mails inside it)."""
+        self.add_digest(keyed, value, keyed(value.encode("utf-8", "surrogatepass")))
+
+    def add_emails_in(self, keyed: KeyedHash, value: str, norm: str) -> None:
+        for match in EMAIL_RE.findall(value):
+            email = normalize(match)
+            if email != norm and len(email) >= MIN_FINGERPRINT_LENGTH:
+                fp = fingerprint(keyed, email)
+                self.buckets[fp >> 56].append(fp)
+
+    def to_bytes(self) -> bytes:
+        """Everything, for another process: 256 counts, then the arrays one after another."""
+        counts = array("Q", (len(bucket) for bucket in self.buckets))
+        return counts.tobytes() + b"".join(bucket.tobytes() for bucket in self.buckets)
+
+    def add_bytes(self, raw: bytes) -> None:
+        """Merge what :meth:`to_bytes` gave (arrays extended in C, no loop per value)."""
+        counts = array("Q")
+        counts.frombytes(raw[: 256 * 8])
+        at = 256 * 8
+        for bucket, count in zip(self.buckets, counts, strict=True):
+            bucket.frombytes(raw[at : at + 8 * count])
+            at += 8 * count

@@ -1,8 +1,9 @@
 """Copy tables (and parts of big tables) in worker processes, on one consistent snapshot.
 
 Masking is Python work per value, so one process would use one core. The source
-transaction exports its snapshot (``pg_export_snapshot``); every worker reads in a
-transaction on that same snapshot, like ``pg_dump --jobs``. A table bigger than
+transaction exports its snapshot (``pg_export_snapshot``); every part is read (by psql,
+see :func:`stageline.data.stream.copy_out`) in a transaction on that same snapshot, like
+``pg_dump --jobs``. A table bigger than
 ``PART_PAGES`` heap pages is split into page ranges (TID range scans, PostgreSQL 14+).
 Workers are forked (fast to start; they open their own connections and exit with
 ``os._exit``, so the parent's connections are never touched).
@@ -12,20 +13,17 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from array import array
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from stageline.data.catalog import session_settings
-from stageline.data.fingerprints import Collector
-from stageline.data.masking import MaskingKey, Memo
+from stageline.data.masking import MaskingKey, Memo, Prints
 from stageline.data.plan import TablePlan
-from stageline.data.stream import copy_table
+from stageline.data.stream import Source, copy_table
 
 PART_PAGES = 1024  # 8 MB of heap per part
 TID_RANGE_SINCE = 140000
@@ -34,6 +32,7 @@ TID_RANGE_SINCE = 140000
 @dataclass(frozen=True)
 class Job:
     source_url: str
+    psql: str  # the source server's own psql
     target_url: str
     snapshot_id: str
     plan: TablePlan
@@ -46,7 +45,7 @@ class Done:
     table: str
     rows: int
     size: int
-    fingerprints: bytes  # array("Q") bytes, not deduplicated
+    fingerprints: bytes  # Prints.to_bytes(): not deduplicated yet
 
 
 def parts(src: psycopg.Connection[Any], plan: TablePlan) -> list[tuple[int, int | None] | None]:
@@ -67,27 +66,23 @@ def parts(src: psycopg.Connection[Any], plan: TablePlan) -> list[tuple[int, int 
 _state: dict[str, Any] = {}
 
 
-def _connections(job: Job) -> tuple[psycopg.Connection[Any], psycopg.Connection[Any], Memo]:
+def _target(job: Job) -> tuple[psycopg.Connection[Any], Memo]:
+    """This process's connection to the target (and the masks' memo), kept across jobs."""
     if _state.get("snapshot") != job.snapshot_id:
-        src = psycopg.connect(job.source_url, connect_timeout=10)
-        src.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        src.read_only = True
-        src.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(job.snapshot_id)))
-        session_settings(src)
         dst = psycopg.connect(job.target_url, connect_timeout=10)
         session_settings(dst)
-        _state.update(snapshot=job.snapshot_id, src=src, dst=dst, memo={})
-    return _state["src"], _state["dst"], _state["memo"]
+        _state.update(snapshot=job.snapshot_id, dst=dst, memo={})
+    return _state["dst"], _state["memo"]
 
 
 def run_job(job: Job) -> Done:
     """Copy one part (in a worker process, or in this one)."""
-    src, dst, memo = _connections(job)
-    key = MaskingKey(job.key)
-    collector = Collector(key)
-    copied = copy_table(src, dst, job.plan, key, collector.add, memo, job.pages)
+    dst, memo = _target(job)
+    prints = Prints()
+    source = Source(job.source_url, job.psql, job.snapshot_id)
+    copied = copy_table(source, dst, job.plan, MaskingKey(job.key), prints, memo, job.pages)
     dst.commit()
-    return Done(job.plan.table.key, copied.rows, copied.bytes, collector.raw().tobytes())
+    return Done(job.plan.table.key, copied.rows, copied.bytes, prints.to_bytes())
 
 
 def run_all(jobs: list[Job], workers: int) -> list[Done]:
@@ -103,18 +98,11 @@ def run_all(jobs: list[Job], workers: int) -> list[Done]:
 
 
 def _close() -> None:
-    for name in ("src", "dst"):
-        conn = _state.pop(name, None)
-        if conn is not None:
-            conn.close()
+    conn = _state.pop("dst", None)
+    if conn is not None:
+        conn.close()
     _state.clear()
 
 
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
-
-
-def merge(collector: Collector, raw: bytes) -> None:
-    values = array("Q")
-    values.frombytes(raw)
-    collector.extend(values)

@@ -57,7 +57,7 @@ def scan_database(
 ) -> ScanReport:
     """Every text, JSON (each string leaf) and inet value of the database at ``url``,
     looked up among ``fingerprints``; e-mail addresses inside text count too."""
-    fp_key = KeyedHash(key.fingerprint)
+    fp_key = KeyedHash(key.mask)
     findings: list[Finding] = []
     values = columns = 0
     with connect(url) as conn:

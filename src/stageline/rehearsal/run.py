@@ -9,6 +9,7 @@ the server's own binaries, which works while the source database is in use).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -32,7 +33,7 @@ from stageline.rehearsal.fingerprint import (
 from stageline.rehearsal.probes import LongReader, Probes
 from stageline.rehearsal.tools import Migrator, production_revision, table_sizes
 from stageline.rehearsal.tracer import Tracer
-from stageline.services.postgres import database_url
+from stageline.services.postgres import client_connection, database_url
 
 CloneMethod = Literal["template", "dump"]
 #: tables of the migration tools themselves: probed and compared like any other? No:
@@ -73,14 +74,17 @@ def clone(plan: Plan) -> tuple[str, float]:
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(plan.scratch))
         )
+    # the connection strings go on the command line without the password (see
+    # client_connection), which travels in each program's environment
+    source, source_env = client_connection(database_url(plan.admin_url, plan.source))
+    scratch, scratch_env = client_connection(database_url(plan.admin_url, plan.scratch))
     dump = subprocess.Popen(
-        [f"{plan.pg_bin}/pg_dump", "-Fc", "-d", database_url(plan.admin_url, plan.source)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [f"{plan.pg_bin}/pg_dump", "-Fc", "-d", source],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **source_env},
     )  # fmt: skip
     restore = subprocess.run(
-        [f"{plan.pg_bin}/pg_restore", "--no-owner", "--exit-on-error", "-d",
-         database_url(plan.admin_url, plan.scratch)],
-        stdin=dump.stdout, capture_output=True, check=False,
+        [f"{plan.pg_bin}/pg_restore", "--no-owner", "--exit-on-error", "-d", scratch],
+        stdin=dump.stdout, capture_output=True, check=False, env={**os.environ, **scratch_env},
     )  # fmt: skip
     assert dump.stdout is not None
     dump.stdout.close()

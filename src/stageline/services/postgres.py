@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from stageline.errors import BackingServiceError
 from stageline.procfs import is_alive
@@ -64,6 +65,15 @@ def database_url(url: str, database: str) -> str:
     """``url`` (a libpq URL to some database of a server) pointing at ``database`` instead."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+
+
+def client_connection(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` split for a client program (psql, pg_dump): the connection string without
+    its password, which is safe on a command line that every user of the host can read,
+    and the environment variables that carry the password."""
+    params = conninfo_to_dict(url)
+    password = params.pop("password", None)
+    return make_conninfo("", **params), ({"PGPASSWORD": str(password)} if password else {})
 
 
 def client_binaries(server_url: str, preferred: str | None = None) -> PgBinaries:
