@@ -112,10 +112,11 @@ def server(folder: Path, name: str) -> PostgresServer:
     return pg
 
 
-def generate(url: str, size_mb: int) -> tuple[int, int]:
-    users = max(1000, size_mb * 1_000_000 * 40 // 100 // 330)
-    orders = max(1000, size_mb * 1_000_000 * 35 // 100 // 150)
-    events = max(1000, size_mb * 1_000_000 * 25 // 100 // 180)
+def generate(url: str, size_mb: int, mix: tuple[int, int, int]) -> tuple[int, int]:
+    """About ``size_mb`` MB, shared between users, orders and events by ``mix`` (%)."""
+    users = max(1000, size_mb * 1_000_000 * mix[0] // 100 // 330)
+    orders = max(1000, size_mb * 1_000_000 * mix[1] // 100 // 150)
+    events = max(1000, size_mb * 1_000_000 * mix[2] // 100 // 180)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(SCHEMA)
         for sql, count in ((USERS, users), (ORDERS, orders), (EVENTS, events)):
@@ -147,6 +148,15 @@ def dump_restore(binaries_dir: str, source_url: str, target_url: str) -> float:
     return time.perf_counter() - started
 
 
+def settle(*servers: PostgresServer) -> None:
+    """A checkpoint on each server and a ``sync``: what earlier steps left dirty is
+    written out before the next measurement, not during it."""
+    for pg in servers:
+        with psycopg.connect(pg.url(), autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+    os.sync()
+
+
 def _cpu() -> float:
     """CPU seconds of this process and its waited-for children (the copy workers)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -157,6 +167,12 @@ def _cpu() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument(
+        "--mix",
+        default="40,35,25",
+        help="percent of the bytes in users,orders,events (events pass through unmasked); "
+        "the default is PII-dense, 10,15,75 is closer to a typical service's database",
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="stageline-bench-snap-"))
     os.chmod(folder, 0o755)
@@ -169,20 +185,27 @@ def main() -> None:
         print(f"PostgreSQL {binaries.major} ({bin_dir}); {os.cpu_count()} cores")
         prod.create_database("shop")
         started = time.perf_counter()
-        rows, size = generate(prod.url("shop"), args.size_mb)
+        mix = tuple(int(part) for part in args.mix.split(","))
+        assert len(mix) == 3, "--mix takes three percentages"
+        rows, size = generate(prod.url("shop"), args.size_mb, mix)  # type: ignore[arg-type]
         print(f"generated {rows:,} rows, {size / 1e6:.0f} MB on disk, in "
               f"{time.perf_counter() - started:.1f}s")  # fmt: skip
 
         create_database(staging.url(), "snap")
+        settle(prod, staging)
+        stages: list[tuple[float, str]] = []
         cpu_before = _cpu()
         result = copy_database(
             prod.url("shop"), staging.url("snap"), RULES, MaskingKey(b"bench-key-" * 4),
             source_name="production", dump=binaries, load=binaries,
+            progress=lambda stage: stages.append((time.perf_counter(), stage)),
         )  # fmt: skip
+        stages.append((time.perf_counter(), "done"))
         masked_s = result.duration
         masked_cpu = _cpu() - cpu_before
         copied = sum(result.row_counts.values())
         staging.create_database("plain")
+        settle(prod, staging)
         plain_s = dump_restore(bin_dir, prod.url("shop"), staging.url("plain"))
 
         started = time.perf_counter()
@@ -191,9 +214,7 @@ def main() -> None:
         # Both restores start from the same state: nothing left for PostgreSQL or the
         # kernel to flush (the plain copy above left 1 GB of dirty pages behind, which
         # would otherwise be written out during whichever restore came first).
-        with psycopg.connect(staging.url(), autocommit=True) as conn:
-            conn.execute("CHECKPOINT")
-        os.sync()
+        settle(staging)
         clones = []
         for i in range(3):
             clones.append(clone_database(staging.url(), "snap", f"restored_clone{i}"))
@@ -218,6 +239,9 @@ def main() -> None:
         print(f"  (stageline's own processes used {masked_cpu:.2f}s of CPU: "
               f"{result.bytes / 1e6 / masked_cpu:.1f} MB/s per core; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")  # fmt: skip
+        print("  (phases: " + ", ".join(
+            f"{stage} {stages[i + 1][0] - at:.1f}s" for i, (at, stage) in enumerate(stages[:-1])
+        ) + ")")  # fmt: skip
         print(f"masked / plain: {masked_s / plain_s:.2f}x the time (aim <= 1.5x)")
         print()
         print(f"(making the template, with its checkpoint, took {template_s:.2f}s)")
