@@ -202,11 +202,8 @@ def approval_rule(env: Environment) -> ApprovalRule | None:
 
 
 def _deployers(session: Session, environment: str, digest: str) -> frozenset[str]:
-    return frozenset(
-        d.actor
-        for d in session.store.deployments(environment, limit=1000)
-        if d.digest == digest and d.status == "succeeded"
-    )
+    found = session.store.deployments(environment, 1000, digest=digest, status="succeeded")
+    return frozenset(d.actor for d in found)
 
 
 def _groups(pipe: Pipeline) -> dict[str, tuple[str, ...]]:

@@ -158,12 +158,12 @@ class Store:
             query = query.where(Artifact.digest.startswith(digest_prefix, autoescape=True))
         return self._artifacts(query)
 
-    def list_artifacts(self) -> list[ArtifactRecord]:
-        """Every artifact, newest build first."""
-        return self._artifacts(select(Artifact))
+    def list_artifacts(self, limit: int | None = None) -> list[ArtifactRecord]:
+        """Every artifact (the newest ``limit`` when given), newest build first."""
+        return self._artifacts(select(Artifact), limit)
 
-    def _artifacts(self, query: Any) -> list[ArtifactRecord]:
-        query = query.order_by(Artifact.built_at.desc(), Artifact.digest)
+    def _artifacts(self, query: Any, limit: int | None = None) -> list[ArtifactRecord]:
+        query = query.order_by(Artifact.built_at.desc(), Artifact.digest).limit(limit)
         with self._tx() as session:
             return [ArtifactRecord.from_row(row) for row in session.scalars(query)]
 
@@ -224,12 +224,21 @@ class Store:
             return DeploymentRecord.from_row(row) if row else None
 
     def deployments(
-        self, environment: str | None = None, limit: int = 50
+        self,
+        environment: str | None = None,
+        limit: int = 50,
+        *,
+        digest: str | None = None,
+        status: DeploymentStatus | None = None,
     ) -> list[DeploymentRecord]:
-        """Deployments, newest first."""
+        """Deployments, newest first (of one digest, or with one status, when given)."""
         query = select(Deployment).order_by(Deployment.id.desc()).limit(limit)
         if environment is not None:
             query = query.where(Deployment.environment == environment)
+        if digest is not None:
+            query = query.where(Deployment.digest == digest)
+        if status is not None:
+            query = query.where(Deployment.status == status)
         with self._tx() as session:
             return [DeploymentRecord.from_row(row) for row in session.scalars(query)]
 
@@ -370,11 +379,15 @@ class Store:
             session.flush()
             return EventRecord.from_row(row)
 
-    def events(self, environment: str | None = None, limit: int = 200) -> list[EventRecord]:
-        """The latest events, newest first."""
+    def events(
+        self, environment: str | None = None, limit: int = 200, *, digest: str | None = None
+    ) -> list[EventRecord]:
+        """The latest events (of one digest, when given), newest first."""
         query = select(Event).order_by(Event.id.desc()).limit(limit)
         if environment is not None:
             query = query.where(Event.environment == environment)
+        if digest is not None:
+            query = query.where(Event.digest == digest)
         with self._tx() as session:
             return [EventRecord.from_row(row) for row in session.scalars(query)]
 
