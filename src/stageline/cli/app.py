@@ -130,6 +130,9 @@ def _register() -> None:
 
     app.command("parity")(parity.parity)
     app.command("metrics")(parity.metrics)
+    from stageline.cli import serve
+
+    app.command("serve")(serve.serve)
 
 
 _register()

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from stageline.config.locate import KeyLines
 from stageline.config.model import (
     TIER_ALIASES,
+    Dashboard,
     Environment,
     People,
     Pipeline,
@@ -29,7 +30,7 @@ from stageline.data.rules import DataRules
 from stageline.errors import ConfigError, ConfigIssue, UnknownName, UsageError
 
 PIPELINE_FILE = "stageline.toml"
-TOP_LEVEL = ("service", "defaults", "environments", "people", "data")
+TOP_LEVEL = ("service", "defaults", "environments", "people", "data", "dashboard")
 _NOT_IN_DEFAULTS = ("name", "extends", "tier", "url")
 
 _MISSING_HINTS = {
@@ -143,6 +144,7 @@ class _Loader:
             self.add(("environments",), "declare at least one environment", "run `stageline init`")
         people = self._people()
         data = self._data()
+        dashboard = self._dashboard()
         environments = self._environments(raw_envs, defaults)
         self._cross_checks(environments)
         for env in environments:
@@ -156,6 +158,7 @@ class _Loader:
             environments=environments,
             people=people,
             data=data,
+            dashboard=dashboard,
         )
 
     def _people(self) -> People:
@@ -222,6 +225,14 @@ class _Loader:
         except ValidationError as exc:
             self._report(exc, DataRules, ("data",), ("data",))
             return DataRules()
+
+    def _dashboard(self) -> Dashboard:
+        """``[dashboard]``: anonymous = "read" | "none" (see stageline.web)."""
+        try:
+            return Dashboard.model_validate(self._table(("dashboard",)))
+        except ValidationError as exc:
+            self._report(exc, Dashboard, ("dashboard",), ("dashboard",))
+            return Dashboard()
 
     def _table(self, path: tuple[str, ...]) -> dict[str, Any]:
         raw = self.data.get(path[0], {})

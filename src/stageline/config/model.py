@@ -266,6 +266,13 @@ class People(Strict):
     groups: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class Dashboard(Strict):
+    """``[dashboard]``: what anonymous visitors of ``stageline serve`` may see."""
+
+    #: "read": everything but signing off; "none": the sign-in page only (API: 401)
+    anonymous: Literal["read", "none"] = "read"
+
+
 class Pipeline(Strict):
     """The whole pipeline file: the service and its ordered environments."""
 
@@ -275,6 +282,8 @@ class Pipeline(Strict):
     people: People = Field(default_factory=People)
     #: snapshots: masking rules per table and column (``[data]``, see stageline.data)
     data: DataRules = Field(default_factory=DataRules)
+    #: ``stageline serve`` (see stageline.web)
+    dashboard: Dashboard = Field(default_factory=Dashboard)
 
     @property
     def names(self) -> list[str]:

@@ -1,0 +1,107 @@
+"""Who is asking: the signed session cookie, personal tokens, and the CSRF token.
+
+A visitor signs in with a personal token (``stageline tokens create``); the session
+cookie (signed with ``.stageline/keys/dashboard.key``, HttpOnly, SameSite=Lax) keeps the
+person and the token's *hash*, never the token, and every sign-off re-checks that the
+token is still active (a revoked or expired token ends the session). Each session has
+its own random CSRF token, which every form POST must send back. API clients send
+``Authorization: Bearer <token>`` instead: no cookie, so no CSRF.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+from starlette.requests import Request
+
+from stageline.errors import Refused
+from stageline.state import Store
+from stageline.tokens import person_for_token, token_hash
+
+KEY_FILE = "keys/dashboard.key"
+
+
+def signing_key(home: Path) -> bytes:
+    """The cookie-signing key in ``home/keys/dashboard.key`` (0600), made on first use."""
+    path = home / KEY_FILE
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another server made it meanwhile
+        return bytes.fromhex(path.read_text().strip())
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key.hex() + "\n")
+    return key
+
+
+def csrf_token(request: Request) -> str:
+    """This session's CSRF token (made on first use)."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def csrf_ok(request: Request, presented: str | None) -> bool:
+    expected = request.session.get("csrf")
+    if not isinstance(expected, str) or not expected or not presented:
+        return False
+    return hmac.compare_digest(expected.encode(), presented.encode())
+
+
+def sign_in(request: Request, store: Store, token: str) -> str:
+    """Check ``token`` and start a session for its person (``Refused`` if it is no good)."""
+    person = person_for_token(store, token)
+    request.session.clear()
+    request.session.update(person=person, token=token_hash(token.strip()))
+    csrf_token(request)  # a new session, a new CSRF token
+    return person
+
+
+def signed_in(request: Request) -> str | None:
+    """The person of this session (not re-checked: see :func:`session_person`)."""
+    person = request.session.get("person")
+    return person if isinstance(person, str) else None
+
+
+def session_person(request: Request, store: Store) -> str | None:
+    """The session's person if its token is still active, else None (and the session ends)."""
+    person, hashed = signed_in(request), request.session.get("token")
+    if person is None or not isinstance(hashed, str):
+        return None
+    record = store.vault.use_token(hashed)
+    if record is None or record.person != person or not record.active(datetime.now(UTC)):
+        request.session.clear()
+        return None
+    return person
+
+
+def bearer_person(request: Request, store: Store) -> str | None:
+    """The person of an ``Authorization: Bearer`` token; None without one; Refused if bad."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return person_for_token(store, token)
+
+
+__all__ = [
+    "Refused",
+    "bearer_person",
+    "csrf_ok",
+    "csrf_token",
+    "session_person",
+    "sign_in",
+    "signed_in",
+    "signing_key",
+]
