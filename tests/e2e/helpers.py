@@ -62,17 +62,27 @@ def use_free_ports(pipeline_file: Path) -> dict[str, int]:
     }
 
 
-@pytest.fixture
-def shop(shop_template: Path) -> Iterator[Path]:
-    folder = own_tmp("stageline-e2e-")
+@contextlib.contextmanager
+def workspace_copy(template: Path, prefix: str = "stageline-e2e-") -> Iterator[Path]:
+    """A copy of ``template`` (repository and ``.stageline``) on free ports; everything it
+    started is stopped, and the copy removed, afterwards."""
+    folder = own_tmp(prefix)
     repo = folder / "shop"
-    shutil.copytree(shop_template, repo, symlinks=True)
+    shutil.copytree(template, repo, symlinks=True)
     use_free_ports(repo / "stageline.toml")
     try:
         yield repo
     finally:
-        stop_everything(repo)
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            stop_everything(repo)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def shop(shop_template: Path) -> Iterator[Path]:
+    with workspace_copy(shop_template) as repo:
+        yield repo
 
 
 def stop_everything(repo: Path) -> None:

@@ -29,19 +29,22 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from starlette.testclient import TestClient
 
-from stageline import pipeline, tokens
+from stageline import pipeline, redact, tokens
 from stageline.demo import TAGS, prepare_demo_repo
 from stageline.pipeline import Session, find_artifact
 from stageline.state import ArtifactRecord, VerdictRecord
+from stageline.web import create_app
 from tests.e2e.helpers import (
     PAYMENT_KEY,
     QA,
     cli,
     own_tmp,
-    stop_everything,
     use_free_ports,
+    workspace_copy,
 )
+from tests.web.seed import KEY, LEAKED, Seeded, seed
 
 OLD, NEW = TAGS
 ANA, BEN, CHEN = QA
@@ -143,21 +146,6 @@ def stop_serve(process: subprocess.Popen[str], *, expect_clean: bool = True) -> 
 
 
 @contextlib.contextmanager
-def _workspace(template: Path, prefix: str) -> Iterator[Path]:
-    folder = own_tmp(prefix)
-    repo = folder / "shop"
-    shutil.copytree(template, repo, symlinks=True)
-    use_free_ports(repo / "stageline.toml")
-    try:
-        yield repo
-    finally:
-        try:
-            stop_everything(repo)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextlib.contextmanager
 def _served(repo: Path, digest: str, people: dict[str, str]) -> Iterator[Served]:
     process, url, output = start_serve(repo, repo.parent / "serve.log")
     served = Served(repo, url, digest, people, process, output)
@@ -193,7 +181,7 @@ def web_template() -> Iterator[Path]:
 def held_release(web_template: Path) -> Iterator[Served]:
     """Production on v1.6.0; staging on v1.7.0-rc1 (shipped by ana), every gate run and
     passed, no approval yet: held with "0 of 2 approvals". Real processes throughout."""
-    with _workspace(web_template, "stageline-web-held-") as repo:
+    with workspace_copy(web_template, "stageline-web-held-") as repo:
         _cli_ok(repo, "deploy", "production", OLD, "--force", user=OPS)
         _cli_ok(repo, "ship", NEW, user=ANA)
         _cli_ok(repo, "verify", "staging", user=BUILDER)
@@ -276,3 +264,18 @@ def open_page(browser: Browser) -> Iterator[Callable[[Served], Page]]:
     yield open_
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Seeded]:
+    """A workspace whose store holds constructed records (tests/web/seed.py), with
+    production's payment key set, so tests can look for it where it must not be."""
+    monkeypatch.setenv("STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY", LEAKED)
+    yield seed(tmp_path)
+    redact.forget_all()
+
+
+@pytest.fixture
+def client(seeded: Seeded) -> Iterator[TestClient]:
+    with TestClient(create_app(seeded.root, secret_key=KEY)) as test_client:
+        yield test_client

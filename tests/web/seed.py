@@ -20,6 +20,7 @@ from tests.e2e.helpers import QA, use_free_ports
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop" / "stageline.toml"
 ANA, BEN, CHEN = QA
 OLD, NEW = "v1.6.0", "v1.7.0-rc1"
+KEY = b"k" * 32  # the session cookies' signing key in tests
 #: a value that must never reach a page (production's payment key, leaked by a gate)
 LEAKED = "sk_live_dashboard_e2e_91c7"
 

@@ -11,26 +11,11 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from stageline import redact
 from stageline.pipeline import Session
 from stageline.web import create_app
-from tests.web.seed import ANA, BEN, CHEN, LEAKED, NEW, OLD, Seeded, seed
+from tests.web.seed import ANA, BEN, CHEN, KEY, LEAKED, NEW, OLD, Seeded
 
-KEY = b"a" * 32
 URL = "/api/environments/staging/verdicts"
-
-
-@pytest.fixture
-def seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Seeded]:
-    monkeypatch.setenv("STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY", LEAKED)
-    yield seed(tmp_path)
-    redact.forget_all()
-
-
-@pytest.fixture
-def client(seeded: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(seeded.root, secret_key=KEY)) as test_client:
-        yield test_client
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -11,33 +11,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from stageline import redact
 from stageline.errors import ConfigError
 from stageline.pipeline import Session
 from stageline.web import create_app
-from tests.web.seed import ANA, BEN, CHEN, LEAKED, NEW, OLD, Seeded, add_artifact, deploy, seed
-
-KEY = b"k" * 32
-
-
-@pytest.fixture
-def seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Seeded]:
-    monkeypatch.setenv("STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY", LEAKED)
-    yield seed(tmp_path)
-    redact.forget_all()
-
-
-@pytest.fixture
-def client(seeded: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(seeded.root, secret_key=KEY)) as test_client:
-        yield test_client
+from tests.web.seed import ANA, BEN, CHEN, KEY, LEAKED, NEW, OLD, Seeded, add_artifact, deploy
 
 
 def ids_in(html: str) -> list[str]:
