@@ -230,7 +230,6 @@ class ColumnMasker:
         get = seen.get if remember else _NOTHING.get
         limit, days, hits = self._max, self.rule.days, 0
         inner, outer = self._hash.states
-        buckets, from_bytes = prints.buckets, int.from_bytes
         out: list[bytes] = []
         for raw in fields:
             done = get(raw)
@@ -251,12 +250,7 @@ class ColumnMasker:
                 if leaf is None:  # a date: shifted, not fingerprinted (nothing personal alone)
                     result: str | None = shift_date(value, d, days)
                 else:
-                    norm = value.strip().casefold()
-                    if len(norm) >= MIN_FINGERPRINT_LENGTH:
-                        fp = from_bytes(d[:8]) if norm == value else fingerprint(self._hash, norm)
-                        buckets[fp >> 56].append(fp)
-                    if "@" in norm and (" " in norm or "<" in norm or "," in norm or ";" in norm):
-                        prints.add_emails_in(self._hash, value, norm)
+                    prints.add_digest(self._hash, value, d)
                     result = leaf(value, d)
                 if result is None:
                     done = NULL
