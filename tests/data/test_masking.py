@@ -35,7 +35,7 @@ def masker(rule: object, key: MaskingKey = KEY, max_length: int | None = None) -
 
 
 def printed(prints: Prints) -> set[int]:
-    return {fp for bucket in prints.buckets for fp in bucket}
+    return set(prints.values)
 
 
 def prints_of(*values: str) -> set[int]:

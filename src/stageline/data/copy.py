@@ -107,11 +107,12 @@ def copy_database(
             src.rollback()
             report("building indexes and constraints")
             _schema(dump, load, source_url, target_url, "post-data", Path(tmp))
+    fingerprints = collected(prints, key)
     return CopyResult(
         row_counts=counts,
         bytes=sum(part.size for part in done),
-        duration=time.perf_counter() - started,
-        fingerprints=collected(prints, key),
+        duration=time.perf_counter() - started,  # the fingerprints' sort counted too
+        fingerprints=fingerprints,
         passthrough=tuple(t.table.key for t in plan.tables if t.passthrough),
     )
 

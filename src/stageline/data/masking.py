@@ -11,6 +11,11 @@ whole value, or a JSON key's leaves, plus any e-mail address inside) in :class:`
 for the leak scan. A fingerprint is the first 8 bytes of the same keyed HMAC, taken over
 the normalized string (stripped, case-folded): for the common value that is already
 normalized it is the digest the mask was picked by, so it costs nothing more.
+
+The Python here is the reference. :mod:`stageline._speedups` (C, built when a compiler
+and OpenSSL's headers are at hand) does the same for the common case, a plain ASCII
+value, byte for byte, and hands every other value back to it; ``STAGELINE_PURE_PYTHON=1``
+turns it off.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
 from array import array
 from collections.abc import Callable
@@ -47,6 +53,24 @@ _FAKE_LAST = frozenset(name.casefold() for name in LAST_NAMES)
 _FAKE_DOMAINS = tuple("@" + domain for domain in DOMAINS)
 _FIRST_LOWER = tuple(name.lower() for name in FIRST_NAMES)
 _LAST_LOWER = tuple(name.lower() for name in LAST_NAMES)
+# what the C masks pick from, in the order stageline._speedups.Masker takes them
+WORD_TABLES = (
+    _FIRST_LOWER, _LAST_LOWER, DOMAINS, FIRST_NAMES, LAST_NAMES, STREETS, STREET_KINDS, CITIES,
+    WORDS,
+)  # fmt: skip
+FAST_COLUMN = frozenset({"null", "redact", "hash", "email", "name", "phone", "address", "text",
+                         "ip", "date"})  # fmt: skip
+FAST_KEY = FAST_COLUMN - {"date"}
+
+try:
+    from stageline import _speedups
+except ImportError:  # installed without a C compiler: the Python below does it all
+    _speedups = None  # type: ignore[assignment]
+
+
+def accelerated() -> bool:
+    """Whether the C masks are there and wanted (``STAGELINE_PURE_PYTHON=1``: not)."""
+    return _speedups is not None and os.environ.get("STAGELINE_PURE_PYTHON") != "1"
 
 
 @dataclass(frozen=True)
@@ -177,6 +201,7 @@ class ColumnMasker:
         key: MaskingKey,
         max_length: int | None = None,
         memo: Memo | None = None,
+        accelerate: bool = True,
     ) -> None:
         self.rule = rule
         self._hash = KeyedHash(key.mask)
@@ -188,6 +213,9 @@ class ColumnMasker:
         # made once: json.loads and json.dumps with options build a new one every call
         self._decoder = json.JSONDecoder(object_pairs_hook=self._object)
         self._encoder = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+        self._fast = (
+            _speedups.Masker(key.mask, WORD_TABLES) if accelerate and accelerated() else None
+        )
 
     def _digest(self, value: str) -> bytes:
         return self._hash(value.encode("utf-8", "surrogatepass"))
@@ -214,6 +242,24 @@ class ColumnMasker:
     def apply_fields(self, fields: list[bytes], prints: Prints) -> list[bytes]:
         """A whole column of COPY text fields at once (the fast path of a snapshot); the
         fingerprints of the values hidden go to ``prints``."""
+        fast, mask = self._fast, self.rule.mask
+        out: list[bytes | None] | None = None
+        if fast is not None and mask in FAST_COLUMN:
+            limit = -1 if self._max is None else self._max
+            out = fast.column(mask, fields, limit, self.rule.days)
+        elif fast is not None and mask == "json" and FAST_KEY.issuperset(self._key_names.values()):
+            out = fast.json_column(self._key_names, fields)
+        if out is None or fast is None:
+            return self._apply_python(fields, prints)
+        prints.add_packed(fast.drain())
+        if None in out:  # not plain ASCII, an escape, e-mails inside: the Python masks it
+            slow = [i for i, done in enumerate(out) if done is None]
+            redone = self._apply_python([fields[i] for i in slow], prints)
+            for i, done in zip(slow, redone, strict=True):
+                out[i] = done
+        return out  # type: ignore[return-value]
+
+    def _apply_python(self, fields: list[bytes], prints: Prints) -> list[bytes]:
         mask = self.rule.mask
         leaf = LEAVES.get(mask)
         if leaf is None and mask != "date":  # json, constant, keep: value by value
@@ -271,6 +317,14 @@ class ColumnMasker:
         return out
 
     def _leaf(self, mask: str, value: str, prints: Prints | None) -> str | None:
+        fast = self._fast
+        if fast is not None and mask != "null":
+            quick = fast.one(mask, value)
+            if quick is not None:
+                packed = fast.drain()
+                if prints is not None:
+                    prints.add_packed(packed)
+                return quick
         memo = self._memo.get(mask)
         if memo is None:
             memo = self._memo[mask] = {}
@@ -349,25 +403,23 @@ def candidates(value: str) -> list[str]:
 
 
 class Prints:
-    """The fingerprints of the source strings a snapshot hid: 64-bit integers, kept in
-    256 arrays by their top byte (so the final sort and de-duplication go one array at a
-    time), with repeats until :func:`stageline.data.fingerprints.collected`.
+    """The fingerprints of the source strings a snapshot hid: 64-bit integers, with
+    repeats until :func:`stageline.data.fingerprints.collected` sorts them into a set.
 
     Every string long enough is recorded (the leak scan's lookups skip strings our own
     fakes could produce, so recording those too costs only space)."""
 
     def __init__(self) -> None:
-        self.buckets = [array("Q") for _ in range(256)]
+        self.values = array("Q")
 
     def __len__(self) -> int:
-        return sum(len(bucket) for bucket in self.buckets)
+        return len(self.values)
 
     def add_digest(self, keyed: KeyedHash, value: str, d: bytes) -> None:
         """Record ``value``, whose keyed digest ``d`` is (reused when it is normalized)."""
         norm = normalize(value)
         if len(norm) >= MIN_FINGERPRINT_LENGTH:
-            fp = int.from_bytes(d[:8]) if norm == value else fingerprint(keyed, norm)
-            self.buckets[fp >> 56].append(fp)
+            self.values.append(int.from_bytes(d[:8]) if norm == value else fingerprint(keyed, norm))
         if "@" in norm and (" " in norm or "<" in norm or "," in norm or ";" in norm):
             self.add_emails_in(keyed, value, norm)
 
@@ -379,19 +431,15 @@ class Prints:
         for match in EMAIL_RE.findall(value):
             email = normalize(match)
             if email != norm and len(email) >= MIN_FINGERPRINT_LENGTH:
-                fp = fingerprint(keyed, email)
-                self.buckets[fp >> 56].append(fp)
+                self.values.append(fingerprint(keyed, email))
+
+    def add_packed(self, raw: bytes) -> None:
+        """Record fingerprints packed as native unsigned 64-bit integers (what the C
+        masks and :meth:`to_bytes` give)."""
+        self.values.frombytes(raw)
 
     def to_bytes(self) -> bytes:
-        """Everything, for another process: 256 counts, then the arrays one after another."""
-        counts = array("Q", (len(bucket) for bucket in self.buckets))
-        return counts.tobytes() + b"".join(bucket.tobytes() for bucket in self.buckets)
+        """Everything, for another process."""
+        return self.values.tobytes()
 
-    def add_bytes(self, raw: bytes) -> None:
-        """Merge what :meth:`to_bytes` gave (arrays extended in C, no loop per value)."""
-        counts = array("Q")
-        counts.frombytes(raw[: 256 * 8])
-        at = 256 * 8
-        for bucket, count in zip(self.buckets, counts, strict=True):
-            bucket.frombytes(raw[at : at + 8 * count])
-            at += 8 * count
+    add_bytes = add_packed

@@ -1,0 +1,779 @@
+/* stageline._speedups: the masking hot loop of a snapshot, in C.
+ *
+ * stageline.data.masking is the reference: every fake value, date shift and
+ * fingerprint here is the same, byte for byte, as the Python there makes for the same
+ * input and key (tests/data/test_speedups.py checks it on generated inputs). This file
+ * takes only the common case: a value that is ASCII and, in a COPY field, holds no
+ * escape; anything else (and an e-mail address inside a longer text, a date or an IP
+ * address in another form, JSON that is not plain) comes back as None, and the caller
+ * masks it in Python. Built when a C compiler and OpenSSL's headers are there
+ * (hatch_build.py); without it, stageline runs the Python alone.
+ */
+#define PY_SSIZE_T_CLEAN
+#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_CTX: the cheapest state to copy */
+#include <Python.h>
+#include <openssl/sha.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { K_NULL, K_REDACT, K_HASH, K_EMAIL, K_NAME, K_PHONE, K_ADDRESS, K_TEXT, K_IP, K_DATE, K_NONE };
+static const char *KIND_NAMES[] = {"null", "redact", "hash", "email", "name",
+                                   "phone", "address", "text", "ip", "date"};
+
+/* the word lists, in the order masking.WORD_TABLES gives them */
+enum { W_FIRST_LOWER, W_LAST_LOWER, W_DOMAINS, W_FIRST, W_LAST, W_STREETS, W_KINDS, W_CITIES, W_WORDS, W_TABLES };
+static const Py_ssize_t TABLE_SIZES[W_TABLES] = {64, 64, 4, 64, 64, 32, 8, 32, 256};
+
+#define MIN_FINGERPRINT_LENGTH 4
+#define OUT_MAX 1100 /* the longest fake: 64 words of at most 15 bytes, spaces, a dot */
+#define MAX_DEPTH 64
+
+typedef struct {
+    const char *s;
+    Py_ssize_t n;
+} Word;
+
+typedef struct {
+    PyObject_HEAD
+    SHA256_CTX inner, outer;
+    PyObject *keep; /* the bytes the words point into */
+    Word *words[W_TABLES];
+    uint64_t *prints;
+    size_t count, capacity;
+} Masker;
+
+static const char HEX[] = "0123456789abcdef";
+
+static void hmac(const Masker *m, const unsigned char *data, size_t n, unsigned char out[32]) {
+    SHA256_CTX c = m->inner;
+    unsigned char inner[32];
+    SHA256_Update(&c, data, n);
+    SHA256_Final(inner, &c);
+    c = m->outer;
+    SHA256_Update(&c, inner, 32);
+    SHA256_Final(out, &c);
+}
+
+static int record(Masker *m, const unsigned char d[8]) {
+    if (m->count == m->capacity) {
+        size_t capacity = m->capacity ? m->capacity * 2 : 4096;
+        uint64_t *grown = PyMem_Realloc(m->prints, capacity * sizeof(uint64_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        m->prints = grown;
+        m->capacity = capacity;
+    }
+    uint64_t fp = 0;
+    for (int i = 0; i < 8; i++) fp = (fp << 8) | d[i];
+    m->prints[m->count++] = fp;
+    return 0;
+}
+
+/* str.isspace() for an ASCII character */
+static int is_space(unsigned char c) { return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20); }
+
+static int lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+
+/* What Prints.add_digest records for an ASCII value whose HMAC is d: the fingerprint of
+ * its normalized form (stripped, case-folded), when it is long enough. Returns 1 when
+ * the value holds e-mail addresses inside a longer text (Python must look for them;
+ * nothing was recorded), -1 on error, 0 otherwise. */
+static int fingerprint(Masker *m, const unsigned char *v, Py_ssize_t n, const unsigned char d[32]) {
+    Py_ssize_t start = 0, stop = n;
+    while (start < stop && is_space(v[start])) start++;
+    while (stop > start && is_space(v[stop - 1])) stop--;
+    int at = 0, separator = 0, changed = (start != 0 || stop != n);
+    for (Py_ssize_t i = start; i < stop; i++) {
+        unsigned char c = v[i];
+        if (c == '@') at = 1;
+        else if (c == ' ' || c == '<' || c == ',' || c == ';') separator = 1;
+        else if (c >= 'A' && c <= 'Z') changed = 1;
+    }
+    if (at && separator) return 1;
+    Py_ssize_t len = stop - start;
+    if (len < MIN_FINGERPRINT_LENGTH) return 0;
+    if (!changed) return record(m, d);
+    unsigned char small[256];
+    unsigned char *norm = len <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc(len);
+    if (norm == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < len; i++) norm[i] = (unsigned char)lower(v[start + i]);
+    unsigned char fd[32];
+    hmac(m, norm, (size_t)len, fd);
+    if (norm != small) PyMem_Free(norm);
+    return record(m, fd);
+}
+
+static char *put(char *o, const Word *w) {
+    memcpy(o, w->s, (size_t)w->n);
+    return o + w->n;
+}
+
+static char *put_hex(char *o, const unsigned char *d, int n) {
+    for (int i = 0; i < n; i++) {
+        *o++ = HEX[d[i] >> 4];
+        *o++ = HEX[d[i] & 15];
+    }
+    return o;
+}
+
+static unsigned be16(const unsigned char *d) { return ((unsigned)d[0] << 8) | d[1]; }
+
+/* days since 0000-03-01 of a proleptic Gregorian date, and back */
+static int64_t days_from_civil(int64_t y, unsigned mo, unsigned dd) {
+    y -= mo <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *mo, unsigned *dd) {
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *dd = doy - (153 * mp + 2) / 5 + 1;
+    *mo = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*mo <= 2);
+}
+
+static int digits(const unsigned char *v, int n, unsigned *out) {
+    unsigned x = 0;
+    for (int i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9') return 0;
+        x = x * 10 + (v[i] - '0');
+    }
+    *out = x;
+    return 1;
+}
+
+/* masking.shift_date for a value that starts "YYYY-MM-DD"; NULL: Python decides */
+static PyObject *shift_date(const unsigned char *v, Py_ssize_t n, const unsigned char d[32], long days,
+                            Py_ssize_t limit) {
+    unsigned y, mo, dd;
+    if (n < 10 || v[4] != '-' || v[7] != '-' || !digits(v, 4, &y) || !digits(v + 5, 2, &mo) ||
+        !digits(v + 8, 2, &dd))
+        return NULL;
+    static const unsigned MONTH[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1 || mo < 1 || mo > 12 || dd < 1 || dd > MONTH[mo - 1] + (mo == 2 && leap)) return NULL;
+    uint32_t pick = ((uint32_t)d[0] << 24) | ((uint32_t)d[1] << 16) | ((uint32_t)d[2] << 8) | d[3];
+    int64_t offset = (int64_t)(pick % (uint64_t)(2 * days + 1)) - days;
+    int64_t ny;
+    unsigned nm, nd;
+    civil_from_days(days_from_civil(y, mo, dd) + offset, &ny, &nm, &nd);
+    if (ny < 1 || ny > 9999) return NULL; /* OverflowError there: Python keeps the value */
+    Py_ssize_t len = n;
+    if (limit >= 0 && len > limit) len = limit;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, len);
+    if (out == NULL) return NULL;
+    char head[32];
+    snprintf(head, sizeof(head), "%04u-%02u-%02u", (unsigned)ny, nm, nd);
+    char *o = PyBytes_AS_STRING(out);
+    Py_ssize_t take = len < 10 ? len : 10;
+    memcpy(o, head, (size_t)take);
+    if (len > 10) memcpy(o + 10, v + 10, (size_t)(len - 10));
+    return out;
+}
+
+/* The fake of an ASCII value of a leaf kind into o (at least OUT_MAX bytes); its length,
+ * -2 for a null, -1 when Python must do it. */
+static Py_ssize_t fake(const Masker *m, int kind, const unsigned char *v, Py_ssize_t n,
+                       const unsigned char d[32], char *o) {
+    char *start = o;
+    Word *const *w = m->words;
+    switch (kind) {
+    case K_NULL:
+        return -2;
+    case K_REDACT:
+        memcpy(o, "[redacted]", 10);
+        return 10;
+    case K_HASH:
+        return put_hex(o, d, 16) - start;
+    case K_EMAIL:
+        o = put(o, &w[W_FIRST_LOWER][d[0] & 63]);
+        *o++ = '.';
+        o = put(o, &w[W_LAST_LOWER][d[1] & 63]);
+        *o++ = '.';
+        o = put_hex(o, d + 3, 8);
+        *o++ = '@';
+        return put(o, &w[W_DOMAINS][d[2] & 3]) - start;
+    case K_NAME:
+        o = put(o, &w[W_FIRST][d[0] & 63]);
+        *o++ = ' ';
+        return put(o, &w[W_LAST][d[1] & 63]) - start;
+    case K_PHONE:
+        return snprintf(o, OUT_MAX, "+1-%u-555-01%02u", 200 + be16(d) % 800, d[2] % 100u);
+    case K_ADDRESS:
+        o += snprintf(o, OUT_MAX, "%u ", 1 + be16(d) % 9999);
+        o = put(o, &w[W_STREETS][d[2] & 31]);
+        *o++ = ' ';
+        o = put(o, &w[W_KINDS][d[3] & 7]);
+        *o++ = ',';
+        *o++ = ' ';
+        return put(o, &w[W_CITIES][d[4] & 31]) - start;
+    case K_TEXT: {
+        Py_ssize_t count = n / 7;
+        count = count < 1 ? 1 : count > 64 ? 64 : count;
+        unsigned char stream[64];
+        memcpy(stream, d, 32);
+        if (count > 32) SHA256(stream, 32, stream + 32);
+        for (Py_ssize_t i = 0; i < count; i++) {
+            if (i) *o++ = ' ';
+            o = put(o, &w[W_WORDS][stream[i]]);
+        }
+        /* str.capitalize(): the first character upper case, the rest lower */
+        for (char *c = start; c < o; c++) *c = (char)lower((unsigned char)*c);
+        if (*start >= 'a' && *start <= 'z') *start = (char)(*start - 32);
+        *o++ = '.';
+        return o - start;
+    }
+    case K_IP:
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (v[i] == ':' || v[i] == '/') return -1;
+        return snprintf(o, OUT_MAX, "10.%u.%u.%u", d[0], d[1], d[2]);
+    }
+    return -1;
+}
+
+static int plain_ascii(const unsigned char *v, Py_ssize_t n, int no_backslash) {
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (v[i] >= 0x80 || (no_backslash && v[i] == '\\')) return 0;
+    return 1;
+}
+
+/* ---- Masker(key, words) ---- */
+
+static int Masker_init(Masker *self, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"key", "words", NULL};
+    Py_buffer key;
+    PyObject *tables;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*O!", names, &key, &PyTuple_Type, &tables))
+        return -1;
+    unsigned char padded[64] = {0};
+    if (key.len > 64) SHA256(key.buf, (size_t)key.len, padded);
+    else memcpy(padded, key.buf, (size_t)key.len);
+    PyBuffer_Release(&key);
+    unsigned char ipad[64], opad[64];
+    for (int i = 0; i < 64; i++) {
+        ipad[i] = padded[i] ^ 0x36;
+        opad[i] = padded[i] ^ 0x5C;
+    }
+    SHA256_Init(&self->inner);
+    SHA256_Update(&self->inner, ipad, 64);
+    SHA256_Init(&self->outer);
+    SHA256_Update(&self->outer, opad, 64);
+    if (PyTuple_GET_SIZE(tables) != W_TABLES) {
+        PyErr_Format(PyExc_ValueError, "words: %d tables expected", W_TABLES);
+        return -1;
+    }
+    PyObject *keep = PyList_New(0);
+    if (keep == NULL) return -1;
+    Py_XSETREF(self->keep, keep);
+    for (int t = 0; t < W_TABLES; t++) {
+        PyObject *table = PyTuple_GET_ITEM(tables, t);
+        if (!PyTuple_Check(table) || PyTuple_GET_SIZE(table) != TABLE_SIZES[t]) {
+            PyErr_Format(PyExc_ValueError, "words[%d]: a tuple of %zd words expected", t, TABLE_SIZES[t]);
+            return -1;
+        }
+        Word *words = PyMem_Calloc((size_t)TABLE_SIZES[t], sizeof(Word));
+        if (words == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        PyMem_Free(self->words[t]);
+        self->words[t] = words;
+        for (Py_ssize_t i = 0; i < TABLE_SIZES[t]; i++) {
+            PyObject *ascii = PyUnicode_AsASCIIString(PyTuple_GET_ITEM(table, i));
+            if (ascii == NULL) return -1;
+            int failed = PyList_Append(keep, ascii);
+            Py_DECREF(ascii);
+            if (failed) return -1;
+            if (PyBytes_GET_SIZE(ascii) > 15) {
+                PyErr_SetString(PyExc_ValueError, "words: at most 15 characters each");
+                return -1;
+            }
+            words[i].s = PyBytes_AS_STRING(ascii);
+            words[i].n = PyBytes_GET_SIZE(ascii);
+        }
+    }
+    return 0;
+}
+
+static void Masker_dealloc(Masker *self) {
+    for (int t = 0; t < W_TABLES; t++) PyMem_Free(self->words[t]);
+    PyMem_Free(self->prints);
+    Py_XDECREF(self->keep);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int kind_of(PyObject *name) {
+    for (int k = 0; k < K_NONE; k++)
+        if (PyUnicode_CompareWithASCIIString(name, KIND_NAMES[k]) == 0) return k;
+    return K_NONE;
+}
+
+/* One leaf value: its fake as bytes, Py_None for a null, or NULL with no error set when
+ * Python must mask it. Records the fingerprint (not for dates). */
+static PyObject *mask_value(Masker *m, int kind, const unsigned char *v, Py_ssize_t n, Py_ssize_t limit,
+                            long days) {
+    unsigned char d[32];
+    if (kind == K_DATE) {
+        hmac(m, v, (size_t)n, d);
+        return shift_date(v, n, d, days, limit);
+    }
+    if (kind == K_IP)
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (v[i] == ':' || v[i] == '/') return NULL;
+    hmac(m, v, (size_t)n, d);
+    size_t before = m->count;
+    int done = fingerprint(m, v, n, d);
+    if (done != 0) return NULL; /* an error is set, or Python looks inside */
+    char out[OUT_MAX];
+    Py_ssize_t len = fake(m, kind, v, n, d, out);
+    if (len == -2) Py_RETURN_NONE;
+    if (len < 0) {
+        m->count = before;
+        return NULL;
+    }
+    if (limit >= 0 && len > limit) len = limit;
+    return PyBytes_FromStringAndSize(out, len);
+}
+
+static PyObject *Masker_column(Masker *self, PyObject *args) {
+    PyObject *kind_name, *fields;
+    Py_ssize_t limit;
+    long days;
+    if (!PyArg_ParseTuple(args, "UO!nl", &kind_name, &PyList_Type, &fields, &limit, &days)) return NULL;
+    int kind = kind_of(kind_name);
+    if (kind == K_NONE) return PyErr_Format(PyExc_ValueError, "no fast path for %R", kind_name);
+    if (kind == K_DATE && days < 0) return PyErr_Format(PyExc_ValueError, "days must not be negative");
+    Py_ssize_t count = PyList_GET_SIZE(fields);
+    PyObject *result = PyList_New(count);
+    if (result == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *field = PyList_GET_ITEM(fields, i);
+        if (!PyBytes_Check(field)) {
+            Py_DECREF(result);
+            return PyErr_Format(PyExc_TypeError, "fields: bytes expected");
+        }
+        const unsigned char *v = (const unsigned char *)PyBytes_AS_STRING(field);
+        Py_ssize_t n = PyBytes_GET_SIZE(field);
+        PyObject *out = NULL;
+        if (n == 2 && v[0] == '\\' && v[1] == 'N') {
+            out = Py_NewRef(field);
+        } else if (plain_ascii(v, n, 1)) {
+            out = mask_value(self, kind, v, n, limit, days);
+            if (out == Py_None) {
+                Py_DECREF(out);
+                out = PyBytes_FromStringAndSize("\\N", 2);
+            }
+        }
+        if (out == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(result);
+                return NULL;
+            }
+            out = Py_NewRef(Py_None);
+        }
+        PyList_SET_ITEM(result, i, out);
+    }
+    return result;
+}
+
+static PyObject *Masker_one(Masker *self, PyObject *args) {
+    PyObject *kind_name, *value;
+    if (!PyArg_ParseTuple(args, "UU", &kind_name, &value)) return NULL;
+    int kind = kind_of(kind_name);
+    if (kind == K_NONE || kind == K_DATE || kind == K_NULL)
+        return PyErr_Format(PyExc_ValueError, "no fast path for %R", kind_name);
+    if (!PyUnicode_IS_ASCII(value)) Py_RETURN_NONE;
+    const unsigned char *v = (const unsigned char *)PyUnicode_DATA(value);
+    PyObject *out = mask_value(self, kind, v, PyUnicode_GET_LENGTH(value), -1, 0);
+    if (out == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *text = PyUnicode_DecodeASCII(PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out), NULL);
+    Py_DECREF(out);
+    return text;
+}
+
+/* ---- JSON: the text kept as it is, the strings under a rule's key replaced ---- */
+
+typedef struct {
+    const char *name;
+    Py_ssize_t n;
+    int kind;
+} KeyRule;
+
+typedef struct {
+    Masker *m;
+    const unsigned char *end;
+    const unsigned char *p;
+    char *buffer; /* the document as masked so far: length bytes of capacity */
+    Py_ssize_t length, capacity;
+    KeyRule *rules;
+    Py_ssize_t nrules;
+} Json;
+
+/* 0: done; 1: Python must do this document (not plain, or not JSON); -1: error set */
+static int j_value(Json *j, int depth);
+
+static void j_space(Json *j) {
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+static int j_emit(Json *j, const void *s, Py_ssize_t n) {
+    if (j->capacity - j->length < n) {
+        Py_ssize_t capacity = (j->capacity + n) * 2;
+        char *grown = PyMem_Realloc(j->buffer, (size_t)capacity);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        j->buffer = grown;
+        j->capacity = capacity;
+    }
+    memcpy(j->buffer + j->length, s, (size_t)n);
+    j->length += n;
+    return 0;
+}
+
+/* a string at p (no escapes: the field held no backslash); its body in *s, *n */
+static int j_string(Json *j, const unsigned char **s, Py_ssize_t *n) {
+    if (j->p >= j->end || *j->p != '"') return 1;
+    const unsigned char *start = ++j->p;
+    while (j->p < j->end && *j->p != '"') {
+        if (*j->p < 0x20) return 1;
+        j->p++;
+    }
+    if (j->p >= j->end) return 1;
+    *s = start;
+    *n = j->p - start;
+    j->p++;
+    return 0;
+}
+
+static int j_number(Json *j) {
+    const unsigned char *p = j->p, *e = j->end;
+    if (p < e && *p == '-') p++;
+    if (p >= e) return 1;
+    if (*p == '0') p++;
+    else if (*p >= '1' && *p <= '9') while (p < e && *p >= '0' && *p <= '9') p++;
+    else return 1;
+    if (p < e && *p == '.') {
+        p++;
+        if (p >= e || *p < '0' || *p > '9') return 1;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        if (p >= e || *p < '0' || *p > '9') return 1;
+        while (p < e && *p >= '0' && *p <= '9') p++;
+    }
+    j->p = p;
+    return 0;
+}
+
+static int j_literal(Json *j, const char *word) {
+    Py_ssize_t n = (Py_ssize_t)strlen(word);
+    if (j->end - j->p < n || memcmp(j->p, word, (size_t)n) != 0) return 1;
+    j->p += n;
+    return 0;
+}
+
+static int j_copy_from(Json *j, const unsigned char *from) { return j_emit(j, from, j->p - from); }
+
+static int j_masked(Json *j, int kind) {
+    const unsigned char *from = j->p;
+    j_space(j);
+    int r = j_copy_from(j, from);
+    if (r) return r;
+    if (j->p < j->end && *j->p == 'n') {
+        from = j->p;
+        return j_literal(j, "null") ? 1 : j_copy_from(j, from);
+    }
+    const unsigned char *s;
+    Py_ssize_t n;
+    if (j_string(j, &s, &n)) return 1; /* an object, array, number under a rule: Python */
+    unsigned char d[32];
+    hmac(j->m, s, (size_t)n, d);
+    size_t before = j->m->count;
+    int done = fingerprint(j->m, s, n, d);
+    if (done) return done;
+    char out[OUT_MAX];
+    Py_ssize_t len = fake(j->m, kind, s, n, d, out);
+    if (len == -2) return j_emit(j, "null", 4);
+    if (len < 0) {
+        j->m->count = before;
+        return 1;
+    }
+    if ((r = j_emit(j, "\"", 1)) || (r = j_emit(j, out, len))) return r;
+    return j_emit(j, "\"", 1);
+}
+
+static int j_object(Json *j, int depth) {
+    j->p++; /* { */
+    int r = j_emit(j, "{", 1);
+    if (r) return r;
+    const unsigned char *from = j->p;
+    j_space(j);
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+        return j_copy_from(j, from);
+    }
+    for (;;) {
+        from = j->p;
+        j_space(j);
+        const unsigned char *name;
+        Py_ssize_t n;
+        if (j_string(j, &name, &n)) return 1;
+        j_space(j);
+        if (j->p >= j->end || *j->p != ':') return 1;
+        j->p++;
+        r = j_copy_from(j, from);
+        if (r) return r;
+        int kind = K_NONE;
+        for (Py_ssize_t i = 0; i < j->nrules; i++)
+            if (j->rules[i].n == n && memcmp(j->rules[i].name, name, (size_t)n) == 0) kind = j->rules[i].kind;
+        r = kind == K_NONE ? j_value(j, depth + 1) : j_masked(j, kind);
+        if (r) return r;
+        from = j->p;
+        j_space(j);
+        if (j->p >= j->end) return 1;
+        unsigned char c = *j->p++;
+        if ((r = j_copy_from(j, from))) return r;
+        if (c == '}') return 0;
+        if (c != ',') return 1;
+    }
+}
+
+static int j_array(Json *j, int depth) {
+    j->p++; /* [ */
+    int r = j_emit(j, "[", 1);
+    if (r) return r;
+    const unsigned char *from = j->p;
+    j_space(j);
+    if (j->p < j->end && *j->p == ']') {
+        j->p++;
+        return j_copy_from(j, from);
+    }
+    for (;;) {
+        r = j_value(j, depth + 1);
+        if (r) return r;
+        from = j->p;
+        j_space(j);
+        if (j->p >= j->end) return 1;
+        unsigned char c = *j->p++;
+        if ((r = j_copy_from(j, from))) return r;
+        if (c == ']') return 0;
+        if (c != ',') return 1;
+    }
+}
+
+static int j_value(Json *j, int depth) {
+    if (depth > MAX_DEPTH) return 1;
+    const unsigned char *from = j->p;
+    j_space(j);
+    int r = j_copy_from(j, from);
+    if (r) return r;
+    if (j->p >= j->end) return 1;
+    from = j->p;
+    switch (*j->p) {
+    case '{':
+        return j_object(j, depth);
+    case '[':
+        return j_array(j, depth);
+    case '"': {
+        const unsigned char *s;
+        Py_ssize_t n;
+        r = j_string(j, &s, &n);
+        break;
+    }
+    case 't':
+        r = j_literal(j, "true");
+        break;
+    case 'f':
+        r = j_literal(j, "false");
+        break;
+    case 'n':
+        r = j_literal(j, "null");
+        break;
+    default:
+        r = j_number(j);
+    }
+    return r ? r : j_copy_from(j, from);
+}
+
+static PyObject *Masker_json_column(Masker *self, PyObject *args) {
+    PyObject *keys, *fields;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyDict_Type, &keys, &PyList_Type, &fields)) return NULL;
+    Py_ssize_t nrules = PyDict_GET_SIZE(keys), pos = 0, i = 0;
+    KeyRule *rules = PyMem_Calloc((size_t)(nrules ? nrules : 1), sizeof(KeyRule));
+    if (rules == NULL) return PyErr_NoMemory();
+    PyObject *name, *kind_name, *result = NULL;
+    Json j = {self, NULL, NULL, NULL, 0, 0, rules, 0};
+    while (PyDict_Next(keys, &pos, &name, &kind_name)) {
+        if (!PyUnicode_Check(name) || !PyUnicode_Check(kind_name)) {
+            PyErr_SetString(PyExc_TypeError, "keys: str to str expected");
+            goto done;
+        }
+        int kind = kind_of(kind_name);
+        if (kind == K_NONE || kind == K_DATE) {
+            PyErr_Format(PyExc_ValueError, "no fast path for %R", kind_name);
+            goto done;
+        }
+        rules[i].name = PyUnicode_AsUTF8AndSize(name, &rules[i].n);
+        if (rules[i].name == NULL) goto done;
+        rules[i++].kind = kind;
+    }
+    j.nrules = nrules;
+    Py_ssize_t count = PyList_GET_SIZE(fields);
+    result = PyList_New(count);
+    if (result == NULL) goto done;
+    for (Py_ssize_t f = 0; f < count; f++) {
+        PyObject *field = PyList_GET_ITEM(fields, f);
+        if (!PyBytes_Check(field)) {
+            PyErr_SetString(PyExc_TypeError, "fields: bytes expected");
+            Py_CLEAR(result);
+            goto done;
+        }
+        const unsigned char *v = (const unsigned char *)PyBytes_AS_STRING(field);
+        Py_ssize_t n = PyBytes_GET_SIZE(field);
+        PyObject *out = NULL;
+        if (n == 2 && v[0] == '\\' && v[1] == 'N') {
+            out = Py_NewRef(field);
+        } else if (plain_ascii(v, n, 1)) {
+            j.p = v;
+            j.end = v + n;
+            j.length = 0;
+            size_t before = self->count;
+            int r = j_value(&j, 0);
+            if (r == 0) {
+                j_space(&j);
+                if (j.p != j.end) r = 1;
+            }
+            if (r < 0) {
+                Py_CLEAR(result);
+                goto done;
+            }
+            if (r == 0) out = PyBytes_FromStringAndSize(j.buffer, j.length);
+            else self->count = before; /* Python does the whole document, prints too */
+            if (r == 0 && out == NULL) {
+                Py_CLEAR(result);
+                goto done;
+            }
+        }
+        PyList_SET_ITEM(result, f, out ? out : Py_NewRef(Py_None));
+    }
+done:
+    PyMem_Free(rules);
+    PyMem_Free(j.buffer);
+    return result;
+}
+
+static PyObject *Masker_drain(Masker *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *out = PyBytes_FromStringAndSize((const char *)self->prints, (Py_ssize_t)(self->count * sizeof(uint64_t)));
+    if (out != NULL) self->count = 0;
+    return out;
+}
+
+/* ---- sort_unique ---- */
+
+static PyObject *sort_unique(PyObject *module, PyObject *arg) {
+    Py_buffer in;
+    if (PyObject_GetBuffer(arg, &in, PyBUF_SIMPLE) < 0) return NULL;
+    if (in.len % 8) {
+        PyBuffer_Release(&in);
+        return PyErr_Format(PyExc_ValueError, "a whole number of 64-bit integers expected");
+    }
+    size_t n = (size_t)in.len / 8;
+    uint64_t *a = PyMem_Malloc(n ? n * 8 : 8), *b = PyMem_Malloc(n ? n * 8 : 8);
+    size_t *counts = PyMem_Malloc(65536 * sizeof(size_t));
+    if (a == NULL || b == NULL || counts == NULL) {
+        PyMem_Free(a);
+        PyMem_Free(b);
+        PyMem_Free(counts);
+        PyBuffer_Release(&in);
+        return PyErr_NoMemory();
+    }
+    memcpy(a, in.buf, n * 8);
+    PyBuffer_Release(&in);
+    Py_BEGIN_ALLOW_THREADS
+    /* least significant digit radix sort, 16 bits a pass */
+    {
+        for (int shift = 0; shift < 64; shift += 16) {
+            memset(counts, 0, 65536 * sizeof(size_t));
+            for (size_t i = 0; i < n; i++) counts[(a[i] >> shift) & 0xFFFF]++;
+            size_t total = 0;
+            for (size_t k = 0; k < 65536; k++) {
+                size_t c = counts[k];
+                counts[k] = total;
+                total += c;
+            }
+            for (size_t i = 0; i < n; i++) b[counts[(a[i] >> shift) & 0xFFFF]++] = a[i];
+            uint64_t *t = a;
+            a = b;
+            b = t;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_Free(counts);
+    PyMem_Free(b);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (kept == 0 || a[i] != a[kept - 1]) a[kept++] = a[i];
+    PyObject *out = PyBytes_FromStringAndSize((const char *)a, (Py_ssize_t)(kept * 8));
+    PyMem_Free(a);
+    return out;
+}
+
+static PyMethodDef Masker_methods[] = {
+    {"column", (PyCFunction)Masker_column, METH_VARARGS,
+     "column(kind, fields, limit, days) -> list: masked COPY fields, None where Python must"},
+    {"one", (PyCFunction)Masker_one, METH_VARARGS, "one(kind, value) -> str | None"},
+    {"json_column", (PyCFunction)Masker_json_column, METH_VARARGS,
+     "json_column(keys, fields) -> list: JSON COPY fields with the strings under keys masked"},
+    {"drain", (PyCFunction)Masker_drain, METH_NOARGS, "the fingerprints recorded since the last drain"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject MaskerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "stageline._speedups.Masker",
+    .tp_basicsize = sizeof(Masker),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Masker_init,
+    .tp_dealloc = (destructor)Masker_dealloc,
+    .tp_methods = Masker_methods,
+    .tp_doc = "The keyed masks of stageline.data.masking for plain ASCII values.",
+};
+
+static PyMethodDef module_methods[] = {
+    {"sort_unique", sort_unique, METH_O, "sort_unique(packed uint64s) -> the sorted set, packed"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "stageline._speedups", NULL, -1, module_methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__speedups(void) {
+    if (PyType_Ready(&MaskerType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddObjectRef(m, "Masker", (PyObject *)&MaskerType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
