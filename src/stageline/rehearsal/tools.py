@@ -33,6 +33,7 @@ import psycopg
 from stageline.gates.base import ProcessOutcome, tail
 from stageline.rehearsal.facts import StepOutcome
 from stageline.rehearsal.tracer import APPLICATION
+from stageline.services.postgres import client_connection
 
 Runner = Callable[[Sequence[str], Path, Mapping[str, str]], ProcessOutcome]
 
@@ -139,8 +140,9 @@ class SqlFiles:
         for index, path in enumerate(files):
             argv = [self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1"]
             argv += ["--single-transaction"] if self.single_transaction else []
-            argv += ["-d", url, "-f", path]
-            outcome = self.run(argv, self.cwd, _env(self.env, url))
+            conninfo, password = client_connection(url)  # the password never on argv
+            argv += ["-d", conninfo, "-f", path]
+            outcome = self.run(argv, self.cwd, {**_env(self.env, url), **password})
             outputs.append(outcome.output)
             if outcome.returncode != 0:
                 return StepOutcome(
