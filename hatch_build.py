@@ -4,6 +4,7 @@ goes on: stageline then masks in Python alone (the same values, slower)."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import sysconfig
 import tempfile
@@ -27,13 +28,11 @@ class SpeedupsHook(BuildHookInterface):  # type: ignore[type-arg]
             from setuptools import Distribution, Extension
             from setuptools.command.build_ext import build_ext
 
-            extension = Extension(
-                "stageline._speedups", [SOURCE], libraries=["crypto"], extra_compile_args=["-O2"]
-            )
+            extension = Extension("stageline._speedups", [SOURCE], libraries=["crypto"])
             dist = Distribution({"name": "stageline", "ext_modules": [extension],
                                  "package_dir": {"": "src"}})  # fmt: skip
             command = build_ext(dist)
-            out = Path(tempfile.mkdtemp(prefix="stageline-build-"))
+            out = self._out = Path(tempfile.mkdtemp(prefix="stageline-build-"))
             command.build_lib = str(out)
             command.build_temp = str(out / "temp")
             command.ensure_finalized()
@@ -48,8 +47,16 @@ class SpeedupsHook(BuildHookInterface):  # type: ignore[type-arg]
             return
         built = out / "stageline" / f"_speedups{suffix}"
         if version == "editable":  # the source tree is what gets imported
-            (root / "src" / "stageline" / built.name).write_bytes(built.read_bytes())
+            # a new file put in place, never the loaded one rewritten under a running process
+            target = root / "src" / "stageline" / built.name
+            shutil.copyfile(built, target.with_suffix(".tmp"))
+            target.with_suffix(".tmp").replace(target)
         else:
             build_data["force_include"][str(built)] = f"stageline/{built.name}"
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        out = getattr(self, "_out", None)
+        if out is not None:
+            shutil.rmtree(out, ignore_errors=True)

@@ -7,6 +7,8 @@ free-text notes; an all-``keep`` events table that takes the pass-through path),
 measures side by side on the same data:
 
 1. the masked snapshot (schema, COPY through the masks, indexes and constraints after),
+   with the C masks (``stageline._speedups``) and, unless ``--no-pure``, with the Python
+   masks alone (``STAGELINE_PURE_PYTHON=1``),
 2. ``pg_dump -Fc -Z0 | pg_restore`` of the same database into the second server,
 3. restoring the snapshot by cloning its template (CREATE DATABASE ... TEMPLATE) versus
    ``pg_dump | pg_restore`` of the snapshot into a new database on the same server, each
@@ -41,7 +43,7 @@ from stageline.data.copy import (  # noqa: E402
     drop_database,
     make_template,
 )
-from stageline.data.masking import MaskingKey  # noqa: E402
+from stageline.data.masking import MaskingKey, accelerated  # noqa: E402
 from stageline.data.rules import DataRules  # noqa: E402
 from stageline.services.postgres import PostgresServer, find_binaries, free_port  # noqa: E402
 
@@ -183,6 +185,9 @@ def main() -> None:
         help="percent of the bytes in users,orders,events (events pass through unmasked); "
         "the default is PII-dense, 10,15,75 is closer to a typical service's database",
     )
+    parser.add_argument(
+        "--no-pure", action="store_true", help="skip the run with the Python masks alone"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="stageline-bench-snap-"))
     os.chmod(folder, 0o755)
@@ -214,6 +219,23 @@ def main() -> None:
         masked_s = result.duration
         masked_cpu = _cpu() - cpu_before
         copied = sum(result.row_counts.values())
+        pure_s = pure_cpu = None
+        if accelerated() and not args.no_pure:  # the same copy, the Python masks alone
+            create_database(staging.url(), "snap_pure")
+            settle(prod, staging)
+            os.environ["STAGELINE_PURE_PYTHON"] = "1"
+            cpu_before = _cpu()
+            try:
+                pure = copy_database(
+                    prod.url("shop"), staging.url("snap_pure"), RULES,
+                    MaskingKey(b"bench-key-" * 4), source_name="production", dump=binaries,
+                    load=binaries,
+                )  # fmt: skip
+            finally:
+                del os.environ["STAGELINE_PURE_PYTHON"]
+            pure_s, pure_cpu = pure.duration, _cpu() - cpu_before
+            assert pure.fingerprints.values == result.fingerprints.values
+            drop_database(staging.url(), "snap_pure")
         staging.create_database("plain")
         settle(prod, staging)
         plain_s = dump_restore(bin_dir, prod.url("shop"), staging.url("plain"))
@@ -227,10 +249,13 @@ def main() -> None:
         # Cold: nothing of the snapshot in the page cache, as for a restore long after
         # the take (this machine's kernel also reclaims idle cache pages on its own).
         # Warm: the snapshot's files were just read. Both methods measured both ways.
-        settle(staging)
-        dropped = drop_caches()
-        clone_cold = clone_database(staging.url(), "snap", "restored_clone")
-        drop_database(staging.url(), "restored_clone")
+        colds, dropped = [], False
+        for i in range(3):  # the disk behind a VM answers unevenly: a median of three
+            settle(staging)
+            dropped = drop_caches()
+            colds.append(clone_database(staging.url(), "snap", f"restored_cold{i}"))
+            drop_database(staging.url(), f"restored_cold{i}")
+        clone_cold = statistics.median(colds)
         clones = []
         for i in range(3):
             clones.append(clone_database(staging.url(), "snap", f"restored_clone{i}"))
@@ -252,9 +277,11 @@ def main() -> None:
         mb = size / 1e6
         print()
         print(f"{'':34}{'seconds':>9}{'MB/s':>9}{'rows/s':>12}")
-        print(
-            f"{'masked snapshot':34}{masked_s:9.2f}{mb / masked_s:9.1f}{copied / masked_s:12,.0f}"
-        )
+        label = "masked snapshot (C masks)" if accelerated() else "masked snapshot (Python)"
+        print(f"{label:34}{masked_s:9.2f}{mb / masked_s:9.1f}{copied / masked_s:12,.0f}")
+        if pure_s is not None:
+            print(f"{'masked snapshot (Python alone)':34}{pure_s:9.2f}{mb / pure_s:9.1f}"
+                  f"{copied / pure_s:12,.0f}")  # fmt: skip
         print(f"{'pg_dump -Fc -Z0 | pg_restore':34}{plain_s:9.2f}{mb / plain_s:9.1f}"
               f"{rows / plain_s:12,.0f}")  # fmt: skip
         print(f"  (COPY stream {result.bytes / 1e6:.0f} MB: "
@@ -267,13 +294,17 @@ def main() -> None:
             f"{stage} {stages[i + 1][0] - at:.1f}s" for i, (at, stage) in enumerate(stages[:-1])
         ) + ")")  # fmt: skip
         print(f"masked / plain: {masked_s / plain_s:.2f}x the time (aim <= 1.5x)")
+        if pure_s is not None and pure_cpu is not None:
+            print(f"  (with the Python masks alone: {pure_s / plain_s:.2f}x, {pure_cpu:.2f}s CPU;"
+                  f" the C masks make it {pure_s / masked_s:.1f}x faster)")  # fmt: skip
         print()
         print(f"(making the template, with its checkpoint, took {template_s:.2f}s)")
         if not dropped:
             print("(could not drop the page cache (not root): the cold rows are warm too)")
         print(f"{'':34}{'cold':>9}{'warm':>9}")
         print(f"{'restore by clone (FILE_COPY)':34}{clone_cold:9.2f}{clone_warm:9.2f}"
-              "   (warm: median of " + ", ".join(f"{c:.2f}" for c in clones) + ")")  # fmt: skip
+              "   (medians of " + ", ".join(f"{c:.2f}" for c in colds) + " and "
+              + ", ".join(f"{c:.2f}" for c in clones) + ")")  # fmt: skip
         print(f"{'restore by pg_dump | pg_restore':34}{redump_cold:9.2f}{redump_warm:9.2f}")
         print(f"clone is {redump_cold / clone_cold:.1f}x faster cold, "
               f"{redump_warm / clone_warm:.1f}x warm (aim >= 10x)")  # fmt: skip

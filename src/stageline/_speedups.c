@@ -251,6 +251,13 @@ static int plain_ascii(const unsigned char *v, Py_ssize_t n, int no_backslash) {
 
 /* ---- Masker(key, words) ---- */
 
+static void free_words(Word **words) {
+    for (int t = 0; t < W_TABLES; t++) {
+        PyMem_Free(words[t]);
+        words[t] = NULL;
+    }
+}
+
 static int Masker_init(Masker *self, PyObject *args, PyObject *kwds) {
     static char *names[] = {"key", "words", NULL};
     Py_buffer key;
@@ -261,6 +268,40 @@ static int Masker_init(Masker *self, PyObject *args, PyObject *kwds) {
     if (key.len > 64) SHA256(key.buf, (size_t)key.len, padded);
     else memcpy(padded, key.buf, (size_t)key.len);
     PyBuffer_Release(&key);
+    if (PyTuple_GET_SIZE(tables) != W_TABLES) {
+        PyErr_Format(PyExc_ValueError, "words: %d tables expected", W_TABLES);
+        return -1;
+    }
+    /* everything is built aside and swapped in at the end: a failed __init__ leaves the
+     * Masker as it was */
+    Word *words[W_TABLES] = {NULL};
+    PyObject *keep = PyList_New(0);
+    if (keep == NULL) return -1;
+    for (int t = 0; t < W_TABLES; t++) {
+        PyObject *table = PyTuple_GET_ITEM(tables, t);
+        if (!PyTuple_Check(table) || PyTuple_GET_SIZE(table) != TABLE_SIZES[t]) {
+            PyErr_Format(PyExc_ValueError, "words[%d]: a tuple of %zd words expected", t, TABLE_SIZES[t]);
+            goto failed;
+        }
+        words[t] = PyMem_Calloc((size_t)TABLE_SIZES[t], sizeof(Word));
+        if (words[t] == NULL) {
+            PyErr_NoMemory();
+            goto failed;
+        }
+        for (Py_ssize_t i = 0; i < TABLE_SIZES[t]; i++) {
+            PyObject *ascii = PyUnicode_AsASCIIString(PyTuple_GET_ITEM(table, i));
+            if (ascii == NULL) goto failed;
+            int appended = PyList_Append(keep, ascii);
+            Py_DECREF(ascii); /* keep holds it */
+            if (appended < 0) goto failed;
+            if (PyBytes_GET_SIZE(ascii) > 15) {
+                PyErr_SetString(PyExc_ValueError, "words: at most 15 characters each");
+                goto failed;
+            }
+            words[t][i].s = PyBytes_AS_STRING(ascii);
+            words[t][i].n = PyBytes_GET_SIZE(ascii);
+        }
+    }
     unsigned char ipad[64], opad[64];
     for (int i = 0; i < 64; i++) {
         ipad[i] = padded[i] ^ 0x36;
@@ -270,45 +311,24 @@ static int Masker_init(Masker *self, PyObject *args, PyObject *kwds) {
     SHA256_Update(&self->inner, ipad, 64);
     SHA256_Init(&self->outer);
     SHA256_Update(&self->outer, opad, 64);
-    if (PyTuple_GET_SIZE(tables) != W_TABLES) {
-        PyErr_Format(PyExc_ValueError, "words: %d tables expected", W_TABLES);
-        return -1;
-    }
-    PyObject *keep = PyList_New(0);
-    if (keep == NULL) return -1;
+    free_words(self->words);
+    memcpy(self->words, words, sizeof(words));
     Py_XSETREF(self->keep, keep);
-    for (int t = 0; t < W_TABLES; t++) {
-        PyObject *table = PyTuple_GET_ITEM(tables, t);
-        if (!PyTuple_Check(table) || PyTuple_GET_SIZE(table) != TABLE_SIZES[t]) {
-            PyErr_Format(PyExc_ValueError, "words[%d]: a tuple of %zd words expected", t, TABLE_SIZES[t]);
-            return -1;
-        }
-        Word *words = PyMem_Calloc((size_t)TABLE_SIZES[t], sizeof(Word));
-        if (words == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        PyMem_Free(self->words[t]);
-        self->words[t] = words;
-        for (Py_ssize_t i = 0; i < TABLE_SIZES[t]; i++) {
-            PyObject *ascii = PyUnicode_AsASCIIString(PyTuple_GET_ITEM(table, i));
-            if (ascii == NULL) return -1;
-            int failed = PyList_Append(keep, ascii);
-            Py_DECREF(ascii);
-            if (failed) return -1;
-            if (PyBytes_GET_SIZE(ascii) > 15) {
-                PyErr_SetString(PyExc_ValueError, "words: at most 15 characters each");
-                return -1;
-            }
-            words[i].s = PyBytes_AS_STRING(ascii);
-            words[i].n = PyBytes_GET_SIZE(ascii);
-        }
-    }
+    return 0;
+failed:
+    free_words(words);
+    Py_DECREF(keep);
+    return -1;
+}
+
+static int ready(Masker *self) {
+    if (self->keep != NULL) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "Masker.__init__ was not called");
     return 0;
 }
 
 static void Masker_dealloc(Masker *self) {
-    for (int t = 0; t < W_TABLES; t++) PyMem_Free(self->words[t]);
+    free_words(self->words);
     PyMem_Free(self->prints);
     Py_XDECREF(self->keep);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -347,50 +367,9 @@ static PyObject *mask_value(Masker *m, int kind, const unsigned char *v, Py_ssiz
     return PyBytes_FromStringAndSize(out, len);
 }
 
-static PyObject *Masker_column(Masker *self, PyObject *args) {
-    PyObject *kind_name, *fields;
-    Py_ssize_t limit;
-    long days;
-    if (!PyArg_ParseTuple(args, "UO!nl", &kind_name, &PyList_Type, &fields, &limit, &days)) return NULL;
-    int kind = kind_of(kind_name);
-    if (kind == K_NONE) return PyErr_Format(PyExc_ValueError, "no fast path for %R", kind_name);
-    if (kind == K_DATE && days < 0) return PyErr_Format(PyExc_ValueError, "days must not be negative");
-    Py_ssize_t count = PyList_GET_SIZE(fields);
-    PyObject *result = PyList_New(count);
-    if (result == NULL) return NULL;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *field = PyList_GET_ITEM(fields, i);
-        if (!PyBytes_Check(field)) {
-            Py_DECREF(result);
-            return PyErr_Format(PyExc_TypeError, "fields: bytes expected");
-        }
-        const unsigned char *v = (const unsigned char *)PyBytes_AS_STRING(field);
-        Py_ssize_t n = PyBytes_GET_SIZE(field);
-        PyObject *out = NULL;
-        if (n == 2 && v[0] == '\\' && v[1] == 'N') {
-            out = Py_NewRef(field);
-        } else if (plain_ascii(v, n, 1)) {
-            out = mask_value(self, kind, v, n, limit, days);
-            if (out == Py_None) {
-                Py_DECREF(out);
-                out = PyBytes_FromStringAndSize("\\N", 2);
-            }
-        }
-        if (out == NULL) {
-            if (PyErr_Occurred()) {
-                Py_DECREF(result);
-                return NULL;
-            }
-            out = Py_NewRef(Py_None);
-        }
-        PyList_SET_ITEM(result, i, out);
-    }
-    return result;
-}
-
 static PyObject *Masker_one(Masker *self, PyObject *args) {
     PyObject *kind_name, *value;
-    if (!PyArg_ParseTuple(args, "UU", &kind_name, &value)) return NULL;
+    if (!ready(self) || !PyArg_ParseTuple(args, "UU", &kind_name, &value)) return NULL;
     int kind = kind_of(kind_name);
     if (kind == K_NONE || kind == K_DATE || kind == K_NULL)
         return PyErr_Format(PyExc_ValueError, "no fast path for %R", kind_name);
@@ -462,6 +441,7 @@ static int j_string(Json *j, const unsigned char **s, Py_ssize_t *n) {
     return 0;
 }
 
+/* an integer, as JSON writes it */
 static int j_number(Json *j) {
     const unsigned char *p = j->p, *e = j->end;
     if (p < e && *p == '-') p++;
@@ -469,17 +449,10 @@ static int j_number(Json *j) {
     if (*p == '0') p++;
     else if (*p >= '1' && *p <= '9') while (p < e && *p >= '0' && *p <= '9') p++;
     else return 1;
-    if (p < e && *p == '.') {
-        p++;
-        if (p >= e || *p < '0' || *p > '9') return 1;
-        while (p < e && *p >= '0' && *p <= '9') p++;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < e && (*p == '+' || *p == '-')) p++;
-        if (p >= e || *p < '0' || *p > '9') return 1;
-        while (p < e && *p >= '0' && *p <= '9') p++;
-    }
+    /* a fraction, an exponent or -0: Python's json prints those its own way (19.90 as
+     * 19.9), so Python does the document and both paths give the same text */
+    if (p < e && (*p == '.' || *p == 'e' || *p == 'E')) return 1;
+    if (p - j->p == 2 && j->p[0] == '-' && j->p[1] == '0') return 1;
     j->p = p;
     return 0;
 }
@@ -531,6 +504,7 @@ static int j_object(Json *j, int depth) {
         j->p++;
         return j_copy_from(j, from);
     }
+    j->p = from;
     for (;;) {
         from = j->p;
         j_space(j);
@@ -567,6 +541,7 @@ static int j_array(Json *j, int depth) {
         j->p++;
         return j_copy_from(j, from);
     }
+    j->p = from;
     for (;;) {
         r = j_value(j, depth + 1);
         if (r) return r;
@@ -614,70 +589,237 @@ static int j_value(Json *j, int depth) {
     return r ? r : j_copy_from(j, from);
 }
 
+/* ---- fields: one masked column value, or a whole COPY block ---- */
+
+#define K_JSON K_NONE /* a spec's kind for a json column */
+
+typedef struct {
+    int kind;
+    Py_ssize_t limit;
+    long days;
+    KeyRule *rules; /* json */
+    Py_ssize_t nrules;
+    PyObject *fallback; /* block(): masks one field in Python */
+} Spec;
+
+/* Appends field v (COPY text) masked per spec to j's buffer: 0, or 1 when Python must
+ * mask it (nothing appended or recorded), or -1 with an error set. */
+static int mask_field(Masker *m, const Spec *spec, const unsigned char *v, Py_ssize_t n, Json *j) {
+    if (n == 2 && v[0] == '\\' && v[1] == 'N') return j_emit(j, v, 2);
+    if (!plain_ascii(v, n, 1)) return 1;
+    size_t count = m->count;
+    Py_ssize_t length = j->length;
+    int r;
+    if (spec->kind == K_JSON) {
+        j->p = v;
+        j->end = v + n;
+        j->rules = spec->rules;
+        j->nrules = spec->nrules;
+        r = j_value(j, 0);
+        if (r == 0) {
+            const unsigned char *from = j->p;
+            j_space(j);
+            r = j->p != j->end ? 1 : j_copy_from(j, from);
+        }
+    } else {
+        PyObject *out = mask_value(m, spec->kind, v, n, spec->limit, spec->days);
+        if (out == NULL) {
+            r = PyErr_Occurred() ? -1 : 1;
+        } else {
+            r = out == Py_None ? j_emit(j, "\\N", 2) : j_emit(j, PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out));
+            Py_DECREF(out);
+        }
+    }
+    if (r != 0) { /* Python does all of this value, its fingerprints too */
+        m->count = count;
+        j->length = length;
+    }
+    return r;
+}
+
+static void spec_clear(Spec *spec) {
+    PyMem_Free(spec->rules);
+    spec->rules = NULL;
+}
+
+/* a spec from a kind's name (str) or a json column's keys (dict of str to kind) */
+static int spec_of(Spec *spec, PyObject *what, Py_ssize_t limit, long days, PyObject *fallback) {
+    memset(spec, 0, sizeof(*spec));
+    spec->limit = limit;
+    spec->days = days;
+    spec->fallback = fallback;
+    if (PyUnicode_Check(what)) {
+        spec->kind = kind_of(what);
+        if (spec->kind == K_NONE) {
+            PyErr_Format(PyExc_ValueError, "no fast path for %R", what);
+            return -1;
+        }
+        if (spec->kind == K_DATE && days < 0) {
+            PyErr_SetString(PyExc_ValueError, "days must not be negative");
+            return -1;
+        }
+        return 0;
+    }
+    if (!PyDict_Check(what)) {
+        PyErr_SetString(PyExc_TypeError, "a kind (str) or a json column's keys (dict) expected");
+        return -1;
+    }
+    spec->kind = K_JSON;
+    Py_ssize_t pos = 0, i = 0;
+    spec->rules = PyMem_Calloc((size_t)(PyDict_GET_SIZE(what) + 1), sizeof(KeyRule));
+    if (spec->rules == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject *name, *kind_name;
+    while (PyDict_Next(what, &pos, &name, &kind_name)) {
+        int kind = PyUnicode_Check(kind_name) ? kind_of(kind_name) : K_NONE;
+        if (!PyUnicode_Check(name) || kind == K_NONE || kind == K_DATE) {
+            PyErr_Format(PyExc_ValueError, "no fast path for the json key %R: %R", name, kind_name);
+            spec_clear(spec);
+            return -1;
+        }
+        spec->rules[i].name = PyUnicode_AsUTF8AndSize(name, &spec->rules[i].n);
+        if (spec->rules[i].name == NULL) {
+            spec_clear(spec);
+            return -1;
+        }
+        spec->rules[i++].kind = kind;
+    }
+    spec->nrules = i;
+    return 0;
+}
+
+/* column() and json_column(): a list of fields in, a list out (None: Python must) */
+static PyObject *fields_out(Masker *self, const Spec *spec, PyObject *fields) {
+    Py_ssize_t count = PyList_GET_SIZE(fields);
+    size_t before = self->count;
+    PyObject *result = PyList_New(count);
+    Json j = {self, NULL, NULL, NULL, 0, 0, NULL, 0};
+    for (Py_ssize_t f = 0; result != NULL && f < count; f++) {
+        PyObject *field = PyList_GET_ITEM(fields, f), *out = NULL;
+        int r = -1;
+        if (!PyBytes_Check(field)) PyErr_SetString(PyExc_TypeError, "fields: bytes expected");
+        else {
+            j.length = 0;
+            r = mask_field(self, spec, (const unsigned char *)PyBytes_AS_STRING(field),
+                           PyBytes_GET_SIZE(field), &j);
+        }
+        if (r == 0) out = PyBytes_FromStringAndSize(j.buffer, j.length);
+        else if (r == 1) out = Py_NewRef(Py_None);
+        if (out == NULL) {
+            Py_CLEAR(result);
+            self->count = before;
+            break;
+        }
+        PyList_SET_ITEM(result, f, out);
+    }
+    PyMem_Free(j.buffer);
+    return result;
+}
+
+static PyObject *Masker_column(Masker *self, PyObject *args) {
+    PyObject *kind_name, *fields;
+    Py_ssize_t limit;
+    long days;
+    if (!ready(self) || !PyArg_ParseTuple(args, "UO!nl", &kind_name, &PyList_Type, &fields, &limit, &days))
+        return NULL;
+    Spec spec;
+    if (spec_of(&spec, kind_name, limit, days, NULL) < 0) return NULL;
+    return fields_out(self, &spec, fields);
+}
+
 static PyObject *Masker_json_column(Masker *self, PyObject *args) {
     PyObject *keys, *fields;
-    if (!PyArg_ParseTuple(args, "O!O!", &PyDict_Type, &keys, &PyList_Type, &fields)) return NULL;
-    Py_ssize_t nrules = PyDict_GET_SIZE(keys), pos = 0, i = 0;
-    KeyRule *rules = PyMem_Calloc((size_t)(nrules ? nrules : 1), sizeof(KeyRule));
-    if (rules == NULL) return PyErr_NoMemory();
-    PyObject *name, *kind_name, *result = NULL;
-    Json j = {self, NULL, NULL, NULL, 0, 0, rules, 0};
-    while (PyDict_Next(keys, &pos, &name, &kind_name)) {
-        if (!PyUnicode_Check(name) || !PyUnicode_Check(kind_name)) {
-            PyErr_SetString(PyExc_TypeError, "keys: str to str expected");
-            goto done;
-        }
-        int kind = kind_of(kind_name);
-        if (kind == K_NONE || kind == K_DATE) {
-            PyErr_Format(PyExc_ValueError, "no fast path for %R", kind_name);
-            goto done;
-        }
-        rules[i].name = PyUnicode_AsUTF8AndSize(name, &rules[i].n);
-        if (rules[i].name == NULL) goto done;
-        rules[i++].kind = kind;
+    if (!ready(self) || !PyArg_ParseTuple(args, "O!O!", &PyDict_Type, &keys, &PyList_Type, &fields))
+        return NULL;
+    Spec spec;
+    if (spec_of(&spec, keys, -1, 0, NULL) < 0) return NULL;
+    PyObject *result = fields_out(self, &spec, fields);
+    spec_clear(&spec);
+    return result;
+}
+
+/* block(block, width, columns): whole rows of COPY text (ending with a newline) with
+ * the columns given as (position, kind or json keys, limit, days, fallback) masked; a
+ * field the C cannot take goes to fallback(field) -> bytes. */
+static PyObject *Masker_block(Masker *self, PyObject *args) {
+    Py_buffer block;
+    Py_ssize_t width;
+    PyObject *columns, *result = NULL;
+    if (!ready(self) || !PyArg_ParseTuple(args, "y*nO!", &block, &width, &PyList_Type, &columns)) return NULL;
+    Spec *specs = NULL, **at = NULL;
+    Json j = {self, NULL, NULL, NULL, 0, 0, NULL, 0};
+    Py_ssize_t ncolumns = PyList_GET_SIZE(columns), made = 0;
+    size_t before = self->count;
+    if (width < 1) {
+        PyErr_SetString(PyExc_ValueError, "width must be at least 1");
+        goto done;
     }
-    j.nrules = nrules;
-    Py_ssize_t count = PyList_GET_SIZE(fields);
-    result = PyList_New(count);
-    if (result == NULL) goto done;
-    for (Py_ssize_t f = 0; f < count; f++) {
-        PyObject *field = PyList_GET_ITEM(fields, f);
-        if (!PyBytes_Check(field)) {
-            PyErr_SetString(PyExc_TypeError, "fields: bytes expected");
-            Py_CLEAR(result);
-            goto done;
+    specs = PyMem_Calloc((size_t)(ncolumns + 1), sizeof(Spec));
+    at = PyMem_Calloc((size_t)width, sizeof(Spec *));
+    if (specs == NULL || at == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; made < ncolumns; made++) {
+        PyObject *column = PyList_GET_ITEM(columns, made), *what, *fallback;
+        Py_ssize_t position, limit;
+        long days;
+        if (!PyTuple_Check(column) ||
+            !PyArg_ParseTuple(column, "nOnlO", &position, &what, &limit, &days, &fallback))
+            goto failed_spec;
+        if (position < 0 || position >= width || at[position] != NULL || !PyCallable_Check(fallback)) {
+            PyErr_SetString(PyExc_ValueError, "columns: distinct positions below width, callable fallbacks");
+            goto failed_spec;
         }
-        const unsigned char *v = (const unsigned char *)PyBytes_AS_STRING(field);
-        Py_ssize_t n = PyBytes_GET_SIZE(field);
-        PyObject *out = NULL;
-        if (n == 2 && v[0] == '\\' && v[1] == 'N') {
-            out = Py_NewRef(field);
-        } else if (plain_ascii(v, n, 1)) {
-            j.p = v;
-            j.end = v + n;
-            j.length = 0;
-            size_t before = self->count;
-            int r = j_value(&j, 0);
-            if (r == 0) {
-                j_space(&j);
-                if (j.p != j.end) r = 1;
-            }
-            if (r < 0) {
-                Py_CLEAR(result);
+        if (spec_of(&specs[made], what, limit, days, fallback) < 0) goto failed_spec;
+        at[position] = &specs[made];
+        continue;
+    failed_spec:
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "columns: (position, kind, limit, days, fallback) tuples");
+        goto done;
+    }
+    const unsigned char *p = block.buf, *end = p + block.len;
+    j.capacity = block.len + block.len / 4 + 64; /* fakes run a little longer than the values */
+    j.buffer = PyMem_Malloc((size_t)j.capacity);
+    if (j.buffer == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    while (p < end) {
+        for (Py_ssize_t f = 0; f < width; f++) {
+            const unsigned char *start = p;
+            while (p < end && *p != '\t' && *p != '\n') p++;
+            if (p == end || *p != (f == width - 1 ? '\n' : '\t')) {
+                PyErr_Format(PyExc_ValueError, "a COPY block whose rows do not all have %zd fields", width);
                 goto done;
             }
-            if (r == 0) out = PyBytes_FromStringAndSize(j.buffer, j.length);
-            else self->count = before; /* Python does the whole document, prints too */
-            if (r == 0 && out == NULL) {
-                Py_CLEAR(result);
-                goto done;
+            const Spec *spec = at[f];
+            int r = spec == NULL ? j_emit(&j, start, p - start) : mask_field(self, spec, start, p - start, &j);
+            if (r == 1) {
+                PyObject *raw = PyBytes_FromStringAndSize((const char *)start, p - start);
+                PyObject *out = raw ? PyObject_CallOneArg(spec->fallback, raw) : NULL;
+                Py_XDECREF(raw);
+                if (out != NULL && !PyBytes_Check(out)) {
+                    PyErr_SetString(PyExc_TypeError, "a fallback must return bytes");
+                    Py_CLEAR(out);
+                }
+                r = out == NULL ? -1 : j_emit(&j, PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out));
+                Py_XDECREF(out);
             }
+            if (r != 0 || j_emit(&j, p, 1) != 0) goto done;
+            p++;
         }
-        PyList_SET_ITEM(result, f, out ? out : Py_NewRef(Py_None));
     }
+    result = PyBytes_FromStringAndSize(j.buffer, j.length);
 done:
-    PyMem_Free(rules);
+    if (result == NULL) self->count = before;
+    for (Py_ssize_t i = 0; i < made; i++) spec_clear(&specs[i]);
+    PyMem_Free(specs);
+    PyMem_Free(at);
     PyMem_Free(j.buffer);
+    PyBuffer_Release(&block);
     return result;
 }
 
@@ -743,6 +885,8 @@ static PyMethodDef Masker_methods[] = {
     {"one", (PyCFunction)Masker_one, METH_VARARGS, "one(kind, value) -> str | None"},
     {"json_column", (PyCFunction)Masker_json_column, METH_VARARGS,
      "json_column(keys, fields) -> list: JSON COPY fields with the strings under keys masked"},
+    {"block", (PyCFunction)Masker_block, METH_VARARGS,
+     "block(block, width, columns) -> bytes: whole COPY rows with the columns masked"},
     {"drain", (PyCFunction)Masker_drain, METH_NOARGS, "the fingerprints recorded since the last drain"},
     {NULL, NULL, 0, NULL},
 };

@@ -185,6 +185,9 @@ def shift_date(value: str, d: bytes, days: int) -> str:
 
 
 Memo = dict[str, dict[str, str | None]]
+# what the C masks need of one column: kind (or a json column's keys), limit, days, and
+# the Python that masks a field they cannot
+BlockSpec = tuple[str | dict[str, str], int, int, Callable[[bytes], bytes]]
 
 
 class ColumnMasker:
@@ -207,15 +210,40 @@ class ColumnMasker:
         self._hash = KeyedHash(key.mask)
         self._max = max_length
         self._memo: Memo = memo if memo is not None else {}
-        self._key_names = dict(rule.keys)
+        self._key_names: dict[str, str] = dict(rule.keys)
         self._remember = True
         self._prints: Prints | None = None  # where the JSON value being parsed records
         # made once: json.loads and json.dumps with options build a new one every call
         self._decoder = json.JSONDecoder(object_pairs_hook=self._object)
         self._encoder = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+        self.key = key
         self._fast = (
             _speedups.Masker(key.mask, WORD_TABLES) if accelerate and accelerated() else None
         )
+
+    @property
+    def accelerator(self) -> _speedups.Masker | None:
+        """The C masks under this masker's key, when they are there."""
+        return self._fast
+
+    def block_spec(self, prints: Prints) -> BlockSpec | None:
+        """How :meth:`stageline._speedups.Masker.block` masks this column inside whole
+        rows (a value it cannot take goes back to the Python here); None: it cannot."""
+        mask = self.rule.mask
+        what: str | dict[str, str]
+        if self._fast is None:
+            return None
+        if mask in FAST_COLUMN:
+            what = mask
+        elif mask == "json" and FAST_KEY.issuperset(self._key_names.values()):
+            what = self._key_names
+        else:
+            return None
+
+        def one(field: bytes) -> bytes:
+            return self._apply_python([field], prints)[0]
+
+        return what, -1 if self._max is None else self._max, self.rule.days, one
 
     def _digest(self, value: str) -> bytes:
         return self._hash(value.encode("utf-8", "surrogatepass"))

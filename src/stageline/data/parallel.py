@@ -1,6 +1,6 @@
 """Copy tables (and parts of big tables) in worker processes, on one consistent snapshot.
 
-Masking is Python work per value, so one process would use one core. The source
+Masking is CPU work per value, so one process would use one core. The source
 transaction exports its snapshot (``pg_export_snapshot``); every part is read (by psql,
 see :func:`stageline.data.stream.copy_out`) in a transaction on that same snapshot, like
 ``pg_dump --jobs``. A table bigger than
@@ -25,7 +25,7 @@ from stageline.data.masking import MaskingKey, Memo, Prints
 from stageline.data.plan import TablePlan
 from stageline.data.stream import Source, copy_table
 
-PART_PAGES = 1024  # 8 MB of heap per part
+PART_PAGES = 4096  # 32 MB of heap per part (each part costs a psql and a connection)
 TID_RANGE_SINCE = 140000
 
 
