@@ -38,6 +38,7 @@ import psycopg  # noqa: E402
 
 from stageline.data.clone import clone_database  # noqa: E402
 from stageline.data.copy import (  # noqa: E402
+    CopyResult,
     copy_database,
     create_database,
     drop_database,
@@ -188,6 +189,9 @@ def main() -> None:
     parser.add_argument(
         "--no-pure", action="store_true", help="skip the run with the Python masks alone"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="masked and plain copies, interleaved (medians)"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="stageline-bench-snap-"))
     os.chmod(folder, 0o755)
@@ -206,39 +210,52 @@ def main() -> None:
         print(f"generated {rows:,} rows, {size / 1e6:.0f} MB on disk, in "
               f"{time.perf_counter() - started:.1f}s")  # fmt: skip
 
-        create_database(staging.url(), "snap")
-        settle(prod, staging)
-        stages: list[tuple[float, str]] = []
-        cpu_before = _cpu()
-        result = copy_database(
-            prod.url("shop"), staging.url("snap"), RULES, MaskingKey(b"bench-key-" * 4),
-            source_name="production", dump=binaries, load=binaries,
-            progress=lambda stage: stages.append((time.perf_counter(), stage)),
-        )  # fmt: skip
-        stages.append((time.perf_counter(), "done"))
-        masked_s = result.duration
-        masked_cpu = _cpu() - cpu_before
+        key = MaskingKey(b"bench-key-" * 4)
+
+        def masked_copy(name: str) -> tuple[CopyResult, float, list[tuple[float, str]]]:
+            create_database(staging.url(), name)
+            settle(prod, staging)
+            stages: list[tuple[float, str]] = []
+            cpu_before = _cpu()
+            result = copy_database(
+                prod.url("shop"), staging.url(name), RULES, key, source_name="production",
+                dump=binaries, load=binaries,
+                progress=lambda stage: stages.append((time.perf_counter(), stage)),
+            )  # fmt: skip
+            stages.append((time.perf_counter(), "done"))
+            return result, _cpu() - cpu_before, stages
+
+        def plain_copy(name: str) -> float:
+            staging.create_database(name)
+            settle(prod, staging)
+            seconds = dump_restore(bin_dir, prod.url("shop"), staging.url(name))
+            drop_database(staging.url(), name)
+            return seconds
+
+        # Interleaved, and the medians compared: this shared VM's speed drifts by a
+        # quarter within minutes, and the first run after generating is often slower.
+        runs: list[tuple[CopyResult, float, list[tuple[float, str]]]] = []
+        plains: list[float] = []
+        for i in range(args.repeat):
+            runs.append(masked_copy("snap" if i == 0 else f"snap{i}"))
+            plains.append(plain_copy(f"plain{i}"))
+            if i:
+                drop_database(staging.url(), f"snap{i}")
+        result = runs[0][0]
+        masked_s = statistics.median(run[0].duration for run in runs)
+        masked_cpu = statistics.median(run[1] for run in runs)
+        plain_s = statistics.median(plains)
         copied = sum(result.row_counts.values())
         pure_s = pure_cpu = None
         if accelerated() and not args.no_pure:  # the same copy, the Python masks alone
-            create_database(staging.url(), "snap_pure")
-            settle(prod, staging)
             os.environ["STAGELINE_PURE_PYTHON"] = "1"
-            cpu_before = _cpu()
             try:
-                pure = copy_database(
-                    prod.url("shop"), staging.url("snap_pure"), RULES,
-                    MaskingKey(b"bench-key-" * 4), source_name="production", dump=binaries,
-                    load=binaries,
-                )  # fmt: skip
+                pure, pure_cpu, _ = masked_copy("snap_pure")
             finally:
                 del os.environ["STAGELINE_PURE_PYTHON"]
-            pure_s, pure_cpu = pure.duration, _cpu() - cpu_before
+            pure_s = pure.duration
             assert pure.fingerprints.values == result.fingerprints.values
             drop_database(staging.url(), "snap_pure")
-        staging.create_database("plain")
-        settle(prod, staging)
-        plain_s = dump_restore(bin_dir, prod.url("shop"), staging.url("plain"))
 
         started = time.perf_counter()
         make_template(staging.url(), "snap")  # as `snapshot take` does: with a checkpoint
@@ -290,10 +307,16 @@ def main() -> None:
         print(f"  (stageline's own processes used {masked_cpu:.2f}s of CPU: "
               f"{result.bytes / 1e6 / masked_cpu:.1f} MB/s per core; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")  # fmt: skip
-        print("  (phases: " + ", ".join(
-            f"{stage} {stages[i + 1][0] - at:.1f}s" for i, (at, stage) in enumerate(stages[:-1])
-        ) + ")")  # fmt: skip
-        print(f"masked / plain: {masked_s / plain_s:.2f}x the time (aim <= 1.5x)")
+        for _, _, stages in runs:
+            print("  (phases: " + ", ".join(
+                f"{stage} {stages[i + 1][0] - at:.1f}s" for i, (at, stage) in enumerate(stages[:-1])
+            ) + ")")  # fmt: skip
+        print(f"  (medians of {len(runs)} runs each, interleaved: masked "
+              + ", ".join(f"{run[0].duration:.2f}" for run in runs) + "; plain "
+              + ", ".join(f"{p:.2f}" for p in plains) + ")")  # fmt: skip
+        print(f"masked / plain: {masked_s / plain_s:.2f}x the time (aim <= 1.5x; run by run "
+              + ", ".join(f"{run[0].duration / p:.2f}" for run, p in zip(runs, plains, strict=True))
+              + ")")  # fmt: skip
         if pure_s is not None and pure_cpu is not None:
             print(f"  (with the Python masks alone: {pure_s / plain_s:.2f}x, {pure_cpu:.2f}s CPU;"
                   f" the C masks make it {pure_s / masked_s:.1f}x faster)")  # fmt: skip
