@@ -494,19 +494,37 @@ static int j_masked(Json *j, int kind) {
     return j_emit(j, "\"", 1);
 }
 
-static int j_object(Json *j, int depth) {
-    j->p++; /* { */
-    int r = j_emit(j, "{", 1);
+/* after an opening bracket: 2 when the container is empty (closed and copied), 0 to go on */
+static int j_open(Json *j, char open, char close) {
+    j->p++;
+    int r = j_emit(j, &open, 1);
     if (r) return r;
     const unsigned char *from = j->p;
     j_space(j);
-    if (j->p < j->end && *j->p == '}') {
+    if (j->p < j->end && *j->p == close) {
         j->p++;
-        return j_copy_from(j, from);
+        r = j_copy_from(j, from);
+        return r ? r : 2;
     }
-    j->p = from;
-    for (;;) {
-        from = j->p;
+    j->p = from; /* the space goes out with the first member */
+    return 0;
+}
+
+/* after a member or an element: 2 at the closing bracket, 0 after a comma */
+static int j_next(Json *j, char close) {
+    const unsigned char *from = j->p;
+    j_space(j);
+    if (j->p >= j->end) return 1;
+    unsigned char c = *j->p++;
+    int r = j_copy_from(j, from);
+    if (r) return r;
+    return c == close ? 2 : c == ',' ? 0 : 1;
+}
+
+static int j_object(Json *j, int depth) {
+    int r = j_open(j, '{', '}');
+    while (r == 0) {
+        const unsigned char *from = j->p;
         j_space(j);
         const unsigned char *name;
         Py_ssize_t n;
@@ -520,39 +538,18 @@ static int j_object(Json *j, int depth) {
         for (Py_ssize_t i = 0; i < j->nrules; i++)
             if (j->rules[i].n == n && memcmp(j->rules[i].name, name, (size_t)n) == 0) kind = j->rules[i].kind;
         r = kind == K_NONE ? j_value(j, depth + 1) : j_masked(j, kind);
-        if (r) return r;
-        from = j->p;
-        j_space(j);
-        if (j->p >= j->end) return 1;
-        unsigned char c = *j->p++;
-        if ((r = j_copy_from(j, from))) return r;
-        if (c == '}') return 0;
-        if (c != ',') return 1;
+        if (r == 0) r = j_next(j, '}');
     }
+    return r == 2 ? 0 : r;
 }
 
 static int j_array(Json *j, int depth) {
-    j->p++; /* [ */
-    int r = j_emit(j, "[", 1);
-    if (r) return r;
-    const unsigned char *from = j->p;
-    j_space(j);
-    if (j->p < j->end && *j->p == ']') {
-        j->p++;
-        return j_copy_from(j, from);
-    }
-    j->p = from;
-    for (;;) {
+    int r = j_open(j, '[', ']');
+    while (r == 0) {
         r = j_value(j, depth + 1);
-        if (r) return r;
-        from = j->p;
-        j_space(j);
-        if (j->p >= j->end) return 1;
-        unsigned char c = *j->p++;
-        if ((r = j_copy_from(j, from))) return r;
-        if (c == ']') return 0;
-        if (c != ',') return 1;
+        if (r == 0) r = j_next(j, ']');
     }
+    return r == 2 ? 0 : r;
 }
 
 static int j_value(Json *j, int depth) {
