@@ -226,18 +226,23 @@ class ColumnMasker:
         """The C masks under this masker's key, when they are there."""
         return self._fast
 
-    def block_spec(self, prints: Prints) -> BlockSpec | None:
-        """How :meth:`stageline._speedups.Masker.block` masks this column inside whole
-        rows (a value it cannot take goes back to the Python here); None: it cannot."""
+    def _fast_what(self) -> str | dict[str, str] | None:
+        """What the C masks take this column as: its kind, or a json column's keys;
+        None: they do not take it (keep, constant, a json key of a kind they lack)."""
         mask = self.rule.mask
-        what: str | dict[str, str]
         if self._fast is None:
             return None
         if mask in FAST_COLUMN:
-            what = mask
-        elif mask == "json" and FAST_KEY.issuperset(self._key_names.values()):
-            what = self._key_names
-        else:
+            return mask
+        if mask == "json" and FAST_KEY.issuperset(self._key_names.values()):
+            return self._key_names
+        return None
+
+    def block_spec(self, prints: Prints) -> BlockSpec | None:
+        """How :meth:`stageline._speedups.Masker.block` masks this column inside whole
+        rows (a value it cannot take goes back to the Python here); None: it cannot."""
+        what = self._fast_what()
+        if what is None:
             return None
 
         def one(field: bytes) -> bytes:
@@ -270,15 +275,13 @@ class ColumnMasker:
     def apply_fields(self, fields: list[bytes], prints: Prints) -> list[bytes]:
         """A whole column of COPY text fields at once (the fast path of a snapshot); the
         fingerprints of the values hidden go to ``prints``."""
-        fast, mask = self._fast, self.rule.mask
-        out: list[bytes | None] | None = None
-        if fast is not None and mask in FAST_COLUMN:
-            limit = -1 if self._max is None else self._max
-            out = fast.column(mask, fields, limit, self.rule.days)
-        elif fast is not None and mask == "json" and FAST_KEY.issuperset(self._key_names.values()):
-            out = fast.json_column(self._key_names, fields)
-        if out is None or fast is None:
+        fast, what = self._fast, self._fast_what()
+        if fast is None or what is None:
             return self._apply_python(fields, prints)
+        if isinstance(what, str):
+            out = fast.column(what, fields, -1 if self._max is None else self._max, self.rule.days)
+        else:
+            out = fast.json_column(what, fields)
         prints.add_packed(fast.drain())
         if None in out:  # not plain ASCII, an escape, e-mails inside: the Python masks it
             slow = [i for i, done in enumerate(out) if done is None]
