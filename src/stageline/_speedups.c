@@ -238,7 +238,7 @@ static Py_ssize_t fake(const Masker *m, int kind, const unsigned char *v, Py_ssi
     case K_IP:
         for (Py_ssize_t i = 0; i < n; i++)
             if (v[i] == ':' || v[i] == '/') return -1;
-        return snprintf(o, OUT_MAX, "10.%u.%u.%u", d[0], d[1], d[2]);
+        return snprintf(o, OUT_MAX, "%u.%u.%u.%u", 240u + (d[0] & 15u), d[1], d[2], d[3]);
     }
     return -1;
 }

@@ -148,9 +148,11 @@ def _text(value: str, d: bytes) -> str:
 def _ip(value: str, d: bytes) -> str:
     suffix = value[value.index("/") :] if "/" in value else ""
     if ":" in value:
-        groups = [d[i : i + 2].hex() for i in range(0, 14, 2)]
-        return "fd00:" + ":".join(groups) + (suffix if suffix in ("", "/128") else "")
-    return f"10.{d[0]}.{d[1]}.{d[2]}" + (suffix if suffix in ("", "/32") else "")
+        groups = [d[i : i + 2].hex() for i in range(0, 12, 2)]
+        return "2001:db8:" + ":".join(groups) + (suffix if suffix in ("", "/128") else "")
+    # 240.0.0.0/4 and 2001:db8::/32 (documentation) belong to no host: a fake never equals
+    # a production address, even one from the private ranges behind a proxy
+    return f"{240 + (d[0] & 15)}.{d[1]}.{d[2]}.{d[3]}" + (suffix if suffix in ("", "/32") else "")
 
 
 def _hash(value: str, d: bytes) -> str:
