@@ -72,6 +72,15 @@ def test_fake_ips_never_equal_a_production_address(accelerate: bool) -> None:
     assert len(set(fakes)) > 0.99 * len(fakes)
 
 
+def test_a_constant_already_in_production_is_not_taken_for_a_leak() -> None:
+    """Rows that hold the constant already must not make every masked row a "leak"."""
+    prints = Prints()
+    fields = [b"unknown", b"Margarethe Quackenbush", b"unknown"]
+    out = masker({"mask": "constant", "value": "unknown"}).apply_fields(fields, prints)
+    assert out == [b"unknown"] * 3
+    assert printed(prints) == prints_of("Margarethe Quackenbush")
+
+
 def test_fake_values_look_like_their_kind() -> None:
     phone = masker("phone").apply("+44 20 7946 0000")
     assert phone is not None and "-555-01" in phone

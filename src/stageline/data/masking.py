@@ -266,7 +266,9 @@ class ColumnMasker:
         if mask == "json":
             return self._json(value, prints)
         if mask == "constant":
-            if prints is not None:
+            # a row that holds the constant already shows nothing the rule hides; taking
+            # its print would make the scan flag every masked row of the column
+            if prints is not None and value != self.rule.value:
                 prints.add_string(self._hash, value)
             return self.rule.value
         out = self._leaf(mask, value, prints)
