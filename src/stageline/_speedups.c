@@ -342,27 +342,31 @@ static int kind_of(PyObject *name) {
 
 /* One leaf value: its fake as bytes, Py_None for a null, or NULL with no error set when
  * Python must mask it. Records the fingerprint (not for dates). */
+/* The fake of a leaf kind for the ASCII value v into out, and the value's fingerprint
+ * recorded unless the fake is the value itself (then it hides nothing): the length, -2
+ * for a null, -1 when Python must do it (nothing recorded), -3 with an error set. */
+static Py_ssize_t leaf(Masker *m, int kind, const unsigned char *v, Py_ssize_t n, char *out) {
+    unsigned char d[32];
+    hmac(m, v, (size_t)n, d);
+    Py_ssize_t len = fake(m, kind, v, n, d, out);
+    if (len == -1 || (len == n && memcmp(out, v, (size_t)n) == 0)) return len;
+    int done = fingerprint(m, v, n, d);
+    return done == 0 ? len : done > 0 ? -1 : -3;
+}
+
+/* One value of a column: its fake as bytes, Py_None for a null, or NULL with no error
+ * set when Python must mask it. Records the fingerprint (not for dates). */
 static PyObject *mask_value(Masker *m, int kind, const unsigned char *v, Py_ssize_t n, Py_ssize_t limit,
                             long days) {
-    unsigned char d[32];
     if (kind == K_DATE) {
+        unsigned char d[32];
         hmac(m, v, (size_t)n, d);
         return shift_date(v, n, d, days, limit);
     }
-    if (kind == K_IP)
-        for (Py_ssize_t i = 0; i < n; i++)
-            if (v[i] == ':' || v[i] == '/') return NULL;
-    hmac(m, v, (size_t)n, d);
-    size_t before = m->count;
-    int done = fingerprint(m, v, n, d);
-    if (done != 0) return NULL; /* an error is set, or Python looks inside */
     char out[OUT_MAX];
-    Py_ssize_t len = fake(m, kind, v, n, d, out);
+    Py_ssize_t len = leaf(m, kind, v, n, out);
     if (len == -2) Py_RETURN_NONE;
-    if (len < 0) {
-        m->count = before;
-        return NULL;
-    }
+    if (len < 0) return NULL;
     if (limit >= 0 && len > limit) len = limit;
     return PyBytes_FromStringAndSize(out, len);
 }
@@ -478,18 +482,10 @@ static int j_masked(Json *j, int kind) {
     const unsigned char *s;
     Py_ssize_t n;
     if (j_string(j, &s, &n)) return 1; /* an object, array, number under a rule: Python */
-    unsigned char d[32];
-    hmac(j->m, s, (size_t)n, d);
-    size_t before = j->m->count;
-    int done = fingerprint(j->m, s, n, d);
-    if (done) return done;
     char out[OUT_MAX];
-    Py_ssize_t len = fake(j->m, kind, s, n, d, out);
+    Py_ssize_t len = leaf(j->m, kind, s, n, out);
     if (len == -2) return j_emit(j, "null", 4);
-    if (len < 0) {
-        j->m->count = before;
-        return 1;
-    }
+    if (len < 0) return len == -3 ? -1 : 1;
     if ((r = j_emit(j, "\"", 1)) || (r = j_emit(j, out, len))) return r;
     return j_emit(j, "\"", 1);
 }

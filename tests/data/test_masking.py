@@ -81,6 +81,18 @@ def test_a_constant_already_in_production_is_not_taken_for_a_leak() -> None:
     assert printed(prints) == prints_of("Margarethe Quackenbush")
 
 
+@pytest.mark.parametrize("accelerate", [True, False])
+def test_a_value_its_mask_leaves_as_it_is_is_not_taken_for_a_leak(accelerate: bool) -> None:
+    """A production value that already reads "[redacted]" is not fingerprinted."""
+    redact = ColumnMasker(ColumnRule.model_validate("redact"), KEY, None, accelerate=accelerate)
+    prints = Prints()
+    out = redact.apply_fields([b"[redacted]", b"Margarethe Quackenbush"], prints)
+    assert out == [b"[redacted]", b"[redacted]"]
+    assert printed(prints) == prints_of("Margarethe Quackenbush")
+    prints = Prints()
+    assert redact.apply("[redacted]", prints) == "[redacted]" and not printed(prints)
+
+
 def test_fake_values_look_like_their_kind() -> None:
     phone = masker("phone").apply("+44 20 7946 0000")
     assert phone is not None and "-555-01" in phone

@@ -331,8 +331,9 @@ class ColumnMasker:
                 if leaf is None:  # a date: shifted, not fingerprinted (nothing personal alone)
                     result: str | None = shift_date(value, d, days)
                 else:
-                    prints.add_digest(self._hash, value, d)
                     result = leaf(value, d)
+                    if result != value:  # a fake that is the value itself hides nothing
+                        prints.add_digest(self._hash, value, d)
                 if result is None:
                     done = NULL
                 else:
@@ -366,9 +367,9 @@ class ColumnMasker:
         out = memo.get(value, _MISS)
         if out is _MISS:
             d = self._digest(value)
-            if prints is not None:
-                prints.add_digest(self._hash, value, d)
             out = LEAVES[mask](value, d)
+            if prints is not None and out != value:  # else it hides nothing
+                prints.add_digest(self._hash, value, d)
             if len(memo) >= CACHE_SIZE:
                 memo.clear()
             memo[value] = out
