@@ -10,7 +10,8 @@ measures side by side on the same data:
    with the C masks (``stageline._speedups``) and, unless ``--no-pure``, with the Python
    masks alone (``STAGELINE_PURE_PYTHON=1``),
 2. ``pg_dump -Fc -Z0 | pg_restore`` of the same database into the second server,
-3. restoring the snapshot by cloning its template (CREATE DATABASE ... TEMPLATE) versus
+3. the leak scan of the snapshot (the ``pii-scan`` gate's work), C and Python alone,
+4. restoring the snapshot by cloning its template (CREATE DATABASE ... TEMPLATE) versus
    ``pg_dump | pg_restore`` of the snapshot into a new database on the same server, each
    cold (page cache dropped first, when run as root) and warm, all after a checkpoint
    and ``sync``, so none pays for flushing what the steps before it left dirty.
@@ -46,6 +47,7 @@ from stageline.data.copy import (  # noqa: E402
 )
 from stageline.data.masking import MaskingKey, accelerated  # noqa: E402
 from stageline.data.rules import DataRules  # noqa: E402
+from stageline.data.scan import scan_database  # noqa: E402
 from stageline.services.postgres import PostgresServer, find_binaries, free_port  # noqa: E402
 
 SCHEMA = """
@@ -257,6 +259,22 @@ def main() -> None:
             assert pure.fingerprints.values == result.fingerprints.values
             drop_database(staging.url(), "snap_pure")
 
+        # the leak scan of the snapshot (what the pii-scan gate does), C and Python alone
+        started = time.perf_counter()
+        scan = scan_database(staging.url("snap"), key, result.fingerprints)
+        scan_s = time.perf_counter() - started
+        assert not scan.findings, scan.findings  # a clean snapshot
+        scan_pure_s = None
+        if accelerated() and not args.no_pure:
+            os.environ["STAGELINE_PURE_PYTHON"] = "1"
+            try:
+                started = time.perf_counter()
+                scan_pure = scan_database(staging.url("snap"), key, result.fingerprints)
+                scan_pure_s = time.perf_counter() - started
+            finally:
+                del os.environ["STAGELINE_PURE_PYTHON"]
+            assert scan_pure == scan
+
         started = time.perf_counter()
         make_template(staging.url(), "snap")  # as `snapshot take` does: with a checkpoint
         template_s = time.perf_counter() - started
@@ -320,6 +338,10 @@ def main() -> None:
         if pure_s is not None and pure_cpu is not None:
             print(f"  (with the Python masks alone: {pure_s / plain_s:.2f}x, {pure_cpu:.2f}s CPU;"
                   f" the C masks make it {pure_s / masked_s:.1f}x faster)")  # fmt: skip
+        print(f"leak scan of the snapshot: {scan.values:,} values in {scan_s:.2f}s "
+              f"({scan.values / scan_s:,.0f} values/s), nothing found"
+              + (f"; the Python alone {scan_pure_s:.2f}s ({scan_pure_s / scan_s:.1f}x)"
+                 if scan_pure_s else ""))  # fmt: skip
         print()
         print(f"(making the template, with its checkpoint, took {template_s:.2f}s)")
         if not dropped:

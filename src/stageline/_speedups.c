@@ -816,6 +816,214 @@ done:
     return result;
 }
 
+/* ---- the leak scan: does a value hold a production value's fingerprint? ---- */
+
+typedef struct {
+    Py_buffer *sets; /* sorted native uint64 arrays */
+    Py_ssize_t nsets;
+} Prints;
+
+static int known(const Prints *prints, uint64_t fp) {
+    for (Py_ssize_t s = 0; s < prints->nsets; s++) {
+        const uint64_t *a = prints->sets[s].buf;
+        Py_ssize_t lo = 0, hi = prints->sets[s].len / 8;
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            if (a[mid] < fp) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo < prints->sets[s].len / 8 && a[lo] == fp) return 1;
+    }
+    return 0;
+}
+
+static int in_table(const Word *words, Py_ssize_t count, const unsigned char *s, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (words[i].n == n && memcmp(words[i].s, s, (size_t)n) == 0) return 1;
+    return 0;
+}
+
+/* masking.candidates() and the lookup, for an ASCII string: 1 when a production value's
+ * fingerprint is found, 0 when not, 2 when Python must look (e-mails inside a text). */
+static int leaked(const Masker *m, const unsigned char *v, Py_ssize_t n, const Prints *prints) {
+    Py_ssize_t start = 0, stop = n;
+    while (start < stop && is_space(v[start])) start++;
+    while (stop > start && is_space(v[stop - 1])) stop--;
+    Py_ssize_t len = stop - start, at = -1, spaces = 0, space = -1;
+    int separator = 0;
+    for (Py_ssize_t i = start; i < stop; i++) {
+        if (v[i] == '@') at = i;
+        else if (v[i] == ' ' || v[i] == '<' || v[i] == ',' || v[i] == ';') separator = 1;
+        if (v[i] == ' ') {
+            spaces++;
+            space = i;
+        }
+    }
+    if (at >= 0 && separator) return 2;
+    if (len < MIN_FINGERPRINT_LENGTH) return 0;
+    unsigned char small[256];
+    unsigned char *norm = len <= (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc(len);
+    if (norm == NULL) return 2; /* no memory to spare: Python looks */
+    for (Py_ssize_t i = 0; i < len; i++) norm[i] = (unsigned char)lower(v[start + i]);
+    int fake = 0; /* what our own fakes produce is not looked up (masking.fingerprintable) */
+    if (at >= 0)
+        for (Py_ssize_t k = 0; k < TABLE_SIZES[W_DOMAINS] && !fake; k++) {
+            const Word *w = &m->words[W_DOMAINS][k];
+            fake = len > w->n && norm[len - w->n - 1] == '@' && memcmp(norm + len - w->n, w->s, (size_t)w->n) == 0;
+        }
+    if (spaces == 1 && !fake) {
+        Py_ssize_t cut = space - start;
+        fake = in_table(m->words[W_FIRST_LOWER], TABLE_SIZES[W_FIRST_LOWER], norm, cut) &&
+               in_table(m->words[W_LAST_LOWER], TABLE_SIZES[W_LAST_LOWER], norm + cut + 1, len - cut - 1);
+    }
+    int found = 0;
+    if (!fake) {
+        unsigned char d[32];
+        hmac(m, norm, (size_t)len, d);
+        uint64_t fp = 0;
+        for (int i = 0; i < 8; i++) fp = (fp << 8) | d[i];
+        found = known(prints, fp);
+    }
+    if (norm != small) PyMem_Free(norm);
+    return found;
+}
+
+/* every string leaf of a JSON document (object keys are not values): 0 parsed, 1 Python */
+static int s_value(Json *j, int depth, const Prints *prints, int *hit) {
+    if (depth > MAX_DEPTH) return 1;
+    j_space(j);
+    if (j->p >= j->end) return 1;
+    const unsigned char *s;
+    Py_ssize_t n;
+    unsigned char open = *j->p;
+    if (open == '{' || open == '[') {
+        unsigned char close = open == '{' ? '}' : ']';
+        j->p++;
+        j_space(j);
+        if (j->p < j->end && *j->p == close) {
+            j->p++;
+            return 0;
+        }
+        for (;;) {
+            if (open == '{') {
+                j_space(j);
+                if (j_string(j, &s, &n)) return 1;
+                j_space(j);
+                if (j->p >= j->end || *j->p != ':') return 1;
+                j->p++;
+            }
+            if (s_value(j, depth + 1, prints, hit)) return 1;
+            j_space(j);
+            if (j->p >= j->end) return 1;
+            unsigned char c = *j->p++;
+            if (c == close) return 0;
+            if (c != ',') return 1;
+        }
+    }
+    if (open == '"') {
+        if (j_string(j, &s, &n)) return 1;
+        if (!*hit) {
+            int r = leaked(j->m, s, n, prints);
+            if (r == 2) return 1;
+            *hit = r;
+        }
+        return 0;
+    }
+    if (open == 't') return j_literal(j, "true");
+    if (open == 'f') return j_literal(j, "false");
+    if (open == 'n') return j_literal(j, "null");
+    return j_number(j); /* a fraction: Python parses it */
+}
+
+/* scan(block, columns, sets) -> (values, hits): whole COPY rows of len(columns) fields,
+ * each column given as (is_json, fallback); a value counts once in its column's hits when
+ * it (or a JSON leaf of it, or an e-mail inside it) is a production value. A value the C
+ * does not take goes to fallback(field) -> bool. */
+static PyObject *Masker_scan(Masker *self, PyObject *args) {
+    Py_buffer block;
+    PyObject *columns, *sets, *result = NULL;
+    if (!ready(self) || !PyArg_ParseTuple(args, "y*O!O!", &block, &PyList_Type, &columns, &PyList_Type, &sets))
+        return NULL;
+    Py_ssize_t width = PyList_GET_SIZE(columns), nsets = PyList_GET_SIZE(sets), got = 0, values = 0;
+    Prints prints = {PyMem_Calloc((size_t)nsets + 1, sizeof(Py_buffer)), 0};
+    Py_ssize_t *hits = PyMem_Calloc((size_t)width + 1, sizeof(Py_ssize_t));
+    int *json = PyMem_Calloc((size_t)width + 1, sizeof(int));
+    if (prints.sets == NULL || hits == NULL || json == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; got < nsets; got++) {
+        if (PyObject_GetBuffer(PyList_GET_ITEM(sets, got), &prints.sets[got], PyBUF_SIMPLE) < 0) goto done;
+        prints.nsets = got + 1;
+        if (prints.sets[got].len % 8) {
+            PyErr_SetString(PyExc_ValueError, "sets: arrays of 64-bit integers expected");
+            goto done;
+        }
+    }
+    if (width < 1) {
+        PyErr_SetString(PyExc_ValueError, "columns: at least one");
+        goto done;
+    }
+    for (Py_ssize_t c = 0; c < width; c++) {
+        PyObject *column = PyList_GET_ITEM(columns, c);
+        if (!PyTuple_Check(column) || PyTuple_GET_SIZE(column) != 2 || !PyCallable_Check(PyTuple_GET_ITEM(column, 1))) {
+            PyErr_SetString(PyExc_TypeError, "columns: (is_json, fallback) tuples");
+            goto done;
+        }
+        json[c] = PyObject_IsTrue(PyTuple_GET_ITEM(column, 0));
+        if (json[c] < 0) goto done;
+    }
+    Json j = {self, NULL, NULL, NULL, 0, 0, NULL, 0};
+    const unsigned char *p = block.buf, *end = p + block.len;
+    while (p < end) {
+        for (Py_ssize_t c = 0; c < width; c++) {
+            const unsigned char *start = p;
+            while (p < end && *p != '\t' && *p != '\n') p++;
+            if (p == end || *p != (c == width - 1 ? '\n' : '\t')) {
+                PyErr_Format(PyExc_ValueError, "a COPY block whose rows do not all have %zd fields", width);
+                goto done;
+            }
+            Py_ssize_t n = p++ - start;
+            if (n == 2 && start[0] == '\\' && start[1] == 'N') continue;
+            values++;
+            int hit = 2;
+            if (plain_ascii(start, n, 1)) {
+                if (json[c]) {
+                    int found = 0;
+                    j.p = start;
+                    j.end = start + n;
+                    if (s_value(&j, 0, &prints, &found) == 0) {
+                        j_space(&j);
+                        if (j.p == j.end) hit = found;
+                    }
+                } else {
+                    hit = leaked(self, start, n, &prints);
+                }
+            }
+            if (hit == 2) {
+                PyObject *raw = PyBytes_FromStringAndSize((const char *)start, n);
+                PyObject *out = raw ? PyObject_CallOneArg(PyTuple_GET_ITEM(PyList_GET_ITEM(columns, c), 1), raw) : NULL;
+                Py_XDECREF(raw);
+                hit = out == NULL ? -1 : PyObject_IsTrue(out);
+                Py_XDECREF(out);
+                if (hit < 0) goto done;
+            }
+            hits[c] += hit;
+        }
+    }
+    PyObject *counts = PyList_New(width);
+    if (counts == NULL) goto done;
+    for (Py_ssize_t c = 0; c < width; c++) PyList_SET_ITEM(counts, c, PyLong_FromSsize_t(hits[c]));
+    result = Py_BuildValue("(nN)", values, counts);
+done:
+    for (Py_ssize_t i = 0; i < prints.nsets; i++) PyBuffer_Release(&prints.sets[i]);
+    PyMem_Free(prints.sets);
+    PyMem_Free(hits);
+    PyMem_Free(json);
+    PyBuffer_Release(&block);
+    return result;
+}
+
 static PyObject *Masker_drain(Masker *self, PyObject *Py_UNUSED(ignored)) {
     PyObject *out = PyBytes_FromStringAndSize((const char *)self->prints, (Py_ssize_t)(self->count * sizeof(uint64_t)));
     if (out != NULL) self->count = 0;
@@ -878,6 +1086,8 @@ static PyMethodDef Masker_methods[] = {
     {"one", (PyCFunction)Masker_one, METH_VARARGS, "one(kind, value) -> str | None"},
     {"json_column", (PyCFunction)Masker_json_column, METH_VARARGS,
      "json_column(keys, fields) -> list: JSON COPY fields with the strings under keys masked"},
+    {"scan", (PyCFunction)Masker_scan, METH_VARARGS,
+     "scan(block, columns, sets) -> (values, hits): the leak scan of whole COPY rows"},
     {"block", (PyCFunction)Masker_block, METH_VARARGS,
      "block(block, width, columns) -> bytes: whole COPY rows with the columns masked"},
     {"drain", (PyCFunction)Masker_drain, METH_NOARGS, "the fingerprints recorded since the last drain"},

@@ -1,6 +1,7 @@
 """Types of the C masks (src/stageline/_speedups.c)."""
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 class Masker:
     def __init__(self, key: bytes, words: tuple[tuple[str, ...], ...]) -> None: ...
@@ -15,6 +16,12 @@ class Masker:
         width: int,
         columns: list[tuple[int, str | Mapping[str, str], int, int, Callable[[bytes], bytes]]],
     ) -> bytes: ...
+    def scan(
+        self,
+        block: bytes,
+        columns: list[tuple[bool, Callable[[bytes], bool]]],
+        sets: list[Any],
+    ) -> tuple[int, list[int]]: ...
     def drain(self) -> bytes: ...
 
 def sort_unique(packed: bytes | bytearray | memoryview | object) -> bytes: ...

@@ -73,6 +73,11 @@ def accelerated() -> bool:
     return _speedups is not None and os.environ.get("STAGELINE_PURE_PYTHON") != "1"
 
 
+def c_masks(key: MaskingKey) -> _speedups.Masker | None:
+    """The C masks (and leak scan) under ``key``, when they are there and wanted."""
+    return _speedups.Masker(key.mask, WORD_TABLES) if accelerated() else None
+
+
 @dataclass(frozen=True)
 class MaskingKey:
     """The secret behind every masked value and fingerprint (never stored with them)."""
@@ -219,9 +224,7 @@ class ColumnMasker:
         self._decoder = json.JSONDecoder(object_pairs_hook=self._object)
         self._encoder = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
         self.key = key
-        self._fast = (
-            _speedups.Masker(key.mask, WORD_TABLES) if accelerate and accelerated() else None
-        )
+        self._fast = c_masks(key) if accelerate else None
 
     @property
     def accelerator(self) -> _speedups.Masker | None:
