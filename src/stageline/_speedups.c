@@ -733,6 +733,27 @@ static PyObject *Masker_json_column(Masker *self, PyObject *args) {
     return result;
 }
 
+/* The next field of a COPY row at *p (the row's last when last): its length, with *p
+ * past its tab or newline; -1 with an error set when the row has another width. */
+static Py_ssize_t next_field(const unsigned char **p, const unsigned char *end, int last, Py_ssize_t width) {
+    const unsigned char *start = *p, *q = start;
+    while (q < end && *q != '\t' && *q != '\n') q++;
+    if (q == end || *q != (last ? '\n' : '\t')) {
+        PyErr_Format(PyExc_ValueError, "a COPY block whose rows do not all have %zd fields", width);
+        return -1;
+    }
+    *p = q + 1;
+    return q - start;
+}
+
+/* fallback(field) for a field the C does not take: a new reference, or NULL (error set) */
+static PyObject *ask_python(PyObject *fallback, const unsigned char *v, Py_ssize_t n) {
+    PyObject *raw = PyBytes_FromStringAndSize((const char *)v, n);
+    PyObject *out = raw ? PyObject_CallOneArg(fallback, raw) : NULL;
+    Py_XDECREF(raw);
+    return out;
+}
+
 /* block(block, width, columns): whole rows of COPY text (ending with a newline) with
  * the columns given as (position, kind or json keys, limit, days, fallback) masked; a
  * field the C cannot take goes to fallback(field) -> bytes. */
@@ -783,17 +804,12 @@ static PyObject *Masker_block(Masker *self, PyObject *args) {
     while (p < end) {
         for (Py_ssize_t f = 0; f < width; f++) {
             const unsigned char *start = p;
-            while (p < end && *p != '\t' && *p != '\n') p++;
-            if (p == end || *p != (f == width - 1 ? '\n' : '\t')) {
-                PyErr_Format(PyExc_ValueError, "a COPY block whose rows do not all have %zd fields", width);
-                goto done;
-            }
+            Py_ssize_t n = next_field(&p, end, f == width - 1, width);
+            if (n < 0) goto done;
             const Spec *spec = at[f];
-            int r = spec == NULL ? j_emit(&j, start, p - start) : mask_field(self, spec, start, p - start, &j);
+            int r = spec == NULL ? j_emit(&j, start, n) : mask_field(self, spec, start, n, &j);
             if (r == 1) {
-                PyObject *raw = PyBytes_FromStringAndSize((const char *)start, p - start);
-                PyObject *out = raw ? PyObject_CallOneArg(spec->fallback, raw) : NULL;
-                Py_XDECREF(raw);
+                PyObject *out = ask_python(spec->fallback, start, n);
                 if (out != NULL && !PyBytes_Check(out)) {
                     PyErr_SetString(PyExc_TypeError, "a fallback must return bytes");
                     Py_CLEAR(out);
@@ -801,8 +817,7 @@ static PyObject *Masker_block(Masker *self, PyObject *args) {
                 r = out == NULL ? -1 : j_emit(&j, PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out));
                 Py_XDECREF(out);
             }
-            if (r != 0 || j_emit(&j, p, 1) != 0) goto done;
-            p++;
+            if (r != 0 || j_emit(&j, start + n, 1) != 0) goto done; /* the tab or newline */
         }
     }
     result = PyBytes_FromStringAndSize(j.buffer, j.length);
@@ -978,12 +993,8 @@ static PyObject *Masker_scan(Masker *self, PyObject *args) {
     while (p < end) {
         for (Py_ssize_t c = 0; c < width; c++) {
             const unsigned char *start = p;
-            while (p < end && *p != '\t' && *p != '\n') p++;
-            if (p == end || *p != (c == width - 1 ? '\n' : '\t')) {
-                PyErr_Format(PyExc_ValueError, "a COPY block whose rows do not all have %zd fields", width);
-                goto done;
-            }
-            Py_ssize_t n = p++ - start;
+            Py_ssize_t n = next_field(&p, end, c == width - 1, width);
+            if (n < 0) goto done;
             if (n == 2 && start[0] == '\\' && start[1] == 'N') continue;
             values++;
             int hit = 2;
@@ -1001,9 +1012,7 @@ static PyObject *Masker_scan(Masker *self, PyObject *args) {
                 }
             }
             if (hit == 2) {
-                PyObject *raw = PyBytes_FromStringAndSize((const char *)start, n);
-                PyObject *out = raw ? PyObject_CallOneArg(PyTuple_GET_ITEM(PyList_GET_ITEM(columns, c), 1), raw) : NULL;
-                Py_XDECREF(raw);
+                PyObject *out = ask_python(PyTuple_GET_ITEM(PyList_GET_ITEM(columns, c), 1), start, n);
                 hit = out == NULL ? -1 : PyObject_IsTrue(out);
                 Py_XDECREF(out);
                 if (hit < 0) goto done;
