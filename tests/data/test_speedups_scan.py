@@ -117,5 +117,8 @@ def test_the_c_scan_refuses_rows_of_another_width() -> None:
     for block in (b"a\tb\nc\n", b"a\tb\tc\n", b"a\tb"):
         with pytest.raises(ValueError, match="2 fields"):
             fast.scan(block, never, [SETS[0].values])
+    for block in (b"a\tb\tc\td\n", b"a\n"):  # the Python reference refuses them alike
+        with pytest.raises(ValueError, match="3 fields"):
+            _scan_block(block, COLUMNS, HASH, SETS[0], None)
     with pytest.raises(ValueError, match="64-bit"):
         fast.scan(b"a\tb\n", never, [b"1234567"])

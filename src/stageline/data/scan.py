@@ -124,7 +124,10 @@ def _scan_block(
     checks = [one(c) for c in chosen]
     values, hits = 0, [0] * len(chosen)
     for row in block.split(b"\n")[:-1]:
-        for i, raw in enumerate(row.split(b"\t")):
+        fields = row.split(b"\t")
+        if len(fields) != len(chosen):  # as the C refuses it
+            raise ValueError(f"a COPY block whose rows do not all have {len(chosen)} fields")
+        for i, raw in enumerate(fields):
             if raw != NULL:
                 values += 1
                 hits[i] += checks[i](raw)
