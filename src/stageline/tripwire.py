@@ -15,13 +15,15 @@ Two checks, either of which fails the gate:
   too short for the poll still leaves these behind.
 
 ``verdict`` (pure) turns what was seen into the failure message, naming the variables
-that likely pointed there (``isolation.suspects``) and how to fix them.
+that likely pointed there (``isolation.suspects``) and how to fix them. ``guard`` does
+all of it around a block that runs release code on an ``isolation.Isolated`` copy.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -29,6 +31,7 @@ from typing import Any
 
 import psycopg
 
+from stageline.isolation import Isolated, suspects
 from stageline.procfs import group_members, local_ports
 from stageline.rehearsal.fingerprint import Schema, schema_diff, schema_fingerprint
 from stageline.services.postgres import database_url
@@ -204,3 +207,57 @@ def verdict(
             "make it read DATABASE_URL or variables interpolated from ${postgres.*}"
         )
     return f"{what} reached the live database {database}: {'; '.join(seen)}; {cause}"
+
+
+@dataclass
+class Guard:
+    """What ``guard`` saw; filled when its block ends."""
+
+    what: str
+    database: str
+    contacts: list[Contact] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    suspects: list[str] = field(default_factory=list)
+    watch_error: str = ""
+    #: the failure message ("... reached the live database ..."), "" when untouched
+    message: str = ""
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "message": self.message,
+            "database": self.database,
+            "sessions": [c.describe() for c in self.contacts][:20],
+            "changes": self.changes[:20],
+            "suspects": self.suspects if self.message else [],
+            "watch_error": self.watch_error,
+        }
+
+
+@contextmanager
+def guard(
+    iso: Isolated,
+    *,
+    what: str,
+    environment: str,
+    applications: Iterable[str],
+    pids: Callable[[], set[int]],
+) -> Iterator[Guard]:
+    """Watch ``iso``'s live database while the block runs release code on the copy:
+    the marks before and after, and the sessions in between."""
+    found = Guard(what, iso.live.database)
+    before = live_marks(iso.live.url)
+    wire = Tripwire(
+        iso.admin_url, iso.live.database, roles={iso.copy.user}, applications=applications,
+        pids=pids,
+    )  # fmt: skip
+    with wire:
+        yield found
+    found.contacts = wire.contacts
+    found.watch_error = wire.error
+    found.changes = marks_diff(before, live_marks(iso.live.url))
+    found.suspects = suspects(iso.variables, iso.live, iso.copy)
+    message = verdict(
+        found.contacts, found.changes, found.suspects, what=what,
+        database=iso.live.database, environment=environment,
+    )  # fmt: skip
+    found.message = message or ""

@@ -212,16 +212,19 @@ class MigrationsGate:
         self, ctx: GateContext, opts: MigrationsOptions, setup: Setup
     ) -> tuple[Any, dict[str, Any]]:
         """The rehearsal on an isolated copy under the tripwire: (facts, tripwire evidence)."""
-        from stageline.isolation import isolate, scratch_name, suspects
+        from stageline.isolation import isolate, scratch_name
         from stageline.rehearsal.run import Plan, first_release, rehearse_on
         from stageline.rehearsal.tools import production_revision
         from stageline.rehearsal.tracer import APPLICATION
-        from stageline.tripwire import Tripwire, live_marks, marks_diff, verdict
+        from stageline.tripwire import guard
 
         env = ctx.environment
         reader = self._migrator(ctx, opts, setup, ctx.bundle, {})
         production = production_revision(reader, setup.production_url)
         method: CloneMethod = "empty" if first_release(reader, production[0]) else setup.method
+        note = setup.note
+        if method == "empty":
+            note = "production has no revision yet: the copy starts as an empty database"
         ctx.log(f"rehearsing on a copy of {setup.source} ({method})")
         with isolate(
             env, setup.live, ctx.variables, release_dir=ctx.bundle, source=setup.source,
@@ -234,32 +237,18 @@ class MigrationsGate:
                 admin_url=iso.admin_url, source=setup.source, method=setup.method,
                 migrator=migrator, production_url=setup.production_url, pg_bin=setup.pg_bin,
                 budgets=opts.budgets(), probe_interval=opts.probe_interval_ms / 1000,
-                stall_threshold_ms=opts.stall_threshold_ms, source_note=setup.note,
+                stall_threshold_ms=opts.stall_threshold_ms, source_note=note,
                 long_reader_ms=opts.long_reader_ms, scratch=iso.copy.database,
                 tool_url=iso.copy.url, floor=opts.floor,
             )  # fmt: skip
-            before = live_marks(setup.live.url)
-            wire = Tripwire(
-                iso.admin_url, setup.live.database, roles={iso.copy.user},
+            with guard(
+                iso, what="the migration", environment=env.name,
                 applications={APPLICATION}, pids=ctx.processes.live,
-            )  # fmt: skip
-            with wire:
+            ) as watch:  # fmt: skip
                 facts = rehearse_on(plan, f"{iso.how}, {iso.seconds:.1f}s", production)
-            changes = marks_diff(before, live_marks(setup.live.url))
-            named = suspects(iso.variables, setup.live, iso.copy)
-        message = verdict(
-            wire.contacts, changes, named, what="the migration",
-            database=setup.live.database, environment=env.name,
-        )  # fmt: skip
-        breach: dict[str, Any] = {
-            "message": message or "",
-            "sessions": [c.describe() for c in wire.contacts][:20],
-            "changes": changes[:20],
-            "suspects": named if message else [],
-            "watch_error": wire.error,
-        }
-        if wire.error:
-            facts.notes.append(wire.error)
+        breach = watch.evidence()
+        if watch.watch_error:
+            facts.notes.append(watch.watch_error)
         return facts, breach
 
     def _migrator(
