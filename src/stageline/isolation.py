@@ -44,7 +44,7 @@ from psycopg import sql
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
 from stageline.errors import BackingServiceError
-from stageline.services.postgres import client_connection, database_url
+from stageline.services.postgres import client_binaries, client_connection, database_url
 
 CloneMethod = Literal["template", "dump", "empty"]
 
@@ -265,9 +265,13 @@ def isolate(
 
     ``live`` must be a connection with the right to create databases and roles (the
     environment's own server: stageline's superuser; an external server: its owner).
+    ``pg_bin`` (pg_dump, pg_restore) defaults to the binaries matching the server.
     """
     name = scratch or scratch_name()
     admin_url = database_url(live.url, "postgres")
+    if method == "dump" and not pg_bin:
+        provider = env.postgres.provider if env.postgres is not None else None
+        pg_bin = str(client_binaries(admin_url, provider).bin_dir)
     workdir: Path | None = None
     role = ""
     try:

@@ -172,7 +172,9 @@ class SqlFiles:
 def applied(output: str) -> list[str]:
     """The revisions a step's output says it reached, in order: Alembic's "Running
     upgrade A -> B" (B), Django's "Applying app.name..." (``app:name``)."""
-    found = [new.strip() for _old, new in _STEP.findall(output) if new.strip()]
+    # "Running upgrade A -> B, message": B is the first word after the arrow
+    found = [new.strip(" (").split(",")[0].strip() for _old, new in _STEP.findall(output)]
+    found = [revision for revision in found if revision]
     found += [name.replace(".", ":", 1) for verb, name in _DJANGO_STEP.findall(output)
               if verb == "Applying"]  # fmt: skip
     return found
