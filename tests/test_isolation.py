@@ -132,7 +132,9 @@ def test_isolate_gives_a_copy_the_role_owns_and_nothing_else(
     assert not (release / "written-at-start.txt").exists()
     assert not workdir.exists()
     with psycopg.connect(postgres_server.url("postgres"), autocommit=True) as conn:
-        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None
+        assert (
+            conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None
+        )
         assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None
     with psycopg.connect(postgres_server.url(live_db), autocommit=True) as conn:
         assert conn.execute("SELECT name FROM items").fetchall() == [("canary",)]
@@ -143,10 +145,12 @@ def test_isolate_cleans_up_when_the_block_fails(
 ) -> None:
     live = PostgresFacts.from_url(postgres_server.url(live_db))
     env = environment()
-    with pytest.raises(RuntimeError, match="boom"):
-        with isolate(env, live, live_variables(env), release_dir=tmp_path) as iso:
-            name = iso.copy.database
-            raise RuntimeError("boom")
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        isolate(env, live, live_variables(env), release_dir=tmp_path) as iso,
+    ):
+        name = iso.copy.database
+        raise RuntimeError("boom")
     with psycopg.connect(postgres_server.url("postgres"), autocommit=True) as conn:
         left = conn.execute(
             "SELECT (SELECT count(*) FROM pg_database WHERE datname = %s),"

@@ -51,7 +51,9 @@ def test_changes_without_suspects_point_at_the_tool_configuration() -> None:
 
 def test_marks_diff() -> None:
     before = LiveMarks({"column": {"public.t.a": "#1 int null"}}, {"alembic_version": ["('1',)"]})
-    after = LiveMarks({"column": {"public.t.a": "#1 int not null"}}, {"alembic_version": ["('2',)"]})
+    after = LiveMarks(
+        {"column": {"public.t.a": "#1 int not null"}}, {"alembic_version": ["('2',)"]}
+    )
     assert marks_diff(before, before) == []
     changes = marks_diff(before, after)
     assert changes[0].startswith("column public.t.a changed")
@@ -93,25 +95,23 @@ def test_sessions_of_the_gate_are_caught_and_the_service_is_not(
     groups: set[int] = set()
     wire = Tripwire(postgres_server.url("postgres"), live, roles={"nobody_else"},
                     applications={"stageline-migration"}, pids=lambda: set(groups))  # fmt: skip
+    script = (
+        "import psycopg, sys, time\n"
+        f"c = psycopg.connect({url!r})\n"
+        "print('ok', flush=True)\n"
+        "time.sleep(30)\n"
+    )
     try:
-        with psycopg.connect(url):  # the service, connected before the gate
-            with wire:
-                with psycopg.connect(url):  # the service again, a new session meanwhile
-                    with psycopg.connect(url, application_name="stageline-migration"):
-                        _wait(wire, 1)
-                    script = (
-                        "import psycopg, sys, time\n"
-                        f"c = psycopg.connect({url!r})\n"
-                        "print('ok', flush=True)\n"
-                        "time.sleep(30)\n"
-                    )
-                    child = subprocess.Popen(
-                        [sys.executable, "-c", script], stdout=subprocess.PIPE,
-                        start_new_session=True,
-                    )  # fmt: skip
-                    assert child.stdout is not None and child.stdout.readline() == b"ok\n"
-                    groups.add(child.pid)
-                    _wait(wire, 2)
+        # the service: connected before the gate, and once more while it runs
+        with psycopg.connect(url), wire, psycopg.connect(url):
+            with psycopg.connect(url, application_name="stageline-migration"):
+                _wait(wire, 1)
+            child = subprocess.Popen(
+                [sys.executable, "-c", script], stdout=subprocess.PIPE, start_new_session=True
+            )
+            assert child.stdout is not None and child.stdout.readline() == b"ok\n"
+            groups.add(child.pid)
+            _wait(wire, 2)
     finally:
         if child is not None:
             os.killpg(child.pid, signal.SIGKILL)

@@ -230,9 +230,7 @@ class MigrationsGate:
             env, setup.live, ctx.variables, release_dir=ctx.bundle, source=setup.source,
             method=method, pg_bin=setup.pg_bin, scratch=scratch_name("stageline_rehearsal"),
         ) as iso:  # fmt: skip
-            migrator = self._migrator(
-                ctx, opts, setup, iso.workdir, ctx.service_env(iso.variables)
-            )
+            migrator = self._migrator(ctx, opts, setup, iso.workdir, ctx.service_env(iso.variables))
             plan = Plan(
                 admin_url=iso.admin_url, source=setup.source, method=setup.method,
                 migrator=migrator, production_url=setup.production_url, pg_bin=setup.pg_bin,
@@ -313,7 +311,12 @@ class MigrationsGate:
         if production_url is None:
             note += f"; {production_name or 'production'} has no database yet"
         return Setup(
-            live, source, method, note, str(binaries.bin_dir), binaries.program("psql"),
+            live,
+            source,
+            method,
+            note,
+            str(binaries.bin_dir),
+            binaries.program("psql"),
             production_url,
         )
 

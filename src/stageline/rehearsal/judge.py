@@ -177,9 +177,7 @@ _CHECK_OF_STEP = {"prepare": "downgrade", "downgrade": "downgrade", "upgrade aga
 
 
 def _compat(facts: RehearsalFacts) -> list[Finding]:
-    return [
-        Finding("fail", "compat", describe(issue), table=issue.table) for issue in facts.compat
-    ]
+    return [Finding("fail", "compat", describe(issue), table=issue.table) for issue in facts.compat]
 
 
 def waive(
