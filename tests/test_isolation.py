@@ -1,6 +1,6 @@
 """Isolation: the variables re-resolved against a copy (pure), and a real copy with its
-own role on a real server: it owns the copy, reads nothing live, and everything is gone
-afterwards."""
+own role on a real server: it owns the copy, every other database turns it away, and
+everything is gone afterwards."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
-from stageline.isolation import copy_variables, isolate, suspects
+from stageline.isolation import FENCE, copy_variables, isolate, suspects
 from stageline.services.postgres import PostgresServer
 
 LIVE = PostgresFacts("127.0.0.1", 5544, "stageline", "livepw", "shop")
@@ -123,11 +123,17 @@ def test_isolate_gives_a_copy_the_role_owns_and_nothing_else(
             conn.execute("ALTER VIEW names RENAME TO names2")
         live_as_role = PostgresFacts(live.host, live.port, iso.copy.user, iso.copy.password,
                                      live_db)  # fmt: skip
-        with psycopg.connect(live_as_role.url, autocommit=True) as conn:
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute("SELECT * FROM items")
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute("CREATE TABLE intruder (id int)")
+        for database in (live_db, "postgres"):  # turned away by every other database
+            other = PostgresFacts(live.host, live.port, iso.copy.user, iso.copy.password,
+                                  database)  # fmt: skip
+            with pytest.raises(psycopg.OperationalError, match=FENCE):
+                psycopg.connect(other.url).close()
+        with psycopg.connect(postgres_server.url(live_db), autocommit=True) as conn:
+            conn.execute(f"GRANT SELECT ON items TO {iso.copy.user}")  # even with a grant
+        with pytest.raises(psycopg.OperationalError, match=FENCE):
+            psycopg.connect(live_as_role.url).close()
+        with psycopg.connect(postgres_server.url(live_db), autocommit=True) as conn:
+            conn.execute(f"REVOKE SELECT ON items FROM {iso.copy.user}")
         name, role, workdir = iso.copy.database, iso.copy.user, iso.workdir
     assert not (release / "written-at-start.txt").exists()
     assert not workdir.exists()

@@ -9,9 +9,11 @@ the ``pytest`` gate) calls ``isolate``, which
 2. creates a login role with a random password that owns the copy and everything in it,
    and has no privilege anywhere else (``create_role``); every URL it hands out carries
    that password, so it works the same on a ``trust`` server and on a ``scram-sha-256``
-   one. The role can still open other databases of the server where ``PUBLIC`` may
-   connect (the default), but can read or change nothing there, and the tripwire
-   (``stageline.tripwire``) names any session it opens on the live database;
+   one. The role cannot even open another database of the server: a per-database
+   setting of the role (``session_preload_libraries`` naming ``FENCE``, a library that
+   does not exist) makes the server turn its connections away with ``FATAL: could not
+   access file "<FENCE>"``, without changing what anyone else may do. The tripwire
+   (``stageline.tripwire``) recognises that message in the release code's output;
 3. re-resolves the service's variables against the copy (``copy_variables``): every
    variable interpolated from ``${postgres.*}`` and ``DATABASE_URL`` name the copy, the
    role and its password. A variable written out literally keeps its value:
@@ -47,6 +49,8 @@ from stageline.errors import BackingServiceError
 from stageline.services.postgres import client_binaries, client_connection, database_url
 
 CloneMethod = Literal["template", "dump", "empty"]
+#: what the server says when the copy's role tries another database (see ``create_role``)
+FENCE = "stageline_copy_role_only_opens_its_copy"
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,8 @@ WHERE t.typtype IN ('e', 'd', 'c', 'r') AND n.nspname NOT IN ('pg_catalog', 'inf
 
 def create_role(admin_url: str, scratch: str) -> tuple[str, str]:
     """A login role named ``scratch`` with a random password that owns database
-    ``scratch`` and every object in it, and holds no other privilege; (role, password)."""
+    ``scratch`` and every object in it, holds no other privilege, and is turned away by
+    every other database of the server (``FENCE``); (role, password)."""
     password = secrets.token_urlsafe(24)
     role = sql.Identifier(scratch)
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -211,6 +216,15 @@ def create_role(admin_url: str, scratch: str) -> tuple[str, str]:
             ).format(role, sql.Literal(password))
         )
         conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(role, role))
+        others = conn.execute(
+            "SELECT datname FROM pg_database WHERE datallowconn AND datname <> %s", (scratch,)
+        ).fetchall()
+        for (database,) in others:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} IN DATABASE {} SET session_preload_libraries = {}").format(
+                    role, sql.Identifier(str(database)), sql.Literal(FENCE)
+                )
+            )
     with psycopg.connect(database_url(admin_url, scratch), autocommit=True) as conn:
         statements = [str(r[0]) for r in conn.execute(_OWNED, {"role": scratch}).fetchall()]
         for statement in statements:

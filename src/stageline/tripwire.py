@@ -10,6 +10,10 @@ Two checks, either of which fails the gate:
   the gate's process groups (``pids``, mapped through ``/proc/net/tcp``). Sessions of the
   service itself use its own role, no such application name and ports of its own
   processes, so they never count.
+- **Refusals.** The copy's role is turned away by every other database
+  (``isolation.FENCE``); the gate hands the output of the release code to
+  ``Guard.read_output``, which counts each refusal as a contact: the code tried a
+  database it was not given, most likely the live one.
 - **Marks.** ``live_marks`` before and after the gate: the schema fingerprint and the
   migration tools' bookkeeping (``alembic_version``, ``django_migrations``). A session
   too short for the poll still leaves these behind.
@@ -31,7 +35,7 @@ from typing import Any
 
 import psycopg
 
-from stageline.isolation import Isolated, suspects
+from stageline.isolation import FENCE, Isolated, suspects
 from stageline.procfs import group_members, local_ports
 from stageline.rehearsal.fingerprint import Schema, schema_diff, schema_fingerprint
 from stageline.services.postgres import database_url
@@ -59,6 +63,8 @@ class Contact:
     query: str = ""
 
     def describe(self) -> str:
+        if self.backend == 0:
+            return f"a connection as {self.user} from {self.client} ({self.why})"
         return f"a session as {self.user} from {self.client} ({self.why})"
 
 
@@ -221,6 +227,15 @@ class Guard:
     watch_error: str = ""
     #: the failure message ("... reached the live database ..."), "" when untouched
     message: str = ""
+    role: str = ""
+
+    def read_output(self, output: str) -> None:
+        """Count the server's refusals of the copy's role found in release code's output."""
+        if FENCE in output:
+            self.contacts.append(Contact(
+                0, self.role, "", "the gate's processes",
+                "refused: the copy's role may open the copy only",
+            ))  # fmt: skip
 
     def evidence(self) -> dict[str, Any]:
         return {
@@ -244,7 +259,7 @@ def guard(
 ) -> Iterator[Guard]:
     """Watch ``iso``'s live database while the block runs release code on the copy:
     the marks before and after, and the sessions in between."""
-    found = Guard(what, iso.live.database)
+    found = Guard(what, iso.live.database, role=iso.copy.user)
     before = live_marks(iso.live.url)
     wire = Tripwire(
         iso.admin_url, iso.live.database, roles={iso.copy.user}, applications=applications,
@@ -252,7 +267,7 @@ def guard(
     )  # fmt: skip
     with wire:
         yield found
-    found.contacts = wire.contacts
+    found.contacts = wire.contacts + found.contacts
     found.watch_error = wire.error
     found.changes = marks_diff(before, live_marks(iso.live.url))
     found.suspects = suspects(iso.variables, iso.live, iso.copy)

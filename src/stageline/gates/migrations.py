@@ -244,6 +244,8 @@ class MigrationsGate:
                 applications={APPLICATION}, pids=ctx.processes.live,
             ) as watch:  # fmt: skip
                 facts = rehearse_on(plan, f"{iso.how}, {iso.seconds:.1f}s", production)
+                for step in facts.steps:
+                    watch.read_output(step.output)
         breach = watch.evidence()
         if watch.watch_error:
             facts.notes.append(watch.watch_error)

@@ -157,6 +157,7 @@ class PytestGate:
                 applications={APPLICATION}, pids=ctx.processes.live,
             ) as watch:  # fmt: skip
                 result = self._suite(ctx, opts, iso.workdir, env, started)
+                watch.read_output(str(result.evidence.get("output", "")))
             where = _copy_note(iso)
         evidence = {**result.evidence, "database": where, "tripwire": watch.evidence()}
         if watch.message:

@@ -10,8 +10,11 @@ from sqlalchemy import create_engine, pool
 
 env = os.environ
 url = "postgresql+psycopg://{}:{}@{}:{}/{}".format(
-    quote(env["POSTGRES_USER"], safe=""), quote(env.get("POSTGRES_PASSWORD", ""), safe=""),
-    env["POSTGRES_SERVER"], env["POSTGRES_PORT"], env["POSTGRES_DB"],
+    quote(env["POSTGRES_USER"], safe=""),
+    quote(env.get("POSTGRES_PASSWORD", ""), safe=""),
+    env["POSTGRES_SERVER"],
+    env["POSTGRES_PORT"],
+    env["POSTGRES_DB"],
 )
 engine = create_engine(url, poolclass=pool.NullPool)
 try:
