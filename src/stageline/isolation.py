@@ -38,7 +38,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -70,6 +70,8 @@ class Isolated:
     #: how the copy was made, and in how many seconds
     how: str
     seconds: float
+    #: whether every other database turns the copy's role away (``FENCE``)
+    fenced: bool = True
 
     @property
     def admin_copy_url(self) -> str:
@@ -202,10 +204,31 @@ WHERE t.typtype IN ('e', 'd', 'c', 'r') AND n.nspname NOT IN ('pg_catalog', 'inf
 """
 
 
-def create_role(admin_url: str, scratch: str) -> tuple[str, str]:
+def _fence(conn: psycopg.Connection[Any], role: str) -> bool:
+    """Make every database but ``role``'s own copy turn ``role`` away; False when the
+    connection may not (only a superuser may set ``session_preload_libraries``): the role
+    then still has no privilege on those databases, and the tripwire still watches."""
+    found = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if found is None or not found[0]:
+        return False
+    others = conn.execute(
+        "SELECT datname FROM pg_database WHERE datallowconn AND datname <> %s", (role,)
+    ).fetchall()
+    statement = sql.SQL("ALTER ROLE {} IN DATABASE {} SET session_preload_libraries = {}")
+    for (database,) in others:
+        conn.execute(
+            statement.format(
+                sql.Identifier(role), sql.Identifier(str(database)), sql.Literal(FENCE)
+            )
+        )
+    return True
+
+
+def create_role(admin_url: str, scratch: str) -> tuple[str, str, bool]:
     """A login role named ``scratch`` with a random password that owns database
     ``scratch`` and every object in it, holds no other privilege, and is turned away by
-    every other database of the server (``FENCE``); (role, password)."""
+    every other database of the server (``FENCE``, where the connection may set it);
+    (role, password, fenced)."""
     password = secrets.token_urlsafe(24)
     role = sql.Identifier(scratch)
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -216,20 +239,12 @@ def create_role(admin_url: str, scratch: str) -> tuple[str, str]:
             ).format(role, sql.Literal(password))
         )
         conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(role, role))
-        others = conn.execute(
-            "SELECT datname FROM pg_database WHERE datallowconn AND datname <> %s", (scratch,)
-        ).fetchall()
-        for (database,) in others:
-            conn.execute(
-                sql.SQL("ALTER ROLE {} IN DATABASE {} SET session_preload_libraries = {}").format(
-                    role, sql.Identifier(str(database)), sql.Literal(FENCE)
-                )
-            )
+        fenced = _fence(conn, scratch)
     with psycopg.connect(database_url(admin_url, scratch), autocommit=True) as conn:
         statements = [str(r[0]) for r in conn.execute(_OWNED, {"role": scratch}).fetchall()]
         for statement in statements:
             conn.execute(statement.encode())
-    return scratch, password
+    return scratch, password, fenced
 
 
 def drop_role(admin_url: str, role: str) -> None:
@@ -291,12 +306,11 @@ def isolate(
     try:
         how, seconds = make_copy(admin_url, source or live.database, name, method, pg_bin)
         role = name  # dropped on the way out even if making it fails half-way
-        _, password = create_role(admin_url, name)
+        _, password, fenced = create_role(admin_url, name)
         copy = PostgresFacts(live.host, live.port, role, password, name)
         workdir = scratch_folder(release_dir)
-        yield Isolated(
-            live, copy, admin_url, copy_variables(env, variables, copy), workdir, how, seconds
-        )
+        resolved = copy_variables(env, variables, copy)
+        yield Isolated(live, copy, admin_url, resolved, workdir, how, seconds, fenced)
     finally:
         drop_copy(admin_url, name)
         if role:

@@ -228,6 +228,7 @@ class Guard:
     #: the failure message ("... reached the live database ..."), "" when untouched
     message: str = ""
     role: str = ""
+    fenced: bool = True
 
     def read_output(self, output: str) -> None:
         """Count the server's refusals of the copy's role found in release code's output."""
@@ -245,6 +246,7 @@ class Guard:
             "changes": self.changes[:20],
             "suspects": self.suspects if self.message else [],
             "watch_error": self.watch_error,
+            "fenced": self.fenced,
         }
 
 
@@ -259,7 +261,7 @@ def guard(
 ) -> Iterator[Guard]:
     """Watch ``iso``'s live database while the block runs release code on the copy:
     the marks before and after, and the sessions in between."""
-    found = Guard(what, iso.live.database, role=iso.copy.user)
+    found = Guard(what, iso.live.database, role=iso.copy.user, fenced=iso.fenced)
     before = live_marks(iso.live.url)
     wire = Tripwire(
         iso.admin_url, iso.live.database, roles={iso.copy.user}, applications=applications,

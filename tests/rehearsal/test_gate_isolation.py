@@ -271,12 +271,16 @@ def test_tool_pointed_at_the_live_database_is_caught(world: World, literal: str)
     assert result.summary.startswith(f"the migration reached the live database {world.staging}")
     assert "it likely read POSTGRES_DB" in result.summary
     assert "interpolate them from ${postgres.*} in [environments.staging.vars]" in result.summary
-    assert result.evidence["tripwire"]["sessions"], result.evidence["tripwire"]
+    tripwire = result.evidence["tripwire"]
+    if literal == "database":  # the copy's role: every other database turns it away
+        assert any("refused: the copy's role may open the copy only" in session
+                   for session in tripwire["sessions"]), tripwire  # fmt: skip
     assert result.report is not None
     report = result.report.read_text()
     assert report.startswith("FAILED: the migration reached the live database")
     if literal == "database and user":
-        # the tool downgraded the live database; the copy stayed where it was
+        # the tool downgraded the live database (its session may be too short for the
+        # poll: the marks are certain); the copy stayed where it was
         assert "the copy did not move: does the tool read other variables?" in report
         assert "it changed:" in result.summary
     assert leftovers(world) == (0, 0)
