@@ -8,7 +8,9 @@ import dataclasses
 from datetime import date
 
 import pytest
+from pydantic import ValidationError
 
+from stageline.gates.registry import parse_options
 from stageline.rehearsal.compat import describe, previous_release_breaks
 from stageline.rehearsal.facts import Budgets, CompatIssue, StepOutcome, Waiver
 from stageline.rehearsal.judge import judge, waive
@@ -182,3 +184,27 @@ def test_applied_reads_alembic_and_django_output() -> None:
 )
 def test_with_floor(target: str, floor: str, expected: str) -> None:
     assert with_floor(target, floor) == expected
+
+
+def test_floor_and_waivers_options_parse_as_the_loader_does() -> None:
+    options = parse_options("migrations", {
+        "floor": "0004_accounts",
+        "waivers": [{"match": "cannot write", "reason": "drained", "expires": "2027-01-31"}],
+    })  # fmt: skip
+    budgets = options.budgets()  # type: ignore[attr-defined]
+    assert budgets.waivers == (Waiver("cannot write", "drained", date(2027, 1, 31)),)
+    assert options.floor == "0004_accounts"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("kind", "bad"),
+    [
+        ("migrations", {"waivers": [{"match": "x", "reason": "y", "expires": "soon"}]}),
+        ("migrations", {"waivers": [{"match": "x", "expires": "2027-01-01"}]}),
+        ("migrations", {"waivers": [{"match": "", "reason": "y", "expires": "2027-01-01"}]}),
+        ("pytest", {"database": "elsewhere"}),
+    ],
+)
+def test_bad_safety_options_are_refused(kind: str, bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        parse_options(kind, bad)
