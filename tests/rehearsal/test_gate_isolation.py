@@ -282,6 +282,7 @@ def test_tool_pointed_at_the_live_database_is_caught(world: World, literal: str)
         # the tool downgraded the live database (its session may be too short for the
         # poll: the marks are certain); the copy stayed where it was
         assert "the copy did not move: does the tool read other variables?" in report
+        assert "now at 0002_items_note (should be 0001_items: the copy did not move)" in report
         assert "it changed:" in result.summary
     assert leftovers(world) == (0, 0)
 

@@ -52,7 +52,10 @@ def text(facts: RehearsalFacts, verdict: Verdict) -> str:
     for step in facts.steps:
         where = f" at {step.step}" if step.step else ""
         state = "ok" if step.ok else f"FAILED{where}"
-        lines.append(f"  {step.name:<14} {state:<10} {step.seconds:7.2f}s  now at {step.reached}")
+        moved = "" if step.moved else f" (should be {step.expected}: the copy did not move)"
+        lines.append(
+            f"  {step.name:<14} {state:<10} {step.seconds:7.2f}s  now at {step.reached}{moved}"
+        )
     scaled = any(s.factor != 1.0 for s in verdict.stalls)
     lines += ["", f"downtime window: {verdict.total_ms:.0f} ms measured"]
     if scaled:
