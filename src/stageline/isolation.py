@@ -73,11 +73,6 @@ class Isolated:
     #: whether every other database turns the copy's role away (``FENCE``)
     fenced: bool = True
 
-    @property
-    def admin_copy_url(self) -> str:
-        """A superuser connection to the copy (for readings that are not the release's)."""
-        return database_url(self.admin_url, self.copy.database)
-
 
 def scratch_name(prefix: str = "stageline_copy") -> str:
     """A fresh database (and role) name, unique on the server."""
