@@ -344,3 +344,16 @@ def test_not_null_column_breaks_the_previous_release_unless_waived(
         assert f"fail: {sku}" in findings and f"fail: {note}" in findings
         expired = [line for line in result.evidence["waivers"] if line.startswith("expired")]
         assert len(expired) == (2 if waived else 0)
+
+
+def test_django_pointed_at_the_live_database_is_caught(world: World) -> None:
+    setup(world, "django_corpus", {**DB_VARS, "DB_NAME": world.staging})
+    upgrade = "python manage.py migrate notes 0002 --noinput"
+    migrate(world, "django", world.staging, upgrade)
+    migrate(world, "django", world.production, "python manage.py migrate notes 0001 --noinput")
+    result, watcher = run_gate(world, MigrationsOptions(tool="django", upgrade=upgrade))
+    assert result.status == "failed"
+    assert result.summary.startswith(f"the migration reached the live database {world.staging}")
+    assert "it likely read DB_NAME" in result.summary
+    assert len(watcher.seen) == 1  # the copy's role was turned away: nothing changed
+    assert leftovers(world) == (0, 0)
