@@ -143,16 +143,16 @@ def sign_off(facts: SignOffFacts) -> SignOff:
     if facts.rule is not None:
         counted, approval_holds = _check_approvals(facts, facts.rule)
         holds += approval_holds
-    frozen = _check_freezes(facts)
+    freezes = _check_freezes(facts)
     if not facts.override_freeze:
-        holds += frozen
+        holds += freezes
     return SignOff(
         promote=not holds,
         holds=tuple(holds),
         approvals_counted=counted,
         approvals_required=facts.rule.required if facts.rule else 0,
         gates=gates,
-        freeze_overridden=facts.override_freeze and bool(frozen),
+        freeze_overridden=facts.override_freeze and bool(freezes),
         config_changes=tuple(moved),
     )
 
