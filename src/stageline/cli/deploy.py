@@ -211,20 +211,21 @@ def rollback(
     wait: Wait = False,
     directory: DirOption = Path("."),
     json: JsonOption = False,
-) -> int:
+) -> None:
     """Go back to the previous (or a named) release; no rebuild, no network."""
     _yield_cpu_to_serving()
-    with _holds_printed(json), Session.open(directory) as session:
-        with output.progress(f"rolling back {environment}") as r:
-            result = usecases.rollback(
+    with Session.open(directory) as session, output.progress(f"rolling back {environment}") as r:
+        _report(
+            usecases.rollback(
                 session,
                 environment,
                 to=to,
                 dry_run=dry_run,
                 progress=None if json else r,
                 wait=wait,
-            )
-        return _report(result, json)
+            ),
+            json,
+        )
 
 
 def ship(
