@@ -109,3 +109,14 @@ def test_the_pipeline_file_rejects_unknown_groups_in_access(tmp_path: Path) -> N
     )
     env = load_pipeline(tmp_path).environment("production")
     assert env.access.promote == ["group:leads"] and env.access.deploy is None
+
+
+def test_break_glass_has_its_own_rule_which_follows_override_freeze() -> None:
+    written = Rules("production", force=("olga@shop.example",), override_freeze=("*",))
+    refusal = check("zoe@shop.example", "force", written, GROUPS)
+    assert refusal is not None and refusal.rule == "production.access.force"
+    assert check("OLGA@shop.example", "force", written, GROUPS) is None
+    follows = Rules("production", override_freeze=("group:leads",))
+    refusal = check("zoe@shop.example", "force", follows, GROUPS)
+    assert refusal is not None and refusal.rule == "production.access.override_freeze"
+    assert check("zoe@shop.example", "force", Rules("production"), GROUPS) is None

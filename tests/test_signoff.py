@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from stageline.config.model import Freeze
+from stageline.pins import GatePin, pin_from_parts
 from stageline.signoff import (
     ApprovalRule,
     GateRun,
@@ -425,3 +426,82 @@ def test_a_valid_fresh_approval_never_hurts(
     assert set(before.approvals_counted) <= set(after.approvals_counted)
     if before.promote:
         assert after.promote
+
+
+# -- pinned gates: evidence counts only under the configuration it was produced under ------
+
+PIN_THEN = pin_from_parts({"gate:smoke": "1" * 64, "gate:migrations": "2" * 64})
+PIN_NOW = pin_from_parts({"gate:smoke": "1" * 64})
+
+
+def test_a_gate_removed_since_verify_holds_and_is_named() -> None:
+    runs = (
+        run("smoke", hours=2, pin=PIN_THEN),  # type: ignore[arg-type]
+        run("migrations", status="failed", hours=2, pin=PIN_THEN),  # type: ignore[arg-type]
+    )
+    decision = sign_off(facts(runs=runs, pin=PIN_NOW))
+    assert not decision.promote and decision.gates == {"smoke": "passed"}
+    (hold,) = decision.holds
+    assert hold.reason.startswith("gate `migrations` removed since verify at 2026-03-02 10:00 UTC")
+    assert "stageline verify staging" in hold.clear
+    (change,) = decision.config_changes
+    assert (change.environment, change.before, change.now) == (
+        "staging",
+        PIN_THEN.digest,
+        PIN_NOW.digest,
+    )
+    assert change.changed == ("gate `migrations` removed",)
+
+
+def test_verify_again_under_the_new_configuration_clears_the_pin_hold() -> None:
+    runs = (
+        run("migrations", status="failed", hours=3, pin=PIN_THEN),  # type: ignore[arg-type]
+        run("smoke", hours=3, pin=PIN_THEN),  # type: ignore[arg-type]
+        run("smoke", hours=1, pin=PIN_NOW),  # type: ignore[arg-type]
+    )
+    decision = sign_off(facts(runs=runs, pin=PIN_NOW))
+    assert decision.promote and decision.config_changes == ()
+
+
+def test_deleting_every_gate_does_not_hide_the_evidence() -> None:
+    runs = (run("smoke", status="failed", hours=1, pin=PIN_THEN),)  # type: ignore[arg-type]
+    empty = pin_from_parts({})
+    decision = sign_off(facts(runs=runs, required_gates=(), rule=None, pin=empty))
+    assert not decision.promote
+    assert decision.config_changes[0].changed == (
+        "gate `migrations` removed",
+        "gate `smoke` removed",
+    )
+
+
+def test_runs_from_before_pins_and_facts_without_a_pin_are_not_judged() -> None:
+    assert sign_off(facts(runs=(run(),), pin=PIN_NOW)).promote  # legacy run: pin None
+    assert sign_off(facts(runs=(run(pin=PIN_THEN),))).promote  # type: ignore[arg-type]
+
+
+pins_st = st.sampled_from((None, PIN_THEN, PIN_NOW))
+
+
+@PROPS
+@given(facts_st, st.lists(pins_st, min_size=8, max_size=8), pins_st)
+def test_evidence_under_another_pin_always_holds(
+    f: SignOffFacts, pins: list[GatePin | None], now: GatePin | None
+) -> None:
+    f = replace(f, runs=tuple(replace(r, pin=p) for r, p in zip(f.runs, pins, strict=False)))
+    decision = sign_off(replace(f, pin=now))
+    unpinned = sign_off(replace(f, pin=None))
+    # a pin never lifts a hold, it only adds its own
+    assert set(unpinned.holds) <= set(decision.holds)
+    moved = {c.before for c in decision.config_changes}
+    assert len(decision.holds) == len(unpinned.holds) + len(moved)
+    assert now is None or now.digest not in moved
+    newest = _newest_own_run(f)
+    if now is not None and newest is not None and newest.pin not in (None, now):
+        assert not decision.promote
+
+
+def _newest_own_run(f: SignOffFacts) -> GateRun | None:
+    """The newest run of (source, digest), the worse on a tie: every pin check sees it."""
+    own = [r for r in f.runs if (r.environment, r.digest) == (f.source, f.digest)]
+    severity = {"passed": 0, "error": 1, "failed": 2}
+    return max(own, key=lambda r: (r.finished_at, severity[r.status]), default=None)

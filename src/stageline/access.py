@@ -6,11 +6,14 @@ The rules are written per environment in the pipeline file::
     promote = ["group:leads"]              # who may promote INTO production
     deploy = ["ops@shop.example"]          # who may deploy a ref there, or roll it back
     override_freeze = ["group:leads"]      # who may promote during a freeze window
+    force = ["ops@shop.example"]           # who may break glass: enter without sign-off
 
 Entries are people (emails, compared case-insensitively), ``group:NAME`` (from
 ``[people.groups]``) or ``*`` (everyone). A rule that is not written lets everyone, so a
 pipeline without ``access`` tables works as before; except that an unwritten ``deploy``
-follows a written ``promote``, so a deploy cannot get around a promotion rule. Who may
+follows a written ``promote``, so a deploy cannot get around a promotion rule, and an
+unwritten ``force`` follows a written ``override_freeze`` (both override a hold; a
+break-glass entry also needs the deploy or promote rule of the environment). Who may
 approve is the environment's approval gate's ``reviewers`` (see ``signoff.may_review``):
 one rule system, two places to read it from.
 """
@@ -23,8 +26,8 @@ from typing import Literal
 
 from stageline.errors import Refused
 
-Action = Literal["deploy", "promote", "rollback", "override_freeze"]
-ACTIONS: tuple[Action, ...] = ("deploy", "promote", "rollback", "override_freeze")
+Action = Literal["deploy", "promote", "rollback", "override_freeze", "force"]
+ACTIONS: tuple[Action, ...] = ("deploy", "promote", "rollback", "override_freeze", "force")
 
 #: which written rule governs an action (rollback is a deploy of an older release)
 RULE_OF: dict[Action, str] = {
@@ -32,6 +35,7 @@ RULE_OF: dict[Action, str] = {
     "promote": "promote",
     "rollback": "deploy",
     "override_freeze": "override_freeze",
+    "force": "force",
 }
 
 
@@ -43,13 +47,17 @@ class Rules:
     deploy: tuple[str, ...] | None = None
     promote: tuple[str, ...] | None = None
     override_freeze: tuple[str, ...] | None = None
+    force: tuple[str, ...] | None = None
 
     def written(self, action: Action) -> tuple[str, tuple[str, ...] | None]:
-        """(the rule's key, its entries) for ``action``, following deploy -> promote."""
+        """(the rule's key, its entries) for ``action``, following deploy -> promote and
+        force -> override_freeze."""
         key = RULE_OF[action]
         entries: tuple[str, ...] | None = getattr(self, key)
         if key == "deploy" and entries is None and self.promote is not None:
             return "promote", self.promote
+        if key == "force" and entries is None and self.override_freeze is not None:
+            return "override_freeze", self.override_freeze
         return key, entries
 
 

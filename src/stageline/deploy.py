@@ -2,8 +2,11 @@
 
 Every use case computes a :class:`Plan` (what lands where, the entry decision, the
 steps), which ``--dry-run`` prints, and only then executes it under the environment's
-lock. Whatever fails, the previous release is serving when the call returns and the
-deployment is recorded as failed with the reason and log tail.
+lock. The entry decision is ``stageline.entry.decide_entry``, the same for deploy,
+promote, ship and a rollback to a digest that never ran in the environment: the sign-off
+of every gated environment before the target; ``--force`` is break-glass. Whatever
+fails, the previous release is serving when the call returns and the deployment is
+recorded as failed with the reason and log tail.
 
 With the ``blue-green`` strategy the switch is followed by a watch window in the agent:
 the deployment is recorded ``succeeded`` at the switch, and the agent itself records it
@@ -21,17 +24,17 @@ from stageline.agent.record import settle
 from stageline.agent.release import DeploymentRef
 from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
-from stageline.errors import DeployFailed, GitError, Held, Refused, StagelineError, UsageError
+from stageline.entry import Entry, break_glass_data, decide_entry, enforce
+from stageline.errors import DeployFailed, GitError, StagelineError, UsageError
 from stageline.identity import current_actor
 from stageline.permissions import require
 from stageline.pipeline import Session, build, find_artifact
-from stageline.policy import Decision, EntryFacts, decide
+from stageline.policy import Decision
 from stageline.secrets import secrets_for
-from stageline.signoff import SignOff
 from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord, DeploymentStatus
 from stageline.targets import for_environment
 from stageline.targets.base import CommandResult, Release, ServiceStatus, Target
-from stageline.verification import refresh_soak, signoff_for, verify
+from stageline.verification import refresh_soak, verify
 
 Progress = Callable[[str], None]
 RELEASE_COMMAND_TIMEOUT = 600.0
@@ -45,8 +48,9 @@ class Plan:
     previous: DeploymentRecord | None
     decision: Decision
     steps: list[str] = field(default_factory=list)
-    #: for a promotion: the sign-off decision (gates, approvals, freezes) of its source
-    signoff: SignOff | None = None
+    #: the entry decision (every hold, what ``--force`` overrode); ``decision`` summarizes it
+    entry: Entry | None = None
+    #: for a promotion: the environment the digest comes from
     source: str | None = None
 
 
@@ -85,20 +89,18 @@ def plan(
     *,
     kind: DeploymentKind,
     force: bool = False,
+    override_freeze: bool = False,
 ) -> Plan:
     env = pipe.environment(environment)
-    index = pipe.names.index(env.name)
-    previous_env = pipe.names[index - 1] if index > 0 else None
-    proven = previous_env is not None and any(
-        d.digest == artifact.digest and d.status == "succeeded"
-        for d in session.store.deployments(previous_env, limit=1000)
+    entry = decide_entry(
+        session,
+        pipe,
+        env.name,
+        artifact,
+        kind=kind,
+        force=force,
+        override_freeze=override_freeze,
     )
-    if kind == "rollback":
-        decision = Decision(True)
-    else:
-        decision = decide(
-            EntryFacts(env, artifact.digest, artifact.tag, previous_env, proven, force=force)
-        )
     manifest = session.artifacts.load(artifact.digest)[1]
     steps = [f"verify every file of {artifact.digest[:19]}", f"prepare the release in {env.name}"]
     if env.postgres is not None:
@@ -109,9 +111,8 @@ def plan(
         f"start {manifest.service.name} {artifact.version} and wait for "
         f"{env.url}{manifest.service.health}"
     )
-    return Plan(
-        env.name, kind, artifact, session.store.current_deployment(env.name), decision, steps
-    )
+    current = session.store.current_deployment(env.name)
+    return Plan(env.name, kind, artifact, current, entry.decision(), steps, entry=entry)
 
 
 def execute(
@@ -125,19 +126,6 @@ def execute(
     """Carry out a plan under the environment's lock; record the outcome either way."""
     report = progress or (lambda _stage: None)
     _check_signoff(session, the_plan)
-    if not the_plan.decision.allowed:
-        session.store.append_event(
-            f"{the_plan.kind}.refused",
-            actor=current_actor(),
-            environment=the_plan.environment,
-            digest=the_plan.artifact.digest,
-            data={"reasons": the_plan.decision.reasons},
-        )
-        raise Refused(
-            f"{the_plan.artifact.version} may not enter {the_plan.environment}: "
-            f"{the_plan.decision.summary()}",
-            hint="fix the cause, or see `stageline history` for what ran where",
-        )
     env = pipe.environment(the_plan.environment)
     actor = current_actor()
     store = session.store
@@ -145,13 +133,13 @@ def execute(
         reconcile(session, env, pipe.service.name)
         kind: DeploymentKind = "force" if the_plan.decision.break_glass else the_plan.kind
         record = store.start_deployment(env.name, the_plan.artifact.digest, actor=actor, kind=kind)
-        if the_plan.decision.break_glass:
+        if the_plan.entry is not None and the_plan.entry.break_glass:
             store.append_event(
                 "deploy.break_glass",
                 actor=actor,
                 environment=env.name,
                 digest=the_plan.artifact.digest,
-                data={"deployment": record.id},
+                data=break_glass_data(the_plan.entry, record.id),
             )
         ref = DeploymentRef(store.url, record.id, the_plan.artifact.digest)
         try:
@@ -216,26 +204,10 @@ def reconcile(session: Session, env: Environment, service: str) -> list[Deployme
 
 
 def _check_signoff(session: Session, the_plan: Plan) -> None:
-    """Record and raise a hold; audit an overridden freeze."""
-    signoff = the_plan.signoff
-    if signoff is None:
-        return
-    actor = current_actor()
-    digest = the_plan.artifact.digest
-    if not signoff.promote:
-        holds = [(hold.reason, hold.clear) for hold in signoff.holds]
-        session.store.append_event(
-            "promote.held",
-            actor=actor,
-            environment=the_plan.source,
-            digest=digest,
-            data={"target": the_plan.environment, "holds": [h[0] for h in holds]},
-        )
-        raise Held(the_plan.source or the_plan.environment, the_plan.artifact.version, holds)
-    if signoff.freeze_overridden:
-        session.store.append_event(
-            "freeze.override", actor=actor, environment=the_plan.environment, digest=digest
-        )
+    """Enforce the plan's entry decision: record and raise a hold; audit an override."""
+    if the_plan.entry is None:
+        raise UsageError(f"the plan for {the_plan.environment} carries no entry decision")
+    enforce(session, the_plan.entry, kind=the_plan.kind, version=the_plan.artifact.version)
 
 
 def _stages(
@@ -301,17 +273,54 @@ def deploy(
     ref: str,
     *,
     force: bool = False,
+    override_freeze: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
     wait: bool = False,
 ) -> Plan | Deployed:
+    """Deploy ``ref`` to ``environment`` if the entry decision allows it (see
+    ``stageline.entry``); ``force`` is break-glass. A dry run returns the plan, held or not."""
     pipe = session.pipeline()
-    pipe.environment(environment)
+    env = pipe.environment(environment)
     if not dry_run:
-        require(session, "deploy", environment, pipe=pipe)
+        require(session, "deploy", env.name, pipe=pipe)
+        _require_overrides(session, pipe, env.name, force, override_freeze)
     artifact = resolve_artifact(session, ref, progress)
-    the_plan = plan(session, pipe, environment, artifact, kind="deploy", force=force)
+    if not dry_run:
+        refresh_soaks(session, pipe, env.name, artifact.digest)
+    the_plan = plan(
+        session,
+        pipe,
+        env.name,
+        artifact,
+        kind="deploy",
+        force=force,
+        override_freeze=override_freeze,
+    )
     return the_plan if dry_run else execute(session, pipe, the_plan, progress, wait=wait)
+
+
+def _require_overrides(
+    session: Session,
+    pipe: Pipeline,
+    environment: str,
+    force: bool,
+    override_freeze: bool,
+    digest: str | None = None,
+) -> None:
+    if force:
+        require(session, "force", environment, pipe=pipe, digest=digest)
+    if override_freeze:
+        require(session, "override_freeze", environment, pipe=pipe, digest=digest)
+
+
+def refresh_soaks(session: Session, pipe: Pipeline, environment: str, digest: str) -> None:
+    """Re-run the ``soak`` gates of each environment before ``environment`` running
+    ``digest``: their verdict depends on the time now."""
+    for before in pipe.environments[: pipe.names.index(environment)]:
+        current = session.store.current_deployment(before.name)
+        if current is not None and current.digest == digest:
+            refresh_soak(session, before.name)
 
 
 def promote(
@@ -321,11 +330,13 @@ def promote(
     to: str | None = None,
     dry_run: bool = False,
     override_freeze: bool = False,
+    force: bool = False,
     progress: Progress | None = None,
     wait: bool = False,
 ) -> Plan | Deployed:
     """Deploy the digest running in ``source`` to ``to`` (default: the next environment),
-    if the entry policy and ``source``'s sign-off (gates, approvals, freezes) allow it."""
+    if the entry decision allows it: the sign-off (gates, approvals) of every gated
+    environment before ``to``, not only ``source``'s, and ``to``'s freezes."""
     pipe = session.pipeline()
     current = session.store.current_deployment(pipe.environment(source).name)
     if current is None:
@@ -341,15 +352,21 @@ def promote(
         raise UsageError(f"{to} does not come after {source}", hint=" -> ".join(pipe.names))
     if not dry_run:
         require(session, "promote", to, pipe=pipe, digest=current.digest)
-        if override_freeze:
-            require(session, "override_freeze", to, pipe=pipe, digest=current.digest)
+        _require_overrides(session, pipe, to, force, override_freeze, current.digest)
     artifact = session.store.get_artifact(current.digest)
     assert artifact is not None
     if not dry_run:
-        refresh_soak(session, source)
+        refresh_soaks(session, pipe, to, artifact.digest)
     the_plan = replace(
-        plan(session, pipe, to, artifact, kind="promote"),
-        signoff=signoff_for(session, source, to, override_freeze=override_freeze),
+        plan(
+            session,
+            pipe,
+            to,
+            artifact,
+            kind="promote",
+            force=force,
+            override_freeze=override_freeze,
+        ),
         source=source,
     )
     return the_plan if dry_run else execute(session, pipe, the_plan, progress, wait=wait)

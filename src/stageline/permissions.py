@@ -1,9 +1,10 @@
 """Enforcing ``stageline.access`` at the entry of the use cases; refusals are audited.
 
 ``require(session, action, environment)`` is the one call the use cases make before they
-act (deploy, promote, rollback, a freeze override). It reads the environment's rules from
-the pipeline file, decides with the pure ``access.check``, and on a refusal appends an
-``access.refused`` event naming the rule before it raises ``AccessRefused`` (exit 1).
+act (deploy, promote, rollback, a freeze override, a break-glass ``--force``). It reads
+the environment's rules from the pipeline file, decides with the pure ``access.check``,
+and on a refusal appends an ``access.refused`` event naming the rule before it raises
+``AccessRefused`` (exit 1).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def rules_of(env: Environment) -> Rules:
         override_freeze=(
             tuple(access.override_freeze) if access.override_freeze is not None else None
         ),
+        force=tuple(access.force) if access.force is not None else None,
     )
 
 

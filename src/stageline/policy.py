@@ -1,8 +1,11 @@
 """Whether an artifact may enter an environment: a pure function from facts to a decision.
 
-Deploy and promote gather :class:`EntryFacts` and call :func:`decide`; nothing here does
-I/O. The sign-off rules (gates, approvals) will be more checks of the same shape, each
-adding reasons, so a held release always says every reason at once.
+Two rules of the environment itself, each a small check that returns holds (a reason
+and what clears it): :func:`tag_holds` (which tags it accepts; never overridden) and
+:func:`order_holds` (a digest reaches it from the environment before; ``--force``
+overrides it as break-glass). :func:`decide` composes them. The sign-off of the gated
+environments before the target is composed with these in ``stageline.entry``, the one
+decision every way into an environment calls. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from stageline.config.model import Environment
+from stageline.signoff import Hold
 
 
 @dataclass(frozen=True)
@@ -45,17 +49,37 @@ def tag_accepted(env: Environment, tag: str | None) -> bool:
 
 def decide(facts: EntryFacts) -> Decision:
     """May ``facts.digest`` enter ``facts.target``? Every reason against is listed."""
+    order = order_holds(facts)
+    holds = tag_holds(facts) + ([] if facts.force else order)
+    if holds:
+        return Decision(False, [hold.reason for hold in holds])
+    return Decision(True, [], break_glass=bool(order))
+
+
+def tag_holds(facts: EntryFacts) -> list[Hold]:
+    """The target accepts only tags matching its globs; nothing overrides this."""
     env = facts.target
-    reasons: list[str] = []
-    if not tag_accepted(env, facts.tag):
-        shown = facts.tag or "an untagged build"
-        reasons.append(f"{env.name} accepts tags {', '.join(env.accept)}; {shown} does not match")
-    entry_rule_broken = facts.previous is not None and not facts.proven_in_previous
-    if entry_rule_broken and not facts.force:
-        reasons.append(
-            f"{facts.digest[:19]} has not run in {facts.previous}: new artifacts enter at the "
-            f"first environment and reach {env.name} by promotion (--force is a break-glass deploy)"
+    if tag_accepted(env, facts.tag):
+        return []
+    shown = facts.tag or "an untagged build"
+    return [
+        Hold(
+            f"{env.name} accepts tags {', '.join(env.accept)}; {shown} does not match",
+            f"build a tag that matches {', '.join(env.accept)}",
         )
-    if reasons:
-        return Decision(False, reasons)
-    return Decision(True, [], break_glass=entry_rule_broken and facts.force)
+    ]
+
+
+def order_holds(facts: EntryFacts) -> list[Hold]:
+    """A digest enters at the first environment and moves on by promotion."""
+    if facts.previous is None or facts.proven_in_previous:
+        return []
+    env = facts.target
+    return [
+        Hold(
+            f"{facts.digest[:19]} has not run in {facts.previous}: new artifacts enter at "
+            f"the first environment and reach {env.name} by promotion "
+            "(--force is a break-glass deploy)",
+            f"promote it from {facts.previous}, or deploy with --force (break-glass, audited)",
+        )
+    ]

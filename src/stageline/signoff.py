@@ -6,6 +6,13 @@ what would clear it. Gate runs and approvals count only for the (environment, di
 they were given for, and only within the time-to-live. People are compared by email,
 case-insensitively.
 
+Evidence is pinned: each gate run carries the :class:`~stageline.pins.GatePin` of the
+configuration it ran under, and when the facts carry the pin of the configuration now,
+a run that counts under another pin holds the release, naming what changed
+(:class:`ConfigChange`). Runs stored before pins existed (``pin`` None) are not judged.
+The runs that count are the latest of each required gate and the newest run of all, so
+deleting every gate, or re-running only one, cannot hide a change.
+
 A rejection stands until it is withdrawn: it does not expire with the TTL, and a later
 approval by the same person does not lift it. Self-approval rules limit who may
 *approve*; anyone on the reviewer list may reject, including whoever deployed.
@@ -19,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from stageline.config.model import Freeze
+from stageline.pins import GatePin, changes
 
 GateStatus = Literal["passed", "failed", "error"]
 #: at equal finish times the worse result is the latest
@@ -35,6 +43,8 @@ class GateRun:
     status: GateStatus
     finished_at: datetime
     summary: str
+    #: the pin of the gate configuration the run was produced under (None: before pins)
+    pin: GatePin | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,8 @@ class SignOffFacts:
     #: the TARGET's freeze windows
     freezes: tuple[Freeze, ...]
     override_freeze: bool = False
+    #: the source's gate configuration now; None skips the pin check
+    pin: GatePin | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,21 @@ class SignOff:
     gates: dict[str, str]
     #: a freeze was in force and the operator overrode it (audited)
     freeze_overridden: bool
+    #: the gate configuration changed since the evidence was produced (audited)
+    config_changes: tuple[ConfigChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """The gate configuration of ``environment`` differs from the one evidence ran under."""
+
+    environment: str
+    before: str
+    now: str
+    #: when the newest run under ``before`` finished
+    verified_at: datetime
+    #: one phrase per changed part: "gate `migrations` removed"
+    changed: tuple[str, ...]
 
 
 def sign_off(facts: SignOffFacts) -> SignOff:
@@ -110,20 +137,23 @@ def sign_off(facts: SignOffFacts) -> SignOff:
     Raises ValueError when the approval rule names a group that does not exist.
     """
     gates, holds = _check_gates(facts)
+    moved = _check_pins(facts)
+    holds += [_pin_hold(facts, change) for change in moved]
     counted: tuple[str, ...] = ()
     if facts.rule is not None:
         counted, approval_holds = _check_approvals(facts, facts.rule)
         holds += approval_holds
-    frozen = _check_freezes(facts)
+    freezes = _check_freezes(facts)
     if not facts.override_freeze:
-        holds += frozen
+        holds += freezes
     return SignOff(
         promote=not holds,
         holds=tuple(holds),
         approvals_counted=counted,
         approvals_required=facts.rule.required if facts.rule else 0,
         gates=gates,
-        freeze_overridden=facts.override_freeze and bool(frozen),
+        freeze_overridden=facts.override_freeze and bool(freezes),
+        config_changes=tuple(moved),
     )
 
 
@@ -165,16 +195,11 @@ def _check_gates(facts: SignOffFacts) -> tuple[dict[str, str], list[Hold]]:
     verify = f"run `stageline verify {facts.source}`"
     digest = _short(facts.digest)
     for gate in dict.fromkeys(facts.required_gates):
-        runs = [
-            run
-            for run in facts.runs
-            if (run.gate, run.environment, run.digest) == (gate, facts.source, facts.digest)
-        ]
-        if not runs:
+        latest = _latest(facts, gate)
+        if latest is None:
             gates[gate] = "missing"
             holds.append(Hold(f"gate {gate} has not run for {digest}", verify))
             continue
-        latest = max(runs, key=lambda run: (run.finished_at, _SEVERITY[run.status]))
         age = facts.now - latest.finished_at
         if latest.status == "failed":
             gates[gate] = "failed"
@@ -201,6 +226,48 @@ def _check_gates(facts: SignOffFacts) -> tuple[dict[str, str], list[Hold]]:
         else:
             gates[gate] = "passed"
     return gates, holds
+
+
+def _own_runs(facts: SignOffFacts) -> list[GateRun]:
+    return [r for r in facts.runs if (r.environment, r.digest) == (facts.source, facts.digest)]
+
+
+def _latest(facts: SignOffFacts, gate: str | None) -> GateRun | None:
+    """The run that counts for ``gate`` (any gate when None): the newest, the worse on a tie."""
+    runs = [r for r in _own_runs(facts) if gate is None or r.gate == gate]
+    return max(runs, key=lambda r: (r.finished_at, _SEVERITY[r.status]), default=None)
+
+
+def _check_pins(facts: SignOffFacts) -> list[ConfigChange]:
+    """Each older pin among the counting runs (latest per required gate, and the newest run
+    of all), with what changed since; empty when every one was produced under ``facts.pin``."""
+    if facts.pin is None:
+        return []
+    counting = [_latest(facts, gate) for gate in (*facts.required_gates, None)]
+    found: dict[str, ConfigChange] = {}
+    for run in counting:
+        if run is None or run.pin is None or run.pin.digest == facts.pin.digest:
+            continue
+        seen = found.get(run.pin.digest)
+        if seen is None or seen.verified_at < run.finished_at:
+            found[run.pin.digest] = ConfigChange(
+                facts.source,
+                run.pin.digest,
+                facts.pin.digest,
+                run.finished_at,
+                changes(run.pin.parts, facts.pin.parts),
+            )
+    return sorted(found.values(), key=lambda change: change.verified_at)
+
+
+def _pin_hold(facts: SignOffFacts, change: ConfigChange) -> Hold:
+    changed = ", ".join(change.changed) or "the gate configuration changed"
+    return Hold(
+        f"{changed} since verify at {change.verified_at:%Y-%m-%d %H:%M} UTC in {facts.source}: "
+        f"the evidence for {_short(facts.digest)} was produced under other gates",
+        f"run `stageline verify {facts.source}` again under the gates as they are now, "
+        "or restore the pipeline file",
+    )
 
 
 def _check_approvals(facts: SignOffFacts, rule: ApprovalRule) -> tuple[tuple[str, ...], list[Hold]]:
@@ -261,13 +328,18 @@ def _who_else(facts: SignOffFacts, rule: ApprovalRule, done: set[str]) -> str:
 
 
 def _check_freezes(facts: SignOffFacts) -> list[Hold]:
+    return frozen(facts.target, facts.freezes, facts.now)
+
+
+def frozen(target: str, freezes: Iterable[Freeze], now: datetime) -> list[Hold]:
+    """A hold for each of ``target``'s freeze windows in force at ``now``."""
     return [
         Hold(
-            f"{facts.target} is frozen until {freeze.end.isoformat()}: {freeze.reason}",
-            f"wait until {freeze.end.isoformat()}, or promote with --override-freeze (audited)",
+            f"{target} is frozen until {freeze.end.isoformat()}: {freeze.reason}",
+            f"wait until {freeze.end.isoformat()}, or use --override-freeze (audited)",
         )
-        for freeze in facts.freezes
-        if freeze.start <= facts.now < freeze.end
+        for freeze in freezes
+        if freeze.start <= now < freeze.end
     ]
 
 

@@ -4,6 +4,8 @@
 result bound to that digest; ``approve`` / ``reject`` record people's verdicts under the
 environment's approval rule; ``signoff_for`` gathers the facts and calls the pure
 ``signoff.sign_off``. Deciding lives in ``signoff``; this module only gathers and stores.
+Every gate run is stored with the pin of the gate configuration it ran under
+(``stageline.pins``), so a sign-off can tell when the pipeline file changed since.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from stageline.gates.registry import parse_options
 from stageline.gates.runner import run_gates
 from stageline.identity import current_actor
 from stageline.outbox import outbox_path
+from stageline.pins import GatePin, pin_of
 from stageline.pipeline import Session
 from stageline.redact import scrub, scrub_progress, scrub_result, scrub_tree
 from stageline.secrets import secrets_for
@@ -93,6 +96,7 @@ def verify(
     pipe = session.pipeline()
     env = pipe.environment(environment)
     checks = _checks(env, gate)
+    pin = pin_of(env, _groups(pipe))  # the configuration these gates run under
     current = _running(session, env)
     _, manifest = session.artifacts.load(current.digest)
     target = for_environment(session.workspace.home, env, manifest.service.name)
@@ -156,6 +160,8 @@ def verify(
             evidence=result.evidence,
             report_path=str(result.report) if result.report else None,
             actor=actor,
+            pin=pin.digest,
+            pin_parts=pin.parts,
         )
         session.store.append_event(
             f"gate.{result.status}",
@@ -281,32 +287,52 @@ def signoff_for(
     env = pipe.environment(source)
     into = pipe.environment(target)
     current = _running(session, env)
+    facts = signoff_facts(session, pipe, env, current.digest, into.name, now=now)
+    return sign_off(replace(facts, freezes=tuple(into.freeze), override_freeze=override_freeze))
+
+
+def signoff_facts(
+    session: Session,
+    pipe: Pipeline,
+    env: Environment,
+    digest: str,
+    target: str,
+    *,
+    now: datetime | None = None,
+) -> SignOffFacts:
+    """The facts of ``env``'s sign-off of ``digest`` (whether it runs there now or not),
+    with the pin of ``env``'s gate configuration as the pipeline file reads now, and no
+    freeze windows (the caller adds the target's)."""
     required = tuple(name for name, gate in env.gates.items() if gate.kind != "approval")
     runs = tuple(
-        GateRun(r.gate, r.environment, r.digest, r.status, r.finished_at, r.summary)
-        for r in session.store.gate_runs(env.name, current.digest)
+        GateRun(r.gate, r.environment, r.digest, r.status, r.finished_at, r.summary, _pin(r))
+        for r in session.store.gate_runs(env.name, digest)
     )
     verdicts = tuple(
         Verdict(v.person, v.environment, v.digest, v.kind, v.at, v.note, v.withdrawn_at)
-        for v in session.store.verdicts(env.name, current.digest)
+        for v in session.store.verdicts(env.name, digest)
     )
-    return sign_off(
-        SignOffFacts(
-            now=now or datetime.now(UTC),
-            source=env.name,
-            target=into.name,
-            digest=current.digest,
-            deployed_by=_deployers(session, env.name, current.digest),
-            required_gates=required,
-            runs=runs,
-            rule=approval_rule(env),
-            verdicts=verdicts,
-            groups=_groups(pipe),
-            ttl=timedelta(hours=env.ttl_hours),
-            freezes=tuple(into.freeze),
-            override_freeze=override_freeze,
-        )
+    return SignOffFacts(
+        now=now or datetime.now(UTC),
+        source=env.name,
+        target=target,
+        digest=digest,
+        deployed_by=_deployers(session, env.name, digest),
+        required_gates=required,
+        runs=runs,
+        rule=approval_rule(env),
+        verdicts=verdicts,
+        groups=_groups(pipe),
+        ttl=timedelta(hours=env.ttl_hours),
+        freezes=(),
+        pin=pin_of(env, _groups(pipe)),
     )
+
+
+def _pin(run: GateRunRecord) -> GatePin | None:
+    if run.pin is None or run.pin_parts is None:
+        return None
+    return GatePin(run.pin, run.pin_parts)
 
 
 def refresh_soak(session: Session, environment: str) -> None:

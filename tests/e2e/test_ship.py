@@ -102,7 +102,7 @@ def test_new_artifacts_enter_at_the_first_environment(shop: Path) -> None:
     assert history[0]["kind"] == "force"
     with Session.open(shop) as session:
         kinds = [e.kind for e in session.store.events("staging")]
-    assert "deploy.break_glass" in kinds and "deploy.refused" in kinds
+    assert "deploy.break_glass" in kinds and "deploy.held" in kinds
 
 
 def test_killed_service_is_brought_back_by_the_agent(shop: Path) -> None:

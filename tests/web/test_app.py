@@ -368,3 +368,23 @@ def test_a_pipeline_file_broken_while_serving_is_reported_not_a_traceback(
     assert page.status_code == 500 and "unknown key 'nonsense'" in page.text
     api = client.get("/api/pipeline")
     assert api.status_code == 500 and "nonsense" in api.json()["error"]
+
+
+def test_a_break_glass_entry_is_shown_as_such_on_every_page(
+    client: TestClient, seeded: Seeded
+) -> None:
+    with Session.open(seeded.root) as session:
+        forced = session.store.start_deployment(
+            "production", seeded.new, actor="olga@shop.example", kind="force"
+        )
+        session.store.finish_deployment(forced.id, "succeeded")
+    history = client.get("/history?environment=production").text
+    assert history.count('data-testid="break-glass"') == 1
+    assert re.search(r'data-testid="break-glass"[^>]*>break-glass</span>', history)
+    release = client.get(f"/releases/{seeded.new}").text
+    assert release.count('data-testid="break-glass"') == 1
+    stage = client.get("/").text
+    production = stage[stage.index('data-testid="stage-production"') :]
+    assert 'data-testid="break-glass"' in production.split("</dl>")[0]
+    old = client.get(f"/releases/{seeded.old}").text
+    assert 'data-testid="break-glass"' not in old  # an ordinary deploy is not marked

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,26 +24,40 @@ from stageline.signoff import SignOff
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+Force = Annotated[
+    bool,
+    typer.Option(
+        help="Break-glass: enter although the sign-off holds (access rule `force`; audited)."
+    ),
+]
+OverrideFreeze = Annotated[
+    bool, typer.Option(help="Enter during a freeze window (access rule; audited).")
+]
 Wait = Annotated[
     bool,
     typer.Option("--wait", help="Blue/green: wait for the watch window after the switch to end."),
 ]
 
 
-def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> None:
+def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
+    """Render a plan or a deployment. A plan that would hold exits 1, its holds printed
+    as a real run prints them (JSON: the plan with ``allowed: false`` and its holds)."""
     plan = result if isinstance(result, usecases.Plan) else result.plan
     if isinstance(result, usecases.Plan):
         if json:
             output.emit_json(_plan_json(plan))
-            return
-        verdict = "allowed" if plan.decision.allowed else "refused: " + plan.decision.summary()
+            return 0 if plan.decision.allowed else 1
         output.step(
             f"plan: {plan.kind} {plan.artifact.version} ({plan.artifact.digest[:19]}) "
-            f"to {plan.environment} ({verdict})"
+            f"to {plan.environment} ({_verdict(plan)})"
         )
         for number, step in enumerate(plan.steps, start=1):
-            output.out.print(f"    {number}. {step}")
-        return
+            output.out.print(f"    {number}. {step}", markup=False)
+        if plan.entry is not None and plan.entry.break_glass:
+            _print_holds([(h.reason, "") for h in plan.entry.overridden], "overridden")
+        if plan.entry is not None and not plan.entry.allowed:
+            raise plan.entry.held(plan.artifact.version)  # its holds: see _holds_printed
+        return 0
     if json:
         output.emit_json(
             {
@@ -56,18 +71,42 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> None:
                 "watched": result.watched,
             }
         )
-        return
+        return 0
+    glass = " as break-glass (audited)" if plan.decision.break_glass else ""
     output.success(
-        f"{plan.environment} runs {plan.artifact.version} ({plan.artifact.digest[:19]}), healthy"
+        f"{plan.environment} runs {plan.artifact.version} ({plan.artifact.digest[:19]}), "
+        f"healthy{glass}"
     )
     if result.status.watching_for and result.watched is None:
         output.out.print(
             f"    watching {result.status.watching_for:.0f}s: a crash or failed health check "
             "switches the previous release back in (`--wait` waits)"
         )
+    return 0
+
+
+def _verdict(plan: usecases.Plan) -> str:
+    if not plan.decision.allowed:
+        count = len(plan.decision.reasons)
+        return f"held: {count} reason{'s' if count > 1 else ''}"
+    if plan.decision.break_glass:
+        return "allowed as break-glass: --force overrides every hold below (audited)"
+    return "allowed"
+
+
+def _print_holds(holds: list[tuple[str, str]], label: str = "hold") -> None:
+    """Each hold and what clears it, on stderr; text from the store is never markup."""
+    colour = "red" if label == "hold" else "yellow"
+    for reason, clear in holds:
+        output.err.print(f"  [{colour}]{label}[/] ", end="")
+        output.err.print(reason, markup=False, soft_wrap=True)
+        if clear:
+            output.err.print("       [dim]to clear:[/] ", end="")
+            output.err.print(clear, markup=False, soft_wrap=True)
 
 
 def _plan_json(plan: usecases.Plan) -> dict[str, Any]:
+    entry = plan.entry
     return {
         "environment": plan.environment,
         "kind": plan.kind,
@@ -76,9 +115,23 @@ def _plan_json(plan: usecases.Plan) -> dict[str, Any]:
         "allowed": plan.decision.allowed,
         "reasons": plan.decision.reasons,
         "break_glass": plan.decision.break_glass,
+        "holds": [{"reason": h.reason, "clear": h.clear} for h in entry.holds] if entry else [],
+        "overridden": [h.reason for h in entry.overridden] if entry else [],
+        "gated": [g.environment for g in entry.gated] if entry else [],
         "steps": plan.steps,
         "previous": plan.previous.digest if plan.previous else None,
     }
+
+
+@contextlib.contextmanager
+def _holds_printed(json: bool) -> Iterator[None]:
+    """A held entry lists every hold and what clears it before the error line."""
+    try:
+        yield
+    except Held as held:
+        if not json:
+            _print_holds(held.holds)
+        raise
 
 
 def _yield_cpu_to_serving() -> None:
@@ -97,66 +150,58 @@ def _yield_cpu_to_serving() -> None:
 def deploy(
     environment: EnvArgument,
     ref: Annotated[str, typer.Argument(help="A git tag or ref (built once if new), or a digest.")],
-    force: Annotated[
-        bool, typer.Option(help="Break-glass: skip the entry rule (audited).")
-    ] = False,
+    force: Force = False,
+    override_freeze: OverrideFreeze = False,
     dry_run: DryRun = False,
     wait: Wait = False,
     directory: DirOption = Path("."),
     json: JsonOption = False,
-) -> None:
-    """Deploy REF to ENVIRONMENT (new artifacts enter at the first environment)."""
+) -> int:
+    """Deploy REF to ENVIRONMENT if the sign-off of every gated environment before it
+    allows (new artifacts enter at the first environment); otherwise hold, every reason."""
     _yield_cpu_to_serving()
-    with (
-        Session.open(directory) as session,
-        output.progress(f"deploying {ref} to {environment}") as r,
-    ):
-        _report(
-            usecases.deploy(
+    with _holds_printed(json), Session.open(directory) as session:
+        with output.progress(f"deploying {ref} to {environment}") as r:
+            result = usecases.deploy(
                 session,
                 environment,
                 ref,
                 force=force,
+                override_freeze=override_freeze,
                 dry_run=dry_run,
                 progress=None if json else r,
                 wait=wait,
-            ),
-            json,
-        )
+            )
+        return _report(result, json)
 
 
 def promote(
     source: Annotated[str, typer.Argument(help="The environment whose release moves on.")],
     to: Annotated[str | None, typer.Option(help="Target environment (default: the next).")] = None,
-    override_freeze: Annotated[
-        bool, typer.Option(help="Promote during a freeze window (audited).")
-    ] = False,
+    override_freeze: OverrideFreeze = False,
+    force: Force = False,
     dry_run: DryRun = False,
     wait: Wait = False,
     directory: DirOption = Path("."),
     json: JsonOption = False,
-) -> None:
-    """Deploy the digest running in SOURCE to the next environment, unchanged, if its
-    sign-off (gates, approvals, freezes) allows; otherwise hold it, with every reason."""
+) -> int:
+    """Deploy the digest running in SOURCE to the next environment, unchanged, if the
+    sign-off (gates, approvals) of every gated environment before it and its freezes
+    allow; otherwise hold it, with every reason."""
     _yield_cpu_to_serving()
-    try:
-        with Session.open(directory) as session, output.progress(f"promoting {source}") as r:
+    with _holds_printed(json), Session.open(directory) as session:
+        with output.progress(f"promoting {source}") as r:
             result = usecases.promote(
                 session,
                 source,
                 to=to,
                 dry_run=dry_run,
                 override_freeze=override_freeze,
+                force=force,
                 progress=None if json else r,
                 wait=wait,
             )
-    except Held as held:
-        if not json:
-            for reason, clear in held.holds:
-                output.err.print(f"  [red]hold[/] {reason}", soft_wrap=True)
-                output.err.print(f"       [dim]to clear:[/] {clear}", soft_wrap=True)
-        raise
-    _report(result, json)
+        return _report(result, json)
 
 
 def rollback(
@@ -190,7 +235,11 @@ def ship(
 ) -> None:
     """Build REF, deploy it to the first environment, promote through every automatic one."""
     _yield_cpu_to_serving()
-    with Session.open(directory) as session, output.progress(f"shipping {ref}") as r:
+    with (
+        _holds_printed(json),
+        Session.open(directory) as session,
+        output.progress(f"shipping {ref}") as r,
+    ):
         results = usecases.ship(session, ref, progress=None if json else r)
     for result in results:
         _report(result, json)
@@ -357,7 +406,7 @@ def history(
         output.emit_json([vars(r) for r in rows])
         return
     table = Table("#", "environment", "kind", "digest", "status", "by", "started", "detail")
-    for column, width in zip(table.columns, (3, 11, 8, 12, 9, 8, 14, 10), strict=True):
+    for column, width in zip(table.columns, (3, 11, 11, 12, 9, 8, 14, 10), strict=True):
         column.min_width = width
     table.columns[5].max_width = 18
     table.columns[5].overflow = "ellipsis"
@@ -365,7 +414,7 @@ def history(
         table.add_row(
             str(r.id),
             r.environment,
-            r.kind,
+            "break-glass" if r.kind == "force" else r.kind,
             r.digest[7:19],
             r.status,
             r.actor,

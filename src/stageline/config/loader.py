@@ -207,7 +207,7 @@ class _Loader:
 
     def _check_access(self, env: Environment, people: People) -> None:
         """``[environments.X.access]`` may only name groups that exist."""
-        for rule in ("deploy", "promote", "override_freeze"):
+        for rule in ("deploy", "promote", "override_freeze", "force"):
             for entry in getattr(env.access, rule) or []:
                 group = entry.removeprefix("group:")
                 if entry.startswith("group:") and group not in people.groups:

@@ -165,7 +165,8 @@ class Parity(Strict):
 
 
 class Access(Strict):
-    """``[environments.X.access]``: who may deploy, promote into, override a freeze here.
+    """``[environments.X.access]``: who may deploy, promote into, override a freeze, or
+    break glass (``--force``: enter without the sign-off) here.
 
     Entries are emails, ``group:NAME`` or ``*``; an unwritten rule lets everyone (see
     ``stageline.access``). Approvals follow the approval gate's ``reviewers``.
@@ -174,6 +175,7 @@ class Access(Strict):
     deploy: list[str] | None = None
     promote: list[str] | None = None
     override_freeze: list[str] | None = None
+    force: list[str] | None = None
 
 
 class Environment(Strict):

@@ -9,7 +9,7 @@ and every time is timezone-aware UTC.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -258,8 +258,11 @@ class Store:
         evidence: dict[str, Any],
         report_path: str | None,
         actor: str,
+        pin: str | None = None,
+        pin_parts: Mapping[str, str] | None = None,
     ) -> GateRunRecord:
-        """Store one gate's result, bound to the digest and the environment it ran against."""
+        """Store one gate's result, bound to the digest and the environment it ran against,
+        and to the pin of the gate configuration it ran under (``stageline.pins``)."""
         with self._tx() as session:
             row = GateRunRow(
                 environment=environment,
@@ -274,6 +277,8 @@ class Store:
                 evidence=canonical_json(evidence),
                 report_path=report_path,
                 actor=actor,
+                pin=pin,
+                pin_parts=canonical_json(dict(pin_parts)) if pin_parts is not None else None,
             )
             session.add(row)
             session.flush()

@@ -39,6 +39,9 @@ class GateRunRow(Base):
     evidence: Mapped[str] = mapped_column(Text)
     report_path: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(200))
+    #: the pin of the gate configuration the run was produced under (stageline.pins)
+    pin: Mapped[str | None] = mapped_column(String(80))
+    pin_parts: Mapped[str | None] = mapped_column(Text)
 
 
 class VerdictRow(Base):
@@ -72,6 +75,10 @@ class GateRunRecord:
     evidence: dict[str, Any]
     report_path: str | None
     actor: str
+    #: ``sha256:`` digest of the gate configuration it ran under; None for runs before pins
+    pin: str | None = None
+    #: part key -> sha256 of that part (see ``stageline.pins``)
+    pin_parts: dict[str, str] | None = None
 
     @classmethod
     def from_row(cls, row: GateRunRow) -> GateRunRecord:
@@ -89,6 +96,8 @@ class GateRunRecord:
             evidence=json.loads(row.evidence),
             report_path=row.report_path,
             actor=row.actor,
+            pin=row.pin,
+            pin_parts=json.loads(row.pin_parts) if row.pin_parts else None,
         )
 
 

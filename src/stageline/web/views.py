@@ -97,6 +97,7 @@ def pipeline_view(session: Session, health: Mapping[str, str]) -> Json:
                 "deployed_at": iso(deployed_at),
                 "age": age(deployed_at, now),
                 "deployed_by": current.actor if current else None,
+                "break_glass": current is not None and current.kind == "force",
             }
         )
     build = latest[0] if latest else None
@@ -266,6 +267,8 @@ def _deployment(d: DeploymentRecord, artifact: ArtifactRecord | None) -> Json:
         "short": short(d.digest),
         "version": (artifact.tag or artifact.version) if artifact else None,
         "kind": d.kind,
+        #: entered with --force past a held sign-off (see stageline.entry)
+        "break_glass": d.kind == "force",
         "status": d.status,
         "actor": d.actor,
         "started_at": iso(d.started_at),
