@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -16,9 +17,10 @@ from stageline import deploy as usecases
 from stageline import status as observe
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
-from stageline.errors import Held, SchemaRefused
+from stageline.errors import DeployFailed, Held, SchemaRefused
 from stageline.gates.migrations import rehearsal_lines
 from stageline.pipeline import Session
+from stageline.redact import scrub
 from stageline.signoff import SignOff
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
@@ -206,6 +208,10 @@ def rollback(
         if not json:
             for choice in refused.choices:
                 output.err.print(f"  [yellow]choice[/] {choice}", soft_wrap=True)
+        raise
+    except DeployFailed as failed:  # the release that would not start: say why at once
+        if failed.log_tail and not json:
+            output.err.print(f"[dim]{escape(scrub(failed.log_tail))}[/]", soft_wrap=True)
         raise
     _report(result, json)
 
