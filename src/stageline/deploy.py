@@ -404,7 +404,11 @@ def rollback(
         the_plan,
         schema=schema,
         steps=schema_state.plan_steps(pipe, env, schema, the_plan.steps),
-        decision=Decision(schema.allowed, schema.reasons),
+        decision=replace(  # the entry decision, if any, and the schema's
+            the_plan.decision,
+            allowed=the_plan.decision.allowed and schema.allowed,
+            reasons=[*the_plan.decision.reasons, *schema.reasons],
+        ),
     )
     if dry_run:
         return the_plan

@@ -10,6 +10,7 @@ Two more releases of the shop are built once for the module, on top of the demo'
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -79,7 +80,8 @@ def schema_template(shop_template: Path) -> Iterator[Path]:
         {
             "src/shop/models.py": (
                 "    total_cents: Mapped[int]\n",
-                '    total_cents: Mapped[int]\n    channel: Mapped[str] = mapped_column(String(20), default="web")\n',
+                "    total_cents: Mapped[int]\n"
+                '    channel: Mapped[str] = mapped_column(String(20), default="web")\n',
             ),
             "pyproject.toml": ('version = "1.7.1"', 'version = "1.8.0"'),
         },
@@ -152,9 +154,16 @@ def test_rollback_across_a_not_null_column_is_refused_then_migrated(repo: Path) 
     assert serving(url) == "1.8.0" and revision(database) == "0003_order_channel"
     assert "rollback.refused" in events(repo)
 
-    shown = cli(repo, "rollback", "development", "--migrate", "--dry-run")
+    shown = cli(repo, "rollback", "development", "--dry-run")
     assert shown.returncode == 0, shown.stderr
-    assert "alembic downgrade 0002_order_notes" in shown.stdout
+    assert "refused" in shown.stdout and "--keep-schema" in shown.stdout
+    planned = cli(repo, "rollback", "development", "--migrate", "--dry-run", "--json")
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert plan["schema"]["database"] == "0003_order_channel"
+    assert plan["schema"]["expected"] == "0002_order_notes"
+    assert plan["schema"]["action"] == "migrate" and plan["allowed"]
+    assert any("`alembic downgrade 0002_order_notes`" in step for step in plan["steps"])
     assert revision(database) == "0003_order_channel"
 
     migrated = cli(repo, "rollback", "development", "--migrate")
@@ -189,9 +198,9 @@ def test_equal_revisions_roll_back_as_before(repo: Path) -> None:
     url, database = development(repo)
     assert serving(url) == "1.7.1" and revision(database) == "0002_order_notes"
 
-    shown = cli(repo, "rollback", "development", "--dry-run")
+    shown = cli(repo, "rollback", "development", "--dry-run", "--json")
     assert shown.returncode == 0, shown.stderr
-    assert "same: nothing to migrate" in shown.stdout
+    assert json.loads(shown.stdout)["schema"]["verdict"] == "same"
 
     rolled = cli(repo, "rollback", "development")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr

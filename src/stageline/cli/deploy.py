@@ -207,7 +207,7 @@ def rollback(
     except SchemaRefused as refused:
         if not json:
             for choice in refused.choices:
-                output.err.print(f"  [yellow]choice[/] {choice}", soft_wrap=True)
+                output.err.print(f"  [yellow]choice[/] {escape(choice)}", soft_wrap=True)
         raise
     except DeployFailed as failed:  # the release that would not start: say why at once
         if failed.log_tail and not json:
