@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psycopg
 
+from stageline.rehearsal.tools import Django, local_runner
 from stageline.schema_state import detect_tool, expected_revision, read_revision
 from stageline.state import Store
 from tests.state.test_store import artifact
@@ -56,3 +57,15 @@ def test_the_older_release_revision_comes_from_this_environment_first(tmp_path: 
         store.record_schema_revision(failed.id, "0009")
         assert expected_revision(store, "production", old.digest) == ("0002", "production")
         assert store.current_deployment("production").schema_revision == "0002"  # type: ignore[union-attr]
+
+
+def test_the_django_downgrade_is_one_command_per_app_that_differs() -> None:
+    tool = Django(run=local_runner(), cwd=Path("."), env={})
+    assert tool.downgrade_commands(
+        "auth:0002_users,notes:0003_tags,shop:0001_initial", "auth:0002_users,notes:0001_initial"
+    ) == [
+        "python manage.py migrate notes 0001_initial --noinput",
+        "python manage.py migrate shop zero --noinput",
+    ]
+    tool.downgrade_command = "./manage migrate {app} {migration}"
+    assert tool.downgrade_commands("shop:0002", "shop:0001") == ["./manage migrate shop 0001"]
