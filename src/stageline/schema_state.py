@@ -69,7 +69,7 @@ def migrations_options(pipe: Pipeline, env: Environment) -> MigrationsOptions | 
 
 
 def detect_tool(url: str) -> str | None:
-    """ "alembic" or "django" from the tables the database holds; None when neither."""
+    """The tool the database's tables show: "alembic", "django", or None for neither."""
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         row = conn.execute(
             "SELECT to_regclass('alembic_version') IS NOT NULL, "
