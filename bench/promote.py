@@ -48,7 +48,8 @@ def promote_once(repo: Path, *, cold: bool) -> float:
     includes creating its virtualenv from the wheelhouse, as a first promotion does.
     """
     with Session.open(repo) as session:
-        deploy.rollback(session, "production", to=OLD)
+        # production's database stays at OLD's successor schema (a nullable column): as is
+        deploy.rollback(session, "production", to=OLD, keep_schema=True)
         if cold:
             staging = session.store.current_deployment("staging")
             assert staging is not None

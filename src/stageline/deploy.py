@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from stageline import schema_state
 from stageline.agent.record import settle
 from stageline.agent.release import DeploymentRef
 from stageline.config.model import Environment, Pipeline
@@ -30,6 +31,7 @@ from stageline.identity import current_actor
 from stageline.permissions import require
 from stageline.pipeline import Session, build, find_artifact
 from stageline.policy import Decision
+from stageline.schema_check import SchemaDecision
 from stageline.secrets import secrets_for
 from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord, DeploymentStatus
 from stageline.targets import for_environment
@@ -52,6 +54,8 @@ class Plan:
     entry: Entry | None = None
     #: for a promotion: the environment the digest comes from
     source: str | None = None
+    #: for a rollback: the schema decision (``schema_state`` acts on it before the switch)
+    schema: SchemaDecision | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +252,8 @@ def _stages(
                 log_tail=result.output_tail,
                 hint="nothing was switched: the previous release keeps serving",
             )
+    if the_plan.schema is not None:
+        schema_state.before_switch(session, pipe, env, target, the_plan.schema, postgres, report)
     if env.strategy == "blue-green":
         report(
             f"starting {manifest.service.name} {manifest.service.version} beside the serving "
@@ -257,6 +263,7 @@ def _stages(
     else:
         report(f"starting {manifest.service.name} {manifest.service.version}, waiting for health")
     status = target.start(prepared, variables, deployment=ref)
+    schema_state.record_after_deploy(session.store, ref.id, pipe, env, postgres)
     if status.strategy == "blue-green" and env.watch:
         report(f"switched; watching {env.watch}s (a crash switches the previous release back)")
     keep = {digest} | ({the_plan.previous.digest} if the_plan.previous else set())
@@ -380,7 +387,12 @@ def rollback(
     dry_run: bool = False,
     progress: Progress | None = None,
     wait: bool = False,
+    migrate: bool = False,
+    keep_schema: bool = False,
 ) -> Plan | Deployed:
+    """Switch ``environment`` back to its previous (or ``to``) release, if the database's
+    schema allows: see ``schema_check`` (the decision) and ``schema_state`` (``--migrate``
+    downgrades first with the serving release's tool; ``--keep-schema`` is audited)."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
     if not dry_run:
@@ -402,7 +414,27 @@ def rollback(
     artifact = session.store.get_artifact(candidates[0].digest)
     assert artifact is not None
     the_plan = plan(session, pipe, env.name, artifact, kind="rollback")
-    return the_plan if dry_run else execute(session, pipe, the_plan, progress, wait=wait)
+    schema = schema_state.decide_rollback(
+        session, pipe, env, current, artifact, migrate=migrate, keep_schema=keep_schema
+    )
+    the_plan = replace(
+        the_plan,
+        schema=schema,
+        steps=schema_state.plan_steps(pipe, env, schema, the_plan.steps),
+        decision=replace(  # the entry decision, if any, and the schema's
+            the_plan.decision,
+            allowed=the_plan.decision.allowed and schema.allowed,
+            reasons=[*the_plan.decision.reasons, *schema.reasons],
+        ),
+    )
+    if dry_run:
+        return the_plan
+    schema_state.audit_decision(session.store, schema, artifact.digest)
+    try:
+        return execute(session, pipe, the_plan, progress, wait=wait)
+    except DeployFailed:
+        schema_state.restore(session, pipe, env, schema, progress or (lambda _: None))
+        raise
 
 
 def ship(session: Session, ref: str, *, progress: Progress | None = None) -> list[Deployed]:

@@ -10,6 +10,8 @@ One root, so callers can catch everything of ours in one place::
     +-- Refused                         exit 1: a check or verification said no
     |   +-- ArtifactTampered            stored bytes no longer match the manifest
     |   +-- Held                        sign-off holds the release (carries every reason)
+    |   +-- SchemaRefused               rollback: the database is not at the older release's
+    |                                   schema (carries both revisions and the choices)
     +-- InfrastructureError             exit 3: something around us failed
         +-- GitError                    a ref that does not resolve, a folder that is no repo
         +-- BuildError                  a dependency or build step failed (carries a log tail)
@@ -129,6 +131,30 @@ class Held(Refused):
             f"{version} is held in {environment}: {self.holds[0][0]}"
             + (f" (and {count - 1} more reason{'s' if count > 2 else ''})" if count > 1 else ""),
             hint=self.holds[0][1],
+        )
+
+
+class SchemaRefused(Refused):
+    """A rollback would run an older release on a schema it did not run on."""
+
+    def __init__(
+        self,
+        environment: str,
+        *,
+        database: str | None,
+        expected: str | None,
+        reason: str,
+        choices: Sequence[str],
+    ) -> None:
+        self.environment = environment
+        self.database = database
+        self.expected = expected
+        self.choices = list(choices)
+        options = " or ".join(choice.split(":", 1)[0] for choice in self.choices)
+        super().__init__(
+            reason,
+            hint=(f"nothing was switched; choose {options}" if options else "nothing was switched")
+            + " (`stageline rollback --dry-run` shows what each would do)",
         )
 
 

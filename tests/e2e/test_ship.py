@@ -81,7 +81,13 @@ def test_four_tiers_promotion_same_digest_and_rollback(shop: Path) -> None:
     logs = cli(shop, "logs", "production", "-n", "200")
     assert logs.returncode == 0 and "Application startup complete" in logs.stdout
 
-    rolled = cli(shop, "rollback", "production", "--to", "1.6.0")
+    # production's database is at 1.7.0rc1's schema: a rollback says so, --migrate
+    # downgrades it with 1.7.0rc1's own alembic (the path staging's rehearsal proved)
+    refused = cli(shop, "rollback", "production", "--to", "1.6.0")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "0002_order_notes" in refused.stderr and "0001_initial" in refused.stderr
+    assert "rehearsal.txt" in refused.stderr
+    rolled = cli(shop, "rollback", "production", "--to", "1.6.0", "--migrate")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     after = status_of(shop)["production"]
     assert after["version"] == "1.6.0" and after["health"] == "healthy"
@@ -89,6 +95,11 @@ def test_four_tiers_promotion_same_digest_and_rollback(shop: Path) -> None:
 
     history = json.loads(cli(shop, "history", "production", "--json").stdout)
     assert [h["kind"] for h in history] == ["rollback", "promote", "promote"]
+    assert [h["schema_revision"] for h in history] == [
+        "0001_initial",
+        "0002_order_notes",
+        "0001_initial",
+    ]
     assert all(h["status"] == "succeeded" for h in history)
 
 

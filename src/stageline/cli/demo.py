@@ -104,5 +104,8 @@ def demo(
     output.out.print("The environments keep running. Look around:")
     output.out.print(f"  cd {path}")
     output.out.print("  stageline status    stageline history    stageline logs staging")
-    output.out.print(f"  stageline rollback {last}      # back to {old}, no rebuild")
+    output.out.print(
+        f"  stageline rollback {last}      # back to {old}, no rebuild: its schema is older,"
+        " so it asks for --migrate or --keep-schema"
+    )
     output.out.print(f"Stop them all:  cd {path} && stageline down")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -17,9 +18,10 @@ from stageline import deploy as usecases
 from stageline import status as observe
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
-from stageline.errors import Held
+from stageline.errors import DeployFailed, Held, SchemaRefused
 from stageline.gates.migrations import rehearsal_lines
 from stageline.pipeline import Session
+from stageline.redact import scrub
 from stageline.signoff import SignOff
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
@@ -120,6 +122,7 @@ def _plan_json(plan: usecases.Plan) -> dict[str, Any]:
         "gated": [g.environment for g in entry.gated] if entry else [],
         "steps": plan.steps,
         "previous": plan.previous.digest if plan.previous else None,
+        "schema": plan.schema.as_json() if plan.schema else None,
     }
 
 
@@ -207,25 +210,55 @@ def promote(
 def rollback(
     environment: EnvArgument,
     to: Annotated[str | None, typer.Option(help="A version tag or digest that ran there.")] = None,
+    migrate: Annotated[
+        bool,
+        typer.Option(
+            "--migrate",
+            help="If the database is ahead: downgrade it first with the serving release's "
+            "migration tool (audited).",
+        ),
+    ] = False,
+    keep_schema: Annotated[
+        bool,
+        typer.Option(
+            "--keep-schema",
+            help="If the database is ahead: run the older release on it as it is (audited).",
+        ),
+    ] = False,
     dry_run: DryRun = False,
     wait: Wait = False,
     directory: DirOption = Path("."),
     json: JsonOption = False,
 ) -> None:
-    """Go back to the previous (or a named) release; no rebuild, no network."""
+    """Go back to the previous (or a named) release; no rebuild, no network. Refused when
+    the database's schema is not the one that release ran on, unless --migrate or
+    --keep-schema says what to do."""
     _yield_cpu_to_serving()
-    with Session.open(directory) as session, output.progress(f"rolling back {environment}") as r:
-        _report(
-            usecases.rollback(
+    try:
+        with (
+            Session.open(directory) as session,
+            output.progress(f"rolling back {environment}") as r,
+        ):
+            result = usecases.rollback(
                 session,
                 environment,
                 to=to,
                 dry_run=dry_run,
                 progress=None if json else r,
                 wait=wait,
-            ),
-            json,
-        )
+                migrate=migrate,
+                keep_schema=keep_schema,
+            )
+    except SchemaRefused as refused:
+        if not json:
+            for choice in refused.choices:
+                output.err.print(f"  [yellow]choice[/] {escape(choice)}", soft_wrap=True)
+        raise
+    except DeployFailed as failed:  # the release that would not start: say why at once
+        if failed.log_tail and not json:
+            output.err.print(f"[dim]{escape(scrub(failed.log_tail))}[/]", soft_wrap=True)
+        raise
+    _report(result, json)
 
 
 def ship(

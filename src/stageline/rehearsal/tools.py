@@ -296,13 +296,17 @@ class Django:
     def upgrade(self, url: str, label: str) -> StepOutcome:
         return self._steps(label, [self.upgrade_command], url)
 
+    def downgrade_commands(self, now: str, revision: str) -> list[str]:
+        """The commands that take a database at ``now`` to ``revision``: each app back to
+        its target in ``revision``, apps it does not name to zero."""
+        wanted = dict(part.split(":", 1) for part in revision.split(",") if ":" in part)
+        at = dict(p.split(":", 1) for p in now.split(",") if ":" in p)
+        return [
+            self.downgrade_command.format(app=app, migration=wanted.get(app, "zero"))
+            for app in sorted(set(at) | set(wanted))
+            if at.get(app) != wanted.get(app)
+        ]
+
     def downgrade(self, url: str, revision: str, label: str) -> StepOutcome:
         """Each app back to its target in ``revision``; apps it does not name to zero."""
-        wanted = dict(part.split(":", 1) for part in revision.split(",") if ":" in part)
-        now = dict(p.split(":", 1) for p in self.current(url).split(",") if ":" in p)
-        commands = [
-            self.downgrade_command.format(app=app, migration=wanted.get(app, "zero"))
-            for app in sorted(set(now) | set(wanted))
-            if now.get(app) != wanted.get(app)
-        ]
-        return self._steps(label, commands, url)
+        return self._steps(label, self.downgrade_commands(self.current(url), revision), url)

@@ -100,6 +100,8 @@ class Deployment(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"))
     detail: Mapped[str] = mapped_column(Text, default="")
+    #: the schema revision of the environment's database after this deploy (None: unknown)
+    schema_revision: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class Event(Base):
@@ -179,6 +181,8 @@ class DeploymentRecord:
     finished_at: datetime | None
     previous_id: int | None
     detail: str
+    #: the database's schema revision read after the release started (None: unknown)
+    schema_revision: str | None = None
 
     @classmethod
     def from_row(cls, row: Deployment) -> DeploymentRecord:
@@ -193,6 +197,7 @@ class DeploymentRecord:
             finished_at=row.finished_at,
             previous_id=row.previous_id,
             detail=row.detail,
+            schema_revision=row.schema_revision,
         )
 
 

@@ -217,6 +217,14 @@ class Store:
             session.flush()
             return DeploymentRecord.from_row(row)
 
+    def record_schema_revision(self, deployment_id: int, revision: str | None) -> None:
+        """Remember the schema revision ``deployment_id``'s database was at after it."""
+        with self._tx() as session:
+            row = session.get(Deployment, deployment_id)
+            if row is None:
+                raise StoreError(f"no deployment with id {deployment_id}")
+            row.schema_revision = revision
+
     def current_deployment(self, environment: str) -> DeploymentRecord | None:
         """The environment's latest succeeded deployment."""
         with self._tx() as session:
