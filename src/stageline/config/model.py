@@ -13,7 +13,15 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from stageline.data.rules import DataRules
 
@@ -211,6 +219,10 @@ class Environment(Strict):
     parity: Parity = Field(default_factory=Parity)
     #: who may deploy, promote into, override a freeze here (stageline.access)
     access: Access = Field(default_factory=Access)
+    #: gates (of kind ``http``) run against the new release right after every deploy,
+    #: promote and rollback, while the watch window is open; a failure switches the
+    #: previous release back. Unset: every ``http`` gate here; ``[]``: none
+    after_deploy: list[str] | None = None
 
     @field_validator("tier", mode="before")
     @classmethod
@@ -255,9 +267,38 @@ class Environment(Strict):
             raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
         return value.rstrip("/")
 
+    @field_validator("after_deploy")
+    @classmethod
+    def _after_deploy_gates(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if "gates" not in info.data:  # the gates themselves are broken: reported there
+            return value
+        gates: dict[str, Gate] = info.data["gates"]
+        for name in value or []:
+            gate = gates.get(name)
+            if gate is None:
+                http = [n for n, g in gates.items() if g.kind == "http"]
+                raise ValueError(
+                    f"no gate named {name!r} here; http gates: {', '.join(http) or 'none'}"
+                )
+            if gate.kind != "http":
+                raise ValueError(
+                    f"gate {name!r} is of kind {gate.kind!r}; only http gates run after a "
+                    "deploy (they talk to the service as a user does)"
+                )
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a gate is named twice")
+        return value
+
     @property
     def postgres(self) -> Postgres | None:
         return self.services.postgres
+
+    @property
+    def after_deploy_checks(self) -> dict[str, Gate]:
+        """The gates run after every switch, in order (see ``after_deploy``)."""
+        if self.after_deploy is None:
+            return {name: gate for name, gate in self.gates.items() if gate.kind == "http"}
+        return {name: self.gates[name] for name in self.after_deploy}
 
 
 class People(Strict):
