@@ -6,7 +6,8 @@ serving release never stopped serving), writes the new state to disk, swaps the 
 reference (the atomic switch), and returns. In the background it then drains the old
 release's requests in flight (up to ``drain_timeout``), stops it, and **watches** the new
 one for ``watch`` seconds: a crash or a failed health check starts the previous release
-again, switches it back in and records the deployment as ``rolled_back``.
+again, switches it back in and records the deployment as ``rolled_back``. ``revert``
+does the same on request while the window is open (a failed after-deploy check).
 
 Crash safety comes from the order of writes (see ``release.py``): a restarted agent
 serves ``serving`` and stops everything else; a deployment caught before its switch is
@@ -345,6 +346,26 @@ class ProxiedEnvironment:
         await self._finish(ref, "rolled_back", reason)
         self._save()
         await self._drain_old()
+
+    async def revert(self, reason: str) -> dict[str, Any]:
+        """Switch the previous release back in because of ``reason`` (an after-deploy check
+        failed), exactly as a crash in the watch window does, and record the deployment
+        ``rolled_back`` with that reason. Caller holds ``lock``. AgentError (nothing
+        changed) once the window has closed, or when there is no earlier release."""
+        if self.serving is None or self.state.watch_until is None:
+            raise AgentError(
+                f"{self.name}'s watch window has closed: the previous release is not kept",
+                hint="keep `watch` longer than the after-deploy checks take",
+            )
+        if self.state.previous is None:
+            raise AgentError(f"{self.name} has no earlier release to switch back to")
+        task, self._after = self._after, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self._roll_back(reason, self.state.deployment)
+        self.settled.set()
+        return self.describe()
 
     async def _interrupt_watch(self) -> None:
         """A new switch ends the watch of the last one: what serves now is accepted."""
