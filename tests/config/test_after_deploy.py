@@ -78,3 +78,13 @@ def test_a_gate_named_in_defaults_must_exist_in_every_environment(tmp_path: Path
     issues = issues_of(tmp_path, text)
     assert any("environments.development.after_deploy: no gate named 'smoke'" in i for i in issues)
     assert not any("environments.staging.after_deploy" in i for i in issues), issues
+
+
+def test_watch_health_settings_have_fair_defaults_and_ranges(tmp_path: Path) -> None:
+    staging = load_pipeline(write(tmp_path, VALID)).environment("staging")
+    assert (staging.watch_check_timeout, staging.watch_failures) == (5, 3)
+    text = VALID.replace("[defaults]\n", "[defaults]\nwatch_failures = 0\n", 1)
+    line = text.splitlines().index("watch_failures = 0") + 1
+    issues = issues_of(tmp_path, text)
+    path = str(tmp_path / "stageline.toml")
+    assert any(i.startswith(f"{path}:{line}: ") and "watch_failures" in i for i in issues)

@@ -5,9 +5,10 @@ one, waits until all pass their health check (any failure: they are stopped, and
 serving release never stopped serving), writes the new state to disk, swaps the proxy's
 reference (the atomic switch), and returns. In the background it then drains the old
 release's requests in flight (up to ``drain_timeout``), stops it, and **watches** the new
-one for ``watch`` seconds: a crash or a failed health check starts the previous release
-again, switches it back in and records the deployment as ``rolled_back``. ``revert``
-does the same on request while the window is open (a failed after-deploy check).
+one for ``watch`` seconds: a crash, or ``failures`` health checks failed in a row (each
+allowed ``check_timeout`` seconds), starts the previous release again, switches it back
+in and records the deployment as ``rolled_back``. ``revert`` does the same on request
+while the window is open (a failed after-deploy check).
 
 Crash safety comes from the order of writes (see ``release.py``): a restarted agent
 serves ``serving`` and stops everything else; a deployment caught before its switch is
@@ -86,16 +87,19 @@ class Fleet:
         return self.group.spec.release
 
     def failure(self) -> str | None:
-        """Why this release is not well (a crash, a failed health check), or None."""
+        """Why this release is not well (a crash; ``failures`` health checks failed in a
+        row, each allowed ``check_timeout`` seconds), or None."""
+        spec = self.group.spec
         for supervisor in self.supervisors:
             status = supervisor.status()
             if status.state in ("crashed", "backoff") or status.restarts:
                 code = status.last_exit
                 return f"a process of the new release exited (code {code}) during the watch window"
-            if status.state == "running" and not status.healthy:
+            if status.state == "running" and supervisor.failed_checks >= spec.failures:
                 return (
-                    f"the new release failed its health check {supervisor.health_url} "
-                    "during the watch window"
+                    f"the new release failed {supervisor.failed_checks} health checks in a row "
+                    f"({supervisor.health_url}, {spec.check_timeout:g}s each; last: "
+                    f"{supervisor.last_check}) during the watch window"
                 )
         return None
 
@@ -433,11 +437,12 @@ class ProxiedEnvironment:
         the exception's cleanup path only through ``self.pending``)."""
         supervisors: list[Supervisor] = []
         fleet = Fleet(group, supervisors, Backends(group.spec.release, group.ports))
+        policy = replace(self._policy, health_request_timeout=group.spec.check_timeout)
         if adopt is None:
             self.pending = fleet
         for port in group.ports:
             spec = group.spec.process(port)
-            supervisor = Supervisor(spec, self._http, policy=self._policy, on_change=self._save)
+            supervisor = Supervisor(spec, self._http, policy=policy, on_change=self._save)
             supervisors.append(supervisor)
             entry = (adopt or {}).get(f"{self.name}:{port}")
             proc = ServiceProcess.adopt(entry.pid, entry.proc_start) if entry else None

@@ -207,8 +207,12 @@ class Environment(Strict):
     processes: Annotated[StrictInt, Field(ge=1, le=64)] = 1
     #: seconds requests in flight on the old release may take to finish after a switch
     drain_timeout: Annotated[StrictInt, Field(ge=0, le=3600)] = 30
-    #: seconds after a switch during which a crash or failed health check rolls back
+    #: seconds after a switch during which a crash or failing health rolls back
     watch: Annotated[StrictInt, Field(ge=0, le=86400)] = 30
+    #: during the watch: seconds one health check may take, and how many must fail in a
+    #: row before the release counts as unhealthy (one slow answer is not a failure)
+    watch_check_timeout: Annotated[StrictInt, Field(ge=1, le=600)] = 5
+    watch_failures: Annotated[StrictInt, Field(ge=1, le=100)] = 3
     #: gates that must pass here, for the digest running here, before it may leave
     gates: dict[str, Gate] = Field(default_factory=dict)
     #: hours a gate result or an approval stays valid (the staging time gap, enforced)

@@ -193,6 +193,8 @@ class LocalTarget:
             watch=float(self.env.watch),
             health_timeout=self.health_timeout,
             host=_listen_host(self.env.url),
+            check_timeout=float(self.env.watch_check_timeout),
+            failures=self.env.watch_failures,
         )
 
     def start(
