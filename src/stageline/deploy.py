@@ -63,6 +63,8 @@ class Deployed:
     watched: str | None = None
     #: the after-deploy checks run right after the switch (None: the environment has none)
     after_deploy: AfterDeploy | None = None
+    #: how the watch ended, in words: the reason of a switch back, or why it failed
+    watch_detail: str = ""
 
 
 def resolve_artifact(
@@ -184,13 +186,13 @@ def execute(
                 digest=the_plan.artifact.digest,
                 data={"deployment": record.id},
             )
-    watched = None
+    watched, watch_detail = None, ""
     if done.status == "succeeded" and wait and status.strategy == "blue-green" and env.watch:
         report(f"watching {env.name} for {env.watch}s after the switch")
         target = for_environment(session.workspace.home, env, pipe.service.name)
         outcome = target.wait_watch(timeout=env.watch + env.health_timeout + 60)
         if outcome is not None and outcome.settled:
-            watched = outcome.status
+            watched, watch_detail = outcome.status, outcome.reason
             done = next(d for d in store.deployments(env.name, limit=50) if d.id == record.id)
     if done.status == "rolled_back":
         raise DeployFailed(
@@ -200,7 +202,9 @@ def execute(
             hint=f"see `stageline logs {env.name}` and `stageline history {env.name}`",
         )
     kept_serving(env, the_plan.artifact.version, checked)
-    return Deployed(the_plan, done, status, result, watched=watched, after_deploy=checked)
+    return Deployed(
+        the_plan, done, status, result, watched, after_deploy=checked, watch_detail=watch_detail
+    )
 
 
 def reconcile(session: Session, env: Environment, service: str) -> list[DeploymentRecord]:

@@ -11,7 +11,8 @@ once), APP_HEALTH_STATUS=N (answer N on /healthz), APP_CHILD_PIDFILE=PATH (start
 code 7 S seconds after start), APP_REQUEST_LOG=PATH (append "pid method path" for every
 request other than /healthz), APP_HEALTH_AFTER=S with APP_HEALTH_DELAY=D (from S seconds
 after start, /healthz answers only after D seconds) and/or APP_HEALTH_STATUS_AFTER=N (from
-S seconds after start, /healthz answers N).
+S seconds after start, /healthz answers N), APP_START_ONCE=PATH (exit with code 5 at start
+if PATH exists, else create it: a release that cannot start a second time).
 """
 
 from __future__ import annotations
@@ -91,6 +92,12 @@ def main() -> None:
     if "APP_EXIT_AT_START" in os.environ:
         print("app: exiting at start as asked", flush=True)
         sys.exit(int(os.environ["APP_EXIT_AT_START"]))
+    once = os.environ.get("APP_START_ONCE")
+    if once is not None:
+        if os.path.exists(once):
+            print("app: started once already", flush=True)
+            sys.exit(5)
+        open(once, "w").close()
     if "APP_CHILD_PIDFILE" in os.environ:
         child = subprocess.Popen(["sleep", "300"])
         with open(os.environ["APP_CHILD_PIDFILE"], "w") as f:

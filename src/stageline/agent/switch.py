@@ -36,7 +36,7 @@ import httpx
 
 from stageline.agent.process import ServiceProcess
 from stageline.agent.proxy import Backends, Proxy
-from stageline.agent.record import settle_at
+from stageline.agent.record import note_at, settle_at
 from stageline.agent.release import DeploymentRef, EnvState, Group, Outcome, ReleaseSpec
 from stageline.agent.state import AgentPaths, RunningEntry
 from stageline.agent.supervisor import SupervisionPolicy, Supervisor
@@ -327,6 +327,7 @@ class ProxiedEnvironment:
             self._save()
             return
         log.warning("%s: %s; switching %s back in", self.name, reason, previous.release[:19])
+        await self._note(ref, "switch_back.started", reason=reason, to=previous.release)
         group = Group(previous, free_ports(previous.processes))
         self.state = replace(self.state, pending=group)
         self._save()
@@ -335,12 +336,14 @@ class ProxiedEnvironment:
             await self.pending.wait_healthy(previous.health_timeout)
         except (AgentError, OSError) as exc:
             log.error("%s: the previous release did not start again: %s", self.name, exc)
+            await self._note(ref, "switch_back.failed", reason=reason, error=str(exc))
             if self.pending is not None:
                 await self.pending.stop()
             self.pending = None
             self.state = replace(self.state, pending=None, watch_until=None)
             if ref is not None:
-                await self._finish(ref, "succeeded", "")
+                kept = f"{reason}; switching back failed ({exc}): the new release keeps serving"
+                await self._finish(ref, "succeeded", kept)
             self._save()
             return
         for supervisor in self.pending.supervisors:
@@ -348,6 +351,7 @@ class ProxiedEnvironment:
         self._commit(self.pending, previous=None, watch=0)
         self.state = replace(self.state, watch_until=None)
         await self._finish(ref, "rolled_back", reason)
+        await self._note(ref, "switch_back.done", reason=reason, to=previous.release)
         self._save()
         await self._drain_old()
 
@@ -460,6 +464,14 @@ class ProxiedEnvironment:
             log.warning("%s: could not record deployment %d: %s", self.name, ref.id, exc)
             return False
         return True
+
+    async def _note(self, ref: DeploymentRef | None, kind: str, **data: str) -> None:
+        if ref is None:
+            return
+        try:
+            await asyncio.to_thread(note_at, ref.store, self.name, ref.id, ref.digest, kind, **data)
+        except Exception as exc:  # the store may be down: the agent's log keeps it
+            log.warning("%s: could not record %s: %s", self.name, kind, exc)
 
     async def _finish(
         self, ref: DeploymentRef | None, status: DeploymentStatus, reason: str

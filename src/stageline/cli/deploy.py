@@ -55,6 +55,7 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> None:
                 "processes": len(result.status.processes),
                 "watching_for": result.status.watching_for,
                 "watched": result.watched,
+                "watch_detail": result.watch_detail,
                 "after_deploy": _checks_json(result.after_deploy),
             }
         )
@@ -62,6 +63,8 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> None:
     output.success(
         f"{plan.environment} runs {plan.artifact.version} ({plan.artifact.digest[:19]}), healthy"
     )
+    if result.watch_detail:
+        output.warning(f"watch window: {result.watch_detail}")
     if result.after_deploy is not None:
         names = ", ".join(check.name for check in result.after_deploy.checks)
         output.out.print(f"    after-deploy checks passed: {names}", markup=False)
