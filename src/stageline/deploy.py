@@ -9,8 +9,8 @@ With the ``blue-green`` strategy the switch is followed by a watch window in the
 the deployment is recorded ``succeeded`` at the switch, and the agent itself records it
 ``rolled_back`` (with the reason) if the new release crashes in the window. Right after
 the switch (either strategy) the environment's after-deploy checks run
-(``after_deploy.py``); a failure switches the previous release back the same way. ``wait=True``
-waits for the window to end. A deployment left ``in_progress`` by a command that died is
+(``after_deploy.py``); a failure switches the previous release back the same way.
+``wait=True`` waits for the window to end. A deployment left ``in_progress`` by a command that died is
 settled by the next deploy of the environment, from what the agent serves.
 """
 
