@@ -10,8 +10,8 @@ the deployment is recorded ``succeeded`` at the switch, and the agent itself rec
 ``rolled_back`` (with the reason) if the new release crashes in the window. Right after
 the switch (either strategy) the environment's after-deploy checks run
 (``after_deploy.py``); a failure switches the previous release back the same way.
-``wait=True`` waits for the window to end. A deployment left ``in_progress`` by a command that died is
-settled by the next deploy of the environment, from what the agent serves.
+``wait=True`` waits for the window to end. A deployment left ``in_progress`` by a command
+that died is settled by the next deploy of the environment, from what the agent serves.
 """
 
 from __future__ import annotations
