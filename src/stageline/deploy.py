@@ -10,9 +10,11 @@ recorded as failed with the reason and log tail.
 
 With the ``blue-green`` strategy the switch is followed by a watch window in the agent:
 the deployment is recorded ``succeeded`` at the switch, and the agent itself records it
-``rolled_back`` (with the reason) if the new release crashes in the window. ``wait=True``
-waits for the window to end. A deployment left ``in_progress`` by a command that died is
-settled by the next deploy of the environment, from what the agent serves.
+``rolled_back`` (with the reason) if the new release crashes in the window. Right after
+the switch (either strategy) the environment's after-deploy checks run
+(``after_deploy.py``); a failure switches the previous release back the same way.
+``wait=True`` waits for the window to end. A deployment left ``in_progress`` by a command
+that died is settled by the next deploy of the environment, from what the agent serves.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from stageline import schema_state
+from stageline.after_deploy import AfterDeploy, check_after_switch, kept_serving
 from stageline.agent.record import settle
 from stageline.agent.release import DeploymentRef
 from stageline.config.model import Environment, Pipeline
@@ -66,6 +69,10 @@ class Deployed:
     release_command: CommandResult | None
     #: blue/green: how the watch window ended, when the caller waited for it
     watched: str | None = None
+    #: the after-deploy checks run right after the switch (None: the environment has none)
+    after_deploy: AfterDeploy | None = None
+    #: how the watch ended, in words: the reason of a switch back, or why it failed
+    watch_detail: str = ""
 
 
 def resolve_artifact(
@@ -147,7 +154,7 @@ def execute(
             )
         ref = DeploymentRef(store.url, record.id, the_plan.artifact.digest)
         try:
-            status, result = _stages(session, pipe, env, the_plan, report, ref)
+            status, result, checked = _stages(session, pipe, env, the_plan, report, ref)
         except BaseException as exc:
             detail = str(exc) if isinstance(exc, StagelineError) else f"interrupted: {exc!r}"
             tail = getattr(exc, "log_tail", "")
@@ -171,21 +178,25 @@ def execute(
                 digest=the_plan.artifact.digest,
                 data={"deployment": record.id},
             )
-    watched = None
+    watched, watch_detail = None, ""
     if done.status == "succeeded" and wait and status.strategy == "blue-green" and env.watch:
         report(f"watching {env.name} for {env.watch}s after the switch")
         target = for_environment(session.workspace.home, env, pipe.service.name)
         outcome = target.wait_watch(timeout=env.watch + env.health_timeout + 60)
         if outcome is not None and outcome.settled:
-            watched = outcome.status
+            watched, watch_detail = outcome.status, outcome.reason
             done = next(d for d in store.deployments(env.name, limit=50) if d.id == record.id)
     if done.status == "rolled_back":
         raise DeployFailed(
             env.name,
-            f"{the_plan.artifact.version} was rolled back in {env.name}: {done.detail}",
-            hint=f"the previous release serves again; see `stageline logs {env.name}`",
+            f"{the_plan.artifact.version} was rolled back in {env.name}: {done.detail}; "
+            "the previous release serves again",
+            hint=f"see `stageline logs {env.name}` and `stageline history {env.name}`",
         )
-    return Deployed(the_plan, done, status, result, watched=watched)
+    kept_serving(env, the_plan.artifact.version, checked)
+    return Deployed(
+        the_plan, done, status, result, watched, after_deploy=checked, watch_detail=watch_detail
+    )
 
 
 def reconcile(session: Session, env: Environment, service: str) -> list[DeploymentRecord]:
@@ -221,7 +232,7 @@ def _stages(
     the_plan: Plan,
     report: Progress,
     ref: DeploymentRef,
-) -> tuple[ServiceStatus, CommandResult | None]:
+) -> tuple[ServiceStatus, CommandResult | None, AfterDeploy | None]:
     digest = the_plan.artifact.digest
     report(f"verifying every file of {digest[:19]}")
     session.artifacts.verify(digest)
@@ -266,9 +277,10 @@ def _stages(
     schema_state.record_after_deploy(session.store, ref.id, pipe, env, postgres)
     if status.strategy == "blue-green" and env.watch:
         report(f"switched; watching {env.watch}s (a crash switches the previous release back)")
+    checked = check_after_switch(session, env, prepared, variables, target, status, ref, report)
     keep = {digest} | ({the_plan.previous.digest} if the_plan.previous else set())
     target.prune(keep)
-    return status, result
+    return status, result, checked
 
 
 # -- the use cases ---------------------------------------------------------------------------

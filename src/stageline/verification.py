@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,7 +42,7 @@ from stageline.signoff import (
 from stageline.state import DeploymentRecord, GateRunRecord, VerdictKind, VerdictRecord
 from stageline.targets import for_environment
 from stageline.targets.backing import postgres_facts
-from stageline.targets.base import Release
+from stageline.targets.base import Prepared, Release
 
 GateProgress = Callable[[str, GateResult | None], None]
 
@@ -114,34 +114,8 @@ def verify(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     evidence_root = session.workspace.home / "envs" / env.name / "evidence" / stamp
     started = datetime.now(UTC)
-    url = f"http://127.0.0.1:{env.target.port}"
     deployed_at = _running_since(session, env.name, current.digest)
-
-    def make_context(name: str, config: Gate) -> GateContext:
-        folder = evidence_root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        return GateContext(
-            name=name,
-            environment=env,
-            url=url,
-            health_path=manifest.service.health,
-            variables={
-                **variables,
-                "STAGELINE_URL": url,
-                "STAGELINE_OUTBOX": str(outbox_path(session.workspace.home, env.name)),
-            },
-            digest=current.digest,
-            version=manifest.service.version,
-            bundle=prepared.workdir,
-            python=str(prepared.bin_dir / "python"),
-            evidence_dir=folder,
-            root=session.workspace.root,
-            home=session.workspace.home,
-            deployed_at=deployed_at,
-            deadline=time.monotonic() + config.timeout,
-            log=functools.partial(_append, folder / "gate.log"),
-        )
-
+    make_context = context_maker(session, env, prepared, variables, evidence_root, deployed_at)
     results = run_gates(list(checks.items()), make_context, progress=scrub_progress(progress))
     results = {name: scrub_result(result) for name, result in results.items()}
     scrub_tree(evidence_root)  # secrets a gate printed into its evidence files
@@ -171,6 +145,47 @@ def verify(
             data={"gate": name, "summary": result.summary, "run": runs[name].id},
         )
     return VerifyReport(env.name, current.digest, manifest.service.version, runs, results)
+
+
+def context_maker(
+    session: Session,
+    env: Environment,
+    prepared: Prepared,
+    variables: Mapping[str, str],
+    evidence_root: Path,
+    deployed_at: datetime | None,
+) -> Callable[[str, Gate], GateContext]:
+    """What each gate is given to check ``prepared`` as it runs in ``env`` (its public
+    URL, the service's variables, an evidence folder under ``evidence_root``)."""
+    url = f"http://127.0.0.1:{env.target.port}"
+    manifest = prepared.release.manifest
+
+    def make_context(name: str, config: Gate) -> GateContext:
+        folder = evidence_root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return GateContext(
+            name=name,
+            environment=env,
+            url=url,
+            health_path=manifest.service.health,
+            variables={
+                **variables,
+                "STAGELINE_URL": url,
+                "STAGELINE_OUTBOX": str(outbox_path(session.workspace.home, env.name)),
+            },
+            digest=prepared.release.digest,
+            version=manifest.service.version,
+            bundle=prepared.workdir,
+            python=str(prepared.bin_dir / "python"),
+            evidence_dir=folder,
+            root=session.workspace.root,
+            home=session.workspace.home,
+            deployed_at=deployed_at,
+            deadline=time.monotonic() + config.timeout,
+            log=functools.partial(_append, folder / "gate.log"),
+        )
+
+    return make_context
 
 
 def _append(path: Path, line: str) -> None:

@@ -9,7 +9,10 @@ Options by environment: APP_VERSION (reported), APP_EXIT_AT_START=N (exit with c
 once), APP_HEALTH_STATUS=N (answer N on /healthz), APP_CHILD_PIDFILE=PATH (start a
 `sleep` child in our process group and write its pid there), APP_EXIT_AFTER=S (exit with
 code 7 S seconds after start), APP_REQUEST_LOG=PATH (append "pid method path" for every
-request other than /healthz).
+request other than /healthz), APP_HEALTH_AFTER=S with APP_HEALTH_DELAY=D (from S seconds
+after start, /healthz answers only after D seconds) and/or APP_HEALTH_STATUS_AFTER=N (from
+S seconds after start, /healthz answers N), APP_START_ONCE=PATH (exit with code 5 at start
+if PATH exists, else create it: a release that cannot start a second time).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+STARTED = time.monotonic()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -65,6 +70,9 @@ class Handler(BaseHTTPRequestHandler):
             status = 200
             if url.path == "/healthz":
                 status = int(os.environ.get("APP_HEALTH_STATUS", "200"))
+                if time.monotonic() - STARTED >= float(os.environ.get("APP_HEALTH_AFTER", "inf")):
+                    time.sleep(float(os.environ.get("APP_HEALTH_DELAY", "0")))
+                    status = int(os.environ.get("APP_HEALTH_STATUS_AFTER", str(status)))
             self._json(status, me)
 
     def do_POST(self) -> None:
@@ -84,6 +92,12 @@ def main() -> None:
     if "APP_EXIT_AT_START" in os.environ:
         print("app: exiting at start as asked", flush=True)
         sys.exit(int(os.environ["APP_EXIT_AT_START"]))
+    once = os.environ.get("APP_START_ONCE")
+    if once is not None:
+        if os.path.exists(once):
+            print("app: started once already", flush=True)
+            sys.exit(5)
+        open(once, "w").close()
     if "APP_CHILD_PIDFILE" in os.environ:
         child = subprocess.Popen(["sleep", "300"])
         with open(os.environ["APP_CHILD_PIDFILE"], "w") as f:

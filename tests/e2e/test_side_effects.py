@@ -71,6 +71,8 @@ def test_staging_records_production_charges(shop: Path, provider: Provider) -> N
     text = text.replace("https://payments.example.invalid/", provider.url)
     text = text.replace("https://mail.example.invalid/", provider.url)
     text = text.replace('"payments.example.invalid:443"', f'"{provider.address}"')
+    # the smoke gate's order after each switch would add its own outbox records
+    text = text.replace("[environments.staging]\n", "[environments.staging]\nafter_deploy = []\n")
     pipeline_file.write_text(text)
     assert provider.url in text and provider.address in text
 

@@ -67,7 +67,13 @@ def test_gates_pass_two_reviewers_promote_and_approvals_do_not_carry(
 
 def test_failing_smoke_test_holds_the_release_with_the_failing_request(shop: Path) -> None:
     commit_and_tag(shop, "v1.9.0", {"src/shop/api.py": ('"/products"', '"/catalogue"')})
-    assert cli(shop, "ship", "v1.9.0").returncode == 0
+    shipped = cli(shop, "ship", "v1.9.0")  # staging's smoke runs after the switch, too
+    assert shipped.returncode == 3
+    assert (
+        "after-deploy check `smoke` failed: GET /products: expected status 200, got 404"
+        in shipped.stderr
+    )
+    assert "it keeps serving: staging has no earlier release" in shipped.stderr
     verified = cli(shop, "verify", "staging")
     assert verified.returncode == 1
     assert "GET /products: expected status 200, got 404" in verified.stdout

@@ -134,6 +134,18 @@ class AgentClient:
         described: dict[str, Any] = {**response["environment"], "settled": response["settled"]}
         return described
 
+    def revert(self, environment: str, reason: str, *, timeout: float) -> dict[str, Any]:
+        """Blue/green, during the watch window: switch the previous release back in (as a
+        crash does) and record the deployment ``rolled_back`` with ``reason``; returns the
+        environment as ``proxied()`` describes it. AgentError (nothing changed) once the
+        window has closed or when there is no earlier release."""
+        response = self._request(
+            {"op": "revert", "environment": environment, "reason": reason},
+            timeout=timeout + STOP_ALLOWANCE,
+        )
+        described: dict[str, Any] = response["environment"]
+        return described
+
     def proxied(self) -> dict[str, dict[str, Any]]:
         """Blue/green environments: public port, serving release, its processes, watch."""
         found: dict[str, dict[str, Any]] = self._request({"op": "status"}, timeout=10).get(

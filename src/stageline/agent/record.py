@@ -71,3 +71,18 @@ def settle_at(
     """:func:`settle` on the store at ``url`` (the agent's side; runs in a thread)."""
     with Store.open(url) as store:
         return settle(store, environment, deployment_id, wanted, detail)
+
+
+def note_at(
+    url: str, environment: str, ref_id: int, digest: str, kind: str, **data: object
+) -> None:
+    """Audit what the agent did on its own for deployment ``ref_id`` (a switch back
+    started, done or failed), so history shows it (the agent's side; runs in a thread)."""
+    with Store.open(url) as store:
+        store.append_event(
+            kind,
+            actor=AGENT_ACTOR,
+            environment=environment,
+            digest=digest,
+            data={"deployment": ref_id, **data},
+        )

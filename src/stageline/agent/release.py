@@ -40,6 +40,10 @@ class ReleaseSpec:
     watch: float = 30.0
     health_timeout: float = 60.0
     host: str = "127.0.0.1"
+    #: the watch window judges health over a stretch, not one check: each check may take
+    #: ``check_timeout`` seconds, and only ``failures`` failed checks in a row fail it
+    check_timeout: float = 5.0
+    failures: int = 3
 
     @property
     def environment(self) -> str:
@@ -68,6 +72,8 @@ class ReleaseSpec:
             "watch": self.watch,
             "health_timeout": self.health_timeout,
             "host": self.host,
+            "check_timeout": self.check_timeout,
+            "failures": self.failures,
         }
 
     @classmethod
@@ -81,9 +87,16 @@ class ReleaseSpec:
             watch=float(_field(data, "watch", (int, float))),
             health_timeout=float(_field(data, "health_timeout", (int, float))),
             host=_field(data, "host", str),
+            # absent from the state an older agent wrote: the defaults
+            check_timeout=float(_field(data, "check_timeout", (int, float)))
+            if "check_timeout" in data
+            else cls.check_timeout,
+            failures=_field(data, "failures", int) if "failures" in data else cls.failures,
         )
         if not 1 <= spec.processes <= 64:
             raise SpecError(f"field 'processes' is out of range ({spec.processes})")
+        if spec.check_timeout <= 0 or spec.failures < 1:
+            raise SpecError("fields 'check_timeout' and 'failures' must be positive")
         for name in ("drain_timeout", "watch", "health_timeout"):
             if getattr(spec, name) < 0:
                 raise SpecError(f"field {name!r} must not be negative")

@@ -6,6 +6,7 @@ Protocol: one JSON object per line each way. Requests are ``{"op": ...}`` with
     start   spec: ProcessSpec, health_timeout -> {"ok": true, "status": ServiceStatus}
     switch  release: ReleaseSpec, deployment  -> {"ok": true, "environment": {...}}
     outcome environment, timeout              -> {"ok": true, "settled": bool, "environment": ...}
+    revert  environment, reason               -> {"ok": true, "environment": {...}}
     stop    environment                       -> {"ok": true, "stopped": bool}
     status                                    -> {"ok": true, "services": {env: ServiceStatus},
                                                   "proxied": {env: {...}}}
@@ -14,7 +15,9 @@ Protocol: one JSON object per line each way. Requests are ``{"op": ...}`` with
 ``start`` is the plain restart (the environment's one process listens on its public
 port); ``switch`` is blue/green behind the environment's proxy (``switch.py``), and
 returns as soon as the new release serves, while drain and the watch window go on;
-``outcome`` waits for the watch window to end. An environment is either one or the
+``outcome`` waits for the watch window to end; ``revert`` switches the previous release
+back while the window is open (as a crash in it does) and records ``rolled_back`` with
+``reason``. An environment is either one or the
 other: an order of the other kind replaces it.
 
 and any failure is ``{"ok": false, "error": "one line", "log_tail": "..."}``; a bad request
@@ -213,6 +216,7 @@ class Agent:
             "start": self._op_start,
             "switch": self._op_switch,
             "outcome": self._op_outcome,
+            "revert": self._op_revert,
             "stop": self._op_stop,
             "status": self._op_status,
             "shutdown": self._op_shutdown,
@@ -305,6 +309,19 @@ class Agent:
             "settled": environment.settled.is_set(),
             "environment": environment.describe(),
         }
+
+    async def _op_revert(self, request: dict[str, Any]) -> Response:
+        env, reason = request.get("environment"), request.get("reason")
+        if not isinstance(env, str):
+            raise SpecError("field 'environment' must be a string")
+        if not isinstance(reason, str) or not reason.strip():
+            raise SpecError("field 'reason' must be a non-empty string")
+        environment = self.proxied.get(env)
+        if environment is None:
+            raise AgentError(f"{env} is not served through the agent's proxy")
+        async with self._locks[env], environment.lock:
+            described = await environment.revert(reason)
+        return {"ok": True, "environment": described}
 
     async def _op_stop(self, request: dict[str, Any]) -> Response:
         env = request.get("environment")

@@ -85,6 +85,9 @@ class Supervisor:
         self._state: ServiceState = "stopped"
         self._healthy = False
         self._healthy_since: float | None = None
+        #: health checks failed in a row by the monitor, and the last one's answer
+        self.failed_checks = 0
+        self.last_check: int | str = ""
         self._restarts = 0
         self._started_at: str | None = None
         self._last_exit: int | None = None
@@ -261,11 +264,15 @@ class Supervisor:
         while not self._stopping:
             proc = self._proc
             if proc is not None and not proc.exited():
-                healthy = await self._check(self.policy.health_request_timeout) == 200
+                answer = await self._check(self.policy.health_request_timeout)
                 if proc is self._proc:
+                    healthy = answer == 200
+                    if not healthy and self._state == "running":  # not while it starts
+                        self.failed_checks += 1
+                    self.last_check = answer
                     self._mark_health(healthy)
-            # until it is healthy, look often; a new process (restart) wakes us at once
-            interval = self.policy.health_interval if self._healthy else 0.2
+            # until it was healthy once, look often; a new process (restart) wakes us at once
+            interval = self.policy.health_interval if self._state == "running" else 0.2
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
@@ -285,6 +292,8 @@ class Supervisor:
         return response.status_code
 
     def _mark_health(self, healthy: bool) -> None:
+        if healthy:
+            self.failed_checks = 0
         if healthy and not self._healthy:
             self._healthy_since = asyncio.get_running_loop().time()
         elif not healthy:

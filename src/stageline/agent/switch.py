@@ -5,8 +5,10 @@ one, waits until all pass their health check (any failure: they are stopped, and
 serving release never stopped serving), writes the new state to disk, swaps the proxy's
 reference (the atomic switch), and returns. In the background it then drains the old
 release's requests in flight (up to ``drain_timeout``), stops it, and **watches** the new
-one for ``watch`` seconds: a crash or a failed health check starts the previous release
-again, switches it back in and records the deployment as ``rolled_back``.
+one for ``watch`` seconds: a crash, or ``failures`` health checks failed in a row (each
+allowed ``check_timeout`` seconds), starts the previous release again, switches it back
+in and records the deployment as ``rolled_back``. ``revert`` does the same on request
+while the window is open (a failed after-deploy check).
 
 Crash safety comes from the order of writes (see ``release.py``): a restarted agent
 serves ``serving`` and stops everything else; a deployment caught before its switch is
@@ -34,7 +36,7 @@ import httpx
 
 from stageline.agent.process import ServiceProcess
 from stageline.agent.proxy import Backends, Proxy
-from stageline.agent.record import settle_at
+from stageline.agent.record import note_at, settle_at
 from stageline.agent.release import DeploymentRef, EnvState, Group, Outcome, ReleaseSpec
 from stageline.agent.state import AgentPaths, RunningEntry
 from stageline.agent.supervisor import SupervisionPolicy, Supervisor
@@ -85,16 +87,19 @@ class Fleet:
         return self.group.spec.release
 
     def failure(self) -> str | None:
-        """Why this release is not well (a crash, a failed health check), or None."""
+        """Why this release is not well (a crash; ``failures`` health checks failed in a
+        row, each allowed ``check_timeout`` seconds), or None."""
+        spec = self.group.spec
         for supervisor in self.supervisors:
             status = supervisor.status()
             if status.state in ("crashed", "backoff") or status.restarts:
                 code = status.last_exit
                 return f"a process of the new release exited (code {code}) during the watch window"
-            if status.state == "running" and not status.healthy:
+            if status.state == "running" and supervisor.failed_checks >= spec.failures:
                 return (
-                    f"the new release failed its health check {supervisor.health_url} "
-                    "during the watch window"
+                    f"the new release failed {supervisor.failed_checks} health checks in a row "
+                    f"({supervisor.health_url}, {spec.check_timeout:g}s each; last: "
+                    f"{supervisor.last_check}) during the watch window"
                 )
         return None
 
@@ -322,6 +327,7 @@ class ProxiedEnvironment:
             self._save()
             return
         log.warning("%s: %s; switching %s back in", self.name, reason, previous.release[:19])
+        await self._note(ref, "switch_back.started", reason=reason, to=previous.release)
         group = Group(previous, free_ports(previous.processes))
         self.state = replace(self.state, pending=group)
         self._save()
@@ -330,12 +336,14 @@ class ProxiedEnvironment:
             await self.pending.wait_healthy(previous.health_timeout)
         except (AgentError, OSError) as exc:
             log.error("%s: the previous release did not start again: %s", self.name, exc)
+            await self._note(ref, "switch_back.failed", reason=reason, error=str(exc))
             if self.pending is not None:
                 await self.pending.stop()
             self.pending = None
             self.state = replace(self.state, pending=None, watch_until=None)
             if ref is not None:
-                await self._finish(ref, "succeeded", "")
+                kept = f"{reason}; switching back failed ({exc}): the new release keeps serving"
+                await self._finish(ref, "succeeded", kept)
             self._save()
             return
         for supervisor in self.pending.supervisors:
@@ -343,8 +351,29 @@ class ProxiedEnvironment:
         self._commit(self.pending, previous=None, watch=0)
         self.state = replace(self.state, watch_until=None)
         await self._finish(ref, "rolled_back", reason)
+        await self._note(ref, "switch_back.done", reason=reason, to=previous.release)
         self._save()
         await self._drain_old()
+
+    async def revert(self, reason: str) -> dict[str, Any]:
+        """Switch the previous release back in because of ``reason`` (an after-deploy check
+        failed), exactly as a crash in the watch window does, and record the deployment
+        ``rolled_back`` with that reason. Caller holds ``lock``. AgentError (nothing
+        changed) once the window has closed, or when there is no earlier release."""
+        if self.serving is None or self.state.watch_until is None:
+            raise AgentError(
+                f"{self.name}'s watch window has closed: the previous release is not kept",
+                hint="keep `watch` longer than the after-deploy checks take",
+            )
+        if self.state.previous is None:
+            raise AgentError(f"{self.name} has no earlier release to switch back to")
+        task, self._after = self._after, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self._roll_back(reason, self.state.deployment)
+        self.settled.set()
+        return self.describe()
 
     async def _interrupt_watch(self) -> None:
         """A new switch ends the watch of the last one: what serves now is accepted."""
@@ -412,11 +441,12 @@ class ProxiedEnvironment:
         the exception's cleanup path only through ``self.pending``)."""
         supervisors: list[Supervisor] = []
         fleet = Fleet(group, supervisors, Backends(group.spec.release, group.ports))
+        policy = replace(self._policy, health_request_timeout=group.spec.check_timeout)
         if adopt is None:
             self.pending = fleet
         for port in group.ports:
             spec = group.spec.process(port)
-            supervisor = Supervisor(spec, self._http, policy=self._policy, on_change=self._save)
+            supervisor = Supervisor(spec, self._http, policy=policy, on_change=self._save)
             supervisors.append(supervisor)
             entry = (adopt or {}).get(f"{self.name}:{port}")
             proc = ServiceProcess.adopt(entry.pid, entry.proc_start) if entry else None
@@ -434,6 +464,14 @@ class ProxiedEnvironment:
             log.warning("%s: could not record deployment %d: %s", self.name, ref.id, exc)
             return False
         return True
+
+    async def _note(self, ref: DeploymentRef | None, kind: str, **data: str) -> None:
+        if ref is None:
+            return
+        try:
+            await asyncio.to_thread(note_at, ref.store, self.name, ref.id, ref.digest, kind, **data)
+        except Exception as exc:  # the store may be down: the agent's log keeps it
+            log.warning("%s: could not record %s: %s", self.name, kind, exc)
 
     async def _finish(
         self, ref: DeploymentRef | None, status: DeploymentStatus, reason: str

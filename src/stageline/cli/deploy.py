@@ -16,6 +16,7 @@ from rich.table import Table
 
 from stageline import deploy as usecases
 from stageline import status as observe
+from stageline.after_deploy import AfterDeploy
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
 from stageline.errors import DeployFailed, Held, SchemaRefused
@@ -71,6 +72,8 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
                 "processes": len(result.status.processes),
                 "watching_for": result.status.watching_for,
                 "watched": result.watched,
+                "watch_detail": result.watch_detail,
+                "after_deploy": _checks_json(result.after_deploy),
             }
         )
         return 0
@@ -79,6 +82,11 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
         f"{plan.environment} runs {plan.artifact.version} ({plan.artifact.digest[:19]}), "
         f"healthy{glass}"
     )
+    if result.watch_detail:
+        output.warning(f"watch window: {result.watch_detail}")
+    if result.after_deploy is not None:
+        names = ", ".join(check.name for check in result.after_deploy.checks)
+        output.out.print(f"    after-deploy checks passed: {names}", markup=False)
     if result.status.watching_for and result.watched is None:
         output.out.print(
             f"    watching {result.status.watching_for:.0f}s: a crash or failed health check "
@@ -105,6 +113,12 @@ def _print_holds(holds: list[tuple[str, str]], label: str = "hold") -> None:
         if clear:
             output.err.print("       [dim]to clear:[/] ", end="")
             output.err.print(clear, markup=False, soft_wrap=True)
+
+
+def _checks_json(checked: AfterDeploy | None) -> list[dict[str, str]] | None:
+    if checked is None:
+        return None
+    return [{"name": c.name, "status": c.status, "summary": c.summary} for c in checked.checks]
 
 
 def _plan_json(plan: usecases.Plan) -> dict[str, Any]:

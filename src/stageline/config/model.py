@@ -13,7 +13,15 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from stageline.data.rules import DataRules
 
@@ -201,8 +209,12 @@ class Environment(Strict):
     processes: Annotated[StrictInt, Field(ge=1, le=64)] = 1
     #: seconds requests in flight on the old release may take to finish after a switch
     drain_timeout: Annotated[StrictInt, Field(ge=0, le=3600)] = 30
-    #: seconds after a switch during which a crash or failed health check rolls back
+    #: seconds after a switch during which a crash or failing health rolls back
     watch: Annotated[StrictInt, Field(ge=0, le=86400)] = 30
+    #: during the watch: seconds one health check may take, and how many must fail in a
+    #: row before the release counts as unhealthy (one slow answer is not a failure)
+    watch_check_timeout: Annotated[StrictInt, Field(ge=1, le=600)] = 5
+    watch_failures: Annotated[StrictInt, Field(ge=1, le=100)] = 3
     #: gates that must pass here, for the digest running here, before it may leave
     gates: dict[str, Gate] = Field(default_factory=dict)
     #: hours a gate result or an approval stays valid (the staging time gap, enforced)
@@ -213,6 +225,10 @@ class Environment(Strict):
     parity: Parity = Field(default_factory=Parity)
     #: who may deploy, promote into, override a freeze here (stageline.access)
     access: Access = Field(default_factory=Access)
+    #: gates (of kind ``http``) run against the new release right after every deploy,
+    #: promote and rollback, while the watch window is open; a failure switches the
+    #: previous release back. Unset: every ``http`` gate here; ``[]``: none
+    after_deploy: list[str] | None = None
 
     @field_validator("tier", mode="before")
     @classmethod
@@ -257,9 +273,38 @@ class Environment(Strict):
             raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
         return value.rstrip("/")
 
+    @field_validator("after_deploy")
+    @classmethod
+    def _after_deploy_gates(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if "gates" not in info.data:  # the gates themselves are broken: reported there
+            return value
+        gates: dict[str, Gate] = info.data["gates"]
+        for name in value or []:
+            gate = gates.get(name)
+            if gate is None:
+                http = [n for n, g in gates.items() if g.kind == "http"]
+                raise ValueError(
+                    f"no gate named {name!r} here; http gates: {', '.join(http) or 'none'}"
+                )
+            if gate.kind != "http":
+                raise ValueError(
+                    f"gate {name!r} is of kind {gate.kind!r}; only http gates run after a "
+                    "deploy (they talk to the service as a user does)"
+                )
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a gate is named twice")
+        return value
+
     @property
     def postgres(self) -> Postgres | None:
         return self.services.postgres
+
+    @property
+    def after_deploy_checks(self) -> dict[str, Gate]:
+        """The gates run after every switch, in order (see ``after_deploy``)."""
+        if self.after_deploy is None:
+            return {name: gate for name, gate in self.gates.items() if gate.kind == "http"}
+        return {name: self.gates[name] for name in self.after_deploy}
 
 
 class People(Strict):

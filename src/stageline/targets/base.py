@@ -19,6 +19,9 @@ acts and reports:
    the old one and takes over atomically; a watch window follows, in which a crash
    switches the previous release back in and records ``deployment`` (the state-store
    record) as ``rolled_back``; ``wait_watch(timeout)`` waits for that window to end.
+   ``switch_back(reason)`` puts the release that ran before ``start`` back (blue/green:
+   while the window is open; restart: it starts again) and returns a :class:`SwitchBack`
+   saying whether it serves again; with blue/green the agent records ``rolled_back``.
 5. ``stop()``, ``status()``, ``log_path()``: stop it, report it, find its log;
    ``prune(keep)`` removes old release folders beyond the retention count.
 
@@ -112,6 +115,15 @@ class WatchOutcome:
     serving: str
 
 
+@dataclass(frozen=True)
+class SwitchBack:
+    """How putting the previous release back went: ``done`` if it serves again; else
+    ``why`` not (no earlier release, the watch window closed, it did not start)."""
+
+    done: bool
+    why: str = ""
+
+
 class Target(Protocol):
     """Where one environment runs. See the module docstring for the contract."""
 
@@ -132,6 +144,8 @@ class Target(Protocol):
     ) -> ServiceStatus: ...
 
     def wait_watch(self, timeout: float) -> WatchOutcome | None: ...
+
+    def switch_back(self, reason: str) -> SwitchBack: ...
 
     def stop(self) -> None: ...
 

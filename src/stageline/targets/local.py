@@ -40,6 +40,7 @@ from stageline.targets.base import (
     ProcessInfo,
     Release,
     ServiceStatus,
+    SwitchBack,
     WatchOutcome,
 )
 
@@ -60,6 +61,9 @@ class LocalTarget:
         #: what ``{port}`` in the start command becomes: the public port for a plain
         #: restart, left as ``{port}`` for blue/green (the agent gives each copy its own)
         self._port_text = str(env.target.port)
+        #: restart strategy: the spec ``start`` replaced, and the one it started
+        self._replaced: ProcessSpec | None = None
+        self._started: ProcessSpec | None = None
 
     # -- prepare -------------------------------------------------------------------------
 
@@ -189,6 +193,8 @@ class LocalTarget:
             watch=float(self.env.watch),
             health_timeout=self.health_timeout,
             host=_listen_host(self.env.url),
+            check_timeout=float(self.env.watch_check_timeout),
+            failures=self.env.watch_failures,
         )
 
     def start(
@@ -205,10 +211,9 @@ class LocalTarget:
         previous = self.agent.desired().get(self.env.name)
         if previous is None and self.env.name not in self.agent.proxied():
             self._refuse_a_busy_port()
+        spec = self.spec(prepared, variables)
         try:
-            status = self.agent.start(
-                self.spec(prepared, variables), health_timeout=self.health_timeout
-            )
+            status = self.agent.start(spec, health_timeout=self.health_timeout)
         except AgentError as exc:
             if previous is not None:
                 self.agent.start(previous, health_timeout=self.health_timeout)
@@ -219,6 +224,7 @@ class LocalTarget:
                 hint=f"see `stageline logs {self.env.name}`"
                 + ("; the previous release is serving again" if previous else ""),
             ) from None
+        self._replaced, self._started = previous, spec
         return _status(status)
 
     def _refuse_a_busy_port(self) -> None:
@@ -271,6 +277,28 @@ class LocalTarget:
             reason=str(outcome.get("reason", "")),
             serving=str(described.get("serving") or ""),
         )
+
+    def switch_back(self, reason: str) -> SwitchBack:
+        """Put back the release that served before ``start`` (see ``targets/base.py``)."""
+        if self.env.strategy == "blue-green":
+            try:
+                described = self.agent.revert(self.env.name, reason, timeout=self.health_timeout)
+            except AgentError as exc:
+                return SwitchBack(False, str(exc))
+            outcome = described.get("outcome") or {}
+            if outcome.get("status") == "rolled_back":
+                return SwitchBack(True)
+            return SwitchBack(False, "the previous release did not start again")
+        if self._replaced is None or self._started is None:
+            return SwitchBack(False, f"{self.env.name} has no earlier release to switch back to")
+        previous, started = self._replaced, self._started
+        try:  # the same step as a failed start: the previous spec, started again
+            self.agent.start(previous, health_timeout=self.health_timeout)
+        except AgentError as exc:
+            self.agent.start(started, health_timeout=self.health_timeout)
+            return SwitchBack(False, f"the previous release did not start again: {exc}")
+        self._replaced, self._started = None, None
+        return SwitchBack(True)
 
     # -- observe and stop ----------------------------------------------------------------
 
