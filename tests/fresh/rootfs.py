@@ -38,8 +38,9 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # The host's settings a root needs to reach the package indexes the way the host does.
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-INDEX_FILES = ("/etc/pip.conf", "/etc/xdg/pip/pip.conf", "/etc/uv/uv.toml")
-HOME_INDEX_FILES = (".config/pip/pip.conf", ".pip/pip.conf", ".config/uv/uv.toml")
+# pip's and uv's configuration (folders whole: a pip.conf may name a constraints file beside it)
+INDEX_PATHS = ("/etc/pip.conf", "/etc/xdg/pip", "/etc/uv")
+HOME_INDEX_PATHS = (".config/pip", ".pip", ".config/uv")
 PASSED_VARIABLES = re.compile(
     r"(PIP|UV)_\w+|SSL_CERT_(FILE|DIR)|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE"
     r"|(http|https|no|all)_proxy|(HTTP|HTTPS|NO|ALL)_PROXY"
@@ -155,19 +156,23 @@ def run_in(
 
 
 def copy_host_settings(root: Path) -> list[str]:
-    """Copy the host's CA bundle and package-index files into ``root`` (host HOME -> /root);
-    returns what was copied."""
+    """Copy the host's CA bundle and pip's and uv's configuration into ``root`` (the host's
+    HOME becomes /root); returns what was copied."""
     home = Path.home()
     pairs = [(Path(CA_BUNDLE), CA_BUNDLE)]
-    pairs += [(Path(path), path) for path in INDEX_FILES]
-    pairs += [(home / rel, f"/root/{rel}") for rel in HOME_INDEX_FILES]
+    pairs += [(Path(path), path) for path in INDEX_PATHS]
+    pairs += [(home / rel, f"/root/{rel}") for rel in HOME_INDEX_PATHS]
     copied = []
     for host, inside in pairs:
-        if host.is_file():
-            target = root / inside.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
+        target = root / inside.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if host.is_dir():
+            shutil.copytree(host, target, dirs_exist_ok=True)
+        elif host.is_file():
             shutil.copyfile(host, target)
-            copied.append(inside)
+        else:
+            continue
+        copied.append(inside)
     return copied
 
 
