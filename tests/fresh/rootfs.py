@@ -33,7 +33,6 @@ CACHE = Path(os.environ.get("STAGELINE_TEST_CACHE", "/var/cache/stageline-tests"
 SUITE = "bookworm"
 INCLUDE = ("python3", "python3-venv")
 EXTRA = ("git",)
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # The host's settings a root needs to reach the package indexes the way the host does.
@@ -47,11 +46,9 @@ PASSED_VARIABLES = re.compile(
 )
 
 
-def debian_mirror(sources: Mapping[str, str], suite: str = SUITE) -> str:
-    """The first mirror URL that apt ``sources`` (file name -> text) use for ``suite``.
-
-    Reads one-line (``deb URL SUITE ...``) and deb822 (``URIs:``/``Suites:``) entries;
-    Debian's own mirror when none names the suite.
+def debian_mirror(sources: Mapping[str, str], suite: str = SUITE) -> str | None:
+    """The first mirror URL that apt ``sources`` (file name -> text) use for ``suite``, or
+    None; reads one-line (``deb URL SUITE ...``) and deb822 (``URIs:``/``Suites:``) entries.
     """
     for name, text in sorted(sources.items()):
         if name.endswith(".sources"):
@@ -69,7 +66,7 @@ def debian_mirror(sources: Mapping[str, str], suite: str = SUITE) -> str:
                 words = re.sub(r"\[[^]]*\]", "", line).split()
                 if len(words) >= 3 and words[0] == "deb" and words[2] == suite:
                     return words[1]
-    return DEFAULT_MIRROR
+    return None
 
 
 def _host_apt_sources() -> dict[str, Path]:
@@ -97,6 +94,7 @@ def cached_root() -> Path:
     """The cached root for this week, built first when missing (see the module doc)."""
     sources = _host_apt_sources()
     mirror = debian_mirror({name: path.read_text() for name, path in sources.items()})
+    assert mirror, f"no apt source of this host names {SUITE}: debootstrap needs its mirror"
     CACHE.mkdir(parents=True, exist_ok=True)
     final = CACHE / cache_key(datetime.date.today(), mirror)
     with open(CACHE / ".lock", "w") as lock:
