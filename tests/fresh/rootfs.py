@@ -8,10 +8,11 @@ renamed into place when complete: a killed build leaves no half root, only a tem
 folder the next build removes.
 
 Each use mounts the cached root under an overlay whose writes go to a tmpfs (the cache
-stays pristine, and nothing is left to delete from disk afterwards), copies in the host's CA certificates and package-index settings (and nothing else), mounts
-/proc, /sys and /dev, runs commands as root under ``chroot`` with a clean environment, and
-on the way out kills whatever still runs inside (found by PID, through /proc/PID/root) and
-unmounts everything, whatever happened.
+stays pristine, and nothing is left to delete from disk afterwards), copies in the host's
+CA certificates and package-index settings (and nothing else), mounts /proc, /sys and
+/dev, runs commands as root under ``chroot`` with a clean environment, and on the way out
+kills whatever still runs inside (found by PID, through /proc/PID/root) and unmounts
+everything, whatever happened.
 """
 
 from __future__ import annotations
@@ -127,10 +128,13 @@ def _build(root: Path, mirror: str, sources: Mapping[str, Path]) -> None:
         run_in(root, ["apt-get", "clean"], env=env)
 
 
-def _run(command: list[str], timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``command``; AssertionError with the last lines of its output if it fails."""
+def _run(
+    command: list[str], timeout: float | None = None, *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command``; with ``check``, AssertionError with the last lines of its output if
+    it fails."""
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout)
-    if done.returncode != 0:
+    if check and done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
         raise AssertionError(f"{' '.join(command)} exited {done.returncode}:\n{tail}")
     return done
@@ -142,15 +146,21 @@ def host_environment() -> dict[str, str]:
 
 
 def run_in(
-    root: Path, command: list[str], *, env: Mapping[str, str] = {}, timeout: float = 600
+    root: Path,
+    command: list[str],
+    *,
+    env: Mapping[str, str] = {},
+    timeout: float = 600,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``command`` as root inside ``root`` with a clean environment (a login's basics,
-    the host's index settings, then ``env``); AssertionError with the output's tail if it
-    fails."""
+    the host's index settings, then ``env``); with ``check``, AssertionError with the
+    output's tail if it fails."""
     base = {"HOME": "/root", "PATH": PATH, "LANG": "C.UTF-8", "TERM": "dumb", "USER": "root"}
     full = {**base, **host_environment(), **env}
     variables = [f"{name}={value}" for name, value in full.items()]
-    return _run(["chroot", str(root), "/usr/bin/env", "-i", *variables, *command], timeout=timeout)
+    chroot = ["chroot", str(root), "/usr/bin/env", "-i", *variables, *command]
+    return _run(chroot, timeout=timeout, check=check)
 
 
 def copy_host_settings(root: Path) -> list[str]:

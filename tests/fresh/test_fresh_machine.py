@@ -6,7 +6,8 @@ checkout's committed tree and the host's CA certificates and package-index setti
 nothing else. As root inside it: ``./run demo`` (no uv, no pip, no compiler: ./run makes
 .venv with ``python3 -m venv``, installs uv with the venv's pip, stageline with uv; the
 C masks fall back to Python; PostgreSQL comes from the pgserver wheel and runs as an
-unprivileged user), then ``stageline down`` from the demo's folder. Debian 12's Python is
+unprivileged user), then ``stageline down`` from the demo's folder; last, with
+python3-venv removed, ``./run`` stops with one line naming it (exit 2). Debian 12's Python is
 3.11.2, below 3.11.4's ``extractall(filter=...)``: the same root checks the Python floor
 by importing every stageline module and running the safe-extraction tests there.
 
@@ -83,6 +84,17 @@ def test_the_readme_demo_runs_on_a_fresh_debian_12_machine(tmp_path: Path) -> No
             ],
         )
         assert " passed" in untar_tests.stdout
+
+        # the same machine without python3-venv (and no uv, no pip): one line, exit 2
+        rootfs.run_in(root, ["dpkg", "--remove", "python3-venv", "python3.11-venv"])
+        bare = rootfs.run_in(
+            root,
+            ["bash", "-c", "rm -rf /root/stageline/.venv && cd /root/stageline && ./run demo"],
+            check=False,
+        )
+        assert bare.returncode == 2 and bare.stdout == "", bare.stdout + bare.stderr
+        assert len(bare.stderr.splitlines()) == 1 and "apt-get install python3-venv" in bare.stderr
+        assert not (root / "root/stageline/.venv").exists()
     print(
         f"fresh Debian 12: root {built - started:.0f} s, ./run demo {demo_done - built:.0f} s, "
         f"total {time.monotonic() - started:.0f} s; {floor.stdout.strip()}"
