@@ -112,6 +112,7 @@ def test_hard_links_out_of_the_tree_or_to_a_link_are_refused(tmp_path: Path, tar
         _member("hard", tarfile.LNKTYPE, linkname=target),
     )
     assert error.member == "hard"
+    assert f"hard link out of the tree or to a link (to {target})" in str(error)
 
 
 @pytest.mark.parametrize("kind", [tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE])

@@ -56,7 +56,7 @@ def refusal(member: tarfile.TarInfo, links: set[str]) -> str | None:
             return f"it links out of the tree (to {member.linkname})"
     elif member.islnk():
         if _escapes(member.linkname) or _through_link(member.linkname, links, itself=True):
-            return f"it links out of the tree (to {member.linkname})"
+            return f"it is a hard link out of the tree or to a link (to {member.linkname})"
     elif not (member.isreg() or member.isdir()):
         return "it is a special file (device, FIFO...)"
     return None
