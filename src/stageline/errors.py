@@ -9,6 +9,7 @@ One root, so callers can catch everything of ours in one place::
     |   +-- ArtifactNotFound            no artifact matches a digest or tag
     +-- Refused                         exit 1: a check or verification said no
     |   +-- ArtifactTampered            stored bytes no longer match the manifest
+    |   +-- UnsafeArchive               a tar member that would land outside its tree
     |   +-- Held                        sign-off holds the release (carries every reason)
     |   +-- SchemaRefused               rollback: the database is not at the older release's
     |                                   schema (carries both revisions and the choices)
@@ -117,6 +118,18 @@ class ArtifactTampered(Refused):
         super().__init__(
             f"artifact {digest[:19]} does not match its manifest: {shown}{more}",
             hint="refusing to use it; delete it and build the tag again",
+        )
+
+
+class UnsafeArchive(Refused):
+    """A tar archive holds a member that may not be extracted (``reason`` says why)."""
+
+    def __init__(self, member: str, reason: str) -> None:
+        self.member = member
+        self.reason = reason
+        super().__init__(
+            f"refusing to extract {member!r}: {reason}",
+            hint="a tree is extracted only when every file, directory and link stays inside it",
         )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from stageline.artifacts import untar
 from stageline.errors import GitError
 
 
@@ -72,10 +73,10 @@ def _tag_for(repo: Path, ref: str, commit: str) -> str | None:
 
 
 def export(repo: Path, commit: str, dest: Path) -> None:
-    """Write the tree of ``commit`` (as ``git archive`` gives it) into ``dest``."""
+    """Write the tree of ``commit`` (as ``git archive`` gives it) into ``dest``; UnsafeArchive
+    if the commit holds a link out of its tree."""
     done = _git(repo, "archive", "--format=tar", commit)
     if done.returncode != 0:
         raise GitError(f"git archive {commit[:12]} failed: {done.stderr.decode().strip()}")
-    dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-        archive.extractall(dest, filter="tar")
+        untar.extract(archive, dest)
