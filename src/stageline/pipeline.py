@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from stageline.repo_guard import ignore_home, notify, refuse_tracked_home
 from stageline.artifacts import ArtifactStore, Manifest
 from stageline.artifacts import build as build_artifact
 from stageline.config import Pipeline, load_pipeline
@@ -34,7 +35,11 @@ class Session:
     @classmethod
     def open(cls, root: Path) -> Session:
         workspace = Workspace.at(root)
-        workspace.home.mkdir(parents=True, exist_ok=True)
+        if not workspace.home.is_dir():
+            workspace.home.mkdir(parents=True, exist_ok=True)
+            added = ignore_home(workspace.root, workspace.home)
+            if added:
+                notify(added)
         store = Store.open(workspace.state_url)
         return cls(workspace, store, ArtifactStore(workspace.artifacts))
 
@@ -65,8 +70,11 @@ class Built:
 
 
 def build(session: Session, ref: str, *, progress: Progress | None = None) -> Built:
-    """Build ``ref`` once; a ref that was built before is reused, not rebuilt."""
+    """Build ``ref`` once; a ref that was built before is reused, not rebuilt.
+
+    Refused while git tracks any file under ``.stageline/`` (keys, secrets, state)."""
     repo = _git_toplevel(session.workspace.root)
+    refuse_tracked_home(session.workspace.root, session.workspace.home)
     result = build_artifact(repo, ref, session.artifacts, progress=progress)
     manifest = result.manifest
     known = session.store.get_artifact(result.digest)

@@ -32,9 +32,10 @@ from stageline.gates.base import (
     ProcessOutcome,
 )
 from stageline.rehearsal.facts import Budgets
-from stageline.services.postgres import client_binaries, database_url
+from stageline.services.postgres import client_binaries
 
 if TYPE_CHECKING:
+    from stageline.config.model import Environment
     from stageline.state import GateRunRecord, Store
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*$", re.IGNORECASE)
@@ -174,7 +175,7 @@ class MigrationsGate:
                 hint=f"declare [environments.{env.name}.services.postgres]",
             )
         binaries = client_binaries(source_url, pg.provider)
-        admin_url = database_url(source_url, "postgres")
+        admin_url = _server_admin_url(ctx.home, env)
         root = ctx.root
         production_url, production_name = _production_url(root, env.name, opts.production)
 
@@ -246,8 +247,13 @@ def _production_url(root: Path, environment: str, name: str | None) -> tuple[str
     facts = postgres_facts(Workspace.at(root).home, target, pipe.service.name)
     if facts is None or facts.port == 0:
         return None, name
-    auth = facts.user + (f":{facts.password}" if facts.password else "")
-    return f"postgresql://{auth}@{facts.host}:{facts.port}/{facts.database}", name
+    return facts.url, name
+
+
+def _server_admin_url(home: Path, env: Environment) -> str:
+    from stageline.targets.backing import server_admin_url
+
+    return server_admin_url(home, env)
 
 
 def _newest_snapshot(root: Path, environment: str) -> str | None:
