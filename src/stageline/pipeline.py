@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from stageline.repo_guard import ignore_home, notify, refuse_tracked_home
 from stageline.artifacts import ArtifactStore, Manifest
 from stageline.artifacts import build as build_artifact
 from stageline.config import Pipeline, load_pipeline
 from stageline.errors import ArtifactNotFound, GitError, UsageError
 from stageline.identity import current_actor
+from stageline.repo_guard import make_home, refuse_tracked_home
 from stageline.state import ArtifactRecord, Store
 from stageline.workspace import Workspace
 
@@ -35,11 +35,7 @@ class Session:
     @classmethod
     def open(cls, root: Path) -> Session:
         workspace = Workspace.at(root)
-        if not workspace.home.is_dir():
-            workspace.home.mkdir(parents=True, exist_ok=True)
-            added = ignore_home(workspace.root, workspace.home)
-            if added:
-                notify(added)
+        make_home(workspace.root, workspace.home)
         store = Store.open(workspace.state_url)
         return cls(workspace, store, ArtifactStore(workspace.artifacts))
 

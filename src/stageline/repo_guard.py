@@ -30,6 +30,16 @@ def notify(message: str) -> None:
     warnings.warn(message, Notice, stacklevel=2)
 
 
+def make_home(root: Path, home: Path) -> None:
+    """Create ``home`` if it is missing; a new one is git-ignored at once (and said so)."""
+    if home.is_dir():
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    added = ignore_home(root, home)
+    if added:
+        notify(added)
+
+
 def _toplevel(folder: Path) -> Path | None:
     probe = folder if folder.is_dir() else folder.parent
     try:
