@@ -178,9 +178,7 @@ _NAME = r"[A-Za-z0-9_.\-]*(?:" + CREDENTIAL_NAME.pattern + r")[A-Za-z0-9_.\-]*"
 _HEADER_LINE = re.compile(
     r"(?im)^(\s*(?:authorization|proxy-authorization|cookie|set-cookie)\s*:\s*)[^\r\n]+"
 )
-_JSON_PAIR = re.compile(
-    r'(?i)("' + _NAME + r'"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\]\s]+)'
-)
+_JSON_PAIR = re.compile(r'(?i)("' + _NAME + r'"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\]\s]+)')
 _FORM_PAIR = re.compile(r"(?i)((?:^|[?&;\s])" + _NAME + r"=)([^&\s#\"']*)")
 
 
@@ -214,9 +212,9 @@ def drop_credentials(value: Any) -> tuple[Any, dict[str, str]]:
         found = item.get("captured")
         if isinstance(found, Mapping):
             for name, got in found.items():
-                if _is_credential(str(name)) or _is_credential(str(paths.get(name, ""))):
-                    if isinstance(got, str | int | float) and str(got):
-                        captured[f"captured:{name}"] = str(got)
+                sensitive = _is_credential(str(name)) or _is_credential(str(paths.get(name, "")))
+                if sensitive and isinstance(got, str | int | float) and str(got):
+                    captured[f"captured:{name}"] = str(got)
         return {
             key: REDACTED if _is_credential(str(key)) and _scalar(sub) else walk(sub)
             for key, sub in item.items()

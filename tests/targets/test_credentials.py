@@ -19,8 +19,8 @@ from stageline.pipeline import Session
 from stageline.services.postgres import find_binaries, free_port
 from stageline.status import environment_config
 from stageline.targets.backing import (
-    environment_server,
     ensure_postgres,
+    environment_server,
     postgres_facts,
     postgres_folder,
     server_admin_url,

@@ -7,6 +7,7 @@ import tempfile
 import traceback
 import warnings
 from pathlib import Path
+from typing import TextIO
 
 import click
 import typer
@@ -27,7 +28,14 @@ _CLICK_ERRORS: tuple[type[Exception], ...] = tuple(
 _ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
 
 
-def _show_notice(message: Warning | str, category: type[Warning], *_: object) -> None:
+def _show_notice(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     if issubclass(category, Notice):
         output.notice(scrub(str(message)))
     else:

@@ -419,7 +419,8 @@ class PostgresServer:
 
     def url(self, database: str = "postgres") -> str:
         """The superuser's URL to ``database``, password included: never print it."""
-        return f"postgresql://{SUPERUSER}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{database}"
+        auth = f"{SUPERUSER}:{quote(self.password, safe='')}"
+        return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str, extensions: tuple[str, ...] | list[str] = ()) -> None:
         """Create ``name`` unless it exists, and the given extensions in it."""

@@ -112,9 +112,7 @@ def ensure_postgres(home: Path, env: Environment, service: str) -> PostgresFacts
     server.require_passwords()
     server.create_database(database, tuple(pg.extensions))
     server.ensure_owner(database, credentials.role, credentials.password)
-    return PostgresFacts(
-        "127.0.0.1", server.port, credentials.role, credentials.password, database
-    )
+    return PostgresFacts("127.0.0.1", server.port, credentials.role, credentials.password, database)
 
 
 def environment_server(

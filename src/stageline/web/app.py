@@ -30,12 +30,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stageline.artifacts import ArtifactStore
 from stageline.config import load_pipeline
 from stageline.errors import StagelineError
+from stageline.repo_guard import make_home
 from stageline.state import Store
 from stageline.web import api, charts, pages
-from stageline.repo_guard import make_home
 from stageline.web.auth import signed_in, signing_key
-from stageline.web.exposure import check_exposure, is_loopback
 from stageline.web.dashboard import POLL_SECONDS, Dashboard, dashboard_of
+from stageline.web.exposure import check_exposure, is_loopback
 from stageline.web.views import age, short
 from stageline.workspace import Workspace
 
