@@ -16,6 +16,37 @@ from stageline.errors import BackingServiceError
 from stageline.services.postgres import PostgresServer, find_binaries, free_port
 
 # ---------------------------------------------------------------------------------------
+# The test session gets a home of its own, before any fixture of any scope runs: master
+# keys default to ~/.config/stageline/ (one per workspace, keyed by its path), and no test
+# may read or write the real one. Caches stay where they are (uv's, pip's), and git gets
+# an identity (the real ~/.gitconfig is out of reach).
+# ---------------------------------------------------------------------------------------
+
+_GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "stageline tests",
+    "GIT_AUTHOR_EMAIL": "tests@stageline.invalid",
+    "GIT_COMMITTER_NAME": "stageline tests",
+    "GIT_COMMITTER_EMAIL": "tests@stageline.invalid",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``HOME`` and ``XDG_CONFIG_HOME`` in a fresh folder for the whole session (per
+    xdist worker), so module- and session-scoped workspaces get it too."""
+    real_cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        patch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+        patch.setenv("XDG_CACHE_HOME", real_cache)
+        for name, value in _GIT_IDENTITY.items():
+            if name not in os.environ:
+                patch.setenv(name, value)
+        yield home
+
+
+# ---------------------------------------------------------------------------------------
 # PostgreSQL: one throwaway server per test session (per xdist worker: each worker has
 # its own tmp_path_factory folder, hence its own server), one fresh database per test.
 # ---------------------------------------------------------------------------------------

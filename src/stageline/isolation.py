@@ -283,16 +283,19 @@ def isolate(
     method: CloneMethod = "dump",
     pg_bin: str = "",
     scratch: str | None = None,
+    admin_url: str | None = None,
 ) -> Iterator[Isolated]:
     """A scratch copy of ``source`` (default the live database) with its own role, the
     variables re-resolved against it and a copy of ``release_dir``; all removed on exit.
 
-    ``live`` must be a connection with the right to create databases and roles (the
-    environment's own server: stageline's superuser; an external server: its owner).
+    ``admin_url`` is a connection with the right to create databases and roles (the
+    environment's own server: ``targets.backing.server_admin_url``, stageline's
+    administrative role; an external server: its owner); without it ``live`` must have
+    that right.
     ``pg_bin`` (pg_dump, pg_restore) defaults to the binaries matching the server.
     """
     name = scratch or scratch_name()
-    admin_url = database_url(live.url, "postgres")
+    admin_url = database_url(admin_url or live.url, "postgres")
     if method == "dump" and not pg_bin:
         provider = env.postgres.provider if env.postgres is not None else None
         pg_bin = str(client_binaries(admin_url, provider).bin_dir)

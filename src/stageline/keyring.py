@@ -1,10 +1,20 @@
 """The master key and authenticated encryption (AES-256-GCM) of secret values.
 
-The key never lives in the state store. It comes from ``STAGELINE_MASTER_KEY`` (32 bytes,
-base64) or from a key file, created on first need with mode 0600 at
-``STAGELINE_MASTER_KEY_FILE`` or ``<.stageline>/keys/master.key``. A key file holds one
-key per line, ``<key id> <base64 key>``, the current key first; during ``rotate-key`` it
-briefly holds the old key too, so a crash mid-rotation loses nothing.
+The key never lives in the state store, nor (by default) in the service's repository. It
+comes from ``STAGELINE_MASTER_KEY`` (32 bytes, base64) or from a key file, created on first
+need with mode 0600 (folder 0700) at, in order:
+
+1. ``STAGELINE_MASTER_KEY_FILE``;
+2. ``<.stageline>/keys/master.key`` when that file exists (made by stageline before 0.2:
+   it keeps being read where it is, because running services' launchers name it; the
+   ``.gitignore`` entry and the build's tracked-files check keep it out of git);
+3. ``$XDG_CONFIG_HOME/stageline/<workspace>/master.key`` (``~/.config`` without
+   XDG_CONFIG_HOME), where ``<workspace>`` is the repository folder's name and a hash of
+   the ``.stageline`` folder's absolute path: one key per workspace, outside it.
+
+A key file holds one key per line, ``<key id> <base64 key>``, the current key first;
+during ``rotate-key`` it briefly holds the old key too, so a crash mid-rotation loses
+nothing.
 
 Every ciphertext is ``nonce (12 bytes) + AES-GCM(value)`` with associated data naming its
 environment and secret, so a ciphertext copied onto another row does not decrypt.
@@ -65,8 +75,21 @@ class Keyring:
 
 
 def key_file_path(home: Path) -> Path:
+    """Where the master key file of the workspace whose folder is ``home`` is (or goes)."""
     explicit = os.environ.get(MASTER_KEY_FILE_VAR)
-    return Path(explicit).resolve() if explicit else home / "keys" / "master.key"
+    if explicit:
+        return Path(explicit).resolve()
+    legacy = home / "keys" / "master.key"
+    return legacy if legacy.is_file() else config_folder(home) / "master.key"
+
+
+def config_folder(home: Path) -> Path:
+    """``$XDG_CONFIG_HOME/stageline/<name>-<hash>``: this workspace's folder outside it."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    where = home.resolve()
+    digest = hashlib.sha256(str(where).encode()).hexdigest()[:12]
+    name = where.parent.name if where.name == ".stageline" else where.name
+    return Path(base).resolve() / "stageline" / f"{name or 'root'}-{digest}"
 
 
 def load_keyring(home: Path, *, create: bool = False) -> Keyring:
@@ -108,13 +131,18 @@ def read_key_file(path: Path) -> Keyring:
 
 def write_key_file(path: Path, keys: tuple[bytes, ...]) -> None:
     """Write the key file atomically, mode 0600 from the first byte, folder 0700."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     text = "".join(f"{key_id_of(key)} {base64.b64encode(key).decode()}\n" for key in keys)
+    write_private_file(path, text.encode("ascii"))
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically, mode 0600 from the first byte, its folder made 0700."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        os.write(fd, text.encode("ascii"))
+        os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -30,7 +30,14 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from stageline.keyring import Keyring, load_keyring, read_key_file, seal, unseal
+from stageline.keyring import (
+    Keyring,
+    load_keyring,
+    read_key_file,
+    seal,
+    unseal,
+    write_private_file,
+)
 from stageline.redact import Redactor
 
 SEALED_VAR = "STAGELINE_LAUNCH_SEALED"
@@ -74,11 +81,11 @@ def wrap_service(
             f"{environment}'s service needs its secrets from a master key FILE: the launcher"
             " that gives them to it cannot read STAGELINE_MASTER_KEY from your shell",
             hint="write the key into a file (mode 0600) and set STAGELINE_MASTER_KEY_FILE to"
-            " it, or unset STAGELINE_MASTER_KEY to use .stageline/keys/master.key",
+            " it, or unset STAGELINE_MASTER_KEY to use the default key file",
         )
     label = f"{environment}:{digest}"
     path = sealed_path(home, environment, digest)
-    _write_private(path, seal(keyring, label, values))
+    write_private_file(path, seal(keyring, label, values))
     plain = {k: v for k, v in env.items() if k not in values}
     plain.update({SEALED_VAR: str(path), LABEL_VAR: label, KEY_FILE_VAR: str(keyring.path)})
     return launcher_argv(list(argv)), plain
@@ -94,7 +101,7 @@ def reseal_all(home: Path, keyring: Keyring) -> int:
     count = 0
     for path in sorted((home / "envs").glob("*/secrets/*.sealed")):
         label = _label_of(path)
-        _write_private(path, seal(keyring, label, unseal(keyring, label, path.read_bytes())))
+        write_private_file(path, seal(keyring, label, unseal(keyring, label, path.read_bytes())))
         count += 1
     return count
 
@@ -103,18 +110,6 @@ def _label_of(path: Path) -> str:
     import json
 
     return str(json.loads(path.read_bytes())["label"])
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(scratch, path)
 
 
 # -- the launcher process ----------------------------------------------------------------

@@ -19,6 +19,7 @@ from stageline.artifacts import build as build_artifact
 from stageline.config import Pipeline, load_pipeline
 from stageline.errors import ArtifactNotFound, GitError, UsageError
 from stageline.identity import current_actor
+from stageline.repo_guard import make_home, refuse_tracked_home
 from stageline.state import ArtifactRecord, Store
 from stageline.workspace import Workspace
 
@@ -34,7 +35,7 @@ class Session:
     @classmethod
     def open(cls, root: Path) -> Session:
         workspace = Workspace.at(root)
-        workspace.home.mkdir(parents=True, exist_ok=True)
+        make_home(workspace.root, workspace.home)
         store = Store.open(workspace.state_url)
         return cls(workspace, store, ArtifactStore(workspace.artifacts))
 
@@ -65,8 +66,11 @@ class Built:
 
 
 def build(session: Session, ref: str, *, progress: Progress | None = None) -> Built:
-    """Build ``ref`` once; a ref that was built before is reused, not rebuilt."""
+    """Build ``ref`` once; a ref that was built before is reused, not rebuilt.
+
+    Refused while git tracks any file under ``.stageline/`` (keys, secrets, state)."""
     repo = _git_toplevel(session.workspace.root)
+    refuse_tracked_home(session.workspace.root, session.workspace.home)
     result = build_artifact(repo, ref, session.artifacts, progress=progress)
     manifest = result.manifest
     known = session.store.get_artifact(result.digest)

@@ -150,17 +150,91 @@ def forget_all() -> None:
 
 
 def scrub_result(result: GateResult) -> GateResult:
-    """A gate result with its summary and evidence masked (before it is stored or shown)."""
-    if not _current.active:
-        return result
+    """A gate result with its summary and evidence masked (before it is stored or shown):
+    known secret values, and credentials whatever their value (:func:`drop_credentials`)."""
+    evidence, captured = drop_credentials(result.evidence)
+    cleaner = Redactor([*_known_pairs(), *captured.items()])
     return dataclasses.replace(
-        result, summary=scrub(result.summary), evidence=scrub_value(result.evidence)
+        result,
+        summary=drop_credentials_text(cleaner.scrub(result.summary)),
+        evidence=cleaner.scrub_value(evidence),
     )
 
 
+def _known_pairs() -> list[tuple[str, str]]:
+    return [(name, value) for (_, name), value in _known.items()]
+
+
+# -- credentials by their shape ----------------------------------------------------------
+
+#: names whose values are credentials, wherever they appear (JSON keys, form fields,
+#: query parameters, headers, captured variables)
+CREDENTIAL_NAME = re.compile(
+    r"passw(?:or)?d|passwd|secret|token|api[_-]?key|authorization|cookie|jwt|credential",
+    re.IGNORECASE,
+)
+REDACTED = "[redacted]"
+_NAME = r"[A-Za-z0-9_.\-]*(?:" + CREDENTIAL_NAME.pattern + r")[A-Za-z0-9_.\-]*"
+_HEADER_LINE = re.compile(
+    r"(?im)^(\s*(?:authorization|proxy-authorization|cookie|set-cookie)\s*:\s*)[^\r\n]+"
+)
+_JSON_PAIR = re.compile(r'(?i)("' + _NAME + r'"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\]\s]+)')
+_FORM_PAIR = re.compile(r"(?i)((?:^|[?&;\s])" + _NAME + r"=)([^&\s#\"']*)")
+
+
+def drop_credentials_text(text: str) -> str:
+    """``text`` with the values of credential-like fields replaced by ``[redacted]``:
+    ``Authorization``/``Cookie``/``Set-Cookie`` header lines, JSON pairs and
+    form or query fields whose name matches :data:`CREDENTIAL_NAME`."""
+    if not text:
+        return text
+    text = _HEADER_LINE.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _JSON_PAIR.sub(lambda m: m.group(1) + '"' + REDACTED + '"', text)
+    return _FORM_PAIR.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def drop_credentials(value: Any) -> tuple[Any, dict[str, str]]:
+    """A copy of JSON-like evidence without credentials, and the credential values that
+    were *captured* (an http gate's ``captured`` maps, by name or by its
+    ``captured_from`` JSON path) so the caller can mask them wherever they were reused
+    (a later request's URL or body)."""
+    captured: dict[str, str] = {}
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return drop_credentials_text(item)
+        if isinstance(item, list | tuple):
+            return [walk(part) for part in item]
+        if not isinstance(item, Mapping):
+            return item
+        sources = item.get("captured_from")
+        paths = sources if isinstance(sources, Mapping) else {}
+        found = item.get("captured")
+        if isinstance(found, Mapping):
+            for name, got in found.items():
+                sensitive = _is_credential(str(name)) or _is_credential(str(paths.get(name, "")))
+                if sensitive and isinstance(got, str | int | float) and str(got):
+                    captured[f"captured:{name}"] = str(got)
+        return {
+            key: REDACTED if _is_credential(str(key)) and _scalar(sub) else walk(sub)
+            for key, sub in item.items()
+        }
+
+    return walk(value), captured
+
+
+def _is_credential(name: str) -> bool:
+    return bool(name) and CREDENTIAL_NAME.search(name) is not None
+
+
+def _scalar(value: Any) -> bool:
+    return value is not None and not isinstance(value, Mapping | list | tuple | bool)
+
+
 def scrub_tree(folder: Path) -> int:
-    """Mask known secret values inside every file under ``folder``; how many changed."""
-    if not _current.active or not folder.is_dir():
+    """Mask known secret values, and credentials by their shape, inside every file under
+    ``folder``; how many changed."""
+    if not folder.is_dir():
         return 0
     changed = 0
     for path in folder.rglob("*"):
@@ -168,6 +242,9 @@ def scrub_tree(folder: Path) -> int:
             continue
         data = path.read_bytes()
         clean = _current.scrub_bytes(data)
+        if b"\0" not in clean:  # a text file: credentials by their shape too
+            text = clean.decode("utf-8", "surrogateescape")
+            clean = drop_credentials_text(text).encode("utf-8", "surrogateescape")
         if clean != data:
             path.write_bytes(clean)
             changed += 1

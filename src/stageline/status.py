@@ -129,14 +129,12 @@ def environment_config(session: Session, environment: str) -> dict[str, str]:
     )
     secrets = secrets_for(env, session)
     placeholders = {name: secrets.get(name, "(not set)") for name in env.secrets}
+    postgres = postgres_facts(session.workspace.home, env, pipe.service.name)
     variables = service_environment(
-        env,
-        release,
-        port=env.target.port,
-        postgres=postgres_facts(session.workspace.home, env, pipe.service.name),
-        secrets=placeholders,
+        env, release, port=env.target.port, postgres=postgres, secrets=placeholders
     )
-    shown = masked(variables, secrets)
+    hidden = {**secrets, "postgres.password": postgres.password if postgres else ""}
+    shown = masked(variables, hidden)
     for name in env.secrets:
         shown[name] = "****" if name in secrets else "(not set)"
     return shown

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +19,7 @@ ORDERS: dict[int, dict[str, Any]] = {}
 LOCK = threading.Lock()
 HEALTH_CHECKS = [0]
 HEALTHY_AFTER = int(os.environ.get("HEALTHY_AFTER", "0"))
+TOKEN = secrets.token_hex(16)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -51,6 +53,9 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, {"slow": True})
         elif url.path == "/env":
             self.reply(200, {"app_env": os.environ.get("APP_ENV")})
+        elif url.path == "/me":
+            signed_in = self.headers.get("Authorization") == f"Bearer {TOKEN}"
+            self.reply(200 if signed_in else 401, {"user": "ana" if signed_in else None})
         elif url.path.startswith("/orders/"):
             with LOCK:
                 order = ORDERS.get(int(url.path.rsplit("/", 1)[1]))
@@ -59,6 +64,10 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, {"error": "not found"})
 
     def do_POST(self) -> None:
+        if self.path == "/login":  # a session token and a cookie, as real services give
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.reply(200, {"access_token": TOKEN}, {"Set-Cookie": f"sid={TOKEN}; HttpOnly"})
+            return
         if self.path != "/orders":
             self.reply(404, {"error": "not found"})
             return

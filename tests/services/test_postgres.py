@@ -49,7 +49,9 @@ def test_server_lifecycle(
 
     server.create_database("shop")
     server.create_database("shop")  # idempotent
-    assert server.url("shop") == f"postgresql://stageline@127.0.0.1:{server.port}/shop"
+    password = server.password
+    assert server.url("shop") == f"postgresql://stageline:{password}@127.0.0.1:{server.port}/shop"
+    assert password not in repr(server)
     with psycopg.connect(server.url("shop")) as conn:
         row = conn.execute("SELECT current_database(), current_user, version()").fetchone()
     assert row is not None

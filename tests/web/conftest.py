@@ -44,7 +44,7 @@ from tests.e2e.helpers import (
     use_free_ports,
     workspace_copy,
 )
-from tests.web.seed import KEY, LEAKED, Seeded, seed
+from tests.web.seed import KEY, LEAKED, Seeded, read_anonymously, seed
 
 OLD, NEW = TAGS
 ANA, BEN, CHEN = QA
@@ -97,6 +97,7 @@ def _token_from(output: str) -> str:
 def start_serve(repo: Path, log: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
     """Start `stageline serve` on a free port (``--port 0``: the server binds one itself,
     so no other process can take it in between); return it once it printed its URL line."""
+    read_anonymously(repo / "stageline.toml")  # the pages are read before signing in
     env = {**os.environ, "STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY": PAYMENT_KEY}
     env.pop("STAGELINE_USER", None)
     with log.open("w") as stderr:

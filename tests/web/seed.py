@@ -85,6 +85,23 @@ def _rehearsal(folder: Path) -> str:
     return str(folder / "rehearsal.txt")
 
 
+#: these tests read the dashboard without signing in, on loopback: they say so explicitly
+ANONYMOUS_READ = '\n[dashboard]\nanonymous = "read"\n'
+
+
+def read_anonymously(pipeline_file: Path) -> None:
+    """Let anonymous visitors read (the default is sign-in only); once per file."""
+    text = pipeline_file.read_text()
+    if ANONYMOUS_READ not in text:
+        pipeline_file.write_text(text + ANONYMOUS_READ)
+
+
+def set_anonymous(pipeline_file: Path, value: str) -> None:
+    """Change the ``[dashboard] anonymous`` setting :func:`read_anonymously` made."""
+    text = pipeline_file.read_text()
+    pipeline_file.write_text(text.replace('anonymous = "read"', f'anonymous = "{value}"'))
+
+
 def seed(base: Path) -> Seeded:
     """Production on OLD; development, test and staging on NEW (put there by ana); every
     staging gate but ``parity`` run and passed; no approval: held, "0 of 2 approvals"."""
@@ -92,6 +109,7 @@ def seed(base: Path) -> Seeded:
     root.mkdir(parents=True)
     shutil.copy(EXAMPLE, root / "stageline.toml")
     use_free_ports(root / "stageline.toml")
+    read_anonymously(root / "stageline.toml")
     now = datetime.now(UTC)
     with Session.open(root) as session:
         store = session.store

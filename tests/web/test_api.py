@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from stageline.pipeline import Session
 from stageline.web import create_app
-from tests.web.seed import ANA, BEN, CHEN, KEY, LEAKED, NEW, OLD, Seeded
+from tests.web.seed import ANA, BEN, CHEN, KEY, LEAKED, NEW, OLD, Seeded, set_anonymous
 
 URL = "/api/environments/staging/verdicts"
 
@@ -149,7 +149,7 @@ def test_history_audit_and_metrics_as_json(client: TestClient, seeded: Seeded) -
 
 def test_anonymous_none_needs_a_token_on_the_api(seeded: Seeded) -> None:
     pipeline_file = seeded.root / "stageline.toml"
-    pipeline_file.write_text(pipeline_file.read_text() + '\n[dashboard]\nanonymous = "none"\n')
+    set_anonymous(pipeline_file, "none")
     with TestClient(create_app(seeded.root, secret_key=KEY)) as client:
         for path in ("/api/pipeline", f"/api/releases/{seeded.new}", "/api/history",
                      "/api/metrics", "/api/audit"):  # fmt: skip

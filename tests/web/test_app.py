@@ -20,7 +20,19 @@ from starlette.testclient import TestClient
 from stageline.errors import ConfigError
 from stageline.pipeline import Session
 from stageline.web import create_app
-from tests.web.seed import ANA, BEN, CHEN, KEY, LEAKED, NEW, OLD, Seeded, add_artifact, deploy
+from tests.web.seed import (
+    ANA,
+    BEN,
+    CHEN,
+    KEY,
+    LEAKED,
+    NEW,
+    OLD,
+    Seeded,
+    add_artifact,
+    deploy,
+    set_anonymous,
+)
 
 
 def ids_in(html: str) -> list[str]:
@@ -271,7 +283,7 @@ def test_the_metrics_page_draws_the_dora_figures(client: TestClient) -> None:
 
 def test_anonymous_none_shows_only_the_sign_in_page(seeded: Seeded) -> None:
     pipeline_file = seeded.root / "stageline.toml"
-    pipeline_file.write_text(pipeline_file.read_text() + '\n[dashboard]\nanonymous = "none"\n')
+    set_anonymous(pipeline_file, "none")
     with TestClient(create_app(seeded.root, secret_key=KEY)) as client:
         for path in ("/", f"/releases/{seeded.new}", "/history", "/metrics"):
             page = client.get(path, follow_redirects=False)
@@ -285,7 +297,7 @@ def test_anonymous_none_shows_only_the_sign_in_page(seeded: Seeded) -> None:
 
 def test_a_bad_dashboard_setting_is_a_config_error_with_its_line(seeded: Seeded) -> None:
     pipeline_file = seeded.root / "stageline.toml"
-    pipeline_file.write_text(pipeline_file.read_text() + '\n[dashboard]\nanonymous = "maybe"\n')
+    set_anonymous(pipeline_file, "maybe")
     with pytest.raises(ConfigError) as error:
         create_app(seeded.root, secret_key=KEY)
     [issue] = error.value.issues

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 import tempfile
 import traceback
+import warnings
 from pathlib import Path
+from typing import TextIO
 
 import click
 import typer
@@ -14,6 +16,7 @@ from stageline.cli import output
 from stageline.cli.app import app
 from stageline.errors import StagelineError
 from stageline.redact import scrub, scrub_value
+from stageline.repo_guard import Notice
 
 __all__ = ["app", "main"]
 
@@ -25,12 +28,29 @@ _CLICK_ERRORS: tuple[type[Exception], ...] = tuple(
 _ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
 
 
+def _show_notice(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    if issubclass(category, Notice):
+        output.notice(scrub(str(message)))
+    else:
+        output.warning(scrub(str(message)))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the Typer app, turning our errors into one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
     want_json = "--json" in args
     try:
-        result = app(args=args, prog_name="stageline", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", Notice)
+            warnings.showwarning = _show_notice
+            result = app(args=args, prog_name="stageline", standalone_mode=False)
     except StagelineError as exc:
         if want_json:
             output.emit_json(scrub_value(output.error_json(exc)))

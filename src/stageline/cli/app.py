@@ -14,6 +14,8 @@ from stageline.config import find_pipeline_file, load_pipeline
 from stageline.config.loader import PIPELINE_FILE
 from stageline.config.starter import starter_for
 from stageline.errors import ConfigError, UsageError
+from stageline.repo_guard import ignore_home
+from stageline.workspace import Workspace
 
 app = typer.Typer(
     name="stageline",
@@ -46,6 +48,9 @@ def init(
         raise UsageError(f"{target} already exists", hint="use --force to overwrite it")
     target.write_text(starter_for(directory.resolve()), encoding="utf-8")
     output.success(f"wrote {target}")
+    ignored = ignore_home(directory.resolve(), Workspace.at(directory).home)
+    if ignored:
+        output.notice(ignored)
     output.out.print("    next: edit it, then run `stageline check`")
 
 

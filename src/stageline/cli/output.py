@@ -25,6 +25,11 @@ def success(message: str) -> None:
     out.print(f"[bold green]ok[/] {message}")
 
 
+def notice(message: str) -> None:
+    """Something done on the side (on stderr, so ``--json`` output stays clean)."""
+    err.print(f"[bold blue]==>[/] {escape(message)}", soft_wrap=True)
+
+
 def warning(message: str) -> None:
     err.print(f"[bold yellow]warning:[/] {escape(message)}")
 

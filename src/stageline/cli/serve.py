@@ -47,7 +47,7 @@ def serve(
     """Serve the dashboard: the pipeline, releases, history, metrics, sign-off and the API."""
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port} is not a port", hint="use 1-65535, or 0 for any")
-    app = create_app(directory.resolve())
+    app = create_app(directory.resolve(), host=host)
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host

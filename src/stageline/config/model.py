@@ -316,8 +316,9 @@ class People(Strict):
 class Dashboard(Strict):
     """``[dashboard]``: what anonymous visitors of ``stageline serve`` may see."""
 
-    #: "read": everything but signing off; "none": the sign-in page only (API: 401)
-    anonymous: Literal["read", "none"] = "read"
+    #: "none" (the default): the sign-in page only (API: 401); "read": everything but
+    #: signing off, and only on a loopback address (``stageline serve`` refuses otherwise)
+    anonymous: Literal["read", "none"] = "none"
 
 
 class Pipeline(Strict):

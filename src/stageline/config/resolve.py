@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
 from stageline.config.model import Environment
@@ -35,7 +35,7 @@ class PostgresFacts:
     host: str
     port: int
     user: str
-    password: str
+    password: str = field(repr=False)  # never in a repr, a log line or a traceback
     database: str
 
     @property

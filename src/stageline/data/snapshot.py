@@ -10,7 +10,7 @@ into an environment's own database (by ``CREATE DATABASE ... TEMPLATE``).
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,6 @@ import psycopg
 from psycopg import sql
 
 from stageline.config.model import Environment, Pipeline
-from stageline.config.resolve import PostgresFacts
 from stageline.data.clone import clone_database
 from stageline.data.copy import (
     Progress,
@@ -38,7 +37,7 @@ from stageline.pipeline import Session
 from stageline.services.postgres import client_binaries
 from stageline.state.snapshots import SnapshotRecord
 from stageline.state.store import Store
-from stageline.targets.backing import database_name, ensure_postgres
+from stageline.targets.backing import database_name, ensure_postgres, server_admin_url
 
 
 def newest_snapshot(store: Store, environment: str) -> SnapshotRecord | None:
@@ -90,24 +89,23 @@ def holder_for(pipe: Pipeline, source: str, into: str | None) -> Environment:
     return target
 
 
-def _facts(session: Session, env: Environment) -> PostgresFacts:
+def _admin(session: Session, env: Environment, database: str | None = "postgres") -> str:
+    """The admin URL of ``env``'s server (started, and locked down, if need be), to
+    ``database``; None means the environment's own database (the one its service uses)."""
     facts = ensure_postgres(session.workspace.home, env, session.pipeline().service.name)
     if facts is None:
         raise UsageError(
             f"{env.name} has no PostgreSQL database",
             hint=f"declare [environments.{env.name}.services.postgres] in the pipeline file",
         )
-    return facts
-
-
-def _admin(facts: PostgresFacts) -> str:
-    return replace(facts, database="postgres").url
+    return server_admin_url(session.workspace.home, env, database or facts.database)
 
 
 def plan(session: Session, source: str) -> Plan:
     """What each column of ``source``'s database gets under the pipeline's rules."""
     pipe = session.pipeline()
-    return plan_for(_facts(session, pipe.environment(source)).url, pipe.data)
+    env = pipe.environment(source)
+    return plan_for(_admin(session, env, None), pipe.data)
 
 
 def take(
@@ -119,8 +117,8 @@ def take(
     holder = holder_for(pipe, source, into)
     home = session.workspace.home
     key = load_key(home, pipe.data)
-    src, dst = _facts(session, src_env), _facts(session, holder)
-    admin = _admin(dst)
+    src = _admin(session, src_env, None)
+    admin = _admin(session, holder)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
     name = f"snap_{src_env.name.replace('-', '_')}_{stamp}"[:63]
     actor = current_actor()
@@ -128,12 +126,12 @@ def take(
         create_database(admin, name)
         try:
             result = copy_database(
-                src.url,
-                replace(dst, database=name).url,
+                src,
+                server_admin_url(home, holder, name),
                 pipe.data,
                 key,
                 source_name=src_env.name,
-                dump=client_binaries(src.url, _provider(src_env)),
+                dump=client_binaries(src, _provider(src_env)),
                 load=client_binaries(admin, _provider(holder)),
                 progress=progress,
             )
@@ -181,7 +179,7 @@ def drop(session: Session, name: str) -> SnapshotRecord:
         raise UnknownName("snapshot", name, list(kept), hint="`stageline snapshot list`")
     record = kept[name]
     env = session.pipeline().environment(record.environment)
-    drop_database(_admin(_facts(session, env)), name)
+    drop_database(_admin(session, env), name)
     shutil.rmtree(fingerprint_path(session.workspace.home, name).parent, ignore_errors=True)
     session.store.mark_snapshot_dropped(name)
     session.store.append_event(
@@ -206,8 +204,7 @@ def restore(session: Session, environment: str) -> Restored:
             f"no snapshot is kept on {env.name}",
             hint=f"`stageline snapshot take SOURCE --into {env.name}` makes one",
         )
-    facts = _facts(session, env)
-    admin = _admin(facts)
+    admin = _admin(session, env)
     assert env.postgres is not None
     database = database_name(env.postgres, pipe.service.name)
     with session.store.lock(f"snapshot:{env.name}", holder=current_actor()):
@@ -231,6 +228,7 @@ def restore(session: Session, environment: str) -> Restored:
                     sql.Identifier(fresh), sql.Identifier(database)
                 )
             )
+    ensure_postgres(session.workspace.home, env, pipe.service.name)  # the service owns it again
     session.store.append_event(
         "snapshot.restored",
         actor=current_actor(),

@@ -192,6 +192,8 @@ class HttpGate:
         headers = {key: str(substitute(val, variables)) for key, val in step.headers.items()}
         body = substitute(step.json_body, variables)
         record: dict[str, Any] = {"step": step.name, "method": method, "url": ctx.url + path}
+        if headers:
+            record["request_headers"] = headers  # credentials are redacted before storing
         if body is not None:
             record["request_body"] = _body(json.dumps(body))
         exchanges.append(record)
@@ -205,6 +207,7 @@ class HttpGate:
             raise StepFailed(f"request failed: {one_line(str(exc)) or type(exc).__name__}") from exc
         ms = (time.monotonic() - began) * 1000
         record.update(status=response.status_code, ms=round(ms, 1), body=_body(response.text))
+        record["response_headers"] = dict(response.headers)
         problems = judge(step, response, ms)
         if problems:
             record["problems"] = problems
@@ -213,4 +216,5 @@ class HttpGate:
             data = response.json()
             captured = {name: lookup(data, path) for name, path in step.capture.items()}
             record["captured"] = captured
+            record["captured_from"] = dict(step.capture)  # so credentials are known by path
             variables.update(captured)

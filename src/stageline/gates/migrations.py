@@ -42,6 +42,7 @@ from stageline.rehearsal.facts import Budgets, Waiver
 from stageline.services.postgres import client_binaries
 
 if TYPE_CHECKING:
+    from stageline.config.model import Environment
     from stageline.isolation import CloneMethod
     from stageline.rehearsal.tools import Migrator
     from stageline.state import GateRunRecord, Store
@@ -229,6 +230,7 @@ class MigrationsGate:
         with isolate(
             env, setup.live, ctx.variables, release_dir=ctx.bundle, source=setup.source,
             method=method, pg_bin=setup.pg_bin, scratch=scratch_name("stageline_rehearsal"),
+            admin_url=_server_admin_url(ctx.home, env),
         ) as iso:  # fmt: skip
             migrator = self._migrator(ctx, opts, setup, iso.workdir, ctx.service_env(iso.variables))
             plan = Plan(
@@ -339,8 +341,13 @@ def _production_url(root: Path, environment: str, name: str | None) -> tuple[str
     facts = postgres_facts(Workspace.at(root).home, target, pipe.service.name)
     if facts is None or facts.port == 0:
         return None, name
-    auth = facts.user + (f":{facts.password}" if facts.password else "")
-    return f"postgresql://{auth}@{facts.host}:{facts.port}/{facts.database}", name
+    return facts.url, name
+
+
+def _server_admin_url(home: Path, env: Environment) -> str:
+    from stageline.targets.backing import server_admin_url
+
+    return server_admin_url(home, env)
 
 
 def _newest_snapshot(root: Path, environment: str) -> str | None:

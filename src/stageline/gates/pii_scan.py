@@ -21,7 +21,7 @@ from stageline.data.fingerprints import load_all
 from stageline.data.key import load_key
 from stageline.data.scan import ScanReport, environment_config_leaks, scan_database
 from stageline.gates.base import GateContext, GateOptions, GateResult
-from stageline.targets.backing import postgres_facts
+from stageline.targets.backing import postgres_facts, server_admin_url
 
 
 class PiiScanOptions(GateOptions):
@@ -46,10 +46,10 @@ class PiiScanGate:
             leaks = environment_config_leaks(home, pipe, env, ctx.variables, session)
         key = load_key(home, pipe.data)
         fingerprints, skipped = load_all(home, key)
+        facts = postgres_facts(home, env, pipe.service.name)
         url = ctx.variables.get("DATABASE_URL")
-        if url is None:
-            facts = postgres_facts(home, env, pipe.service.name)
-            url = facts.url if facts is not None else None
+        if facts is not None and facts.port:  # read as stageline's admin, not the service
+            url = server_admin_url(home, env, facts.database)
         report = ScanReport()
         if url and len(fingerprints):
             ctx.log(f"scanning {env.name}'s database against {len(fingerprints)} fingerprints")

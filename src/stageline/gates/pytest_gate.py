@@ -147,10 +147,14 @@ class PytestGate:
         """The suite on an isolated copy of the environment's database, under the tripwire."""
         from stageline.config.resolve import PostgresFacts
         from stageline.isolation import isolate
+        from stageline.targets.backing import server_admin_url
         from stageline.tripwire import guard
 
         live = PostgresFacts.from_url(ctx.variables["DATABASE_URL"])
-        with isolate(ctx.environment, live, ctx.variables, release_dir=ctx.bundle) as iso:
+        admin_url = server_admin_url(ctx.home, ctx.environment)
+        with isolate(
+            ctx.environment, live, ctx.variables, release_dir=ctx.bundle, admin_url=admin_url
+        ) as iso:
             env = ctx.service_env({**iso.variables, "PGAPPNAME": APPLICATION})
             with guard(
                 iso, what="the test suite", environment=ctx.environment.name,

@@ -4,8 +4,13 @@ Two providers of binaries: ``embedded`` (the ``pgserver`` wheel's PostgreSQL 16,
 contrib extensions) and ``system`` (``initdb`` on PATH or under
 ``/usr/lib/postgresql/*/bin``, with every contrib extension Debian ships).
 
-A server listens on 127.0.0.1 only, trusts loopback connections for the superuser
-``stageline``, and keeps its unix socket and log in a run folder beside the data folder
+A server listens on 127.0.0.1 only and trusts no one: every connection, over TCP or the
+unix socket, authenticates with a password (``scram-sha-256``). Its superuser is
+``stageline`` (the administrative role; its password is the server object's
+``password``); a service gets a role of its own that owns its database and is no
+superuser (:meth:`PostgresServer.ensure_owner`). A cluster made by an older stageline,
+which trusted loopback, is locked down by :meth:`PostgresServer.require_passwords`. The
+server keeps its unix socket and log in a run folder beside the data folder
 (``<data>.run``). PostgreSQL refuses to run as root: when we are root, ``initdb`` and
 ``postgres`` run as the ``postgres`` system user (or a ``stageline`` system user created
 for the purpose), the data and run folders are given to that user, and the folders above
@@ -20,6 +25,7 @@ import importlib.util
 import os
 import pwd
 import re
+import secrets
 import shutil
 import socket
 import stat
@@ -28,7 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -40,6 +46,26 @@ from stageline.procfs import is_alive
 Provider = Literal["embedded", "system"]
 SUPERUSER = "stageline"
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
+_HBA = (
+    "# stageline: a password (scram-sha-256) for everyone, loopback only\n"
+    "local all all scram-sha-256\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+)
+
+
+def new_password() -> str:
+    """A fresh password for a PostgreSQL role (URL-safe, 32 characters)."""
+    return secrets.token_urlsafe(24)
+
+
+def trusts_anyone(hba_text: str) -> bool:
+    """Whether a ``pg_hba.conf`` lets some connection in without a password."""
+    for line in hba_text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        method_at = 3 if fields[:1] == ["local"] else 4
+        if len(fields) > method_at and fields[method_at] in ("trust", "peer", "ident"):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -221,16 +247,22 @@ def _conf_quote(value: str) -> str:
 class PostgresServer:
     """One PostgreSQL cluster: a data folder, a port on 127.0.0.1, and its programs."""
 
-    def __init__(self, data_dir: Path, port: int, binaries: PgBinaries) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, binaries: PgBinaries, password: str | None = None
+    ) -> None:
+        """``password`` is the superuser's: the one :meth:`init` sets, and the one every
+        connection of this object uses. None makes a fresh one, good for a throwaway server
+        that this object creates and drops; a kept cluster must be given its own."""
         self.data_dir = Path(data_dir).absolute()
         self.port = port
         self.binaries = binaries
+        self.password = password or new_password()
         self.run_dir = self.data_dir.with_name(self.data_dir.name + ".run")
         self.log_file = self.run_dir / "postgres.log"
         self._user = _server_user()
 
     def __repr__(self) -> str:
-        return f"PostgresServer({str(self.data_dir)!r}, port={self.port})"
+        return f"PostgresServer({str(self.data_dir)!r}, port={self.port})"  # never the password
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -248,20 +280,26 @@ class PostgresServer:
                 os.chown(folder, self._user.uid, self._user.gid)
         if self._user:
             _make_traversable(self.data_dir.parent)
+        pwfile = self.run_dir / "initdb.pw"
+        self._write_private(pwfile, self.password + "\n")
         cmd = [
             self.binaries.program("initdb"),
             "-D",
             str(self.data_dir),
             "-U",
             SUPERUSER,
-            "--auth-local=trust",
-            "--auth-host=trust",
+            f"--pwfile={pwfile}",
+            "--auth-local=scram-sha-256",
+            "--auth-host=scram-sha-256",
             "--encoding=UTF8",
             "--locale=C",
         ]
         if not durable:
             cmd.append("--no-sync")
-        result = self._run(cmd, timeout=120)
+        try:
+            result = self._run(cmd, timeout=120)
+        finally:
+            pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise BackingServiceError(
                 f"initdb failed for {self.data_dir}:\n{_tail(result.stdout)}",
@@ -272,17 +310,35 @@ class PostgresServer:
             socket_dir = ""  # too long for a unix socket: TCP on 127.0.0.1 only
         settings = [
             "listen_addresses = '127.0.0.1'",
+            "password_encryption = 'scram-sha-256'",
             f"unix_socket_directories = {_conf_quote(socket_dir)}",
         ]
         if not durable:
             settings += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write("\n# stageline\n" + "\n".join(settings) + "\n")
-        (self.data_dir / "pg_hba.conf").write_text(
-            "# stageline: trust on loopback only\n"
-            "local all all trust\n"
-            "host all all 127.0.0.1/32 trust\n"
-        )
+        (self.data_dir / "pg_hba.conf").write_text(_HBA)
+
+    def require_passwords(self) -> bool:
+        """Lock down a cluster an older stageline made trusting loopback (idempotent).
+
+        Sets the superuser's password to :attr:`password` while the server still trusts
+        (the server must be running), then replaces ``pg_hba.conf`` with password
+        authentication for everyone and reloads it. True when something changed.
+        """
+        hba = self.data_dir / "pg_hba.conf"
+        if not trusts_anyone(hba.read_text()):
+            return False
+        with self._connect() as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(SUPERUSER), sql.Literal(self.password)
+                )
+            )
+            hba.write_text(_HBA)
+            conn.execute("SELECT pg_reload_conf()")
+        return True
 
     def start(self, timeout: float = 30) -> None:
         """Start the server and wait until it accepts connections."""
@@ -362,7 +418,9 @@ class PostgresServer:
     # -- databases ---------------------------------------------------------------
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        """The superuser's URL to ``database``, password included: never print it."""
+        auth = f"{SUPERUSER}:{quote(self.password, safe='')}"
+        return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str, extensions: tuple[str, ...] | list[str] = ()) -> None:
         """Create ``name`` unless it exists, and the given extensions in it."""
@@ -387,6 +445,32 @@ class PostgresServer:
                         "use provider 'system' (Debian's postgresql has them all)",
                     ) from exc
 
+    def ensure_owner(self, database: str, role: str, password: str) -> None:
+        """Make ``role`` a login role with ``password``, no superuser, unable to create
+        databases or roles, and the owner of ``database`` and of every object in it (so a
+        database an older stageline filled as the superuser keeps working for its service).
+        """
+        if role == SUPERUSER:
+            raise BackingServiceError(f"the service role cannot be {SUPERUSER!r}")
+        with self._connect() as conn:
+            conn.execute("SET password_encryption = 'scram-sha-256'")
+            found = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            verb = "ALTER" if found else "CREATE"
+            conn.execute(
+                sql.SQL(
+                    verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                    "NOBYPASSRLS PASSWORD {}"
+                ).format(sql.Identifier(role), sql.Literal(password))
+            )
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                    sql.Identifier(database), sql.Identifier(role)
+                )
+            )
+        with self._connect(database) as conn:
+            for statement in conn.execute(_HAND_OVER, {"role": role}).fetchall():
+                conn.execute(statement[0])
+
     def drop_database(self, name: str) -> None:
         """Drop ``name`` if it exists, disconnecting anyone still connected."""
         with self._connect() as conn:
@@ -404,6 +488,16 @@ class PostgresServer:
                 f"cannot connect to PostgreSQL at 127.0.0.1:{self.port}: {exc}".strip(),
                 hint="is the server started?",
             ) from exc
+
+    def _write_private(self, path: Path, text: str) -> None:
+        """A file only the server's user may read (initdb's password file)."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+        if self._user:
+            os.chown(path, self._user.uid, self._user.gid)
 
     def _run(self, cmd: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
         """Run a PostgreSQL program, as the server user when we are root."""
@@ -427,6 +521,43 @@ class PostgresServer:
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise BackingServiceError(f"cannot run {cmd[0]}: {exc}") from exc
+
+
+# Statements that give every object of the current database owned by the superuser
+# (schemas, tables, views, sequences not owned by a column, functions, types) to
+# %(role)s; extensions' own objects stay where they are.
+_HAND_OVER = """
+SELECT format('ALTER SCHEMA %%I OWNER TO %%I', n.nspname, %(role)s::text)
+  FROM pg_namespace n
+ WHERE n.nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+   AND n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> 'information_schema'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass
+                   AND d.objid = n.oid AND d.deptype = 'e')
+UNION ALL
+SELECT format('ALTER TABLE %%I.%%I OWNER TO %%I', n.nspname, c.relname, %(role)s::text)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+   AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+   AND n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> 'information_schema'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                   AND d.objid = c.oid AND d.deptype IN ('a', 'i', 'e'))
+UNION ALL
+SELECT format('ALTER ROUTINE %%s OWNER TO %%I', p.oid::regprocedure, %(role)s::text)
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+   AND n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> 'information_schema'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                   AND d.objid = p.oid AND d.deptype = 'e')
+UNION ALL
+SELECT format('ALTER TYPE %%s OWNER TO %%I', t.oid::regtype, %(role)s::text)
+  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+ WHERE t.typowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+   AND t.typtype IN ('e', 'd', 'c') AND (t.typtype <> 'c' OR
+       (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+   AND n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> 'information_schema'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
+                   AND d.objid = t.oid AND d.deptype = 'e')
+"""
 
 
 def _tail(text: str, lines: int = 20) -> str:

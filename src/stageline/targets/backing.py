@@ -2,7 +2,13 @@
 
 Each environment that declares ``postgres`` gets a server of its own under
 ``.stageline/envs/<env>/postgres/`` on a port chosen once and kept in ``port``, so staging
-and production never share a server. ``external`` uses the URL as given.
+and production never share a server. Nobody reaches it without a password
+(``scram-sha-256``): the service logs in as its own role, which owns its database and is
+no superuser (:func:`postgres_facts`); stageline's own operations use the administrative
+role (:func:`server_admin_url`, the one home of that URL). The passwords are kept like
+secrets (``targets/credentials.py``). A server made by an older stageline, which trusted
+loopback, is locked down on its next use (:func:`ensure_postgres`). ``external`` uses the
+URL as given, for the service and for stageline alike.
 """
 
 from __future__ import annotations
@@ -12,14 +18,16 @@ from pathlib import Path
 
 from stageline.config.model import Environment, Postgres
 from stageline.config.resolve import PostgresFacts
-from stageline.errors import BackingServiceError
+from stageline.errors import BackingServiceError, UsageError
 from stageline.services.postgres import (
     SUPERUSER,
     PgBinaries,
     PostgresServer,
+    database_url,
     find_binaries,
     free_port,
 )
+from stageline.targets.credentials import ensure_credentials, load_credentials, service_role
 
 
 def postgres_folder(home: Path, environment: str) -> Path:
@@ -30,20 +38,63 @@ def database_name(pg: Postgres, service: str) -> str:
     return pg.database or service.replace("-", "_")
 
 
+def _kept_port(home: Path, environment: str) -> int:
+    port_file = postgres_folder(home, environment) / "port"
+    return int(port_file.read_text()) if port_file.is_file() else 0
+
+
 def postgres_facts(home: Path, env: Environment, service: str) -> PostgresFacts | None:
-    """How the environment's service reaches its database, without starting anything."""
+    """How the environment's service reaches its database, without starting anything:
+    its own role and password (port 0 before the server's first start)."""
     pg = env.postgres
     if pg is None:
         return None
     if pg.provider == "external":
         return _external_facts(pg)
-    port_file = postgres_folder(home, env.name) / "port"
-    port = int(port_file.read_text()) if port_file.is_file() else 0
-    return PostgresFacts("127.0.0.1", port, SUPERUSER, "", database_name(pg, service))
+    port = _kept_port(home, env.name)
+    database = database_name(pg, service)
+    credentials = load_credentials(home, env.name)
+    if credentials is None:  # not used yet, or trusting loopback until its next use
+        return PostgresFacts("127.0.0.1", port, SUPERUSER, "", database)
+    return PostgresFacts("127.0.0.1", port, credentials.role, credentials.password, database)
+
+
+def server_admin_url(home: Path, env: Environment, database: str = "postgres") -> str:
+    """The administrative URL of ``env``'s PostgreSQL server, connected to ``database``.
+
+    The role may create and drop databases and roles: it is for stageline's own work on
+    that server (snapshots, rehearsal copies and their roles, scans), never for a
+    release's code. The URL holds the password: never print it. ``external`` servers
+    give their configured URL (its role is the only one stageline knows). Raises
+    ``UsageError`` when ``env`` declares no PostgreSQL or its server was never started.
+    """
+    pg = env.postgres
+    if pg is None:
+        raise UsageError(
+            f"{env.name} has no PostgreSQL server",
+            hint=f"declare [environments.{env.name}.services.postgres] in the pipeline file",
+        )
+    if pg.provider == "external":
+        assert pg.url is not None
+        return database_url(pg.url, database)
+    port = _kept_port(home, env.name)
+    if not port:
+        raise UsageError(
+            f"{env.name}'s PostgreSQL server was never started",
+            hint=f"deploy to {env.name} first (`stageline deploy {env.name} REF`)",
+        )
+    credentials = load_credentials(home, env.name)
+    password = credentials.admin_password if credentials else ""
+    return PostgresFacts("127.0.0.1", port, SUPERUSER, password, database).url
 
 
 def ensure_postgres(home: Path, env: Environment, service: str) -> PostgresFacts | None:
-    """Start (creating on first use) the environment's server and its database."""
+    """Start (creating on first use) the environment's server, its database and the
+    service's role, which owns that database; returns the service's facts.
+
+    A server that still trusts loopback (made by an older stageline) gets its passwords
+    and a ``pg_hba.conf`` that requires them, and is reloaded.
+    """
     pg = env.postgres
     if pg is None:
         return None
@@ -51,16 +102,22 @@ def ensure_postgres(home: Path, env: Environment, service: str) -> PostgresFacts
         return _external_facts(pg)
     binaries = find_binaries(pg.provider, pg.version)
     _check_extensions(binaries, pg)
-    server = environment_server(home, env.name, binaries)
+    database = database_name(pg, service)
+    credentials = ensure_credentials(home, env.name, service_role(database))
+    server = environment_server(home, env.name, binaries, credentials.admin_password)
     server.init()
     if not server.is_running():
         server.start()
-    database = database_name(pg, service)
+    server.require_passwords()
     server.create_database(database, tuple(pg.extensions))
-    return PostgresFacts("127.0.0.1", server.port, SUPERUSER, "", database)
+    server.ensure_owner(database, credentials.role, credentials.password)
+    return PostgresFacts("127.0.0.1", server.port, credentials.role, credentials.password, database)
 
 
-def environment_server(home: Path, environment: str, binaries: PgBinaries) -> PostgresServer:
+def environment_server(
+    home: Path, environment: str, binaries: PgBinaries, password: str | None = None
+) -> PostgresServer:
+    """``environment``'s server object (port chosen once); ``password`` is its admin's."""
     folder = postgres_folder(home, environment)
     folder.mkdir(parents=True, exist_ok=True)
     port_file = folder / "port"
@@ -74,7 +131,7 @@ def environment_server(home: Path, environment: str, binaries: PgBinaries) -> Po
             f"the configured server is {binaries.major}",
             hint=f"set version = {version_file.read_text().strip()}, or remove {data}",
         )
-    return PostgresServer(data, int(port_file.read_text()), binaries)
+    return PostgresServer(data, int(port_file.read_text()), binaries, password)
 
 
 def stop_postgres(home: Path, env: Environment) -> bool:

@@ -1,7 +1,7 @@
 """The JSON API: everything the pages show, and signing off, for CI and chat tools.
 
-Reads need nothing unless ``[dashboard] anonymous = "none"`` (then a bearer token or a
-session). ``POST /api/environments/{env}/verdicts`` takes ``Authorization: Bearer
+Reads need a bearer token or a session, unless ``[dashboard] anonymous = "read"`` (on a
+loopback address only). ``POST /api/environments/{env}/verdicts`` takes ``Authorization: Bearer
 <personal token>`` only (never the cookie, so no CSRF). Errors are
 ``{"error": ..., "hint": ...}`` with 400, 401, 403 or 404. ``/api/openapi.json``
 describes it all.

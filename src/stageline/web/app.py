@@ -30,10 +30,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stageline.artifacts import ArtifactStore
 from stageline.config import load_pipeline
 from stageline.errors import StagelineError
+from stageline.repo_guard import make_home
 from stageline.state import Store
 from stageline.web import api, charts, pages
 from stageline.web.auth import signed_in, signing_key
 from stageline.web.dashboard import POLL_SECONDS, Dashboard, dashboard_of
+from stageline.web.exposure import check_exposure, is_loopback
 from stageline.web.views import age, short
 from stageline.workspace import Workspace
 
@@ -119,13 +121,19 @@ async def stageline_error(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(text, status_code=status)
 
 
-def create_app(root: Path, *, secret_key: bytes | None = None) -> Starlette:
-    """The dashboard for the service at ``root`` (the folder holding the pipeline file)."""
+def create_app(
+    root: Path, *, secret_key: bytes | None = None, host: str = "127.0.0.1"
+) -> Starlette:
+    """The dashboard for the service at ``root`` (the folder holding the pipeline file),
+    to be served on ``host``. Refused when ``host`` is not loopback and the pipeline file
+    lets anonymous visitors read (see :func:`check_exposure`)."""
     workspace = Workspace.at(root)
-    workspace.home.mkdir(parents=True, exist_ok=True)
-    load_pipeline(workspace.root)  # a broken pipeline file fails here, with every issue
+    make_home(workspace.root, workspace.home)
+    pipe = load_pipeline(workspace.root)  # a broken pipeline file fails here, with every issue
+    check_exposure(host, pipe.dashboard.anonymous)
     store = Store.open(workspace.state_url)
     dash = Dashboard(workspace.root, workspace, store, ArtifactStore(workspace.artifacts))
+    dash.public = not is_loopback(host)
     key = secret_key or signing_key(workspace.home)
     routes = [
         *pages.routes(),

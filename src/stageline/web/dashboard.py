@@ -50,6 +50,8 @@ class Dashboard:
     artifacts: ArtifactStore
     health: HealthCache = field(default_factory=HealthCache)
     health_timeout: float = 0.5
+    #: listening on an address other than loopback: nobody reads anonymously
+    public: bool = False
     _pipeline: tuple[object, Pipeline] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _fingerprint: tuple[float, tuple[Any, ...]] | None = None
@@ -91,7 +93,9 @@ class Dashboard:
                 continue  # no master key here: the stored evidence was masked when written
 
     def anonymous(self) -> str:
-        return self.pipeline().dashboard.anonymous
+        """What anonymous visitors may do: "none" whatever the file says once the
+        dashboard listens beyond loopback (the file may change after the start)."""
+        return "none" if self.public else self.pipeline().dashboard.anonymous
 
     def check(self, env: Any) -> str:
         pipe = self.pipeline()

@@ -215,8 +215,9 @@ def document() -> Schema:
             "title": "stageline dashboard API",
             "version": __version__,
             "description": "The pipeline, releases, history, metrics and audit log of one "
-            "stageline service, and sign-off. Reads are open unless the pipeline file says "
-            '[dashboard] anonymous = "none"; sign-off takes a personal token.',
+            "stageline service, and sign-off. Reads take a personal token (or a session) "
+            'unless the pipeline file says [dashboard] anonymous = "read" and the dashboard '
+            "listens on loopback; sign-off takes a personal token.",
         },
         "components": {
             "schemas": SCHEMAS,

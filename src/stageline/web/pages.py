@@ -1,9 +1,9 @@
 """The HTML pages: pipeline, release, history, metrics, sign-in, and the sign-off form.
 
 Handlers only read the request, call the library (through ``views`` or
-``verification.give_verdict``) and render a template. Anonymous visitors read
-everything unless ``[dashboard] anonymous = "none"``; signing off needs a session and
-the session's CSRF token.
+``verification.give_verdict``) and render a template. Anonymous visitors see the
+sign-in page only, unless ``[dashboard] anonymous = "read"`` (honoured on loopback only,
+see ``exposure.py``); signing off needs a session and the session's CSRF token.
 """
 
 from __future__ import annotations
