@@ -11,9 +11,10 @@ Two checks, either of which fails the gate:
   service itself use its own role, no such application name and ports of its own
   processes, so they never count.
 - **Refusals.** The copy's role is turned away by every other database
-  (``isolation.FENCE``); the gate hands the output of the release code to
+  (``isolation.FENCE``), and every server requires passwords, so a role the code was
+  not given fails to authenticate; the gate hands the output of the release code to
   ``Guard.read_output``, which counts each refusal as a contact: the code tried a
-  database it was not given, most likely the live one.
+  database or a role it was not given, most likely the live one.
 - **Marks.** ``live_marks`` before and after the gate: the schema fingerprint and the
   migration tools' bookkeeping (``alembic_version``, ``django_migrations``). A session
   too short for the poll still leaves these behind.
@@ -25,6 +26,7 @@ all of it around a block that runs release code on an ``isolation.Isolated`` cop
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -39,6 +41,9 @@ from stageline.isolation import FENCE, Isolated, suspects
 from stageline.procfs import group_members, local_ports
 from stageline.rehearsal.fingerprint import Schema, schema_diff, schema_fingerprint
 from stageline.services.postgres import database_url
+
+#: libpq's words when a server turns a role's password away
+_AUTH_FAILED = re.compile(r'password authentication failed for user "([^"]+)"')
 
 _SESSIONS = """
 SELECT pid, coalesce(usename, ''), coalesce(application_name, ''),
@@ -231,11 +236,18 @@ class Guard:
     fenced: bool = True
 
     def read_output(self, output: str) -> None:
-        """Count the server's refusals of the copy's role found in release code's output."""
+        """Count the server's refusals found in release code's output: the copy's role
+        turned away from another database, or a role the code was not given (servers
+        require passwords, so a role other than the copy's fails to authenticate)."""
         if FENCE in output:
             self.contacts.append(Contact(
                 0, self.role, "", "the gate's processes",
                 "refused: the copy's role may open the copy only",
+            ))  # fmt: skip
+        for role in sorted(set(_AUTH_FAILED.findall(output))):
+            self.contacts.append(Contact(
+                0, role, "", "the gate's processes",
+                f"refused: the code connected as {role}, a role it was not given",
             ))  # fmt: skip
 
     def evidence(self) -> dict[str, Any]:
