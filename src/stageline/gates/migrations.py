@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import psycopg
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from stageline.errors import StagelineError, UsageError
@@ -32,7 +31,6 @@ from stageline.gates.base import (
     ProcessOutcome,
 )
 from stageline.rehearsal.facts import Budgets
-from stageline.services.postgres import client_binaries, database_url
 
 if TYPE_CHECKING:
     from stageline.state import GateRunRecord, Store
@@ -121,6 +119,8 @@ class MigrationsGate:
     Options = MigrationsOptions
 
     def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+        import psycopg  # here, not at the top: `stageline check` validates options without it
+
         from stageline.rehearsal.judge import judge
         from stageline.rehearsal.report import as_json, junit, text
         from stageline.rehearsal.run import rehearse
@@ -164,6 +164,7 @@ class MigrationsGate:
     def _plan(self, ctx: GateContext, opts: MigrationsOptions) -> Any:
         from stageline.rehearsal.run import CloneMethod, Plan
         from stageline.rehearsal.tools import Alembic, Django, Migrator, Runner, SqlFiles
+        from stageline.services.postgres import client_binaries, database_url
 
         env = ctx.environment
         pg = env.postgres

@@ -5,8 +5,10 @@ started."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from stageline.rehearsal.fingerprint import DataLoss, SchemaChange
+if TYPE_CHECKING:  # psycopg stays unimported for `stageline check` (gates' Budgets)
+    from stageline.rehearsal.fingerprint import DataLoss, SchemaChange
 
 
 @dataclass(frozen=True)
