@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from _quick import parse
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop"
 AIM_MS = 300.0
@@ -110,12 +112,11 @@ def report(timed: list[Timed], runs: int, venv: Path) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15, help="timed runs per command")
-    parser.add_argument("--quick", action="store_true", help="3 runs: does it still work?")
     parser.add_argument(
         "--venv", type=Path, default=Path(sys.prefix), help="the virtualenv whose stageline to time"
     )
-    args = parser.parse_args()
-    runs = 3 if args.quick else args.runs
+    args = parse(parser, runs=3)
+    runs = args.runs
     timed = commands(args.venv)
     measure(timed, runs)
     report(timed, runs, args.venv)

@@ -43,6 +43,7 @@ from select import select as wait_readable
 from typing import Any
 
 import httpx
+from _quick import parse
 from sqlalchemy import Engine, create_engine, func, insert, select, update
 
 # bench/ (this script's folder, first on the path) holds secrets.py, which would shadow the
@@ -405,7 +406,7 @@ def main() -> None:
     parser.add_argument("--deployments", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=50, help="timed requests per page")
-    args = parser.parse_args()
+    args = parse(parser, deployments=200, events=2000, requests=5)
     os.environ.setdefault("STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY", "sk_bench_not_real")
     folder = own_tmp("stageline-bench-dashboard-")
     repo = prepare_demo_repo(folder / "shop")

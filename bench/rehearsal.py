@@ -23,6 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
+from _quick import parse
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -108,7 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=300, help="table size in MB")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per variant")
-    args = parser.parse_args()
+    args = parse(parser, size_mb=5, repeat=1)
     folder = Path(tempfile.mkdtemp(prefix="stageline-bench-rehearsal-"))
     binaries = find_binaries("embedded", None)
     server = PostgresServer(folder / "data", free_port(), binaries)
