@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from stageline.cli import app
 from stageline.cli.app import LAZY_COMMANDS
+from stageline.cli.lazy import Lazy
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOP = ROOT / "examples" / "shop"
@@ -82,11 +83,8 @@ def test_help_lists_every_command_with_its_help() -> None:
 
 
 @pytest.mark.parametrize("spec", LAZY_COMMANDS, ids=lambda spec: spec.name)
-def test_the_listed_help_is_the_commands_own(spec: object) -> None:
+def test_the_listed_help_is_the_commands_own(spec: Lazy) -> None:
     """The static one-liner is the first paragraph of the loaded command's help."""
-    from stageline.cli.lazy import Lazy
-
-    assert isinstance(spec, Lazy)
     real = spec.load()
     first = inspect.cleandoc(real.help or "").split("\n\n")[0]
     assert spec.help == first, f"update LAZY_COMMANDS in cli/app.py for {spec.name!r}"
@@ -112,9 +110,18 @@ def test_a_lazy_command_shows_its_options_and_its_errors(tmp_path: Path) -> None
     assert done.stderr.startswith("error: no stageline.toml") and "hint:" in done.stderr
 
 
-def test_an_unknown_command_is_a_usage_error_with_a_suggestion() -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["depoly"], "error: No such command 'depoly'. Did you mean 'deploy'"),
+        (["promote"], "error: Missing argument 'source'."),
+        (["deploy", "--bogus", "x", "y"], "error: No such option: --bogus"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args: list[str], message: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "stageline", "depoly"], capture_output=True, text=True
+        [sys.executable, "-m", "stageline", *args], capture_output=True, text=True
     )
     assert done.returncode == 2
-    assert "No such command 'depoly'" in done.stderr and "'deploy'" in done.stderr
+    assert done.stderr.startswith(message), done.stderr
+    assert "hint: run `stageline --help` for usage" in done.stderr

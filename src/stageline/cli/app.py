@@ -112,6 +112,8 @@ LAZY_COMMANDS = (
 
 
 class StagelineGroup(LazyGroup):
+    """The ``stageline`` group: ``version``, ``init``, ``check``, then ``LAZY_COMMANDS``."""
+
     lazy = LAZY_COMMANDS
 
 
