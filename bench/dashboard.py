@@ -1,6 +1,7 @@
 """Dashboard server time with a big state store: the pipeline page and a release page.
 
 Run: .venv/bin/python bench/dashboard.py [--deployments 10000] [--events 100000] [--requests 50]
+[--quick]
 
 On a copy of the example service, for real: production runs v1.6.0 (break-glass deploy),
 v1.7.0-rc1 is shipped to staging, its gates run, one of two approvals is in (held).

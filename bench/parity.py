@@ -7,7 +7,8 @@
    different, and ``--variables`` names.
 3. The DORA metrics (pure) over ``--deployments`` constructed deployment records.
 
-Run: ``.venv/bin/python bench/parity.py`` (``--scale 0.1`` for a quick run).
+Run: ``.venv/bin/python bench/parity.py`` (``--scale 0.1`` for a quick run,
+``--quick`` for the smallest).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Promotion of the same artifact versus rebuilding and installing from source per tier.
 
-Run: .venv/bin/python bench/promote.py [--rounds N]
+Run: .venv/bin/python bench/promote.py [--rounds N] [--quick]
 
 Side by side, in one run, on the example service:
 - promote: `stageline promote staging` (the v1.7.0-rc1 artifact, verified and signed

@@ -8,7 +8,7 @@ with and without the tracer sampling every 10 ms, alternating, and prints the me
 and their ratio (the tracer's overhead on the migration's own time).
 
 Run: ``.venv/bin/python bench/rehearsal.py --size-mb 300`` (default 300; use 20 for a
-quick check).
+quick check, ``--quick`` for the smallest).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Failed requests and latency while releases switch: blue/green versus plain restart.
 
 Run: .venv/bin/python bench/zero_downtime.py [--cycles 20] [--rate 250] [--environment production]
+[--quick]
 
 On the example service (shop), in one run: both tags are deployed through every tier
 into the environment (production by default), then a load generator on 127.0.0.1 keeps
