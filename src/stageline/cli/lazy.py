@@ -67,9 +67,6 @@ class LazyCommand(TyperCommand):
     ) -> Any:
         return self.real().make_context(info_name, args, parent=parent, **extra)
 
-    def get_help(self, ctx: Any) -> str:
-        return str(self.real().get_help(ctx))
-
 
 class LazyGroup(TyperGroup):
     """A Typer group whose ``lazy`` commands follow its own, loaded on first use."""
