@@ -4,11 +4,13 @@ Copies examples/shop into a fresh git repository, tags it, and reports the cold 
 time (empty store), the warm rebuild (reuse) time, a second full build from another
 clone into another store (caches warm), the artifact size and file count, and whether
 the digests agree. Run: ``.venv/bin/python bench/build.py`` (add ``--cold-caches`` to
-give pip and uv empty caches of their own, so the cold build downloads everything).
+give pip and uv empty caches of their own, so the cold build downloads everything;
+``--quick`` leaves out the second full build from another clone).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -16,6 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _quick import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -69,13 +73,30 @@ def timed(repo: Path, store: ArtifactStore) -> tuple[float, BuildResult]:
     return time.perf_counter() - start, result
 
 
+def other_clone(base: Path, repo: Path) -> tuple[float, BuildResult]:
+    clone = base / "elsewhere" / "shop-clone"
+    clone.parent.mkdir()
+    git(base, "clone", "-q", str(repo), str(clone))
+    print("==> full build from another clone into another store (caches warm)")
+    return timed(clone, ArtifactStore(base / "store-2"))
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cold-caches", action="store_true", help="empty pip and uv caches")
+    parser.add_argument(
+        "--other-clone",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also build from another clone into another store (caches warm)",
+    )
+    args = parse(parser, other_clone=False)
     if not (EXAMPLE / "stageline.toml").is_file():
         print(f"no example service at {EXAMPLE} (stageline.toml missing); nothing to measure")
         return 1
     with tempfile.TemporaryDirectory(prefix="stageline-bench-") as temp:
         base = Path(temp)
-        if "--cold-caches" in sys.argv[1:]:
+        if args.cold_caches:
             os.environ["PIP_CACHE_DIR"] = str(base / "pip-cache")
             os.environ["UV_CACHE_DIR"] = str(base / "uv-cache")
         print(f"==> caches before the cold build: {cache_state()}")
@@ -85,11 +106,7 @@ def main() -> int:
         cold, first = timed(repo, store)
         print("==> warm rebuild (same store: reuse)")
         warm, second = timed(repo, store)
-        clone = base / "elsewhere" / "shop-clone"
-        clone.parent.mkdir()
-        git(base, "clone", "-q", str(repo), str(clone))
-        print("==> full build from another clone into another store (caches warm)")
-        full, third = timed(clone, ArtifactStore(base / "store-2"))
+        full, third = other_clone(base, repo) if args.other_clone else (None, first)
         start = time.perf_counter()
         os.environ.update(UV_OFFLINE="1", UV_INDEX_URL="http://127.0.0.1:9/simple")
         install(first.path, base / "venv")
@@ -99,14 +116,16 @@ def main() -> int:
         print()
         print(f"cold build:            {cold:6.2f} s")
         print(f"warm rebuild (reuse):  {warm:6.2f} s  (reused={second.reused})")
-        print(f"second full build:     {full:6.2f} s")
+        if full is not None:
+            print(f"second full build:     {full:6.2f} s")
         print(f"offline install (uv):  {installed:6.2f} s")
         print(f"artifact size:         {first.size_bytes / 1e6:6.2f} MB, {files} files"
               f" ({wheels} wheels, {len(first.manifest.pins)} pins"
               f" from {first.manifest.pinned_from})")  # fmt: skip
         print(f"digest:                {first.digest}")
         same = first.digest == second.digest == third.digest
-        print(f"digests equal:         {same} (cold, reuse, other clone)")
+        compared = "cold, reuse, other clone" if args.other_clone else "cold, reuse"
+        print(f"digests equal:         {same} ({compared})")
         return 0 if same else 2
 
 

@@ -1,6 +1,7 @@
 """Dashboard server time with a big state store: the pipeline page and a release page.
 
 Run: .venv/bin/python bench/dashboard.py [--deployments 10000] [--events 100000] [--requests 50]
+[--quick]
 
 On a copy of the example service, for real: production runs v1.6.0 (break-glass deploy),
 v1.7.0-rc1 is shipped to staging, its gates run, one of two approvals is in (held).
@@ -43,6 +44,7 @@ from select import select as wait_readable
 from typing import Any
 
 import httpx
+from _quick import parse
 from sqlalchemy import Engine, create_engine, func, insert, select, update
 
 # bench/ (this script's folder, first on the path) holds secrets.py, which would shadow the
@@ -405,7 +407,7 @@ def main() -> None:
     parser.add_argument("--deployments", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=50, help="timed requests per page")
-    args = parser.parse_args()
+    args = parse(parser, deployments=200, events=2000, requests=5)
     os.environ.setdefault("STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY", "sk_bench_not_real")
     folder = own_tmp("stageline-bench-dashboard-")
     repo = prepare_demo_repo(folder / "shop")

@@ -7,7 +7,8 @@
    different, and ``--variables`` names.
 3. The DORA metrics (pure) over ``--deployments`` constructed deployment records.
 
-Run: ``.venv/bin/python bench/parity.py`` (``--scale 0.1`` for a quick run).
+Run: ``.venv/bin/python bench/parity.py`` (``--scale 0.1`` for a quick run,
+``--quick`` for the smallest).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from _quick import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -126,7 +129,7 @@ def dora(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every size")
-    args = parser.parse_args()
+    args = parse(parser, scale=0.01)
     scale = args.scale
     probe(max(3, int(10 * scale)))
     comparison(max(10, int(5000 * scale)), max(10, int(500 * scale)), max(3, int(20 * scale)))

@@ -1,6 +1,6 @@
 """Promotion of the same artifact versus rebuilding and installing from source per tier.
 
-Run: .venv/bin/python bench/promote.py [--rounds N]
+Run: .venv/bin/python bench/promote.py [--rounds N] [--quick]
 
 Side by side, in one run, on the example service:
 - promote: `stageline promote staging` (the v1.7.0-rc1 artifact, verified and signed
@@ -26,17 +26,21 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from _quick import parse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.helpers import use_free_ports
 
 from stageline import deploy, verification
+from stageline.config.resolve import ReleaseFacts, service_environment
 from stageline.demo import TAGS, prepare_demo_repo
 from stageline.pipeline import Session
+from stageline.secrets import secrets_for
 from stageline.services.postgres import free_port
 from stageline.status import down
 from stageline.targets.backing import postgres_facts
+from stageline.targets.local import provide_runtime
 
 OLD, NEW = TAGS
 
@@ -60,8 +64,12 @@ def promote_once(repo: Path, *, cold: bool) -> float:
         return time.perf_counter() - started
 
 
-def rebuild_once(repo: Path, database_url: str, work: Path) -> float:
-    """Export the tag, pip install from source, migrate, start, wait for health."""
+def rebuild_once(repo: Path, variables: dict[str, str], work: Path) -> float:
+    """Export the tag, pip install from source, migrate, start, wait for health.
+
+    The service gets what production's gets (``variables``: its vars, secrets, database)
+    and, like every release stageline runs, the host's ``stageline.runtime`` helper.
+    """
     started = time.perf_counter()
     src = work / "src"
     shutil.rmtree(work, ignore_errors=True)
@@ -75,18 +83,21 @@ def rebuild_once(repo: Path, database_url: str, work: Path) -> float:
     subprocess.run(
         [py, "-m", "pip", "install", "-q", str(src)], check=True, stderr=subprocess.DEVNULL
     )
-    env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "production"}
+    provide_runtime(work)
+    port = free_port()
+    env = {**os.environ, **variables, "PORT": str(port)}
     env["PATH"] = f"{work / 'venv' / 'bin'}:{env['PATH']}"
     subprocess.run(
         ["alembic", "upgrade", "head"], cwd=src, env=env, check=True, capture_output=True
     )
-    port = free_port()
-    server = subprocess.Popen(
-        ["uvicorn", "shop.app:app", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = work / "service.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            ["uvicorn", "shop.app:app", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         while True:
             try:
@@ -95,7 +106,8 @@ def rebuild_once(repo: Path, database_url: str, work: Path) -> float:
             except httpx.HTTPError:
                 pass
             if server.poll() is not None:
-                raise RuntimeError("the rebuilt service exited")
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the rebuilt service exited; its output:\n{tail}")
             time.sleep(0.05)
         return time.perf_counter() - started
     finally:
@@ -103,10 +115,26 @@ def rebuild_once(repo: Path, database_url: str, work: Path) -> float:
         server.wait(10)
 
 
+def production_variables(session: Session, database_url: str) -> dict[str, str]:
+    """What production's service receives (as a deploy computes it), on ``database_url``."""
+    env = session.pipeline().environment("production")
+    current = session.store.current_deployment("production")
+    assert current is not None
+    facts = postgres_facts(session.workspace.home, env, "shop")
+    variables = service_environment(
+        env,
+        ReleaseFacts(NEW, current.digest),
+        port=env.target.port,
+        postgres=facts,
+        secrets=secrets_for(env, session),
+    )
+    return {**variables, "DATABASE_URL": database_url}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
-    rounds = parser.parse_args().rounds
+    rounds = parse(parser, rounds=1).rounds
     os.environ.setdefault("STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY", "sk_bench_not_real")
     folder = Path(tempfile.mkdtemp(prefix="stageline-bench-"))
     folder.chmod(0o755)
@@ -123,14 +151,14 @@ def main() -> None:
             facts = postgres_facts(
                 session.workspace.home, session.pipeline().environment("production"), "shop"
             )
-        assert facts is not None
-        with psycopg.connect(facts.url, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE shop_rebuild")
-        rebuild_url = facts.url.rsplit("/", 1)[0] + "/shop_rebuild"
+            assert facts is not None
+            with psycopg.connect(facts.url, autocommit=True) as conn:
+                conn.execute("CREATE DATABASE shop_rebuild")
+            variables = production_variables(session, facts.url.rsplit("/", 1)[0] + "/shop_rebuild")
 
         colds = [promote_once(repo, cold=True) for _ in range(rounds)]
         promotes = [promote_once(repo, cold=False) for _ in range(rounds)]
-        rebuilds = [rebuild_once(repo, rebuild_url, folder / "rebuild") for _ in range(rounds)]
+        rebuilds = [rebuild_once(repo, variables, folder / "rebuild") for _ in range(rounds)]
     finally:
         with Session.open(repo) as session:
             down(session)

@@ -8,7 +8,7 @@ with and without the tracer sampling every 10 ms, alternating, and prints the me
 and their ratio (the tracer's overhead on the migration's own time).
 
 Run: ``.venv/bin/python bench/rehearsal.py --size-mb 300`` (default 300; use 20 for a
-quick check).
+quick check, ``--quick`` for the smallest).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from _quick import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -108,7 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=300, help="table size in MB")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per variant")
-    args = parser.parse_args()
+    args = parse(parser, size_mb=5, repeat=1)
     folder = Path(tempfile.mkdtemp(prefix="stageline-bench-rehearsal-"))
     binaries = find_binaries("embedded", None)
     server = PostgresServer(folder / "data", free_port(), binaries)

@@ -4,7 +4,7 @@ Side by side, on the same generated log (lines of text with secret values sprink
 copying it through a plain pipe (``cat``) versus through ``stageline.launch`` (which
 masks every value, also when split across reads); the Redactor alone in memory; the
 launcher's start-up time; and ``audit verify`` over N events in a SQLite store.
-Run: ``.venv/bin/python bench/secrets.py [--mb 50] [--events 20000]``.
+Run: ``.venv/bin/python bench/secrets.py [--mb 50] [--events 20000] [--quick]``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _quick import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -53,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=float, default=50.0, help="log size in MB")
     parser.add_argument("--events", type=int, default=20000, help="audit events to verify")
-    args = parser.parse_args()
+    args = parse(parser, mb=1.0, events=500)
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "service.log"
         size = make_log(log, args.mb)

@@ -16,7 +16,7 @@ measures side by side on the same data:
    cold (page cache dropped first, when run as root) and warm, all after a checkpoint
    and ``sync``, so none pays for flushing what the steps before it left dirty.
 
-Run: ``.venv/bin/python bench/snapshot.py --size-mb 50`` (default 1024).
+Run: ``.venv/bin/python bench/snapshot.py --size-mb 50`` (default 1024; ``--quick``: 5 MB, once).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _quick import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -192,9 +194,12 @@ def main() -> None:
         "--no-pure", action="store_true", help="skip the run with the Python masks alone"
     )
     parser.add_argument(
-        "--repeat", type=int, default=3, help="masked and plain copies, interleaved (medians)"
+        "--repeat",
+        type=int,
+        default=3,
+        help="masked and plain copies, interleaved, and restores of each kind (medians)",
     )
-    args = parser.parse_args()
+    args = parse(parser, size_mb=5, repeat=1)
     folder = Path(tempfile.mkdtemp(prefix="stageline-bench-snap-"))
     os.chmod(folder, 0o755)
     servers: list[PostgresServer] = []
@@ -285,14 +290,14 @@ def main() -> None:
         # the take (this machine's kernel also reclaims idle cache pages on its own).
         # Warm: the snapshot's files were just read. Both methods measured both ways.
         colds, dropped = [], False
-        for i in range(3):  # the disk behind a VM answers unevenly: a median of three
+        for i in range(args.repeat):  # the disk behind a VM answers unevenly: a median
             settle(staging)
             dropped = drop_caches()
             colds.append(clone_database(staging.url(), "snap", f"restored_cold{i}"))
             drop_database(staging.url(), f"restored_cold{i}")
         clone_cold = statistics.median(colds)
         clones = []
-        for i in range(3):
+        for i in range(args.repeat):
             clones.append(clone_database(staging.url(), "snap", f"restored_clone{i}"))
             drop_database(staging.url(), f"restored_clone{i}")
         clone_warm = statistics.median(clones)

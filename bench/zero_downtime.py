@@ -1,6 +1,7 @@
 """Failed requests and latency while releases switch: blue/green versus plain restart.
 
 Run: .venv/bin/python bench/zero_downtime.py [--cycles 20] [--rate 250] [--environment production]
+[--quick]
 
 On the example service (shop), in one run: both tags are deployed through every tier
 into the environment (production by default), then a load generator on 127.0.0.1 keeps
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from _quick import parse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -212,7 +214,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=250, help="requests a second")
     parser.add_argument("--environment", default="production")
     parser.add_argument("--path", default=PATH, help="what the load asks for (default %(default)s)")
-    args = parser.parse_args()
+    args = parse(parser, cycles=1, rate=50.0)
     globals()["PATH"] = args.path
     os.environ.setdefault("STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY", "sk_bench_not_real")
     folder = Path(tempfile.mkdtemp(prefix="stageline-bench-"))

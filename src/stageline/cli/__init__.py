@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import sys
-import tempfile
-import traceback
 import warnings
 from pathlib import Path
 from typing import TextIO
 
-import click
 import typer
 
 from stageline.cli import output
@@ -20,12 +17,12 @@ from stageline.repo_guard import Notice
 
 __all__ = ["app", "main"]
 
-#: Typer 0.20+ parses with its own copy of click; catch both copies' usage errors
+#: the usage errors of the click Typer parses with (its own copy since Typer 0.20, click
+#: before); `import click` itself is left out: it costs start-up time and raises nothing here
 _CLICK_ERRORS: tuple[type[Exception], ...] = tuple(
-    {click.ClickException}
-    | {c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"}
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
 )
-_ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
+_ABORTS: tuple[type[BaseException], ...] = (typer.Abort,)
 
 
 def _show_notice(
@@ -67,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
         output.error_line("interrupted")
         sys.exit(130)
     except Exception as exc:
+        import tempfile  # only on a crash: each costs start-up time
+        import traceback
+
         log = Path(tempfile.gettempdir()) / "stageline-crash.log"
         log.write_text(scrub(traceback.format_exc()), encoding="utf-8")
         output.error_line(scrub(f"unexpected {type(exc).__name__}: {exc}"), f"details in {log}")

@@ -1,4 +1,10 @@
-"""Top-level commands: init, check, and the registration of the command groups."""
+"""Top-level commands: init, check, and the registration of the command groups.
+
+Start-up speed: this module is imported by every ``stageline`` run, so it imports only
+Typer, Rich's console and the error tree. ``init`` and ``check`` import the config
+package (pydantic) when they run; every other command lives in its own module, listed in
+``LAZY_COMMANDS`` and imported only when it runs (see ``stageline.cli.lazy``).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,116 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from stageline import __version__
 from stageline.cli import output
-from stageline.config import find_pipeline_file, load_pipeline
-from stageline.config.loader import PIPELINE_FILE
-from stageline.config.starter import starter_for
+from stageline.cli.lazy import Lazy, LazyGroup
 from stageline.errors import ConfigError, UsageError
 from stageline.repo_guard import ignore_home
 from stageline.workspace import Workspace
 
+
+def _cli(attribute: str, help: str, name: str | None = None) -> Lazy:
+    """A command defined in ``stageline.cli.MODULE`` (``attribute`` is ``MODULE.NAME``)."""
+    module, _, function = attribute.partition(".")
+    return Lazy(name or function, f"stageline.cli.{module}", function, help)
+
+
+#: every other command, in the order ``--help`` lists them, imported when it runs; the
+#: help is the first paragraph of the command's docstring (tests/cli/test_lazy.py checks)
+LAZY_COMMANDS = (
+    _cli("artifacts.build", "Build REF once into an immutable, content-addressed artifact."),
+    _cli("artifacts.list_", "List stored artifacts, newest first.", name="artifacts"),
+    _cli(
+        "deploy.deploy", "Deploy REF to ENVIRONMENT (new artifacts enter at the first environment)."
+    ),
+    _cli(
+        "deploy.promote",
+        "Deploy the digest running in SOURCE to the next environment, unchanged, if its\n"
+        "sign-off (gates, approvals, freezes) allows; otherwise hold it, with every reason.",
+    ),
+    _cli(
+        "deploy.rollback", "Go back to the previous (or a named) release; no rebuild, no network."
+    ),
+    _cli(
+        "deploy.ship",
+        "Build REF, deploy it to the first environment, promote through every automatic one.",
+    ),
+    _cli(
+        "deploy.status",
+        "Draw the pipeline: each environment's version, digest, health, age and URL.",
+    ),
+    _cli(
+        "deploy.env",
+        "Print the configuration ENVIRONMENT's service receives (secret values masked).",
+    ),
+    _cli("deploy.history", "List deployments, newest first."),
+    _cli("deploy.logs", "Print the service's log in ENVIRONMENT."),
+    _cli(
+        "deploy.down",
+        "Stop environments (all by default) and their PostgreSQL servers; then the agent.",
+    ),
+    _cli(
+        "deploy.agent",
+        "Run the host agent in the foreground (the CLI starts it by itself when needed).",
+    ),
+    _cli(
+        "verify.verify",
+        "Run ENVIRONMENT's gates against the digest running there; exit 1 unless all pass.",
+    ),
+    _cli(
+        "verify.approve",
+        "Approve the digest running in ENVIRONMENT (as STAGELINE_USER or git's user.email).",
+    ),
+    _cli(
+        "verify.reject",
+        "Reject the digest running in ENVIRONMENT: it is held until a new digest arrives.",
+    ),
+    _cli(
+        "verify.outbox",
+        "List the side effects ENVIRONMENT's service would have performed (not production).",
+    ),
+    _cli(
+        "demo.demo",
+        "Ship the example service (FastAPI + PostgreSQL) from development to production.",
+    ),
+    _cli("access.audit", "List the audit log (of ENV), or `audit verify`: check its hash chain."),
+    _cli(
+        "parity.parity",
+        "Compare two running environments layer by layer; exit 1 on blocking drift.",
+    ),
+    _cli(
+        "parity.metrics",
+        "DORA figures from the state store: frequency, lead time, failure rate, restore.",
+    ),
+    _cli(
+        "serve.serve",
+        "Serve the dashboard: the pipeline, releases, history, metrics, sign-off and the API.",
+    ),
+    _cli("artifacts.artifact_app", "Inspect or verify one stored artifact.", name="artifact"),
+    _cli(
+        "data.snapshot_app",
+        "Anonymized snapshots of an environment's database (see docs/snapshots.md).",
+        name="snapshot",
+    ),
+    _cli(
+        "secrets.secrets_app",
+        "An environment's secrets: stored encrypted, given only to that environment.",
+        name="secrets",
+    ),
+    _cli("access.tokens_app", "Personal access tokens for the dashboard and API.", name="tokens"),
+)
+
+
+class StagelineGroup(LazyGroup):
+    """The ``stageline`` group: ``version``, ``init``, ``check``, then ``LAZY_COMMANDS``."""
+
+    lazy = LAZY_COMMANDS
+
+
 app = typer.Typer(
     name="stageline",
+    cls=StagelineGroup,
     help="Build once, verify on staging, promote the same artifact to production.",
     no_args_is_help=True,
     add_completion=False,
@@ -43,6 +146,9 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter stageline.toml for the project in the current folder."""
+    from stageline.config.loader import PIPELINE_FILE
+    from stageline.config.starter import starter_for
+
     target = directory.resolve() / PIPELINE_FILE
     if target.exists() and not force:
         raise UsageError(f"{target} already exists", hint="use --force to overwrite it")
@@ -57,6 +163,10 @@ def init(
 @app.command()
 def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
     """Validate the pipeline file; every problem names its file, line and key."""
+    from rich.table import Table
+
+    from stageline.config import find_pipeline_file, load_pipeline
+
     path = find_pipeline_file(directory)
     try:
         pipeline = load_pipeline(path)
@@ -97,47 +207,3 @@ def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
         f"{len(pipeline.environments)} environments"
     )
     return 0
-
-
-def _register() -> None:
-    from stageline.cli import artifacts, demo, deploy, verify
-
-    app.command("build")(artifacts.build)
-    app.command("artifacts")(artifacts.list_)
-    app.add_typer(artifacts.artifact_app, name="artifact")
-    from stageline.cli import data
-
-    app.add_typer(data.snapshot_app, name="snapshot")
-    for command in (
-        deploy.deploy,
-        deploy.promote,
-        deploy.rollback,
-        deploy.ship,
-        deploy.status,
-        deploy.env,
-        deploy.history,
-        deploy.logs,
-        deploy.down,
-        deploy.agent,
-    ):
-        app.command(command.__name__)(command)
-    app.command("verify")(verify.verify)
-    app.command("approve")(verify.approve)
-    app.command("reject")(verify.reject)
-    app.command("outbox")(verify.outbox)
-    app.command("demo")(demo.demo)
-    from stageline.cli import access, secrets
-
-    app.add_typer(secrets.secrets_app, name="secrets")
-    app.add_typer(access.tokens_app, name="tokens")
-    app.command("audit")(access.audit)
-    from stageline.cli import parity
-
-    app.command("parity")(parity.parity)
-    app.command("metrics")(parity.metrics)
-    from stageline.cli import serve
-
-    app.command("serve")(serve.serve)
-
-
-_register()

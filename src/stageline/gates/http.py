@@ -18,12 +18,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import BaseModel, Field
 
 from stageline.gates.base import GateContext, GateOptions, GateResult, one_line
+
+if TYPE_CHECKING:  # httpx is imported when the gate runs: `stageline check` stays fast
+    import httpx
 
 BODY_LIMIT = 2048
 MISSING = object()
@@ -137,6 +139,8 @@ class HttpGate:
     Options = HttpOptions
 
     def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+        import httpx
+
         opts = HttpOptions.model_validate(options)
         started = time.monotonic()
         exchanges: list[dict[str, Any]] = []
@@ -162,6 +166,8 @@ class HttpGate:
         self, ctx: GateContext, client: httpx.Client, evidence: dict[str, Any]
     ) -> str | None:
         """Poll the health path until it answers 200; a reason if it never did in time."""
+        import httpx
+
         stop = ctx.deadline - min(1.0, ctx.remaining() / 10)  # leave time to report
         polls, last = 0, "no answer"
         while True:
@@ -187,6 +193,8 @@ class HttpGate:
         variables: dict[str, Any],
         exchanges: list[dict[str, Any]],
     ) -> None:
+        import httpx
+
         method = step.method.upper()
         path = str(substitute(step.path, variables))
         headers = {key: str(substitute(val, variables)) for key, val in step.headers.items()}

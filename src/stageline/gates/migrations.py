@@ -26,7 +26,6 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import psycopg
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from stageline.config.resolve import PostgresFacts
@@ -39,7 +38,6 @@ from stageline.gates.base import (
     ProcessOutcome,
 )
 from stageline.rehearsal.facts import Budgets, Waiver
-from stageline.services.postgres import client_binaries
 
 if TYPE_CHECKING:
     from stageline.config.model import Environment
@@ -166,6 +164,8 @@ class MigrationsGate:
     Options = MigrationsOptions
 
     def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+        import psycopg  # here, not at the top: `stageline check` validates options without it
+
         from stageline.rehearsal.judge import judge
         from stageline.rehearsal.report import as_json, junit, text
 
@@ -281,6 +281,8 @@ class MigrationsGate:
         return migrator
 
     def _setup(self, ctx: GateContext, opts: MigrationsOptions) -> Setup:
+        from stageline.services.postgres import client_binaries
+
         env = ctx.environment
         pg = env.postgres
         source_url = ctx.variables.get("DATABASE_URL", "")

@@ -13,45 +13,47 @@ plug-in cannot replace a built-in kind.
 from __future__ import annotations
 
 import functools
+import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import BaseModel
 
 from stageline.errors import StagelineError, UnknownName
-from stageline.gates.approval import ApprovalGate
 from stageline.gates.base import Gate
-from stageline.gates.command import CommandGate
-from stageline.gates.http import HttpGate
-from stageline.gates.migrations import MigrationsGate
-from stageline.gates.parity import ParityGate
-from stageline.gates.pii_scan import PiiScanGate
-from stageline.gates.pytest_gate import PytestGate
-from stageline.gates.side_effects import SideEffectsGate
-from stageline.gates.soak import SoakGate
 
 GROUP = "stageline.gates"
 
-BUILTINS: dict[str, Gate] = {
-    "http": HttpGate(),
-    "pytest": PytestGate(),
-    "command": CommandGate(),
-    "soak": SoakGate(),
-    "approval": ApprovalGate(),
-    "side-effects": SideEffectsGate(),
-    "migrations": MigrationsGate(),
-    "parity": ParityGate(),
-    "pii-scan": PiiScanGate(),
+#: the built-in kinds ("module:class"), each imported the first time it is asked for, so
+#: validating a pipeline's gate options imports only the kinds it uses
+BUILTINS: dict[str, str] = {
+    "http": "stageline.gates.http:HttpGate",
+    "pytest": "stageline.gates.pytest_gate:PytestGate",
+    "command": "stageline.gates.command:CommandGate",
+    "soak": "stageline.gates.soak:SoakGate",
+    "approval": "stageline.gates.approval:ApprovalGate",
+    "side-effects": "stageline.gates.side_effects:SideEffectsGate",
+    "migrations": "stageline.gates.migrations:MigrationsGate",
+    "parity": "stageline.gates.parity:ParityGate",
+    "pii-scan": "stageline.gates.pii_scan:PiiScanGate",
 }
 
 
 @functools.cache
+def _builtin(kind: str) -> Gate:
+    """The one instance of the built-in ``kind`` (its module imported now)."""
+    module, _, name = BUILTINS[kind].partition(":")
+    gate: Gate = getattr(importlib.import_module(module), name)()
+    return gate
+
+
+@functools.cache
 def gate_kinds() -> dict[str, Gate]:
-    """Every known kind: built-ins, then entry points of the ``stageline.gates`` group.
+    """Every known kind, loaded: built-ins, then entry points of the ``stageline.gates`` group.
 
     Cached; ``gate_kinds.cache_clear()`` rescans (after installing a plug-in in-process).
     """
-    kinds = dict(BUILTINS)
+    kinds = {kind: _builtin(kind) for kind in BUILTINS}
     for ep in entry_points(group=GROUP):
         if ep.name in kinds:
             continue
@@ -78,7 +80,12 @@ def _is_options(gate: object) -> bool:
 
 
 def get_gate(kind: str) -> Gate:
-    """The gate of ``kind``; ``UnknownName`` listing the valid kinds if there is none."""
+    """The gate of ``kind``; ``UnknownName`` listing the valid kinds if there is none.
+
+    A built-in kind imports only its own module; any other name loads every plug-in.
+    """
+    if kind in BUILTINS:
+        return _builtin(kind)
     kinds = gate_kinds()
     if kind not in kinds:
         raise UnknownName(

@@ -9,7 +9,6 @@ import re
 import time
 from datetime import UTC, datetime
 
-import httpx
 from pydantic import BaseModel, field_validator
 
 from stageline.gates.base import GateContext, GateOptions, GateResult, one_line
@@ -90,6 +89,8 @@ class SoakGate:
 
 
 def _health(ctx: GateContext) -> str | None:
+    import httpx  # here, not at the top: `stageline check` validates options without it
+
     timeout = max(0.1, min(10.0, ctx.remaining()))
     try:
         response = httpx.get(ctx.url + ctx.health_path, timeout=timeout, trust_env=False)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
-from stageline.rehearsal.fingerprint import DataLoss, SchemaChange
+if TYPE_CHECKING:  # psycopg stays unimported for `stageline check` (gates' Budgets)
+    from stageline.rehearsal.fingerprint import DataLoss, SchemaChange
 
 
 @dataclass(frozen=True)
