@@ -33,15 +33,21 @@ LAZY_COMMANDS = (
     _cli("artifacts.build", "Build REF once into an immutable, content-addressed artifact."),
     _cli("artifacts.list_", "List stored artifacts, newest first.", name="artifacts"),
     _cli(
-        "deploy.deploy", "Deploy REF to ENVIRONMENT (new artifacts enter at the first environment)."
+        "deploy.deploy",
+        "Deploy REF to ENVIRONMENT if the sign-off of every gated environment before it\n"
+        "allows (new artifacts enter at the first environment); otherwise hold, every reason.",
     ),
     _cli(
         "deploy.promote",
-        "Deploy the digest running in SOURCE to the next environment, unchanged, if its\n"
-        "sign-off (gates, approvals, freezes) allows; otherwise hold it, with every reason.",
+        "Deploy the digest running in SOURCE to the next environment, unchanged, if the\n"
+        "sign-off (gates, approvals) of every gated environment before it and its freezes\n"
+        "allow; otherwise hold it, with every reason.",
     ),
     _cli(
-        "deploy.rollback", "Go back to the previous (or a named) release; no rebuild, no network."
+        "deploy.rollback",
+        "Go back to the previous (or a named) release; no rebuild, no network. Refused when\n"
+        "the database's schema is not the one that release ran on, unless --migrate or\n"
+        "--keep-schema says what to do.",
     ),
     _cli(
         "deploy.ship",
