@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -28,6 +29,19 @@ _GIT_IDENTITY = {
     "GIT_COMMITTER_NAME": "stageline tests",
     "GIT_COMMITTER_EMAIL": "tests@stageline.invalid",
 }
+
+
+@pytest.fixture
+def demo_ports() -> Iterator[None]:
+    """Hold the example pipeline's fixed ports (8601-8604) for the test: the demo binds
+    them, on this host or inside the fresh-machine root, so two such tests run one after
+    the other even on different xdist workers."""
+    with open(Path(tempfile.gettempdir()) / "stageline-demo-ports.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -55,7 +55,7 @@ def test_two_deploys_at_once_exactly_one_gets_the_lock(shop: Path) -> None:
     assert [h["status"] for h in history] == ["succeeded"]
 
 
-def test_demo_runs_green_twice() -> None:
+def test_demo_runs_green_twice(demo_ports: None) -> None:
     folder = own_tmp("stageline-demo-")
     repo = folder / "demo"
     try:

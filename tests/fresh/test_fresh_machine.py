@@ -45,7 +45,9 @@ def _require_a_root_builder() -> None:
 
 
 @pytest.mark.slow
-def test_the_readme_demo_runs_on_a_fresh_debian_12_machine(tmp_path: Path) -> None:
+def test_the_readme_demo_runs_on_a_fresh_debian_12_machine(
+    tmp_path: Path, demo_ports: None
+) -> None:
     _require_a_root_builder()
     started = time.monotonic()
     lower = rootfs.cached_root()
