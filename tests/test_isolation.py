@@ -4,6 +4,7 @@ everything is gone afterwards."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,3 +164,36 @@ def test_isolate_cleans_up_when_the_block_fails(
             " (SELECT count(*) FROM pg_roles WHERE rolname = %s)", (name, name),
         ).fetchone()  # fmt: skip
     assert left == (0, 0)
+
+
+def test_isolations_at_once_on_one_server_do_not_race(
+    postgres_server: PostgresServer, live_db: str, tmp_path: Path
+) -> None:
+    """The migrations and pytest gates run in parallel: each makes, fences and drops a
+    copy and a role on the same server. Without the catalog lock one fenced its role in
+    the other's copy while that copy was dropped ("tuple concurrently deleted")."""
+    live = PostgresFacts.from_url(postgres_server.url(live_db))
+    env = environment()
+    errors: list[BaseException] = []
+
+    def one(index: int) -> None:
+        folder = tmp_path / f"bundle{index}"
+        folder.mkdir()
+        try:
+            for _ in range(4):
+                with isolate(env, live, live_variables(env), release_dir=folder, method="empty"):
+                    pass
+        except BaseException as exc:  # reported below, with the thread's error
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    with psycopg.connect(postgres_server.url("postgres"), autocommit=True) as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'stageline_%'"
+        ).fetchone()
+    assert left == (0,)

@@ -110,6 +110,23 @@ def suspects(variables: Mapping[str, str], live: PostgresFacts, copy: PostgresFa
     )
 
 
+#: the advisory lock (on the server's maintenance database) under which copies and their
+#: roles are created, fenced and dropped: two gates isolating at once on one server would
+#: otherwise race on the catalog ("tuple concurrently deleted": one fences its role in the
+#: other's copy while that copy is dropped)
+CATALOG_LOCK = 0x5374_6C49_736F  # "StlIso"
+
+
+@contextmanager
+def catalog_lock(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Hold :data:`CATALOG_LOCK` on ``conn`` (autocommit) for the block."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (CATALOG_LOCK,))
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (CATALOG_LOCK,))
+
+
 def make_copy(
     admin_url: str, source: str, scratch: str, method: CloneMethod, pg_bin: str = ""
 ) -> tuple[str, float]:
@@ -121,7 +138,7 @@ def make_copy(
 
         seconds = clone_database(admin_url, source, scratch)
         return f"template copy of {source} (CREATE DATABASE ... TEMPLATE)", seconds
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with psycopg.connect(admin_url, autocommit=True) as conn, catalog_lock(conn):
         create = sql.SQL("CREATE DATABASE {} TEMPLATE template0")
         conn.execute(create.format(sql.Identifier(scratch)))
     if method == "empty":
@@ -158,7 +175,7 @@ def _dump_restore(admin_url: str, source: str, scratch: str, pg_bin: str) -> Non
 
 def drop_copy(admin_url: str, scratch: str) -> None:
     """Drop database ``scratch`` (its sessions are ended first)."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with psycopg.connect(admin_url, autocommit=True) as conn, catalog_lock(conn):
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
         )
@@ -226,7 +243,7 @@ def create_role(admin_url: str, scratch: str) -> tuple[str, str, bool]:
     (role, password, fenced)."""
     password = secrets.token_urlsafe(24)
     role = sql.Identifier(scratch)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with psycopg.connect(admin_url, autocommit=True) as conn, catalog_lock(conn):
         conn.execute(
             sql.SQL(
                 "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
@@ -246,7 +263,7 @@ def drop_role(admin_url: str, role: str) -> None:
     """Drop ``role``. Should release code have created objects elsewhere with it (a server
     whose ``public`` schema lets everyone create), those are dropped with it."""
     statement = sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with psycopg.connect(admin_url, autocommit=True) as conn, catalog_lock(conn):
         try:
             conn.execute(statement)
             return
