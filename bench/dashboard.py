@@ -47,12 +47,12 @@ import httpx
 from _quick import parse
 from sqlalchemy import Engine, create_engine, func, insert, select, update
 
-# bench/ (this script's folder, first on the path) holds secrets.py, which would shadow the
-# standard library's `secrets` that starlette imports: put the repository there instead
+# the repository first on the path (for tests.*), not this script's folder
 sys.path.remove(str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.helpers import own_tmp, stop_everything, use_free_ports
+from tests.web.seed import read_anonymously
 
 from stageline import audit, deploy, pipeline, verification
 from stageline.demo import TAGS, prepare_demo_repo
@@ -412,6 +412,7 @@ def main() -> None:
     folder = own_tmp("stageline-bench-dashboard-")
     repo = prepare_demo_repo(folder / "shop")
     use_free_ports(repo / "stageline.toml")
+    read_anonymously(repo / "stageline.toml")  # the pages as a visitor sees them, no sign-in
     try:
         started = time.perf_counter()
         digest = real_pipeline(repo)

@@ -32,7 +32,7 @@ FIGURES = {
     "promote": [r"^  promote again.*: +[\d.]+ s", r"^  cold promote / rebuild +: +[\d.]+"],
     "rehearsal": [r"^  CREATE INDEX CONCURRENTLY +\d+ +\d+", r"^  ratio: [\d.]+"],
     "runtime_import": [r"^import stageline.runtime: median [\d.]+ ms"],
-    "secrets": [r"^  through the launcher +[\d.]+ s", r"chain verified in [\d.]+ s"],
+    "secret_store": [r"^  through the launcher +[\d.]+ s", r"chain verified in [\d.]+ s"],
     "snapshot": [r"^masked / plain: [\d.]+x", r"^leak scan .* in [\d.]+s", r"^clone is [\d.]+x"],
     "zero_downtime": [r"requests sent \d+ .* failed \d+", r"^  proxy: median direct [\d.]+ ms"],
 }

@@ -99,7 +99,7 @@ def test_blue_green_switches_back_after_a_failed_check_on_deploy_and_rollback(
 
     set_after_deploy(shop, '["critical"]')  # named: rollback runs it too
     expect_serving(shop, NEW)  # the older release fails the critical path now
-    refused = cli(shop, "rollback", "development", "--json")
+    refused = cli(shop, "rollback", "development", "--keep-schema", "--json")
     assert refused.returncode != 0
     assert "the previous release serves again" in json.loads(refused.stdout)["error"]
     assert serving(url) == new
@@ -107,7 +107,7 @@ def test_blue_green_switches_back_after_a_failed_check_on_deploy_and_rollback(
     assert (latest["digest"], latest["status"], latest["kind"]) == (old, "rolled_back", "rollback")
 
     expect_serving(shop, OLD)  # now the older release is the good one
-    rolled = cli(shop, "rollback", "development", "--json")
+    rolled = cli(shop, "rollback", "development", "--keep-schema", "--json")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     checks = json.loads(rolled.stdout)["after_deploy"]
     assert checks == [{"name": "critical", "status": "passed", "summary": checks[0]["summary"]}]

@@ -4,7 +4,7 @@ Side by side, on the same generated log (lines of text with secret values sprink
 copying it through a plain pipe (``cat``) versus through ``stageline.launch`` (which
 masks every value, also when split across reads); the Redactor alone in memory; the
 launcher's start-up time; and ``audit verify`` over N events in a SQLite store.
-Run: ``.venv/bin/python bench/secrets.py [--mb 50] [--events 20000] [--quick]``.
+Run: ``.venv/bin/python bench/secret_store.py [--mb 50] [--events 20000] [--quick]``.
 """
 
 from __future__ import annotations
