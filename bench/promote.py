@@ -39,7 +39,7 @@ from stageline.pipeline import Session
 from stageline.secrets import secrets_for
 from stageline.services.postgres import free_port
 from stageline.status import down
-from stageline.targets.backing import postgres_facts
+from stageline.targets.backing import postgres_facts, server_admin_url
 from stageline.targets.local import provide_runtime
 
 OLD, NEW = TAGS
@@ -148,12 +148,13 @@ def main() -> None:
                 for person in ("ben@shop.example", "chen@shop.example"):
                     verification.give_verdict(session, "staging", "approve", person=person)
                 deploy.promote(session, "staging")
-            facts = postgres_facts(
-                session.workspace.home, session.pipeline().environment("production"), "shop"
-            )
+            production = session.pipeline().environment("production")
+            facts = postgres_facts(session.workspace.home, production, "shop")
             assert facts is not None
-            with psycopg.connect(facts.url, autocommit=True) as conn:
-                conn.execute("CREATE DATABASE shop_rebuild")
+            # the service's role may not create databases: the server's admin role does
+            admin = server_admin_url(session.workspace.home, production)
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE shop_rebuild OWNER "{facts.user}"')
             variables = production_variables(session, facts.url.rsplit("/", 1)[0] + "/shop_rebuild")
 
         colds = [promote_once(repo, cold=True) for _ in range(rounds)]
