@@ -8,8 +8,10 @@ watcher polls staging's live database every 20 ms (the columns of every table, t
 migration tool's bookkeeping, a canary row) and must see no difference at all, and the
 rehearsal report must show the copy moving: down to production's revision, up to the
 head, down again, up again. A pipeline that points the tool at the live database on
-purpose (literal host, port and database instead of ``${postgres.*}``) must fail the gate
-with the tripwire's message.
+purpose (literal host, port, database, user and password instead of ``${postgres.*}``)
+must fail the gate with the tripwire's message, naming those variables, whether the tool
+would change the live database (production on the first tag) or only open it (a first
+release, the live database already at the head).
 """
 
 from __future__ import annotations
@@ -227,10 +229,15 @@ def test_verify_leaves_the_live_staging_database_untouched(
     assert verified.returncode == 0, output
 
 
+@pytest.mark.parametrize("production", [OLD, None], ids=["production-runs-v1", "first-release"])
 def test_a_tool_pointed_at_the_live_database_fails_the_gate(
-    workspace: tuple[Example, Path],
+    workspace: tuple[Example, Path], production: str | None
 ) -> None:
+    """With production on the first tag the tool would migrate the live database down and
+    up again; on a first release it only opens it (the live database is at the head)."""
     example, repo = workspace
+    if production is not None:
+        run_ok(repo, "deploy", "production", production, "--force")
     run_ok(repo, "deploy", "staging", NEW, "--force")
     live = live_database(repo)
     values = (live.host, str(live.port), live.database, live.user, live.password)
