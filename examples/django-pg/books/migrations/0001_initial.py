@@ -3,12 +3,17 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     initial = True
-    dependencies = []  # noqa: RUF012 (Django's own shape)
-    operations = [  # noqa: RUF012
+    dependencies = []
+    operations = [
         migrations.CreateModel(
             name="Book",
             fields=[
-                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("title", models.CharField(max_length=200)),
                 ("author", models.CharField(max_length=200)),
                 ("added_at", models.DateTimeField(auto_now_add=True)),
@@ -17,7 +22,12 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="ImportBatch",
             fields=[
-                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("filename", models.CharField(max_length=200)),
             ],
         ),

@@ -2,8 +2,8 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("books", "0001_initial")]  # noqa: RUF012 (Django's own shape)
-    operations = [  # noqa: RUF012
+    dependencies = [("books", "0001_initial")]
+    operations = [
         migrations.AddField(
             model_name="book", name="priority", field=models.IntegerField(db_default=0)
         ),
