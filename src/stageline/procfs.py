@@ -150,3 +150,30 @@ def connections(pids: set[int]) -> list[tuple[int, tuple[str, int]]]:
             if inode in inodes and state != "listen":
                 found.append((pid, remote))
     return found
+
+
+def local_ports(pids: set[int]) -> dict[int, int]:
+    """Local TCP port -> pid of every connection ``pids`` hold right now (how a server
+    that sees a client's address and port tells which process it is)."""
+    found: dict[int, int] = {}
+    for pid in pids:
+        inodes = socket_inodes(pid)
+        if not inodes:
+            continue
+        for inode, state, local, _remote in _socket_table(pid):
+            if inode in inodes and state != "listen":
+                found[local[1]] = pid
+    return found
+
+
+def group_members(pgids: set[int]) -> set[int]:
+    """Every live process in one of the process groups ``pgids``."""
+    found: set[int] = set()
+    if not pgids:
+        return found
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = proc_stat(int(entry.name))
+            if fields and int(fields[2]) in pgids and fields[0] not in ("Z", "X"):
+                found.add(int(entry.name))
+    return found

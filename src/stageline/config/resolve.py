@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from stageline.config.model import Environment
 from stageline.errors import UnknownName, UsageError
@@ -44,6 +44,18 @@ class PostgresFacts:
         if self.password:
             auth += ":" + quote(self.password, safe="")
         return f"postgresql://{auth}@{self.host}:{self.port}/{self.database}"
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresFacts:
+        """The facts a ``postgresql://user:password@host:port/database`` URL names."""
+        parts = urlsplit(url)
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            database=parts.path.lstrip("/") or "postgres",
+        )
 
 
 @dataclass(frozen=True)

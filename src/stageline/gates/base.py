@@ -70,6 +70,11 @@ class ProcessRegistry:
             self.started.append(pid)
             return True
 
+    def live(self) -> set[int]:
+        """The process groups (their leaders' pids) still running."""
+        with self._lock:
+            return set(self._live)
+
     def done(self, pid: int) -> None:
         with self._lock:
             self._live.discard(pid)

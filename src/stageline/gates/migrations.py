@@ -2,7 +2,12 @@
 
 Copies the newest snapshot held on the environment's server (or, where none exists, the
 environment's own database, with ``pg_dump | pg_restore`` since the service is connected
-to it) into a scratch database; brings the copy to the revision production runs now;
+to it; or nothing, for a first release) into a scratch database with
+``stageline.isolation.isolate``: the tool gets the service's variables re-resolved
+against the copy, a role that owns only the copy, and a scratch copy of the release
+folder, while ``stageline.tripwire`` watches the live database (a session of the gate
+there, or a change of its schema or migration bookkeeping, fails the gate with "the
+migration reached the live database"). Brings the copy to the revision production runs now;
 then upgrades it with the *candidate's* own tool (its virtualenv, its bundle) while a
 tracer and probe sessions measure locks, rewrites, full scans and the stall per table;
 downgrades back to production's revision, compares schema and data with the baseline,
@@ -16,13 +21,15 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 import psycopg
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from stageline.config.resolve import PostgresFacts
 from stageline.errors import StagelineError, UsageError
 from stageline.gates.base import (
     GateContext,
@@ -31,10 +38,12 @@ from stageline.gates.base import (
     GateStatus,
     ProcessOutcome,
 )
-from stageline.rehearsal.facts import Budgets
-from stageline.services.postgres import client_binaries, database_url
+from stageline.rehearsal.facts import Budgets, Waiver
+from stageline.services.postgres import client_binaries
 
 if TYPE_CHECKING:
+    from stageline.isolation import CloneMethod
+    from stageline.rehearsal.tools import Migrator
     from stageline.state import GateRunRecord, Store
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*$", re.IGNORECASE)
@@ -49,6 +58,15 @@ def parse_size(value: str | int) -> int:
     if not match:
         raise ValueError(f"expected a size like '10MB' or '512kB', got {value!r}")
     return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
+
+
+class WaiverOption(GateOptions):
+    """``{ match = "...", reason = "...", expires = 2027-01-31 }``: failing findings whose
+    message contains ``match`` (case-insensitive) are accepted until ``expires``."""
+
+    match: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    expires: date
 
 
 class MigrationsOptions(GateOptions):
@@ -84,6 +102,11 @@ class MigrationsOptions(GateOptions):
     long_reader_ms: float = Field(default=0, ge=0, le=600_000)
     probe_interval_ms: float = Field(default=20, gt=0, le=1000)
     stall_threshold_ms: float = Field(default=15, gt=0)
+    #: the oldest revision a rollback must reach: the rollback is rehearsed down to it when
+    #: production's revision is older (or there is none yet); Django: "app:migration,..."
+    floor: str | None = None
+    #: findings accepted on purpose, each with a reason and an expiry date
+    waivers: list[WaiverOption] = Field(default_factory=list)
 
     @field_validator("size_threshold")
     @classmethod
@@ -114,7 +137,28 @@ class MigrationsOptions(GateOptions):
             size_threshold=parse_size(self.size_threshold),
             allow_data_loss=frozenset(self.allow_data_loss),
             lock_timeout_ms=self.lock_timeout_advice_ms,
+            waivers=tuple(Waiver(w.match, w.reason, w.expires) for w in self.waivers),
         )
+
+
+def _step(step: Any) -> dict[str, Any]:
+    return {
+        "name": step.name, "ok": step.ok, "seconds": step.seconds, "reached": step.reached,
+        "expected": step.expected, "moved": step.moved,
+    }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Where the rehearsal copies from, decided before anything is copied."""
+
+    live: PostgresFacts
+    source: str
+    method: CloneMethod
+    note: str
+    pg_bin: str
+    psql: str
+    production_url: str | None
 
 
 class MigrationsGate:
@@ -123,17 +167,12 @@ class MigrationsGate:
     def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
         from stageline.rehearsal.judge import judge
         from stageline.rehearsal.report import as_json, junit, text
-        from stageline.rehearsal.run import rehearse
 
         opts = MigrationsOptions.model_validate(options)
         started = time.monotonic()
         try:
-            plan = self._plan(ctx, opts)
-        except StagelineError as exc:
-            return GateResult("error", str(exc), time.monotonic() - started)
-        ctx.log(f"rehearsing on a copy of {plan.source} ({plan.method}) as {plan.scratch}")
-        try:
-            facts = rehearse(plan)
+            setup = self._setup(ctx, opts)
+            facts, breach = self._rehearse(ctx, opts, setup)
         except StagelineError as exc:
             return GateResult("error", str(exc), time.monotonic() - started)
         except psycopg.Error as exc:  # the server refused us (connections, permissions...)
@@ -141,30 +180,105 @@ class MigrationsGate:
             return GateResult("error", message, time.monotonic() - started)
         verdict = judge(facts, opts.budgets())
         report = ctx.evidence_dir / "rehearsal.txt"
-        report.write_text(text(facts, verdict), encoding="utf-8")
-        data = as_json(facts, verdict)
+        rendered = text(facts, verdict)
+        if breach["message"]:
+            rendered = f"FAILED: {breach['message']}\n\n{rendered}"
+        report.write_text(rendered, encoding="utf-8")
+        data = {**as_json(facts, verdict), "tripwire": breach}
         (ctx.evidence_dir / "rehearsal.json").write_text(
             json.dumps(data, indent=2, sort_keys=True), encoding="utf-8"
         )
         (ctx.evidence_dir / "rehearsal.xml").write_text(junit(facts, verdict), encoding="utf-8")
-        for line in text(facts, verdict).splitlines():
+        for line in rendered.splitlines():
             ctx.log(line)
         evidence: dict[str, Any] = {
             "route": f"{facts.production_revision} -> {facts.head_revision}",
             "copy": facts.clone_method,
             "downtime_ms": verdict.total_ms,
             "downtime_scaled_ms": verdict.total_scaled_ms,
-            "steps": [{"name": s.name, "ok": s.ok, "seconds": s.seconds} for s in facts.steps],
+            "steps": [_step(s) for s in facts.steps],
             "findings": [f"{f.severity}: {f.message}" for f in verdict.findings][:40],
+            "waivers": verdict.waivers,
+            "tripwire": breach,
             "notes": facts.notes,
         }
+        if breach["message"]:
+            summary = str(breach["message"])
+            return GateResult("failed", summary, time.monotonic() - started, evidence, report)
         status: GateStatus = "passed" if verdict.passed else "failed"
         return GateResult(status, verdict.summary, time.monotonic() - started, evidence, report)
 
-    def _plan(self, ctx: GateContext, opts: MigrationsOptions) -> Any:
-        from stageline.rehearsal.run import CloneMethod, Plan
-        from stageline.rehearsal.tools import Alembic, Django, Migrator, Runner, SqlFiles
+    def _rehearse(
+        self, ctx: GateContext, opts: MigrationsOptions, setup: Setup
+    ) -> tuple[Any, dict[str, Any]]:
+        """The rehearsal on an isolated copy under the tripwire: (facts, tripwire evidence)."""
+        from stageline.isolation import isolate, scratch_name
+        from stageline.rehearsal.run import Plan, first_release, rehearse_on
+        from stageline.rehearsal.tools import production_revision
+        from stageline.rehearsal.tracer import APPLICATION
+        from stageline.tripwire import guard
 
+        env = ctx.environment
+        reader = self._migrator(ctx, opts, setup, ctx.bundle, {})
+        production = production_revision(reader, setup.production_url)
+        method: CloneMethod = "empty" if first_release(reader, production[0]) else setup.method
+        note = setup.note
+        if method == "empty":
+            note = "production has no revision yet: the copy starts as an empty database"
+        ctx.log(f"rehearsing on a copy of {setup.source} ({method})")
+        with isolate(
+            env, setup.live, ctx.variables, release_dir=ctx.bundle, source=setup.source,
+            method=method, pg_bin=setup.pg_bin, scratch=scratch_name("stageline_rehearsal"),
+        ) as iso:  # fmt: skip
+            migrator = self._migrator(ctx, opts, setup, iso.workdir, ctx.service_env(iso.variables))
+            plan = Plan(
+                admin_url=iso.admin_url, source=setup.source, method=setup.method,
+                migrator=migrator, production_url=setup.production_url, pg_bin=setup.pg_bin,
+                budgets=opts.budgets(), probe_interval=opts.probe_interval_ms / 1000,
+                stall_threshold_ms=opts.stall_threshold_ms, source_note=note,
+                long_reader_ms=opts.long_reader_ms, scratch=iso.copy.database,
+                tool_url=iso.copy.url, floor=opts.floor,
+            )  # fmt: skip
+            with guard(
+                iso, what="the migration", environment=env.name,
+                applications={APPLICATION}, pids=ctx.processes.live,
+            ) as watch:  # fmt: skip
+                facts = rehearse_on(plan, f"{iso.how}, {iso.seconds:.1f}s", production)
+                for step in facts.steps:
+                    watch.read_output(step.output)
+        breach = watch.evidence()
+        if watch.watch_error:
+            facts.notes.append(watch.watch_error)
+        return facts, breach
+
+    def _migrator(
+        self,
+        ctx: GateContext,
+        opts: MigrationsOptions,
+        setup: Setup,
+        cwd: Path,
+        env_vars: Mapping[str, str],
+    ) -> Migrator:
+        from stageline.rehearsal.tools import Alembic, Django, Runner, SqlFiles
+
+        def run(argv: Any, cwd: Path, env_vars: Any) -> ProcessOutcome:
+            return ctx.run_process(argv, cwd=cwd, env=env_vars)
+
+        runner: Runner = run
+        bin_dir = Path(ctx.python).parent
+        if opts.tool == "sql":
+            return SqlFiles(
+                run=runner, cwd=cwd, env=env_vars, psql=setup.psql,
+                upgrade_files=opts.upgrade_files, downgrade_files=opts.downgrade_files,
+                single_transaction=opts.single_transaction,
+            )  # fmt: skip
+        tool = Django if opts.tool == "django" else Alembic
+        migrator = tool(run=runner, cwd=cwd, env=env_vars, bin_dir=bin_dir)
+        migrator.upgrade_command = opts.upgrade or migrator.upgrade_command
+        migrator.downgrade_command = opts.downgrade or migrator.downgrade_command
+        return migrator
+
+    def _setup(self, ctx: GateContext, opts: MigrationsOptions) -> Setup:
         env = ctx.environment
         pg = env.postgres
         source_url = ctx.variables.get("DATABASE_URL", "")
@@ -174,35 +288,12 @@ class MigrationsGate:
                 hint=f"declare [environments.{env.name}.services.postgres]",
             )
         binaries = client_binaries(source_url, pg.provider)
-        admin_url = database_url(source_url, "postgres")
         root = ctx.root
         production_url, production_name = _production_url(root, env.name, opts.production)
-
-        def run(argv: Any, cwd: Path, env_vars: Any) -> ProcessOutcome:
-            return ctx.run_process(argv, cwd=cwd, env=env_vars)
-
-        runner: Runner = run
-        migrator: Migrator
-        if opts.tool == "django":
-            migrator = Django(run=runner, cwd=ctx.bundle, env=ctx.service_env(),
-                              bin_dir=Path(ctx.python).parent)  # fmt: skip
-            migrator.upgrade_command = opts.upgrade or migrator.upgrade_command
-            migrator.downgrade_command = opts.downgrade or migrator.downgrade_command
-        elif opts.tool == "sql":
-            migrator = SqlFiles(
-                run=runner, cwd=ctx.bundle, env=ctx.service_env(), psql=binaries.program("psql"),
-                upgrade_files=opts.upgrade_files, downgrade_files=opts.downgrade_files,
-                single_transaction=opts.single_transaction,
-            )  # fmt: skip
-        else:
-            migrator = Alembic(run=runner, cwd=ctx.bundle, env=ctx.service_env(),
-                               bin_dir=Path(ctx.python).parent)  # fmt: skip
-            migrator.upgrade_command = opts.upgrade or migrator.upgrade_command
-            migrator.downgrade_command = opts.downgrade or migrator.downgrade_command
-        database = urlsplit(source_url).path.lstrip("/")
+        live = PostgresFacts.from_url(source_url)
         method: CloneMethod = "dump"
         source, note = (
-            database,
+            live.database,
             (
                 f"no snapshot on {env.name}'s server: copied {env.name}'s own database "
                 "with pg_dump | pg_restore (it is in use, so a template copy is impossible)"
@@ -221,13 +312,15 @@ class MigrationsGate:
                 )
         if production_url is None:
             note += f"; {production_name or 'production'} has no database yet"
-        return Plan(
-            admin_url=admin_url, source=source, method=method, migrator=migrator,
-            production_url=production_url, pg_bin=str(binaries.bin_dir),
-            budgets=opts.budgets(), probe_interval=opts.probe_interval_ms / 1000,
-            stall_threshold_ms=opts.stall_threshold_ms, source_note=note,
-            long_reader_ms=opts.long_reader_ms,
-        )  # fmt: skip
+        return Setup(
+            live,
+            source,
+            method,
+            note,
+            str(binaries.bin_dir),
+            binaries.program("psql"),
+            production_url,
+        )
 
 
 def _production_url(root: Path, environment: str, name: str | None) -> tuple[str | None, str]:

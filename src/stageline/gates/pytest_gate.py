@@ -4,6 +4,15 @@ Runs ``<python> -m pytest <bundle>/<path> --junitxml=<evidence>/pytest.xml`` wit
 ``stageline.pytest_plugin`` fixtures (``stageline_url``, ``stageline_http``, ...), in the
 bundle folder, with the service's variables plus ``STAGELINE_URL``. The verdict comes
 from the exit code and the JUnit report.
+
+``database``: where the suite's own database connections go. ``"copy"`` (the default
+when the environment has PostgreSQL): a scratch copy made by
+``stageline.isolation.isolate``, with the variables re-resolved against it, its own
+role, a scratch copy of the bundle, and ``stageline.tripwire`` watching the live
+database (a session of the suite there, or a change of its schema, fails the gate with
+"the test suite reached the live database"). The deployed service, reached over HTTP,
+still uses its own database. ``"live"``: the suite gets the live database, as the
+service does; an explicit choice, stated in the summary and the evidence.
 """
 
 from __future__ import annotations
@@ -13,9 +22,9 @@ import shutil
 import sys
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -27,6 +36,12 @@ from stageline.gates.base import (
     tail,
     timed_out,
 )
+
+if TYPE_CHECKING:
+    from stageline.isolation import Isolated
+
+#: the application name the suite's database sessions carry (PGAPPNAME)
+APPLICATION = "stageline-pytest-gate"
 
 _PROBE = (
     "import importlib.util as u\n"
@@ -44,6 +59,8 @@ class PytestOptions(GateOptions):
     args: list[str] = Field(default_factory=list)
     #: "release": the release's virtualenv if it has pytest; "stageline": stageline's own
     python: Literal["release", "stageline"] = "release"
+    #: "copy": an isolated scratch copy (default with PostgreSQL); "live": the live database
+    database: Literal["copy", "live"] | None = None
 
     @field_validator("path")
     @classmethod
@@ -110,9 +127,53 @@ class PytestGate:
     def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
         opts = PytestOptions.model_validate(options)
         started = time.monotonic()
-        target = ctx.bundle / opts.path
-        if not target.exists():
+        if not (ctx.bundle / opts.path).exists():
             return GateResult("failed", f"no tests: {opts.path} is not in the bundle", 0.0, {})
+        has_database = ctx.environment.postgres is not None and "DATABASE_URL" in ctx.variables
+        database = opts.database or ("copy" if has_database else None)
+        if database == "copy" and not has_database:
+            message = f"database = 'copy': {ctx.environment.name} has no PostgreSQL database"
+            return GateResult("error", message, 0.0, {})
+        if database != "copy":
+            result = self._suite(ctx, opts, ctx.bundle, ctx.service_env(), started)
+            if database == "live":
+                live = "against the live database (database = 'live')"
+                evidence = {**result.evidence, "database": live}
+                return replace(result, summary=f"{result.summary} ({live})", evidence=evidence)
+            return result
+        return self._on_copy(ctx, opts, started)
+
+    def _on_copy(self, ctx: GateContext, opts: PytestOptions, started: float) -> GateResult:
+        """The suite on an isolated copy of the environment's database, under the tripwire."""
+        from stageline.config.resolve import PostgresFacts
+        from stageline.isolation import isolate
+        from stageline.tripwire import guard
+
+        live = PostgresFacts.from_url(ctx.variables["DATABASE_URL"])
+        with isolate(ctx.environment, live, ctx.variables, release_dir=ctx.bundle) as iso:
+            env = ctx.service_env({**iso.variables, "PGAPPNAME": APPLICATION})
+            with guard(
+                iso, what="the test suite", environment=ctx.environment.name,
+                applications={APPLICATION}, pids=ctx.processes.live,
+            ) as watch:  # fmt: skip
+                result = self._suite(ctx, opts, iso.workdir, env, started)
+                watch.read_output(str(result.evidence.get("output", "")))
+            where = _copy_note(iso)
+        evidence = {**result.evidence, "database": where, "tripwire": watch.evidence()}
+        if watch.message:
+            return replace(result, status="failed", summary=watch.message, evidence=evidence)
+        return replace(result, evidence=evidence)
+
+    def _suite(
+        self,
+        ctx: GateContext,
+        opts: PytestOptions,
+        workdir: Path,
+        env: dict[str, str],
+        started: float,
+    ) -> GateResult:
+        """Run the suite in ``workdir`` with ``env``; judged from its JUnit report."""
+        target = workdir / opts.path
         interp = self._interpreter(ctx, opts)
         if interp is None:
             return timed_out(time.monotonic() - started)
@@ -127,10 +188,10 @@ class PytestGate:
         ]  # fmt: skip
         extra = {"PYTHONDONTWRITEBYTECODE": "1"}
         if interp.plugin_path:
-            previous = ctx.variables.get("PYTHONPATH")
+            previous = env.get("PYTHONPATH")
             extra["PYTHONPATH"] = ":".join(filter(None, [str(interp.plugin_path), previous]))
         ctx.log(f"running {' '.join(argv)}")
-        outcome = ctx.run_process(argv, cwd=ctx.bundle, env=ctx.service_env(extra))
+        outcome = ctx.run_process(argv, cwd=workdir, env={**env, **extra})
         evidence: dict[str, Any] = {
             "argv": argv, "python": interp.python, "exit_code": outcome.returncode,
             "output": tail(outcome.output),
@@ -169,3 +230,10 @@ class PytestGate:
         assert spec is not None and spec.origin is not None
         shutil.copyfile(spec.origin, folder / "pytest_plugin.py")
         return Interpreter(ctx.python, folder.parent, None)
+
+
+def _copy_note(iso: Isolated) -> str:
+    return (
+        f"a scratch copy of {iso.live.database} ({iso.how}), as role {iso.copy.user} that "
+        "owns only the copy; dropped afterwards"
+    )

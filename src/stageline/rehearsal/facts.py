@@ -5,6 +5,7 @@ started."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from stageline.rehearsal.fingerprint import DataLoss, SchemaChange
 
@@ -87,6 +88,32 @@ class StepOutcome:
     step: str = ""
     #: the revision(s) the database is at afterwards, as the tool records them
     reached: str = ""
+    #: where the step should have brought the copy ("past X" for an upgrade), when checked
+    expected: str = ""
+    #: False when the copy is not where the step should have brought it: the tool ran
+    #: somewhere else (the step then counts as failed)
+    moved: bool = True
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """A finding accepted on purpose: its message contains ``match`` (case-insensitive),
+    for ``reason``, until ``expires`` (inclusive)."""
+
+    match: str
+    reason: str
+    expires: date
+
+
+@dataclass(frozen=True)
+class CompatIssue:
+    """Something in the upgraded schema the previous release's code cannot cope with:
+    ``kind`` "not-null" (a column it does not know, or did not have to fill, is NOT NULL
+    without a default) or "missing" (a column it has is gone: dropped or renamed)."""
+
+    table: str
+    column: str
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -99,6 +126,7 @@ class Budgets:
     size_threshold: int = 0
     allow_data_loss: frozenset[str] = frozenset()  # "table.column" or "table"
     lock_timeout_ms: float = 2000.0
+    waivers: tuple[Waiver, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,3 +148,9 @@ class RehearsalFacts:
     production_sizes: dict[str, int] = field(default_factory=dict)
     upgrade_ms: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: production has no revision yet: the upgrade is proven from an empty database
+    first_release: bool = False
+    #: the revision the rollback was rehearsed to (production's, or the floor)
+    rollback_revision: str = ""
+    #: what the upgraded schema breaks for the release running now
+    compat: list[CompatIssue] = field(default_factory=list)

@@ -5,7 +5,13 @@ A finding is ``fail`` (the gate fails), ``warn`` (worth knowing, allowed) or ``a
 The gate fails when the upgrade, the downgrade or the second upgrade fails, when the
 schema does not come back, when the stall exceeds a budget (total or per table), when a
 table at or over the size threshold is rewritten or locked ``AccessExclusiveLock``
-without being allowed, or when the round trip loses data that is not allowed.
+without being allowed, when the round trip loses data that is not allowed, when a step
+left the copy where it was (the tool ran somewhere else), or when the upgraded schema
+breaks the release running now (``compat``).
+
+Waivers (``Budgets.waivers``) turn a failing finding whose message contains their
+``match`` into a warning marked ``waived`` until they expire; an expired waiver counts
+for nothing and is listed in ``Verdict.waivers``.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Literal
 
-from stageline.rehearsal.facts import Budgets, LockSpan, ProbeStall, RehearsalFacts
+from stageline.rehearsal.compat import describe
+from stageline.rehearsal.facts import Budgets, LockSpan, ProbeStall, RehearsalFacts, Waiver
 from stageline.rehearsal.probes import Sample, stall_for, total_window
 
 Severity = Literal["fail", "warn", "advice"]
@@ -34,6 +42,8 @@ class Finding:
     message: str
     table: str = ""
     step: str = ""
+    #: why a failure was accepted (a waiver's reason and expiry); its severity is "warn"
+    waived: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,8 @@ class Verdict:
     total_ms: float
     total_scaled_ms: float
     summary: str
+    #: the waivers that applied, and the expired ones that did not, as lines for the report
+    waivers: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Finding]:
@@ -122,7 +134,14 @@ def _steps(facts: RehearsalFacts) -> list[Finding]:
         if step.ok:
             continue
         error = _error(step.output)
-        if step.name == "prepare":
+        if not step.moved:
+            findings.append(Finding(
+                "fail", _CHECK_OF_STEP.get(step.name, "upgrade"),
+                f"the copy did not move: does the tool read other variables? The {step.name} "
+                f"should have brought the copy to {step.expected}; it is at "
+                f"{step.reached or 'an unknown revision'}",
+            ))  # fmt: skip
+        elif step.name == "prepare":
             findings.append(Finding(
                 "fail", "downgrade",
                 f"no rollback path from {step.command or facts.head_revision} to "
@@ -152,6 +171,41 @@ def _steps(facts: RehearsalFacts) -> list[Finding]:
                 step=step.step,
             ))  # fmt: skip
     return findings
+
+
+_CHECK_OF_STEP = {"prepare": "downgrade", "downgrade": "downgrade", "upgrade again": "reapply"}
+
+
+def _compat(facts: RehearsalFacts) -> list[Finding]:
+    return [Finding("fail", "compat", describe(issue), table=issue.table) for issue in facts.compat]
+
+
+def waive(
+    findings: list[Finding], waivers: tuple[Waiver, ...], today: date
+) -> tuple[list[Finding], list[str]]:
+    """Findings with the failures a live waiver matches turned into waived warnings, and
+    the report lines of the waivers (used, expired). Pure."""
+    lines: list[str] = []
+    live = [w for w in waivers if w.expires >= today]
+    for waiver in waivers:
+        if waiver.expires < today:
+            lines.append(
+                f"expired {waiver.expires.isoformat()}, not applied: {waiver.match!r} "
+                f"({waiver.reason})"
+            )
+    out: list[Finding] = []
+    for finding in findings:
+        match = next(
+            (w for w in live if finding.severity == "fail"
+             and w.match.lower() in finding.message.lower()), None,
+        )  # fmt: skip
+        if match is None:
+            out.append(finding)
+            continue
+        why = f"{match.reason} (until {match.expires.isoformat()})"
+        out.append(dataclasses.replace(finding, severity="warn", waived=why))
+        lines.append(f"waived: {finding.message} -- {why}")
+    return out, lines
 
 
 def error_line(output: str) -> str:
@@ -310,9 +364,9 @@ def lock_timeout_advice(facts: RehearsalFacts, budgets: Budgets) -> list[Finding
     return advice
 
 
-def judge(facts: RehearsalFacts, budgets: Budgets) -> Verdict:
-    """The findings and the verdict of one rehearsal."""
-    findings = _steps(facts)
+def judge(facts: RehearsalFacts, budgets: Budgets, today: date | None = None) -> Verdict:
+    """The findings and the verdict of one rehearsal (waivers judged as of ``today``)."""
+    findings = _steps(facts) + _compat(facts)
     upgraded = any(s.name == "upgrade" and s.ok for s in facts.steps)
     rolled_back = any(s.name == "downgrade" and s.ok for s in facts.steps)
     if rolled_back:
@@ -345,6 +399,7 @@ def judge(facts: RehearsalFacts, budgets: Budgets) -> Verdict:
     if upgraded:
         findings += _locks(facts, budgets)
         findings += lock_timeout_advice(facts, budgets)
+    findings, waived = waive(findings, budgets.waivers, today or date.today())
     failures = [f for f in findings if f.severity == "fail"]
     route = f"{facts.production_revision} -> {facts.head_revision}"
     if failures:
@@ -355,10 +410,16 @@ def judge(facts: RehearsalFacts, budgets: Budgets) -> Verdict:
         where = ""
         if worst is not None and worst.scaled_ms:
             where = f", worst {worst.table} {worst.scaled_ms:.0f} ms"
-        summary = (
-            f"{route}: downtime window {total_scaled:.0f} ms{where}; rollback restores the "
-            "schema and data; re-apply ok"
-        )
+        summary = f"{route}: downtime window {total_scaled:.0f} ms{where}; " + _rollback(facts)
         if facts.production_revision == facts.head_revision:
             summary = f"nothing to migrate: production runs {facts.head_revision} already"
-    return Verdict(not failures, findings, stalls, total, total_scaled, summary)
+    return Verdict(not failures, findings, stalls, total, total_scaled, summary, waived)
+
+
+def _rollback(facts: RehearsalFacts) -> str:
+    """What the summary says of the rollback the rehearsal proved."""
+    if facts.first_release and not facts.rollback_revision:
+        return "upgrade from an empty database ok; no earlier release to roll back to"
+    if facts.rollback_revision and facts.rollback_revision != facts.production_revision:
+        return f"rollback to the floor {facts.rollback_revision} ok; re-apply ok"
+    return "rollback restores the schema and data; re-apply ok"

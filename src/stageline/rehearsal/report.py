@@ -21,6 +21,7 @@ CHECKS = {
     "stall": "the downtime window fits the budget",
     "rewrite": "no unallowed rewrite of a big table",
     "lock": "no unallowed AccessExclusiveLock on a big table",
+    "compat": "the release running now works on the upgraded schema",
 }
 _MARK = {"fail": "FAIL", "warn": "warn", "advice": "advice"}
 
@@ -32,6 +33,7 @@ def as_json(facts: RehearsalFacts, verdict: Verdict) -> dict[str, Any]:
         "downtime_ms": verdict.total_ms,
         "downtime_scaled_ms": verdict.total_scaled_ms,
         "findings": [dataclasses.asdict(f) for f in verdict.findings],
+        "waivers": verdict.waivers,
         "stalls": [dataclasses.asdict(s) for s in verdict.stalls],
         "facts": dataclasses.asdict(facts),
     }
@@ -50,7 +52,10 @@ def text(facts: RehearsalFacts, verdict: Verdict) -> str:
     for step in facts.steps:
         where = f" at {step.step}" if step.step else ""
         state = "ok" if step.ok else f"FAILED{where}"
-        lines.append(f"  {step.name:<14} {state:<10} {step.seconds:7.2f}s  now at {step.reached}")
+        moved = "" if step.moved else f" (should be {step.expected}: the copy did not move)"
+        lines.append(
+            f"  {step.name:<14} {state:<10} {step.seconds:7.2f}s  now at {step.reached}{moved}"
+        )
     scaled = any(s.factor != 1.0 for s in verdict.stalls)
     lines += ["", f"downtime window: {verdict.total_ms:.0f} ms measured"]
     if scaled:
@@ -99,9 +104,13 @@ def text(facts: RehearsalFacts, verdict: Verdict) -> str:
     lines += ["", *facts_line]
     lines += ["", "findings:"]
     for finding in verdict.findings:
-        lines.append(f"  {_MARK[finding.severity]:<6} {finding.message}")
+        mark = "waived" if finding.waived else _MARK[finding.severity]
+        waived = f" (waived: {finding.waived})" if finding.waived else ""
+        lines.append(f"  {mark:<6} {finding.message}{waived}")
     if not verdict.findings:
         lines.append("  none")
+    if verdict.waivers:
+        lines += ["", "waivers:"] + [f"  {line}" for line in verdict.waivers]
     if facts.notes or scaled:
         lines += ["", "notes:"]
         lines += [f"  {note}" for note in facts.notes]

@@ -1,26 +1,44 @@
 """One rehearsal: clone, baseline, upgrade under trace and probes, downgrade, compare,
 upgrade again; the scratch database is always dropped at the end.
 
-``rehearse(plan)`` returns the ``RehearsalFacts``; ``judge.judge`` decides. The clone is
-either a ``template`` copy (``CREATE DATABASE ... TEMPLATE``, the snapshots' fast clone:
-nobody may be connected to the template) or a ``dump`` (``pg_dump | pg_restore`` with
-the server's own binaries, which works while the source database is in use).
+``rehearse(plan)`` makes the copy itself (the tests' and the bench's way);
+``rehearse_on(plan, how, production)`` runs on a copy made already (the gate makes it
+with ``stageline.isolation.isolate``, whose role the tool then uses through
+``Plan.tool_url``). ``judge.judge`` decides.
+
+Nothing the tool says is trusted: after each step the copy's revision is read and
+compared with where the step should have brought it (``prepare`` and ``downgrade``:
+the rollback target; ``upgrade``: past production's revision whenever there is
+something to apply; ``upgrade again``: where the upgrade got). A copy that did not move
+fails the step: the tool ran somewhere else.
+
+When production has no revision yet (``Migrator.initial``) the release is a first
+release: the copy is an empty database, the upgrade is proven from it, and there is no
+earlier release to roll back to, unless a ``floor`` is set: then the rollback to the
+floor is rehearsed. Otherwise the rollback target is production's revision, or the
+floor when the upgrade applied it (production is older than the floor): the schema and
+data comparison needs a baseline, so it is made only for a rollback to production's
+revision.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
 
 import psycopg
-from psycopg import sql
 
-from stageline.errors import BackingServiceError
-from stageline.rehearsal.facts import Budgets, ProbeStall, RehearsalFacts, StepOutcome, Trace
+from stageline.isolation import CloneMethod, drop_copy, make_copy
+from stageline.rehearsal.compat import previous_release_breaks
+from stageline.rehearsal.facts import (
+    Budgets,
+    CompatIssue,
+    ProbeStall,
+    RehearsalFacts,
+    StepOutcome,
+    Trace,
+)
 from stageline.rehearsal.fingerprint import (
     DataLoss,
     SchemaChange,
@@ -31,14 +49,20 @@ from stageline.rehearsal.fingerprint import (
     schema_fingerprint,
 )
 from stageline.rehearsal.probes import LongReader, Probes
-from stageline.rehearsal.tools import Migrator, production_revision, table_sizes
+from stageline.rehearsal.tools import (
+    Migrator,
+    applied,
+    production_revision,
+    table_sizes,
+    with_floor,
+)
 from stageline.rehearsal.tracer import Tracer
-from stageline.services.postgres import client_connection, database_url
+from stageline.services.postgres import database_url
 
-CloneMethod = Literal["template", "dump"]
 #: tables of the migration tools themselves: probed and compared like any other? No:
 #: their content is the tool's bookkeeping, which a rehearsal changes on purpose.
 BOOKKEEPING = frozenset({"alembic_version", "django_migrations"})
+DID_NOT_MOVE = "the copy did not move: does the tool read other variables?"
 
 
 @dataclass
@@ -60,51 +84,26 @@ class Plan:
     source_note: str = ""
     #: rehearse as if a reader of this many ms held every table when the upgrade starts
     long_reader_ms: float = 0.0
+    #: the URL the tool gets (the copy's own role); default the admin URL of the copy
+    tool_url: str | None = None
+    #: the oldest revision a rollback must reach (see the module docstring)
+    floor: str | None = None
 
 
-def clone(plan: Plan) -> tuple[str, float]:
-    """Make the scratch database; returns (how, seconds)."""
-    started = time.monotonic()
-    if plan.method == "template":
-        from stageline.data.clone import clone_database
-
-        seconds = clone_database(plan.admin_url, plan.source, plan.scratch)
-        return f"template copy of {plan.source} (CREATE DATABASE ... TEMPLATE)", seconds
-    with psycopg.connect(plan.admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(plan.scratch))
-        )
-    # the connection strings go on the command line without the password (see
-    # client_connection), which travels in each program's environment
-    source, source_env = client_connection(database_url(plan.admin_url, plan.source))
-    scratch, scratch_env = client_connection(database_url(plan.admin_url, plan.scratch))
-    dump = subprocess.Popen(
-        [f"{plan.pg_bin}/pg_dump", "-Fc", "-d", source],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **source_env},
-    )  # fmt: skip
-    restore = subprocess.run(
-        [f"{plan.pg_bin}/pg_restore", "--no-owner", "--exit-on-error", "-d", scratch],
-        stdin=dump.stdout, capture_output=True, check=False, env={**os.environ, **scratch_env},
-    )  # fmt: skip
-    assert dump.stdout is not None
-    dump.stdout.close()
-    dump_err = dump.stderr.read().decode(errors="replace") if dump.stderr else ""
-    if dump.wait() != 0 or restore.returncode != 0:
-        detail = (dump_err + restore.stderr.decode(errors="replace")).strip()
-        raise BackingServiceError(
-            f"cannot copy {plan.source} for the rehearsal: {detail[-400:]}",
-            hint="pg_dump and pg_restore must match the server's major version",
-        )
-    return f"pg_dump | pg_restore of {plan.source} (works while it is in use)", (
-        time.monotonic() - started
-    )
+def first_release(migrator: Migrator, revision: str) -> bool:
+    """Whether production's ``revision`` means it has no schema of this tool yet."""
+    return migrator.reads_revision and revision == migrator.initial
 
 
-def drop(plan: Plan) -> None:
-    with psycopg.connect(plan.admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(plan.scratch))
-        )
+def rehearse(plan: Plan) -> RehearsalFacts:
+    """Make the scratch copy, run one rehearsal on it, drop it whatever happens."""
+    production = production_revision(plan.migrator, plan.production_url)
+    method: CloneMethod = "empty" if first_release(plan.migrator, production[0]) else plan.method
+    try:
+        how, seconds = make_copy(plan.admin_url, plan.source, plan.scratch, method, plan.pg_bin)
+        return rehearse_on(plan, f"{how}, {seconds:.1f}s", production)
+    finally:
+        drop_copy(plan.admin_url, plan.scratch)
 
 
 def _fingerprints(url: str) -> tuple[dict[str, dict[str, str]], dict[str, TableData]]:
@@ -119,63 +118,145 @@ def _fingerprints(url: str) -> tuple[dict[str, dict[str, str]], dict[str, TableD
     return schema, {k: v for k, v in data.items() if k not in BOOKKEEPING}
 
 
-def rehearse(plan: Plan) -> RehearsalFacts:
-    """Run one rehearsal on a scratch copy; the copy is dropped whatever happens."""
-    how, seconds = clone(plan)
-    try:
-        return _rehearse(plan, f"{how}, {seconds:.1f}s")
-    finally:
-        drop(plan)
+def _schema(url: str) -> dict[str, dict[str, str]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return schema_fingerprint(conn)
 
 
-def _rehearse(plan: Plan, how: str) -> RehearsalFacts:
-    url = database_url(plan.admin_url, plan.scratch)
-    migrator = plan.migrator
-    notes = [plan.source_note] if plan.source_note else []
-    target, note = production_revision(migrator, plan.production_url)
-    notes += [note] if note else []
-    head = migrator.current(url)
-    steps: list[StepOutcome] = []
+def checked(
+    step: StepOutcome, *, expected: str | None = None, past: str | None = None
+) -> StepOutcome:
+    """``step`` failed as "did not move" when the copy is not at ``expected``, or still at
+    ``past`` (a revision the step had to leave). Pure."""
+    if not step.ok:
+        return step
+    if expected is not None and step.reached != expected:
+        return replace(step, ok=False, moved=False, expected=expected)
+    if past is not None and step.reached == past:
+        return replace(step, ok=False, moved=False, expected=f"past {past}")
+    return replace(step, expected=expected or (f"past {past}" if past else ""))
 
-    def facts(
-        trace: Trace | None = None,
-        *,
-        stalls: list[ProbeStall] | None = None,
-        schema: list[SchemaChange] | None = None,
-        losses: list[DataLoss] | None = None,
-        sizes: dict[str, int] | None = None,
-        upgrade_ms: float = 0.0,
-    ) -> RehearsalFacts:
+
+@dataclass
+class _Run:
+    """What one rehearsal gathers on its way, turned into ``RehearsalFacts`` at any exit."""
+
+    plan: Plan
+    how: str
+    target: str
+    head: str
+    notes: list[str]
+    first: bool = False
+    steps: list[StepOutcome] = field(default_factory=list)
+    trace: Trace | None = None
+    stalls: list[ProbeStall] = field(default_factory=list)
+    schema: list[SchemaChange] = field(default_factory=list)
+    losses: list[DataLoss] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)
+    upgrade_ms: float = 0.0
+    rollback: str = ""
+    compat: list[CompatIssue] = field(default_factory=list)
+
+    def facts(self) -> RehearsalFacts:
+        plan = self.plan
         return RehearsalFacts(
-            tool=migrator.name, source=plan.source, clone_method=how,
-            production_revision=target, head_revision=head, steps=steps,
-            trace=trace or Trace(), stalls=stalls or [], schema_changes=schema or [],
-            data_losses=losses or [], clone_sizes=sizes or {},
-            production_sizes=table_sizes(plan.production_url), upgrade_ms=upgrade_ms,
-            notes=notes,
+            tool=plan.migrator.name, source=plan.source, clone_method=self.how,
+            production_revision=self.target, head_revision=self.head, steps=self.steps,
+            trace=self.trace or Trace(), stalls=self.stalls, schema_changes=self.schema,
+            data_losses=self.losses, clone_sizes=self.sizes,
+            production_sizes=table_sizes(plan.production_url), upgrade_ms=self.upgrade_ms,
+            notes=self.notes, first_release=self.first, rollback_revision=self.rollback,
+            compat=self.compat,
         )  # fmt: skip
 
-    if head != target:
-        prepare = migrator.downgrade(url, target, "prepare")
-        prepare = _with_command(prepare, head)
-        steps.append(prepare)
+
+def rehearse_on(plan: Plan, how: str, production: tuple[str, str]) -> RehearsalFacts:
+    """One rehearsal on the existing copy ``plan.scratch``; ``production`` is
+    ``production_revision``'s (revision, note)."""
+    url = database_url(plan.admin_url, plan.scratch)
+    tool_url = plan.tool_url or url
+    migrator = plan.migrator
+    target, note = production
+    notes = [plan.source_note] if plan.source_note else []
+    notes += [note] if note else []
+    run = _Run(plan, how, target, migrator.current(tool_url), notes)
+    run.first = first_release(migrator, target)
+    if run.first:
+        notes.append("first release: the upgrade is proven from an empty database")
+    elif run.head != target:
+        prepare = migrator.downgrade(tool_url, target, "prepare")
+        prepare = checked(replace(prepare, command=run.head), expected=target)
+        run.steps.append(prepare)
         if not prepare.ok:
-            return facts()
-        notes.append(f"the copy was at {head}: brought to production's {target} first")
+            return run.facts()
+        notes.append(f"the copy was at {run.head}: brought to production's {target} first")
+    prepared = run.head != target
     baseline_schema, baseline_data = _fingerprints(url)
-    sizes = {table: data.size for table, data in baseline_data.items()}
-    tables = sorted(baseline_data, key=lambda t: -baseline_data[t].size)
+    upgrade = _traced_upgrade(run, url, tool_url, baseline_data)
+    upgrade = checked(upgrade, past=target if prepared or run.first or upgrade.step else None)
+    run.steps.append(upgrade)
+    if not upgrade.ok:
+        return run.facts()
+    run.head = upgrade.reached or run.head
+    if run.head == target:
+        notes.append("no migration between production's revision and the candidate's head")
+    upgraded_schema = _schema(url)
+    if not run.first:
+        run.compat = previous_release_breaks(baseline_schema, upgraded_schema)
+    run.rollback = _rollback_target(run, upgrade)
+    if not run.rollback:
+        notes.append("no earlier release to roll back to: the rollback is not rehearsed")
+        return run.facts()
+    downgrade = migrator.downgrade(tool_url, run.rollback, "downgrade")
+    downgrade = checked(downgrade, expected=run.rollback)
+    run.steps.append(downgrade)
+    if not downgrade.ok:
+        return run.facts()
+    if run.rollback == target:
+        after_schema, after_data = _fingerprints(url)
+        run.schema = schema_diff(baseline_schema, after_schema)
+        run.losses = data_diff(baseline_data, after_data)
+    again = checked(migrator.upgrade(tool_url, "upgrade again"), expected=run.head)
+    run.steps.append(again)
+    return run.facts()
+
+
+def _rollback_target(run: _Run, upgrade: StepOutcome) -> str:
+    """Production's revision, or the floor when the upgrade applied it (production is
+    older), or, on a first release, the floor if any; "" for no rollback at all."""
+    floor = run.plan.floor
+    if run.first:
+        if floor:
+            run.notes.append(f"first release: the rollback is rehearsed down to the floor {floor}")
+        return floor or ""
+    if floor and set(floor.split(",")) <= set(applied(upgrade.output)) | {run.head}:
+        run.notes.append(
+            f"production's {run.target} is older than the floor {floor}: the rollback is "
+            f"rehearsed down to the floor (the schema and data comparison needs production's "
+            "revision, so it is not made)"
+        )
+        return with_floor(run.target, floor)
+    return run.target
+
+
+def _traced_upgrade(
+    run: _Run, url: str, tool_url: str, baseline: dict[str, TableData]
+) -> StepOutcome:
+    """The upgrade, with the tracer, the probes and the optional long reader running."""
+    plan = run.plan
+    run.sizes = {table: data.size for table, data in baseline.items()}
+    tables = sorted(baseline, key=lambda t: -baseline[t].size)
     probed = sorted(tables[: plan.max_probed_tables])
     if len(tables) > len(probed):
-        notes.append(f"probed the {len(probed)} biggest of {len(tables)} tables")
-    rows = {table: data.rows for table, data in baseline_data.items()}
+        run.notes.append(f"probed the {len(probed)} biggest of {len(tables)} tables")
+    rows = {table: data.rows for table, data in baseline.items()}
     tracer = Tracer(url, interval=plan.trace_interval, rows=rows)
     probes = Probes(url, probed, interval=plan.probe_interval)
     reader = LongReader(url, probed, plan.long_reader_ms) if plan.long_reader_ms > 0 else None
     if reader is not None:
         reader.start()
         reader.ready.wait(10)
-        notes.append(
+        run.notes.append(
             f"a reader holding every table for {plan.long_reader_ms:.0f} ms was running "
             "when the upgrade started"
         )
@@ -183,35 +264,13 @@ def _rehearse(plan: Plan, how: str) -> RehearsalFacts:
     tracer.start(t0)
     try:
         probes.start(t0)
-        upgrade = migrator.upgrade(url, "upgrade")
-        upgrade_ms = (time.monotonic() - t0) * 1000.0
+        upgrade = plan.migrator.upgrade(tool_url, "upgrade")
+        run.upgrade_ms = (time.monotonic() - t0) * 1000.0
     finally:
-        stalls: list[ProbeStall] = probes.stop(threshold=plan.stall_threshold_ms)
-        trace = tracer.stop()
+        run.stalls = probes.stop(threshold=plan.stall_threshold_ms)
+        run.trace = tracer.stop()
     if reader is not None:
         reader.join()
     if tracer.error:
-        notes.append(f"the tracer stopped early: {tracer.error}")
-    steps.append(upgrade)
-    if not upgrade.ok:
-        return facts(trace, stalls=stalls, sizes=sizes, upgrade_ms=upgrade_ms)
-    head = upgrade.reached or head
-    if head == target:
-        notes.append("no migration between production's revision and the candidate's head")
-    downgrade = migrator.downgrade(url, target, "downgrade")
-    steps.append(downgrade)
-    if not downgrade.ok:
-        return facts(trace, stalls=stalls, sizes=sizes, upgrade_ms=upgrade_ms)
-    after_schema, after_data = _fingerprints(url)
-    schema = schema_diff(baseline_schema, after_schema)
-    losses = data_diff(baseline_data, after_data)
-    steps.append(migrator.upgrade(url, "upgrade again"))
-    return facts(
-        trace, stalls=stalls, schema=schema, losses=losses, sizes=sizes, upgrade_ms=upgrade_ms
-    )
-
-
-def _with_command(step: StepOutcome, head: str) -> StepOutcome:
-    from dataclasses import replace
-
-    return replace(step, command=head)
+        run.notes.append(f"the tracer stopped early: {tracer.error}")
+    return upgrade

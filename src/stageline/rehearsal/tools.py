@@ -44,6 +44,8 @@ class Migrator(Protocol):
     name: str
     #: the revision of a database the tool never ran on
     initial: str
+    #: whether ``current`` reads the database (False: the migrator only remembers)
+    reads_revision: bool
 
     def current(self, url: str) -> str:
         """The revision the database at ``url`` is at (``initial`` when none)."""
@@ -81,6 +83,7 @@ class Alembic:
     bin_dir: Path | None = None
     name: str = "alembic"
     initial: str = "base"
+    reads_revision: bool = True
 
     def current(self, url: str) -> str:
         with psycopg.connect(url, autocommit=True) as conn:
@@ -129,6 +132,7 @@ class SqlFiles:
     single_transaction: bool = True
     name: str = "sql"
     initial: str = "before"
+    reads_revision: bool = False
     _at: dict[str, str] = field(default_factory=dict)
 
     def current(self, url: str) -> str:
@@ -163,6 +167,27 @@ class SqlFiles:
         if not self.downgrade_files:
             return StepOutcome(label, False, 0.0, "no downgrade files declared", "", "", "after")
         return self._apply(label, self.downgrade_files, url, revision)
+
+
+def applied(output: str) -> list[str]:
+    """The revisions a step's output says it reached, in order: Alembic's "Running
+    upgrade A -> B" (B), Django's "Applying app.name..." (``app:name``)."""
+    # "Running upgrade A -> B, message": B is the first word after the arrow
+    found = [new.strip(" (").split(",")[0].strip() for _old, new in _STEP.findall(output)]
+    found = [revision for revision in found if revision]
+    found += [name.replace(".", ":", 1) for verb, name in _DJANGO_STEP.findall(output)
+              if verb == "Applying"]  # fmt: skip
+    return found
+
+
+def with_floor(target: str, floor: str) -> str:
+    """The rollback target when ``floor`` overrides production's ``target``: a whole
+    revision replaces it; Django's ``app:migration`` parts replace only their apps."""
+    if ":" not in floor:
+        return floor
+    parts = dict(p.split(":", 1) for p in target.split(",") if ":" in p)
+    parts.update(dict(p.split(":", 1) for p in floor.split(",") if ":" in p))
+    return ",".join(f"{app}:{name}" for app, name in sorted(parts.items()))
 
 
 def local_runner(extra_env: Mapping[str, str] | None = None) -> Runner:
@@ -233,6 +258,7 @@ class Django:
     bin_dir: Path | None = None
     name: str = "django"
     initial: str = "zero"
+    reads_revision: bool = True
 
     def current(self, url: str) -> str:
         with psycopg.connect(url, autocommit=True) as conn:

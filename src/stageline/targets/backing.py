@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from stageline.config.model import Environment, Postgres
 from stageline.config.resolve import PostgresFacts
@@ -97,14 +96,7 @@ def stop_postgres(home: Path, env: Environment) -> bool:
 
 def _external_facts(pg: Postgres) -> PostgresFacts:
     assert pg.url is not None
-    parts = urlsplit(pg.url)
-    return PostgresFacts(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 5432,
-        user=unquote(parts.username or ""),
-        password=unquote(parts.password or ""),
-        database=parts.path.lstrip("/") or "postgres",
-    )
+    return PostgresFacts.from_url(pg.url)
 
 
 def _check_extensions(binaries: PgBinaries, pg: Postgres) -> None:
