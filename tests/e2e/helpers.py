@@ -1,7 +1,9 @@
-"""The example service in a real git repository, with its two tags built once per session.
+"""The example services in real git repositories, with their two tags built once.
 
-Each test gets its own copy (repository, ``.stageline`` with the stored artifacts) with
-free ports written into its pipeline file, and everything it started is stopped after.
+The shop (``stageline demo``'s service) is built once per session; every other example
+under ``examples/`` becomes a repository with two tags by ``example_repo``. Each test
+gets its own copy (repository, ``.stageline`` with the stored artifacts) with free ports
+written into its pipeline file, and everything it started is stopped after.
 """
 
 from __future__ import annotations
@@ -33,6 +35,38 @@ def own_tmp(prefix: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     folder.chmod(0o755)
     return folder
+
+
+#: the examples under examples/ besides the shop
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+#: their two releases: the tree without ``next/``, then the tree with ``next/`` laid over it
+EXAMPLE_TAGS = ("v1.0.0", "v1.1.0")
+
+
+def example_repo(name: str, dest: Path) -> Path:
+    """A git repository at ``dest`` holding ``examples/NAME``, tagged ``EXAMPLE_TAGS``."""
+    source = EXAMPLES / name
+    leave_out = shutil.ignore_patterns("next", "__pycache__", "*.pyc", ".venv", ".stageline")
+    shutil.copytree(source, dest, ignore=leave_out)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True)
+    commit_and_tag(dest, EXAMPLE_TAGS[0], {})
+    shutil.copytree(source / "next", dest, ignore=leave_out, dirs_exist_ok=True)
+    commit_and_tag(dest, EXAMPLE_TAGS[1], {})
+    return dest
+
+
+@contextlib.contextmanager
+def built_example(name: str) -> Iterator[Path]:
+    """``example_repo(name)`` with both tags built into its ``.stageline``; removed after."""
+    folder = own_tmp(f"stageline-{name}-")
+    try:
+        repo = example_repo(name, folder / name)
+        with Session.open(repo) as session:
+            for tag in EXAMPLE_TAGS:
+                pipeline.build(session, tag)
+        yield repo
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +101,7 @@ def workspace_copy(template: Path, prefix: str = "stageline-e2e-") -> Iterator[P
     """A copy of ``template`` (repository and ``.stageline``) on free ports; everything it
     started is stopped, and the copy removed, afterwards."""
     folder = own_tmp(prefix)
-    repo = folder / "shop"
+    repo = folder / template.name
     shutil.copytree(template, repo, symlinks=True)
     use_free_ports(repo / "stageline.toml")
     try:

@@ -1,0 +1,8 @@
+"""``gunicorn library.wsgi:application``."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "library.settings")
+application = get_wsgi_application()
