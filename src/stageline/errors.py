@@ -13,6 +13,8 @@ One root, so callers can catch everything of ours in one place::
     |   +-- Held                        sign-off holds the release (carries every reason)
     |   +-- SchemaRefused               rollback: the database is not at the older release's
     |                                   schema (carries both revisions and the choices)
+    |   +-- ReachesLive                 a gate's release code was given the live database
+    |                                   outright (carries the variables and their fix)
     +-- InfrastructureError             exit 3: something around us failed
         +-- GitError                    a ref that does not resolve, a folder that is no repo
         +-- BuildError                  a dependency or build step failed (carries a log tail)
@@ -28,7 +30,7 @@ CLI turns them into ``error: ...`` lines and exit codes; the library never exits
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -168,6 +170,27 @@ class SchemaRefused(Refused):
             reason,
             hint=(f"nothing was switched; choose {options}" if options else "nothing was switched")
             + " (`stageline rollback --dry-run` shows what each would do)",
+        )
+
+
+class ReachesLive(Refused):
+    """Release code given to a gate would open the live database: some of the variables
+    it would get name that database outright (written literally in the pipeline file),
+    so re-resolving them against the copy could not redirect them. Nothing was run."""
+
+    def __init__(
+        self, what: str, environment: str, database: str, variables: Mapping[str, str]
+    ) -> None:
+        self.environment = environment
+        self.database = database
+        self.variables = dict(variables)
+        fixes = ", ".join(f'{name} = "${{{fact}}}"' for name, fact in sorted(variables.items()))
+        super().__init__(
+            f"{what} would have reached the live database {database}, so it was not run: "
+            f"{', '.join(sorted(variables))} name it outright; interpolate them from "
+            f"${{postgres.*}} in [environments.{environment}.vars] ({fixes}) so the gate "
+            "can point them at a copy",
+            hint="see docs/safety.md: gates that run release code get a copy, never live data",
         )
 
 

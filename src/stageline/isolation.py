@@ -36,16 +36,17 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg import sql
 
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
-from stageline.errors import BackingServiceError
+from stageline.errors import BackingServiceError, ReachesLive
 from stageline.services.postgres import client_binaries, client_connection, database_url
 
 CloneMethod = Literal["template", "dump", "empty"]
@@ -72,6 +73,14 @@ class Isolated:
     seconds: float
     #: whether every other database turns the copy's role away (``FENCE``)
     fenced: bool = True
+    #: variables that still name the live database outright (see ``aimed_at_live``)
+    aimed: dict[str, str] = field(default_factory=dict)
+
+    def refuse_if_aimed(self, what: str, environment: str) -> None:
+        """Raise :class:`ReachesLive` when release code would get the live database
+        outright: call it before running anything on the copy."""
+        if self.aimed:
+            raise ReachesLive(what, environment, self.live.database, self.aimed)
 
 
 def scratch_name(prefix: str = "stageline_copy") -> str:
@@ -96,7 +105,8 @@ def copy_variables(
 
 def suspects(variables: Mapping[str, str], live: PostgresFacts, copy: PostgresFacts) -> list[str]:
     """Names of ``variables`` whose value still names the live database: its name, its
-    user (when not the copy's), or its host:port (when the copy is elsewhere). Pure."""
+    user (when not the copy's), or its host:port (when the copy is elsewhere); stageline's
+    own ``STAGELINE_*`` variables (paths, names) are not the service's settings. Pure."""
     marks = [live.database]
     if live.user and live.user != copy.user:
         marks.append(live.user)
@@ -106,7 +116,55 @@ def suspects(variables: Mapping[str, str], live: PostgresFacts, copy: PostgresFa
     return sorted(
         name
         for name, value in variables.items()
-        if any(pattern.search(value) for pattern in patterns)
+        if not name.startswith("STAGELINE_") and any(p.search(value) for p in patterns)
+    )
+
+
+#: names of variables that hold a database setting (a bare value such as a database or
+#: user name counts only in these; a URL or key=value DSN counts in any variable)
+_DATABASE_SETTING = re.compile(r"DB|DATABASE|POSTGRES|PG|SQL", re.IGNORECASE)
+_DSN_WORD = re.compile(r"\b(dbname|user)\s*=\s*'?([^\s']+)")
+
+
+def aimed_at_live(
+    variables: Mapping[str, str], live: PostgresFacts, copy: PostgresFacts
+) -> dict[str, str]:
+    """The variables that still name the live database outright once re-resolved for the
+    copy (written literally in the pipeline file rather than interpolated), each with the
+    ``${postgres.*}`` fact it should interpolate instead. Code given these would open live
+    data: the gate refuses to run it at all. Pure.
+
+    A value names the live database when it is a URL or DSN whose database or user is the
+    live one, or, in a variable named like a database setting (``DB``, ``DATABASE``,
+    ``POSTGRES``, ``PG``, ``SQL``), when it equals the live database's name, its user
+    (when not the copy's) or its password."""
+    other_user = live.user if live.user and live.user != copy.user else ""
+    other_password = live.password if live.password and live.password != copy.password else ""
+    found: dict[str, str] = {}
+    for name, value in variables.items():
+        if name.startswith("STAGELINE_") or not value:
+            continue
+        if _names_live(value, live.database, other_user):
+            found[name] = "postgres.url"
+        elif _DATABASE_SETTING.search(name):
+            bare = {live.database: "postgres.database", other_user: "postgres.user",
+                    other_password: "postgres.password"}  # fmt: skip
+            if value in bare and value:
+                found[name] = bare[value]
+    return found
+
+
+def _names_live(value: str, database: str, user: str) -> bool:
+    """Whether ``value`` is a PostgreSQL URL or key=value DSN for ``database`` or ``user``."""
+    if "://" in value:
+        parts = urlsplit(value)
+        return parts.scheme.startswith("postgres") and (
+            unquote(parts.path.lstrip("/")) == database
+            or bool(user and unquote(parts.username or "") == user)
+        )
+    return any(
+        (key == "dbname" and word == database) or (key == "user" and bool(user) and word == user)
+        for key, word in _DSN_WORD.findall(value)
     )
 
 
@@ -325,7 +383,8 @@ def isolate(
         copy = PostgresFacts(live.host, live.port, role, password, name)
         workdir = scratch_folder(release_dir)
         resolved = copy_variables(env, variables, copy)
-        yield Isolated(live, copy, admin_url, resolved, workdir, how, seconds, fenced)
+        aimed = aimed_at_live(resolved, live, copy)
+        yield Isolated(live, copy, admin_url, resolved, workdir, how, seconds, fenced, aimed)
     finally:
         drop_copy(admin_url, name)
         if role:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from stageline.config.resolve import PostgresFacts
-from stageline.errors import StagelineError, UsageError
+from stageline.errors import ReachesLive, StagelineError, UsageError
 from stageline.gates.base import (
     GateContext,
     GateOptions,
@@ -174,6 +174,9 @@ class MigrationsGate:
         try:
             setup = self._setup(ctx, opts)
             facts, breach = self._rehearse(ctx, opts, setup)
+        except ReachesLive as exc:  # nothing ran: the variables themselves name live data
+            aimed: dict[str, Any] = {"message": str(exc), "aimed": exc.variables}
+            return GateResult("failed", str(exc), time.monotonic() - started, {"tripwire": aimed})
         except StagelineError as exc:
             return GateResult("error", str(exc), time.monotonic() - started)
         except psycopg.Error as exc:  # the server refused us (connections, permissions...)
@@ -232,6 +235,7 @@ class MigrationsGate:
             method=method, pg_bin=setup.pg_bin, scratch=scratch_name("stageline_rehearsal"),
             admin_url=_server_admin_url(ctx.home, env),
         ) as iso:  # fmt: skip
+            iso.refuse_if_aimed("the migration", env.name)
             migrator = self._migrator(ctx, opts, setup, iso.workdir, ctx.service_env(iso.variables))
             plan = Plan(
                 admin_url=iso.admin_url, source=setup.source, method=setup.method,

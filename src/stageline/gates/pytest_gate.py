@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from stageline.errors import ReachesLive
 from stageline.gates.base import (
     GateContext,
     GateOptions,
@@ -155,6 +156,12 @@ class PytestGate:
         with isolate(
             ctx.environment, live, ctx.variables, release_dir=ctx.bundle, admin_url=admin_url
         ) as iso:
+            try:
+                iso.refuse_if_aimed("the test suite", ctx.environment.name)
+            except ReachesLive as refused:  # nothing runs: the variables name live data
+                aimed: dict[str, Any] = {"message": str(refused), "aimed": iso.aimed}
+                took = time.monotonic() - started
+                return GateResult("failed", str(refused), took, {"tripwire": aimed})
             env = ctx.service_env({**iso.variables, "PGAPPNAME": APPLICATION})
             with guard(
                 iso, what="the test suite", environment=ctx.environment.name,
