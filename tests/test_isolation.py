@@ -14,7 +14,7 @@ import pytest
 
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
-from stageline.isolation import FENCE, copy_variables, isolate, suspects
+from stageline.isolation import FENCE, aimed_at_live, copy_variables, isolate, suspects
 from stageline.services.postgres import PostgresServer
 
 LIVE = PostgresFacts("127.0.0.1", 5544, "stageline", "livepw", "shop")
@@ -197,3 +197,41 @@ def test_isolations_at_once_on_one_server_do_not_race(
             "SELECT count(*) FROM pg_database WHERE datname LIKE 'stageline_%'"
         ).fetchone()
     assert left == (0,)
+
+
+def test_variables_naming_the_live_database_outright_are_aimed_at_it() -> None:
+    copy = PostgresFacts("127.0.0.1", 5544, "stageline_copy_1", "copy-pw", "stageline_copy_1")
+    live = PostgresFacts("127.0.0.1", 5544, "shop", "live-pw", "shop")
+    variables = {
+        "POSTGRES_DB": "shop",  # a database setting naming the live database
+        "DB_USER": "shop",
+        "PGPASSWORD": "live-pw",
+        "REPORTS_URL": "postgresql://shop:live-pw@127.0.0.1:5544/shop",
+        "LEGACY_DSN": "host=127.0.0.1 dbname=shop",
+        "APP_NAME": "shop",  # not a database setting: a name is only a name
+        "STAGELINE_OUTBOX": "/srv/shop/.stageline/envs/staging/outbox.jsonl",
+        "DATABASE_URL": copy.url,  # re-resolved: the copy
+        "POSTGRES_USER": copy.user,
+        "HOME_URL": "https://shop.example/",
+    }
+    assert aimed_at_live(variables, live, copy) == {
+        "POSTGRES_DB": "postgres.database",
+        "DB_USER": "postgres.user",
+        "PGPASSWORD": "postgres.password",
+        "REPORTS_URL": "postgres.url",
+        "LEGACY_DSN": "postgres.url",
+    }
+    assert "STAGELINE_OUTBOX" not in suspects(variables, live, copy)
+
+
+def test_a_fully_interpolated_environment_is_aimed_at_nothing() -> None:
+    interpolated = {k: v for k, v in VARS.items() if k not in ("DB_NAME_LITERAL", "REPORTS_URL")}
+    env = environment(vars=interpolated)
+    resolved = copy_variables(env, live_variables(env), COPY)
+    assert resolved["POSTGRES_DB"] == COPY.database
+    assert aimed_at_live(resolved, LIVE, COPY) == {}
+    literal = environment()  # VARS writes two out: the live database, by name and by URL
+    resolved = copy_variables(literal, live_variables(literal), COPY)
+    assert aimed_at_live(resolved, LIVE, COPY) == {
+        "DB_NAME_LITERAL": "postgres.database", "REPORTS_URL": "postgres.url",
+    }  # fmt: skip

@@ -187,7 +187,8 @@ class ReachesLive(Refused):
         fixes = ", ".join(f'{name} = "${{{fact}}}"' for name, fact in sorted(variables.items()))
         super().__init__(
             f"{what} would have reached the live database {database}, so it was not run: "
-            f"{', '.join(sorted(variables))} name it outright; interpolate them from "
+            f"{', '.join(sorted(variables))} {'names' if len(variables) == 1 else 'name'} it "
+            "outright; interpolate them from "
             f"${{postgres.*}} in [environments.{environment}.vars] ({fixes}) so the gate "
             "can point them at a copy",
             hint="see docs/safety.md: gates that run release code get a copy, never live data",

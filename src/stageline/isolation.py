@@ -147,10 +147,12 @@ def aimed_at_live(
         if _names_live(value, live.database, other_user):
             found[name] = "postgres.url"
         elif _DATABASE_SETTING.search(name):
-            bare = {live.database: "postgres.database", other_user: "postgres.user",
-                    other_password: "postgres.password"}  # fmt: skip
-            if value in bare and value:
-                found[name] = bare[value]
+            facts = [fact for fact, text in (("postgres.database", live.database),
+                     ("postgres.user", other_user), ("postgres.password", other_password))
+                     if text and value == text]  # fmt: skip
+            if facts:  # a database named like its role: the variable's name tells which
+                hinted = [f for f in facts if f.split(".")[1][:4].upper() in name.upper()]
+                found[name] = (hinted or facts)[0]
     return found
 
 

@@ -95,14 +95,34 @@ def test_suite_runs_on_an_isolated_copy_by_default(
     assert not (ctx.bundle / "tests" / "__pycache__").exists()
 
 
-def test_suite_reaching_the_live_database_fails(
+def test_suite_given_the_live_database_outright_is_not_run(
     make_context: MakeContext, postgres_server: PostgresServer, live: str
 ) -> None:
     ctx = context(make_context, postgres_server, live, {**VARS, "POSTGRES_DB": live})
     result = PytestGate().run(ctx, PytestOptions())
     assert result.status == "failed"
+    assert result.summary.startswith(
+        f"the test suite would have reached the live database {live}, so it was not run"
+    )
+    assert 'POSTGRES_DB = "${postgres.database}"' in result.summary
+    assert "output" not in result.evidence  # pytest never started
+    assert live_names(postgres_server, live) == ["canary"]
+
+
+def test_suite_reaching_the_live_database_on_its_own_fails(
+    make_context: MakeContext, postgres_server: PostgresServer, live: str
+) -> None:
+    # TENANT is no database setting by its name: the suite runs, opens the live database
+    # as the copy's role, is turned away, and the tripwire fails the gate
+    ctx = context(make_context, postgres_server, live, {**VARS, "TENANT": live})
+    (ctx.bundle / "tests" / "test_suite.py").write_text(
+        SUITE.replace('os.environ["POSTGRES_DB"],', 'os.environ["TENANT"],', 1)
+    )
+    result = PytestGate().run(ctx, PytestOptions())
+    assert result.status == "failed"
     assert result.summary.startswith(f"the test suite reached the live database {live}")
-    assert "it likely read POSTGRES_DB" in result.summary
+    assert "it likely read TENANT" in result.summary
+    assert live_names(postgres_server, live) == ["canary"]
 
 
 def test_live_database_is_an_explicit_reported_choice(

@@ -259,32 +259,49 @@ def test_django_reading_db_vars_only_migrates_the_copy(world: World) -> None:
 
 
 @pytest.mark.parametrize("literal", ["database", "database and user"])
-def test_tool_pointed_at_the_live_database_is_caught(world: World, literal: str) -> None:
+def test_variables_naming_the_live_database_are_refused_before_anything_runs(
+    world: World, literal: str
+) -> None:
     variables = {**POSTGRES_VARS, "POSTGRES_DB": world.staging}
+    aimed = {"POSTGRES_DB": "postgres.database"}
     if literal == "database and user":
         variables["POSTGRES_USER"] = PostgresFacts.from_url(world.url(world.staging)).user
+        aimed["POSTGRES_USER"] = "postgres.user"
     setup(world, "postgres_vars", variables)
     migrate(world, "alembic", world.staging, "alembic upgrade head")
     migrate(world, "alembic", world.production, "alembic upgrade 0001_items")
-    result, _ = run_gate(world, MigrationsOptions())
+    result, watcher = run_gate(world, MigrationsOptions())
+    assert result.status == "failed"
+    assert result.summary.startswith(
+        f"the migration would have reached the live database {world.staging}, so it was not run"
+    )
+    for name, fact in aimed.items():
+        assert f'{name} = "${{{fact}}}"' in result.summary
+    assert "interpolate them from ${postgres.*} in [environments.staging.vars]" in result.summary
+    assert result.evidence["tripwire"]["aimed"] == aimed
+    assert "steps" not in result.evidence  # nothing ran
+    assert len(watcher.seen) == 1
+    assert leftovers(world) == (0, 0)
+
+
+def test_tool_reaching_the_live_database_on_its_own_is_caught(world: World) -> None:
+    # TENANT is no database setting by its name, so nothing refuses it up front: the tool
+    # runs, opens the live database as the copy's role, is turned away, and the tripwire
+    # fails the gate
+    setup(world, "postgres_vars", {**POSTGRES_VARS, "TENANT": world.staging})
+    migrate(world, "alembic", world.staging, "alembic upgrade head")
+    migrate(world, "alembic", world.production, "alembic upgrade 0001_items")
+    result, watcher = run_gate(world, MigrationsOptions())
     assert result.status == "failed"
     assert result.summary.startswith(f"the migration reached the live database {world.staging}")
-    assert "it likely read POSTGRES_DB" in result.summary
+    assert "it likely read TENANT" in result.summary
     assert "interpolate them from ${postgres.*} in [environments.staging.vars]" in result.summary
     tripwire = result.evidence["tripwire"]
-    if literal == "database":  # the copy's role: every other database turns it away
-        assert any("refused: the copy's role may open the copy only" in session
-                   for session in tripwire["sessions"]), tripwire  # fmt: skip
+    assert any("refused: the copy's role may open the copy only" in session
+               for session in tripwire["sessions"]), tripwire  # fmt: skip
     assert result.report is not None
-    report = result.report.read_text()
-    assert report.startswith("FAILED: the migration reached the live database")
-    if literal == "database and user":
-        # every server requires passwords: the live role, with the copy's password, is
-        # turned away, so the live database stays as it was and the copy never moved
-        assert any("a role it was not given" in session
-                   for session in tripwire["sessions"]), tripwire  # fmt: skip
-        assert "password authentication failed" in report, report
-        assert "it changed:" not in result.summary
+    assert result.report.read_text().startswith("FAILED: the migration reached the live database")
+    assert len(watcher.seen) == 1
     assert leftovers(world) == (0, 0)
 
 
@@ -354,7 +371,9 @@ def test_django_pointed_at_the_live_database_is_caught(world: World) -> None:
     migrate(world, "django", world.production, "python manage.py migrate notes 0001 --noinput")
     result, watcher = run_gate(world, MigrationsOptions(tool="django", upgrade=upgrade))
     assert result.status == "failed"
-    assert result.summary.startswith(f"the migration reached the live database {world.staging}")
-    assert "it likely read DB_NAME" in result.summary
-    assert len(watcher.seen) == 1  # the copy's role was turned away: nothing changed
+    assert result.summary.startswith(
+        f"the migration would have reached the live database {world.staging}, so it was not run"
+    )
+    assert 'DB_NAME = "${postgres.database}"' in result.summary
+    assert len(watcher.seen) == 1  # nothing ran: nothing changed
     assert leftovers(world) == (0, 0)

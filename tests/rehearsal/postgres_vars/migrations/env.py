@@ -1,6 +1,7 @@
 """Alembic environment of a service that ignores DATABASE_URL: it builds its URL from
 POSTGRES_SERVER, POSTGRES_PORT, POSTGRES_DB, POSTGRES_USER and POSTGRES_PASSWORD, as the
-FastAPI full-stack template does."""
+FastAPI full-stack template does; TENANT, when set, names another database (as a
+multi-tenant service might): a variable no rule reads as a database setting."""
 
 import os
 from urllib.parse import quote
@@ -14,7 +15,7 @@ url = "postgresql+psycopg://{}:{}@{}:{}/{}".format(
     quote(env.get("POSTGRES_PASSWORD", ""), safe=""),
     env["POSTGRES_SERVER"],
     env["POSTGRES_PORT"],
-    env["POSTGRES_DB"],
+    env.get("TENANT") or env["POSTGRES_DB"],
 )
 engine = create_engine(url, poolclass=pool.NullPool)
 try:
