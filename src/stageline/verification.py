@@ -39,7 +39,7 @@ from stageline.signoff import (
     may_review,
     sign_off,
 )
-from stageline.state import DeploymentRecord, GateRunRecord, VerdictKind, VerdictRecord
+from stageline.state import DeploymentRecord, GateRunRecord, Store, VerdictKind, VerdictRecord
 from stageline.targets import for_environment
 from stageline.targets.backing import postgres_facts
 from stageline.targets.base import Prepared, Release
@@ -144,7 +144,22 @@ def verify(
             digest=current.digest,
             data={"gate": name, "summary": result.summary, "run": runs[name].id},
         )
+        audit_waivers(session.store, runs[name], actor=actor)
     return VerifyReport(env.name, current.digest, manifest.service.version, runs, results)
+
+
+def audit_waivers(store: Store, run: GateRunRecord, *, actor: str) -> None:
+    """Append ``gate.waived`` when ``run``'s evidence lists waivers (the `migrations` gate's
+    findings passed by a waiver, with its reason and expiry): the audit log says which."""
+    waived = [str(line) for line in run.evidence.get("waivers") or []]
+    if waived:
+        store.append_event(
+            "gate.waived",
+            actor=actor,
+            environment=run.environment,
+            digest=run.digest,
+            data={"gate": run.gate, "run": run.id, "waivers": waived[:20]},
+        )
 
 
 def context_maker(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from stageline.state import Store
+from stageline.verification import audit_waivers
 from tests.state.test_store import artifact
 
 
@@ -49,3 +50,25 @@ def test_verdicts_and_withdrawal(store: Store) -> None:
     ]
     assert verdicts[0].note == "looks good"
     assert store.verdicts("production") == []
+
+
+def test_waivers_a_gate_run_used_are_audited(store: Store) -> None:
+    one = artifact(1)
+    store.add_artifact(one)
+    now = datetime.now(UTC)
+    waived = ["waived: the previous release still uses items.note -- nothing reads it"]
+    plain = store.record_gate_run(
+        "staging", one.digest, "smoke", kind="http", status="passed",
+        started_at=now, duration=0.1, summary="ok", evidence={}, report_path=None, actor="ana",
+    )  # fmt: skip
+    rehearsal = store.record_gate_run(
+        "staging", one.digest, "migrations", kind="migrations", status="passed",
+        started_at=now, duration=1.0, summary="ok", evidence={"waivers": waived}, report_path=None,
+        actor="ana",
+    )  # fmt: skip
+    audit_waivers(store, plain, actor="ana")
+    audit_waivers(store, rehearsal, actor="ana")
+    events = [e for e in store.events("staging") if e.kind == "gate.waived"]
+    assert len(events) == 1
+    assert events[0].data == {"gate": "migrations", "run": rehearsal.id, "waivers": waived}
+    assert events[0].digest == one.digest

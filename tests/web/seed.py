@@ -102,6 +102,9 @@ def set_anonymous(pipeline_file: Path, value: str) -> None:
     pipeline_file.write_text(text.replace('anonymous = "read"', f'anonymous = "{value}"'))
 
 
+WAIVED = "waived: the previous release still uses orders.note -- drained first (until 2099-01-01)"
+
+
 def seed(base: Path) -> Seeded:
     """Production on OLD; development, test and staging on NEW (put there by ana); every
     staging gate but ``parity`` run and passed; no approval: held, "0 of 2 approvals"."""
@@ -130,7 +133,8 @@ def seed(base: Path) -> Seeded:
                                           "downtime_ms": 71.0, "downtime_scaled_ms": 71.0,
                                           "steps": [{"name": "upgrade", "ok": True,
                                                      "seconds": 0.31}],
-                                          "findings": [], "notes": []}),
+                                          "findings": [], "notes": [],
+                                          "waivers": [WAIVED]}),
         }  # fmt: skip
         for gate, (kind, data) in evidence.items():
             report = None

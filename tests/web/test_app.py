@@ -28,6 +28,7 @@ from tests.web.seed import (
     LEAKED,
     NEW,
     OLD,
+    WAIVED,
     Seeded,
     add_artifact,
     deploy,
@@ -245,6 +246,7 @@ def test_the_release_page_shows_manifest_evidence_timeline_and_audit_with_secret
     assert "<strong>12</strong> tests" in html
     assert 'class="chart timeline"' in html and "orders AccessExclusiveLock" in html
     assert "orders stalled" in html
+    assert WAIVED in html  # a waived rehearsal finding, with its reason
     assert LEAKED not in html and "[secret:PAYMENT_API_KEY]" in html
     assert "deploy.succeeded" in html and "gate.passed" in html
     assert 'data-testid="signoff" data-state="held"' in html  # it is the one waiting
