@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -138,32 +139,28 @@ def listening_pids(port: int) -> set[int]:
     return set()
 
 
-def connections(pids: set[int]) -> list[tuple[int, tuple[str, int]]]:
-    """(pid, remote address) of every TCP connection ``pids`` hold right now, in any state
-    but listening (a connection the peer already closed still proves contact)."""
-    found: list[tuple[int, tuple[str, int]]] = []
+def _held(pids: set[int]) -> Iterator[tuple[int, tuple[str, int], tuple[str, int]]]:
+    """(pid, local, remote) of every TCP connection ``pids`` hold right now, in any state
+    but listening."""
     for pid in pids:
         inodes = socket_inodes(pid)
         if not inodes:
             continue
-        for inode, state, _local, remote in _socket_table(pid):
+        for inode, state, local, remote in _socket_table(pid):
             if inode in inodes and state != "listen":
-                found.append((pid, remote))
-    return found
+                yield pid, local, remote
+
+
+def connections(pids: set[int]) -> list[tuple[int, tuple[str, int]]]:
+    """(pid, remote address) of every TCP connection ``pids`` hold right now, in any state
+    but listening (a connection the peer already closed still proves contact)."""
+    return [(pid, remote) for pid, _local, remote in _held(pids)]
 
 
 def local_ports(pids: set[int]) -> dict[int, int]:
     """Local TCP port -> pid of every connection ``pids`` hold right now (how a server
     that sees a client's address and port tells which process it is)."""
-    found: dict[int, int] = {}
-    for pid in pids:
-        inodes = socket_inodes(pid)
-        if not inodes:
-            continue
-        for inode, state, local, _remote in _socket_table(pid):
-            if inode in inodes and state != "listen":
-                found[local[1]] = pid
-    return found
+    return {local[1]: pid for pid, local, _remote in _held(pids)}
 
 
 def group_members(pgids: set[int]) -> set[int]:

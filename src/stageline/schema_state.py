@@ -33,7 +33,7 @@ from stageline.errors import BackingServiceError, DeployFailed, Refused
 from stageline.gates.base import ProcessOutcome
 from stageline.gates.migrations import MigrationsOptions
 from stageline.identity import current_actor
-from stageline.rehearsal.tools import Alembic, Django, Runner, local_runner
+from stageline.rehearsal.tools import Alembic, Django, Runner, command_migrator, local_runner
 from stageline.schema_check import (
     SchemaDecision,
     SchemaFacts,
@@ -91,15 +91,11 @@ def _migrator(
     kind: str, options: MigrationsOptions | None, *, run: Runner, cwd: Path,
     env: Mapping[str, str], bin_dir: Path | None,
 ) -> Alembic | Django:  # fmt: skip
-    migrator: Alembic | Django
-    if kind == "django":
-        migrator = Django(run=run, cwd=cwd, env=env, bin_dir=bin_dir)
-    else:
-        migrator = Alembic(run=run, cwd=cwd, env=env, bin_dir=bin_dir)
-    if options is not None:
-        migrator.upgrade_command = options.upgrade or migrator.upgrade_command
-        migrator.downgrade_command = options.downgrade or migrator.downgrade_command
-    return migrator
+    return command_migrator(
+        kind, run=run, cwd=cwd, env=env, bin_dir=bin_dir,
+        upgrade=options.upgrade if options else None,
+        downgrade=options.downgrade if options else None,
+    )  # fmt: skip
 
 
 def read_revision(url: str, kind: str | None) -> str | None:

@@ -265,7 +265,7 @@ class MigrationsGate:
         cwd: Path,
         env_vars: Mapping[str, str],
     ) -> Migrator:
-        from stageline.rehearsal.tools import Alembic, Django, Runner, SqlFiles
+        from stageline.rehearsal.tools import Runner, SqlFiles, command_migrator
 
         def run(argv: Any, cwd: Path, env_vars: Any) -> ProcessOutcome:
             return ctx.run_process(argv, cwd=cwd, env=env_vars)
@@ -278,11 +278,10 @@ class MigrationsGate:
                 upgrade_files=opts.upgrade_files, downgrade_files=opts.downgrade_files,
                 single_transaction=opts.single_transaction,
             )  # fmt: skip
-        tool = Django if opts.tool == "django" else Alembic
-        migrator = tool(run=runner, cwd=cwd, env=env_vars, bin_dir=bin_dir)
-        migrator.upgrade_command = opts.upgrade or migrator.upgrade_command
-        migrator.downgrade_command = opts.downgrade or migrator.downgrade_command
-        return migrator
+        return command_migrator(
+            opts.tool, run=runner, cwd=cwd, env=env_vars, bin_dir=bin_dir,
+            upgrade=opts.upgrade, downgrade=opts.downgrade,
+        )  # fmt: skip
 
     def _setup(self, ctx: GateContext, opts: MigrationsOptions) -> Setup:
         from stageline.services.postgres import client_binaries

@@ -310,3 +310,22 @@ class Django:
     def downgrade(self, url: str, revision: str, label: str) -> StepOutcome:
         """Each app back to its target in ``revision``; apps it does not name to zero."""
         return self._steps(label, self.downgrade_commands(self.current(url), revision), url)
+
+
+def command_migrator(
+    kind: str,
+    *,
+    run: Runner,
+    cwd: Path,
+    env: Mapping[str, str],
+    bin_dir: Path | None,
+    upgrade: str | None = None,
+    downgrade: str | None = None,
+) -> Alembic | Django:
+    """The migrator of a tool driven by commands: Django for ``kind`` "django", Alembic
+    otherwise, with the pipeline's own ``upgrade``/``downgrade`` commands where it sets
+    them (the `migrations` gate and rollback build theirs here)."""
+    migrator = (Django if kind == "django" else Alembic)(run=run, cwd=cwd, env=env, bin_dir=bin_dir)
+    migrator.upgrade_command = upgrade or migrator.upgrade_command
+    migrator.downgrade_command = downgrade or migrator.downgrade_command
+    return migrator
