@@ -61,7 +61,8 @@ def list_(
     now = datetime.now(UTC)
     for r in rows:
         state = "revoked" if r.revoked_at else ("active" if r.active(now) else "expired")
-        table.add_row(
+        output.add_row(
+            table,
             r.name,
             r.person,
             f"{r.created_at:%Y-%m-%d %H:%M}",
@@ -107,7 +108,8 @@ def audit(
         return 0
     table = Table("#", "at", "actor", "event", "environment", "digest", "detail")
     for e in events:
-        table.add_row(
+        output.add_row(
+            table,
             str(e.id),
             f"{e.at:%Y-%m-%d %H:%M:%S}",
             e.actor,

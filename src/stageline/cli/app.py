@@ -183,7 +183,7 @@ def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
             )
         for issue in exc.issues:
             output.error_line(str(issue))
-        output.err.print(f"{len(exc.issues)} problem(s) in {path}")
+        output.line(f"{len(exc.issues)} problem(s) in {path}", stderr=True)
         return 2
     if json:
         output.emit_json(
@@ -198,7 +198,8 @@ def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
     table = Table("environment", "tier", "url", "accepts", "promotion", "postgres", "gates")
     for env in pipeline.environments:
         pg = env.postgres
-        table.add_row(
+        output.add_row(
+            table,
             env.name,
             env.tier.value,
             env.url,

@@ -51,7 +51,8 @@ def list_(directory: DirOption = Path("."), json: JsonOption = False) -> None:
         return
     table = Table("digest", "service", "version", "tag", "commit", "built", "size")
     for r in records:
-        table.add_row(
+        output.add_row(
+            table,
             r.digest[:19],
             r.service,
             r.version,
@@ -74,16 +75,14 @@ def show(ref: RefArgument, directory: DirOption = Path("."), json: JsonOption = 
             {"digest": record.digest, "record": _record_json(record), "manifest": data}
         )
         return
-    output.out.print(f"[bold]{record.digest}[/]")
+    output.out.print(f"[bold]{output.safe(record.digest)}[/]")
     service, source = data["service"], data["source"]
-    output.out.print(f"  service   {service['name']} {service['version']} ({service['kind']})")
-    output.out.print(
-        f"  source    {source['ref']} @ {source['commit'][:12]} ({source['commit_time']})"
-    )
-    output.out.print(f"  python    {data['python']}")
-    output.out.print(f"  pins      {len(data['pins'])} ({data.get('pinned_from') or 'unpinned'})")
-    output.out.print(f"  files     {len(data['files'])}")
-    output.out.print(f"  built     {record.built_at:%Y-%m-%d %H:%M:%S %Z} by {record.built_by}")
+    output.line(f"  service   {service['name']} {service['version']} ({service['kind']})")
+    output.line(f"  source    {source['ref']} @ {source['commit'][:12]} ({source['commit_time']})")
+    output.line(f"  python    {data['python']}")
+    output.line(f"  pins      {len(data['pins'])} ({data.get('pinned_from') or 'unpinned'})")
+    output.line(f"  files     {len(data['files'])}")
+    output.line(f"  built     {record.built_at:%Y-%m-%d %H:%M:%S %Z} by {record.built_by}")
 
 
 @artifact_app.command("verify")

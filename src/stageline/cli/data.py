@@ -56,8 +56,8 @@ def plan(source: FromArgument, directory: DirOption = Path("."), json: JsonOptio
     for t in result.tables:
         for c in t.columns:
             note = c.problem or ("schema only" if t.schema_only else "")
-            mark = "[red]" if c.problem else ""
-            table.add_row(t.table.key, c.column.name, c.column.type, f"{mark}{c.mask}", note)
+            mask = output.literal(c.mask, "red" if c.problem else "")
+            output.add_row(table, t.table.key, c.column.name, c.column.type, mask, note)
     output.out.print(table)
     for name in result.unused:
         output.warning(f"rule for {name}: no such table or column in {source}")
@@ -106,7 +106,7 @@ def take(
         f"{rec.bytes / 1e6:.1f} MB in {rec.duration:.1f}s ({taken.mb_per_s:.1f} MB/s)"
     )
     for name in taken.dropped:
-        output.out.print(f"    dropped older snapshot {name}")
+        output.line(f"    dropped older snapshot {name}")
 
 
 @snapshot_app.command("list")
@@ -123,7 +123,8 @@ def list_(
         return
     table = Table("name", "on", "from", "taken", "rows", "MB", "rules")
     for r in kept:
-        table.add_row(
+        output.add_row(
+            table,
             r.name,
             r.environment,
             r.source,

@@ -102,10 +102,10 @@ def demo(
     output.out.print("Try:  curl URL/healthz   curl URL/products   (URLs above)")
     output.out.print()
     output.out.print("The environments keep running. Look around:")
-    output.out.print(f"  cd {path}")
+    output.line(f"  cd {path}")
     output.out.print("  stageline status    stageline history    stageline logs staging")
     output.out.print(
         f"  stageline rollback {last}      # back to {old}, no rebuild: its schema is older,"
         " so it asks for --migrate or --keep-schema"
     )
-    output.out.print(f"Stop them all:  cd {path} && stageline down")
+    output.line(f"Stop them all:  cd {path} && stageline down")

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -266,11 +265,11 @@ def rollback(
     except SchemaRefused as refused:
         if not json:
             for choice in refused.choices:
-                output.err.print(f"  [yellow]choice[/] {escape(choice)}", soft_wrap=True)
+                output.err.print(f"  [yellow]choice[/] {output.safe(choice)}", soft_wrap=True)
         raise
     except DeployFailed as failed:  # the release that would not start: say why at once
         if failed.log_tail and not json:
-            output.err.print(f"[dim]{escape(scrub(failed.log_tail))}[/]", soft_wrap=True)
+            output.err.print(f"[dim]{output.safe(scrub(failed.log_tail))}[/]", soft_wrap=True)
         raise
     _report(result, json)
 
@@ -334,7 +333,7 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
     if state.latest:
         cells.append(
             Panel(
-                f"{state.latest.version}\n{state.latest.digest[7:19]}",
+                f"{output.safe(state.latest.version)}\n{state.latest.digest[7:19]}",
                 title="build",
                 padding=(0, 0),
             )
@@ -344,7 +343,7 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
             cells.append(_signoff_box(state.signoff))
         colour = {"healthy": "green", "unhealthy": "red", "down": "red"}.get(env.health, "dim")
         body = (
-            f"{env.version}\n{(env.digest or '')[7:19]}\n[{colour}]{env.health}[/]\n"
+            f"{output.safe(env.version)}\n{(env.digest or '')[7:19]}\n[{colour}]{env.health}[/]\n"
             f"{_age(env.age_seconds)}"
             if env.digest
             else "[dim]not deployed[/]"
@@ -353,7 +352,7 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
             body += f"\n{env.processes}x {env.serving[7:19]}"
             body += f"\n[yellow]watching {env.watching_for:.0f}s[/]" if env.watching_for else ""
         if wide:
-            body += f"\n{env.url}"
+            body += f"\n{output.safe(env.url)}"
         style = "bold yellow" if env.tier == "staging" else "white"
         cells.append(Panel(body, title=env.name, border_style=style, padding=(0, 0)))
     for _ in cells:
@@ -363,7 +362,8 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
     if state.signoff is not None and not state.signoff.promote:
         output.out.print(f"[red]held in {state.signoff_source}:[/]")
         for hold in state.signoff.holds:
-            output.out.print(f"  - {hold.reason}  [dim](clear: {hold.clear})[/]", soft_wrap=True)
+            reason, clear = output.safe(hold.reason), output.safe(hold.clear)
+            output.out.print(f"  - {reason}  [dim](clear: {clear})[/]", soft_wrap=True)
     _draw_gaps(state)
     for line in rehearsals:
         output.out.print(line, markup=False, soft_wrap=True)
@@ -371,7 +371,7 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
         return
     urls = Table.grid(padding=(0, 2))
     for env in state.environments:
-        urls.add_row(f"  {env.name}", env.url)
+        output.add_row(urls, f"  {env.name}", env.url)
     output.out.print(urls)
 
 
@@ -391,7 +391,10 @@ def _signoff_box(signoff: SignOff | None) -> Panel:
     if signoff is None:
         return Panel("[dim]promote\nwhen\nready[/]", title="sign-off", padding=(0, 0))
     marks = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "error": "[red]✗[/]"}
-    lines = [f"{marks.get(state, '[yellow]…[/]')} {gate}" for gate, state in signoff.gates.items()]
+    lines = [
+        f"{marks.get(state, '[yellow]…[/]')} {output.safe(gate)}"
+        for gate, state in signoff.gates.items()
+    ]
     lines.append(f"{len(signoff.approvals_counted)}/{signoff.approvals_required} approvals")
     lines.append("[green]promote[/]" if signoff.promote else "[red]hold[/]")
     return Panel(
@@ -435,7 +438,7 @@ def env(
         return
     table = Table("variable", "value")
     for name in sorted(variables):
-        table.add_row(name, variables[name])
+        output.add_row(table, name, variables[name])
     output.out.print(table)
 
 
@@ -458,7 +461,8 @@ def history(
     table.columns[5].max_width = 18
     table.columns[5].overflow = "ellipsis"
     for r in rows:
-        table.add_row(
+        output.add_row(
+            table,
             str(r.id),
             r.environment,
             "break-glass" if r.kind == "force" else r.kind,

@@ -1,4 +1,13 @@
-"""CLI output with fixed roles: step, success, warning, error; JSON for scripts."""
+"""CLI output with fixed roles: step, success, warning, error; JSON for scripts.
+
+Text is data. Anything a person, the store or a service supplied (notes, reasons, gate
+output, refs, log lines, commit messages, variable values, error messages quoting them)
+is never read as Rich markup: a note holding ``[/bold]`` would crash the command, and a
+masked secret's ``[secret:NAME]`` would vanish as an unknown style. So the roles below
+escape their message; a table row goes through :func:`add_row`, a free line through
+:func:`line`, and a value placed inside a markup template through :func:`safe` (or is
+passed as :func:`literal` text). Markup is written only by this package's own code.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 from stageline.errors import StagelineError
 
@@ -17,12 +28,32 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
+def safe(value: object) -> str:
+    """``value`` escaped to sit inside a markup template: ``f"[red]{safe(note)}[/]"``."""
+    return escape(str(value))
+
+
+def literal(value: object, style: str = "") -> Text:
+    """``value`` as Rich text that is never read as markup (a cell, a panel's body)."""
+    return Text(str(value), style=style)
+
+
+def add_row(table: Table, *cells: str | Text) -> None:
+    """A table row whose text cells are literal; a styled cell comes as :func:`literal`."""
+    table.add_row(*(literal(cell) if isinstance(cell, str) else cell for cell in cells))
+
+
+def line(text: str, *, stderr: bool = False) -> None:
+    """A line printed as it is (no markup, no highlighting), wrapped only by the terminal."""
+    (err if stderr else out).print(text, markup=False, soft_wrap=True)
+
+
 def step(message: str) -> None:
-    out.print(f"[bold blue]==>[/] {message}")
+    out.print(f"[bold blue]==>[/] {escape(message)}")
 
 
 def success(message: str) -> None:
-    out.print(f"[bold green]ok[/] {message}")
+    out.print(f"[bold green]ok[/] {escape(message)}")
 
 
 def notice(message: str) -> None:
@@ -60,10 +91,10 @@ def error_json(exc: StagelineError) -> dict[str, Any]:
 @contextmanager
 def progress(title: str) -> Iterator[Any]:
     """A spinner for a long step; yields a callback that prints each sub-step as it starts."""
-    with out.status(f"{title}...") as status:
+    with out.status(f"{escape(title)}...") as status:
 
         def report(stage: str) -> None:
-            out.print(f"    [dim]{stage}[/]")
-            status.update(f"{title}: {stage}")
+            out.print(f"    [dim]{escape(stage)}[/]")
+            status.update(f"{escape(title)}: {escape(stage)}")
 
         yield report

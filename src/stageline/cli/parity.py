@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from stageline.cli import output
@@ -19,11 +18,11 @@ from stageline.parity.report import ParityView, metrics_for, parity_view
 from stageline.pipeline import Session
 
 _SEVERITY = {
-    "-": "[green]equal[/]",
-    "info": "[cyan]info[/]",
-    "warning": "[yellow]warning[/]",
-    "blocking": "[bold red]blocking[/]",
-    "allowed": "[magenta]allowed[/]",
+    "-": output.literal("equal", "green"),
+    "info": output.literal("info", "cyan"),
+    "warning": output.literal("warning", "yellow"),
+    "blocking": output.literal("blocking", "bold red"),
+    "allowed": output.literal("allowed", "magenta"),
 }
 
 
@@ -52,13 +51,13 @@ def draw(view: ParityView) -> None:
     output.step(f"parity: {view.a} against {view.b}")
     report = view.report
     if report is None:
-        output.out.print(f"    {view.missing} runs nothing yet: nothing to compare")
+        output.line(f"    {view.missing} runs nothing yet: nothing to compare")
     else:
         table = Table("layer", "key", view.a, view.b, "result", "why")
         for row in report.rows:
             why = row.reason + (f" (allowed by {row.allowed_by})" if row.allowed_by else "")
-            cells = [escape(text) for text in (row.layer, row.key, row.a, row.b)]
-            table.add_row(*cells, _SEVERITY[row.severity], escape(why))
+            cells = (row.layer, row.key, row.a, row.b)
+            output.add_row(table, *cells, _SEVERITY[row.severity], why)
         output.out.print(table)
         if report.ok:
             allowed = f", {len(report.allowed)} allowed difference(s)" if report.allowed else ""
@@ -66,12 +65,12 @@ def draw(view: ParityView) -> None:
         else:
             output.error_line(
                 f"{len(report.blocking)} blocking difference(s) between {view.a} and {view.b}",
-                hint=escape(
+                hint=(
                     f"make them equal, or allow one in [environments.{view.a}.parity] "
                     'with allow = [{ layer = "...", key = "...", reason = "..." }]'
                 ),
             )
-    output.out.print(f"time gap: {view.gap.summary()}")
+    output.line(f"time gap: {view.gap.summary()}")
     for person in view.people:
         output.out.print(
             f"people in {person.environment}: deploy: {person.may_deploy}"
@@ -124,7 +123,9 @@ def draw_metrics(figures: Metrics) -> None:
     )
     table = Table("environment", "deployments", "per day", "per week")
     for f in figures.frequency:
-        table.add_row(f.environment, str(f.deployments), f"{f.per_day:.2f}", f"{f.per_week:.1f}")
+        output.add_row(
+            table, f.environment, str(f.deployments), f"{f.per_day:.2f}", f"{f.per_week:.1f}"
+        )
     output.out.print(table)
     where = figures.production or "production"
     rate = figures.change_failure_rate

@@ -62,7 +62,7 @@ def set_(
             f"{name} is not in environments.{environment}.secrets: the service will not"
             " receive it until it is declared there"
         )
-    output.out.print("    it takes effect at the next deploy of " + environment)
+    output.line("    it takes effect at the next deploy of " + environment)
 
 
 @secrets_app.command("list")
@@ -78,10 +78,11 @@ def list_(
     table = Table("name", "declared", "source", "set by", "set at")
     for info in infos:
         source = info.source if info.reference is None else f"{info.source}: {info.reference}"
-        table.add_row(
+        output.add_row(
+            table,
             info.name,
-            "yes" if info.declared else "[yellow]no[/]",
-            source if info.source != "missing" else "[red]missing[/]",
+            "yes" if info.declared else output.literal("no", "yellow"),
+            source if info.source != "missing" else output.literal("missing", "red"),
             info.set_by or "-",
             f"{info.set_at:%Y-%m-%d %H:%M}" if info.set_at else "-",
         )

@@ -37,11 +37,13 @@ def verify(
         if json:
             return
         if result is None:
-            output.out.print(f"    [dim]{name}: running[/]")
+            output.out.print(f"    [dim]{output.safe(name)}: running[/]")
         else:
+            summary = output.safe(result.summary)
             output.out.print(
-                f"    {name}: {_MARK[result.status]} in {result.duration:.1f}s: {result.summary}",
-                markup=True,
+                f"    {output.safe(name)}: {_MARK[result.status]} in {result.duration:.1f}s: "
+                f"{summary}",
+                soft_wrap=True,
             )
 
     with Session.open(directory) as session:
@@ -116,11 +118,12 @@ def outbox(
         output.emit_json(records)
         return
     if not records:
-        output.out.print(f"nothing in {environment}'s outbox")
+        output.line(f"nothing in {environment}'s outbox")
         return
     table = Table("at", "kind", "function", "arguments", "version")
     for record in records:
-        table.add_row(
+        output.add_row(
+            table,
             str(record.get("at", ""))[:19],
             str(record.get("kind", "")),
             str(record.get("function", "")),
