@@ -7,6 +7,7 @@ One root, so callers can catch everything of ours in one place::
     |   +-- ConfigError                 the pipeline file is broken (carries every problem)
     |   +-- UnknownName                 an environment, gate, provider... that does not exist
     |   +-- ArtifactNotFound            no artifact matches a digest or tag
+    |   +-- TooLong                     a note or reason over its cap (names the cap)
     +-- Refused                         exit 1: a check or verification said no
     |   +-- ArtifactTampered            stored bytes no longer match the manifest
     |   +-- UnsafeArchive               a tar member that would land outside its tree
@@ -100,6 +101,19 @@ class ArtifactNotFound(UsageError):
         super().__init__(
             f"no artifact matches {ref!r}",
             hint="`stageline artifacts` lists what is stored; `stageline build REF` makes one",
+        )
+
+
+class TooLong(UsageError):
+    """A text a person typed (a note, a reason) is longer than its cap; nothing was stored."""
+
+    def __init__(self, what: str, length: int, limit: int) -> None:
+        self.what = what
+        self.length = length
+        self.limit = limit
+        super().__init__(
+            f"the {what} is {length:,} characters long; the cap is {limit:,} characters",
+            hint=f"shorten the {what} (nothing was stored)",
         )
 
 

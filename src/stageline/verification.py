@@ -25,6 +25,7 @@ from stageline.gates.base import GateContext, GateResult
 from stageline.gates.registry import parse_options
 from stageline.gates.runner import run_gates
 from stageline.identity import current_actor
+from stageline.limits import NOTE_LIMIT, check_length
 from stageline.outbox import outbox_path
 from stageline.pins import GatePin, pin_of
 from stageline.pipeline import Session
@@ -255,6 +256,7 @@ def give_verdict(
     person: str | None = None,
 ) -> VerdictRecord:
     """Approve or reject the digest running in ``environment``, under its approval rule."""
+    check_length("note" if kind == "approve" else "reason", note, NOTE_LIMIT)
     pipe = session.pipeline()
     env = pipe.environment(environment)
     rule = approval_rule(env)

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from stageline.data.rules import DataRules
+from stageline.limits import REASON_LIMIT
 
 NAME_RE = r"^[a-z][a-z0-9-]*$"
 VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -138,7 +139,7 @@ class Freeze(Strict):
 
     start: datetime
     end: datetime
-    reason: Annotated[str, Field(min_length=1)]
+    reason: Annotated[str, Field(min_length=1, max_length=REASON_LIMIT)]
 
     @model_validator(mode="after")
     def _ordered(self) -> Freeze:
@@ -160,7 +161,7 @@ class ParityAllow(Strict):
     #: the row's key inside the layer (e.g. ``version``, a package or variable name);
     #: omitted: every difference in the layer
     key: str | None = None
-    reason: Annotated[str, Field(min_length=1)]
+    reason: Annotated[str, Field(min_length=1, max_length=REASON_LIMIT)]
 
 
 class Parity(Strict):

@@ -37,6 +37,7 @@ from stageline.gates.base import (
     GateStatus,
     ProcessOutcome,
 )
+from stageline.limits import REASON_LIMIT
 from stageline.rehearsal.facts import Budgets, Waiver
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class WaiverOption(GateOptions):
     message contains ``match`` (case-insensitive) are accepted until ``expires``."""
 
     match: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=REASON_LIMIT)
     expires: date
 
 

@@ -34,6 +34,7 @@ from stageline.repo_guard import make_home
 from stageline.state import Store
 from stageline.web import api, charts, pages
 from stageline.web.auth import signed_in, signing_key
+from stageline.web.body_limit import BodyLimit
 from stageline.web.dashboard import POLL_SECONDS, Dashboard, dashboard_of
 from stageline.web.exposure import check_exposure, is_loopback
 from stageline.web.views import age, short
@@ -143,6 +144,7 @@ def create_app(
     ]
     middleware = [
         Middleware(SecurityHeaders),
+        Middleware(BodyLimit),
         Middleware(
             SessionMiddleware,
             secret_key=key.hex(),
