@@ -6,6 +6,10 @@ byte chunks (:meth:`Redactor.feed` / :meth:`Redactor.flush`), holding back only 
 that could still be the start of a secret, so a value split across two reads is masked
 too. Where secrets overlap, the longest match wins; empty values are ignored.
 
+A value shorter than :data:`MIN_SECRET_LENGTH` is refused wherever one comes in
+(:func:`check_maskable`): ``GET`` as a secret would be masked inside every request line,
+and the masks would tell anyone reading the log what it is.
+
 The process keeps a registry of every secret value it has resolved (:func:`remember`,
 called by ``stageline.secrets.secrets_for``), so the CLI can mask anything it prints or
 stores with :func:`scrub` without knowing which environment the text came from.
@@ -19,12 +23,31 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stageline.errors import UsageError
+
 if TYPE_CHECKING:
     from stageline.gates.base import GateResult
+
+#: the shortest secret value accepted: a shorter one turns up inside ordinary text, and
+#: masking it there would reveal it
+MIN_SECRET_LENGTH = 8
 
 
 def mask_for(name: str) -> str:
     return f"[secret:{name}]"
+
+
+def check_maskable(what: str, value: str) -> str:
+    """``value`` unchanged if it is long enough to mask safely; else a ``UsageError``
+    naming the secret (``what``) and :data:`MIN_SECRET_LENGTH`, never the value."""
+    if len(value) < MIN_SECRET_LENGTH:
+        raise UsageError(
+            f"secret {what} is {len(value)} characters long; a secret needs at least "
+            f"{MIN_SECRET_LENGTH} characters to be masked safely",
+            hint="use a longer value: a short one turns up, masked and so revealed, "
+            "inside ordinary text (nothing was stored or used)",
+        )
+    return value
 
 
 class Redactor:

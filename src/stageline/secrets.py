@@ -76,6 +76,8 @@ def secrets_for(env: Environment, session: Session | None = None) -> dict[str, s
             values[name] = _value(record, keyring)
         elif legacy_variable(env.name, name) in os.environ:
             values[name] = os.environ[legacy_variable(env.name, name)]
+    for name, value in values.items():
+        redact.check_maskable(f"{env.name}.{name}", value)
     redact.remember(values, environment=env.name)
     return values
 
@@ -164,6 +166,7 @@ def set_secret(
         assert value is not None
         if not value:
             raise UsageError("the value is empty", hint="a secret needs a value")
+        redact.check_maskable(f"{env.name}.{name}", value)
         keyring = load_keyring(session.workspace.home, create=True)
         blob, key_id = encrypt(keyring, env.name, name, value)
         record = session.store.vault.put_secret(

@@ -65,7 +65,7 @@ def test_a_wrong_key_is_refused(session: Session, monkeypatch: pytest.MonkeyPatc
 
 def test_rotate_key_reencrypts_everything_under_a_new_key(session: Session) -> None:
     set_secret(session, "staging", "API_KEY", value="staging-key-1")
-    set_secret(session, "staging", "DB_PASSWORD", value="pw-2")
+    set_secret(session, "staging", "DB_PASSWORD", value="pw-2-rotated")
     set_secret(session, "production", "API_KEY", value="production-key-9")
     home = session.workspace.home
     old = load_keyring(home)
@@ -79,7 +79,7 @@ def test_rotate_key_reencrypts_everything_under_a_new_key(session: Session) -> N
     assert {r[2] for r in after}.isdisjoint({r[2] for r in before})
     assert secrets_for(session.pipeline().environment("staging"), session) == {
         "API_KEY": "staging-key-1",
-        "DB_PASSWORD": "pw-2",
+        "DB_PASSWORD": "pw-2-rotated",
     }
     # the old key no longer opens anything
     os.environ["STAGELINE_MASTER_KEY"] = base64.b64encode(old.keys[0]).decode()
@@ -116,17 +116,17 @@ def test_list_shows_names_sources_and_the_legacy_variable_never_values(
 ) -> None:
     set_secret(session, "staging", "API_KEY", value="staging-key-1")
     set_secret(session, "staging", "EXTRA", value="undeclared")
-    monkeypatch.setenv("STAGELINE_SECRET_STAGING_DB_PASSWORD", "legacy")
+    monkeypatch.setenv("STAGELINE_SECRET_STAGING_DB_PASSWORD", "legacy-value")
     infos = {info.name: info for info in list_secrets(session, "staging")}
     assert infos["API_KEY"].source == "encrypted" and infos["API_KEY"].set_by == "ops@shop.example"
     assert infos["EXTRA"].declared is False
     assert infos["DB_PASSWORD"].source == "variable"
-    assert "staging-key-1" not in repr(infos) and "legacy" not in repr(list(infos.values()))
+    assert "staging-key-1" not in repr(infos) and "legacy-value" not in repr(list(infos.values()))
     # the legacy variable still works as a fallback, the store wins over it
     monkeypatch.setenv("STAGELINE_SECRET_STAGING_API_KEY", "ignored")
     assert secrets_for(session.pipeline().environment("staging"), session) == {
         "API_KEY": "staging-key-1",
-        "DB_PASSWORD": "legacy",
+        "DB_PASSWORD": "legacy-value",
     }
     remove_secret(session, "staging", "API_KEY")
     with pytest.raises(UsageError, match="no stored secret"):
@@ -134,7 +134,7 @@ def test_list_shows_names_sources_and_the_legacy_variable_never_values(
 
 
 def test_a_key_file_readable_by_others_is_refused(session: Session) -> None:
-    set_secret(session, "staging", "API_KEY", value="v")
+    set_secret(session, "staging", "API_KEY", value="any-value")
     key_file_path(session.workspace.home).chmod(0o644)
     with pytest.raises(UsageError, match="readable by others"):
         secrets_for(session.pipeline().environment("staging"), session)
