@@ -37,6 +37,7 @@ from stageline.policy import Decision
 from stageline.schema_check import SchemaDecision
 from stageline.secrets import secrets_for
 from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord, DeploymentStatus
+from stageline.state.locks import environment_lock
 from stageline.targets import for_environment
 from stageline.targets.base import CommandResult, Release, ServiceStatus, Target
 from stageline.verification import refresh_soak, verify
@@ -140,7 +141,7 @@ def execute(
     env = pipe.environment(the_plan.environment)
     actor = current_actor()
     store = session.store
-    with store.lock(f"deploy:{env.name}", holder=actor):
+    with store.lock(environment_lock(env.name), holder=actor):
         reconcile(session, env, pipe.service.name)
         kind: DeploymentKind = "force" if the_plan.decision.break_glass else the_plan.kind
         record = store.start_deployment(env.name, the_plan.artifact.digest, actor=actor, kind=kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,6 +17,7 @@ from stageline.pipeline import Session
 from stageline.secrets import secrets_for
 from stageline.signoff import SignOff
 from stageline.state import ArtifactRecord
+from stageline.state.locks import environment_lock
 from stageline.targets import for_environment
 from stageline.targets.backing import postgres_facts, stop_postgres
 from stageline.verification import signoff_for
@@ -141,18 +143,25 @@ def environment_config(session: Session, environment: str) -> dict[str, str]:
 
 
 def down(session: Session, environment: str | None = None) -> list[str]:
-    """Stop environments (all when None) and their own PostgreSQL servers."""
+    """Stop environments (all when None) and their own PostgreSQL servers, under each
+    one's deploy lock, all taken first: ``LockHeld`` (naming the holder) while a deploy
+    runs in any of them, and then nothing was stopped."""
     pipe = session.pipeline()
     chosen = [pipe.environment(environment)] if environment else list(pipe.environments)
-    stopped: list[str] = []
-    for env in reversed(chosen):
-        target = for_environment(session.workspace.home, env, pipe.service.name)
-        running = target.status()
-        target.stop()
-        pg = stop_postgres(session.workspace.home, env)
-        if running is not None or pg:
-            stopped.append(env.name)
-            session.store.append_event(
-                "environment.down", actor=current_actor(), environment=env.name
-            )
-    return stopped
+    actor = current_actor()
+    with ExitStack() as held:
+        for env in chosen:
+            held.enter_context(session.store.lock(environment_lock(env.name), holder=actor))
+        return [env.name for env in reversed(chosen) if _stop(session, env, pipe.service.name)]
+
+
+def _stop(session: Session, env: Environment, service: str) -> bool:
+    """Stop ``env``'s service and PostgreSQL server; whether anything was running."""
+    target = for_environment(session.workspace.home, env, service)
+    running = target.status()
+    target.stop()
+    pg = stop_postgres(session.workspace.home, env)
+    if running is None and not pg:
+        return False
+    session.store.append_event("environment.down", actor=current_actor(), environment=env.name)
+    return True

@@ -36,6 +36,12 @@ _HOLDER_WAIT_TRIES = 100  # x 20 ms: how long a loser waits for the winner's row
 _UNKNOWN_SINCE = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def environment_lock(environment: str) -> str:
+    """The lock held by whatever changes what runs in ``environment`` (a deploy, a
+    promotion, a rollback, ``down``): one at a time."""
+    return f"deploy:{environment}"
+
+
 def lock_key(name: str) -> int:
     """A stable signed 64-bit key for ``name`` (PostgreSQL advisory lock ids)."""
     raw = hashlib.sha256(f"stageline:{name}".encode()).digest()[:8]
