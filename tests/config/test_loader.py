@@ -256,7 +256,7 @@ steps = [{ path = "/healthz" }]
 
 [environments.staging.gates.signoff]
 kind = "approval"
-required = 2
+required = 1
 reviewers = ["group:qa"]
 """
 

@@ -26,6 +26,7 @@ from stageline.config.model import (
     Service,
     Tier,
 )
+from stageline.config.resolve import interpolate, known_names
 from stageline.data.rules import DataRules
 from stageline.errors import ConfigError, ConfigIssue, UnknownName, UsageError
 
@@ -95,6 +96,13 @@ class _Loader:
         key = ".".join(path)
         self.issues.append(ConfigIssue(self.display, self.lines.line(path), key, message, hint))
 
+    def add_at(
+        self, where: tuple[str, ...], key: tuple[str, ...], message: str, hint: str | None
+    ) -> None:
+        """An issue about ``key`` written (in ``[defaults]`` perhaps) at ``where``."""
+        line = self.lines.line(where)
+        self.issues.append(ConfigIssue(self.display, line, ".".join(key), message, hint))
+
     def raise_if_any(self) -> None:
         if self.issues:
             self.issues.sort(key=lambda issue: (issue.line or 0, issue.key))
@@ -150,6 +158,7 @@ class _Loader:
         for env in environments:
             self._check_gates(env, people)
             self._check_access(env, people)
+            self._check_vars(env)
         self.raise_if_any()
         assert service is not None
         return Pipeline(
@@ -178,7 +187,9 @@ class _Loader:
             here = ("environments", env.name, "gates", name)
             try:
                 options_model = get_gate(gate.kind).Options
-                options = options_model.model_validate(gate.options)
+                options = options_model.model_validate(
+                    gate.options, context={"groups": people.groups}
+                )
             except UnknownName as exc:
                 where = _first_present(self.lines, ("gates", name, "kind"), tuple(sources))
                 self.issues.append(
@@ -204,6 +215,22 @@ class _Loader:
                         f"groups are declared in [people.groups]: "
                         f"{', '.join(people.groups) or 'none yet'}",
                     )
+
+    def _check_vars(self, env: Environment) -> None:
+        """Every ``${name}`` in the vars must be a fact this environment has."""
+        facts = dict.fromkeys(known_names(env), "")
+        for name, value in env.vars.items():
+            try:
+                interpolate(value, facts, where=f"environments.{env.name}.vars.{name}")
+            except UnknownName as exc:
+                sources = (("environments", env.name), ("defaults",))
+                where = _first_present(self.lines, ("vars", name), sources)
+                key = f"environments.{env.name}.vars.{name}"
+                message = f"unknown name ${{{exc.name}}}; known: {', '.join(exc.valid)}"
+                issue = ConfigIssue(
+                    self.display, self.lines.line(where or ()), key, message, exc.hint
+                )
+                self.issues.append(issue)
 
     def _check_access(self, env: Environment, people: People) -> None:
         """``[environments.X.access]`` may only name groups that exist."""

@@ -88,6 +88,12 @@ def facts_of(env: Environment, postgres: PostgresFacts | None) -> dict[str, str]
     return facts
 
 
+def known_names(env: Environment) -> list[str]:
+    """The names ``env``'s vars may interpolate (what :func:`facts_of` will give)."""
+    placeholder = PostgresFacts("", 0, "", "", "") if env.postgres is not None else None
+    return sorted(facts_of(env, placeholder))
+
+
 def interpolate(text: str, facts: Mapping[str, str], *, where: str) -> str:
     """Replace ``${name}`` by its fact; an unknown name is an error listing the known ones."""
 
