@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from stageline import __version__
+from stageline.limits import NOTE_LIMIT
 
 Schema = dict[str, Any]
 
@@ -172,7 +173,10 @@ SCHEMAS: dict[str, Schema] = {
             "production_per_day": {"type": "array", "items": _I},
         },
     ),
-    "VerdictRequest": _obj({"kind": {"enum": ["approve", "reject"]}, "note": _S}, ["kind"]),
+    "VerdictRequest": _obj(
+        {"kind": {"enum": ["approve", "reject"]}, "note": {**_S, "maxLength": NOTE_LIMIT}},
+        ["kind"],
+    ),
     "VerdictGiven": _obj({"verdict": _ref("Verdict"), "signoff": _ref("SignOff")}),
 }
 
