@@ -11,7 +11,9 @@ command and gates, and each environment reads only its own. A value comes from, 
    a fallback).
 
 Every value resolved in a process is remembered by ``stageline.redact``, so whatever the
-process prints or stores afterwards has it masked.
+process prints or stores afterwards has it masked. A value too short to mask safely
+(under ``redact.MIN_SECRET_LENGTH`` characters) is refused when it is set and whenever
+one is resolved, whatever its source.
 """
 
 from __future__ import annotations
