@@ -57,3 +57,35 @@ def test_verify_prints_a_gates_hostile_output_and_its_masks_literally(shop: Path
     assert "echo: failed" in result.stdout, printed
     assert f"{HOSTILE} {mask_for('PROBE_KEY')}" in result.stdout, printed
     assert PROBE_KEY not in printed
+
+
+@pytest.mark.slow
+def test_a_held_promotion_names_a_hostile_rejection_literally(shop: Path) -> None:
+    with Session.open(shop) as session:  # staging runs the newer tag, as the store says
+        digest = find_artifact(session, TAGS[1]).digest
+        started = session.store.start_deployment("staging", digest, actor=QA[0], kind="deploy")
+        session.store.finish_deployment(started.id, "succeeded")
+    env = {
+        **os.environ,
+        "COLUMNS": "300",
+        "STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY": PAYMENT_KEY,
+    }
+    stageline = [sys.executable, "-m", "stageline"]
+    rejected = subprocess.run(
+        [*stageline, "reject", "staging", "--reason", HOSTILE, "-C", str(shop)],
+        capture_output=True,
+        text=True,
+        env={**env, "STAGELINE_USER": QA[1]},
+    )
+    assert rejected.returncode == 0, rejected.stderr
+    for dry_run in ((), ("--dry-run",)):
+        held = subprocess.run(
+            [*stageline, "promote", "staging", *dry_run, "-C", str(shop)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+        )
+        assert held.returncode == 1, held.stdout + held.stderr
+        assert f"rejected {digest[:19]} in staging: {HOSTILE}" in held.stderr, held.stderr
+        assert "unexpected" not in held.stderr
