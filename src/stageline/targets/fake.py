@@ -1,7 +1,8 @@
 """An in-memory target for use-case tests: it records every call and plays scripted outcomes.
 
 In the spirit of httpx's ``MockTransport`` and pyinfra's fake connector: nothing runs, no
-port is bound, no folder is written outside the test's own ``tmp_path``. A test makes a
+port is bound; the one folder it makes is an empty working folder per release under the
+``.stageline`` folder it is given (gates run there). A test makes a
 :class:`FakeTargets` (one :class:`FakeTarget` per environment, kept across the
 ``Session.target`` calls of one use case), injects it for the ``local`` kind::
 
@@ -112,7 +113,9 @@ class FakeTarget:
     def prepare(self, release: Release) -> Prepared:
         self.calls.append(Call("prepare", (release.digest,)))
         root = self.home / "fake" / self.env.name / release.digest.removeprefix("sha256:")[:12]
-        return Prepared(release, root, root / "bundle", root / "venv" / "bin")
+        prepared = Prepared(release, root, root / "bundle", root / "venv" / "bin")
+        prepared.workdir.mkdir(parents=True, exist_ok=True)  # a gate's working folder
+        return prepared
 
     def backing(self, *, start: bool = True) -> PostgresFacts | None:
         self.calls.append(Call("backing", ("start" if start else "facts",)))
