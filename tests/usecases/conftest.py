@@ -140,9 +140,7 @@ class World:
 
 
 @pytest.fixture
-def world(
-    tmp_path: Path, template_store: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[World]:
+def world(tmp_path: Path, template_store: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     for name in ("STAGELINE_HOME", "STAGELINE_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STAGELINE_USER", ACTOR)

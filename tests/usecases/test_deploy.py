@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
 from stageline import deploy as usecases
 from stageline.access import AccessRefused
-from stageline.errors import DeployFailed, LockHeld, Held, UsageError
+from stageline.errors import ArtifactNotFound, DeployFailed, Held, LockHeld, UsageError
 from stageline.targets.base import Target
 from stageline.targets.fake import FakeTarget
-from tests.usecases.conftest import World
+from stageline.targets.local import LocalTarget
+from tests.usecases.conftest import PIPELINE, World
 
 
 def test_a_deploy_prepares_runs_the_release_command_starts_and_records(world: World) -> None:
@@ -26,11 +28,13 @@ def test_a_deploy_prepares_runs_the_release_command_starts_and_records(world: Wo
     assert world.events("deploy.succeeded") == [{"deployment": done.deployment.id}]
 
 
-def test_the_fake_is_a_target() -> None:
-    def accepts(target: Target) -> Target:  # mypy checks the protocol here
-        return target
-
-    assert accepts.__name__ and FakeTarget.__name__ == "FakeTarget"
+def test_the_fake_and_local_targets_follow_the_whole_protocol(world: World) -> None:
+    wanted = {name for name in vars(Target) if not name.startswith("_")}
+    for kind in (FakeTarget, LocalTarget):
+        assert wanted <= set(dir(kind)), (kind, wanted - set(dir(kind)))
+    env = world.session.pipeline().environment("staging")
+    target: Target = world.session.target(env, "shop")  # mypy checks the protocol here
+    assert isinstance(target, FakeTarget) and target.health("/healthz", timeout=1) == "down"
 
 
 def test_dry_run_plan_is_the_plan_execute_carries_out(world: World) -> None:
@@ -64,7 +68,7 @@ def test_a_failed_release_command_switches_nothing(world: World) -> None:
     assert "start" not in world.fakes["development"].names()
     [record] = world.store.deployments("development")
     assert record.status == "failed" and "exit code 3" in record.detail
-    assert world.events("deploy.failed")[0]["reason"].startswith("release command")  # type: ignore[union-attr]
+    assert str(world.events("deploy.failed")[0]["reason"]).startswith("release command")
 
 
 @pytest.mark.parametrize(
@@ -105,9 +109,11 @@ def test_a_slow_start_still_succeeds(world: World) -> None:
 
 def test_lock_contention_refuses_and_records_nothing(world: World) -> None:
     world.artifact("1.0.0")
-    with world.store.lock("deploy:development", holder="max@shop.example"):
-        with pytest.raises(LockHeld, match="max@shop.example"):
-            usecases.deploy(world.session, "development", "v1.0.0")
+    with (
+        world.store.lock("deploy:development", holder="max@shop.example"),
+        pytest.raises(LockHeld, match=r"max@shop\.example"),
+    ):
+        usecases.deploy(world.session, "development", "v1.0.0")
     assert world.store.deployments("development") == []
     assert "development" not in world.fakes
 
@@ -129,7 +135,9 @@ def test_an_interrupted_deployment_of_another_digest_is_settled_failed(world: Wo
     other = world.artifact("1.1.0")
     usecases.deploy(world.session, "development", "v1.0.0")
     stale = world.store.start_deployment("development", other.digest, actor=ACTOR_B, kind="deploy")
-    settled = usecases.reconcile(world.session, world.session.pipeline().environment("development"), "shop")
+    settled = usecases.reconcile(
+        world.session, world.session.pipeline().environment("development"), "shop"
+    )
     assert [(d.id, d.status) for d in settled] == [(stale.id, "failed")]
     assert "interrupted" in settled[0].detail and first.digest
 
@@ -163,7 +171,7 @@ def test_access_rules_refuse_before_anything_is_planned(
 ) -> None:
     world.artifact("1.0.0")
     monkeypatch.setenv("STAGELINE_USER", "zoe@shop.example")
-    with pytest.raises(AccessRefused, match="production.access.promote"):
+    with pytest.raises(AccessRefused, match=r"production\.access\.promote"):
         usecases.deploy(world.session, "production", "v1.0.0", force=True)
     assert world.store.deployments("production") == []
 
@@ -181,3 +189,31 @@ def test_a_whole_deploy_takes_milliseconds(world: World) -> None:
 
 
 ACTOR_B = "max@shop.example"
+
+
+def test_an_unknown_digest_is_not_built_but_refused(world: World) -> None:
+    with pytest.raises(ArtifactNotFound):
+        usecases.deploy(world.session, "development", "sha256:" + "0" * 64)
+
+
+def test_a_plan_without_an_entry_decision_is_not_executed(world: World) -> None:
+    world.artifact("1.0.0")
+    the_plan = usecases.plan_deploy(world.session, "development", "v1.0.0")
+    with pytest.raises(UsageError, match="carries no entry decision"):
+        usecases.execute(world.session, replace(the_plan, entry=None))
+    assert world.store.deployments("development") == []
+
+
+def test_an_environment_with_postgres_gets_its_backing_first(world: World) -> None:
+    world.write_pipeline(
+        PIPELINE + "\n[environments.development.services.postgres]\n"
+        'provider = "external"\nurl = "postgresql://shop:pw@127.0.0.1:5999/shop"\n'
+    )
+    world.artifact("1.0.0")
+    stages: list[str] = []
+    done = usecases.deploy(world.session, "development", "v1.0.0", progress=stages.append)
+    assert any("PostgreSQL" in step for step in done.plan.steps)
+    assert "starting development's PostgreSQL" in stages
+    assert world.fakes["development"].names().index("backing") < world.fakes[
+        "development"
+    ].names().index("start")

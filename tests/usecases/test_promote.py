@@ -63,7 +63,7 @@ def test_promote_refuses_who_the_access_rule_leaves_out(
     on_staging(world)
     signed_off(world)
     monkeypatch.setenv("STAGELINE_USER", "zoe@shop.example")
-    with pytest.raises(AccessRefused, match="production.access.promote"):
+    with pytest.raises(AccessRefused, match=r"production\.access\.promote"):
         usecases.promote(world.session, "staging")
     the_plan = usecases.plan_promote(world.session, "staging", dry_run=True)  # no rights asked
     assert the_plan.decision.allowed
