@@ -176,3 +176,23 @@ def test_rollback_is_refused_to_who_may_not(world: World, monkeypatch: pytest.Mo
     monkeypatch.setenv("STAGELINE_USER", "zoe@shop.example")
     with pytest.raises(AccessRefused):
         usecases.rollback(world.session, "production")
+
+
+def test_a_crash_right_at_the_switch_is_rolled_back_without_waiting(world: World) -> None:
+    on_staging(world)
+    signed_off(world)
+    world.fakes.script("production", watch="crashes-at-once")
+    with pytest.raises(DeployFailed, match="was rolled back in production"):
+        usecases.promote(world.session, "staging")
+    [record] = world.store.deployments("production")
+    assert record.status == "rolled_back"
+    succeeded = [e["deployment"] for e in world.events("promote.succeeded")]
+    assert record.id not in succeeded  # the rollback came first: never called a success
+
+
+def test_a_watch_window_still_open_when_the_wait_ends_is_left_to_the_agent(world: World) -> None:
+    on_staging(world)
+    signed_off(world)
+    world.fakes.script("production", watch="stays-open")
+    done = usecases.promote(world.session, "staging", wait=True)
+    assert done.watched is None and done.deployment.status == "succeeded"

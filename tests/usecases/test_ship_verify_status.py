@@ -33,6 +33,9 @@ def test_ship_runs_the_gates_before_leaving_and_a_hold_stops_it(world: World) ->
     [run] = world.store.gate_runs("staging")
     assert run.gate == "smoke" and run.status == "passed"
     assert world.store.deployments("production") == []
+    with pytest.raises(Held):  # the same without a progress callback
+        usecases.ship(world.session, "v1.0.0")
+    assert len(world.store.gate_runs("staging")) == 2
 
 
 def test_verify_runs_the_gates_against_the_running_digest(world: World) -> None:

@@ -26,6 +26,9 @@ What a :class:`Script` sets (one field per outcome; the default is a healthy sta
 - ``watch="crashes"``: blue/green, after a healthy switch: the release crashes inside the
   watch window, the previous release is switched back and ``wait_watch`` reports
   ``rolled_back`` (the store is updated by ``on_rolled_back``, as the agent does);
+  ``watch="crashes-at-once"``: the same, right at the switch, before ``start`` returns
+  (the agent records the rollback before the deploying command settles its record);
+  ``watch="stays-open"``: ``wait_watch`` times out with the window still open;
 - ``release_exit``: the exit code the release command returns (``run``);
 - ``switch_back``: whether putting the previous release back succeeds;
 - ``health``: what ``health()`` answers while something runs (``healthy``/``unhealthy``);
@@ -64,7 +67,7 @@ class Script:
     """The outcomes a :class:`FakeTarget` plays (see the module docstring)."""
 
     start: StartOutcome = "ok"
-    watch: Literal["settles", "crashes"] = "settles"
+    watch: Literal["settles", "crashes", "crashes-at-once", "stays-open"] = "settles"
     release_exit: int = 0
     switch_back: bool = True
     health: Literal["healthy", "unhealthy"] = "healthy"
@@ -171,6 +174,8 @@ class FakeTarget:
         self.served.append(digest)
         self.stopped = False
         self._watched, self._deployment = None, deployment
+        if self.outcomes.watch == "crashes-at-once" and self.env.strategy == "blue-green":
+            self._watched = self._crash_in_watch()
         return self._status(digest)
 
     def _refuse(self, prepared: Prepared) -> None:
@@ -207,6 +212,8 @@ class FakeTarget:
         self.calls.append(Call("wait_watch"))
         if self.env.strategy != "blue-green" or not self.served:
             return None
+        if self.outcomes.watch == "stays-open":
+            return WatchOutcome(False, "", "", self.served[-1])
         if self._watched is None:
             crashes = self.outcomes.watch == "crashes"
             settled = WatchOutcome(True, "succeeded", "", self.served[-1])
