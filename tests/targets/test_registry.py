@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -50,3 +51,27 @@ def test_the_pipeline_file_rejects_an_undeclared_kind(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="unknown target kind 'ssh'; valid: local"):
         load_pipeline(tmp_path)
+
+
+def test_an_installed_plug_in_kind_is_found_and_cannot_replace_local(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = tmp_path / "stageline_edge-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: stageline-edge\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[stageline.targets]\nedge = stageline_edge:make\nlocal = stageline_edge:make\n"
+    )
+    (tmp_path / "stageline_edge.py").write_text(
+        "from stageline.targets.fake import FakeTargets\nmake = FakeTargets()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.factory.cache_clear()
+    try:
+        assert "edge" in registry.kind_names()
+        edge = ENV.model_copy(update={"target": Target.model_construct(kind="edge", port=18752)})
+        assert isinstance(registry.resolve(tmp_path, edge, "shop"), FakeTarget)
+        assert isinstance(registry.resolve(tmp_path, ENV, "shop"), LocalTarget)
+    finally:
+        registry.factory.cache_clear()
+        sys.modules.pop("stageline_edge", None)

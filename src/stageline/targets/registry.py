@@ -1,10 +1,13 @@
 """Target kinds by name, from the ``stageline.targets`` entry-point group.
 
-The built-in ``local`` is declared there too (stageline's own pyproject), so every kind,
-built-in or third-party, is found the same way::
+A package adds a kind in its pyproject::
 
     [project.entry-points."stageline.targets"]
     ssh = "stageline_ssh:SshTarget"
+
+The built-in ``local`` is declared there too (stageline's own pyproject) and, as with
+``gates/registry.py``, also known by :data:`BUILTINS`, so an install whose metadata
+predates the group still finds it; a plug-in cannot replace a built-in kind.
 
 The object named is a *target factory*: called as ``factory(home, env, service)`` (the
 ``.stageline`` folder, the environment's config, the service's name), it returns the
@@ -19,6 +22,7 @@ against :func:`kind_names` without importing any target code.
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -32,13 +36,16 @@ if TYPE_CHECKING:
 
 GROUP = "stageline.targets"
 
+#: the built-in kinds ("module:factory"), each imported the first time it is asked for
+BUILTINS: dict[str, str] = {"local": "stageline.targets.local:LocalTarget"}
+
 #: ``factory(home, env, service)``: the target of one environment
 TargetFactory = Callable[[Path, "Environment", str], "Target"]
 
 
 def kind_names() -> tuple[str, ...]:
-    """Every declared target kind, sorted (nothing is imported)."""
-    return tuple(sorted({ep.name for ep in entry_points(group=GROUP)}))
+    """Every known target kind, built-in or declared, sorted (nothing is imported)."""
+    return tuple(sorted(BUILTINS.keys() | {ep.name for ep in entry_points(group=GROUP)}))
 
 
 @functools.cache
@@ -46,6 +53,10 @@ def factory(kind: str) -> TargetFactory:
     """The factory of ``kind``, its module imported now; ``UnknownName`` naming the
     known kinds when no installed package declares it. Cached per kind
     (``factory.cache_clear()`` rescans after installing a plug-in in-process)."""
+    if kind in BUILTINS:
+        module, _, name = BUILTINS[kind].partition(":")
+        builtin: TargetFactory = getattr(importlib.import_module(module), name)
+        return builtin
     found = [ep for ep in entry_points(group=GROUP) if ep.name == kind]
     if not found:
         raise UnknownName(
