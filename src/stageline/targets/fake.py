@@ -102,7 +102,6 @@ class FakeTarget:
     clock: float = 0.0
     #: records a watch-window rollback in the store (the agent's part); set by the test
     on_rolled_back: RolledBack | None = None
-    pruned: list[str] = field(default_factory=list)
     _watched: WatchOutcome | None = None
     _previous: str | None = None
     _deployment: DeploymentId | None = None
