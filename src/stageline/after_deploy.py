@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from stageline.agent.record import settle
-from stageline.agent.release import DeploymentRef
 from stageline.config.model import Environment, Gate
 from stageline.errors import DeployFailed
 from stageline.gates.base import GateResult
@@ -35,7 +34,7 @@ from stageline.gates.runner import run_gates
 from stageline.identity import current_actor
 from stageline.pipeline import Session
 from stageline.redact import scrub_result, scrub_tree
-from stageline.targets.base import Prepared, ServiceStatus, SwitchBack, Target
+from stageline.targets.base import DeploymentId, Prepared, ServiceStatus, SwitchBack, Target
 from stageline.verification import context_maker
 
 Progress = Callable[[str], None]
@@ -93,7 +92,7 @@ def check_after_switch(
     variables: Mapping[str, str],
     target: Target,
     status: ServiceStatus,
-    ref: DeploymentRef,
+    ref: DeploymentId,
     report: Progress,
 ) -> AfterDeploy | None:
     """Run ``env``'s after-deploy checks against the release ``target`` just started; on a
@@ -105,7 +104,7 @@ def check_after_switch(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     evidence = session.workspace.home / "envs" / env.name / "evidence" / f"{stamp}-after-deploy"
     make_context = context_maker(
-        session, env, prepared, variables, evidence, deployed_at=datetime.now(UTC)
+        session, env, target, prepared, variables, evidence, deployed_at=datetime.now(UTC)
     )
     results = run_gates(list(budgets(checks, status).items()), make_context)
     scrub_tree(evidence)
@@ -151,7 +150,7 @@ def _audit(
     env: Environment,
     prepared: Prepared,
     kind: str,
-    ref: DeploymentRef,
+    ref: DeploymentId,
     **data: object,
 ) -> None:
     session.store.append_event(

@@ -1,12 +1,14 @@
 """Deploy, promote, roll back and ship: plan first, then act in named stages.
 
-Every use case computes a :class:`Plan` (what lands where, the entry decision, the
-steps), which ``--dry-run`` prints, and only then executes it under the environment's
-lock. The entry decision is ``stageline.entry.decide_entry``, the same for deploy,
-promote, ship and a rollback to a digest that never ran in the environment: the sign-off
-of every gated environment before the target; ``--force`` is break-glass. Whatever
-fails, the previous release is serving when the call returns and the deployment is
-recorded as failed with the reason and log tail.
+Plan and act are separate: ``plan_deploy``, ``plan_promote`` and ``plan_rollback`` compute
+a frozen :class:`Plan` (what lands where, the entry decision, the steps, the pipeline it
+was judged against), which ``--dry-run`` prints; :func:`execute` carries out exactly that
+plan under the environment's lock. ``deploy``, ``promote`` and ``rollback`` are the two
+in one call; ``ship`` chains them. The entry decision is ``stageline.entry.decide_entry``,
+the same for deploy, promote, ship and a rollback to a digest that never ran in the
+environment: the sign-off of every gated environment before the target; ``--force`` is
+break-glass. Whatever fails, the previous release is serving when the call returns and
+the deployment is recorded as failed with the reason and log tail.
 
 With the ``blue-green`` strategy the switch is followed by a watch window in the agent:
 the deployment is recorded ``succeeded`` at the switch, and the agent itself records it
@@ -25,7 +27,6 @@ from dataclasses import dataclass, field, replace
 from stageline import schema_state
 from stageline.after_deploy import AfterDeploy, check_after_switch, kept_serving
 from stageline.agent.record import settle
-from stageline.agent.release import DeploymentRef
 from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
 from stageline.entry import Entry, break_glass_data, decide_entry, enforce
@@ -38,8 +39,7 @@ from stageline.schema_check import SchemaDecision
 from stageline.secrets import secrets_for
 from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord, DeploymentStatus
 from stageline.state.locks import environment_lock
-from stageline.targets import for_environment
-from stageline.targets.base import CommandResult, Release, ServiceStatus, Target
+from stageline.targets.base import CommandResult, DeploymentId, Release, ServiceStatus
 from stageline.verification import refresh_soak, verify
 
 Progress = Callable[[str], None]
@@ -48,6 +48,8 @@ RELEASE_COMMAND_TIMEOUT = 600.0
 
 @dataclass(frozen=True)
 class Plan:
+    """What a deploy, promotion or rollback would do; :func:`execute` does exactly this."""
+
     environment: str
     kind: DeploymentKind
     artifact: ArtifactRecord
@@ -60,6 +62,8 @@ class Plan:
     source: str | None = None
     #: for a rollback: the schema decision (``schema_state`` acts on it before the switch)
     schema: SchemaDecision | None = None
+    #: the pipeline the plan was judged against (execute acts on the same one)
+    pipe: Pipeline | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -124,18 +128,32 @@ def plan(
         f"{env.url}{manifest.service.health}"
     )
     current = session.store.current_deployment(env.name)
-    return Plan(env.name, kind, artifact, current, entry.decision(), steps, entry=entry)
+    return Plan(env.name, kind, artifact, current, entry.decision(), steps, entry=entry, pipe=pipe)
 
 
 def execute(
-    session: Session,
-    pipe: Pipeline,
-    the_plan: Plan,
-    progress: Progress | None = None,
-    *,
-    wait: bool = False,
+    session: Session, the_plan: Plan, progress: Progress | None = None, *, wait: bool = False
 ) -> Deployed:
-    """Carry out a plan under the environment's lock; record the outcome either way."""
+    """Carry out ``the_plan`` under the environment's lock; record the outcome either way.
+
+    A rollback's schema decision is audited first, and a failed rollback restores the
+    schema it changed (``schema_state``)."""
+    pipe = the_plan.pipe or session.pipeline()
+    schema = the_plan.schema
+    if schema is None:
+        return _execute(session, pipe, the_plan, progress, wait=wait)
+    schema_state.audit_decision(session.store, schema, the_plan.artifact.digest)
+    try:
+        return _execute(session, pipe, the_plan, progress, wait=wait)
+    except DeployFailed:
+        env = pipe.environment(the_plan.environment)
+        schema_state.restore(session, pipe, env, schema, progress or (lambda _: None))
+        raise
+
+
+def _execute(
+    session: Session, pipe: Pipeline, the_plan: Plan, progress: Progress | None, *, wait: bool
+) -> Deployed:
     report = progress or (lambda _stage: None)
     _check_signoff(session, the_plan)
     env = pipe.environment(the_plan.environment)
@@ -153,7 +171,7 @@ def execute(
                 digest=the_plan.artifact.digest,
                 data=break_glass_data(the_plan.entry, record.id),
             )
-        ref = DeploymentRef(store.url, record.id, the_plan.artifact.digest)
+        ref = DeploymentId(store.url, record.id, the_plan.artifact.digest)
         try:
             status, result, checked = _stages(session, pipe, env, the_plan, report, ref)
         except BaseException as exc:
@@ -182,7 +200,7 @@ def execute(
     watched, watch_detail = None, ""
     if done.status == "succeeded" and wait and status.strategy == "blue-green" and env.watch:
         report(f"watching {env.name} for {env.watch}s after the switch")
-        target = for_environment(session.workspace.home, env, pipe.service.name)
+        target = session.target(env, pipe.service.name)
         outcome = target.wait_watch(timeout=env.watch + env.health_timeout + 60)
         if outcome is not None and outcome.settled:
             watched, watch_detail = outcome.status, outcome.reason
@@ -206,8 +224,7 @@ def reconcile(session: Session, env: Environment, service: str) -> list[Deployme
     stale = [d for d in session.store.deployments(env.name, limit=20) if d.status == "in_progress"]
     if not stale:
         return []
-    target: Target = for_environment(session.workspace.home, env, service)
-    running = target.status()
+    running = session.target(env, service).status()
     serving = running.digest if running is not None and running.state != "stopped" else None
     settled = []
     for record in stale:
@@ -232,13 +249,13 @@ def _stages(
     env: Environment,
     the_plan: Plan,
     report: Progress,
-    ref: DeploymentRef,
+    ref: DeploymentId,
 ) -> tuple[ServiceStatus, CommandResult | None, AfterDeploy | None]:
     digest = the_plan.artifact.digest
     report(f"verifying every file of {digest[:19]}")
     session.artifacts.verify(digest)
     _, manifest = session.artifacts.load(digest)
-    target = for_environment(session.workspace.home, env, manifest.service.name)
+    target = session.target(env, manifest.service.name)
     release = Release(env.name, digest, manifest, session.artifacts.path_for(digest))
     report("preparing the release (offline virtualenv from the wheelhouse)")
     prepared = target.prepare(release)
@@ -287,7 +304,7 @@ def _stages(
 # -- the use cases ---------------------------------------------------------------------------
 
 
-def deploy(
+def plan_deploy(
     session: Session,
     environment: str,
     ref: str,
@@ -296,10 +313,11 @@ def deploy(
     override_freeze: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
-    wait: bool = False,
-) -> Plan | Deployed:
-    """Deploy ``ref`` to ``environment`` if the entry decision allows it (see
-    ``stageline.entry``); ``force`` is break-glass. A dry run returns the plan, held or not."""
+) -> Plan:
+    """The plan to deploy ``ref`` to ``environment``, held or not (see ``stageline.entry``;
+    ``force`` is break-glass). Unless ``dry_run``, the caller's right to deploy (and to
+    each override) is checked first and the soak gates before ``environment`` are re-run,
+    so the plan judges their verdicts as of now. A ref not built yet is built."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
     if not dry_run:
@@ -308,7 +326,7 @@ def deploy(
     artifact = resolve_artifact(session, ref, progress)
     if not dry_run:
         refresh_soaks(session, pipe, env.name, artifact.digest)
-    the_plan = plan(
+    return plan(
         session,
         pipe,
         env.name,
@@ -317,7 +335,23 @@ def deploy(
         force=force,
         override_freeze=override_freeze,
     )
-    return the_plan if dry_run else execute(session, pipe, the_plan, progress, wait=wait)
+
+
+def deploy(
+    session: Session,
+    environment: str,
+    ref: str,
+    *,
+    force: bool = False,
+    override_freeze: bool = False,
+    progress: Progress | None = None,
+    wait: bool = False,
+) -> Deployed:
+    """Plan and execute a deploy of ``ref`` to ``environment`` (:func:`plan_deploy`)."""
+    the_plan = plan_deploy(
+        session, environment, ref, force=force, override_freeze=override_freeze, progress=progress
+    )
+    return execute(session, the_plan, progress, wait=wait)
 
 
 def _require_overrides(
@@ -343,20 +377,19 @@ def refresh_soaks(session: Session, pipe: Pipeline, environment: str, digest: st
             refresh_soak(session, before.name)
 
 
-def promote(
+def plan_promote(
     session: Session,
     source: str,
     *,
     to: str | None = None,
-    dry_run: bool = False,
     override_freeze: bool = False,
     force: bool = False,
-    progress: Progress | None = None,
-    wait: bool = False,
-) -> Plan | Deployed:
-    """Deploy the digest running in ``source`` to ``to`` (default: the next environment),
-    if the entry decision allows it: the sign-off (gates, approvals) of every gated
-    environment before ``to``, not only ``source``'s, and ``to``'s freezes."""
+    dry_run: bool = False,
+) -> Plan:
+    """The plan to deploy the digest running in ``source`` to ``to`` (default: the next
+    environment), held unless the sign-off (gates, approvals) of every gated environment
+    before ``to``, not only ``source``'s, and ``to``'s freezes allow. Unless ``dry_run``,
+    rights are checked and soaks refreshed first, as for :func:`plan_deploy`."""
     pipe = session.pipeline()
     current = session.store.current_deployment(pipe.environment(source).name)
     if current is None:
@@ -377,7 +410,7 @@ def promote(
     assert artifact is not None
     if not dry_run:
         refresh_soaks(session, pipe, to, artifact.digest)
-    the_plan = replace(
+    return replace(
         plan(
             session,
             pipe,
@@ -389,23 +422,36 @@ def promote(
         ),
         source=source,
     )
-    return the_plan if dry_run else execute(session, pipe, the_plan, progress, wait=wait)
 
 
-def rollback(
+def promote(
+    session: Session,
+    source: str,
+    *,
+    to: str | None = None,
+    override_freeze: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+    wait: bool = False,
+) -> Deployed:
+    """Plan and execute a promotion from ``source`` (:func:`plan_promote`)."""
+    the_plan = plan_promote(session, source, to=to, override_freeze=override_freeze, force=force)
+    return execute(session, the_plan, progress, wait=wait)
+
+
+def plan_rollback(
     session: Session,
     environment: str,
     *,
     to: str | None = None,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-    wait: bool = False,
     migrate: bool = False,
     keep_schema: bool = False,
-) -> Plan | Deployed:
-    """Switch ``environment`` back to its previous (or ``to``) release, if the database's
-    schema allows: see ``schema_check`` (the decision) and ``schema_state`` (``--migrate``
-    downgrades first with the serving release's tool; ``--keep-schema`` is audited)."""
+    dry_run: bool = False,
+) -> Plan:
+    """The plan to switch ``environment`` back to its previous (or ``to``) release, if the
+    database's schema allows: see ``schema_check`` (the decision) and ``schema_state``
+    (``--migrate`` downgrades first with the serving release's tool; ``--keep-schema`` is
+    audited). Unless ``dry_run``, the caller's right to roll back is checked first."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
     if not dry_run:
@@ -430,7 +476,7 @@ def rollback(
     schema = schema_state.decide_rollback(
         session, pipe, env, current, artifact, migrate=migrate, keep_schema=keep_schema
     )
-    the_plan = replace(
+    return replace(
         the_plan,
         schema=schema,
         steps=schema_state.plan_steps(pipe, env, schema, the_plan.steps),
@@ -440,14 +486,21 @@ def rollback(
             reasons=[*the_plan.decision.reasons, *schema.reasons],
         ),
     )
-    if dry_run:
-        return the_plan
-    schema_state.audit_decision(session.store, schema, artifact.digest)
-    try:
-        return execute(session, pipe, the_plan, progress, wait=wait)
-    except DeployFailed:
-        schema_state.restore(session, pipe, env, schema, progress or (lambda _: None))
-        raise
+
+
+def rollback(
+    session: Session,
+    environment: str,
+    *,
+    to: str | None = None,
+    progress: Progress | None = None,
+    wait: bool = False,
+    migrate: bool = False,
+    keep_schema: bool = False,
+) -> Deployed:
+    """Plan and execute a rollback of ``environment`` (:func:`plan_rollback`)."""
+    the_plan = plan_rollback(session, environment, to=to, migrate=migrate, keep_schema=keep_schema)
+    return execute(session, the_plan, progress, wait=wait)
 
 
 def ship(session: Session, ref: str, *, progress: Progress | None = None) -> list[Deployed]:
@@ -456,9 +509,7 @@ def ship(session: Session, ref: str, *, progress: Progress | None = None) -> lis
     Before leaving an environment that has gates, they run; a hold stops the ship there.
     """
     pipe = session.pipeline()
-    done = deploy(session, pipe.first.name, ref, progress=progress)
-    assert isinstance(done, Deployed)
-    results = [done]
+    results = [deploy(session, pipe.first.name, ref, progress=progress)]
     following = pipe.next_after(pipe.first.name)
     while following is not None and following.promotion == "auto":
         previous = results[-1].plan.environment
@@ -466,8 +517,6 @@ def ship(session: Session, ref: str, *, progress: Progress | None = None) -> lis
             if progress:
                 progress(f"running {previous}'s gates")
             verify(session, previous)
-        step = promote(session, previous, to=following.name, progress=progress)
-        assert isinstance(step, Deployed)
-        results.append(step)
+        results.append(promote(session, previous, to=following.name, progress=progress))
         following = pipe.next_after(following.name)
     return results

@@ -1,26 +1,29 @@
 """The use cases, as plain typed functions: the CLI (and later the dashboard) only call these.
 
 A :class:`Session` bundles what every use case needs: the workspace (service root and
-``.stageline`` folder), the state store and the artifact store. Open one per command.
+``.stageline`` folder), the state store, the artifact store, and where each environment
+runs (:meth:`Session.target`). Open one per command.
 """
 
 from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from stageline.artifacts import ArtifactStore, Manifest
 from stageline.artifacts import build as build_artifact
-from stageline.config import Pipeline, load_pipeline
+from stageline.config import Environment, Pipeline, load_pipeline
 from stageline.errors import ArtifactNotFound, GitError, UsageError
 from stageline.identity import current_actor
 from stageline.repo_guard import make_home, refuse_tracked_home
 from stageline.state import ArtifactRecord, Store
+from stageline.targets.base import Target
+from stageline.targets.registry import TargetFactory, resolve
 from stageline.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -31,13 +34,21 @@ class Session:
     workspace: Workspace
     store: Store
     artifacts: ArtifactStore
+    #: target factories by kind that win over the ``stageline.targets`` entry points
+    #: (tests inject ``targets.fake``'s here); empty in production
+    target_kinds: Mapping[str, TargetFactory] = field(default_factory=dict, kw_only=True)
 
     @classmethod
-    def open(cls, root: Path) -> Session:
+    def open(cls, root: Path, *, targets: Mapping[str, TargetFactory] | None = None) -> Session:
         workspace = Workspace.at(root)
         make_home(workspace.root, workspace.home)
         store = Store.open(workspace.state_url)
-        return cls(workspace, store, ArtifactStore(workspace.artifacts))
+        artifacts = ArtifactStore(workspace.artifacts)
+        return cls(workspace, store, artifacts, target_kinds=dict(targets or {}))
+
+    def target(self, env: Environment, service: str) -> Target:
+        """Where ``env`` runs ``service``: its kind's target (``targets/registry.py``)."""
+        return resolve(self.workspace.home, env, service, self.target_kinds)
 
     def pipeline(self) -> Pipeline:
         """The operator's pipeline file (environments come from here, not the artifact)."""

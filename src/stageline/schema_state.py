@@ -44,7 +44,6 @@ from stageline.schema_check import (
 )
 from stageline.secrets import secrets_for
 from stageline.state import ArtifactRecord, DeploymentRecord, Store
-from stageline.targets import for_environment
 from stageline.targets.base import Prepared, Release, Target
 
 if TYPE_CHECKING:
@@ -188,7 +187,7 @@ def decide_rollback(
     older: ArtifactRecord, *, migrate: bool, keep_schema: bool,
 ) -> SchemaDecision:  # fmt: skip
     """Read the facts (the live database's revision, the older release's) and decide."""
-    target = for_environment(session.workspace.home, env, pipe.service.name)
+    target = session.target(env, pipe.service.name)
     postgres = target.backing()
     _, manifest = session.artifacts.load(older.digest)
     facts = facts_for_rollback(
@@ -330,7 +329,7 @@ def restore(
     facts = decision.facts
     if decision.action != "migrate":
         return
-    target = for_environment(session.workspace.home, env, pipe.service.name)
+    target = session.target(env, pipe.service.name)
     running = target.status()
     postgres = target.backing()
     if running is None or running.digest != facts.newer_digest or postgres is None:

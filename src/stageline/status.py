@@ -6,8 +6,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import httpx
-
 from stageline.config.model import Environment, Service
 from stageline.config.resolve import ReleaseFacts, masked, service_environment
 from stageline.identity import current_actor
@@ -18,9 +16,10 @@ from stageline.secrets import secrets_for
 from stageline.signoff import SignOff
 from stageline.state import ArtifactRecord
 from stageline.state.locks import environment_lock
-from stageline.targets import for_environment
-from stageline.targets.backing import postgres_facts, stop_postgres
 from stageline.verification import signoff_for
+
+#: seconds the health path of one environment has to answer
+HEALTH_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -60,13 +59,6 @@ class PipelineStatus:
     people: tuple[People, ...] = ()
 
 
-def check_health(port: int, path: str, timeout: float = 2.0) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def status(session: Session) -> PipelineStatus:
     pipe = session.pipeline()
     artifacts = session.store.list_artifacts()
@@ -99,11 +91,9 @@ def _environment_status(session: Session, env: Environment, service: Service) ->
             env.name, env.tier.value, env.url, None, None, "not deployed", None, None, 0
         )
     artifact = session.store.get_artifact(current.digest)
-    running = for_environment(session.workspace.home, env, service.name).status()
-    if running is None or running.state == "stopped":
-        health = "down"
-    else:
-        health = "healthy" if check_health(env.target.port, service.health) else "unhealthy"
+    target = session.target(env, service.name)
+    running = target.status()
+    health = target.health(service.health, timeout=HEALTH_TIMEOUT)
     return EnvironmentStatus(
         name=env.name,
         tier=env.tier.value,
@@ -131,7 +121,7 @@ def environment_config(session: Session, environment: str) -> dict[str, str]:
     )
     secrets = secrets_for(env, session)
     placeholders = {name: secrets.get(name, "(not set)") for name in env.secrets}
-    postgres = postgres_facts(session.workspace.home, env, pipe.service.name)
+    postgres = session.target(env, pipe.service.name).backing(start=False)
     variables = service_environment(
         env, release, port=env.target.port, postgres=postgres, secrets=placeholders
     )
@@ -157,10 +147,10 @@ def down(session: Session, environment: str | None = None) -> list[str]:
 
 def _stop(session: Session, env: Environment, service: str) -> bool:
     """Stop ``env``'s service and PostgreSQL server; whether anything was running."""
-    target = for_environment(session.workspace.home, env, service)
+    target = session.target(env, service)
     running = target.status()
     target.stop()
-    pg = stop_postgres(session.workspace.home, env)
+    pg = target.stop_backing()
     if running is None and not pg:
         return False
     session.store.append_event("environment.down", actor=current_actor(), environment=env.name)

@@ -41,9 +41,7 @@ from stageline.signoff import (
     sign_off,
 )
 from stageline.state import DeploymentRecord, GateRunRecord, Store, VerdictKind, VerdictRecord
-from stageline.targets import for_environment
-from stageline.targets.backing import postgres_facts
-from stageline.targets.base import Prepared, Release
+from stageline.targets.base import Prepared, Release, Target
 
 GateProgress = Callable[[str, GateResult | None], None]
 
@@ -100,7 +98,7 @@ def verify(
     pin = pin_of(env, _groups(pipe))  # the configuration these gates run under
     current = _running(session, env)
     _, manifest = session.artifacts.load(current.digest)
-    target = for_environment(session.workspace.home, env, manifest.service.name)
+    target = session.target(env, manifest.service.name)
     release = Release(
         env.name, current.digest, manifest, session.artifacts.path_for(current.digest)
     )
@@ -109,14 +107,16 @@ def verify(
         env,
         ReleaseFacts(manifest.service.version, current.digest),
         port=env.target.port,
-        postgres=postgres_facts(session.workspace.home, env, manifest.service.name),
+        postgres=target.backing(start=False),
         secrets=secrets_for(env, session),
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     evidence_root = session.workspace.home / "envs" / env.name / "evidence" / stamp
     started = datetime.now(UTC)
     deployed_at = _running_since(session, env.name, current.digest)
-    make_context = context_maker(session, env, prepared, variables, evidence_root, deployed_at)
+    make_context = context_maker(
+        session, env, target, prepared, variables, evidence_root, deployed_at
+    )
     results = run_gates(list(checks.items()), make_context, progress=scrub_progress(progress))
     results = {name: scrub_result(result) for name, result in results.items()}
     scrub_tree(evidence_root)  # secrets a gate printed into its evidence files
@@ -166,14 +166,15 @@ def audit_waivers(store: Store, run: GateRunRecord, *, actor: str) -> None:
 def context_maker(
     session: Session,
     env: Environment,
+    target: Target,
     prepared: Prepared,
     variables: Mapping[str, str],
     evidence_root: Path,
     deployed_at: datetime | None,
 ) -> Callable[[str, Gate], GateContext]:
-    """What each gate is given to check ``prepared`` as it runs in ``env`` (its public
-    URL, the service's variables, an evidence folder under ``evidence_root``)."""
-    url = f"http://127.0.0.1:{env.target.port}"
+    """What each gate is given to check ``prepared`` as it runs in ``env`` on ``target``
+    (its URL, the service's variables, an evidence folder under ``evidence_root``)."""
+    url = target.url()
     manifest = prepared.release.manifest
 
     def make_context(name: str, config: Gate) -> GateContext:

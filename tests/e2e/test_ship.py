@@ -14,7 +14,6 @@ import pytest
 from stageline import deploy
 from stageline.demo import TAGS
 from stageline.pipeline import Session
-from stageline.targets import for_environment
 from tests.e2e.helpers import cli, sign_off
 
 pytestmark = pytest.mark.slow
@@ -120,7 +119,7 @@ def test_killed_service_is_brought_back_by_the_agent(shop: Path) -> None:
     assert cli(shop, "deploy", "development", OLD).returncode == 0
     with Session.open(shop) as session:
         pipe = session.pipeline()
-        target = for_environment(session.workspace.home, pipe.environment("development"), "shop")
+        target = session.target(pipe.environment("development"), "shop")
         before = target.status()
         assert before is not None and before.pid is not None
         os.killpg(before.pid, signal.SIGKILL)
@@ -163,7 +162,7 @@ def test_a_failed_deploy_leaves_the_previous_release_serving(
     assert cli(shop, "deploy", "development", OLD).returncode == 0
     with Session.open(shop) as session:
         env = session.pipeline().environment("development")
-        target = for_environment(session.workspace.home, env, "shop")
+        target = session.target(env, "shop")
         pid_before = target.status().pid  # type: ignore[union-attr]
     good = healthz(env.url)
     commit_and_tag(shop, "v1.9.0", {"stageline.toml": edit})
@@ -183,7 +182,7 @@ def test_a_failed_deploy_leaves_the_previous_release_serving(
     assert history[1]["status"] == "succeeded"
     if broken == "release command fails":  # nothing was switched: the same process serves
         with Session.open(shop) as session:
-            assert for_environment(session.workspace.home, env, "shop").status().pid == pid_before  # type: ignore[union-attr]
+            assert session.target(env, "shop").status().pid == pid_before  # type: ignore[union-attr]
 
 
 def test_tampered_artifact_is_refused_before_anything_runs(shop: Path) -> None:

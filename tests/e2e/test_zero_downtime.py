@@ -16,7 +16,6 @@ from stageline.agent import AgentClient
 from stageline.demo import TAGS
 from stageline.pipeline import Session
 from stageline.procfs import is_alive
-from stageline.targets import for_environment
 from tests.e2e.helpers import cli
 
 pytestmark = pytest.mark.slow
@@ -110,7 +109,7 @@ def test_a_crash_after_the_switch_is_rolled_back_and_recorded(shop: Path) -> Non
     assert "watching" in deployed.stdout
     with Session.open(shop) as session:
         env = session.pipeline().environment("development")
-        target = for_environment(session.workspace.home, env, "shop")
+        target = session.target(env, "shop")
         running = target.status()
         assert running is not None and running.pid is not None
         os.killpg(running.pid, signal.SIGKILL)  # the new release crashes in its window

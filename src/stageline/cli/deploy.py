@@ -178,7 +178,7 @@ def deploy(
     _yield_cpu_to_serving()
     with _holds_printed(json), Session.open(directory) as session:
         with output.progress(f"deploying {ref} to {environment}") as r:
-            result = usecases.deploy(
+            plan = usecases.plan_deploy(
                 session,
                 environment,
                 ref,
@@ -186,7 +186,9 @@ def deploy(
                 override_freeze=override_freeze,
                 dry_run=dry_run,
                 progress=None if json else r,
-                wait=wait,
+            )
+            result = (
+                plan if dry_run else usecases.execute(session, plan, None if json else r, wait=wait)
             )
         return _report(result, json)
 
@@ -207,15 +209,16 @@ def promote(
     _yield_cpu_to_serving()
     with _holds_printed(json), Session.open(directory) as session:
         with output.progress(f"promoting {source}") as r:
-            result = usecases.promote(
+            plan = usecases.plan_promote(
                 session,
                 source,
                 to=to,
                 dry_run=dry_run,
                 override_freeze=override_freeze,
                 force=force,
-                progress=None if json else r,
-                wait=wait,
+            )
+            result = (
+                plan if dry_run else usecases.execute(session, plan, None if json else r, wait=wait)
             )
         return _report(result, json)
 
@@ -252,15 +255,16 @@ def rollback(
             Session.open(directory) as session,
             output.progress(f"rolling back {environment}") as r,
         ):
-            result = usecases.rollback(
+            plan = usecases.plan_rollback(
                 session,
                 environment,
                 to=to,
                 dry_run=dry_run,
-                progress=None if json else r,
-                wait=wait,
                 migrate=migrate,
                 keep_schema=keep_schema,
+            )
+            result = (
+                plan if dry_run else usecases.execute(session, plan, None if json else r, wait=wait)
             )
     except SchemaRefused as refused:
         if not json:
@@ -491,11 +495,7 @@ def logs(
     """Print the service's log in ENVIRONMENT."""
     with Session.open(directory) as session:
         pipe = session.pipeline()
-        from stageline.targets import for_environment
-
-        path = for_environment(
-            session.workspace.home, pipe.environment(environment), pipe.service.name
-        ).log_path()
+        path = session.target(pipe.environment(environment), pipe.service.name).log_path()
     if not path.is_file():
         output.warning(f"no log yet for {environment}")
         return

@@ -25,6 +25,7 @@ from pydantic import (
 
 from stageline.data.rules import DataRules
 from stageline.limits import REASON_LIMIT
+from stageline.targets.registry import kind_names
 
 NAME_RE = r"^[a-z][a-z0-9-]*$"
 VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -75,8 +76,19 @@ class Service(Strict):
 
 
 class Target(Strict):
-    kind: Literal["local"] = "local"
+    """Where the environment runs: a kind declared in the ``stageline.targets`` entry-point
+    group (``local``, built in, or a plug-in's), and the service's public port."""
+
+    kind: str = "local"
     port: Annotated[StrictInt, Field(ge=1, le=65535)]
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_is_declared(cls, value: str) -> str:
+        known = kind_names()
+        if value not in known:
+            raise ValueError(f"unknown target kind {value!r}; valid: {', '.join(known) or 'none'}")
+        return value
 
 
 class Postgres(Strict):

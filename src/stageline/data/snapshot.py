@@ -37,7 +37,7 @@ from stageline.pipeline import Session
 from stageline.services.postgres import client_binaries
 from stageline.state.snapshots import SnapshotRecord
 from stageline.state.store import Store
-from stageline.targets.backing import database_name, ensure_postgres, server_admin_url
+from stageline.targets.backing import database_name
 
 
 def newest_snapshot(store: Store, environment: str) -> SnapshotRecord | None:
@@ -92,13 +92,14 @@ def holder_for(pipe: Pipeline, source: str, into: str | None) -> Environment:
 def _admin(session: Session, env: Environment, database: str | None = "postgres") -> str:
     """The admin URL of ``env``'s server (started, and locked down, if need be), to
     ``database``; None means the environment's own database (the one its service uses)."""
-    facts = ensure_postgres(session.workspace.home, env, session.pipeline().service.name)
+    target = session.target(env, session.pipeline().service.name)
+    facts = target.backing()
     if facts is None:
         raise UsageError(
             f"{env.name} has no PostgreSQL database",
             hint=f"declare [environments.{env.name}.services.postgres] in the pipeline file",
         )
-    return server_admin_url(session.workspace.home, env, database or facts.database)
+    return target.admin_url(database or facts.database)
 
 
 def plan(session: Session, source: str) -> Plan:
@@ -127,7 +128,7 @@ def take(
         try:
             result = copy_database(
                 src,
-                server_admin_url(home, holder, name),
+                session.target(holder, pipe.service.name).admin_url(name),
                 pipe.data,
                 key,
                 source_name=src_env.name,
@@ -228,7 +229,7 @@ def restore(session: Session, environment: str) -> Restored:
                     sql.Identifier(fresh), sql.Identifier(database)
                 )
             )
-    ensure_postgres(session.workspace.home, env, pipe.service.name)  # the service owns it again
+    session.target(env, pipe.service.name).backing()  # the service owns it again
     session.store.append_event(
         "snapshot.restored",
         actor=current_actor(),

@@ -30,8 +30,6 @@ from stageline.parity.facts import (
     value_hash,
 )
 from stageline.pipeline import Session
-from stageline.targets import for_environment
-from stageline.targets.backing import postgres_facts
 from stageline.targets.base import Release
 
 PROBE_TIMEOUT = 60.0
@@ -58,8 +56,7 @@ def probe(session: Session, environment: str, *, timeout: float = PROBE_TIMEOUT)
     if current is None:
         raise NotDeployed(env.name)
     _, manifest = session.artifacts.load(current.digest)
-    home = session.workspace.home
-    target = for_environment(home, env, manifest.service.name)
+    target = session.target(env, manifest.service.name)
     release = Release(
         env.name, current.digest, manifest, session.artifacts.path_for(current.digest)
     )
@@ -72,7 +69,7 @@ def probe(session: Session, environment: str, *, timeout: float = PROBE_TIMEOUT)
             hint=f"the release's Python must run: see `stageline logs {env.name}`",
         )
     os_facts, python, packages = parse_probe(result.output_tail)
-    postgres = postgres_facts(home, env, manifest.service.name)
+    postgres = target.backing(start=False)
     backing = {"postgres": postgres_server(env.name, postgres)} if postgres else {}
     return Facts(
         environment=env.name,

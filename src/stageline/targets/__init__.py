@@ -1,23 +1,7 @@
-"""Targets: where environments run. ``for_environment`` picks one by the target's kind."""
+"""Targets: where environments run, one kind per entry point of ``stageline.targets``.
 
-from __future__ import annotations
-
-from pathlib import Path
-
-from stageline.config.model import Environment
-from stageline.errors import UnknownName
-from stageline.targets.base import Target
-
-KINDS = ("local",)
-
-
-def for_environment(home: Path, env: Environment, service: str) -> Target:
-    """The target that runs ``env`` (only ``local`` so far; ``ssh`` comes next)."""
-    if env.target.kind == "local":
-        from stageline.targets.local import LocalTarget
-
-        return LocalTarget(home, env, service)
-    raise UnknownName("target kind", env.target.kind, KINDS)
-
-
-__all__ = ["KINDS", "Target", "for_environment"]
+``Session.target(env, service)`` picks one (``registry.resolve``); ``base.py`` holds the
+contract, ``local.py`` the built-in kind, ``fake.py`` an in-memory one for tests. This
+``__init__`` imports no target code (the config model checks kind names through
+``registry.kind_names`` without importing any).
+"""

@@ -1,6 +1,7 @@
 """The ``Target`` interface: where one environment runs.
 
-A target is made for one environment (``targets.for_environment``). The deploy use case
+A target is made for one environment (``Session.target``, resolved through the
+``stageline.targets`` entry-point group: ``targets/registry.py``). The deploy use case
 drives it through these steps, in this order, and owns every decision; a target only
 acts and reports:
 
@@ -8,14 +9,19 @@ acts and reports:
    virtualenv installed offline from its wheelhouse) in the environment's own folder.
    Idempotent: preparing a release that is already there reuses it.
 2. ``backing()``: make sure the environment's backing services run, and say how to reach
-   them (``PostgresFacts``), or None when it declares none.
+   them (``PostgresFacts``), or None when it declares none. ``backing(start=False)``
+   only says how they are reached, starting nothing (the port is 0 before a server's
+   first start). ``admin_url(database)`` is stageline's own administrative URL of the
+   environment's server (holds a password: never print it); ``stop_backing()`` stops
+   the servers the target runs for the environment.
 3. ``run(prepared, command, variables)``: run a command (the release command) in the
    release's context, with the service's variables. Never raises for a non-zero exit:
    the caller judges the :class:`CommandResult`.
 4. ``start(prepared, variables, deployment=)``: run the release as the environment's
    service and return once its health check passes. On failure it raises
    :class:`~stageline.errors.DeployFailed` (with the log tail) and whatever ran before
-   is running again. With the ``blue-green`` strategy the new release starts beside
+   is running again. ``deployment`` (a :class:`DeploymentId`) says where the
+   deployment is recorded. With the ``blue-green`` strategy the new release starts beside
    the old one and takes over atomically; a watch window follows, in which a crash
    switches the previous release back in and records ``deployment`` (the state-store
    record) as ``rolled_back``; ``wait_watch(timeout)`` waits for that window to end.
@@ -24,8 +30,14 @@ acts and reports:
    saying whether it serves again; with blue/green the agent records ``rolled_back``.
 5. ``stop()``, ``status()``, ``log_path()``: stop it, report it, find its log;
    ``prune(keep)`` removes old release folders beyond the retention count.
+6. ``url()``: the base URL at which stageline reaches the service from this host (gates
+   and health checks use it, never a port of their own); ``health(path, timeout=)``
+   says ``down`` (nothing runs), ``healthy`` (``path`` answers 200) or ``unhealthy``.
+   ``run_probe(prepared, argv)`` runs a read-only command in the release's context.
 
-``FakeTarget`` in ``targets/fake.py`` follows the same contract for unit tests.
+Nothing outside a target talks to a port, a process or a release folder of an
+environment. ``FakeTarget`` in ``targets/fake.py`` follows the same contract in memory,
+for use-case tests.
 """
 
 from __future__ import annotations
@@ -35,7 +47,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from stageline.agent.release import DeploymentRef
 from stageline.artifacts import Manifest
 from stageline.config.resolve import PostgresFacts
 
@@ -75,6 +86,20 @@ class CommandResult:
     def ok(self) -> bool:
         return self.returncode == 0
 
+
+@dataclass(frozen=True)
+class DeploymentId:
+    """Where the deployment a start belongs to is recorded: the state store's URL, the
+    record's id, and the digest it deploys (a target that watches after a switch records
+    the outcome there)."""
+
+    store: str
+    id: int
+    digest: str
+
+
+#: what :meth:`Target.health` says about an environment
+Health = Literal["healthy", "unhealthy", "down"]
 
 ServiceState = Literal["starting", "running", "backoff", "crashed", "stopped"]
 
@@ -129,7 +154,15 @@ class Target(Protocol):
 
     def prepare(self, release: Release) -> Prepared: ...
 
-    def backing(self) -> PostgresFacts | None: ...
+    def backing(self, *, start: bool = True) -> PostgresFacts | None: ...
+
+    def admin_url(self, database: str = "postgres") -> str: ...
+
+    def stop_backing(self) -> bool: ...
+
+    def url(self) -> str: ...
+
+    def health(self, path: str, *, timeout: float) -> Health: ...
 
     def run(
         self, prepared: Prepared, command: str, variables: Mapping[str, str], *, timeout: float
@@ -140,7 +173,7 @@ class Target(Protocol):
         prepared: Prepared,
         variables: Mapping[str, str],
         *,
-        deployment: DeploymentRef | None = None,
+        deployment: DeploymentId | None = None,
     ) -> ServiceStatus: ...
 
     def wait_watch(self, timeout: float) -> WatchOutcome | None: ...

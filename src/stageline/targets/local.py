@@ -25,6 +25,8 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
+
 from stageline.agent import AgentClient, ProcessSpec
 from stageline.agent.release import PORT_PLACEHOLDER, DeploymentRef, ReleaseSpec
 from stageline.artifacts import install
@@ -33,9 +35,16 @@ from stageline.config.resolve import PostgresFacts
 from stageline.errors import AgentError, DeployFailed
 from stageline.launch import wrap_command, wrap_service
 from stageline.outbox import outbox_path
-from stageline.targets.backing import ensure_postgres
+from stageline.targets.backing import (
+    ensure_postgres,
+    postgres_facts,
+    server_admin_url,
+    stop_postgres,
+)
 from stageline.targets.base import (
     CommandResult,
+    DeploymentId,
+    Health,
     Prepared,
     ProcessInfo,
     Release,
@@ -106,8 +115,32 @@ class LocalTarget:
 
     # -- backing services ----------------------------------------------------------------
 
-    def backing(self) -> PostgresFacts | None:
+    def backing(self, *, start: bool = True) -> PostgresFacts | None:
+        if not start:
+            return postgres_facts(self.home, self.env, self.service)
         return ensure_postgres(self.home, self.env, self.service)
+
+    def admin_url(self, database: str = "postgres") -> str:
+        return server_admin_url(self.home, self.env, database)
+
+    def stop_backing(self) -> bool:
+        return stop_postgres(self.home, self.env)
+
+    # -- reach the service ---------------------------------------------------------------
+
+    def url(self) -> str:
+        """The service's public port on this host (the proxy's, for blue/green)."""
+        return f"http://127.0.0.1:{self.env.target.port}"
+
+    def health(self, path: str, *, timeout: float) -> Health:
+        running = self.status()
+        if running is None or running.state == "stopped":
+            return "down"
+        try:
+            ok = httpx.get(self.url() + path, timeout=timeout, trust_env=False).status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        return "healthy" if ok else "unhealthy"
 
     # -- run and start -------------------------------------------------------------------
 
@@ -202,12 +235,17 @@ class LocalTarget:
         prepared: Prepared,
         variables: Mapping[str, str],
         *,
-        deployment: DeploymentRef | None = None,
+        deployment: DeploymentId | None = None,
     ) -> ServiceStatus:
         self.log_path().parent.mkdir(parents=True, exist_ok=True)
         self.agent.ensure_running()
         if self.env.strategy == "blue-green":
-            return self._switch(prepared, variables, deployment)
+            ref = (
+                DeploymentRef(deployment.store, deployment.id, deployment.digest)
+                if deployment
+                else None
+            )
+            return self._switch(prepared, variables, ref)
         previous = self.agent.desired().get(self.env.name)
         if previous is None and self.env.name not in self.agent.proxied():
             self._refuse_a_busy_port()

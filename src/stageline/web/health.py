@@ -16,10 +16,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-
 from stageline.config.model import Environment, Pipeline
-from stageline.targets import for_environment
+from stageline.targets.registry import resolve
 
 #: env -> "healthy" | "unhealthy" | "down"
 Checker = Callable[[Environment], str]
@@ -29,17 +27,9 @@ def check_environment(home: Path, pipe: Pipeline, env: Environment, timeout: flo
     """One environment's health: running under the agent, answering 200 on the health path.
     (No store access: whether anything is deployed there is the page's own question.)"""
     try:
-        running = for_environment(home, env, pipe.service.name).status()
+        return resolve(home, env, pipe.service.name).health(pipe.service.health, timeout=timeout)
     except OSError:
-        running = None
-    if running is None or running.state == "stopped":
         return "down"
-    url = f"http://127.0.0.1:{env.target.port}{pipe.service.health}"
-    try:
-        ok = httpx.get(url, timeout=timeout, trust_env=False).status_code == 200
-    except httpx.HTTPError:
-        ok = False
-    return "healthy" if ok else "unhealthy"
 
 
 class HealthCache:
