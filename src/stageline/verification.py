@@ -24,6 +24,7 @@ from stageline.gates.approval import ApprovalOptions
 from stageline.gates.base import GateContext, GateResult
 from stageline.gates.registry import parse_options
 from stageline.gates.runner import run_gates
+from stageline.gating import GateViews, gate_views
 from stageline.identity import current_actor
 from stageline.outbox import outbox_path
 from stageline.pins import GatePin, pin_of
@@ -115,7 +116,9 @@ def verify(
     evidence_root = session.workspace.home / "envs" / env.name / "evidence" / stamp
     started = datetime.now(UTC)
     deployed_at = _running_since(session, env.name, current.digest)
-    make_context = context_maker(session, env, prepared, variables, evidence_root, deployed_at)
+    make_context = context_maker(
+        session, env, prepared, variables, evidence_root, deployed_at, gate_views(session, pipe)
+    )
     results = run_gates(list(checks.items()), make_context, progress=scrub_progress(progress))
     results = {name: scrub_result(result) for name, result in results.items()}
     scrub_tree(evidence_root)  # secrets a gate printed into its evidence files
@@ -169,11 +172,14 @@ def context_maker(
     variables: Mapping[str, str],
     evidence_root: Path,
     deployed_at: datetime | None,
+    views: GateViews | None = None,
 ) -> Callable[[str, Gate], GateContext]:
     """What each gate is given to check ``prepared`` as it runs in ``env`` (its public
-    URL, the service's variables, an evidence folder under ``evidence_root``)."""
+    URL, the service's variables, an evidence folder under ``evidence_root``, and
+    ``views``: the pipeline, store and targets, built from ``session`` now if not given)."""
     url = f"http://127.0.0.1:{env.target.port}"
     manifest = prepared.release.manifest
+    views = views if views is not None else gate_views(session)
 
     def make_context(name: str, config: Gate) -> GateContext:
         folder = evidence_root / name
@@ -198,6 +204,9 @@ def context_maker(
             deployed_at=deployed_at,
             deadline=time.monotonic() + config.timeout,
             log=functools.partial(_append, folder / "gate.log"),
+            pipeline=views.pipeline,
+            store=views.store,
+            targets=views.targets,
         )
 
     return make_context

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from stageline.gates.base import GateContext, GateOptions, GateResult
 
@@ -34,6 +34,6 @@ class ApprovalOptions(GateOptions):
 class ApprovalGate:
     Options = ApprovalOptions
 
-    def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+    def run(self, ctx: GateContext, options: ApprovalOptions) -> GateResult:
         ApprovalOptions.model_validate(options)
         return GateResult("passed", "approvals are counted at promotion", 0.0, {})

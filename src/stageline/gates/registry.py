@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from stageline.errors import StagelineError, UnknownName
-from stageline.gates.base import Gate
+from stageline.gates.base import AnyGate
 
 GROUP = "stageline.gates"
 
@@ -40,15 +40,15 @@ BUILTINS: dict[str, str] = {
 
 
 @functools.cache
-def _builtin(kind: str) -> Gate:
+def _builtin(kind: str) -> AnyGate:
     """The one instance of the built-in ``kind`` (its module imported now)."""
     module, _, name = BUILTINS[kind].partition(":")
-    gate: Gate = getattr(importlib.import_module(module), name)()
+    gate: AnyGate = getattr(importlib.import_module(module), name)()
     return gate
 
 
 @functools.cache
-def gate_kinds() -> dict[str, Gate]:
+def gate_kinds() -> dict[str, AnyGate]:
     """Every known kind, loaded: built-ins, then entry points of the ``stageline.gates`` group.
 
     Cached; ``gate_kinds.cache_clear()`` rescans (after installing a plug-in in-process).
@@ -79,7 +79,7 @@ def _is_options(gate: object) -> bool:
     return isinstance(options, type) and issubclass(options, BaseModel)
 
 
-def get_gate(kind: str) -> Gate:
+def get_gate(kind: str) -> AnyGate:
     """The gate of ``kind``; ``UnknownName`` listing the valid kinds if there is none.
 
     A built-in kind imports only its own module; any other name loads every plug-in.

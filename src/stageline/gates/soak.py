@@ -9,7 +9,7 @@ import re
 import time
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, field_validator
+from pydantic import field_validator
 
 from stageline.gates.base import GateContext, GateOptions, GateResult, one_line
 
@@ -61,7 +61,7 @@ class SoakOptions(GateOptions):
 class SoakGate:
     Options = SoakOptions
 
-    def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+    def run(self, ctx: GateContext, options: SoakOptions) -> GateResult:
         opts = SoakOptions.model_validate(options)
         started = time.monotonic()
         if ctx.deployed_at is None:
