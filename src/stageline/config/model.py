@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from stageline.data.rules import DataRules
+from stageline.errors import UnknownName
 
 NAME_RE = r"^[a-z][a-z0-9-]*$"
 VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -338,8 +339,6 @@ class Pipeline(Strict):
         return [env.name for env in self.environments]
 
     def environment(self, name: str) -> Environment:
-        from stageline.errors import UnknownName
-
         for env in self.environments:
             if env.name == name:
                 return env
