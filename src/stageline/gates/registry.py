@@ -23,8 +23,6 @@ from pydantic import BaseModel
 from stageline.gates.base import AnyGate
 from stageline.plugins import GATES, declared, entry, load, not_a_gate, options_model, rescan
 
-GROUP = GATES
-
 
 def _gate(ep: EntryPoint) -> AnyGate:
     """The gate ``ep`` names, loaded; ``StagelineError`` if it is not one."""
@@ -42,13 +40,13 @@ def gate_kinds() -> dict[str, AnyGate]:
     Cached; ``gate_kinds.cache_clear()`` rescans (after installing a plug-in in-process).
     """
     rescan()
-    return {name: _gate(ep) for name, ep in declared(GROUP).items()}
+    return {name: _gate(ep) for name, ep in declared(GATES).items()}
 
 
 def get_gate(kind: str) -> AnyGate:
     """The gate of ``kind`` (only its own module imported); ``UnknownName`` listing the
     valid kinds if nobody declares it."""
-    return _gate(entry(GROUP, kind))
+    return _gate(entry(GATES, kind))
 
 
 def parse_options(kind: str, options: dict[str, Any]) -> BaseModel:
