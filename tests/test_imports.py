@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,72 +169,91 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def layer(module: str) -> str:
-    """The top-level package (or flat module) of ``module``: ``stageline.gates.http`` ->
-    ``gates``; ``stageline`` itself is ``stageline``."""
-    parts = module.split(".")
-    return parts[1] if len(parts) > 1 else parts[0]
-
-
 def _names(text: str) -> frozenset[str]:
+    """Full module or package names (each stands for itself and everything inside it)."""
     return frozenset(text.split())
 
 
-#: which layer may not import which (whole layers, or single modules by full name)
+def inside(module: str, names: Iterable[str]) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in names)
+
+
+#: which layer may not import which
 FORBIDDEN: dict[str, frozenset[str]] = {
     # the pipeline file's model and loader: below everything that acts
-    "config": _names(
-        "gates state targets agent web cli pipeline workspace verification gating deploy "
-        "status parity rehearsal"
+    "stageline.config": _names(
+        "stageline.gates stageline.state stageline.targets stageline.agent "
+        "stageline.web stageline.cli stageline.pipeline stageline.workspace "
+        "stageline.verification stageline.gating stageline.deploy stageline.status "
+        "stageline.parity stageline.rehearsal"
     ),
     # gates are given what they need (GateContext), never fetch it
-    "gates": _names(
-        "state workspace pipeline stageline.config.loader targets agent gating verification "
-        "deploy status web cli stageline.parity.probe stageline.parity.report "
-        "stageline.data.snapshot"
+    "stageline.gates": _names(
+        "stageline.state stageline.workspace stageline.pipeline stageline.config.loader "
+        "stageline.targets stageline.agent stageline.gating stageline.verification "
+        "stageline.deploy stageline.status stageline.web stageline.cli "
+        "stageline.parity.probe stageline.parity.report stageline.data.snapshot"
     ),
     # the store keeps rows; it knows nothing of what they are for
-    "state": _names(
-        "gates targets web cli agent pipeline workspace config verification deploy status"
+    "stageline.state": _names(
+        "stageline.gates stageline.targets stageline.web stageline.cli stageline.agent "
+        "stageline.pipeline stageline.workspace stageline.config stageline.verification "
+        "stageline.deploy stageline.status"
     ),
-    "agent": _names("targets gates pipeline web cli verification"),
-    "targets": _names("gates pipeline web cli verification deploy"),
-    "data": _names("gates web cli verification deploy status"),
-    "parity": _names("gates web cli verification deploy status"),
-    "rehearsal": _names("pipeline state workspace targets web cli"),
-    "web": _names("cli"),
+    "stageline.agent": _names(
+        "stageline.targets stageline.gates stageline.pipeline stageline.web "
+        "stageline.cli stageline.verification"
+    ),
+    "stageline.targets": _names(
+        "stageline.gates stageline.pipeline stageline.web stageline.cli "
+        "stageline.verification stageline.deploy"
+    ),
+    "stageline.data": _names(
+        "stageline.gates stageline.web stageline.cli stageline.verification "
+        "stageline.deploy stageline.status"
+    ),
+    "stageline.parity": _names(
+        "stageline.gates stageline.web stageline.cli stageline.verification "
+        "stageline.deploy stageline.status"
+    ),
+    "stageline.rehearsal": _names(
+        "stageline.pipeline stageline.state stageline.workspace stageline.targets "
+        "stageline.web stageline.cli"
+    ),
+    "stageline.web": _names("stageline.cli"),
 }
 
-#: layers that import only the layers listed (pure decisions, leaves)
+#: layers that import nothing of stageline but the layers listed (pure decisions, leaves)
 ONLY: dict[str, frozenset[str]] = {
-    "errors": _names(""),
-    "durations": _names(""),
-    "runtime": _names(""),
-    "plugins": _names("errors"),
-    "access": _names("config errors"),
-    "pins": _names("config errors"),
-    "signoff": _names("config errors pins durations"),
-    "policy": _names("config errors signoff pins durations"),
+    "stageline.errors": _names(""),
+    "stageline.durations": _names(""),
+    "stageline.runtime": _names(""),
+    "stageline.plugins": _names("stageline.errors"),
+    "stageline.access": _names("stageline.config stageline.errors"),
+    "stageline.pins": _names("stageline.config stageline.errors"),
+    "stageline.signoff": _names(
+        "stageline.config stageline.errors stageline.pins stageline.durations"
+    ),
+    "stageline.policy": _names(
+        "stageline.config stageline.errors stageline.signoff stageline.pins stageline.durations"
+    ),
 }
 
-#: the only layers that may import the CLI
-IMPORTS_CLI = frozenset({"cli", "__main__"})
+#: the CLI, and the only modules outside it that may import it
+CLI = "stageline.cli"
+IMPORTS_CLI = ("stageline.__main__",)
 
 
 def breaks_rule(edge: Edge) -> str | None:
     """Why ``edge`` breaks the layering, or None."""
-    source, target = layer(edge.source), layer(edge.target)
-    if source == target:
-        return None
-    if target == "cli" and source not in IMPORTS_CLI:
+    if inside(edge.target, [CLI]) and not inside(edge.source, [CLI, *IMPORTS_CLI]):
         return "only stageline.__main__ imports the CLI"
-    forbidden = FORBIDDEN.get(source, frozenset())
-    if target in forbidden or any(
-        edge.target == name or edge.target.startswith(name + ".") for name in forbidden
-    ):
-        return f"{source} may not import {edge.target}"
-    if source in ONLY and target not in ONLY[source]:
-        return f"{source} imports only {sorted(ONLY[source]) or 'the standard library'}"
+    for layer, forbidden in FORBIDDEN.items():
+        if inside(edge.source, [layer]) and inside(edge.target, forbidden):
+            return f"{layer} may not import {edge.target}"
+    for layer, allowed in ONLY.items():
+        if inside(edge.source, [layer]) and not inside(edge.target, [layer, *allowed]):
+            return f"{layer} imports only {sorted(allowed) or 'the standard library'}"
     return None
 
 
@@ -282,8 +301,7 @@ def test_no_gate_reaches_back_into_the_application(forbidden: str) -> None:
     reached = [
         f"{edge.source}:{edge.line} ({edge.where})"
         for edge in edges()
-        if layer(edge.source) == "gates"
-        and (edge.target == forbidden or edge.target.startswith(forbidden + "."))
+        if inside(edge.source, ["stageline.gates"]) and inside(edge.target, [forbidden])
     ]
     assert reached == []
 
