@@ -12,6 +12,9 @@ import subprocess
 from pathlib import Path
 
 from stageline.errors import GitError, UsageError
+from stageline.pipeline import Session
+from stageline.status import down
+from stageline.workspace import Workspace
 
 TAGS = ("v1.6.0", "v1.7.0-rc1")
 _IGNORE = shutil.ignore_patterns(
@@ -95,14 +98,9 @@ def reset_demo_state(repo: Path) -> bool:
     Only for the demo repository: a second ``stageline demo`` then runs the same story
     again from the start, reusing the stored builds.
     """
-    from stageline.workspace import Workspace
-
     home = Workspace.at(repo).home
     if not (home / "state.db").exists() and not (home / "envs").exists():
         return False
-    from stageline.pipeline import Session
-    from stageline.status import down
-
     with Session.open(repo) as session:
         down(session)
     shutil.rmtree(home / "envs", ignore_errors=True)

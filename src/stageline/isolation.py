@@ -46,6 +46,7 @@ from psycopg import sql
 
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
+from stageline.data.clone import clone_database
 from stageline.errors import BackingServiceError, ReachesLive
 from stageline.services.postgres import client_binaries, client_connection, database_url
 
@@ -194,8 +195,6 @@ def make_copy(
     to ``source``), ``dump`` (works while it is in use), ``empty``. Returns (how, seconds)."""
     started = time.monotonic()
     if method == "template":
-        from stageline.data.clone import clone_database
-
         seconds = clone_database(admin_url, source, scratch)
         return f"template copy of {source} (CREATE DATABASE ... TEMPLATE)", seconds
     with psycopg.connect(admin_url, autocommit=True) as conn, catalog_lock(conn):

@@ -30,6 +30,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from stageline.errors import UsageError
 from stageline.keyring import (
     Keyring,
     load_keyring,
@@ -73,8 +74,6 @@ def wrap_service(
     values = {name: env[name] for name in _names(env) if name in env}
     if not values:
         return list(argv), dict(env)
-    from stageline.errors import UsageError
-
     keyring = load_keyring(home, create=True)
     if keyring.path is None:
         raise UsageError(

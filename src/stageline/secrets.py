@@ -38,6 +38,7 @@ from stageline.keyring import (
     new_key,
     write_key_file,
 )
+from stageline.launch import reseal_all
 from stageline.state.secrets import SecretRecord
 
 if TYPE_CHECKING:
@@ -227,8 +228,6 @@ def rotate_key(session: Session, *, actor: str | None = None) -> Rotation:
     The database rows change in one transaction; the key file holds both keys until it
     has committed, then only the new one, so an interruption at any point loses nothing.
     """
-    from stageline.launch import reseal_all
-
     home = session.workspace.home
     old = load_keyring(home)
     if old.path is None:

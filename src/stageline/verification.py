@@ -24,6 +24,7 @@ from stageline.gates.approval import ApprovalOptions
 from stageline.gates.base import GateContext, GateResult
 from stageline.gates.registry import parse_options
 from stageline.gates.runner import run_gates
+from stageline.gating import GateViews, gate_views
 from stageline.identity import current_actor
 from stageline.limits import NOTE_LIMIT, check_length
 from stageline.outbox import outbox_path
@@ -115,7 +116,14 @@ def verify(
     started = datetime.now(UTC)
     deployed_at = _running_since(session, env.name, current.digest)
     make_context = context_maker(
-        session, env, target, prepared, variables, evidence_root, deployed_at
+        session,
+        env,
+        target,
+        prepared,
+        variables,
+        evidence_root,
+        deployed_at,
+        gate_views(session, pipe),
     )
     results = run_gates(list(checks.items()), make_context, progress=scrub_progress(progress))
     results = {name: scrub_result(result) for name, result in results.items()}
@@ -171,11 +179,14 @@ def context_maker(
     variables: Mapping[str, str],
     evidence_root: Path,
     deployed_at: datetime | None,
+    views: GateViews | None = None,
 ) -> Callable[[str, Gate], GateContext]:
     """What each gate is given to check ``prepared`` as it runs in ``env`` on ``target``
-    (its URL, the service's variables, an evidence folder under ``evidence_root``)."""
+    (its URL, the service's variables, an evidence folder under ``evidence_root``, and
+    ``views``: the pipeline, store and targets, built from ``session`` now if not given)."""
     url = target.url()
     manifest = prepared.release.manifest
+    views = views if views is not None else gate_views(session)
 
     def make_context(name: str, config: Gate) -> GateContext:
         folder = evidence_root / name
@@ -200,6 +211,9 @@ def context_maker(
             deployed_at=deployed_at,
             deadline=time.monotonic() + config.timeout,
             log=functools.partial(_append, folder / "gate.log"),
+            pipeline=views.pipeline,
+            store=views.store,
+            targets=views.targets,
         )
 
     return make_context

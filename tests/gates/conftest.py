@@ -16,8 +16,12 @@ from typing import Any
 
 import pytest
 
-from stageline.config.model import Environment
+from stageline.config.model import Environment, Pipeline
+from stageline.config.resolve import PostgresFacts
 from stageline.gates import GateContext
+from stageline.gating import GateViews
+from stageline.parity.facts import Facts, NotDeployed
+from stageline.targets.backing import postgres_facts, server_admin_url
 
 SERVICE = Path(__file__).with_name("service.py")
 
@@ -58,9 +62,39 @@ def service() -> Iterator[Service]:
 MakeContext = Callable[..., GateContext]
 
 
+class Nowhere:
+    """The store of a workspace that holds nothing: no snapshot, no secret."""
+
+    def newest_snapshot(self, environment: str) -> str | None:
+        return None
+
+    def secrets(self, environment: str) -> dict[str, str]:
+        return {}
+
+
+@dataclass(frozen=True)
+class HostTargets:
+    """The environments of ``pipeline`` on this host with nothing deployed: backing facts
+    from ``targets.backing`` under ``home``, and no facts to probe."""
+
+    home: Path
+    pipeline: Pipeline
+
+    def postgres(self, environment: str) -> PostgresFacts | None:
+        env = self.pipeline.environment(environment)
+        return postgres_facts(self.home, env, self.pipeline.service.name)
+
+    def admin_url(self, environment: str, database: str = "postgres") -> str:
+        return server_admin_url(self.home, self.pipeline.environment(environment), database)
+
+    def probe(self, environment: str) -> Facts:
+        raise NotDeployed(environment)
+
+
 @pytest.fixture
 def make_context(tmp_path: Path) -> MakeContext:
-    """Build a GateContext; keyword arguments override the defaults."""
+    """Build a GateContext; keyword arguments override the defaults, ``views`` (a
+    ``GateViews``) gives the pipeline, store and targets at once."""
 
     def make(url: str = "http://127.0.0.1:9", **overrides: Any) -> GateContext:
         name = overrides.pop("name", "gate")
@@ -88,6 +122,16 @@ def make_context(tmp_path: Path) -> MakeContext:
             "deadline": time.monotonic() + 60,
             "log": lambda line: None,
         }
+        views = overrides.pop("views", None)
+        if views is None:
+            env = overrides.get("environment", environment)
+            pipeline = Pipeline.model_validate(
+                {"source": "stageline.toml", "service": {"name": "shop", "start": "true"},
+                 "environments": [env]}
+            )  # fmt: skip
+            home = overrides.get("home", values["home"])
+            views = GateViews(pipeline, Nowhere(), HostTargets(home, pipeline))
+        values.update(pipeline=views.pipeline, store=views.store, targets=views.targets)
         values.update(overrides)
         return GateContext(**values)
 

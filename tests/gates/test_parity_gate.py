@@ -1,19 +1,23 @@
-"""The parity gate's verdict (pure ``judge``) and how it finds its workspace."""
+"""The parity gate's verdict (pure ``judge``) and what its context gives it to compare."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from stageline.config.model import ParityAllow
+from stageline.config.model import ParityAllow, Pipeline
+from stageline.config.resolve import PostgresFacts
 from stageline.gates.parity import ParityGate, ParityOptions, judge
 from stageline.gates.registry import get_gate
+from stageline.gating import GateViews
 from stageline.parity.compare import allow_list, compare
-from stageline.parity.facts import Facts
+from stageline.parity.facts import Facts, NotDeployed
+from tests.gates.conftest import MakeContext, Nowhere
 
 DATA = Path(__file__).parents[1] / "parity" / "data"
 
@@ -60,3 +64,60 @@ def test_the_kind_is_built_in_with_strict_options() -> None:
     assert ParityOptions.model_validate({"against": "production"}).against == "production"
     with pytest.raises(ValidationError):
         ParityOptions.model_validate({"agianst": "production"})
+
+
+def _probe_from_data(names: dict[str, str]) -> Callable[[str], Facts]:
+    def probe(environment: str) -> Facts:
+        if environment not in names:
+            raise NotDeployed(environment)
+        return replace(facts(names[environment]), environment=environment)
+
+    return probe
+
+
+@dataclass(frozen=True)
+class ProbedTargets:
+    """A target view whose probe answers from the recorded facts in tests/parity/data."""
+
+    probe: Callable[[str], Facts]
+
+    def postgres(self, environment: str) -> PostgresFacts | None:
+        return None
+
+    def admin_url(self, environment: str, database: str = "postgres") -> str:
+        raise AssertionError("the parity gate opens no database")
+
+
+def _pipeline() -> Pipeline:
+    return Pipeline.model_validate({
+        "source": "stageline.toml", "service": {"name": "shop", "start": "true"},
+        "environments": [
+            {"name": name, "tier": tier, "url": f"http://127.0.0.1:{port}",
+             "target": {"port": port}}
+            for name, tier, port in (("staging", "staging", 8603),
+                                     ("production", "production", 8604))
+        ],
+    })  # fmt: skip
+
+
+def test_the_gate_compares_what_its_context_probes(make_context: MakeContext) -> None:
+    """Given the pipeline and the targets, the gate needs no workspace at all."""
+    pipe = _pipeline()
+    probe = _probe_from_data({"staging": "staging_pg15", "production": "production_pg16"})
+    views = GateViews(pipe, Nowhere(), ProbedTargets(probe))
+    ctx = make_context(environment=pipe.environment("staging"), views=views)
+    result = ParityGate().run(ctx, ParityOptions())
+    assert result.status == "failed"
+    assert result.evidence["against"] == "production"
+    assert any("postgres version: staging 15.18, production 16.2" in r
+               for r in result.evidence["reasons"])  # fmt: skip
+
+
+def test_the_gate_passes_when_the_target_runs_nothing(make_context: MakeContext) -> None:
+    pipe = _pipeline()
+    views = GateViews(pipe, Nowhere(), ProbedTargets(_probe_from_data({"staging": "staging_pg15"})))
+    ctx = make_context(environment=pipe.environment("staging"), views=views)
+    result = ParityGate().run(ctx, ParityOptions())
+    assert (result.status, result.evidence) == ("passed", {"not_deployed": "production"})
+    last = make_context(environment=pipe.environment("production"), views=views)
+    assert ParityGate().run(last, ParityOptions()).summary == "production is the last environment"

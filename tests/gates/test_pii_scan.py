@@ -15,6 +15,8 @@ from stageline.data.key import KEY_VARIABLE
 from stageline.data.masking import MaskingKey
 from stageline.gates.pii_scan import PiiScanGate, PiiScanOptions
 from stageline.gates.registry import get_gate
+from stageline.gating import gate_views
+from stageline.pipeline import Session
 from tests.data import fixture
 from tests.data.conftest import KEY, Snapshotter, snapshot, source  # noqa: F401
 from tests.gates.conftest import MakeContext
@@ -58,15 +60,17 @@ def _run(
     env = load_pipeline(root).environment("staging")
     evidence = root / ".stageline" / "envs" / "staging" / "evidence" / "20260101" / "pii"
     evidence.mkdir(parents=True, exist_ok=True)
-    ctx = make_context(
-        environment=env,
-        evidence_dir=evidence,
-        root=root,
-        home=root / ".stageline",
-        variables={"DATABASE_URL": staging, **(staging_vars or {})},
-        deadline=time.monotonic() + 120,
-    )
-    result = PiiScanGate().run(ctx, PiiScanOptions())
+    with Session.open(root) as session:
+        ctx = make_context(
+            environment=env,
+            evidence_dir=evidence,
+            root=root,
+            home=root / ".stageline",
+            variables={"DATABASE_URL": staging, **(staging_vars or {})},
+            deadline=time.monotonic() + 120,
+            views=gate_views(session),
+        )
+        result = PiiScanGate().run(ctx, PiiScanOptions())
     return result.status, result.summary, result.evidence
 
 

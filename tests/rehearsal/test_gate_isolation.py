@@ -7,6 +7,7 @@ floors, waivers and the previous release's compatibility."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import threading
@@ -24,6 +25,8 @@ from stageline.config.loader import load_pipeline
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
 from stageline.gates.base import GateContext, GateResult
 from stageline.gates.migrations import MigrationsGate, MigrationsOptions
+from stageline.gating import gate_views
+from stageline.pipeline import Session
 from stageline.rehearsal.fingerprint import schema_fingerprint
 from stageline.rehearsal.tools import Alembic, Django, local_runner
 from stageline.services.postgres import PostgresServer
@@ -151,7 +154,8 @@ def setup(world: World, project: str, variables: dict[str, str]) -> None:
     ))  # fmt: skip
 
 
-def context(world: World) -> GateContext:
+@contextlib.contextmanager
+def context(world: World) -> Iterator[GateContext]:
     env = load_pipeline(world.root).environment("staging")
     variables = service_environment(
         env, ReleaseFacts("1.7.0", "sha256:x"), port=PORT,
@@ -159,13 +163,16 @@ def context(world: World) -> GateContext:
     )  # fmt: skip
     evidence = world.root / ".stageline" / "evidence" / uuid.uuid4().hex[:8]
     evidence.mkdir(parents=True)
-    return GateContext(
-        name="migrations", environment=env, url=f"http://127.0.0.1:{PORT}", health_path="/",
-        variables=variables, digest="sha256:x", version="1.7.0", bundle=world.bundle,
-        python=sys.executable, evidence_dir=evidence, root=world.root,
-        home=world.root / ".stageline", deployed_at=None, deadline=time.monotonic() + 180,
-        log=lambda line: None,
-    )  # fmt: skip
+    with Session.open(world.root) as session:
+        views = gate_views(session)
+        yield GateContext(
+            name="migrations", environment=env, url=f"http://127.0.0.1:{PORT}", health_path="/",
+            variables=variables, digest="sha256:x", version="1.7.0", bundle=world.bundle,
+            python=sys.executable, evidence_dir=evidence, root=world.root,
+            home=world.root / ".stageline", deployed_at=None, deadline=time.monotonic() + 180,
+            log=lambda line: None, pipeline=views.pipeline, store=views.store,
+            targets=views.targets,
+        )  # fmt: skip
 
 
 def reading(url: str) -> tuple[Any, ...]:
@@ -204,8 +211,8 @@ class Watcher:
 
 def run_gate(world: World, options: MigrationsOptions) -> tuple[GateResult, Watcher]:
     before = reading(world.url(world.staging))
-    with Watcher(world.url(world.staging)) as watcher:
-        result = MigrationsGate().run(context(world), options)
+    with context(world) as ctx, Watcher(world.url(world.staging)) as watcher:
+        result = MigrationsGate().run(ctx, options)
     if not watcher.seen or watcher.seen[0] != before:
         watcher.seen.insert(0, before)
     watcher.seen.append(reading(world.url(world.staging)))

@@ -5,6 +5,7 @@ in use; with one, it clones the snapshot."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
@@ -20,6 +21,8 @@ from stageline.config.loader import load_pipeline
 from stageline.demo import example_source
 from stageline.gates.base import GateContext
 from stageline.gates.migrations import MigrationsGate, MigrationsOptions, rehearsal_lines
+from stageline.gating import gate_views
+from stageline.pipeline import Session
 from stageline.rehearsal.tools import Alembic, local_runner
 from stageline.services.postgres import PostgresServer
 from stageline.state import Store
@@ -73,26 +76,32 @@ def workspace(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[dict[
             postgres_server.drop_database(name)
 
 
-def context(postgres_server: PostgresServer, ws: dict[str, str]) -> GateContext:
+@contextlib.contextmanager
+def context(postgres_server: PostgresServer, ws: dict[str, str]) -> Iterator[GateContext]:
     root = Path(ws["root"])
     env = load_pipeline(root).environment("staging")
     evidence = root / ".stageline" / "envs" / "staging" / "evidence" / "t1" / "migrations"
     evidence.mkdir(parents=True)
-    return GateContext(
-        name="migrations", environment=env, url="http://127.0.0.1:18603", health_path="/",
-        variables={"DATABASE_URL": postgres_server.url(ws["staging"])}, digest="sha256:x",
-        version="1.7.0rc1", bundle=Path(ws["bundle"]), python=sys.executable,
-        evidence_dir=evidence, root=root, home=root / ".stageline", deployed_at=None,
-        deadline=time.monotonic() + 120,
-        log=lambda line: None,
-    )  # fmt: skip
+    with Session.open(root) as session:
+        views = gate_views(session)
+        yield GateContext(
+            name="migrations", environment=env, url="http://127.0.0.1:18603", health_path="/",
+            variables={"DATABASE_URL": postgres_server.url(ws["staging"])}, digest="sha256:x",
+            version="1.7.0rc1", bundle=Path(ws["bundle"]), python=sys.executable,
+            evidence_dir=evidence, root=root, home=root / ".stageline", deployed_at=None,
+            deadline=time.monotonic() + 120,
+            log=lambda line: None, pipeline=views.pipeline, store=views.store,
+            targets=views.targets,
+        )  # fmt: skip
 
 
 def test_gate_copies_staging_in_use_and_downgrades_to_production(
     postgres_server: PostgresServer, workspace: dict[str, str]
 ) -> None:
-    ctx = context(postgres_server, workspace)
-    with psycopg.connect(postgres_server.url(workspace["staging"])):  # the service is connected
+    with (
+        context(postgres_server, workspace) as ctx,
+        psycopg.connect(postgres_server.url(workspace["staging"])),  # the service is connected
+    ):
         result = MigrationsGate().run(ctx, MigrationsOptions(max_stall_ms=2000))
     assert result.status == "passed", result.summary
     assert result.summary.startswith("0001_initial -> 0002_order_notes: downtime window")
@@ -120,8 +129,8 @@ def test_gate_clones_the_newest_snapshot(
             workspace["snap"], source="production", environment="staging", rules_digest="r",
             row_counts={}, size=0, duration=0.1, actor="test",
         )  # fmt: skip
-        ctx = context(postgres_server, workspace)
-        result = MigrationsGate().run(ctx, MigrationsOptions())
+        with context(postgres_server, workspace) as ctx:
+            result = MigrationsGate().run(ctx, MigrationsOptions())
         assert result.status == "passed", result.summary
         assert f"template copy of {workspace['snap']}" in result.evidence["copy"]
         assert [s["name"] for s in result.evidence["steps"]] == [

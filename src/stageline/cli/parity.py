@@ -11,8 +11,8 @@ from rich.table import Table
 
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
+from stageline.durations import format_duration
 from stageline.errors import UsageError
-from stageline.gates.soak import format_duration
 from stageline.parity.metrics import Durations, Metrics
 from stageline.parity.report import ParityView, metrics_for, parity_view
 from stageline.pipeline import Session

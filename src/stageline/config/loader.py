@@ -29,6 +29,7 @@ from stageline.config.model import (
 from stageline.config.resolve import interpolate, known_names
 from stageline.data.rules import DataRules
 from stageline.errors import ConfigError, ConfigIssue, UnknownName, UsageError
+from stageline.plugins import gate_options_model
 
 PIPELINE_FILE = "stageline.toml"
 TOP_LEVEL = ("service", "defaults", "environments", "people", "data", "dashboard")
@@ -179,14 +180,14 @@ class _Loader:
             return People()
 
     def _check_gates(self, env: Environment, people: People) -> None:
-        """Each gate's options, validated by its kind's plug-in; groups must exist."""
-        from stageline.gates.registry import get_gate
-
+        """Each gate's options, validated by its kind's plug-in's ``Options`` model (found
+        through the ``stageline.gates`` entry points, never by importing the gates
+        package); groups must exist."""
         sources = [("environments", env.name), ("defaults",)]
         for name, gate in env.gates.items():
             here = ("environments", env.name, "gates", name)
             try:
-                options_model = get_gate(gate.kind).Options
+                options_model = gate_options_model(gate.kind)
                 options = options_model.model_validate(
                     gate.options, context={"groups": people.groups}
                 )

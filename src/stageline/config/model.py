@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from stageline.data.rules import DataRules
+from stageline.errors import UnknownName
 from stageline.limits import REASON_LIMIT
 from stageline.targets.registry import kind_names
 
@@ -351,8 +352,6 @@ class Pipeline(Strict):
         return [env.name for env in self.environments]
 
     def environment(self, name: str) -> Environment:
-        from stageline.errors import UnknownName
-
         for env in self.environments:
             if env.name == name:
                 return env

@@ -10,26 +10,22 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from psycopg import sql
 
-from stageline.config.model import Environment, Pipeline
-from stageline.config.resolve import facts_of, interpolate
+from stageline.config.model import Environment
+from stageline.config.resolve import PostgresFacts, facts_of, interpolate
 from stageline.data.catalog import INET_TYPES, Column, read_tables, session_settings
 from stageline.data.copy import connect
 from stageline.data.fingerprints import Fingerprints, FingerprintSet
 from stageline.data.masking import KeyedHash, MaskingKey, c_masks, candidates, fingerprint
 from stageline.data.stream import NULL, decode_field
 from stageline.errors import StagelineError
-from stageline.secrets import secrets_for
-from stageline.targets.backing import postgres_facts
 
 if TYPE_CHECKING:
     from stageline._speedups import Masker
-    from stageline.pipeline import Session
 
 MIN_SECRET_CHARS = 6
 BLOCK_BYTES = 1 << 20  # rows are scanned a block of about this size at a time
@@ -160,17 +156,16 @@ def _leaves(text: str) -> Iterator[str]:
             stack.extend(node)
 
 
-def production_values(home: Path, pipe: Pipeline, session: Session | None = None) -> dict[str, str]:
+def production_values(
+    prod: Environment, facts: PostgresFacts | None, secrets: Mapping[str, str]
+) -> dict[str, str]:
     """What must never appear in another environment's configuration: production's
-    DATABASE_URL and its secret values, each under a label that names but never shows it."""
-    prod = pipe.production
-    if prod is None:
-        return {}
+    DATABASE_URL (``facts``) and its secret values, each under a label that names but
+    never shows it (pure)."""
     found: dict[str, str] = {}
-    facts = postgres_facts(home, prod, pipe.service.name)
     if facts is not None and facts.port:
         found[f"{prod.name}'s DATABASE_URL"] = facts.url
-    for name, value in secrets_for(prod, session).items():
+    for name, value in secrets.items():
         if len(value) >= MIN_SECRET_CHARS:
             found[f"{prod.name}'s secret {name}"] = value
     for name, value in prod.vars.items():
@@ -210,18 +205,3 @@ def config_leaks(variables: Mapping[str, str], production: Mapping[str, str]) ->
             if secret in value or same_db:
                 leaks.append(f"variable {name} holds {label}")
     return leaks
-
-
-def environment_config_leaks(
-    home: Path,
-    pipe: Pipeline,
-    env: Environment,
-    variables: Mapping[str, str],
-    session: Session | None = None,
-) -> list[str]:
-    """``config_leaks`` of ``env``'s resolved variables (with its secrets) against production
-    (secrets from ``session``'s store when given, else the legacy variables)."""
-    if env.tier.value == "production":
-        return []
-    own = {**variables, **secrets_for(env, session)}
-    return config_leaks(own, production_values(home, pipe, session))

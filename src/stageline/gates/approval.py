@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from stageline.gates.base import GateContext, GateOptions, GateResult
 
@@ -67,6 +67,6 @@ def _people(reviewers: list[str], groups: Mapping[str, list[str]] | None) -> set
 class ApprovalGate:
     Options = ApprovalOptions
 
-    def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+    def run(self, ctx: GateContext, options: ApprovalOptions) -> GateResult:
         ApprovalOptions.model_validate(options)
         return GateResult("passed", "approvals are counted at promotion", 0.0, {})

@@ -1,9 +1,15 @@
 """The gate interface: what a gate gets (``GateContext``), what it gives (``GateResult``).
 
 A gate kind is an object with an ``Options`` pydantic model (``extra="forbid"``) and a
-``run(ctx, options) -> GateResult`` method. ``run`` must finish by ``ctx.deadline``; every
-subprocess it starts goes through ``ctx.run_process`` so that the runner can kill it if
-the gate overstays (and so that nothing outlives the gate).
+``run(ctx, options) -> GateResult`` method (``Gate[OptionsT]``). ``run`` must finish by
+``ctx.deadline``; every subprocess it starts goes through ``ctx.run_process`` so that the
+runner can kill it if the gate overstays (and so that nothing outlives the gate).
+
+A gate is given what it may know, never fetches it: the context carries the pipeline as
+loaded once for the whole run (``ctx.pipeline``), a read-only view of the state store
+(``ctx.store``: :class:`StoreView`) and the environments' targets with their backing
+facts (``ctx.targets``: :class:`TargetView`). The caller builds these once from its
+session (``stageline.gating``); no gate opens the pipeline file or the store itself.
 
 Statuses: ``passed``; ``failed`` (the release did not meet the gate); ``error`` (the gate
 could not judge: it timed out, crashed, or was misconfigured).
@@ -21,11 +27,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from stageline.config.model import Environment
+from stageline.config.model import Environment, Pipeline
+from stageline.config.resolve import PostgresFacts
+from stageline.parity.facts import Facts
 
 GateStatus = Literal["passed", "failed", "error"]
 
@@ -100,6 +108,35 @@ def _killpg(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+class StoreView(Protocol):
+    """The state store as a gate may read it (never write): exactly the reads gates make."""
+
+    def newest_snapshot(self, environment: str) -> str | None:
+        """The template database of the newest snapshot kept on ``environment``'s server
+        (None when there is none, or the snapshots feature is not installed)."""
+        ...
+
+    def secrets(self, environment: str) -> Mapping[str, str]:
+        """The values of ``environment``'s declared secrets that are set."""
+        ...
+
+
+class TargetView(Protocol):
+    """The pipeline's environments as their targets run them, with their backing facts."""
+
+    def postgres(self, environment: str) -> PostgresFacts | None:
+        """How ``environment``'s service reaches its database (None: it declares none)."""
+        ...
+
+    def admin_url(self, environment: str, database: str = "postgres") -> str:
+        """stageline's administrative URL on ``environment``'s PostgreSQL server."""
+        ...
+
+    def probe(self, environment: str) -> Facts:
+        """The facts of ``environment`` as it runs now (``NotDeployed`` if nothing runs)."""
+        ...
+
+
 @dataclass(frozen=True)
 class GateContext:
     """Everything a gate may know about the release it checks and where it runs."""
@@ -120,6 +157,10 @@ class GateContext:
     deployed_at: datetime | None
     deadline: float
     log: Callable[[str], None]
+    #: the pipeline as loaded once for this run, the store (read-only), the targets
+    pipeline: Pipeline
+    store: StoreView
+    targets: TargetView
     processes: ProcessRegistry = field(default_factory=ProcessRegistry, repr=False)
 
     def remaining(self) -> float:
@@ -186,16 +227,24 @@ class GateResult:
     report: Path | None = None
 
 
-class Gate(Protocol):
+OptionsT = TypeVar("OptionsT", bound=BaseModel, contravariant=True)
+
+
+class Gate(Protocol[OptionsT]):
     """A gate kind. ``run`` judges the release described by ``ctx``; it should not raise
-    (an exception is recorded as an ``error`` result by the runner)."""
+    (an exception is recorded as an ``error`` result by the runner). ``options`` is an
+    instance of ``Options`` (validated when the pipeline was loaded)."""
 
     @property
     def Options(self) -> type[BaseModel]:
         """The pydantic model of this kind's options (``extra="forbid"``)."""
         ...
 
-    def run(self, ctx: GateContext, options: BaseModel) -> GateResult: ...
+    def run(self, ctx: GateContext, options: OptionsT) -> GateResult: ...
+
+
+#: a gate of any kind, as the registry hands them out
+AnyGate = Gate[Any]
 
 
 def timed_out(seconds: float, evidence: dict[str, Any] | None = None) -> GateResult:

@@ -15,7 +15,7 @@ import shlex
 import time
 from typing import Literal
 
-from pydantic import BaseModel, field_validator
+from pydantic import field_validator
 
 from stageline.gates.base import GateContext, GateOptions, GateResult, tail, timed_out
 
@@ -49,7 +49,7 @@ def command_argv(run: str, ctx: GateContext) -> list[str]:
 class CommandGate:
     Options = CommandOptions
 
-    def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+    def run(self, ctx: GateContext, options: CommandOptions) -> GateResult:
         opts = CommandOptions.model_validate(options)
         started = time.monotonic()
         argv = command_argv(opts.run, ctx)

@@ -20,7 +20,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from stageline.gates.base import GateContext, GateOptions, GateResult, one_line
 
@@ -138,7 +138,7 @@ def _body(text: str) -> str:
 class HttpGate:
     Options = HttpOptions
 
-    def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+    def run(self, ctx: GateContext, options: HttpOptions) -> GateResult:
         import httpx
 
         opts = HttpOptions.model_validate(options)

@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from stageline.config.resolve import PostgresFacts
 from stageline.errors import ReachesLive, StagelineError, UsageError
@@ -41,10 +41,8 @@ from stageline.limits import REASON_LIMIT
 from stageline.rehearsal.facts import Budgets, Waiver
 
 if TYPE_CHECKING:
-    from stageline.config.model import Environment
     from stageline.isolation import CloneMethod
     from stageline.rehearsal.tools import Migrator
-    from stageline.state import GateRunRecord, Store
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
@@ -164,7 +162,7 @@ class Setup:
 class MigrationsGate:
     Options = MigrationsOptions
 
-    def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+    def run(self, ctx: GateContext, options: MigrationsOptions) -> GateResult:
         import psycopg  # here, not at the top: `stageline check` validates options without it
 
         from stageline.rehearsal.judge import judge
@@ -234,7 +232,7 @@ class MigrationsGate:
         with isolate(
             env, setup.live, ctx.variables, release_dir=ctx.bundle, source=setup.source,
             method=method, pg_bin=setup.pg_bin, scratch=scratch_name("stageline_rehearsal"),
-            admin_url=_server_admin_url(ctx.home, env),
+            admin_url=ctx.targets.admin_url(env.name),
         ) as iso:  # fmt: skip
             iso.refuse_if_aimed("the migration", env.name)
             migrator = self._migrator(ctx, opts, setup, iso.workdir, ctx.service_env(iso.variables))
@@ -296,8 +294,7 @@ class MigrationsGate:
                 hint=f"declare [environments.{env.name}.services.postgres]",
             )
         binaries = client_binaries(source_url, pg.provider)
-        root = ctx.root
-        production_url, production_name = _production_url(root, env.name, opts.production)
+        production_url, production_name = _production_url(ctx, opts.production)
         live = PostgresFacts.from_url(source_url)
         method: CloneMethod = "dump"
         source, note = (
@@ -308,7 +305,7 @@ class MigrationsGate:
             ),
         )
         if opts.source != "database":
-            snapshot = _newest_snapshot(root, env.name)
+            snapshot = ctx.store.newest_snapshot(env.name)
             if snapshot is not None:
                 method, source = "template", snapshot
                 note = f"copied the newest snapshot on {env.name}'s server, {snapshot}"
@@ -331,46 +328,44 @@ class MigrationsGate:
         )
 
 
-def _production_url(root: Path, environment: str, name: str | None) -> tuple[str | None, str]:
+def _production_url(ctx: GateContext, name: str | None) -> tuple[str | None, str]:
     """The database URL of the environment whose revision the downgrade must reach."""
-    from stageline.config.loader import load_pipeline
-    from stageline.targets.backing import postgres_facts
-    from stageline.workspace import Workspace
-
-    pipe = load_pipeline(root)
     if name is None:
-        found = pipe.production
-        if found is None or found.name == environment:
+        found = ctx.pipeline.production
+        if found is None or found.name == ctx.environment.name:
             return None, ""
         name = found.name
-    target = pipe.environment(name)
-    facts = postgres_facts(Workspace.at(root).home, target, pipe.service.name)
+    target = ctx.pipeline.environment(name)
+    facts = ctx.targets.postgres(target.name)
     if facts is None or facts.port == 0:
         return None, name
     return facts.url, name
 
 
-def _server_admin_url(home: Path, env: Environment) -> str:
-    from stageline.targets.backing import server_admin_url
+class StoredRun(Protocol):
+    """A gate run as the store keeps it (``state.GateRunRecord``), as far as read here."""
 
-    return server_admin_url(home, env)
-
-
-def _newest_snapshot(root: Path, environment: str) -> str | None:
-    """The template database of the newest snapshot kept on ``environment``'s server."""
-    try:
-        from stageline.data.snapshot import newest_snapshot
-    except ImportError:  # the snapshots feature is not installed in this build
-        return None
-    from stageline.state import Store
-    from stageline.workspace import Workspace
-
-    with Store.open(Workspace.at(root).state_url) as store:
-        record = newest_snapshot(store, environment)
-    return record.name if record is not None else None
+    @property
+    def gate(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def report_path(self) -> str | None: ...
 
 
-def rehearsal_lines(store: Store, running: list[tuple[str, str | None]]) -> list[str]:
+class StoredRuns(Protocol):
+    """The store's read of gate runs (``state.Store.gate_runs``), newest first."""
+
+    def gate_runs(
+        self, environment: str | None = ..., digest: str | None = ..., limit: int = ...
+    ) -> Sequence[StoredRun]: ...
+
+
+def rehearsal_lines(store: StoredRuns, running: list[tuple[str, str | None]]) -> list[str]:
     """For ``stageline status``: the newest rehearsal of the digest each environment runs
     (``running`` is ``(environment, digest)``), one line each."""
     lines = []
@@ -386,7 +381,7 @@ def rehearsal_lines(store: Store, running: list[tuple[str, str | None]]) -> list
     return lines
 
 
-def rehearsal_reports(runs: Mapping[str, GateRunRecord]) -> list[tuple[str, str]]:
+def rehearsal_reports(runs: Mapping[str, StoredRun]) -> list[tuple[str, str]]:
     """For ``stageline verify`` and the demo: (gate, report text) of the rehearsals among
     ``runs`` (gate name -> its stored run)."""
     shown = []

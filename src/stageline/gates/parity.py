@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import time
 
-from pydantic import BaseModel
-
 from stageline.errors import StagelineError
 from stageline.gates.base import GateContext, GateOptions, GateResult
-from stageline.parity.compare import Report
+from stageline.parity.compare import Report, compare_probed
+from stageline.parity.facts import NotDeployed
 
 
 class ParityOptions(GateOptions):
@@ -48,24 +47,16 @@ def judge(report: Report, seconds: float) -> GateResult:
 class ParityGate:
     Options = ParityOptions
 
-    def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
-        from stageline.parity.probe import NotDeployed
-        from stageline.parity.report import compare_environments
-        from stageline.pipeline import Session
-
+    def run(self, ctx: GateContext, options: ParityOptions) -> GateResult:
         opts = ParityOptions.model_validate(options)
         started = time.monotonic()
         try:
-            with Session.open(ctx.root) as session:
-                pipe = session.pipeline()
-                following = pipe.next_after(ctx.environment.name)
-                against = opts.against or (following.name if following else None)
-                if against is None:
-                    return GateResult(
-                        "passed", f"{ctx.environment.name} is the last environment", 0.0
-                    )
-                ctx.log(f"probing {ctx.environment.name} and {against}")
-                report = compare_environments(session, ctx.environment.name, against)
+            following = ctx.pipeline.next_after(ctx.environment.name)
+            against = opts.against or (following.name if following else None)
+            if against is None:
+                return GateResult("passed", f"{ctx.environment.name} is the last environment", 0.0)
+            ctx.log(f"probing {ctx.environment.name} and {against}")
+            report = compare_probed(ctx.pipeline, ctx.environment.name, against, ctx.targets.probe)
         except NotDeployed as exc:
             return GateResult(
                 "passed", f"{exc.environment} runs nothing yet: nothing to compare",

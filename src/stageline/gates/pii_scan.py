@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import time
 
-from pydantic import BaseModel
-
-from stageline.config.loader import load_pipeline
 from stageline.data.fingerprints import load_all
 from stageline.data.key import load_key
-from stageline.data.scan import ScanReport, environment_config_leaks, scan_database
+from stageline.data.scan import ScanReport, config_leaks, production_values, scan_database
 from stageline.gates.base import GateContext, GateOptions, GateResult
-from stageline.targets.backing import postgres_facts, server_admin_url
 
 
 class PiiScanOptions(GateOptions):
@@ -32,24 +28,19 @@ class PiiScanOptions(GateOptions):
 class PiiScanGate:
     Options = PiiScanOptions
 
-    def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+    def run(self, ctx: GateContext, options: PiiScanOptions) -> GateResult:
         assert isinstance(options, PiiScanOptions)
         started = time.monotonic()
         env = ctx.environment
         if env.tier.value == "production":
             return GateResult("error", "pii-scan checks environments other than production", 0.0)
-        home, root = ctx.home, ctx.root
-        pipe = load_pipeline(root)
-        from stageline.pipeline import Session  # the gates load before the use cases
-
-        with Session.open(root) as session:
-            leaks = environment_config_leaks(home, pipe, env, ctx.variables, session)
-        key = load_key(home, pipe.data)
-        fingerprints, skipped = load_all(home, key)
-        facts = postgres_facts(home, env, pipe.service.name)
+        leaks = _config_leaks(ctx)
+        key = load_key(ctx.home, ctx.pipeline.data)
+        fingerprints, skipped = load_all(ctx.home, key)
+        facts = ctx.targets.postgres(env.name)
         url = ctx.variables.get("DATABASE_URL")
         if facts is not None and facts.port:  # read as stageline's admin, not the service
-            url = server_admin_url(home, env, facts.database)
+            url = ctx.targets.admin_url(env.name, facts.database)
         report = ScanReport()
         if url and len(fingerprints):
             ctx.log(f"scanning {env.name}'s database against {len(fingerprints)} fingerprints")
@@ -88,3 +79,14 @@ class PiiScanGate:
             duration,
             evidence,
         )
+
+
+def _config_leaks(ctx: GateContext) -> list[str]:
+    """Which of the environment's variables (with its secrets) hold a production value."""
+    production = ctx.pipeline.production
+    if production is None:
+        return []
+    values = production_values(
+        production, ctx.targets.postgres(production.name), ctx.store.secrets(production.name)
+    )
+    return config_leaks({**ctx.variables, **ctx.store.secrets(ctx.environment.name)}, values)

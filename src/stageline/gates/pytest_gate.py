@@ -26,8 +26,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
+from stageline.config.resolve import PostgresFacts
 from stageline.errors import ReachesLive
 from stageline.gates.base import (
     GateContext,
@@ -125,7 +126,7 @@ class Interpreter:
 class PytestGate:
     Options = PytestOptions
 
-    def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+    def run(self, ctx: GateContext, options: PytestOptions) -> GateResult:
         opts = PytestOptions.model_validate(options)
         started = time.monotonic()
         if not (ctx.bundle / opts.path).exists():
@@ -146,13 +147,12 @@ class PytestGate:
 
     def _on_copy(self, ctx: GateContext, opts: PytestOptions, started: float) -> GateResult:
         """The suite on an isolated copy of the environment's database, under the tripwire."""
-        from stageline.config.resolve import PostgresFacts
+        # here, not at the top: `stageline check` validates options without psycopg
         from stageline.isolation import isolate
-        from stageline.targets.backing import server_admin_url
         from stageline.tripwire import guard
 
         live = PostgresFacts.from_url(ctx.variables["DATABASE_URL"])
-        admin_url = server_admin_url(ctx.home, ctx.environment)
+        admin_url = ctx.targets.admin_url(ctx.environment.name)
         with isolate(
             ctx.environment, live, ctx.variables, release_dir=ctx.bundle, admin_url=admin_url
         ) as iso:

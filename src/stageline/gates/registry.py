@@ -1,100 +1,52 @@
-"""Gate kinds by name: the built-ins, plus any a plug-in declares.
+"""Gate kinds by name: the built-ins and any a plug-in declares, found alike.
 
-A package adds a kind through the ``stageline.gates`` entry point group, e.g. in its
-pyproject::
+Every kind, built-in or not, is an entry point of the ``stageline.gates`` group; ours are
+declared in stageline's pyproject, and a package adds its own the same way::
 
     [project.entry-points."stageline.gates"]
     lighthouse = "stageline_lighthouse:LighthouseGate"
 
-The object named is a gate (or a class of gates, instantiated without arguments). A
-plug-in cannot replace a built-in kind.
+The object named is a gate (or a class of gates, instantiated without arguments). A kind
+is imported the first time it is asked for, so validating a pipeline's gate options
+imports only the kinds it uses. A plug-in cannot replace a built-in kind
+(``stageline.plugins``).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint
 from typing import Any
 
 from pydantic import BaseModel
 
-from stageline.errors import StagelineError, UnknownName
-from stageline.gates.base import Gate
+from stageline.gates.base import AnyGate
+from stageline.plugins import GATES, declared, entry, load, not_a_gate, options_model, rescan
 
-GROUP = "stageline.gates"
 
-#: the built-in kinds ("module:class"), each imported the first time it is asked for, so
-#: validating a pipeline's gate options imports only the kinds it uses
-BUILTINS: dict[str, str] = {
-    "http": "stageline.gates.http:HttpGate",
-    "pytest": "stageline.gates.pytest_gate:PytestGate",
-    "command": "stageline.gates.command:CommandGate",
-    "soak": "stageline.gates.soak:SoakGate",
-    "approval": "stageline.gates.approval:ApprovalGate",
-    "side-effects": "stageline.gates.side_effects:SideEffectsGate",
-    "migrations": "stageline.gates.migrations:MigrationsGate",
-    "parity": "stageline.gates.parity:ParityGate",
-    "pii-scan": "stageline.gates.pii_scan:PiiScanGate",
-}
+def _gate(ep: EntryPoint) -> AnyGate:
+    """The gate ``ep`` names, loaded; ``StagelineError`` if it is not one."""
+    gate = load(ep)
+    if not callable(getattr(gate, "run", None)) or options_model(gate) is None:
+        raise not_a_gate(ep)
+    found: AnyGate = gate
+    return found
 
 
 @functools.cache
-def _builtin(kind: str) -> Gate:
-    """The one instance of the built-in ``kind`` (its module imported now)."""
-    module, _, name = BUILTINS[kind].partition(":")
-    gate: Gate = getattr(importlib.import_module(module), name)()
-    return gate
-
-
-@functools.cache
-def gate_kinds() -> dict[str, Gate]:
-    """Every known kind, loaded: built-ins, then entry points of the ``stageline.gates`` group.
+def gate_kinds() -> dict[str, AnyGate]:
+    """Every declared kind, loaded (the entry points read again first).
 
     Cached; ``gate_kinds.cache_clear()`` rescans (after installing a plug-in in-process).
     """
-    kinds = {kind: _builtin(kind) for kind in BUILTINS}
-    for ep in entry_points(group=GROUP):
-        if ep.name in kinds:
-            continue
-        try:
-            loaded: Any = ep.load()
-        except Exception as exc:
-            raise StagelineError(
-                f"gate plug-in {ep.name!r} ({ep.value}) failed to load: {exc}",
-                hint="reinstall or uninstall the package that provides it",
-            ) from exc
-        gate = loaded() if isinstance(loaded, type) else loaded
-        if not callable(getattr(gate, "run", None)) or not _is_options(gate):
-            raise StagelineError(
-                f"gate plug-in {ep.name!r} ({ep.value}) is not a gate: it needs an "
-                "Options pydantic model and a run(ctx, options) method"
-            )
-        kinds[ep.name] = gate
-    return kinds
+    rescan()
+    return {name: _gate(ep) for name, ep in declared(GATES).items()}
 
 
-def _is_options(gate: object) -> bool:
-    options = getattr(gate, "Options", None)
-    return isinstance(options, type) and issubclass(options, BaseModel)
-
-
-def get_gate(kind: str) -> Gate:
-    """The gate of ``kind``; ``UnknownName`` listing the valid kinds if there is none.
-
-    A built-in kind imports only its own module; any other name loads every plug-in.
-    """
-    if kind in BUILTINS:
-        return _builtin(kind)
-    kinds = gate_kinds()
-    if kind not in kinds:
-        raise UnknownName(
-            "gate kind",
-            kind,
-            sorted(kinds),
-            hint="a plug-in adds kinds through the `stageline.gates` entry point group",
-        )
-    return kinds[kind]
+def get_gate(kind: str) -> AnyGate:
+    """The gate of ``kind`` (only its own module imported); ``UnknownName`` listing the
+    valid kinds if nobody declares it."""
+    return _gate(entry(GATES, kind))
 
 
 def parse_options(kind: str, options: dict[str, Any]) -> BaseModel:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from stageline.gates.base import GateContext, GateOptions, GateResult
 from stageline.gates.http import HttpGate, HttpOptions, Step
@@ -87,7 +87,7 @@ class _Sampler(threading.Thread):
 class SideEffectsGate:
     Options = SideEffectsOptions
 
-    def run(self, ctx: GateContext, options: BaseModel) -> GateResult:
+    def run(self, ctx: GateContext, options: SideEffectsOptions) -> GateResult:
         opts = SideEffectsOptions.model_validate(options)
         started = time.monotonic()
         if ctx.environment.tier.value == "production":

@@ -19,11 +19,12 @@ Rows never carry a variable's or an override's value: names, versions and hashes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from stageline.config.model import ParityAllow
+from stageline.config.model import ParityAllow, Pipeline
+from stageline.errors import UsageError
 from stageline.parity.facts import Facts
 
 Severity = Literal["-", "info", "warning", "blocking", "allowed"]
@@ -99,6 +100,15 @@ class Report:
 def allow_list(*pairs: tuple[str, Iterable[ParityAllow]]) -> list[Allowed]:
     """Allow-list entries of each ``(environment, entries)``, tagged with their origin."""
     return [Allowed(name, entry) for name, entries in pairs for entry in entries]
+
+
+def compare_probed(pipe: Pipeline, a: str, b: str, probe: Callable[[str], Facts]) -> Report:
+    """``a`` against ``b`` as ``probe`` finds them, with both environments' allow-lists."""
+    env_a, env_b = pipe.environment(a), pipe.environment(b)
+    if env_a.name == env_b.name:
+        raise UsageError(f"parity compares two different environments, got {a} twice")
+    allowed = allow_list((env_a.name, env_a.parity.allow), (env_b.name, env_b.parity.allow))
+    return compare(probe(env_a.name), probe(env_b.name), allowed)
 
 
 def compare(a: Facts, b: Facts, allow: Sequence[Allowed] = ()) -> Report:

@@ -21,7 +21,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from stageline.errors import InfrastructureError
+from stageline.errors import InfrastructureError, UsageError
 
 #: runs in the release's virtualenv Python; prints one JSON object on one line
 PROBE_SCRIPT = r"""
@@ -53,6 +53,17 @@ print(json.dumps({
     "packages": packages,
 }, sort_keys=True))
 """
+
+
+class NotDeployed(UsageError):
+    """Nothing runs in the environment, so it has no facts to probe."""
+
+    def __init__(self, environment: str) -> None:
+        super().__init__(
+            f"nothing is deployed in {environment}: it has no facts to compare",
+            hint=f"`stageline deploy {environment} TAG` or `stageline promote` first",
+        )
+        self.environment = environment
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from stageline.access import members
 from stageline.config.model import Environment, Pipeline
+from stageline.durations import format_duration
 from stageline.permissions import rules_of
 from stageline.state import ArtifactRecord, DeploymentRecord
 
@@ -45,8 +46,6 @@ class TimeGap:
     def summary(self) -> str:
         if not self.waiting:
             return f"{self.ahead} is not ahead of {self.behind}: nothing waits"
-        from stageline.gates.soak import format_duration
-
         commits = f", {self.commits} commit(s)" if self.commits is not None else ""
         age = format_duration(self.oldest_age_seconds or 0)
         return (

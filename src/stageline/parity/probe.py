@@ -20,11 +20,12 @@ import psycopg
 from stageline.config.loader import find_pipeline_file
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
-from stageline.errors import BackingServiceError, InfrastructureError, UsageError
+from stageline.errors import BackingServiceError, InfrastructureError
 from stageline.parity.facts import (
     PROBE_SCRIPT,
     BackingFacts,
     Facts,
+    NotDeployed,
     parse_probe,
     server_facts,
     value_hash,
@@ -35,17 +36,6 @@ from stageline.targets.base import Release
 PROBE_TIMEOUT = 60.0
 #: variables stageline sets for its own bookkeeping (not part of the service's config)
 _OWN_PREFIX = "STAGELINE_"
-
-
-class NotDeployed(UsageError):
-    """Nothing runs in the environment, so it has no facts to probe."""
-
-    def __init__(self, environment: str) -> None:
-        super().__init__(
-            f"nothing is deployed in {environment}: it has no facts to compare",
-            hint=f"`stageline deploy {environment} TAG` or `stageline promote` first",
-        )
-        self.environment = environment
 
 
 def probe(session: Session, environment: str, *, timeout: float = PROBE_TIMEOUT) -> Facts:

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from stageline.config.model import Pipeline
 from stageline.errors import UsageError
-from stageline.parity.compare import Report, allow_list, compare
+from stageline.parity.compare import Report, compare_probed
+from stageline.parity.facts import NotDeployed
 from stageline.parity.gap import (
     People,
     TimeGap,
@@ -21,7 +22,7 @@ from stageline.parity.gap import (
     time_gap,
 )
 from stageline.parity.metrics import Metrics, metrics
-from stageline.parity.probe import NotDeployed, probe
+from stageline.parity.probe import probe
 from stageline.pipeline import Session
 
 _ALL = 1_000_000
@@ -62,12 +63,7 @@ def default_pair(pipe: Pipeline) -> tuple[str, str]:
 
 def compare_environments(session: Session, a: str, b: str) -> Report:
     """Probe both and compare, with both environments' allow-lists."""
-    pipe = session.pipeline()
-    env_a, env_b = pipe.environment(a), pipe.environment(b)
-    if env_a.name == env_b.name:
-        raise UsageError(f"parity compares two different environments, got {a} twice")
-    allowed = allow_list((env_a.name, env_a.parity.allow), (env_b.name, env_b.parity.allow))
-    return compare(probe(session, env_a.name), probe(session, env_b.name), allowed)
+    return compare_probed(session.pipeline(), a, b, lambda name: probe(session, name))
 
 
 def gap_between(session: Session, ahead: str, behind: str, now: datetime | None = None) -> TimeGap:
