@@ -4,7 +4,8 @@ third party extends the same way (``[project.entry-points."stageline.gates"]``).
 Built-ins and third-party plug-ins are found alike, and loaded only when asked for by
 name: loading the ``approval`` gate imports ``stageline.gates.approval`` and nothing
 else. Where two packages declare the same name, stageline's own wins (a plug-in cannot
-replace a built-in), else the first found. This module knows entry points, not what a
+replace a built-in), else the first found. Gates (``stageline.gates``) and targets
+(``stageline.targets``) are both found here. This module knows entry points, not what a
 plug-in is: ``gates.registry`` checks that a loaded object is a gate, and the pipeline
 loader asks only for a gate kind's ``Options`` model (:func:`gate_options_model`), so
 ``config`` validates gate options without importing ``stageline.gates``.
@@ -22,9 +23,19 @@ from stageline.errors import StagelineError, UnknownName
 
 #: the group of gate kinds (pyproject: ``[project.entry-points."stageline.gates"]``)
 GATES = "stageline.gates"
+#: the group of target kinds (``targets/registry.py``: each names a target factory)
+TARGETS = "stageline.targets"
 _OWN = "stageline"
-_HINTS = {GATES: "a plug-in adds kinds through the `stageline.gates` entry point group"}
-_WHAT = {GATES: "gate kind"}
+_HINTS = {
+    GATES: "a plug-in adds kinds through the `stageline.gates` entry point group",
+    TARGETS: 'install the package that provides it, or use kind = "local"',
+}
+_WHAT = {GATES: "gate kind", TARGETS: "target kind"}
+
+
+def names(group: str) -> tuple[str, ...]:
+    """Every name declared in ``group`` now, sorted (read afresh; nothing is imported)."""
+    return tuple(sorted({ep.name for ep in entry_points(group=group)}))
 
 
 @functools.cache

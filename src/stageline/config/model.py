@@ -26,7 +26,7 @@ from pydantic import (
 from stageline.data.rules import DataRules
 from stageline.errors import UnknownName
 from stageline.limits import REASON_LIMIT
-from stageline.targets.registry import kind_names
+from stageline.plugins import TARGETS, names
 
 NAME_RE = r"^[a-z][a-z0-9-]*$"
 VAR_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -86,7 +86,7 @@ class Target(Strict):
     @field_validator("kind")
     @classmethod
     def _kind_is_declared(cls, value: str) -> str:
-        known = kind_names()
+        known = names(TARGETS)
         if value not in known:
             raise ValueError(f"unknown target kind {value!r}; valid: {', '.join(known) or 'none'}")
         return value

@@ -5,9 +5,8 @@ A package adds a kind in its pyproject::
     [project.entry-points."stageline.targets"]
     ssh = "stageline_ssh:SshTarget"
 
-The built-in ``local`` is declared there too (stageline's own pyproject) and, as with
-``gates/registry.py``, also known by :data:`BUILTINS`, so an install whose metadata
-predates the group still finds it; a plug-in cannot replace a built-in kind.
+The built-in ``local`` is declared there too (stageline's own pyproject); lookup is
+:mod:`stageline.plugins`, as for gates, so a plug-in cannot replace a built-in kind.
 
 The object named is a *target factory*: called as ``factory(home, env, service)`` (the
 ``.stageline`` folder, the environment's config, the service's name), it returns the
@@ -15,37 +14,33 @@ The object named is a *target factory*: called as ``factory(home, env, service)`
 takes those three arguments is one. Entry points are loaded lazily, the first time their
 kind is asked for, so a command never imports a target it does not use.
 
-This module imports nothing of stageline but ``errors``: the config model checks a kind
-against :func:`kind_names` without importing any target code.
+The config model checks a kind against ``plugins.names(plugins.TARGETS)`` without
+importing any target code.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stageline.errors import StagelineError, UnknownName
+from stageline import plugins
+from stageline.errors import StagelineError
 
 if TYPE_CHECKING:
     from stageline.config.model import Environment
     from stageline.targets.base import Target
 
-GROUP = "stageline.targets"
-
-#: the built-in kinds ("module:factory"), each imported the first time it is asked for
-BUILTINS: dict[str, str] = {"local": "stageline.targets.local:LocalTarget"}
+GROUP = plugins.TARGETS
 
 #: ``factory(home, env, service)``: the target of one environment
 TargetFactory = Callable[[Path, "Environment", str], "Target"]
 
 
 def kind_names() -> tuple[str, ...]:
-    """Every known target kind, built-in or declared, sorted (nothing is imported)."""
-    return tuple(sorted(BUILTINS.keys() | {ep.name for ep in entry_points(group=GROUP)}))
+    """Every declared target kind, sorted (nothing is imported)."""
+    return plugins.names(GROUP)
 
 
 @functools.cache
@@ -53,28 +48,17 @@ def factory(kind: str) -> TargetFactory:
     """The factory of ``kind``, its module imported now; ``UnknownName`` naming the
     known kinds when no installed package declares it. Cached per kind
     (``factory.cache_clear()`` rescans after installing a plug-in in-process)."""
-    if kind in BUILTINS:
-        module, _, name = BUILTINS[kind].partition(":")
-        builtin: TargetFactory = getattr(importlib.import_module(module), name)
-        return builtin
-    found = [ep for ep in entry_points(group=GROUP) if ep.name == kind]
-    if not found:
-        raise UnknownName(
-            "target kind",
-            kind,
-            kind_names(),
-            hint='install the package that provides it, or use kind = "local"',
-        )
+    ep = plugins.entry(GROUP, kind)
     try:
-        loaded: Any = found[0].load()
+        loaded: Any = ep.load()
     except Exception as exc:
         raise StagelineError(
-            f"target plug-in {kind!r} ({found[0].value}) failed to load: {exc}",
+            f"target plug-in {kind!r} ({ep.value}) failed to load: {exc}",
             hint="reinstall or uninstall the package that provides it",
         ) from exc
     if not callable(loaded):
         raise StagelineError(
-            f"target plug-in {kind!r} ({found[0].value}) is not a target factory: it must be "
+            f"target plug-in {kind!r} ({ep.value}) is not a target factory: it must be "
             "callable as factory(home, env, service)"
         )
     made: TargetFactory = loaded
