@@ -1,7 +1,8 @@
 """The use cases, as plain typed functions: the CLI (and later the dashboard) only call these.
 
 A :class:`Session` bundles what every use case needs: the workspace (service root and
-``.stageline`` folder), the state store and the artifact store. Open one per command.
+``.stageline`` folder), the state store, the artifact store and the pipeline file, read
+once. Open one per command.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +32,7 @@ class Session:
     workspace: Workspace
     store: Store
     artifacts: ArtifactStore
+    _pipeline: Pipeline | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def open(cls, root: Path) -> Session:
@@ -40,7 +42,20 @@ class Session:
         return cls(workspace, store, ArtifactStore(workspace.artifacts))
 
     def pipeline(self) -> Pipeline:
-        """The operator's pipeline file (environments come from here, not the artifact)."""
+        """The operator's pipeline file (environments come from here, not the artifact),
+        read and validated on the first call and kept for the session: every decision of
+        one command judges against the same file, even if it is edited meanwhile."""
+        if self._pipeline is None:
+            self._pipeline = self.load_pipeline()
+        return self._pipeline
+
+    def reload(self) -> Pipeline:
+        """Read the pipeline file again (after this session wrote it, say) and keep that."""
+        self._pipeline = None
+        return self.pipeline()
+
+    def load_pipeline(self) -> Pipeline:
+        """Read and validate the pipeline file (subclasses may take it from elsewhere)."""
         return load_pipeline(self.workspace.root)
 
     def close(self) -> None:

@@ -35,8 +35,8 @@ class WebSession(Session):
     #: digest -> artifact record (immutable), shared by the dashboard's sessions
     artifacts_seen: dict[str, ArtifactRecord] | None = None
 
-    def pipeline(self) -> Pipeline:
-        return self.cached() if self.cached else super().pipeline()
+    def load_pipeline(self) -> Pipeline:
+        return self.cached() if self.cached else super().load_pipeline()
 
     def close(self) -> None:  # the store's pool belongs to the app
         pass
