@@ -2,120 +2,60 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
-from stageline.config.model import Environment, Service
+from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import ReleaseFacts, masked, service_environment
 from stageline.identity import current_actor
-from stageline.parity.gap import People, TimeGap
-from stageline.parity.report import default_pair, gap_between, people_of
 from stageline.pipeline import Session
 from stageline.secrets import secrets_for
-from stageline.signoff import SignOff
-from stageline.state import ArtifactRecord
 from stageline.targets import for_environment
 from stageline.targets.backing import postgres_facts, stop_postgres
-from stageline.verification import signoff_for
-
-
-@dataclass(frozen=True)
-class EnvironmentStatus:
-    name: str
-    tier: str
-    url: str
-    version: str | None
-    digest: str | None
-    health: str  # healthy | unhealthy | down | not deployed
-    deployed_at: datetime | None
-    deployed_by: str | None
-    restarts: int
-    #: blue/green: the digest the proxy serves, its processes, seconds left to watch
-    serving: str | None = None
-    processes: int = 0
-    watching_for: float = 0.0
-
-    @property
-    def age_seconds(self) -> float | None:
-        if self.deployed_at is None:
-            return None
-        return (datetime.now(UTC) - self.deployed_at).total_seconds()
-
-
-@dataclass(frozen=True)
-class PipelineStatus:
-    service: str
-    latest: ArtifactRecord | None
-    environments: list[EnvironmentStatus]
-    #: the sign-off between the environment before production and production, if any
-    signoff: SignOff | None = None
-    signoff_source: str | None = None
-    #: parity: how far the environment before production is ahead of it, and who may
-    #: deploy to and approve each environment (``stageline.parity.gap``)
-    time_gap: TimeGap | None = None
-    people: tuple[People, ...] = ()
+from stageline.views import Observed, PipelineView, pipeline_view
 
 
 def check_health(port: int, path: str, timeout: float = 2.0) -> bool:
+    """The service on ``port`` answers 200 on ``path`` (loopback: never through a proxy)."""
     try:
-        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=timeout).status_code == 200
+        url = f"http://127.0.0.1:{port}{path}"
+        return httpx.get(url, timeout=timeout, trust_env=False).status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def status(session: Session) -> PipelineStatus:
-    pipe = session.pipeline()
-    artifacts = session.store.list_artifacts()
-    rows = [_environment_status(session, env, pipe.service) for env in pipe.environments]
-    source, signoff = _signoff(session)
-    gap = gap_between(session, *default_pair(pipe)) if len(pipe.environments) > 1 else None
-    return PipelineStatus(
-        pipe.service.name, artifacts[0] if artifacts else None, rows, signoff, source,
-        gap, tuple(people_of(session)),
-    )  # fmt: skip
-
-
-def _signoff(session: Session) -> tuple[str | None, SignOff | None]:
-    """The sign-off of the release waiting before production: promote, or held and why."""
-    pipe = session.pipeline()
-    names = pipe.names
-    production = next((e for e in pipe.environments if e.tier.value == "production"), None)
-    if production is None or names.index(production.name) == 0:
-        return None, None
-    source = pipe.environments[names.index(production.name) - 1]
-    if not source.gates or session.store.current_deployment(source.name) is None:
-        return None, None
-    return source.name, signoff_for(session, source.name, production.name)
-
-
-def _environment_status(session: Session, env: Environment, service: Service) -> EnvironmentStatus:
-    current = session.store.current_deployment(env.name)
-    if current is None:
-        return EnvironmentStatus(
-            env.name, env.tier.value, env.url, None, None, "not deployed", None, None, 0
-        )
-    artifact = session.store.get_artifact(current.digest)
-    running = for_environment(session.workspace.home, env, service.name).status()
+def observe(home: Path, pipe: Pipeline, env: Environment, timeout: float = 2.0) -> Observed:
+    """What ``env``'s target reports now: down (not running, or stopped), else healthy or
+    unhealthy by its health path; restarts, and the blue/green fleet. The one place the
+    read model asks a target (the CLI directly, the dashboard through its cache)."""
+    try:
+        running = for_environment(home, env, pipe.service.name).status()
+    except OSError:
+        running = None
     if running is None or running.state == "stopped":
         health = "down"
     else:
-        health = "healthy" if check_health(env.target.port, service.health) else "unhealthy"
-    return EnvironmentStatus(
-        name=env.name,
-        tier=env.tier.value,
-        url=env.url,
-        version=artifact.version if artifact else None,
-        digest=current.digest,
-        health=health,
-        deployed_at=current.finished_at or current.started_at,
-        deployed_by=current.actor,
-        restarts=running.restarts if running else 0,
-        serving=running.digest if running and running.strategy == "blue-green" else None,
-        processes=len(running.processes) if running else 0,
-        watching_for=running.watching_for if running else 0.0,
+        health = (
+            "healthy"
+            if check_health(env.target.port, pipe.service.health, timeout)
+            else "unhealthy"
+        )
+    if running is None:
+        return Observed(health)
+    return Observed(
+        health,
+        restarts=running.restarts,
+        serving=running.digest if running.strategy == "blue-green" else None,
+        processes=len(running.processes),
+        watching_for=running.watching_for,
     )
+
+
+def status(session: Session) -> PipelineView:
+    """The pipeline now, every target asked (``stageline status``)."""
+    pipe, home = session.pipeline(), session.workspace.home
+    return pipeline_view(session, lambda env: observe(home, pipe, env))
 
 
 def environment_config(session: Session, environment: str) -> dict[str, str]:

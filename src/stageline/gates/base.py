@@ -21,13 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from stageline.config.model import Environment
-
-GateStatus = Literal["passed", "failed", "error"]
+from stageline.values import GateStatus as GateStatus  # re-exported
 
 #: variables of the host passed on to gate subprocesses (besides the service's own)
 BASIC_VARIABLES = (

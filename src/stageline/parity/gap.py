@@ -58,7 +58,7 @@ class TimeGap:
         return {
             "ahead": self.ahead,
             "behind": self.behind,
-            "versions": [vars(w) for w in self.waiting],
+            "versions": [{**vars(w), "arrived": w.arrived.isoformat()} for w in self.waiting],
             "commits": self.commits,
             "oldest_age_seconds": self.oldest_age_seconds,
         }

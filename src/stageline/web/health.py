@@ -15,44 +15,35 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import httpx
+from typing import Generic, TypeVar
 
 from stageline.config.model import Environment, Pipeline
-from stageline.targets import for_environment
+from stageline.status import observe
 
-#: env -> "healthy" | "unhealthy" | "down"
-Checker = Callable[[Environment], str]
+#: what a check finds: a health ("healthy" | "unhealthy" | "down") or all the target
+#: reports (:class:`stageline.views.Observed`)
+Found = TypeVar("Found")
+#: env -> what it found
+Checker = Callable[[Environment], Found]
 
 
 def check_environment(home: Path, pipe: Pipeline, env: Environment, timeout: float) -> str:
     """One environment's health: running under the agent, answering 200 on the health path.
     (No store access: whether anything is deployed there is the page's own question.)"""
-    try:
-        running = for_environment(home, env, pipe.service.name).status()
-    except OSError:
-        running = None
-    if running is None or running.state == "stopped":
-        return "down"
-    url = f"http://127.0.0.1:{env.target.port}{pipe.service.health}"
-    try:
-        ok = httpx.get(url, timeout=timeout, trust_env=False).status_code == 200
-    except httpx.HTTPError:
-        ok = False
-    return "healthy" if ok else "unhealthy"
+    return observe(home, pipe, env, timeout).health
 
 
-class HealthCache:
+class HealthCache(Generic[Found]):
     """The last health seen per environment; refreshed concurrently, never while rendering."""
 
     def __init__(self, max_age: float = 3.0) -> None:
         self.max_age = max_age
-        self._values: dict[str, str] = {}
+        self._values: dict[str, Found] = {}
         self._at = 0.0
         self._lock = threading.Lock()
         self._refreshing = threading.Lock()
 
-    def refresh(self, environments: list[Environment], check: Checker) -> dict[str, str]:
+    def refresh(self, environments: list[Environment], check: Checker[Found]) -> dict[str, Found]:
         """Check every environment at once; returns (and keeps) the new values."""
         if not self._refreshing.acquire(blocking=False):
             return self.values()
@@ -69,11 +60,11 @@ class HealthCache:
         finally:
             self._refreshing.release()
 
-    def values(self) -> dict[str, str]:
+    def values(self) -> dict[str, Found]:
         with self._lock:
             return dict(self._values)
 
-    def get(self, environments: list[Environment], check: Checker) -> Mapping[str, str]:
+    def get(self, environments: list[Environment], check: Checker[Found]) -> Mapping[str, Found]:
         """What is cached; the first time (or for a new environment) one concurrent round,
         and a background refresh when the values are older than ``max_age``."""
         with self._lock:

@@ -1,0 +1,67 @@
+"""Small value types every layer shares: a digest, a gate's status, how long ago.
+
+A leaf module: it imports nothing from stageline, so pure decisions, the store, the gates
+and both renderers (CLI and dashboard) may all use it. Stored and JSON forms stay plain
+strings (``str(digest)``); these types only decide how a value is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+#: a gate run's outcome, as stored, judged and shown
+GateStatus = Literal["passed", "failed", "error"]
+
+_PREFIX = "sha256:"
+#: how many hex digits name an artifact on screen (folders, messages, the dashboard)
+SHORT = 12
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A content digest, ``sha256:<hex>``: the identity of an artifact (or of a list of
+    packages, of masking rules). ``str()`` is the full stored form."""
+
+    value: str
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def hex(self) -> str:
+        """The full hex digits, without ``sha256:``."""
+        return self.value.removeprefix(_PREFIX)
+
+    @property
+    def short(self) -> str:
+        """The first 12 hex digits (``3f2a9c01b7de``): folder names and compact displays."""
+        return self.hex[:SHORT]
+
+    @property
+    def label(self) -> str:
+        """``sha256:`` and the first 12 hex digits: how messages name a digest."""
+        return _PREFIX + self.short if self.value.startswith(_PREFIX) else self.short
+
+
+def short(digest: str | None) -> str:
+    """:attr:`Digest.short` of a stored digest; ``""`` for none."""
+    return Digest(digest).short if digest else ""
+
+
+def label(digest: str) -> str:
+    """:attr:`Digest.label` of a stored digest."""
+    return Digest(digest).label
+
+
+def age(when: datetime | None, now: datetime | None = None) -> str:
+    """How long ago, in its largest whole unit: ``42s``, ``5m``, ``3h``, ``2d``; ``""`` for
+    never. (Renderers add their own words: the CLI prints ``5m ago``.)"""
+    if when is None:
+        return ""
+    seconds = max(0.0, ((now or datetime.now(UTC)) - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
