@@ -22,6 +22,7 @@ from stageline.errors import ArtifactNotFound, GitError, UsageError
 from stageline.identity import current_actor
 from stageline.repo_guard import make_home, refuse_tracked_home
 from stageline.state import ArtifactRecord, Store
+from stageline.values import label
 from stageline.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -123,7 +124,7 @@ def find_artifact(session: Session, ref: str) -> ArtifactRecord:
         prefix = ref if ref.startswith("sha256:") else f"sha256:{ref}"
         matches = session.store.find_artifacts(digest_prefix=prefix)
         if len({m.digest for m in matches}) > 1:
-            shown = ", ".join(m.digest[:19] for m in matches[:5])
+            shown = ", ".join(label(m.digest) for m in matches[:5])
             raise UsageError(f"{ref!r} is ambiguous: {shown}", hint="give more digest characters")
     else:
         matches = session.store.find_artifacts(tag=ref) or [

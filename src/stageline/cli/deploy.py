@@ -22,6 +22,7 @@ from stageline.cli.pipeline_view import draw_pipeline
 from stageline.errors import DeployFailed, Held, SchemaRefused
 from stageline.pipeline import Session
 from stageline.redact import scrub
+from stageline.values import label, short
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
@@ -49,7 +50,7 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
             output.emit_json(_plan_json(plan))
             return 0 if plan.decision.allowed else 1
         output.step(
-            f"plan: {plan.kind} {plan.artifact.version} ({plan.artifact.digest[:19]}) "
+            f"plan: {plan.kind} {plan.artifact.version} ({label(plan.artifact.digest)}) "
             f"to {plan.environment} ({_verdict(plan)})"
         )
         for number, step in enumerate(plan.steps, start=1):
@@ -77,7 +78,7 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
         return 0
     glass = " as break-glass (audited)" if plan.decision.break_glass else ""
     output.success(
-        f"{plan.environment} runs {plan.artifact.version} ({plan.artifact.digest[:19]}), "
+        f"{plan.environment} runs {plan.artifact.version} ({label(plan.artifact.digest)}), "
         f"healthy{glass}"
     )
     if result.watch_detail:
@@ -338,7 +339,7 @@ def history(
             str(r.id),
             r.environment,
             "break-glass" if r.kind == "force" else r.kind,
-            r.digest[7:19],
+            short(r.digest),
             r.status,
             r.actor,
             f"{r.started_at:%m-%d %H:%M:%S}",
