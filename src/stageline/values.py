@@ -55,6 +55,22 @@ def label(digest: str) -> str:
     return Digest(digest).label
 
 
+def duration(seconds: float) -> str:
+    """``seconds`` in the largest two units: "45s", "12m", "1h05m", "2d3h" (a soak's run,
+    a release's wait)."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m{secs:02d}s" if secs and minutes < 10 else f"{minutes}m"
+    return f"{secs}s"
+
+
 def age(when: datetime | None, now: datetime | None = None) -> str:
     """How long ago, in its largest whole unit: ``42s``, ``5m``, ``3h``, ``2d``; ``""`` for
     never. (Renderers add their own words: the CLI prints ``5m ago``.)"""

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, field_validator
 
 from stageline.gates.base import GateContext, GateOptions, GateResult, one_line
+from stageline.values import duration as format_duration  # re-exported
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"^(?:\d+[dhms])+$")
@@ -26,21 +27,6 @@ def parse_duration(text: str) -> int:
     if seconds <= 0:
         raise ValueError(f"the duration must be more than zero, got {text!r}")
     return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """``seconds`` in the largest two units: "45s", "12m", "1h05m", "2d3h"."""
-    total = max(0, int(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m{secs:02d}s" if secs and minutes < 10 else f"{minutes}m"
-    return f"{secs}s"
 
 
 class SoakOptions(GateOptions):

@@ -23,6 +23,7 @@ from stageline.access import members
 from stageline.config.model import Environment, Pipeline
 from stageline.permissions import rules_of
 from stageline.state import ArtifactRecord, DeploymentRecord
+from stageline.values import duration
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,8 @@ class TimeGap:
     def summary(self) -> str:
         if not self.waiting:
             return f"{self.ahead} is not ahead of {self.behind}: nothing waits"
-        from stageline.gates.soak import format_duration
-
         commits = f", {self.commits} commit(s)" if self.commits is not None else ""
-        age = format_duration(self.oldest_age_seconds or 0)
+        age = duration(self.oldest_age_seconds or 0)
         return (
             f"{self.ahead} is {len(self.waiting)} version(s){commits} ahead of {self.behind}; "
             f"the oldest waiting ({self.waiting[0].version}) arrived {age} ago"
