@@ -42,3 +42,9 @@ def test_no_production_or_production_first(pipeline: Callable[..., Pipeline]) ->
     first = pipeline(("prod", "production"), ("dev", "development"))
     source, production = first.signoff_pair()
     assert source is None and production is not None and production.name == "prod"
+
+
+def test_earlier_is_every_environment_before(pipeline: Callable[..., Pipeline]) -> None:
+    pipe = pipeline(("dev", "development"), ("staging", "staging"), ("prod", "production"))
+    assert [e.name for e in pipe.earlier("prod")] == ["dev", "staging"]
+    assert pipe.earlier("dev") == []
