@@ -107,12 +107,13 @@ class Dashboard:
 
     def view(self) -> PipelineView:
         """The read model, with what the targets report from the health cache and the
-        parity facts (whole history) remembered until the store changes."""
+        parity facts (whole history) remembered until the store or the file changes."""
         session, observed = self.session(), self.healths()
+        read = self._pipeline[0] if self._pipeline else None  # the file as last read
         return pipeline_view(
             session,
             lambda env: observed.get(env.name, Observed(NOT_DEPLOYED)),
-            self.memo(("parity",), lambda: parity_of(session)),
+            self.memo(("parity", read), lambda: parity_of(session)),
         )
 
     def data_version(self) -> tuple[Any, ...]:
