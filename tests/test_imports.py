@@ -226,16 +226,16 @@ FORBIDDEN: dict[str, frozenset[str]] = {
 #: layers that import nothing of stageline but the layers listed (pure decisions, leaves)
 ONLY: dict[str, frozenset[str]] = {
     "stageline.errors": _names(""),
-    "stageline.durations": _names(""),
+    "stageline.values": _names(""),
     "stageline.runtime": _names(""),
     "stageline.plugins": _names("stageline.errors"),
     "stageline.access": _names("stageline.config stageline.errors"),
     "stageline.pins": _names("stageline.config stageline.errors"),
     "stageline.signoff": _names(
-        "stageline.config stageline.errors stageline.pins stageline.durations"
+        "stageline.config stageline.errors stageline.pins stageline.values"
     ),
     "stageline.policy": _names(
-        "stageline.config stageline.errors stageline.signoff stageline.pins stageline.durations"
+        "stageline.config stageline.errors stageline.signoff stageline.pins stageline.values"
     ),
 }
 

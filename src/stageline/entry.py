@@ -148,8 +148,8 @@ def decide_entry(
     if kind == "rollback" and ran_in(session, env.name, digest):
         return Entry(env.name, digest, env.name, is_entry=False)
     now = now or datetime.now(UTC)
-    index = pipe.names.index(env.name)
-    previous = pipe.names[index - 1] if index > 0 else None
+    earlier = pipe.earlier(env.name)
+    previous = earlier[-1].name if earlier else None
     facts = EntryFacts(
         env,
         digest,
@@ -161,7 +161,7 @@ def decide_entry(
         Gated(
             before.name, sign_off(signoff_facts(session, pipe, before, digest, env.name, now=now))
         )
-        for before in pipe.environments[:index]
+        for before in earlier
         if before.gates or session.store.gate_runs(before.name, digest, limit=1)
     ]
     entry = judge(

@@ -35,6 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from stageline.values import label
+
 
 class StagelineError(Exception):
     """Root of every error stageline raises on purpose."""
@@ -132,7 +134,7 @@ class ArtifactTampered(Refused):
         shown = "; ".join(self.problems[:5])
         more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
         super().__init__(
-            f"artifact {digest[:19]} does not match its manifest: {shown}{more}",
+            f"artifact {label(digest)} does not match its manifest: {shown}{more}",
             hint="refusing to use it; delete it and build the tag again",
         )
 

@@ -40,6 +40,7 @@ from stageline.keyring import (
     write_private_file,
 )
 from stageline.redact import Redactor
+from stageline.values import Digest
 
 SEALED_VAR = "STAGELINE_LAUNCH_SEALED"
 LABEL_VAR = "STAGELINE_LAUNCH_LABEL"
@@ -58,8 +59,7 @@ def launcher_argv(argv: list[str]) -> list[str]:
 
 
 def sealed_path(home: Path, environment: str, digest: str) -> Path:
-    short = digest.removeprefix("sha256:")[:12]
-    return home / "envs" / environment / "secrets" / f"{short}.sealed"
+    return home / "envs" / environment / "secrets" / f"{Digest(digest).short}.sealed"
 
 
 def wrap_service(

@@ -1,8 +1,8 @@
 """The use cases, as plain typed functions: the CLI (and later the dashboard) only call these.
 
 A :class:`Session` bundles what every use case needs: the workspace (service root and
-``.stageline`` folder), the state store, the artifact store, and where each environment
-runs (:meth:`Session.target`). Open one per command.
+``.stageline`` folder), the state store, the artifact store, the pipeline file (read
+once), and where each environment runs (:meth:`Session.target`). Open one per command.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from stageline.repo_guard import make_home, refuse_tracked_home
 from stageline.state import ArtifactRecord, Store
 from stageline.targets.base import Target
 from stageline.targets.registry import TargetFactory, resolve
+from stageline.values import label
 from stageline.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -37,6 +38,7 @@ class Session:
     #: target factories by kind that win over the ``stageline.targets`` entry points
     #: (tests inject ``targets.fake``'s here); empty in production
     target_kinds: Mapping[str, TargetFactory] = field(default_factory=dict, kw_only=True)
+    _pipeline: Pipeline | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def open(cls, root: Path, *, targets: Mapping[str, TargetFactory] | None = None) -> Session:
@@ -51,7 +53,20 @@ class Session:
         return resolve(self.workspace.home, env, service, self.target_kinds)
 
     def pipeline(self) -> Pipeline:
-        """The operator's pipeline file (environments come from here, not the artifact)."""
+        """The operator's pipeline file (environments come from here, not the artifact),
+        read and validated on the first call and kept for the session: every decision of
+        one command judges against the same file, even if it is edited meanwhile."""
+        if self._pipeline is None:
+            self._pipeline = self.load_pipeline()
+        return self._pipeline
+
+    def reload(self) -> Pipeline:
+        """Read the pipeline file again (after this session wrote it, say) and keep that."""
+        self._pipeline = None
+        return self.pipeline()
+
+    def load_pipeline(self) -> Pipeline:
+        """Read and validate the pipeline file (subclasses may take it from elsewhere)."""
         return load_pipeline(self.workspace.root)
 
     def close(self) -> None:
@@ -119,7 +134,7 @@ def find_artifact(session: Session, ref: str) -> ArtifactRecord:
         prefix = ref if ref.startswith("sha256:") else f"sha256:{ref}"
         matches = session.store.find_artifacts(digest_prefix=prefix)
         if len({m.digest for m in matches}) > 1:
-            shown = ", ".join(m.digest[:19] for m in matches[:5])
+            shown = ", ".join(label(m.digest) for m in matches[:5])
             raise UsageError(f"{ref!r} is ambiguous: {shown}", hint="give more digest characters")
     else:
         matches = session.store.find_artifacts(tag=ref) or [

@@ -15,6 +15,7 @@ from fnmatch import fnmatchcase
 
 from stageline.config.model import Environment
 from stageline.signoff import Hold
+from stageline.values import label
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def order_holds(facts: EntryFacts) -> list[Hold]:
     env = facts.target
     return [
         Hold(
-            f"{facts.digest[:19]} has not run in {facts.previous}: new artifacts enter at "
+            f"{label(facts.digest)} has not run in {facts.previous}: new artifacts enter at "
             f"the first environment and reach {env.name} by promotion "
             "(--force is a break-glass deploy)",
             f"promote it from {facts.previous}, or deploy with --force (break-glass, audited)",

@@ -27,8 +27,8 @@ from typing import Literal
 
 from stageline.config.model import Freeze
 from stageline.pins import GatePin, changes
+from stageline.values import GateStatus, label
 
-GateStatus = Literal["passed", "failed", "error"]
 #: at equal finish times the worse result is the latest
 _SEVERITY = {"passed": 0, "error": 1, "failed": 2}
 
@@ -193,7 +193,7 @@ def _check_gates(facts: SignOffFacts) -> tuple[dict[str, str], list[Hold]]:
     gates: dict[str, str] = {}
     holds: list[Hold] = []
     verify = f"run `stageline verify {facts.source}`"
-    digest = _short(facts.digest)
+    digest = label(facts.digest)
     for gate in dict.fromkeys(facts.required_gates):
         latest = _latest(facts, gate)
         if latest is None:
@@ -264,14 +264,14 @@ def _pin_hold(facts: SignOffFacts, change: ConfigChange) -> Hold:
     changed = ", ".join(change.changed) or "the gate configuration changed"
     return Hold(
         f"{changed} since verify at {change.verified_at:%Y-%m-%d %H:%M} UTC in {facts.source}: "
-        f"the evidence for {_short(facts.digest)} was produced under other gates",
+        f"the evidence for {label(facts.digest)} was produced under other gates",
         f"run `stageline verify {facts.source}` again under the gates as they are now, "
         "or restore the pipeline file",
     )
 
 
 def _check_approvals(facts: SignOffFacts, rule: ApprovalRule) -> tuple[tuple[str, ...], list[Hold]]:
-    source, digest = facts.source, _short(facts.digest)
+    source, digest = facts.source, label(facts.digest)
     active = [
         v
         for v in facts.verdicts
@@ -345,11 +345,6 @@ def frozen(target: str, freezes: Iterable[Freeze], now: datetime) -> list[Hold]:
 
 def _person(email: str) -> str:
     return email.strip().lower()
-
-
-def _short(digest: str) -> str:
-    """``sha256:`` and the first 12 hex digits, as elsewhere in stageline."""
-    return digest[:19] if digest.startswith("sha256:") else digest[:12]
 
 
 def _span(delta: timedelta) -> str:

@@ -3,110 +3,46 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from stageline.config.model import Environment, Service
+from stageline.config.model import Environment
 from stageline.config.resolve import ReleaseFacts, masked, service_environment
 from stageline.identity import current_actor
-from stageline.parity.gap import People, TimeGap
-from stageline.parity.report import default_pair, gap_between, people_of
 from stageline.pipeline import Session
 from stageline.secrets import secrets_for
-from stageline.signoff import SignOff
-from stageline.state import ArtifactRecord
 from stageline.state.locks import environment_lock
-from stageline.verification import signoff_for
+from stageline.targets.base import Target
+from stageline.views import Observed, PipelineView, pipeline_view
 
 #: seconds the health path of one environment has to answer
 HEALTH_TIMEOUT = 2.0
 
 
-@dataclass(frozen=True)
-class EnvironmentStatus:
-    name: str
-    tier: str
-    url: str
-    version: str | None
-    digest: str | None
-    health: str  # healthy | unhealthy | down | not deployed
-    deployed_at: datetime | None
-    deployed_by: str | None
-    restarts: int
-    #: blue/green: the digest the proxy serves, its processes, seconds left to watch
-    serving: str | None = None
-    processes: int = 0
-    watching_for: float = 0.0
-
-    @property
-    def age_seconds(self) -> float | None:
-        if self.deployed_at is None:
-            return None
-        return (datetime.now(UTC) - self.deployed_at).total_seconds()
+def observe(target: Target, health_path: str, timeout: float = HEALTH_TIMEOUT) -> Observed:
+    """What an environment's ``target`` reports now: its health (down: not running, or
+    stopped; else healthy or unhealthy by ``health_path``), restarts, and the blue/green
+    fleet. The one place the read model asks a target (the CLI directly, the dashboard
+    through its cache)."""
+    try:
+        running = target.status()
+        health = target.health(health_path, timeout=timeout)
+    except OSError:
+        return Observed("down")
+    if running is None:
+        return Observed(health)
+    return Observed(
+        health,
+        restarts=running.restarts,
+        serving=running.digest if running.strategy == "blue-green" else None,
+        processes=len(running.processes),
+        watching_for=running.watching_for,
+    )
 
 
-@dataclass(frozen=True)
-class PipelineStatus:
-    service: str
-    latest: ArtifactRecord | None
-    environments: list[EnvironmentStatus]
-    #: the sign-off between the environment before production and production, if any
-    signoff: SignOff | None = None
-    signoff_source: str | None = None
-    #: parity: how far the environment before production is ahead of it, and who may
-    #: deploy to and approve each environment (``stageline.parity.gap``)
-    time_gap: TimeGap | None = None
-    people: tuple[People, ...] = ()
-
-
-def status(session: Session) -> PipelineStatus:
+def status(session: Session) -> PipelineView:
+    """The pipeline now, every target asked (``stageline status``)."""
     pipe = session.pipeline()
-    artifacts = session.store.list_artifacts()
-    rows = [_environment_status(session, env, pipe.service) for env in pipe.environments]
-    source, signoff = _signoff(session)
-    gap = gap_between(session, *default_pair(pipe)) if len(pipe.environments) > 1 else None
-    return PipelineStatus(
-        pipe.service.name, artifacts[0] if artifacts else None, rows, signoff, source,
-        gap, tuple(people_of(session)),
-    )  # fmt: skip
-
-
-def _signoff(session: Session) -> tuple[str | None, SignOff | None]:
-    """The sign-off of the release waiting before production: promote, or held and why."""
-    pipe = session.pipeline()
-    names = pipe.names
-    production = next((e for e in pipe.environments if e.tier.value == "production"), None)
-    if production is None or names.index(production.name) == 0:
-        return None, None
-    source = pipe.environments[names.index(production.name) - 1]
-    if not source.gates or session.store.current_deployment(source.name) is None:
-        return None, None
-    return source.name, signoff_for(session, source.name, production.name)
-
-
-def _environment_status(session: Session, env: Environment, service: Service) -> EnvironmentStatus:
-    current = session.store.current_deployment(env.name)
-    if current is None:
-        return EnvironmentStatus(
-            env.name, env.tier.value, env.url, None, None, "not deployed", None, None, 0
-        )
-    artifact = session.store.get_artifact(current.digest)
-    target = session.target(env, service.name)
-    running = target.status()
-    health = target.health(service.health, timeout=HEALTH_TIMEOUT)
-    return EnvironmentStatus(
-        name=env.name,
-        tier=env.tier.value,
-        url=env.url,
-        version=artifact.version if artifact else None,
-        digest=current.digest,
-        health=health,
-        deployed_at=current.finished_at or current.started_at,
-        deployed_by=current.actor,
-        restarts=running.restarts if running else 0,
-        serving=running.digest if running and running.strategy == "blue-green" else None,
-        processes=len(running.processes) if running else 0,
-        watching_for=running.watching_for if running else 0.0,
+    return pipeline_view(
+        session, lambda env: observe(session.target(env, pipe.service.name), pipe.service.health)
     )
 
 

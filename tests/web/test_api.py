@@ -32,8 +32,8 @@ def test_the_pipeline_as_json(client: TestClient, seeded: Seeded) -> None:
     envs = {e["name"]: e for e in data["environments"]}
     assert list(envs) == ["development", "test", "staging", "production"]
     assert envs["staging"]["gate"] is True and envs["production"]["production"] is True
-    assert (envs["staging"]["version"], envs["staging"]["digest"]) == (NEW, seeded.new)
-    assert envs["production"]["version"] == OLD and envs["production"]["health"] == "down"
+    assert (envs["staging"]["release"], envs["staging"]["digest"]) == (NEW, seeded.new)
+    assert envs["production"]["release"] == OLD and envs["production"]["health"] == "down"
     assert data["build"]["digest"] == seeded.new
     signoff = data["signoff"]
     assert (signoff["state"], signoff["source"], signoff["target"]) == (

@@ -16,6 +16,7 @@ from stageline.errors import Refused
 from stageline.identity import current_actor
 from stageline.pipeline import Session
 from stageline.redact import scrub_value
+from stageline.values import short
 
 tokens_app = typer.Typer(
     help="Personal access tokens for the dashboard and API.", no_args_is_help=True
@@ -115,7 +116,7 @@ def audit(
             e.actor,
             e.kind,
             e.environment or "-",
-            (e.digest or "")[7:19] or "-",
+            short(e.digest) or "-",
             scrub_value(audit_log.describe(e)),
         )
     output.out.print(table)

@@ -12,6 +12,7 @@ from stageline import pipeline
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
 from stageline.state import ArtifactRecord
+from stageline.values import label
 
 artifact_app = typer.Typer(help="Inspect or verify one stored artifact.", no_args_is_help=True)
 
@@ -53,7 +54,7 @@ def list_(directory: DirOption = Path("."), json: JsonOption = False) -> None:
     for r in records:
         output.add_row(
             table,
-            r.digest[:19],
+            label(r.digest),
             r.service,
             r.version,
             r.tag or "-",

@@ -13,6 +13,7 @@ from stageline.cli.app import DirOption, JsonOption
 from stageline.data import snapshot as snapshots
 from stageline.pipeline import Session
 from stageline.state.snapshots import SnapshotRecord
+from stageline.values import label
 
 snapshot_app = typer.Typer(
     help="Anonymized snapshots of an environment's database (see docs/snapshots.md).",
@@ -131,7 +132,7 @@ def list_(
             f"{r.created_at:%Y-%m-%d %H:%M:%S}",
             str(r.rows),
             f"{r.bytes / 1e6:.1f}",
-            r.rules_digest[:19],
+            label(r.rules_digest),
         )
     output.out.print(table)
 

@@ -20,6 +20,7 @@ from stageline.gates.base import GateResult
 from stageline.gates.migrations import rehearsal_reports
 from stageline.parity.report import parity_view
 from stageline.pipeline import Session
+from stageline.values import label
 
 #: production's payment key, a secret the example declares (set a real one to use it)
 DEMO_SECRET = "STAGELINE_SECRET_PRODUCTION_PAYMENT_API_KEY"
@@ -84,7 +85,7 @@ def demo(
                 for result in usecases.ship(session, tag, progress=report):
                     output.success(
                         f"{result.plan.environment}: {result.plan.artifact.version} "
-                        f"{result.plan.artifact.digest[:19]} healthy"
+                        f"{label(result.plan.artifact.digest)} healthy"
                     )
             _sign_off(session, before_last)
             draw_parity(parity_view(session, before_last, last))  # parity before production
@@ -94,7 +95,7 @@ def demo(
             assert isinstance(promoted, usecases.Deployed)
             output.success(
                 f"{last}: {promoted.plan.artifact.version} "
-                f"{promoted.plan.artifact.digest[:19]} healthy"
+                f"{label(promoted.plan.artifact.digest)} healthy"
             )
     output.out.print()
     draw_status(directory=repo, json=False)

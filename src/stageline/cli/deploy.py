@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.panel import Panel
 from rich.table import Table
 
 from stageline import deploy as usecases
@@ -18,11 +17,11 @@ from stageline import status as observe
 from stageline.after_deploy import AfterDeploy
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
+from stageline.cli.pipeline_view import draw_pipeline
 from stageline.errors import DeployFailed, Held, SchemaRefused
-from stageline.gates.migrations import rehearsal_lines
 from stageline.pipeline import Session
 from stageline.redact import scrub
-from stageline.signoff import SignOff
+from stageline.values import label, short
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
@@ -50,7 +49,7 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
             output.emit_json(_plan_json(plan))
             return 0 if plan.decision.allowed else 1
         output.step(
-            f"plan: {plan.kind} {plan.artifact.version} ({plan.artifact.digest[:19]}) "
+            f"plan: {plan.kind} {plan.artifact.version} ({label(plan.artifact.digest)}) "
             f"to {plan.environment} ({_verdict(plan)})"
         )
         for number, step in enumerate(plan.steps, start=1):
@@ -78,7 +77,7 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
         return 0
     glass = " as break-glass (audited)" if plan.decision.break_glass else ""
     output.success(
-        f"{plan.environment} runs {plan.artifact.version} ({plan.artifact.digest[:19]}), "
+        f"{plan.environment} runs {plan.artifact.version} ({label(plan.artifact.digest)}), "
         f"healthy{glass}"
     )
     if result.watch_detail:
@@ -298,137 +297,11 @@ def ship(
 def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
     """Draw the pipeline: each environment's version, digest, health, age and URL."""
     with Session.open(directory) as session:
-        state = observe.status(session)
-        running = [(e.name, e.digest) for e in state.environments]
-        rehearsals = rehearsal_lines(session.store, running)
+        view = observe.status(session)
     if json:
-        output.emit_json(
-            {
-                "service": state.service,
-                "latest_artifact": state.latest.digest if state.latest else None,
-                "signoff": _signoff_json(state.signoff, state.signoff_source),
-                "time_gap": state.time_gap.to_json() if state.time_gap else None,
-                "people": [p.to_json() for p in state.people],
-                "rehearsals": rehearsals,
-                "environments": [
-                    {
-                        "name": e.name,
-                        "tier": e.tier,
-                        "url": e.url,
-                        "version": e.version,
-                        "digest": e.digest,
-                        "health": e.health,
-                        "restarts": e.restarts,
-                        "serving": e.serving,
-                        "processes": e.processes,
-                        "watching_for": e.watching_for,
-                        "deployed_at": e.deployed_at,
-                        "deployed_by": e.deployed_by,
-                        "age_seconds": e.age_seconds,
-                    }
-                    for e in state.environments
-                ],
-            }
-        )
+        output.emit_json(view.to_json())  # the same document as the dashboard's /api/pipeline
         return
-    wide = output.out.width >= 150  # room for each URL inside its box
-    grid = Table.grid(expand=True, padding=(0, 0))
-    cells: list[Any] = []
-    if state.latest:
-        cells.append(
-            Panel(
-                f"{output.safe(state.latest.version)}\n{state.latest.digest[7:19]}",
-                title="build",
-                padding=(0, 0),
-            )
-        )
-    for env in state.environments:
-        if env.tier == "production":
-            cells.append(_signoff_box(state.signoff))
-        colour = {"healthy": "green", "unhealthy": "red", "down": "red"}.get(env.health, "dim")
-        body = (
-            f"{output.safe(env.version)}\n{(env.digest or '')[7:19]}\n[{colour}]{env.health}[/]\n"
-            f"{_age(env.age_seconds)}"
-            if env.digest
-            else "[dim]not deployed[/]"
-        )
-        if env.serving:  # blue/green: what the proxy serves, how many copies
-            body += f"\n{env.processes}x {env.serving[7:19]}"
-            body += f"\n[yellow]watching {env.watching_for:.0f}s[/]" if env.watching_for else ""
-        if wide:
-            body += f"\n{output.safe(env.url)}"
-        style = "bold yellow" if env.tier == "staging" else "white"
-        cells.append(Panel(body, title=env.name, border_style=style, padding=(0, 0)))
-    for _ in cells:
-        grid.add_column(ratio=1)
-    grid.add_row(*cells)
-    output.out.print(grid)
-    if state.signoff is not None and not state.signoff.promote:
-        output.out.print(f"[red]held in {state.signoff_source}:[/]")
-        for hold in state.signoff.holds:
-            reason, clear = output.safe(hold.reason), output.safe(hold.clear)
-            output.out.print(f"  - {reason}  [dim](clear: {clear})[/]", soft_wrap=True)
-    _draw_gaps(state)
-    for line in rehearsals:
-        output.out.print(line, markup=False, soft_wrap=True)
-    if wide:
-        return
-    urls = Table.grid(padding=(0, 2))
-    for env in state.environments:
-        output.add_row(urls, f"  {env.name}", env.url)
-    output.out.print(urls)
-
-
-def _draw_gaps(state: observe.PipelineStatus) -> None:
-    """Parity's time gap and who may deploy to / approve each environment."""
-    if state.time_gap is not None:
-        output.out.print(f"time gap: {state.time_gap.summary()}", markup=False)
-    if state.people:
-        output.out.print("who may deploy and approve (personnel gap):")
-    for p in state.people:
-        did = ", ".join(p.deployed_by) or "nobody yet"
-        line = f"  {p.environment}: deploy: {p.may_deploy} (did: {did}); approve: {p.may_approve}"
-        output.out.print(line, markup=False, soft_wrap=True)
-
-
-def _signoff_box(signoff: SignOff | None) -> Panel:
-    if signoff is None:
-        return Panel("[dim]promote\nwhen\nready[/]", title="sign-off", padding=(0, 0))
-    marks = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "error": "[red]✗[/]"}
-    lines = [
-        f"{marks.get(state, '[yellow]…[/]')} {output.safe(gate)}"
-        for gate, state in signoff.gates.items()
-    ]
-    lines.append(f"{len(signoff.approvals_counted)}/{signoff.approvals_required} approvals")
-    lines.append("[green]promote[/]" if signoff.promote else "[red]hold[/]")
-    return Panel(
-        "\n".join(lines),
-        title="sign-off ◇",
-        padding=(0, 0),
-        border_style="green" if signoff.promote else "red",
-    )
-
-
-def _signoff_json(signoff: SignOff | None, source: str | None) -> dict[str, Any] | None:
-    if signoff is None:
-        return None
-    return {
-        "source": source,
-        "promote": signoff.promote,
-        "gates": signoff.gates,
-        "approvals": list(signoff.approvals_counted),
-        "approvals_required": signoff.approvals_required,
-        "holds": [{"reason": h.reason, "clear": h.clear} for h in signoff.holds],
-    }
-
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit} ago"
-    return f"{int(seconds)}s ago"
+    draw_pipeline(view)
 
 
 def env(
@@ -470,7 +343,7 @@ def history(
             str(r.id),
             r.environment,
             "break-glass" if r.kind == "force" else r.kind,
-            r.digest[7:19],
+            short(r.digest),
             r.status,
             r.actor,
             f"{r.started_at:%m-%d %H:%M:%S}",

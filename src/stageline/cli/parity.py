@@ -11,11 +11,11 @@ from rich.table import Table
 
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
-from stageline.durations import format_duration
 from stageline.errors import UsageError
 from stageline.parity.metrics import Durations, Metrics
 from stageline.parity.report import ParityView, metrics_for, parity_view
 from stageline.pipeline import Session
+from stageline.values import duration
 
 _SEVERITY = {
     "-": output.literal("equal", "green"),
@@ -113,8 +113,8 @@ def _parse_since(text: str) -> datetime:
 def _span(durations: Durations) -> str:
     if durations.median is None:
         return "-"
-    worst = format_duration(durations.worst or 0)
-    return f"median {format_duration(durations.median)}, worst {worst} ({len(durations.samples)})"
+    worst = duration(durations.worst or 0)
+    return f"median {duration(durations.median)}, worst {worst} ({len(durations.samples)})"
 
 
 def draw_metrics(figures: Metrics) -> None:

@@ -364,6 +364,24 @@ class Pipeline(Strict):
         index = names.index(self.environment(name).name)
         return self.environments[index + 1] if index + 1 < len(names) else None
 
+    def earlier(self, name: str) -> list[Environment]:
+        """Every environment before ``name`` in the pipeline, in order."""
+        return self.environments[: self.names.index(self.environment(name).name)]
+
+    def before(self, name: str) -> Environment | None:
+        """The environment just before ``name`` in the pipeline (None for the first)."""
+        earlier = self.earlier(name)
+        return earlier[-1] if earlier else None
+
+    def signoff_pair(self) -> tuple[Environment | None, Environment | None]:
+        """The environment whose sign-off lets a release into production, and production:
+        (None, None) without a production environment, (None, production) when
+        production comes first."""
+        production = self.production
+        if production is None:
+            return None, None
+        return self.before(production.name), production
+
     @property
     def first(self) -> Environment:
         return self.environments[0]

@@ -75,13 +75,13 @@ def holder_for(pipe: Pipeline, source: str, into: str | None) -> Environment:
     if into is not None:
         target = pipe.environment(into)
     else:
-        index = pipe.names.index(src.name)
-        if index == 0:
+        before = pipe.before(src.name)
+        if before is None:
             raise UsageError(
                 f"{source} is the first environment; no environment comes before it",
                 hint="name one with --into ENV",
             )
-        target = pipe.environments[index - 1]
+        target = before
     if target.name == src.name:
         raise UsageError("a snapshot cannot be kept on the environment it is taken from")
     if target.tier.value == "production":

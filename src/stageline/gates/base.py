@@ -27,15 +27,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import PostgresFacts
 from stageline.parity.facts import Facts
-
-GateStatus = Literal["passed", "failed", "error"]
+from stageline.values import GateStatus as GateStatus  # re-exported
 
 #: variables of the host passed on to gate subprocesses (besides the service's own)
 BASIC_VARIABLES = (

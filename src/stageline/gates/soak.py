@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 
 from pydantic import field_validator
 
-from stageline.durations import format_duration, parse_duration
 from stageline.gates.base import GateContext, GateOptions, GateResult, one_line
+from stageline.values import duration as format_duration  # re-exported
+from stageline.values import parse_duration  # re-exported
 
 __all__ = ["SoakGate", "SoakOptions", "format_duration", "parse_duration"]
 

@@ -26,6 +26,7 @@ from typing import Literal
 from stageline.config.model import ParityAllow, Pipeline
 from stageline.errors import UsageError
 from stageline.parity.facts import Facts
+from stageline.values import label
 
 Severity = Literal["-", "info", "warning", "blocking", "allowed"]
 LAYERS = (
@@ -183,7 +184,7 @@ def _python(a: Facts, b: Facts) -> list[Row]:
 
 def _packages(a: Facts, b: Facts) -> list[Row]:
     if a.packages == b.packages:
-        count = f"{len(a.packages)} distributions {a.packages_digest[:19]}"
+        count = f"{len(a.packages)} distributions {label(a.packages_digest)}"
         return [Row("packages", ALL, count, count, True, "-")]
     if a.digest is not None and a.digest == b.digest:
         severity: Severity = "blocking"
@@ -201,8 +202,8 @@ def _packages(a: Facts, b: Facts) -> list[Row]:
 
 def _artifact(a: Facts, b: Facts) -> list[Row]:
     x, y = a.digest or "none", b.digest or "none"
-    shown_a = f"{a.release} {x[:19]}" if a.release else x[:19]
-    shown_b = f"{b.release} {y[:19]}" if b.release else y[:19]
+    shown_a = f"{a.release} {label(x)}" if a.release else label(x)
+    shown_b = f"{b.release} {label(y)}" if b.release else label(y)
     if x == y:
         return [Row("artifact", "digest", shown_a, shown_b, True, "-")]
     return [Row("artifact", "digest", shown_a, shown_b, False, "info", "different releases")]

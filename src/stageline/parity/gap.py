@@ -21,9 +21,9 @@ from pathlib import Path
 
 from stageline.access import members
 from stageline.config.model import Environment, Pipeline
-from stageline.durations import format_duration
 from stageline.permissions import rules_of
 from stageline.state import ArtifactRecord, DeploymentRecord
+from stageline.values import duration
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class TimeGap:
         if not self.waiting:
             return f"{self.ahead} is not ahead of {self.behind}: nothing waits"
         commits = f", {self.commits} commit(s)" if self.commits is not None else ""
-        age = format_duration(self.oldest_age_seconds or 0)
+        age = duration(self.oldest_age_seconds or 0)
         return (
             f"{self.ahead} is {len(self.waiting)} version(s){commits} ahead of {self.behind}; "
             f"the oldest waiting ({self.waiting[0].version}) arrived {age} ago"
@@ -57,7 +57,7 @@ class TimeGap:
         return {
             "ahead": self.ahead,
             "behind": self.behind,
-            "versions": [vars(w) for w in self.waiting],
+            "versions": [{**vars(w), "arrived": w.arrived.isoformat()} for w in self.waiting],
             "commits": self.commits,
             "oldest_age_seconds": self.oldest_age_seconds,
         }

@@ -56,9 +56,10 @@ def default_pair(pipe: Pipeline) -> tuple[str, str]:
     names = pipe.names
     if len(names) < 2:
         raise UsageError("parity compares two environments; the pipeline declares one")
-    production = pipe.production.name if pipe.production else None
-    index = names.index(production) if production and names.index(production) > 0 else -1
-    return (names[index - 1], names[index]) if index > 0 else (names[-2], names[-1])
+    source, production = pipe.signoff_pair()
+    if source is None or production is None:
+        return names[-2], names[-1]
+    return source.name, production.name
 
 
 def compare_environments(session: Session, a: str, b: str) -> Report:

@@ -15,8 +15,8 @@ from sqlalchemy import CheckConstraint, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stageline.state.models import Base, UTCDateTime
+from stageline.values import GateStatus as GateStatus  # re-exported
 
-GateStatus = Literal["passed", "failed", "error"]
 VerdictKind = Literal["approve", "reject"]
 
 

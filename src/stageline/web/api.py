@@ -21,6 +21,7 @@ from starlette.routing import Route
 from stageline.errors import Refused, StagelineError, UsageError
 from stageline.state import VerdictKind
 from stageline.verification import give_verdict
+from stageline.views import signoff_view
 from stageline.web import views
 from stageline.web.auth import bearer_person, signed_in
 from stageline.web.dashboard import Dashboard, dashboard_of
@@ -68,7 +69,7 @@ def _read(build: Callable[[Request, Dashboard], Any]) -> Callable[[Request], Any
 
 
 def _pipeline(request: Request, dash: Dashboard) -> Any:
-    return views.pipeline_view(dash.session(), dash.healths())
+    return dash.view().to_json()
 
 
 def _release(request: Request, dash: Dashboard) -> Any:
@@ -125,9 +126,7 @@ async def verdict(request: Request) -> Response:
             person=person,
         )
         session = dash.session()
-        pipe = session.pipeline()
-        source, target = views.signoff_pair(pipe)
-        signoff = await run_in_threadpool(views.signoff_view, session, pipe, source, target)
+        signoff = await run_in_threadpool(signoff_view, session, session.pipeline())
     except StagelineError as exc:
         return _fail(exc)
     except ValueError as exc:
@@ -142,7 +141,7 @@ async def verdict(request: Request) -> Response:
             "note": given.note,
             "at": given.at.isoformat(),
         },
-        "signoff": signoff,
+        "signoff": signoff.to_json(),
     }
     return JSONResponse(data, status_code=201)
 

@@ -32,12 +32,12 @@ from stageline.config import load_pipeline
 from stageline.errors import StagelineError
 from stageline.repo_guard import make_home
 from stageline.state import Store
+from stageline.values import age, short
 from stageline.web import api, charts, pages
 from stageline.web.auth import signed_in, signing_key
 from stageline.web.body_limit import BodyLimit
 from stageline.web.dashboard import POLL_SECONDS, Dashboard, dashboard_of
 from stageline.web.exposure import check_exposure, is_loopback
-from stageline.web.views import age, short
 from stageline.workspace import Workspace
 
 STATIC = Path(__file__).parent / "static"

@@ -20,7 +20,9 @@ from stageline.errors import StagelineError
 from stageline.pipeline import Session
 from stageline.secrets import secrets_for
 from stageline.state import ArtifactRecord, Store
-from stageline.web.health import HealthCache, check_environment
+from stageline.status import observe
+from stageline.views import NOT_DEPLOYED, Observed, PipelineView, parity_of, pipeline_view
+from stageline.web.health import HealthCache
 from stageline.workspace import Workspace
 
 #: how often the event stream looks at the store
@@ -35,8 +37,8 @@ class WebSession(Session):
     #: digest -> artifact record (immutable), shared by the dashboard's sessions
     artifacts_seen: dict[str, ArtifactRecord] | None = None
 
-    def pipeline(self) -> Pipeline:
-        return self.cached() if self.cached else super().pipeline()
+    def load_pipeline(self) -> Pipeline:
+        return self.cached() if self.cached else super().load_pipeline()
 
     def close(self) -> None:  # the store's pool belongs to the app
         pass
@@ -48,7 +50,7 @@ class Dashboard:
     workspace: Workspace
     store: Store
     artifacts: ArtifactStore
-    health: HealthCache = field(default_factory=HealthCache)
+    health: HealthCache[Observed] = field(default_factory=HealthCache)
     health_timeout: float = 0.5
     #: listening on an address other than loopback: nobody reads anonymously
     public: bool = False
@@ -97,12 +99,24 @@ class Dashboard:
         dashboard listens beyond loopback (the file may change after the start)."""
         return "none" if self.public else self.pipeline().dashboard.anonymous
 
-    def check(self, env: Any) -> str:
+    def check(self, env: Any) -> Observed:
         pipe = self.pipeline()
-        return check_environment(self.workspace.home, pipe, env, self.health_timeout)
+        target = self.session().target(env, pipe.service.name)
+        return observe(target, pipe.service.health, self.health_timeout)
 
-    def healths(self) -> dict[str, str]:
+    def healths(self) -> dict[str, Observed]:
         return dict(self.health.get(list(self.pipeline().environments), self.check))
+
+    def view(self) -> PipelineView:
+        """The read model, with what the targets report from the health cache and the
+        parity facts (whole history) remembered until the store or the file changes."""
+        session, observed = self.session(), self.healths()
+        read = self._pipeline[0] if self._pipeline else None  # the file as last read
+        return pipeline_view(
+            session,
+            lambda env: observed.get(env.name, Observed(NOT_DEPLOYED)),
+            self.memo(("parity", read), lambda: parity_of(session)),
+        )
 
     def data_version(self) -> tuple[Any, ...]:
         """Changes whenever a deployment starts or ends or an event is appended."""
@@ -136,7 +150,7 @@ class Dashboard:
             value = (
                 *self.data_version(),
                 runs[0].id if runs else 0,
-                tuple(sorted(healths.items())),
+                tuple(sorted((name, seen.health) for name, seen in healths.items())),
             )
             self._fingerprint = (time.monotonic(), value)
             return value

@@ -15,34 +15,37 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from stageline.config.model import Environment, Pipeline
+from stageline.status import observe
 from stageline.targets.registry import resolve
 
-#: env -> "healthy" | "unhealthy" | "down"
-Checker = Callable[[Environment], str]
+#: what a check finds: a health ("healthy" | "unhealthy" | "down") or all the target
+#: reports (:class:`stageline.views.Observed`)
+Found = TypeVar("Found")
+#: env -> what it found
+Checker = Callable[[Environment], Found]
 
 
 def check_environment(home: Path, pipe: Pipeline, env: Environment, timeout: float) -> str:
     """One environment's health: running under the agent, answering 200 on the health path.
     (No store access: whether anything is deployed there is the page's own question.)"""
-    try:
-        return resolve(home, env, pipe.service.name).health(pipe.service.health, timeout=timeout)
-    except OSError:
-        return "down"
+    target = resolve(home, env, pipe.service.name)
+    return observe(target, pipe.service.health, timeout).health
 
 
-class HealthCache:
+class HealthCache(Generic[Found]):
     """The last health seen per environment; refreshed concurrently, never while rendering."""
 
     def __init__(self, max_age: float = 3.0) -> None:
         self.max_age = max_age
-        self._values: dict[str, str] = {}
+        self._values: dict[str, Found] = {}
         self._at = 0.0
         self._lock = threading.Lock()
         self._refreshing = threading.Lock()
 
-    def refresh(self, environments: list[Environment], check: Checker) -> dict[str, str]:
+    def refresh(self, environments: list[Environment], check: Checker[Found]) -> dict[str, Found]:
         """Check every environment at once; returns (and keeps) the new values."""
         if not self._refreshing.acquire(blocking=False):
             return self.values()
@@ -59,11 +62,11 @@ class HealthCache:
         finally:
             self._refreshing.release()
 
-    def values(self) -> dict[str, str]:
+    def values(self) -> dict[str, Found]:
         with self._lock:
             return dict(self._values)
 
-    def get(self, environments: list[Environment], check: Checker) -> Mapping[str, str]:
+    def get(self, environments: list[Environment], check: Checker[Found]) -> Mapping[str, Found]:
         """What is cached; the first time (or for a new environment) one concurrent round,
         and a background refresh when the values are older than ``max_age``."""
         with self._lock:

@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of the JSON API (``GET /api/openapi.json``), written by hand
-from the shapes ``views`` returns."""
+from the shapes ``views`` returns (``/api/pipeline``: ``stageline.views``, the document
+``stageline status --json`` prints too)."""
 
 from __future__ import annotations
 
@@ -39,23 +40,33 @@ SCHEMAS: dict[str, Schema] = {
             "gate": _B,
             "production": _B,
             "version": _NS,
+            "tag": _NS,
+            "release": _NS,
             "digest": _NS,
             "short": _S,
             "health": {"enum": ["healthy", "unhealthy", "down", "not deployed"]},
             "deployed_at": _NS,
             "age": _S,
             "deployed_by": _NS,
+            "break_glass": _B,
+            "restarts": _I,
+            "serving": _NS,
+            "processes": _I,
+            "watching_for": {"type": "number"},
         },
         ["name", "tier", "health"],
     ),
     "SignOff": _obj(
         {
             "state": {"enum": ["passed", "held", "none"]},
+            "promote": _B,
             "source": _NS,
             "target": _NS,
             "digest": _NS,
             "short": _S,
             "version": _NS,
+            "tag": _NS,
+            "release": _NS,
             "gates": {
                 "type": "array",
                 "items": _obj(
@@ -63,6 +74,7 @@ SCHEMAS: dict[str, Schema] = {
                 ),
             },
             "approvals": _obj({"in": _I, "required": _I, "people": _ARR_S}),
+            "approvals_required": _I,
             "reviewers": _ARR_S,
             "holds": {"type": "array", "items": _obj({"reason": _S, "clear": _S})},
             "verdicts": {"type": "array", "items": _ref("Verdict")},
@@ -75,8 +87,12 @@ SCHEMAS: dict[str, Schema] = {
         {
             "service": _S,
             "build": {"type": ["object", "null"]},
+            "latest_artifact": _NS,
             "environments": {"type": "array", "items": _ref("Environment")},
             "signoff": _ref("SignOff"),
+            "time_gap": {"type": ["object", "null"]},
+            "people": {"type": "array", "items": {"type": "object"}},
+            "rehearsals": _ARR_S,
         },
         ["service", "environments", "signoff"],
     ),

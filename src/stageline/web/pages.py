@@ -26,6 +26,7 @@ from stageline.errors import (
 )
 from stageline.state import VerdictKind
 from stageline.verification import give_verdict
+from stageline.views import signoff_view
 from stageline.web import views
 from stageline.web.auth import csrf_ok, csrf_token, session_person, sign_in, signed_in
 from stageline.web.dashboard import Dashboard, dashboard_of
@@ -76,16 +77,14 @@ def _gate(request: Request) -> Response | None:
 def pipeline_page(request: Request) -> Response:
     if (refused := _gate(request)) is not None:
         return refused
-    dash = _dash(request)
-    view = views.pipeline_view(dash.session(), dash.healths())
+    view = _dash(request).view().to_json()
     return render(request, "pipeline.html", view=view)
 
 
 def pipeline_fragment(request: Request) -> Response:
     if _gate(request) is not None:
         return Response(status_code=401)
-    dash = _dash(request)
-    view = views.pipeline_view(dash.session(), dash.healths())
+    view = _dash(request).view().to_json()
     return render(request, "_pipeline.html", view=view)
 
 
@@ -104,9 +103,7 @@ def release_page(request: Request) -> Response:
 
 def _signoff_here(session: Any, digest: str) -> dict[str, Any] | None:
     """The sign-off box for the release page, when this digest is the one waiting."""
-    pipe = session.pipeline()
-    source, target = views.signoff_pair(pipe)
-    view = views.signoff_view(session, pipe, source, target)
+    view = signoff_view(session, session.pipeline()).to_json()
     return view if view["digest"] == digest else None
 
 

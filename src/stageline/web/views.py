@@ -1,4 +1,5 @@
-"""What the dashboard shows, gathered as plain JSON-ready data (the pages and the API share it).
+"""What the dashboard shows besides the pipeline (that is :mod:`stageline.views`, shared
+with ``stageline status``), gathered as plain JSON-ready data the pages and the API share.
 
 Every query here is bounded: the latest deployment per environment, one digest's runs,
 verdicts and events, ``limit`` rows of history. Secret values never leave: evidence,
@@ -9,188 +10,29 @@ from __future__ import annotations
 
 import json
 import string
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 from stageline.audit import describe
-from stageline.config.model import Environment, Pipeline
-from stageline.errors import ArtifactNotFound, StagelineError, UsageError
+from stageline.errors import ArtifactNotFound, UsageError
 from stageline.parity.report import metrics_for
 from stageline.pipeline import Session
 from stageline.redact import scrub, scrub_value
-from stageline.state import ArtifactRecord, DeploymentRecord
+from stageline.state import ArtifactRecord, DeploymentRecord, VerdictRecord
 from stageline.state.models import DeploymentStatus
-from stageline.verification import approval_rule, signoff_for
+from stageline.values import age, short
+from stageline.views import VerdictView, artifact_of
 
 Json = dict[str, Any]
-#: sign-off's gate states, as the diamond shows them
-_GATE_STATE = {"passed": "passed", "failed": "failed", "error": "error"}
-
-
-def short(digest: str | None) -> str:
-    return digest.removeprefix("sha256:")[:12] if digest else ""
 
 
 def iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
 
 
-def age(when: datetime | None, now: datetime | None = None) -> str:
-    """``42s``, ``5m``, ``3h``, ``2d``: how long ago."""
-    if when is None:
-        return ""
-    seconds = max(0.0, ((now or datetime.now(UTC)) - when).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds)}s"
-
-
-def artifact_of(session: Session, digest: str) -> ArtifactRecord | None:
-    """An artifact's record; artifacts never change, so a dashboard session remembers them."""
-    seen: dict[str, ArtifactRecord] | None = getattr(session, "artifacts_seen", None)
-    if seen is not None and digest in seen:
-        return seen[digest]
-    found = session.store.get_artifact(digest)
-    if seen is not None and found is not None and len(seen) < 10_000:
-        seen[digest] = found
-    return found
-
-
-def signoff_pair(pipe: Pipeline) -> tuple[Environment | None, Environment | None]:
-    """The environment whose sign-off lets a release into production, and production."""
-    production = pipe.production
-    if production is None:
-        return None, None
-    index = pipe.names.index(production.name)
-    return (pipe.environments[index - 1] if index > 0 else None), production
-
-
-# -- the pipeline page ---------------------------------------------------------------------
-
-
-def pipeline_view(session: Session, health: Mapping[str, str]) -> Json:
-    pipe = session.pipeline()
-    store = session.store
-    source, production = signoff_pair(pipe)
-    latest = store.list_artifacts(limit=1)
-    environments = []
-    now = datetime.now(UTC)
-    for env in pipe.environments:
-        current = store.current_deployment(env.name)
-        artifact = artifact_of(session, current.digest) if current else None
-        deployed_at = (current.finished_at or current.started_at) if current else None
-        environments.append(
-            {
-                "name": env.name,
-                "tier": env.tier.value,
-                "url": env.url,
-                "gate": env.name == (source.name if source else None)
-                or (source is None and env.tier.value == "staging"),
-                "production": production is not None and env.name == production.name,
-                "version": (artifact.tag or artifact.version) if artifact else None,
-                "digest": current.digest if current else None,
-                "short": short(current.digest if current else None),
-                "health": health.get(env.name, "not deployed") if current else "not deployed",
-                "deployed_at": iso(deployed_at),
-                "age": age(deployed_at, now),
-                "deployed_by": current.actor if current else None,
-                "break_glass": current is not None and current.kind == "force",
-            }
-        )
-    build = latest[0] if latest else None
-    return {
-        "service": pipe.service.name,
-        "build": _artifact_brief(build, now) if build else None,
-        "environments": environments,
-        "signoff": signoff_view(session, pipe, source, production),
-    }
-
-
-def _artifact_brief(artifact: ArtifactRecord, now: datetime) -> Json:
-    return {
-        "version": artifact.tag or artifact.version,
-        "digest": artifact.digest,
-        "short": short(artifact.digest),
-        "built_at": iso(artifact.built_at),
-        "age": age(artifact.built_at, now),
-        "built_by": artifact.built_by,
-        "commit": artifact.commit[:10],
-    }
-
-
-def signoff_view(
-    session: Session, pipe: Pipeline, source: Environment | None, target: Environment | None
-) -> Json:
-    """The diamond: passed | held | none, each gate's state, approvals in of required."""
-    rule = approval_rule(source) if source else None
-    required_gates = [n for n, g in source.gates.items() if g.kind != "approval"] if source else []
-    view: Json = {
-        "state": "none",
-        "source": source.name if source else None,
-        "target": target.name if target else None,
-        "digest": None,
-        "short": "",
-        "version": None,
-        "gates": [{"name": name, "status": "pending"} for name in required_gates],
-        "approvals": {"in": 0, "required": rule.required if rule else 0, "people": []},
-        "reviewers": list(rule.reviewers) if rule else [],
-        "holds": [],
-        "verdicts": [],
-        "can_sign_off": rule is not None,
-        #: the target already runs this digest: nothing is waiting
-        "promoted": False,
-    }
-    if source is None or target is None:
-        return view
-    current = session.store.current_deployment(source.name)
-    if current is None:
-        return view
-    artifact = artifact_of(session, current.digest)
-    try:
-        decision = signoff_for(session, source.name, target.name)
-    except (StagelineError, ValueError) as exc:
-        view["state"] = "held"
-        view["holds"] = [{"reason": scrub(str(exc)), "clear": "fix the pipeline file"}]
-        return view
-    landed = session.store.current_deployment(target.name)
-    view.update(
-        promoted=landed is not None and landed.digest == current.digest,
-        state="passed" if decision.promote else "held",
-        digest=current.digest,
-        short=short(current.digest),
-        version=(artifact.tag or artifact.version) if artifact else None,
-        gates=[
-            {"name": name, "status": _GATE_STATE.get(decision.gates.get(name, ""), "pending")}
-            for name in required_gates
-        ],
-        approvals={
-            "in": len(decision.approvals_counted),
-            "required": decision.approvals_required,
-            "people": list(decision.approvals_counted),
-        },
-        holds=[{"reason": scrub(h.reason), "clear": scrub(h.clear)} for h in decision.holds],
-        verdicts=[
-            _verdict(v)
-            for v in session.store.verdicts(source.name, current.digest)
-            if v.withdrawn_at is None
-        ],
-    )
-    return view
-
-
-def _verdict(v: Any) -> Json:
-    return {
-        "person": v.person,
-        "kind": v.kind,
-        "note": scrub(v.note),
-        "environment": v.environment,
-        "digest": v.digest,
-        "at": iso(v.at),
-        "withdrawn_at": iso(v.withdrawn_at),
-    }
+def _verdict(v: VerdictRecord) -> Json:
+    return VerdictView.of(v).to_json()
 
 
 # -- the release page ----------------------------------------------------------------------
