@@ -225,7 +225,7 @@ FORBIDDEN: dict[str, frozenset[str]] = {
 
 #: layers that import nothing of stageline but the layers listed (pure decisions, leaves)
 ONLY: dict[str, frozenset[str]] = {
-    "stageline.errors": _names(""),
+    "stageline.errors": _names("stageline.values"),
     "stageline.values": _names(""),
     "stageline.runtime": _names(""),
     "stageline.plugins": _names("stageline.errors"),

@@ -75,10 +75,11 @@ def test_status_asks_each_target_for_its_health(world: World) -> None:
     state = observe.status(world.session)
     rows = {e.name: e for e in state.environments}
     assert rows["development"].health == "healthy"
-    assert rows["development"].digest == artifact.digest
+    release = rows["development"].release
+    assert release is not None and release.digest == artifact.digest
     assert rows["staging"].health == "unhealthy"
     assert rows["production"].health == "not deployed"
-    assert state.signoff_source == "staging" and state.signoff is not None
+    assert state.signoff.source == "staging"
     assert not state.signoff.promote
     assert ("health", ("/healthz",)) in [(c.name, c.args) for c in world.fakes["staging"].calls]
 
