@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from stageline import audit
 from stageline.config.model import Environment, Gate, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
 from stageline.errors import Refused, UnknownName, UsageError
@@ -136,13 +137,6 @@ def verify(
             actor=actor,
             pin=pin.digest,
             pin_parts=pin.parts,
-        )
-        session.store.append_event(
-            f"gate.{result.status}",
-            actor=actor,
-            environment=env.name,
-            digest=current.digest,
-            data={"gate": name, "summary": result.summary, "run": runs[name].id},
         )
         audit_waivers(session.store, runs[name], actor=actor)
     return VerifyReport(env.name, current.digest, manifest.service.version, runs, results)
@@ -277,15 +271,7 @@ def give_verdict(
         raise Refused(
             refusal, hint=f"reviewers for {env.name}: {', '.join(rule.reviewers) or 'anyone'}"
         )
-    verdict = session.store.add_verdict(env.name, current.digest, person=who, kind=kind, note=note)
-    session.store.append_event(
-        f"{kind}.given",
-        actor=who,
-        environment=env.name,
-        digest=current.digest,
-        data={"note": note, "verdict": verdict.id},
-    )
-    return verdict
+    return session.store.add_verdict(env.name, current.digest, person=who, kind=kind, note=note)
 
 
 def withdraw_rejection(session: Session, environment: str, *, person: str | None = None) -> int:
@@ -293,12 +279,7 @@ def withdraw_rejection(session: Session, environment: str, *, person: str | None
     env = pipe.environment(environment)
     current = _running(session, env)
     who = person or current_actor()
-    count = session.store.withdraw_verdicts(env.name, current.digest, person=who, kind="reject")
-    if count:
-        session.store.append_event(
-            "reject.withdrawn", actor=who, environment=env.name, digest=current.digest
-        )
-    return count
+    return session.store.withdraw_verdicts(env.name, current.digest, person=who, kind="reject")
 
 
 # -- the sign-off facts ------------------------------------------------------------------------
@@ -334,13 +315,21 @@ def signoff_facts(
     with the pin of ``env``'s gate configuration as the pipeline file reads now, and no
     freeze windows (the caller adds the target's)."""
     required = tuple(name for name, gate in env.gates.items() if gate.kind != "approval")
+    check = audit.trusted_records(session.store)
     runs = tuple(
         GateRun(r.gate, r.environment, r.digest, r.status, r.finished_at, r.summary, _pin(r))
         for r in session.store.gate_runs(env.name, digest)
+        if ("gate_runs", r.id) in check.trusted
     )
     verdicts = tuple(
         Verdict(v.person, v.environment, v.digest, v.kind, v.at, v.note, v.withdrawn_at)
         for v in session.store.verdicts(env.name, digest)
+        if ("verdicts", v.id) in check.trusted
+    )
+    bad = tuple(
+        p.message
+        for p in check.problems
+        if p.environment == env.name and p.digest == digest
     )
     return SignOffFacts(
         now=now or datetime.now(UTC),
@@ -356,6 +345,7 @@ def signoff_facts(
         ttl=timedelta(hours=env.ttl_hours),
         freezes=(),
         pin=pin_of(env, _groups(pipe)),
+        bad_records=bad,
     )
 
 
