@@ -20,7 +20,7 @@ from pathlib import Path
 from stageline import audit
 from stageline.config.model import Environment, Gate, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
-from stageline.errors import Refused, UnknownName, UsageError
+from stageline.errors import NotServing, Refused, UnknownName, UsageError
 from stageline.gates.approval import ApprovalOptions
 from stageline.gates.base import GateContext, GateResult
 from stageline.gates.registry import parse_options
@@ -28,7 +28,7 @@ from stageline.gates.runner import run_gates
 from stageline.identity import current_actor
 from stageline.outbox import outbox_path
 from stageline.pins import GatePin, pin_of
-from stageline.pipeline import Session
+from stageline.pipeline import Session, find_artifact
 from stageline.redact import scrub, scrub_progress, scrub_result, scrub_tree
 from stageline.secrets import secrets_for
 from stageline.signoff import (
@@ -71,6 +71,60 @@ def _running(session: Session, env: Environment) -> DeploymentRecord:
     return current
 
 
+def serving(session: Session, env: Environment) -> DeploymentRecord:
+    """The deployment serving in ``env`` now, as its target sees it.
+
+    The store's latest succeeded deployment serves, unless a deploy was killed after
+    its switch: the target then serves the new digest while that deployment is still
+    ``in_progress``. It is settled first, under the deploy lock, as the next deploy would
+    (``deploy.reconcile``); a target serving a digest no deployment records is refused."""
+    current = _running(session, env)
+    live = _live_digest(session, env)
+    if live is None or live == current.digest:
+        return current
+    from stageline.deploy import reconcile  # deploy imports this module: import here
+
+    with session.store.lock(f"deploy:{env.name}", holder=current_actor()):
+        reconcile(session, env, session.pipeline().service.name)
+    settled = _running(session, env)
+    if settled.digest != live:
+        raise Refused(
+            f"{env.name} serves {live[:19]} but its last deployment recorded {settled.digest[:19]}",
+            hint=f"deploy or roll back {env.name} to settle what serves there",
+        )
+    return settled
+
+
+def _live_digest(session: Session, env: Environment) -> str | None:
+    """The digest ``env``'s target serves (None: nothing runs there)."""
+    target = for_environment(session.workspace.home, env, session.pipeline().service.name)
+    status = target.status()
+    return status.digest if status is not None and status.state != "stopped" else None
+
+
+def bound(session: Session, env: Environment, digest: str | None, action: str) -> DeploymentRecord:
+    """The serving deployment a decision (``action``: approve, reject, verify) is for;
+    ``digest`` (full or a unique prefix), when given, must be the one serving."""
+    current = serving(session, env)
+    if digest is not None:
+        named = named_digest(session, digest)
+        if named != current.digest:
+            raise NotServing(env.name, named, current.digest, action)
+    return current
+
+
+def named_digest(session: Session, text: str) -> str:
+    """The stored artifact digest ``text`` (``sha256:HEX`` or HEX, 6 or more hex
+    characters) names; ambiguous or unknown prefixes are refused."""
+    hexpart = text.strip().removeprefix("sha256:")
+    if not 6 <= len(hexpart) <= 64 or any(c not in "0123456789abcdef" for c in hexpart):
+        raise UsageError(
+            f"{text!r} is not a digest",
+            hint="give sha256:HEX, or at least 6 of its hex characters (`stageline status`)",
+        )
+    return find_artifact(session, "sha256:" + hexpart).digest
+
+
 def _checks(env: Environment, only: str | None) -> dict[str, Gate]:
     """The gates ``verify`` runs: every gate but approvals (people give those)."""
     checks = {name: gate for name, gate in env.gates.items() if gate.kind != "approval"}
@@ -92,13 +146,16 @@ def verify(
     *,
     gate: str | None = None,
     progress: GateProgress | None = None,
+    digest: str | None = None,
 ) -> VerifyReport:
-    """Run ``environment``'s gates (independent ones in parallel) against its digest."""
+    """Run ``environment``'s gates (independent ones in parallel) against the digest
+    serving there (``digest``, when given, must be it). The runs are recorded only if
+    that digest still serves when the gates are done."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
     checks = _checks(env, gate)
     pin = pin_of(env, _groups(pipe))  # the configuration these gates run under
-    current = _running(session, env)
+    current = bound(session, env, digest, "verify")
     _, manifest = session.artifacts.load(current.digest)
     target = for_environment(session.workspace.home, env, manifest.service.name)
     release = Release(
@@ -120,6 +177,9 @@ def verify(
     results = run_gates(list(checks.items()), make_context, progress=scrub_progress(progress))
     results = {name: scrub_result(result) for name, result in results.items()}
     scrub_tree(evidence_root)  # secrets a gate printed into its evidence files
+    live = _live_digest(session, env)
+    if live is not None and live != current.digest:
+        raise NotServing(env.name, current.digest, live, "record gate runs of")
     actor = current_actor()
     runs: dict[str, GateRunRecord] = {}
     for name, result in results.items():
@@ -247,8 +307,10 @@ def give_verdict(
     *,
     note: str = "",
     person: str | None = None,
+    digest: str | None = None,
 ) -> VerdictRecord:
-    """Approve or reject the digest running in ``environment``, under its approval rule."""
+    """Approve or reject the digest serving in ``environment``, under its approval rule;
+    ``digest`` (full or a unique prefix), when given, must be the one serving."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
     rule = approval_rule(env)
@@ -257,7 +319,7 @@ def give_verdict(
             f"{env.name} has no approval gate: nobody signs off there",
             hint=f'add [environments.{env.name}.gates.signoff] with kind = "approval"',
         )
-    current = _running(session, env)
+    current = bound(session, env, digest, kind)
     who = person or current_actor()
     refusal = may_review(who, rule, _groups(pipe), _deployers(session, env.name, current.digest))
     if refusal is not None:
@@ -274,10 +336,13 @@ def give_verdict(
     return session.store.add_verdict(env.name, current.digest, person=who, kind=kind, note=note)
 
 
-def withdraw_rejection(session: Session, environment: str, *, person: str | None = None) -> int:
+def withdraw_rejection(
+    session: Session, environment: str, *, person: str | None = None, digest: str | None = None
+) -> int:
+    """Withdraw the person's rejections of the digest serving in ``environment``."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
-    current = _running(session, env)
+    current = bound(session, env, digest, "withdraw the rejection of")
     who = person or current_actor()
     return session.store.withdraw_verdicts(env.name, current.digest, person=who, kind="reject")
 

@@ -172,7 +172,9 @@ SCHEMAS: dict[str, Schema] = {
             "production_per_day": {"type": "array", "items": _I},
         },
     ),
-    "VerdictRequest": _obj({"kind": {"enum": ["approve", "reject"]}, "note": _S}, ["kind"]),
+    "VerdictRequest": _obj(
+        {"kind": {"enum": ["approve", "reject"]}, "note": _S, "digest": _S}, ["kind"]
+    ),
     "VerdictGiven": _obj({"verdict": _ref("Verdict"), "signoff": _ref("SignOff")}),
 }
 
@@ -255,7 +257,8 @@ def document() -> Schema:
             ),
             "/api/environments/{env}/verdicts": {
                 "post": {
-                    "summary": "Approve or reject the digest running in env (the CLI's rules)",
+                    "summary": "Approve or reject the digest serving in env (the CLI's rules;"
+                    " a `digest` given must be it)",
                     "security": [{"token": []}],
                     "parameters": [_param("env", "path", "an environment name")],
                     "requestBody": {
