@@ -155,6 +155,13 @@ def _link_break(
     if link.id > previous_id + 1:
         gone = previous_id + 1
         what = f"event {gone}" if link.id == gone + 1 else f"events {gone}-{link.id - 1}"
+        if i == len(links) - 1:  # a crafted last row with a made-up id looks the same
+            return ChainBreak(
+                "inserted",
+                link.id,
+                f"event {link.id} ({link.kind}) does not follow event {previous_id or 'none'}:"
+                f" it was inserted, or {what} removed",
+            )
         return ChainBreak(
             "removed",
             gone,
