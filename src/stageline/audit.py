@@ -204,18 +204,27 @@ def check_records(links: Sequence[ChainLink], rows: Sequence[RecordLink]) -> Rec
     trusted = trusted_events(links)
     by_hash = {link.hash: link for link in trusted}
     latest = {link.record[:2]: link for link in trusted if link.record is not None}
-    problems = [p for row in sorted(rows, key=_row_key) if (p := _row_problem(row, by_hash, latest))]
+    ordered = sorted(rows, key=_row_key)
+    problems = [p for row in ordered if (p := _row_problem(row, by_hash, latest)) is not None]
     present = {(row.table, row.id) for row in rows}
     problems += [
-        RecordProblem(
-            "removed", table, ident, link.environment, link.digest,
-            f"{table} {ident} was removed: event {link.id} ({link.kind}) recorded it",
-        )  # fmt: skip
+        _removed(table, ident, link)
         for (table, ident), link in sorted(latest.items())
         if (table, ident) not in present
     ]
     bad = {(p.table, p.id) for p in problems}
     return RecordCheck(tuple(problems), frozenset(present - bad))
+
+
+def _removed(table: str, ident: int, link: ChainLink) -> RecordProblem:
+    return RecordProblem(
+        "removed",
+        table,
+        ident,
+        link.environment,
+        link.digest,
+        f"{table} {ident} was removed: event {link.id} ({link.kind}) recorded it",
+    )
 
 
 def _row_key(row: RecordLink) -> tuple[str, int]:

@@ -392,9 +392,7 @@ def signoff_facts(
         if ("verdicts", v.id) in check.trusted
     )
     bad = tuple(
-        p.message
-        for p in check.problems
-        if p.environment == env.name and p.digest == digest
+        p.message for p in check.problems if p.environment == env.name and p.digest == digest
     )
     return SignOffFacts(
         now=now or datetime.now(UTC),

@@ -166,8 +166,7 @@ def test_a_crafted_last_event_with_a_made_up_id_is_named(store: Store, raw: Engi
     broken = audit.verify(store).broken
     assert broken is not None and (broken.problem, broken.event) == ("inserted", 100)
     assert broken.message == (
-        "event 100 (approve.given) does not follow event 6: it was inserted, or events 7-99"
-        " removed"
+        "event 100 (approve.given) does not follow event 6: it was inserted, or events 7-99 removed"
     )
 
 

@@ -63,9 +63,7 @@ def _backfill(conn: sa.Connection, table_name: str, id_key: str) -> None:
                 at=stamp, data=canonical_json(data), prev_hash=prev_hash, hash=digest, **fields
             )
         )
-        conn.execute(
-            table.update().where(table.c.id == values["id"]).values(event_hash=digest)
-        )
+        conn.execute(table.update().where(table.c.id == values["id"]).values(event_hash=digest))
 
 
 def downgrade() -> None:
