@@ -40,7 +40,7 @@ def verify(
     directory: DirOption = Path("."),
     json: JsonOption = False,
 ) -> int:
-    """Run ENVIRONMENT's gates against the digest serving there; exit 1 unless all pass."""
+    """Run ENVIRONMENT's gates against the digest running there; exit 1 unless all pass."""
 
     def progress(name: str, result: GateResult | None) -> None:
         if json:
@@ -87,7 +87,7 @@ def approve(
     digest: DigestOption = None,
     directory: DirOption = Path("."),
 ) -> None:
-    """Approve the digest serving in ENVIRONMENT (as STAGELINE_USER or git's user.email)."""
+    """Approve the digest running in ENVIRONMENT (as STAGELINE_USER or git's user.email)."""
     with Session.open(directory) as session:
         current = _bound(session, environment, digest, "approve")
         output.step(f"approving {_release(session, current.digest)} on {environment}")
@@ -104,7 +104,7 @@ def reject(
     digest: DigestOption = None,
     directory: DirOption = Path("."),
 ) -> None:
-    """Reject the digest serving in ENVIRONMENT: it is held until a new digest arrives."""
+    """Reject the digest running in ENVIRONMENT: it is held until a new digest arrives."""
     with Session.open(directory) as session:
         if not withdraw and not reason:
             raise UsageError("a rejection needs --reason", hint="say what must change")
