@@ -78,18 +78,19 @@ def serving(session: Session, env: Environment) -> DeploymentRecord:
     its switch: the target then serves the new digest while that deployment is still
     ``in_progress``. It is settled first, under the deploy lock, as the next deploy would
     (``deploy.reconcile``); a target serving a digest no deployment records is refused."""
-    current = _running(session, env)
+    current = session.store.current_deployment(env.name)
     live = _live_digest(session, env)
-    if live is None or live == current.digest:
-        return current
+    if live is None or (current is not None and live == current.digest):
+        return _running(session, env)
     from stageline.deploy import reconcile  # deploy imports this module: import here
 
     with session.store.lock(f"deploy:{env.name}", holder=current_actor()):
         reconcile(session, env, session.pipeline().service.name)
-    settled = _running(session, env)
-    if settled.digest != live:
+    settled = session.store.current_deployment(env.name)
+    if settled is None or settled.digest != live:
+        recorded = settled.digest[:19] if settled else "nothing"
         raise Refused(
-            f"{env.name} serves {live[:19]} but its last deployment recorded {settled.digest[:19]}",
+            f"{env.name} serves {live[:19]} but its last deployment recorded {recorded}",
             hint=f"deploy or roll back {env.name} to settle what serves there",
         )
     return settled
