@@ -37,7 +37,8 @@ from stageline.pipeline import Session, build, find_artifact
 from stageline.policy import Decision
 from stageline.schema_check import SchemaDecision
 from stageline.secrets import secrets_for
-from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord, DeploymentStatus
+from stageline.settling import reconcile
+from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord
 from stageline.state.locks import environment_lock
 from stageline.targets.base import CommandResult, DeploymentId, Release, ServiceStatus
 from stageline.verification import refresh_soak, verify
@@ -216,24 +217,6 @@ def _execute(
     return Deployed(
         the_plan, done, status, result, watched, after_deploy=checked, watch_detail=watch_detail
     )
-
-
-def reconcile(session: Session, env: Environment, service: str) -> list[DeploymentRecord]:
-    """Settle ``env``'s deployments left ``in_progress`` by a command that died: succeeded
-    if the agent serves their digest, failed otherwise. Call it holding the deploy lock."""
-    stale = [d for d in session.store.deployments(env.name, limit=20) if d.status == "in_progress"]
-    if not stale:
-        return []
-    running = session.target(env, service).status()
-    serving = running.digest if running is not None and running.state != "stopped" else None
-    settled = []
-    for record in stale:
-        wanted: DeploymentStatus = "succeeded" if record.digest == serving else "failed"
-        detail = "" if wanted == "succeeded" else "interrupted: the deploying command stopped"
-        done = settle(session.store, env.name, record.id, wanted, detail, actor=current_actor())
-        if done is not None:
-            settled.append(done)
-    return settled
 
 
 def _check_signoff(session: Session, the_plan: Plan) -> None:

@@ -16,6 +16,8 @@ One root, so callers can catch everything of ours in one place::
     |                                   schema (carries both revisions and the choices)
     |   +-- ReachesLive                 a gate's release code was given the live database
     |                                   outright (carries the variables and their fix)
+    |   +-- NotServing                  a decision names a digest that does not serve there
+    |                                   (carries both digests)
     +-- InfrastructureError             exit 3: something around us failed
         +-- GitError                    a ref that does not resolve, a folder that is no repo
         +-- BuildError                  a dependency or build step failed (carries a log tail)
@@ -136,6 +138,20 @@ class ArtifactTampered(Refused):
         super().__init__(
             f"artifact {label(digest)} does not match its manifest: {shown}{more}",
             hint="refusing to use it; delete it and build the tag again",
+        )
+
+
+class NotServing(Refused):
+    """An approval, rejection or gate run named a digest other than the one serving."""
+
+    def __init__(self, environment: str, named: str, serving: str, action: str) -> None:
+        self.environment = environment
+        self.named = named
+        self.serving = serving
+        super().__init__(
+            f"refusing to {action} {named[:19]} in {environment}: {serving[:19]} serves there"
+            " now; nothing was recorded",
+            hint=f"look at what serves (`stageline status`), then {action} {serving[:19]}",
         )
 
 

@@ -13,6 +13,9 @@ a run that counts under another pin holds the release, naming what changed
 The runs that count are the latest of each required gate and the newest run of all, so
 deleting every gate, or re-running only one, cannot hide a change.
 
+Facts come from the audit chain: the caller passes only gate runs and verdicts whose
+chained record verifies, and names the others in ``bad_records``; each holds the release.
+
 A rejection stands until it is withdrawn: it does not expire with the TTL, and a later
 approval by the same person does not lift it. Self-approval rules limit who may
 *approve*; anyone on the reviewer list may reject, including whoever deployed.
@@ -93,6 +96,9 @@ class SignOffFacts:
     override_freeze: bool = False
     #: the source's gate configuration now; None skips the pin check
     pin: GatePin | None = None
+    #: this digest's decision rows in the source the audit chain does not vouch for
+    #: (left out of ``runs`` and ``verdicts`` by the caller; ``stageline.audit``)
+    bad_records: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,7 @@ def sign_off(facts: SignOffFacts) -> SignOff:
     if facts.rule is not None:
         counted, approval_holds = _check_approvals(facts, facts.rule)
         holds += approval_holds
+    holds += _check_records(facts)
     freezes = _check_freezes(facts)
     if not facts.override_freeze:
         holds += freezes
@@ -325,6 +332,19 @@ def _who_else(facts: SignOffFacts, rule: ApprovalRule, done: set[str]) -> str:
     if not left:
         return f"nobody left who may approve (reviewers: {', '.join(rule.reviewers)})"
     return ", ".join(left)
+
+
+def _check_records(facts: SignOffFacts) -> list[Hold]:
+    """A hold for each bad decision record: a forged row is ignored, and a removed or
+    altered one may have hidden a failure or a rejection, so the release waits."""
+    return [
+        Hold(
+            f"the audit chain does not vouch for a record of {facts.source}: {problem}",
+            "restore the state store from a backup (`stageline audit verify` names every"
+            " bad record), or re-run the gates and re-approve",
+        )
+        for problem in facts.bad_records
+    ]
 
 
 def _check_freezes(facts: SignOffFacts) -> list[Hold]:

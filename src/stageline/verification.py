@@ -17,9 +17,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from stageline import audit
 from stageline.config.model import Environment, Gate, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
-from stageline.errors import Refused, UnknownName, UsageError
+from stageline.errors import NotServing, Refused, UnknownName, UsageError
 from stageline.gates.approval import ApprovalOptions
 from stageline.gates.base import GateContext, GateResult
 from stageline.gates.registry import parse_options
@@ -29,9 +30,10 @@ from stageline.identity import current_actor
 from stageline.limits import NOTE_LIMIT, check_length
 from stageline.outbox import outbox_path
 from stageline.pins import GatePin, pin_of
-from stageline.pipeline import Session
+from stageline.pipeline import Session, find_artifact
 from stageline.redact import scrub, scrub_progress, scrub_result, scrub_tree
 from stageline.secrets import secrets_for
+from stageline.settling import live_digest, reconcile
 from stageline.signoff import (
     ApprovalRule,
     GateRun,
@@ -42,6 +44,7 @@ from stageline.signoff import (
     sign_off,
 )
 from stageline.state import DeploymentRecord, GateRunRecord, Store, VerdictKind, VerdictRecord
+from stageline.state.locks import environment_lock
 from stageline.targets.base import Prepared, Release, Target
 
 GateProgress = Callable[[str, GateResult | None], None]
@@ -70,6 +73,52 @@ def _running(session: Session, env: Environment) -> DeploymentRecord:
     return current
 
 
+def serving(session: Session, env: Environment) -> DeploymentRecord:
+    """The deployment serving in ``env`` now, as its target sees it.
+
+    The store's latest succeeded deployment serves, unless a deploy was killed after
+    its switch: the target then serves the new digest while that deployment is still
+    ``in_progress``. It is settled first, under the deploy lock, as the next deploy would
+    (``settling.reconcile``); a target serving a digest no deployment records is refused."""
+    current = session.store.current_deployment(env.name)
+    live = live_digest(session, env)
+    if live is None or (current is not None and live == current.digest):
+        return _running(session, env)
+    with session.store.lock(environment_lock(env.name), holder=current_actor()):
+        reconcile(session, env, session.pipeline().service.name)
+    settled = session.store.current_deployment(env.name)
+    if settled is None or settled.digest != live:
+        recorded = settled.digest[:19] if settled else "nothing"
+        raise Refused(
+            f"{env.name} serves {live[:19]} but its last deployment recorded {recorded}",
+            hint=f"deploy or roll back {env.name} to settle what serves there",
+        )
+    return settled
+
+
+def bound(session: Session, env: Environment, digest: str | None, action: str) -> DeploymentRecord:
+    """The serving deployment a decision (``action``: approve, reject, verify) is for;
+    ``digest`` (full or a unique prefix), when given, must be the one serving."""
+    current = serving(session, env)
+    if digest is not None:
+        named = named_digest(session, digest)
+        if named != current.digest:
+            raise NotServing(env.name, named, current.digest, action)
+    return current
+
+
+def named_digest(session: Session, text: str) -> str:
+    """The stored artifact digest ``text`` (``sha256:HEX`` or HEX, 6 or more hex
+    characters) names; ambiguous or unknown prefixes are refused."""
+    hexpart = text.strip().removeprefix("sha256:")
+    if not 6 <= len(hexpart) <= 64 or any(c not in "0123456789abcdef" for c in hexpart):
+        raise UsageError(
+            f"{text!r} is not a digest",
+            hint="give sha256:HEX, or at least 6 of its hex characters (`stageline status`)",
+        )
+    return find_artifact(session, "sha256:" + hexpart).digest
+
+
 def _checks(env: Environment, only: str | None) -> dict[str, Gate]:
     """The gates ``verify`` runs: every gate but approvals (people give those)."""
     checks = {name: gate for name, gate in env.gates.items() if gate.kind != "approval"}
@@ -91,13 +140,16 @@ def verify(
     *,
     gate: str | None = None,
     progress: GateProgress | None = None,
+    digest: str | None = None,
 ) -> VerifyReport:
-    """Run ``environment``'s gates (independent ones in parallel) against its digest."""
+    """Run ``environment``'s gates (independent ones in parallel) against the digest
+    serving there (``digest``, when given, must be it). The runs are recorded only if
+    that digest still serves when the gates are done."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
     checks = _checks(env, gate)
     pin = pin_of(env, _groups(pipe))  # the configuration these gates run under
-    current = _running(session, env)
+    current = bound(session, env, digest, "verify")
     _, manifest = session.artifacts.load(current.digest)
     target = session.target(env, manifest.service.name)
     release = Release(
@@ -128,6 +180,9 @@ def verify(
     results = run_gates(list(checks.items()), make_context, progress=scrub_progress(progress))
     results = {name: scrub_result(result) for name, result in results.items()}
     scrub_tree(evidence_root)  # secrets a gate printed into its evidence files
+    live = live_digest(session, env)
+    if live is not None and live != current.digest:
+        raise NotServing(env.name, current.digest, live, "record gate runs of")
     actor = current_actor()
     runs: dict[str, GateRunRecord] = {}
     for name, result in results.items():
@@ -145,13 +200,6 @@ def verify(
             actor=actor,
             pin=pin.digest,
             pin_parts=pin.parts,
-        )
-        session.store.append_event(
-            f"gate.{result.status}",
-            actor=actor,
-            environment=env.name,
-            digest=current.digest,
-            data={"gate": name, "summary": result.summary, "run": runs[name].id},
         )
         audit_waivers(session.store, runs[name], actor=actor)
     return VerifyReport(env.name, current.digest, manifest.service.version, runs, results)
@@ -269,8 +317,10 @@ def give_verdict(
     *,
     note: str = "",
     person: str | None = None,
+    digest: str | None = None,
 ) -> VerdictRecord:
-    """Approve or reject the digest running in ``environment``, under its approval rule."""
+    """Approve or reject the digest serving in ``environment``, under its approval rule;
+    ``digest`` (full or a unique prefix), when given, must be the one serving."""
     check_length("note" if kind == "approve" else "reason", note, NOTE_LIMIT)
     pipe = session.pipeline()
     env = pipe.environment(environment)
@@ -280,7 +330,7 @@ def give_verdict(
             f"{env.name} has no approval gate: nobody signs off there",
             hint=f'add [environments.{env.name}.gates.signoff] with kind = "approval"',
         )
-    current = _running(session, env)
+    current = bound(session, env, digest, kind)
     who = person or current_actor()
     refusal = may_review(who, rule, _groups(pipe), _deployers(session, env.name, current.digest))
     if refusal is not None:
@@ -294,28 +344,18 @@ def give_verdict(
         raise Refused(
             refusal, hint=f"reviewers for {env.name}: {', '.join(rule.reviewers) or 'anyone'}"
         )
-    verdict = session.store.add_verdict(env.name, current.digest, person=who, kind=kind, note=note)
-    session.store.append_event(
-        f"{kind}.given",
-        actor=who,
-        environment=env.name,
-        digest=current.digest,
-        data={"note": note, "verdict": verdict.id},
-    )
-    return verdict
+    return session.store.add_verdict(env.name, current.digest, person=who, kind=kind, note=note)
 
 
-def withdraw_rejection(session: Session, environment: str, *, person: str | None = None) -> int:
+def withdraw_rejection(
+    session: Session, environment: str, *, person: str | None = None, digest: str | None = None
+) -> int:
+    """Withdraw the person's rejections of the digest serving in ``environment``."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
-    current = _running(session, env)
+    current = bound(session, env, digest, "withdraw the rejection of")
     who = person or current_actor()
-    count = session.store.withdraw_verdicts(env.name, current.digest, person=who, kind="reject")
-    if count:
-        session.store.append_event(
-            "reject.withdrawn", actor=who, environment=env.name, digest=current.digest
-        )
-    return count
+    return session.store.withdraw_verdicts(env.name, current.digest, person=who, kind="reject")
 
 
 # -- the sign-off facts ------------------------------------------------------------------------
@@ -351,13 +391,19 @@ def signoff_facts(
     with the pin of ``env``'s gate configuration as the pipeline file reads now, and no
     freeze windows (the caller adds the target's)."""
     required = tuple(name for name, gate in env.gates.items() if gate.kind != "approval")
+    check = audit.trusted_records(session.store)
     runs = tuple(
         GateRun(r.gate, r.environment, r.digest, r.status, r.finished_at, r.summary, _pin(r))
         for r in session.store.gate_runs(env.name, digest)
+        if ("gate_runs", r.id) in check.trusted
     )
     verdicts = tuple(
         Verdict(v.person, v.environment, v.digest, v.kind, v.at, v.note, v.withdrawn_at)
         for v in session.store.verdicts(env.name, digest)
+        if ("verdicts", v.id) in check.trusted
+    )
+    bad = tuple(
+        p.message for p in check.problems if p.environment == env.name and p.digest == digest
     )
     return SignOffFacts(
         now=now or datetime.now(UTC),
@@ -373,6 +419,7 @@ def signoff_facts(
         ttl=timedelta(hours=env.ttl_hours),
         freezes=(),
         pin=pin_of(env, _groups(pipe)),
+        bad_records=bad,
     )
 
 

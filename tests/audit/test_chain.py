@@ -146,3 +146,32 @@ def test_audit_verify_exits_one_naming_the_first_bad_event(tmp_path: Path) -> No
     listed = cli(tmp_path, "audit", "staging")
     assert listed.returncode == 0 and "e4" in listed.stdout
     engine.dispose()
+
+
+def test_a_crafted_last_event_with_a_made_up_id_is_named(store: Store, raw: Engine) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    prev = "e" * 64
+    forged = event_hash(
+        prev, at=at, actor="mallory", kind="approve.given", environment="staging",
+        digest=None, data={},
+    )  # fmt: skip
+    sql(
+        raw,
+        "INSERT INTO events (id, at, actor, kind, environment, digest, data, prev_hash, hash)"
+        " VALUES (100, :at, 'mallory', 'approve.given', 'staging', NULL, '{}', :prev, :hash)",
+        at=at.replace(tzinfo=None) if raw.dialect.name == "sqlite" else at,
+        prev=prev,
+        hash=forged,
+    )
+    broken = audit.verify(store).broken
+    assert broken is not None and (broken.problem, broken.event) == ("inserted", 100)
+    assert broken.message == (
+        "event 100 (approve.given) does not follow event 6: it was inserted, or events 7-99 removed"
+    )
+
+
+def test_audit_verify_says_empty_for_an_empty_store(tmp_path: Path) -> None:
+    (tmp_path / "stageline.toml").write_text(PIPELINE)
+    result = cli(tmp_path, "audit", "verify")
+    assert result.returncode == 0, result.stderr
+    assert "the audit log is empty" in result.stdout and "0 events" not in result.stdout

@@ -180,7 +180,8 @@ def test_signing_off_needs_a_session_and_the_session_csrf_token(
     assert missing.status_code == 403
     assert verdicts(seeded.root) == []
     given = client.post(
-        url, data={"kind": "approve", "note": "checked checkout", "csrf_token": csrf, "next": "/"},
+        url, data={"kind": "approve", "note": "checked checkout", "csrf_token": csrf, "next": "/",
+                   "digest": seeded.new},
         follow_redirects=False,
     )  # fmt: skip
     assert given.status_code == 303 and given.headers["location"] == "/"
@@ -194,7 +195,7 @@ def test_an_htmx_sign_off_answers_a_fragment_and_triggers_a_refresh(
     csrf = sign_in(client, seeded.tokens[CHEN])
     given = client.post(
         "/environments/staging/verdicts",
-        data={"kind": "reject", "note": "prices wrong", "csrf_token": csrf},
+        data={"kind": "reject", "note": "prices wrong", "csrf_token": csrf, "digest": seeded.new},
         headers={"HX-Request": "true"},
     )
     assert given.status_code == 200 and given.headers["hx-trigger"] == "verdict-given"
@@ -209,7 +210,7 @@ def test_a_reviewer_the_rule_refuses_sees_why_and_nothing_is_stored(
     csrf = sign_in(client, seeded.tokens[ANA])  # ana put this release on staging
     refused = client.post(
         "/environments/staging/verdicts",
-        data={"kind": "approve", "csrf_token": csrf},
+        data={"kind": "approve", "csrf_token": csrf, "digest": seeded.new},
         headers={"HX-Request": "true"},
     )
     assert refused.status_code == 403

@@ -177,7 +177,8 @@ def test_a_sign_off_with_a_forged_form_token_is_refused_and_stores_nothing(
 
     # the form's fields with ben's session cookie, but a token the server did not issue
     forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
-    fields = {"kind": "approve", "note": "forged", "next": "/"}
+    digest = page.get_by_test_id("verdict-digest").input_value()
+    fields = {"kind": "approve", "note": "forged", "next": "/", "digest": digest}
     assert post_verdict(page, served, {**fields, "csrf_token": forged}) == 403
     assert post_verdict(page, served, fields) == 403  # no token at all
     assert [v for v in served.verdicts() if v.person == BEN] == ben_before

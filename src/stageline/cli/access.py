@@ -130,16 +130,28 @@ def _verify(session: Session, head: str | None, json: bool) -> int:
         output.emit_json(
             {
                 "ok": report.ok,
+                "empty": report.empty,
                 "events": report.events,
+                "records": report.rows,
                 "head": report.head,
                 "broken": vars(broken) if broken else None,
+                "bad_records": [vars(problem) for problem in report.records],
             }
         )
         return 0 if report.ok else 1
-    if report.broken is not None:
+    if report.first_bad is not None:
+        more = len(report.records) - (0 if report.broken else 1)
         raise Refused(
-            f"the audit log is broken: {report.broken.message}",
-            hint="restore the events table from a backup; the chain is checked from the start",
+            f"the audit log is broken: {report.first_bad}"
+            + (f" (and {more} more bad records)" if more > 0 else ""),
+            hint="restore the state store from a backup; `stageline audit verify --json` lists"
+            " every bad record",
         )
-    output.success(f"the audit log's {report.events} events chain up; head {report.head}")
+    if report.empty:
+        output.success("the audit log is empty: no events and no decisions to verify")
+        return 0
+    output.success(
+        f"the audit log's {report.events} events chain up and vouch for its"
+        f" {report.rows} decisions; head {report.head}"
+    )
     return 0

@@ -19,8 +19,16 @@ from stageline.gates.migrations import rehearsal_reports
 from stageline.gates.runner import junit_xml, results_json
 from stageline.outbox import outbox_path, read_outbox
 from stageline.pipeline import Session
+from stageline.state import DeploymentRecord
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
+DigestOption = Annotated[
+    str | None,
+    typer.Option(
+        help="The digest you mean (full or a unique prefix); refused unless it serves there."
+        " Default: the one serving."
+    ),
+]
 _MARK = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "error": "[red]error[/]"}
 
 
@@ -28,6 +36,7 @@ def verify(
     environment: EnvArgument,
     gate: Annotated[str | None, typer.Option(help="Run only this gate.")] = None,
     junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report here.")] = None,
+    digest: DigestOption = None,
     directory: DirOption = Path("."),
     json: JsonOption = False,
 ) -> int:
@@ -47,9 +56,12 @@ def verify(
             )
 
     with Session.open(directory) as session:
+        current = _bound(session, environment, digest, "verify")
         if not json:
-            output.step(f"verifying {environment}")
-        report = verification.verify(session, environment, gate=gate, progress=progress)
+            output.step(f"verifying {_release(session, current.digest)} on {environment}")
+        report = verification.verify(
+            session, environment, gate=gate, progress=progress, digest=current.digest
+        )
     results = report.results
     for name, text in [] if json else rehearsal_reports(report.runs):
         output.out.print(f"    {name} report:", markup=False)
@@ -74,11 +86,16 @@ def verify(
 def approve(
     environment: EnvArgument,
     note: Annotated[str, typer.Option(help="Why you approve (kept in the audit log).")] = "",
+    digest: DigestOption = None,
     directory: DirOption = Path("."),
 ) -> None:
     """Approve the digest running in ENVIRONMENT (as STAGELINE_USER or git's user.email)."""
     with Session.open(directory) as session:
-        verdict = verification.give_verdict(session, environment, "approve", note=note)
+        current = _bound(session, environment, digest, "approve")
+        output.step(f"approving {_release(session, current.digest)} on {environment}")
+        verdict = verification.give_verdict(
+            session, environment, "approve", note=note, digest=current.digest
+        )
     output.success(f"{verdict.person} approved {verdict.digest[:19]} in {verdict.environment}")
 
 
@@ -86,20 +103,36 @@ def reject(
     environment: EnvArgument,
     reason: Annotated[str | None, typer.Option(help="What is wrong (required).")] = None,
     withdraw: Annotated[bool, typer.Option(help="Withdraw your rejection instead.")] = False,
+    digest: DigestOption = None,
     directory: DirOption = Path("."),
 ) -> None:
     """Reject the digest running in ENVIRONMENT: it is held until a new digest arrives."""
     with Session.open(directory) as session:
+        if not withdraw and not reason:
+            raise UsageError("a rejection needs --reason", hint="say what must change")
+        current = _bound(session, environment, digest, "reject")
+        doing = "withdrawing your rejection of" if withdraw else "rejecting"
+        output.step(f"{doing} {_release(session, current.digest)} on {environment}")
         if withdraw:
-            count = verification.withdraw_rejection(session, environment)
+            count = verification.withdraw_rejection(session, environment, digest=current.digest)
             if not count:
                 raise Refused(f"you have no active rejection in {environment} to withdraw")
             output.success(f"withdrew your rejection in {environment}")
             return
-        if not reason:
-            raise UsageError("a rejection needs --reason", hint="say what must change")
-        verdict = verification.give_verdict(session, environment, "reject", note=reason)
+        verdict = verification.give_verdict(
+            session, environment, "reject", note=reason or "", digest=current.digest
+        )
     output.success(f"{verdict.person} rejected {verdict.digest[:19]} in {verdict.environment}")
+
+
+def _bound(session: Session, environment: str, digest: str | None, action: str) -> DeploymentRecord:
+    env = session.pipeline().environment(environment)
+    return verification.bound(session, env, digest, action)
+
+
+def _release(session: Session, digest: str) -> str:
+    """``shop 1a2b3c4d5e6f``: the service and the short digest a decision is for."""
+    return f"{session.pipeline().service.name} {digest.removeprefix('sha256:')[:12]}"
 
 
 def outbox(

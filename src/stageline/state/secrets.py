@@ -117,6 +117,9 @@ class ChainLink:
     prev_hash: str
     hash: str
     computed: str | None
+    #: the decision row it vouches for: (table, id, record hash) from ``data["record"]``
+    record: tuple[str, int, str] | None = None
+    digest: str | None = None
 
 
 class Vault:
@@ -244,7 +247,23 @@ class Vault:
                 row.prev_hash,
                 row.hash,
                 _computed(row),
+                _record(row),
+                row.digest,
             )
+
+
+def _record(row: Event) -> tuple[str, int, str] | None:
+    try:
+        data: Any = json.loads(row.data)
+    except (TypeError, ValueError):
+        return None
+    record = data.get("record") if isinstance(data, Mapping) else None
+    if not isinstance(record, Mapping):
+        return None
+    table, ident, digest = record.get("table"), record.get("id"), record.get("hash")
+    if isinstance(table, str) and isinstance(ident, int) and isinstance(digest, str):
+        return table, ident, digest
+    return None
 
 
 def _computed(row: Event) -> str | None:

@@ -47,12 +47,15 @@ from stageline.state.models import (
 from stageline.state.secrets import Vault
 from stageline.state.snapshots import SnapshotRecord, SnapshotRow
 from stageline.state.verification import (
+    DecisionRow,
     GateRunRecord,
     GateRunRow,
     GateStatus,
+    RecordLink,
     VerdictKind,
     VerdictRecord,
     VerdictRow,
+    row_hash,
 )
 
 Backend = Literal["sqlite", "postgresql"]
@@ -270,7 +273,9 @@ class Store:
         pin_parts: Mapping[str, str] | None = None,
     ) -> GateRunRecord:
         """Store one gate's result, bound to the digest and the environment it ran against,
-        and to the pin of the gate configuration it ran under (``stageline.pins``)."""
+        and to the pin of the gate configuration it ran under (``stageline.pins``), with
+        its ``gate.<status>`` audit event in the same transaction (chained: see
+        ``state/verification.py``)."""
         with self._tx() as session:
             row = GateRunRow(
                 environment=environment,
@@ -289,7 +294,14 @@ class Store:
                 pin_parts=canonical_json(dict(pin_parts)) if pin_parts is not None else None,
             )
             session.add(row)
-            session.flush()
+            self._chain_row(
+                session,
+                row,
+                f"gate.{status}",
+                actor=actor,
+                data={"gate": gate, "summary": summary},
+                id_key="run",
+            )
             return GateRunRecord.from_row(row)
 
     def gate_runs(
@@ -307,7 +319,12 @@ class Store:
     def add_verdict(
         self, environment: str, digest: str, *, person: str, kind: VerdictKind, note: str = ""
     ) -> VerdictRecord:
-        """Record an approval or a rejection of ``digest`` in ``environment``."""
+        """Record an approval or a rejection of ``digest`` in ``environment``, with its
+        ``approve.given`` / ``reject.given`` audit event in the same transaction.
+
+        Every column of the row is hashed into that event (``record_hash``): a column
+        added to ``verdicts`` later (a signature, the signer's key) is covered as soon as
+        it is set here."""
         with self._tx() as session:
             row = VerdictRow(
                 environment=environment,
@@ -319,13 +336,16 @@ class Store:
                 withdrawn_at=None,
             )
             session.add(row)
-            session.flush()
+            self._chain_row(
+                session, row, f"{kind}.given", actor=person, data={"note": note}, id_key="verdict"
+            )
             return VerdictRecord.from_row(row)
 
     def withdraw_verdicts(
         self, environment: str, digest: str, *, person: str, kind: VerdictKind
     ) -> int:
-        """Withdraw a person's active verdicts of one kind; how many were withdrawn."""
+        """Withdraw a person's active verdicts of one kind; how many were withdrawn. Each
+        withdrawal appends ``<kind>.withdrawn`` and re-links the row to it."""
         query = select(VerdictRow).where(
             VerdictRow.environment == environment,
             VerdictRow.digest == digest,
@@ -337,6 +357,9 @@ class Store:
             rows = list(session.scalars(query))
             for row in rows:
                 row.withdrawn_at = _now()
+                self._chain_row(
+                    session, row, f"{kind}.withdrawn", actor=person, data={}, id_key="verdict"
+                )
             return len(rows)
 
     def verdicts(
@@ -363,34 +386,71 @@ class Store:
         data: dict[str, Any] | None = None,
     ) -> EventRecord:
         """Append an event to the audit log, chained to the previous one by hash."""
-        payload = canonical_json(data or {})
         with self._tx() as session:
-            if self.backend == "postgresql":  # SQLite: BEGIN IMMEDIATE serializes already
-                session.execute(select(func.pg_advisory_xact_lock(locks.lock_key(EVENTS_LOCK))))
-            last = session.scalars(select(Event.hash).order_by(Event.id.desc()).limit(1)).first()
-            prev_hash = last or GENESIS_HASH
-            at = _now()
-            row = Event(
+            row = self._append(session, kind, actor, environment, digest, data or {})
+            return EventRecord.from_row(row)
+
+    def _append(
+        self,
+        session: Session,
+        kind: str,
+        actor: str,
+        environment: str | None,
+        digest: str | None,
+        data: dict[str, Any],
+    ) -> Event:
+        if self.backend == "postgresql":  # SQLite: BEGIN IMMEDIATE serializes already
+            session.execute(select(func.pg_advisory_xact_lock(locks.lock_key(EVENTS_LOCK))))
+        last = session.scalars(select(Event.hash).order_by(Event.id.desc()).limit(1)).first()
+        prev_hash = last or GENESIS_HASH
+        at = _now()
+        row = Event(
+            at=at,
+            actor=actor,
+            kind=kind,
+            environment=environment,
+            digest=digest,
+            data=canonical_json(data),
+            prev_hash=prev_hash,
+            hash=event_hash(
+                prev_hash,
                 at=at,
                 actor=actor,
                 kind=kind,
                 environment=environment,
                 digest=digest,
-                data=payload,
-                prev_hash=prev_hash,
-                hash=event_hash(
-                    prev_hash,
-                    at=at,
-                    actor=actor,
-                    kind=kind,
-                    environment=environment,
-                    digest=digest,
-                    data=data or {},
-                ),
-            )
-            session.add(row)
-            session.flush()
-            return EventRecord.from_row(row)
+                data=data,
+            ),
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+    def _chain_row(
+        self,
+        session: Session,
+        row: DecisionRow,
+        kind: str,
+        *,
+        actor: str,
+        data: dict[str, Any],
+        id_key: str,
+    ) -> None:
+        """Append the event that vouches for ``row`` as it is now (``data`` plus the row's
+        id under ``id_key`` and ``record``: table, id, content hash) and link the row to it."""
+        session.flush()  # the row's id
+        record = {"table": row.__tablename__, "id": row.id, "hash": row_hash(row)}
+        payload = {**data, id_key: row.id, "record": record}
+        event = self._append(session, kind, actor, row.environment, row.digest, payload)
+        row.event_hash = event.hash
+        session.flush()
+
+    def record_links(self) -> list[RecordLink]:
+        """Every gate run and verdict as stored, with the hash its content gives now."""
+        with self._tx() as session:
+            runs: list[DecisionRow] = list(session.scalars(select(GateRunRow)))
+            verdicts: list[DecisionRow] = list(session.scalars(select(VerdictRow)))
+            return [RecordLink.from_row(row) for row in runs + verdicts]
 
     def events(
         self, environment: str | None = None, limit: int = 200, *, digest: str | None = None

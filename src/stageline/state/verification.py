@@ -2,19 +2,27 @@
 
 Both are bound to one digest in one environment; nothing here decides anything (see
 ``stageline.signoff``). Kept apart from ``models.py`` so each file holds one subject.
+
+Each row is chained into the audit log: the store writes it together with an event whose
+``data["record"]`` holds ``{"table", "id", "hash"}`` (``hash`` is :func:`record_hash` of
+the row as written), and the row keeps that event's hash in ``event_hash``. A change of
+the row (a withdrawal) appends a new event and re-links the row to it. A row no event
+vouches for, or whose content no longer gives the hash its event recorded, is not a fact
+(``stageline.audit.check_records``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from stageline.state.models import Base, UTCDateTime
+from stageline.state.models import Base, UTCDateTime, canonical_json
 from stageline.values import GateStatus as GateStatus  # re-exported
 
 VerdictKind = Literal["approve", "reject"]
@@ -42,6 +50,8 @@ class GateRunRow(Base):
     #: the pin of the gate configuration the run was produced under (stageline.pins)
     pin: Mapped[str | None] = mapped_column(String(80))
     pin_parts: Mapped[str | None] = mapped_column(Text)
+    #: the hash of the audit event that recorded this row as it is (None: not chained)
+    event_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class VerdictRow(Base):
@@ -56,6 +66,42 @@ class VerdictRow(Base):
     note: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the hash of the audit event that recorded this row as it is (None: not chained)
+    event_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+DecisionRow = GateRunRow | VerdictRow
+#: the columns a record's hash leaves out: the link to its event
+_LINK_COLUMNS = frozenset({"event_hash"})
+
+
+def record_content(table: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The hashed content of a decision row: its table and every column but the link,
+    times as UTC ISO text, NULLs left out (so a column added later, e.g. a signature,
+    is covered once set and leaves the rows written before it unchanged)."""
+    content: dict[str, Any] = {"table": table}
+    for name, value in values.items():
+        if name in _LINK_COLUMNS or value is None:
+            continue
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite keeps no zone
+            value = aware.astimezone(UTC).isoformat(timespec="microseconds")
+        content[name] = value
+    return content
+
+
+def record_hash(table: str, values: dict[str, Any]) -> str:
+    """sha256 (hex) of :func:`record_content`; what a decision event vouches for."""
+    return hashlib.sha256(canonical_json(record_content(table, values)).encode()).hexdigest()
+
+
+def row_values(row: DecisionRow) -> dict[str, Any]:
+    """Every column of ``row`` by name, as the ORM holds it."""
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
+
+
+def row_hash(row: DecisionRow) -> str:
+    return record_hash(row.__tablename__, row_values(row))
 
 
 @dataclass(frozen=True)
@@ -125,4 +171,23 @@ class VerdictRecord:
             note=row.note,
             at=row.at,
             withdrawn_at=row.withdrawn_at,
+        )
+
+
+@dataclass(frozen=True)
+class RecordLink:
+    """A decision row as stored, for checking it against the audit chain: ``computed`` is
+    the hash its content gives now, ``event_hash`` the event it claims vouches for it."""
+
+    table: str
+    id: int
+    environment: str
+    digest: str
+    event_hash: str | None
+    computed: str
+
+    @classmethod
+    def from_row(cls, row: DecisionRow) -> RecordLink:
+        return cls(
+            row.__tablename__, row.id, row.environment, row.digest, row.event_hash, row_hash(row)
         )

@@ -115,6 +115,9 @@ async def verdict(request: Request) -> Response:
     note = body.get("note", "")
     if not isinstance(note, str):
         return _error(400, "note must be a string")
+    digest = body.get("digest")
+    if digest is not None and not isinstance(digest, str):
+        return _error(400, "digest must be a string", "the digest you mean (or a unique prefix)")
     environment = request.path_params["env"]
     try:
         given = await run_in_threadpool(
@@ -124,6 +127,7 @@ async def verdict(request: Request) -> Response:
             cast(VerdictKind, body["kind"]),
             note=note.strip(),
             person=person,
+            digest=digest,
         )
         session = dash.session()
         signoff = await run_in_threadpool(signoff_view, session, session.pipeline())

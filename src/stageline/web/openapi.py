@@ -190,7 +190,11 @@ SCHEMAS: dict[str, Schema] = {
         },
     ),
     "VerdictRequest": _obj(
-        {"kind": {"enum": ["approve", "reject"]}, "note": {**_S, "maxLength": NOTE_LIMIT}},
+        {
+            "kind": {"enum": ["approve", "reject"]},
+            "note": {**_S, "maxLength": NOTE_LIMIT},
+            "digest": _S,
+        },
         ["kind"],
     ),
     "VerdictGiven": _obj({"verdict": _ref("Verdict"), "signoff": _ref("SignOff")}),
@@ -275,7 +279,8 @@ def document() -> Schema:
             ),
             "/api/environments/{env}/verdicts": {
                 "post": {
-                    "summary": "Approve or reject the digest running in env (the CLI's rules)",
+                    "summary": "Approve or reject the digest serving in env (the CLI's rules;"
+                    " a `digest` given must be it)",
                     "security": [{"token": []}],
                     "parameters": [_param("env", "path", "an environment name")],
                     "requestBody": {

@@ -181,7 +181,8 @@ async def signout(request: Request) -> Response:
 
 
 async def verdict(request: Request) -> Response:
-    """``POST /environments/{env}/verdicts``: approve or reject, under the CLI's rules."""
+    """``POST /environments/{env}/verdicts``: approve or reject the release the page showed
+    (the form's ``digest``), under the CLI's rules; refused unless that release serves."""
     dash = _dash(request)
     htmx = request.headers.get("hx-request") == "true"
     form = await _form(request)
@@ -195,6 +196,11 @@ async def verdict(request: Request) -> Response:
         return _verdict_error(request, htmx, 400, "kind must be approve or reject", form)
     environment = request.path_params["env"]
     note = form.get("note", "").strip()
+    digest = form.get("digest", "").strip()
+    if not digest:  # the form carries the digest of the release the page showed
+        return _verdict_error(
+            request, htmx, 400, "the form does not name the release; reload the page", form
+        )
     try:
         given = await run_in_threadpool(
             give_verdict,
@@ -203,6 +209,7 @@ async def verdict(request: Request) -> Response:
             cast(VerdictKind, kind),
             note=note,
             person=person,
+            digest=digest,
         )
     except StagelineError as exc:
         return _verdict_error(request, htmx, status_for(exc), str(exc), form)
