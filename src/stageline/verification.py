@@ -24,12 +24,13 @@ from stageline.gates.approval import ApprovalOptions
 from stageline.gates.base import GateContext, GateResult
 from stageline.gates.registry import parse_options
 from stageline.gates.runner import run_gates
-from stageline.identity import current_actor
+from stageline.identity import Credentials, Proof, current_actor, current_credentials, prove
 from stageline.outbox import outbox_path
 from stageline.pins import GatePin, pin_of
 from stageline.pipeline import Session
 from stageline.redact import scrub, scrub_progress, scrub_result, scrub_tree
 from stageline.secrets import secrets_for
+from stageline.signing import Statement, now_text
 from stageline.signoff import (
     ApprovalRule,
     GateRun,
@@ -253,8 +254,14 @@ def give_verdict(
     *,
     note: str = "",
     person: str | None = None,
+    credentials: Credentials | None = None,
 ) -> VerdictRecord:
-    """Approve or reject the digest running in ``environment``, under its approval rule."""
+    """Approve or reject the digest running in ``environment``, under its approval rule.
+
+    ``person`` is someone the caller has already authenticated (the dashboard's session);
+    without one, the CLI's ``credentials`` (default: ``identity.current_credentials``)
+    must prove who gives the verdict (``identity.prove``). The proof is recorded with the
+    ``approve.given`` / ``reject.given`` event."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
     rule = approval_rule(env)
@@ -264,7 +271,8 @@ def give_verdict(
             hint=f'add [environments.{env.name}.gates.signoff] with kind = "approval"',
         )
     current = _running(session, env)
-    who = person or current_actor()
+    proof = _proof(session, pipe, kind, env.name, current.digest, note, person, credentials)
+    who = proof.person
     refusal = may_review(who, rule, _groups(pipe), _deployers(session, env.name, current.digest))
     if refusal is not None:
         session.store.append_event(
@@ -283,20 +291,62 @@ def give_verdict(
         actor=who,
         environment=env.name,
         digest=current.digest,
-        data={"note": note, "verdict": verdict.id},
+        data={"note": note, "verdict": verdict.id, **proof.fields()},
     )
     return verdict
 
 
-def withdraw_rejection(session: Session, environment: str, *, person: str | None = None) -> int:
+def _proof(
+    session: Session,
+    pipe: Pipeline,
+    action: str,
+    environment: str,
+    digest: str,
+    note: str,
+    person: str | None,
+    credentials: Credentials | None,
+) -> Proof:
+    """Who gives this verdict, proven (``identity.prove``); a refusal is audited."""
+    if credentials is None:
+        credentials = Credentials(vouched=person) if person else current_credentials()
+    claimed = person or current_actor()
+    statement = Statement(action, environment, digest, claimed, now_text(), note)
+    try:
+        return prove(session.store, pipe, statement, credentials)
+    except Refused as exc:
+        session.store.append_event(
+            f"{action.partition('.')[0]}.refused",
+            actor=claimed,
+            environment=environment,
+            digest=digest,
+            data={"reason": str(exc)},
+        )
+        raise
+
+
+def withdraw_rejection(
+    session: Session,
+    environment: str,
+    *,
+    person: str | None = None,
+    credentials: Credentials | None = None,
+) -> int:
+    """Withdraw the rejection(s) of the proven person (see :func:`give_verdict`)."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
     current = _running(session, env)
-    who = person or current_actor()
+    proof = _proof(
+        session, pipe, "reject.withdraw", env.name, current.digest, "", person, credentials
+    )
+    who = proof.person
     count = session.store.withdraw_verdicts(env.name, current.digest, person=who, kind="reject")
     if count:
         session.store.append_event(
-            "reject.withdrawn", actor=who, environment=env.name, digest=current.digest
+            "reject.withdrawn",
+            actor=who,
+            environment=env.name,
+            digest=current.digest,
+            data=proof.fields(),
         )
     return count
 

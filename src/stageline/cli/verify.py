@@ -12,11 +12,12 @@ from rich.table import Table
 
 from stageline import verification
 from stageline.cli import output
-from stageline.cli.app import DirOption, JsonOption
+from stageline.cli.app import DirOption, JsonOption, SignWithOption
 from stageline.errors import Refused, UsageError
 from stageline.gates.base import GateResult
 from stageline.gates.migrations import rehearsal_reports
 from stageline.gates.runner import junit_xml, results_json
+from stageline.identity import current_credentials
 from stageline.outbox import outbox_path, read_outbox
 from stageline.pipeline import Session
 
@@ -72,11 +73,20 @@ def verify(
 def approve(
     environment: EnvArgument,
     note: Annotated[str, typer.Option(help="Why you approve (kept in the audit log).")] = "",
+    sign_with: SignWithOption = None,
     directory: DirOption = Path("."),
 ) -> None:
-    """Approve the digest running in ENVIRONMENT (as STAGELINE_USER or git's user.email)."""
+    """Approve the digest running in ENVIRONMENT, as the person your key or token proves.
+
+    Sign with your SSH key (--sign-with or STAGELINE_SIGNING_KEY; the key must be yours
+    in the pipeline's allowed signers) or use your personal token (STAGELINE_TOKEN).
+    STAGELINE_USER alone is enough only in [access] mode = "single-person".
+    """
+    credentials = current_credentials(sign_with)
     with Session.open(directory) as session:
-        verdict = verification.give_verdict(session, environment, "approve", note=note)
+        verdict = verification.give_verdict(
+            session, environment, "approve", note=note, credentials=credentials
+        )
     output.success(f"{verdict.person} approved {verdict.digest[:19]} in {verdict.environment}")
 
 
@@ -84,19 +94,23 @@ def reject(
     environment: EnvArgument,
     reason: Annotated[str | None, typer.Option(help="What is wrong (required).")] = None,
     withdraw: Annotated[bool, typer.Option(help="Withdraw your rejection instead.")] = False,
+    sign_with: SignWithOption = None,
     directory: DirOption = Path("."),
 ) -> None:
     """Reject the digest running in ENVIRONMENT: it is held until a new digest arrives."""
+    credentials = current_credentials(sign_with)
     with Session.open(directory) as session:
         if withdraw:
-            count = verification.withdraw_rejection(session, environment)
+            count = verification.withdraw_rejection(session, environment, credentials=credentials)
             if not count:
                 raise Refused(f"you have no active rejection in {environment} to withdraw")
             output.success(f"withdrew your rejection in {environment}")
             return
         if not reason:
             raise UsageError("a rejection needs --reason", hint="say what must change")
-        verdict = verification.give_verdict(session, environment, "reject", note=reason)
+        verdict = verification.give_verdict(
+            session, environment, "reject", note=reason, credentials=credentials
+        )
     output.success(f"{verdict.person} rejected {verdict.digest[:19]} in {verdict.environment}")
 
 
