@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from stageline import redact
-from stageline.identity import Unproven
+from stageline.identity import Credentials, Unproven
 from stageline.permissions import require
 from stageline.pipeline import Session
+from stageline.signed_audit import verify_store
 from stageline.signing import Statement, sign
 from stageline.state.models import canonical_json, event_hash
 from tests.test_signing import make_key, public
@@ -247,3 +248,23 @@ def test_minting_a_token_needs_proof_and_for_someone_else_an_admin_signature(
     with Session.open(seeded.root) as session:
         names = sorted(t.name for t in session.store.vault.tokens(ANA))
     assert names == ["web", "x", "y"]
+
+
+def test_break_glass_signed_is_recorded_as_access_proven_and_verified(
+    signed: tuple[Seeded, dict[str, Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded, keys = signed
+    monkeypatch.setenv("STAGELINE_USER", BEN)
+    with Session.open(seeded.root) as session:
+        assert (
+            require(session, "force", "production", credentials=Credentials(key=keys[BEN])) == BEN
+        )
+        proven = session.store.events(limit=1)[0]
+        assert (proven.kind, proven.actor, proven.environment) == (
+            "access.proven",
+            BEN,
+            "production",
+        )
+        assert proven.data["signed_action"] == "force" and proven.data["proof"] == "ssh"
+        report = verify_store(session.store, session.pipeline())
+    assert report.ok and report.checked == 1

@@ -30,7 +30,7 @@ from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
 from stageline.entry import Entry, break_glass_data, decide_entry, enforce
 from stageline.errors import DeployFailed, GitError, StagelineError, UsageError
-from stageline.identity import current_actor
+from stageline.identity import Credentials, current_actor
 from stageline.permissions import require
 from stageline.pipeline import Session, build, find_artifact
 from stageline.policy import Decision
@@ -296,14 +296,16 @@ def deploy(
     dry_run: bool = False,
     progress: Progress | None = None,
     wait: bool = False,
+    credentials: Credentials | None = None,
 ) -> Plan | Deployed:
     """Deploy ``ref`` to ``environment`` if the entry decision allows it (see
-    ``stageline.entry``); ``force`` is break-glass. A dry run returns the plan, held or not."""
+    ``stageline.entry``); ``force`` is break-glass. A dry run returns the plan, held or not.
+    ``credentials`` prove who acts when that is privileged (``permissions.privileged``)."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
     if not dry_run:
-        require(session, "deploy", env.name, pipe=pipe)
-        _require_overrides(session, pipe, env.name, force, override_freeze)
+        require(session, "deploy", env.name, pipe=pipe, credentials=credentials)
+        _require_overrides(session, pipe, env.name, force, override_freeze, credentials=credentials)
     artifact = resolve_artifact(session, ref, progress)
     if not dry_run:
         refresh_soaks(session, pipe, env.name, artifact.digest)
@@ -326,11 +328,19 @@ def _require_overrides(
     force: bool,
     override_freeze: bool,
     digest: str | None = None,
+    credentials: Credentials | None = None,
 ) -> None:
     if force:
-        require(session, "force", environment, pipe=pipe, digest=digest)
+        require(session, "force", environment, pipe=pipe, digest=digest, credentials=credentials)
     if override_freeze:
-        require(session, "override_freeze", environment, pipe=pipe, digest=digest)
+        require(
+            session,
+            "override_freeze",
+            environment,
+            pipe=pipe,
+            digest=digest,
+            credentials=credentials,
+        )
 
 
 def refresh_soaks(session: Session, pipe: Pipeline, environment: str, digest: str) -> None:
@@ -352,6 +362,7 @@ def promote(
     force: bool = False,
     progress: Progress | None = None,
     wait: bool = False,
+    credentials: Credentials | None = None,
 ) -> Plan | Deployed:
     """Deploy the digest running in ``source`` to ``to`` (default: the next environment),
     if the entry decision allows it: the sign-off (gates, approvals) of every gated
@@ -370,8 +381,10 @@ def promote(
     elif pipe.names.index(pipe.environment(to).name) <= pipe.names.index(source):
         raise UsageError(f"{to} does not come after {source}", hint=" -> ".join(pipe.names))
     if not dry_run:
-        require(session, "promote", to, pipe=pipe, digest=current.digest)
-        _require_overrides(session, pipe, to, force, override_freeze, current.digest)
+        require(session, "promote", to, pipe=pipe, digest=current.digest, credentials=credentials)
+        _require_overrides(
+            session, pipe, to, force, override_freeze, current.digest, credentials=credentials
+        )
     artifact = session.store.get_artifact(current.digest)
     assert artifact is not None
     if not dry_run:

@@ -18,9 +18,10 @@ from stageline import deploy as usecases
 from stageline import status as observe
 from stageline.after_deploy import AfterDeploy
 from stageline.cli import output
-from stageline.cli.app import DirOption, JsonOption
+from stageline.cli.app import DirOption, JsonOption, SignWithOption
 from stageline.errors import DeployFailed, Held, SchemaRefused
 from stageline.gates.migrations import rehearsal_lines
+from stageline.identity import current_credentials
 from stageline.pipeline import Session
 from stageline.redact import scrub
 from stageline.signoff import SignOff
@@ -171,6 +172,7 @@ def deploy(
     override_freeze: OverrideFreeze = False,
     dry_run: DryRun = False,
     wait: Wait = False,
+    sign_with: SignWithOption = None,
     directory: DirOption = Path("."),
     json: JsonOption = False,
 ) -> int:
@@ -188,6 +190,7 @@ def deploy(
                 dry_run=dry_run,
                 progress=None if json else r,
                 wait=wait,
+                credentials=current_credentials(sign_with),
             )
         return _report(result, json)
 
@@ -199,6 +202,7 @@ def promote(
     force: Force = False,
     dry_run: DryRun = False,
     wait: Wait = False,
+    sign_with: SignWithOption = None,
     directory: DirOption = Path("."),
     json: JsonOption = False,
 ) -> int:
@@ -217,6 +221,7 @@ def promote(
                 force=force,
                 progress=None if json else r,
                 wait=wait,
+                credentials=current_credentials(sign_with),
             )
         return _report(result, json)
 

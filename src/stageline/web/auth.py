@@ -24,6 +24,7 @@ from starlette.requests import Request
 
 from stageline.errors import Refused
 from stageline.state import Store
+from stageline.state.secrets import TokenRecord
 from stageline.tokens import person_for_token, token_hash
 
 KEY_FILE = "keys/dashboard.key"
@@ -96,11 +97,16 @@ def signed_in(request: Request, store: Store) -> str | None:
         return None
     assert isinstance(person, str) and isinstance(hashed, str) and isinstance(sid, str)
     live = store.vault.live_session(_sid_hash(sid))
-    record = store.vault.use_token(hashed) if live == (person, hashed) else None
+    record = _token(store, person, hashed) if live == (person, hashed) else None
     if record is None or record.person != person or not record.active(datetime.now(UTC)):
         request.session.clear()
         return None
     return person
+
+
+def _token(store: Store, person: str, hashed: str) -> TokenRecord | None:
+    """The token record, read only (a page view is no "use" to write down)."""
+    return next((t for t in store.vault.tokens(person) if t.token_hash == hashed), None)
 
 
 def bearer_person(request: Request, store: Store) -> str | None:
