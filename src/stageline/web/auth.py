@@ -92,10 +92,11 @@ def signed_in(request: Request, store: Store) -> str | None:
     """The session's person if the session is live server-side and its token still active;
     else None (and the cookie's session is cleared)."""
     person, hashed, sid = (request.session.get(k) for k in ("person", "token", "sid"))
-    if not all(isinstance(v, str) and v for v in (person, hashed, sid)):
-        request.session.clear()
+    if person is None:
+        return None  # anonymous: keep the session (its CSRF token for the sign-in form)
+    if not (isinstance(person, str) and isinstance(hashed, str) and isinstance(sid, str)):
+        request.session.clear()  # a session from before server-side sessions, or garbage
         return None
-    assert isinstance(person, str) and isinstance(hashed, str) and isinstance(sid, str)
     live = store.vault.live_session(_sid_hash(sid))
     record = _token(store, person, hashed) if live == (person, hashed) else None
     if record is None or record.person != person or not record.active(datetime.now(UTC)):
