@@ -266,5 +266,5 @@ def test_break_glass_signed_is_recorded_as_access_proven_and_verified(
             "production",
         )
         assert proven.data["signed_action"] == "force" and proven.data["proof"] == "ssh"
-        report = verify_store(session.store, session.pipeline())
+        report = verify_store(session.store, session.pipeline)
     assert report.ok and report.checked == 1

@@ -16,8 +16,9 @@ at the time it was signed, against the allowed signers file the pipeline names *
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from stageline.config.model import Pipeline
 from stageline.errors import Refused
@@ -61,12 +62,12 @@ def statement_of(event: EventRecord) -> Statement | None:
     )
 
 
-def check_event(event: EventRecord, pipe: Pipeline) -> str | None:
-    """Why ``event``'s signature does not verify now, or None if it does (or is unsigned)."""
+def check_event(event: EventRecord, allowed: Path | None) -> str | None:
+    """Why ``event``'s signature does not verify against the ``allowed`` signers file
+    now, or None if it does (or is unsigned)."""
     statement = statement_of(event)
     if statement is None:
         return None
-    allowed = allowed_signers_of(pipe)
     if allowed is None:
         return "the pipeline names no [access] allowed_signers file to check it against"
     try:
@@ -79,19 +80,23 @@ def check_event(event: EventRecord, pipe: Pipeline) -> str | None:
     return None
 
 
-def check_signatures(events: Iterable[EventRecord], pipe: Pipeline) -> SignatureReport:
+def check_signatures(events: Iterable[EventRecord], allowed: Path | None) -> SignatureReport:
     """Check every signed event of ``events``; the problems, oldest first."""
     checked, problems = 0, []
     for event in sorted(events, key=lambda e: e.id):
         if "signature" not in event.data:
             continue
         checked += 1
-        reason = check_event(event, pipe)
+        reason = check_event(event, allowed)
         if reason is not None:
             problems.append(SignatureProblem(event.id, event.kind, event.actor, reason))
     return SignatureReport(checked, problems)
 
 
-def verify_store(store: Store, pipe: Pipeline) -> SignatureReport:
-    """Every signature in ``store``'s audit log, checked (see the module docstring)."""
-    return check_signatures(store.events(limit=10**9), pipe)
+def verify_store(store: Store, pipeline: Callable[[], Pipeline]) -> SignatureReport:
+    """Every signature in ``store``'s audit log, checked (see the module docstring);
+    ``pipeline`` (for its allowed signers) is read only when there is a signature."""
+    signed = [e for e in store.events(limit=10**9) if "signature" in e.data]
+    if not signed:
+        return SignatureReport(0, [])
+    return check_signatures(signed, allowed_signers_of(pipeline()))

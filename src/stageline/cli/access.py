@@ -135,7 +135,7 @@ def audit(
 
 def _verify(session: Session, head: str | None, json: bool) -> int:
     report = audit_log.verify(session.store, head=head)
-    signed = signed_audit.verify_store(session.store, session.pipeline())
+    signed = signed_audit.verify_store(session.store, session.pipeline)
     if json:
         broken = report.broken
         output.emit_json(
