@@ -141,7 +141,7 @@ def test_stageline_user_alone_is_refused_outside_single_person_mode(
         assert session.store.events(limit=1)[0].kind == "approve.refused"  # audited
         for action, environment in (("force", "staging"), ("promote", "production")):
             with pytest.raises(Unproven):
-                require(session, action, environment, person=None)  # type: ignore[arg-type]
+                require(session, action, environment)  # type: ignore[arg-type]
 
 
 def test_the_same_approval_passes_with_stageline_user_in_single_person_mode(

@@ -56,7 +56,8 @@ def require(
     credentials: Credentials | None = None,
 ) -> str:
     """The acting person, if the rules of ``environment`` let them do ``action`` (and, for a
-    :func:`privileged` one, they proved who they are).
+    :func:`privileged` one, they proved who they are: ``credentials``, default the CLI's;
+    a ``person`` given without credentials is one the caller already authenticated).
 
     Otherwise the refusal is appended to the audit log and ``AccessRefused`` (or
     ``identity.Unproven``) raised.
@@ -64,8 +65,9 @@ def require(
     pipe = pipe or session.pipeline()
     env = pipe.environment(environment)
     who = person or current_actor()
-    if privileged(action, env):
-        who = _proven(session, pipe, action, env, who, digest, credentials)
+    if privileged(action, env):  # ``person``: someone the caller already authenticated
+        vouched = Credentials(vouched=person) if person and credentials is None else None
+        who = _proven(session, pipe, action, env, who, digest, credentials or vouched)
     groups = {name: tuple(members) for name, members in pipe.people.groups.items()}
     refusal = check(who, action, rules_of(env), groups)
     if refusal is not None:
