@@ -280,5 +280,6 @@ def events(store: Store, environment: str | None = None, *, limit: int = 200) ->
 
 def describe(event: EventRecord, hidden: Iterable[str] = ()) -> str:
     """A one-line description of an event's data for listings."""
-    parts = [f"{k}={v}" for k, v in sorted(event.data.items()) if k not in set(hidden)]
+    shown = {k: ("ssh-sig" if k == "signature" else v) for k, v in event.data.items()}
+    parts = [f"{k}={v}" for k, v in sorted(shown.items()) if k not in set(hidden)]
     return " ".join(parts)

@@ -31,7 +31,7 @@ from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
 from stageline.entry import Entry, break_glass_data, decide_entry, enforce
 from stageline.errors import DeployFailed, GitError, StagelineError, UsageError
-from stageline.identity import current_actor
+from stageline.identity import Credentials, current_actor
 from stageline.permissions import require
 from stageline.pipeline import Session, build, find_artifact
 from stageline.policy import Decision
@@ -296,16 +296,18 @@ def plan_deploy(
     override_freeze: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
+    credentials: Credentials | None = None,
 ) -> Plan:
     """The plan to deploy ``ref`` to ``environment``, held or not (see ``stageline.entry``;
     ``force`` is break-glass). Unless ``dry_run``, the caller's right to deploy (and to
     each override) is checked first and the soak gates before ``environment`` are re-run,
-    so the plan judges their verdicts as of now. A ref not built yet is built."""
+    so the plan judges their verdicts as of now. A ref not built yet is built.
+    ``credentials`` prove who acts when that is privileged (``permissions.privileged``)."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
     if not dry_run:
-        require(session, "deploy", env.name, pipe=pipe)
-        _require_overrides(session, pipe, env.name, force, override_freeze)
+        require(session, "deploy", env.name, pipe=pipe, credentials=credentials)
+        _require_overrides(session, pipe, env.name, force, override_freeze, credentials=credentials)
     artifact = resolve_artifact(session, ref, progress)
     if not dry_run:
         refresh_soaks(session, pipe, env.name, artifact.digest)
@@ -329,10 +331,17 @@ def deploy(
     override_freeze: bool = False,
     progress: Progress | None = None,
     wait: bool = False,
+    credentials: Credentials | None = None,
 ) -> Deployed:
     """Plan and execute a deploy of ``ref`` to ``environment`` (:func:`plan_deploy`)."""
     the_plan = plan_deploy(
-        session, environment, ref, force=force, override_freeze=override_freeze, progress=progress
+        session,
+        environment,
+        ref,
+        force=force,
+        override_freeze=override_freeze,
+        progress=progress,
+        credentials=credentials,
     )
     return execute(session, the_plan, progress, wait=wait)
 
@@ -344,11 +353,19 @@ def _require_overrides(
     force: bool,
     override_freeze: bool,
     digest: str | None = None,
+    credentials: Credentials | None = None,
 ) -> None:
     if force:
-        require(session, "force", environment, pipe=pipe, digest=digest)
+        require(session, "force", environment, pipe=pipe, digest=digest, credentials=credentials)
     if override_freeze:
-        require(session, "override_freeze", environment, pipe=pipe, digest=digest)
+        require(
+            session,
+            "override_freeze",
+            environment,
+            pipe=pipe,
+            digest=digest,
+            credentials=credentials,
+        )
 
 
 def refresh_soaks(session: Session, pipe: Pipeline, environment: str, digest: str) -> None:
@@ -368,11 +385,13 @@ def plan_promote(
     override_freeze: bool = False,
     force: bool = False,
     dry_run: bool = False,
+    credentials: Credentials | None = None,
 ) -> Plan:
     """The plan to deploy the digest running in ``source`` to ``to`` (default: the next
     environment), held unless the sign-off (gates, approvals) of every gated environment
     before ``to``, not only ``source``'s, and ``to``'s freezes allow. Unless ``dry_run``,
-    rights are checked and soaks refreshed first, as for :func:`plan_deploy`."""
+    rights are checked (``credentials`` as for :func:`plan_deploy`) and soaks refreshed
+    first."""
     pipe = session.pipeline()
     current = session.store.current_deployment(pipe.environment(source).name)
     if current is None:
@@ -387,8 +406,10 @@ def plan_promote(
     elif pipe.names.index(pipe.environment(to).name) <= pipe.names.index(source):
         raise UsageError(f"{to} does not come after {source}", hint=" -> ".join(pipe.names))
     if not dry_run:
-        require(session, "promote", to, pipe=pipe, digest=current.digest)
-        _require_overrides(session, pipe, to, force, override_freeze, current.digest)
+        require(session, "promote", to, pipe=pipe, digest=current.digest, credentials=credentials)
+        _require_overrides(
+            session, pipe, to, force, override_freeze, current.digest, credentials=credentials
+        )
     artifact = session.store.get_artifact(current.digest)
     assert artifact is not None
     if not dry_run:
@@ -416,9 +437,17 @@ def promote(
     force: bool = False,
     progress: Progress | None = None,
     wait: bool = False,
+    credentials: Credentials | None = None,
 ) -> Deployed:
     """Plan and execute a promotion from ``source`` (:func:`plan_promote`)."""
-    the_plan = plan_promote(session, source, to=to, override_freeze=override_freeze, force=force)
+    the_plan = plan_promote(
+        session,
+        source,
+        to=to,
+        override_freeze=override_freeze,
+        force=force,
+        credentials=credentials,
+    )
     return execute(session, the_plan, progress, wait=wait)
 
 

@@ -26,7 +26,7 @@ from stageline.gates.base import GateContext, GateResult
 from stageline.gates.registry import parse_options
 from stageline.gates.runner import run_gates
 from stageline.gating import GateViews, gate_views
-from stageline.identity import current_actor
+from stageline.identity import Credentials, Proof, current_actor, current_credentials, prove
 from stageline.limits import NOTE_LIMIT, check_length
 from stageline.outbox import outbox_path
 from stageline.pins import GatePin, pin_of
@@ -34,6 +34,7 @@ from stageline.pipeline import Session, find_artifact
 from stageline.redact import scrub, scrub_progress, scrub_result, scrub_tree
 from stageline.secrets import secrets_for
 from stageline.settling import live_digest, reconcile
+from stageline.signing import Statement, now_text
 from stageline.signoff import (
     ApprovalRule,
     GateRun,
@@ -318,9 +319,15 @@ def give_verdict(
     note: str = "",
     person: str | None = None,
     digest: str | None = None,
+    credentials: Credentials | None = None,
 ) -> VerdictRecord:
     """Approve or reject the digest serving in ``environment``, under its approval rule;
-    ``digest`` (full or a unique prefix), when given, must be the one serving."""
+    ``digest`` (full or a unique prefix), when given, must be the one serving.
+
+    ``person`` is someone the caller has already authenticated (the dashboard's session);
+    without one, the CLI's ``credentials`` (default: ``identity.current_credentials``)
+    must prove who gives the verdict (``identity.prove``). The proof is recorded with the
+    ``approve.given`` / ``reject.given`` event, so the hash chain covers it."""
     check_length("note" if kind == "approve" else "reason", note, NOTE_LIMIT)
     pipe = session.pipeline()
     env = pipe.environment(environment)
@@ -331,7 +338,8 @@ def give_verdict(
             hint=f'add [environments.{env.name}.gates.signoff] with kind = "approval"',
         )
     current = bound(session, env, digest, kind)
-    who = person or current_actor()
+    proof = _proof(session, pipe, kind, env.name, current.digest, note, person, credentials)
+    who = proof.person
     refusal = may_review(who, rule, _groups(pipe), _deployers(session, env.name, current.digest))
     if refusal is not None:
         session.store.append_event(
@@ -344,18 +352,59 @@ def give_verdict(
         raise Refused(
             refusal, hint=f"reviewers for {env.name}: {', '.join(rule.reviewers) or 'anyone'}"
         )
-    return session.store.add_verdict(env.name, current.digest, person=who, kind=kind, note=note)
+    return session.store.add_verdict(
+        env.name, current.digest, person=who, kind=kind, note=note, proof=proof.fields()
+    )
+
+
+def _proof(
+    session: Session,
+    pipe: Pipeline,
+    action: str,
+    environment: str,
+    digest: str,
+    note: str,
+    person: str | None,
+    credentials: Credentials | None,
+) -> Proof:
+    """Who gives this verdict, proven (``identity.prove``); a refusal is audited."""
+    if credentials is None:
+        credentials = Credentials(vouched=person) if person else current_credentials()
+    claimed = person or current_actor()
+    statement = Statement(action, environment, digest, claimed, now_text(), note)
+    try:
+        return prove(session.store, pipe, statement, credentials)
+    except Refused as exc:
+        session.store.append_event(
+            f"{action.partition('.')[0]}.refused",
+            actor=claimed,
+            environment=environment,
+            digest=digest,
+            data={"reason": str(exc)},
+        )
+        raise
 
 
 def withdraw_rejection(
-    session: Session, environment: str, *, person: str | None = None, digest: str | None = None
+    session: Session,
+    environment: str,
+    *,
+    person: str | None = None,
+    digest: str | None = None,
+    credentials: Credentials | None = None,
 ) -> int:
-    """Withdraw the person's rejections of the digest serving in ``environment``."""
+    """Withdraw the rejection(s) of the proven person (see :func:`give_verdict`) of the
+    digest serving in ``environment``."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
     current = bound(session, env, digest, "withdraw the rejection of")
-    who = person or current_actor()
-    return session.store.withdraw_verdicts(env.name, current.digest, person=who, kind="reject")
+    proof = _proof(
+        session, pipe, "reject.withdraw", env.name, current.digest, "", person, credentials
+    )
+    who = proof.person
+    return session.store.withdraw_verdicts(
+        env.name, current.digest, person=who, kind="reject", proof=proof.fields()
+    )
 
 
 # -- the sign-off facts ------------------------------------------------------------------------

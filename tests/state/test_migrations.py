@@ -20,7 +20,7 @@ def test_first_open_migrates_and_second_is_a_no_op(
     store_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="alembic"), Store.open(store_url) as store:
-        assert store.schema_revision == HEAD == "0008"
+        assert store.schema_revision == HEAD == "0009"
         tables = set(inspect(store._engine).get_table_names())
     assert {
         "artifacts",

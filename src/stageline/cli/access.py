@@ -9,11 +9,12 @@ import typer
 from rich.table import Table
 
 from stageline import audit as audit_log
+from stageline import permissions, signed_audit
 from stageline import tokens as personal
 from stageline.cli import output
-from stageline.cli.app import DirOption, JsonOption
+from stageline.cli.app import DirOption, JsonOption, SignWithOption
 from stageline.errors import Refused
-from stageline.identity import current_actor
+from stageline.identity import current_actor, current_credentials
 from stageline.pipeline import Session
 from stageline.redact import scrub_value
 from stageline.values import short
@@ -29,12 +30,24 @@ def create(
     expires: Annotated[
         str | None, typer.Option(help="30d, 12h, 2w, or a date with a zone. Default: never.")
     ] = None,
+    for_person: Annotated[
+        str | None,
+        typer.Option("--for", help="Someone else (admins only, signing with their key)."),
+    ] = None,
+    sign_with: SignWithOption = None,
     directory: DirOption = Path("."),
 ) -> None:
-    """Make a token for you (STAGELINE_USER or git's user.email); it is shown only once."""
+    """Make a token for you, once you proved who you are; it is shown only once.
+
+    Prove it with your SSH key (--sign-with), a token you already have (STAGELINE_TOKEN),
+    or, in [access] mode = "single-person", STAGELINE_USER alone.
+    """
     when = personal.parse_expiry(expires) if expires else None
+    credentials = current_credentials(sign_with)
     with Session.open(directory) as session:
-        token, record = personal.create_token(session.store, name, current_actor(), expires_at=when)
+        token, record = permissions.mint_token(
+            session, name, person=for_person, expires_at=when, credentials=credentials
+        )
     output.success(
         f"token {record.name!r} for {record.person}"
         + (f", valid until {when:%Y-%m-%d %H:%M} UTC" if when else "")
@@ -125,20 +138,25 @@ def audit(
 
 def _verify(session: Session, head: str | None, json: bool) -> int:
     report = audit_log.verify(session.store, head=head)
+    signed = signed_audit.verify_store(session.store, session.pipeline)
     if json:
         broken = report.broken
         output.emit_json(
             {
-                "ok": report.ok,
+                "ok": report.ok and signed.ok,
                 "empty": report.empty,
                 "events": report.events,
                 "records": report.rows,
                 "head": report.head,
                 "broken": vars(broken) if broken else None,
                 "bad_records": [vars(problem) for problem in report.records],
+                "signatures": {
+                    "checked": signed.checked,
+                    "problems": [vars(p) for p in signed.problems],
+                },
             }
         )
-        return 0 if report.ok else 1
+        return 0 if report.ok and signed.ok else 1
     if report.first_bad is not None:
         more = len(report.records) - (0 if report.broken else 1)
         raise Refused(
@@ -147,11 +165,19 @@ def _verify(session: Session, head: str | None, json: bool) -> int:
             hint="restore the state store from a backup; `stageline audit verify --json` lists"
             " every bad record",
         )
+    if signed.problems:
+        first = signed.problems[0]
+        raise Refused(
+            f"{len(signed.problems)} of {signed.checked} signatures do not verify; first:"
+            f" event {first.event} ({first.kind} by {first.person}): {first.message}",
+            hint="`stageline audit verify --json` lists them all; a key removed from the"
+            " allowed signers file un-verifies what it signed (retire keys with valid-before)",
+        )
     if report.empty:
         output.success("the audit log is empty: no events and no decisions to verify")
         return 0
     output.success(
         f"the audit log's {report.events} events chain up and vouch for its"
-        f" {report.rows} decisions; head {report.head}"
+        f" {report.rows} decisions; head {report.head}; {signed.checked} signatures verify"
     )
     return 0

@@ -77,7 +77,7 @@ LAZY_COMMANDS = (
     ),
     _cli(
         "verify.approve",
-        "Approve the digest running in ENVIRONMENT (as STAGELINE_USER or git's user.email).",
+        "Approve the digest running in ENVIRONMENT, as the person your key or token proves.",
     ),
     _cli(
         "verify.reject",
@@ -138,6 +138,15 @@ DirOption = Annotated[
     Path, typer.Option("--dir", "-C", help="The service's root folder.", show_default=False)
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts and CI.")]
+SignWithOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sign-with",
+        help="Sign with this SSH private key (default: $STAGELINE_SIGNING_KEY); its public"
+        " key must be yours in [access] allowed_signers. Or set $STAGELINE_TOKEN.",
+        show_default=False,
+    ),
+]
 
 
 @app.command()

@@ -16,9 +16,10 @@ from stageline import deploy as usecases
 from stageline import status as observe
 from stageline.after_deploy import AfterDeploy
 from stageline.cli import output
-from stageline.cli.app import DirOption, JsonOption
+from stageline.cli.app import DirOption, JsonOption, SignWithOption
 from stageline.cli.pipeline_view import draw_pipeline
 from stageline.errors import DeployFailed, Held, SchemaRefused
+from stageline.identity import current_credentials
 from stageline.pipeline import Session
 from stageline.redact import scrub
 from stageline.values import label, short
@@ -169,6 +170,7 @@ def deploy(
     override_freeze: OverrideFreeze = False,
     dry_run: DryRun = False,
     wait: Wait = False,
+    sign_with: SignWithOption = None,
     directory: DirOption = Path("."),
     json: JsonOption = False,
 ) -> int:
@@ -185,6 +187,7 @@ def deploy(
                 override_freeze=override_freeze,
                 dry_run=dry_run,
                 progress=None if json else r,
+                credentials=current_credentials(sign_with),
             )
             result = (
                 plan if dry_run else usecases.execute(session, plan, None if json else r, wait=wait)
@@ -199,6 +202,7 @@ def promote(
     force: Force = False,
     dry_run: DryRun = False,
     wait: Wait = False,
+    sign_with: SignWithOption = None,
     directory: DirOption = Path("."),
     json: JsonOption = False,
 ) -> int:
@@ -215,6 +219,7 @@ def promote(
                 dry_run=dry_run,
                 override_freeze=override_freeze,
                 force=force,
+                credentials=current_credentials(sign_with),
             )
             result = (
                 plan if dry_run else usecases.execute(session, plan, None if json else r, wait=wait)

@@ -12,11 +12,12 @@ from rich.table import Table
 
 from stageline import verification
 from stageline.cli import output
-from stageline.cli.app import DirOption, JsonOption
+from stageline.cli.app import DirOption, JsonOption, SignWithOption
 from stageline.errors import Refused, UsageError
 from stageline.gates.base import GateResult
 from stageline.gates.migrations import rehearsal_reports
 from stageline.gates.runner import junit_xml, results_json
+from stageline.identity import current_credentials
 from stageline.outbox import outbox_path, read_outbox
 from stageline.pipeline import Session
 from stageline.state import DeploymentRecord
@@ -87,14 +88,26 @@ def approve(
     environment: EnvArgument,
     note: Annotated[str, typer.Option(help="Why you approve (kept in the audit log).")] = "",
     digest: DigestOption = None,
+    sign_with: SignWithOption = None,
     directory: DirOption = Path("."),
 ) -> None:
-    """Approve the digest running in ENVIRONMENT (as STAGELINE_USER or git's user.email)."""
+    """Approve the digest running in ENVIRONMENT, as the person your key or token proves.
+
+    Sign with your SSH key (--sign-with or STAGELINE_SIGNING_KEY; the key must be yours
+    in the pipeline's allowed signers) or use your personal token (STAGELINE_TOKEN).
+    STAGELINE_USER alone is enough only in [access] mode = "single-person".
+    """
+    credentials = current_credentials(sign_with)
     with Session.open(directory) as session:
         current = _bound(session, environment, digest, "approve")
         output.step(f"approving {_release(session, current.digest)} on {environment}")
         verdict = verification.give_verdict(
-            session, environment, "approve", note=note, digest=current.digest
+            session,
+            environment,
+            "approve",
+            note=note,
+            digest=current.digest,
+            credentials=credentials,
         )
     output.success(f"{verdict.person} approved {verdict.digest[:19]} in {verdict.environment}")
 
@@ -104,9 +117,11 @@ def reject(
     reason: Annotated[str | None, typer.Option(help="What is wrong (required).")] = None,
     withdraw: Annotated[bool, typer.Option(help="Withdraw your rejection instead.")] = False,
     digest: DigestOption = None,
+    sign_with: SignWithOption = None,
     directory: DirOption = Path("."),
 ) -> None:
     """Reject the digest running in ENVIRONMENT: it is held until a new digest arrives."""
+    credentials = current_credentials(sign_with)
     with Session.open(directory) as session:
         if not withdraw and not reason:
             raise UsageError("a rejection needs --reason", hint="say what must change")
@@ -114,13 +129,20 @@ def reject(
         doing = "withdrawing your rejection of" if withdraw else "rejecting"
         output.step(f"{doing} {_release(session, current.digest)} on {environment}")
         if withdraw:
-            count = verification.withdraw_rejection(session, environment, digest=current.digest)
+            count = verification.withdraw_rejection(
+                session, environment, digest=current.digest, credentials=credentials
+            )
             if not count:
                 raise Refused(f"you have no active rejection in {environment} to withdraw")
             output.success(f"withdrew your rejection in {environment}")
             return
         verdict = verification.give_verdict(
-            session, environment, "reject", note=reason or "", digest=current.digest
+            session,
+            environment,
+            "reject",
+            note=reason or "",
+            digest=current.digest,
+            credentials=credentials,
         )
     output.success(f"{verdict.person} rejected {verdict.digest[:19]} in {verdict.environment}")
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from stageline.config.locate import KeyLines
 from stageline.config.model import (
     TIER_ALIASES,
+    AccessPolicy,
     Dashboard,
     Environment,
     People,
@@ -32,7 +33,7 @@ from stageline.errors import ConfigError, ConfigIssue, UnknownName, UsageError
 from stageline.plugins import gate_options_model
 
 PIPELINE_FILE = "stageline.toml"
-TOP_LEVEL = ("service", "defaults", "environments", "people", "data", "dashboard")
+TOP_LEVEL = ("service", "defaults", "environments", "people", "data", "dashboard", "access")
 _NOT_IN_DEFAULTS = ("name", "extends", "tier", "url")
 
 _MISSING_HINTS = {
@@ -154,6 +155,7 @@ class _Loader:
         people = self._people()
         data = self._data()
         dashboard = self._dashboard()
+        access = self._access()
         environments = self._environments(raw_envs, defaults)
         self._cross_checks(environments)
         for env in environments:
@@ -169,6 +171,7 @@ class _Loader:
             people=people,
             data=data,
             dashboard=dashboard,
+            access=access,
         )
 
     def _people(self) -> People:
@@ -261,6 +264,14 @@ class _Loader:
         except ValidationError as exc:
             self._report(exc, Dashboard, ("dashboard",), ("dashboard",))
             return Dashboard()
+
+    def _access(self) -> AccessPolicy:
+        """``[access]``: mode, allowed_signers, admins (see stageline.identity)."""
+        try:
+            return AccessPolicy.model_validate(self._table(("access",)))
+        except ValidationError as exc:
+            self._report(exc, AccessPolicy, ("access",), ("access",))
+            return AccessPolicy()
 
     def _table(self, path: tuple[str, ...]) -> dict[str, Any]:
         raw = self.data.get(path[0], {})

@@ -335,6 +335,23 @@ class Dashboard(Strict):
     anonymous: Literal["read", "none"] = "none"
 
 
+class AccessPolicy(Strict):
+    """``[access]``: how a person proves who they are (see ``stageline.identity``).
+
+    ``mode = "signed"`` (the default): approvals, rejections and privileged actions
+    (promotion into production, break-glass, freeze overrides, minting tokens) need a
+    personal token (``STAGELINE_TOKEN``) or an SSH signature by a key listed for the
+    person in ``allowed_signers`` (a file as git's ``gpg.ssh.allowedSignersFile``,
+    relative to the pipeline file). ``mode = "single-person"``: one person runs
+    everything, and ``STAGELINE_USER`` (or git's ``user.email``) is taken at its word.
+    ``admins`` may mint a token for someone else, with a signature.
+    """
+
+    mode: Literal["signed", "single-person"] = "signed"
+    allowed_signers: str | None = None
+    admins: list[str] = Field(default_factory=list)
+
+
 class Pipeline(Strict):
     """The whole pipeline file: the service and its ordered environments."""
 
@@ -346,6 +363,8 @@ class Pipeline(Strict):
     data: DataRules = Field(default_factory=DataRules)
     #: ``stageline serve`` (see stageline.web)
     dashboard: Dashboard = Field(default_factory=Dashboard)
+    #: how people prove who they are (``[access]``, see stageline.identity)
+    access: AccessPolicy = Field(default_factory=AccessPolicy)
 
     @property
     def names(self) -> list[str]:

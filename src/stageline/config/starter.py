@@ -46,6 +46,13 @@ vars = {{ LOG_LEVEL = "info" }}
 # version = 16
 # provider = "embedded"
 
+# Who you are, proven: approvals, promotion into production, --force and
+# --override-freeze need your SSH signature (--sign-with ~/.ssh/id_ed25519, a key listed
+# for you in allowed_signers, git's format) or your personal token (STAGELINE_TOKEN).
+# [access]
+# allowed_signers = "allowed_signers"
+# mode = "single-person"    # you alone run this pipeline: STAGELINE_USER is enough
+
 # Environments, in promotion order. The tier defaults to the name when it is one of
 # development, test(ing), staging, production.
 [environments.development]

@@ -1,4 +1,4 @@
-"""Rows of the ``secrets`` and ``tokens`` tables, the raw audit chain, and their records.
+"""Rows of the ``secrets``, ``tokens`` and ``web_sessions`` tables, the raw audit chain.
 
 ``Store.vault`` hands out a :class:`Vault` bound to the store's transactions. Secret rows
 hold ciphertext (or a reference to where the value lives), never a value; token rows hold
@@ -45,6 +45,18 @@ class TokenRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebSessionRow(Base):
+    """A dashboard session: the cookie carries a random id, this row its sha256."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 @dataclass(frozen=True)
@@ -230,6 +242,37 @@ class Vault:
             for row in rows:
                 row.revoked_at = datetime.now(UTC)
             return len(rows)
+
+    # -- dashboard sessions -------------------------------------------------------------
+
+    def start_session(self, id_hash: str, person: str, token_hash: str) -> None:
+        with self._tx() as session:
+            session.add(
+                WebSessionRow(
+                    id_hash=id_hash,
+                    person=person,
+                    token_hash=token_hash,
+                    started_at=datetime.now(UTC),
+                    ended_at=None,
+                )
+            )
+
+    def live_session(self, id_hash: str) -> tuple[str, str] | None:
+        """(person, token hash) of the session with this id hash, unless it has ended."""
+        with self._tx() as session:
+            row = session.get(WebSessionRow, id_hash)
+            if row is None or row.ended_at is not None:
+                return None
+            return row.person, row.token_hash
+
+    def end_session(self, id_hash: str) -> bool:
+        """End the session for good (sign-out); False if it was unknown or had ended."""
+        with self._tx() as session:
+            row = session.get(WebSessionRow, id_hash)
+            if row is None or row.ended_at is not None:
+                return False
+            row.ended_at = datetime.now(UTC)
+            return True
 
     # -- the audit chain ----------------------------------------------------------------
 

@@ -317,10 +317,18 @@ class Store:
             return [GateRunRecord.from_row(row) for row in session.scalars(query)]
 
     def add_verdict(
-        self, environment: str, digest: str, *, person: str, kind: VerdictKind, note: str = ""
+        self,
+        environment: str,
+        digest: str,
+        *,
+        person: str,
+        kind: VerdictKind,
+        note: str = "",
+        proof: Mapping[str, Any] | None = None,
     ) -> VerdictRecord:
         """Record an approval or a rejection of ``digest`` in ``environment``, with its
-        ``approve.given`` / ``reject.given`` audit event in the same transaction.
+        ``approve.given`` / ``reject.given`` audit event in the same transaction (carrying
+        ``proof``: how the person proved who they are, ``identity.Proof.fields()``).
 
         Every column of the row is hashed into that event (``record_hash``): a column
         added to ``verdicts`` later (a signature, the signer's key) is covered as soon as
@@ -337,12 +345,23 @@ class Store:
             )
             session.add(row)
             self._chain_row(
-                session, row, f"{kind}.given", actor=person, data={"note": note}, id_key="verdict"
+                session,
+                row,
+                f"{kind}.given",
+                actor=person,
+                data={"note": note, **(proof or {})},
+                id_key="verdict",
             )
             return VerdictRecord.from_row(row)
 
     def withdraw_verdicts(
-        self, environment: str, digest: str, *, person: str, kind: VerdictKind
+        self,
+        environment: str,
+        digest: str,
+        *,
+        person: str,
+        kind: VerdictKind,
+        proof: Mapping[str, Any] | None = None,
     ) -> int:
         """Withdraw a person's active verdicts of one kind; how many were withdrawn. Each
         withdrawal appends ``<kind>.withdrawn`` and re-links the row to it."""
@@ -358,7 +377,12 @@ class Store:
             for row in rows:
                 row.withdrawn_at = _now()
                 self._chain_row(
-                    session, row, f"{kind}.withdrawn", actor=person, data={}, id_key="verdict"
+                    session,
+                    row,
+                    f"{kind}.withdrawn",
+                    actor=person,
+                    data=dict(proof or {}),
+                    id_key="verdict",
                 )
             return len(rows)
 

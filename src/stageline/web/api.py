@@ -39,7 +39,7 @@ def _fail(exc: StagelineError) -> JSONResponse:
 
 def _reader(request: Request, dash: Dashboard) -> JSONResponse | None:
     """None when this caller may read; a 401 when anonymous reading is off and it is one."""
-    if dash.anonymous() != "none" or signed_in(request) is not None:
+    if dash.anonymous() != "none" or signed_in(request, dash.store) is not None:
         return None
     try:
         if bearer_person(request, dash.store) is not None:

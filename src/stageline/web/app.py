@@ -61,7 +61,10 @@ def templates() -> Templates:
 async def events(request: Request) -> Response:
     """``text/event-stream``: ``event: changed`` whenever the fingerprint moves."""
     dash = dashboard_of(request)
-    if dash.anonymous() == "none" and signed_in(request) is None:
+    if (
+        dash.anonymous() == "none"
+        and await run_in_threadpool(signed_in, request, dash.store) is None
+    ):
         return JSONResponse({"error": "sign in first", "hint": "/signin"}, status_code=401)
 
     async def stream() -> AsyncIterator[str]:

@@ -2,14 +2,18 @@
 
 A visitor signs in with a personal token (``stageline tokens create``); the session
 cookie (signed with ``.stageline/keys/dashboard.key``, HttpOnly, SameSite=Lax) keeps the
-person and the token's *hash*, never the token, and every sign-off re-checks that the
-token is still active (a revoked or expired token ends the session). Each session has
-its own random CSRF token, which every form POST must send back. API clients send
-``Authorization: Bearer <token>`` instead: no cookie, so no CSRF.
+person, the token's *hash* (never the token) and a random session id. The session is
+also kept server-side (``web_sessions``, by the id's sha256): every request that reads or
+signs off re-checks that the session has not ended and its token is still active, so
+signing out (or revoking the token) ends the session for good, even for a copy of the
+cookie saved before. Each session has its own random CSRF token, which every form POST
+must send back. API clients send ``Authorization: Bearer <token>`` instead: no cookie,
+so no CSRF.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
@@ -20,6 +24,7 @@ from starlette.requests import Request
 
 from stageline.errors import Refused
 from stageline.state import Store
+from stageline.state.secrets import TokenRecord
 from stageline.tokens import person_for_token, token_hash
 
 KEY_FILE = "keys/dashboard.key"
@@ -62,28 +67,47 @@ def csrf_ok(request: Request, presented: str | None) -> bool:
 def sign_in(request: Request, store: Store, token: str) -> str:
     """Check ``token`` and start a session for its person (``Refused`` if it is no good)."""
     person = person_for_token(store, token)
-    request.session.clear()
-    request.session.update(person=person, token=token_hash(token.strip()))
+    end_session(request, store)  # signing in again replaces the session before
+    sid = secrets.token_urlsafe(32)
+    hashed = token_hash(token.strip())
+    store.vault.start_session(_sid_hash(sid), person, hashed)
+    request.session.update(person=person, token=hashed, sid=sid)
     csrf_token(request)  # a new session, a new CSRF token
     return person
 
 
-def signed_in(request: Request) -> str | None:
-    """The person of this session (not re-checked: see :func:`session_person`)."""
-    person = request.session.get("person")
-    return person if isinstance(person, str) else None
+def end_session(request: Request, store: Store) -> None:
+    """Sign out: the session ends server-side (a saved copy of the cookie is dead too)."""
+    sid = request.session.get("sid")
+    if isinstance(sid, str) and sid:
+        store.vault.end_session(_sid_hash(sid))
+    request.session.clear()
 
 
-def session_person(request: Request, store: Store) -> str | None:
-    """The session's person if its token is still active, else None (and the session ends)."""
-    person, hashed = signed_in(request), request.session.get("token")
-    if person is None or not isinstance(hashed, str):
+def _sid_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def signed_in(request: Request, store: Store) -> str | None:
+    """The session's person if the session is live server-side and its token still active;
+    else None (and the cookie's session is cleared)."""
+    person, hashed, sid = (request.session.get(k) for k in ("person", "token", "sid"))
+    if person is None:
+        return None  # anonymous: keep the session (its CSRF token for the sign-in form)
+    if not (isinstance(person, str) and isinstance(hashed, str) and isinstance(sid, str)):
+        request.session.clear()  # a session from before server-side sessions, or garbage
         return None
-    record = store.vault.use_token(hashed)
+    live = store.vault.live_session(_sid_hash(sid))
+    record = _token(store, person, hashed) if live == (person, hashed) else None
     if record is None or record.person != person or not record.active(datetime.now(UTC)):
         request.session.clear()
         return None
     return person
+
+
+def _token(store: Store, person: str, hashed: str) -> TokenRecord | None:
+    """The token record, read only (a page view is no "use" to write down)."""
+    return next((t for t in store.vault.tokens(person) if t.token_hash == hashed), None)
 
 
 def bearer_person(request: Request, store: Store) -> str | None:
@@ -100,7 +124,7 @@ __all__ = [
     "bearer_person",
     "csrf_ok",
     "csrf_token",
-    "session_person",
+    "end_session",
     "sign_in",
     "signed_in",
     "signing_key",

@@ -28,7 +28,7 @@ from stageline.state import VerdictKind
 from stageline.verification import give_verdict
 from stageline.views import signoff_view
 from stageline.web import views
-from stageline.web.auth import csrf_ok, csrf_token, session_person, sign_in, signed_in
+from stageline.web.auth import csrf_ok, csrf_token, end_session, sign_in, signed_in
 from stageline.web.dashboard import Dashboard, dashboard_of
 
 
@@ -53,7 +53,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     dash = _dash(request)
     template = request.app.state.templates.get_template(name)
     body = template.render(
-        user=signed_in(request),
+        user=signed_in(request, dash.store),
         csrf=csrf_token(request),
         anonymous=dash.anonymous(),
         service=dash.pipeline().service.name,
@@ -69,7 +69,8 @@ def _error(request: Request, exc: StagelineError) -> HTMLResponse:
 
 def _gate(request: Request) -> Response | None:
     """Anonymous visitors see nothing but the sign-in page when the pipeline file says so."""
-    if signed_in(request) is None and _dash(request).anonymous() == "none":
+    dash = _dash(request)
+    if dash.anonymous() == "none" and signed_in(request, dash.store) is None:
         return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
     return None
 
@@ -173,7 +174,7 @@ async def signout(request: Request) -> Response:
         return render(
             request, "error.html", 403, message="the form expired", hint="reload the page"
         )
-    request.session.clear()
+    await run_in_threadpool(end_session, request, _dash(request).store)
     return RedirectResponse("/", status_code=303)
 
 
@@ -186,7 +187,7 @@ async def verdict(request: Request) -> Response:
     dash = _dash(request)
     htmx = request.headers.get("hx-request") == "true"
     form = await _form(request)
-    person = await run_in_threadpool(session_person, request, dash.store)
+    person = await run_in_threadpool(signed_in, request, dash.store)
     if person is None:
         return _verdict_error(request, htmx, 401, "sign in to sign off", form)
     if not csrf_ok(request, form.get("csrf_token")):
