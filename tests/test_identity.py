@@ -178,7 +178,8 @@ def test_a_tampered_stored_signature_is_reported_even_with_the_chain_rehashed(
                STAGELINE_USER=BEN).returncode == 0  # fmt: skip
     [event] = given_events(seeded.root)
     # an attacker with the database swaps in ben's signature of another statement (an
-    # approval of some other digest) and re-hashes the chain's tail: the chain holds
+    # approval of some other digest), re-hashes the chain's tail and re-links the row:
+    # the chain holds
     other = Statement("approve", "staging", "sha256:" + "0" * 64, BEN, str(event["signed_at"]))
     forged = {k: v for k, v in event.items() if k not in ("id", "actor")}
     forged["signature"] = sign(other, keys[BEN])
@@ -195,6 +196,11 @@ def test_a_tampered_stored_signature_is_reported_even_with_the_chain_rehashed(
             row[5], at=stored.at, actor=row[1], kind=row[2], environment=row[3], digest=row[4],
             data=forged,
         )  # fmt: skip
+        raw.execute(
+            "UPDATE verdicts SET event_hash = ? WHERE event_hash = "
+            "(SELECT hash FROM events WHERE id = ?)",
+            (rehashed, event["id"]),
+        )  # and re-links the approval's row to the rewritten event
         raw.execute(
             "UPDATE events SET data = ?, hash = ? WHERE id = ?",
             (canonical_json(forged), rehashed, event["id"]),

@@ -36,7 +36,12 @@ from stageline.workspace import Workspace
 
 ACTOR = "olga@shop.example"
 
+# One person plays every role here: proving who acts (signatures, tokens) is
+# tests/test_identity.py's subject; these tests walk the use cases' paths.
 PIPELINE = """
+[access]
+mode = "single-person"
+
 [service]
 name = "shop"
 start = "serve --port {port}"
