@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from stageline.artifacts import ArtifactStore, Manifest
+from stageline.artifacts import ArtifactStore, Manifest, source
 from stageline.artifacts import build as build_artifact
-from stageline.artifacts import source
 from stageline.config import Pipeline, load_pipeline
 from stageline.errors import ArtifactNotFound, GitError, TagMoved, UsageError
 from stageline.identity import current_actor
