@@ -46,6 +46,7 @@ def install_wheelhouse(
         [uv_bin(), "venv", "--quiet", "--python", python, str(venv_dir)],
         what=f"creating a virtualenv with {python}",
         env=env,
+        writes=venv_dir,
     )
     if not requirements:
         return
@@ -56,6 +57,7 @@ def install_wheelhouse(
         what="installing from the wheelhouse (offline)",
         env=env,
         hint=hint,
+        writes=venv_dir,
     )  # fmt: skip
 
 
