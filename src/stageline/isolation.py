@@ -48,6 +48,7 @@ from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
 from stageline.errors import BackingServiceError, ReachesLive
 from stageline.services.postgres import client_binaries, client_connection, database_url
+from stageline.targets.release_folder import writable
 
 CloneMethod = Literal["template", "dump", "empty"]
 #: what the server says when the copy's role tries another database (see ``create_role``)
@@ -346,6 +347,7 @@ def scratch_folder(release_dir: Path) -> Path:
     parent = Path(tempfile.mkdtemp(prefix="stageline-isolated-"))
     target = parent / release_dir.name
     shutil.copytree(release_dir, target, symlinks=True)
+    writable(target)  # a copy of a sealed (read-only) release folder is the gate's to write
     return target
 
 

@@ -13,6 +13,7 @@ import uv
 from stageline.artifacts.manifest import PythonInfo
 from stageline.disk import says_disk_full
 from stageline.errors import BuildError, DiskFull
+from stageline.priority import lowered
 
 TAIL_LINES = 40
 
@@ -34,7 +35,7 @@ def run(
     DiskFull (naming ``writes``, else ``cwd``) when its output says the disk is full."""
     try:
         done = subprocess.run(
-            args,
+            lowered(args),
             cwd=cwd,
             env=dict(env) if env is not None else None,
             shell=isinstance(args, str),
