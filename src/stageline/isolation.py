@@ -47,8 +47,8 @@ from psycopg import sql
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
 from stageline.errors import BackingServiceError, ReachesLive
+from stageline.release_folder import writable
 from stageline.services.postgres import client_binaries, client_connection, database_url
-from stageline.targets.release_folder import writable
 
 CloneMethod = Literal["template", "dump", "empty"]
 #: what the server says when the copy's role tries another database (see ``create_role``)

@@ -110,7 +110,7 @@ def folder_problem(env: Mapping[str, str]) -> str | None:
     folder = env.get(FOLDER_VAR)
     if not folder:
         return None
-    from stageline.targets.release_folder import check, is_sealed
+    from stageline.release_folder import check, is_sealed
 
     root = Path(folder)
     if not is_sealed(root):

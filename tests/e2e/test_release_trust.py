@@ -13,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from stageline import release_folder
 from stageline.demo import TAGS
 from stageline.pipeline import Session
-from stageline.targets import for_environment, release_folder
+from stageline.targets import for_environment
 from tests.e2e.helpers import cli
 
 pytestmark = pytest.mark.slow

@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from stageline import release_folder
 from stageline.agent import AgentClient, ProcessSpec
 from stageline.agent.release import PORT_PLACEHOLDER, DeploymentRef, ReleaseSpec
 from stageline.artifacts import install
@@ -36,7 +37,6 @@ from stageline.errors import AgentError, DeployFailed, ReleaseFolderChanged
 from stageline.launch import checked_start, wrap_command, wrap_service
 from stageline.outbox import outbox_path
 from stageline.priority import lowered
-from stageline.targets import release_folder
 from stageline.targets.backing import ensure_postgres
 from stageline.targets.base import (
     CommandResult,
