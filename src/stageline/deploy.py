@@ -33,7 +33,7 @@ from stageline.entry import Entry, break_glass_data, decide_entry, enforce
 from stageline.errors import DeployFailed, GitError, StagelineError, UsageError
 from stageline.identity import Credentials, current_actor
 from stageline.permissions import require
-from stageline.pipeline import Session, build, find_artifact
+from stageline.pipeline import Session, build, current_source, find_artifact, refuse_moved_tag
 from stageline.policy import Decision
 from stageline.schema_check import SchemaDecision
 from stageline.secrets import secrets_for
@@ -84,7 +84,14 @@ class Deployed:
 def resolve_artifact(
     session: Session, ref: str, progress: Progress | None = None
 ) -> ArtifactRecord:
-    """A stored artifact by digest or tag; a git ref not built yet is built once now."""
+    """A stored artifact by digest or tag; a git ref not built yet is built once now.
+
+    A tag the repository knows must still name the commit its artifact was built from
+    (TagMoved otherwise, see ``pipeline.refuse_moved_tag``)."""
+    if not ref.startswith("sha256:"):
+        now = current_source(session, ref)
+        if now is not None:
+            refuse_moved_tag(session, now)
     try:
         return find_artifact(session, ref)
     except UsageError:

@@ -11,6 +11,10 @@ One root, so callers can catch everything of ours in one place::
     +-- Refused                         exit 1: a check or verification said no
     |   +-- ArtifactTampered            stored bytes no longer match the manifest
     |   +-- UnsafeArchive               a tar member that would land outside its tree
+    |   +-- UnsafeTree                  a built tree holds a link out, a special file, or
+    |                                   a file or total over its size cap (names the file)
+    |   +-- TagMoved                    a tag now names another commit than its build's
+    |   +-- ReleaseFolderChanged        a prepared release folder differs from its record
     |   +-- Held                        sign-off holds the release (carries every reason)
     |   +-- SchemaRefused               rollback: the database is not at the older release's
     |                                   schema (carries both revisions and the choices)
@@ -21,6 +25,7 @@ One root, so callers can catch everything of ours in one place::
     +-- InfrastructureError             exit 3: something around us failed
         +-- GitError                    a ref that does not resolve, a folder that is no repo
         +-- BuildError                  a dependency or build step failed (carries a log tail)
+        +-- DiskFull                    no space left on a device (names the path)
         +-- StoreError                  the state store cannot be opened or migrated
         +-- LockHeld                    someone else holds the lock (names who, since when)
         +-- BackingServiceError         a PostgreSQL server could not be set up
@@ -167,6 +172,51 @@ class UnsafeArchive(Refused):
         )
 
 
+class UnsafeTree(Refused):
+    """A built tree holds something an artifact may not carry (``reason`` says why)."""
+
+    def __init__(self, path: str, reason: str, *, hint: str | None = None) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"refusing to put {path!r} into the artifact: {reason}",
+            hint=hint
+            or "an artifact keeps regular files and links that stay inside its tree, nothing else",
+        )
+
+
+class TagMoved(Refused):
+    """A release tag names another commit than the one its stored artifact was built from."""
+
+    def __init__(self, tag: str, built_commit: str, now_commit: str, digest: str) -> None:
+        self.tag = tag
+        self.built_commit = built_commit
+        self.now_commit = now_commit
+        self.digest = digest
+        super().__init__(
+            f"tag {tag!r} was moved: it was built from commit {built_commit[:12]} "
+            f"({digest[:19]}) and now names commit {now_commit[:12]}",
+            hint=f"a release tag names one build: tag commit {now_commit[:12]} as a new release "
+            f"candidate (e.g. {tag}-rc2 or the next version) and build that, or name the "
+            f"earlier build by its digest {digest[:19]}",
+        )
+
+
+class ReleaseFolderChanged(Refused):
+    """A prepared release folder's files differ from the digest recorded when it was made."""
+
+    def __init__(self, environment: str, folder: str, problem: str) -> None:
+        self.environment = environment
+        self.folder = folder
+        self.problem = problem
+        super().__init__(
+            f"the prepared release folder {folder} of {environment} was changed after it "
+            f"was prepared ({problem}); refusing to run it",
+            hint=f"keep it for inspection (`mv {folder} {folder}.changed`) and deploy again: "
+            "the folder is then prepared afresh from the verified artifact",
+        )
+
+
 class Held(Refused):
     """Sign-off holds the release; ``holds`` pairs each reason with what would clear it."""
 
@@ -243,6 +293,18 @@ class BuildError(InfrastructureError):
     def __init__(self, message: str, *, log_tail: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.log_tail = log_tail
+
+
+class DiskFull(InfrastructureError):
+    """A write failed because its file system is full (ENOSPC)."""
+
+    def __init__(self, path: str, what: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{what}: no space left on the device holding {path}",
+            hint="free space there (`df -h` shows it; `stageline artifacts` lists builds "
+            "that may be removed) and try again",
+        )
 
 
 class StoreError(InfrastructureError):

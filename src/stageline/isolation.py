@@ -48,6 +48,7 @@ from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
 from stageline.data.clone import clone_database
 from stageline.errors import BackingServiceError, ReachesLive
+from stageline.release_folder import writable
 from stageline.services.postgres import client_binaries, client_connection, database_url
 
 CloneMethod = Literal["template", "dump", "empty"]
@@ -345,6 +346,7 @@ def scratch_folder(release_dir: Path) -> Path:
     parent = Path(tempfile.mkdtemp(prefix="stageline-isolated-"))
     target = parent / release_dir.name
     shutil.copytree(release_dir, target, symlinks=True)
+    writable(target)  # a copy of a sealed (read-only) release folder is the gate's to write
     return target
 
 

@@ -46,7 +46,11 @@ SEALED_VAR = "STAGELINE_LAUNCH_SEALED"
 LABEL_VAR = "STAGELINE_LAUNCH_LABEL"
 KEY_FILE_VAR = "STAGELINE_MASTER_KEY_FILE"
 NAMES_VAR = "STAGELINE_SECRET_NAMES"
-_OWN = (SEALED_VAR, LABEL_VAR, KEY_FILE_VAR)
+#: a sealed release folder to check before starting (``targets/release_folder.py``)
+FOLDER_VAR = "STAGELINE_LAUNCH_FOLDER"
+_OWN = (SEALED_VAR, LABEL_VAR, KEY_FILE_VAR, FOLDER_VAR)
+#: the launcher's exit code when the release folder was changed (EX_CONFIG)
+CHANGED_EXIT = 78
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -88,6 +92,29 @@ def wrap_service(
     plain = {k: v for k, v in env.items() if k not in values}
     plain.update({SEALED_VAR: str(path), LABEL_VAR: label, KEY_FILE_VAR: str(keyring.path)})
     return launcher_argv(list(argv)), plain
+
+
+def checked_start(
+    argv: list[str], env: Mapping[str, str], folder: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The service's argv and environment (from ``wrap_service``) made to start through
+    the launcher, which first checks the sealed release ``folder`` (every start: the
+    agent's restarts of a crashed service too)."""
+    wrapped = argv if argv[:3] == launcher_argv([])[:3] else launcher_argv(argv)
+    return wrapped, {**env, FOLDER_VAR: str(folder)}
+
+
+def folder_problem(env: Mapping[str, str]) -> str | None:
+    """The first difference of the sealed release folder named in ``env``, or None."""
+    folder = env.get(FOLDER_VAR)
+    if not folder:
+        return None
+    from stageline.release_folder import check, is_sealed
+
+    root = Path(folder)
+    if not is_sealed(root):
+        return None
+    return check(root, full=False)
 
 
 def wrap_command(argv: list[str], env: Mapping[str, str]) -> list[str]:
@@ -209,6 +236,13 @@ def main(args: list[str] | None = None) -> int:
     if not argv:
         os.write(2, b"usage: python -m stageline.launch -- COMMAND [ARGS...]\n")
         return 2
+    problem = folder_problem(os.environ)
+    if problem is not None:
+        folder = os.environ[FOLDER_VAR]
+        os.write(2, (f"stageline: refusing to start: the release folder {folder} was changed "
+                     f"after it was prepared ({problem}); deploy the release again to "
+                     "prepare it afresh from the verified artifact\n").encode())  # fmt: skip
+        return CHANGED_EXIT
     return run(argv, dict(os.environ))
 
 

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from stageline.artifacts import ArtifactStore, Manifest
+from stageline.artifacts import ArtifactStore, Manifest, source
 from stageline.artifacts import build as build_artifact
 from stageline.config import Environment, Pipeline, load_pipeline
-from stageline.errors import ArtifactNotFound, GitError, UsageError
+from stageline.errors import ArtifactNotFound, GitError, TagMoved, UsageError
 from stageline.identity import current_actor
 from stageline.repo_guard import make_home, refuse_tracked_home
 from stageline.state import ArtifactRecord, Store
@@ -97,6 +97,7 @@ def build(session: Session, ref: str, *, progress: Progress | None = None) -> Bu
     Refused while git tracks any file under ``.stageline/`` (keys, secrets, state)."""
     repo = _git_toplevel(session.workspace.root)
     refuse_tracked_home(session.workspace.root, session.workspace.home)
+    refuse_moved_tag(session, source.resolve(repo, ref))
     result = build_artifact(repo, ref, session.artifacts, progress=progress)
     manifest = result.manifest
     known = session.store.get_artifact(result.digest)
@@ -125,6 +126,29 @@ def build(session: Session, ref: str, *, progress: Progress | None = None) -> Bu
         data={"ref": ref, "version": manifest.service.version, "commit": manifest.source.commit},
     )
     return Built(record, manifest, reused=result.reused)
+
+
+def refuse_moved_tag(session: Session, src: source.SourceRef) -> None:
+    """Raise TagMoved when ``src`` names a tag that an earlier build took from another commit.
+
+    An artifact is found by commit, never by tag name alone: a release tag that moved is
+    refused (naming both commits) rather than rebuilt, so one tag never names two builds
+    and nobody ships the old one believing it is the new. Refs that are not tags pass.
+    """
+    if src.tag is None or src.tag != src.ref.removeprefix("refs/tags/"):
+        return
+    for earlier in session.store.find_artifacts(tag=src.tag):
+        if earlier.commit != src.commit:
+            raise TagMoved(src.tag, earlier.commit, src.commit, earlier.digest)
+
+
+def current_source(session: Session, ref: str) -> source.SourceRef | None:
+    """What ``ref`` names in the service's repository now; None outside a repository or
+    for a ref git does not know (a version, or a tag of a repository not at hand)."""
+    try:
+        return source.resolve(_git_toplevel(session.workspace.root), ref)
+    except GitError:
+        return None
 
 
 def find_artifact(session: Session, ref: str) -> ArtifactRecord:

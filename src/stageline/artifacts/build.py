@@ -23,6 +23,7 @@ from stageline.artifacts.store import ArtifactStore
 from stageline.artifacts.tree import hash_tree, tree_size
 from stageline.config.loader import load_service
 from stageline.config.model import Service
+from stageline.disk import reported
 from stageline.errors import ArtifactTampered
 
 Progress = Callable[[str], None]
@@ -72,17 +73,18 @@ def build(
     if reused is not None:
         say(f"reusing {reused.digest[:19]} (already built from {src.short})")
         return reused
-    staging = store.staging_dir()
-    try:
-        job = _Job(
-            src, python, info, staging / "export", staging / "work", staging / "artifact", say
-        )
-        manifest = _build_into(Path(repo), job)
-        say(f"storing {manifest.digest[:19]}")
-        path = store.add(job.artifact, manifest.digest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    store.remember_ref(key, manifest.digest)
+    with reported(f"building {ref}", store.root):
+        staging = store.staging_dir()
+        try:
+            job = _Job(
+                src, python, info, staging / "export", staging / "work", staging / "artifact", say
+            )
+            manifest = _build_into(Path(repo), job)
+            say(f"storing {manifest.digest[:19]}")
+            path = store.add(job.artifact, manifest.digest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        store.remember_ref(key, manifest.digest)
     return BuildResult(manifest.digest, manifest, path, tree_size(path))
 
 
@@ -115,14 +117,24 @@ def _build_into(repo: Path, job: _Job) -> Manifest:
     wheel = _service_wheel(job, env) if kind == "package" else None
     pins = _dependencies(job, service, wheel, env)
     _verify_and_run_steps(job, service, wheel)
+    caps = _counted_caps(service, job.artifact)
     if kind == "app":
-        layout.copy_tree(job.export, job.artifact / "app")
+        layout.copy_tree(job.export, job.artifact / "app", caps, top=job.export)
     if service.bundle:
         job.say("copying the bundle")
-        layout.copy_bundle(job.export, service.bundle, job.artifact / "bundle")
+        layout.copy_bundle(job.export, service.bundle, job.artifact / "bundle", caps)
     manifest = _manifest(job, service, wheel, pins.pinned_from)
     (job.artifact / MANIFEST_NAME).write_bytes(manifest.canonical_json())
     return manifest
+
+
+def _counted_caps(service: Service, artifact: Path) -> layout.Caps:
+    """The service's caps, with the wheelhouse already in the artifact counted (each wheel
+    against the per-file cap too)."""
+    caps = layout.Caps.megabytes(service.max_file_mb, service.max_artifact_mb)
+    for wheel in sorted((artifact / "wheels").iterdir()):
+        caps.add(f"wheels/{wheel.name}", wheel.lstat().st_size)
+    return caps
 
 
 def _service_wheel(job: _Job, env: dict[str, str]) -> Path:

@@ -120,7 +120,13 @@ def fill_wheelhouse(
         what = "collecting dependency wheels (no lock: fresh resolution)"
     else:
         return
-    run(args, what=what, env=env, hint="check that every pinned dependency exists")
+    run(
+        args,
+        what=what,
+        env=env,
+        hint="check that every pinned dependency exists",
+        writes=wheelhouse,
+    )
 
 
 def wheelhouse_pins(wheelhouse: Path, *, skip: str | None = None) -> list[Pin]:

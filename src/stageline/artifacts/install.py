@@ -34,11 +34,14 @@ def install_wheelhouse(
     *,
     python: str,
     compile_bytecode: bool = False,
+    own_files: bool = False,
 ) -> None:
     """Create ``venv_dir`` and install ``requirements`` from ``wheelhouse`` only.
 
     ``compile_bytecode`` writes ``.pyc`` files now, so the release command and the first
     start of the service do not each pay for compiling every module they import.
+    ``own_files`` copies every file instead of hard-linking uv's cache: a release folder
+    is sealed (made read-only, recorded) and must share no inode with anything else.
     """
     env = _offline_env()
     hint = "the wheelhouse is incomplete: a dependency is missing from the lock"
@@ -46,16 +49,19 @@ def install_wheelhouse(
         [uv_bin(), "venv", "--quiet", "--python", python, str(venv_dir)],
         what=f"creating a virtualenv with {python}",
         env=env,
+        writes=venv_dir,
     )
     if not requirements:
         return
     run(
         [uv_bin(), "pip", "install", "--quiet", "--python", str(venv_python(venv_dir)),
          "--offline", "--no-index", "--find-links", str(wheelhouse),
-         *(["--compile-bytecode"] if compile_bytecode else []), *requirements],
+         *(["--compile-bytecode"] if compile_bytecode else []),
+         *(["--link-mode", "copy"] if own_files else []), *requirements],
         what="installing from the wheelhouse (offline)",
         env=env,
         hint=hint,
+        writes=venv_dir,
     )  # fmt: skip
 
 
@@ -65,6 +71,7 @@ def install(
     *,
     python: str = sys.executable,
     compile_bytecode: bool = False,
+    own_files: bool = False,
 ) -> None:
     """Create ``venv_dir`` from the artifact's ``wheels/`` alone, offline (no index).
 
@@ -79,4 +86,5 @@ def install(
         venv_dir,
         python=python,
         compile_bytecode=compile_bytecode,
+        own_files=own_files,
     )

@@ -1,24 +1,21 @@
-"""Lay out an artifact folder: the app tree under ``app/``, bundle entries under ``bundle/``."""
+"""Lay out an artifact folder: the app tree under ``app/``, bundle entries under ``bundle/``.
+
+Copies go through ``collect.py``: links out of the tree and special files are refused,
+links inside are kept as links, and every byte counts against the artifact's caps.
+"""
 
 from __future__ import annotations
 
-import shutil
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from stageline.errors import BuildError
+from stageline.artifacts.collect import Caps, copy_entry, copy_tree, skipped
+from stageline.errors import BuildError, UnsafeTree
 
-#: never shipped: interpreter caches hold absolute paths and timestamps
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
 _GLOB_CHARS = frozenset("*?[")
 
-
-def copy_tree(source: Path, dest: Path) -> None:
-    """Copy ``source`` into ``dest`` (symlinks followed, caches left out)."""
-    shutil.copytree(
-        source, dest, ignore=_IGNORE, symlinks=False, ignore_dangling_symlinks=True,
-        dirs_exist_ok=True,
-    )  # fmt: skip
+__all__ = ["Caps", "bundle_matches", "copy_bundle", "copy_tree"]
 
 
 def bundle_matches(root: Path, entry: str) -> list[Path]:
@@ -26,11 +23,12 @@ def bundle_matches(root: Path, entry: str) -> list[Path]:
     if _GLOB_CHARS & set(entry):
         return sorted(root.glob(entry))
     path = root / entry
-    return [path] if path.exists() else []
+    return [path] if path.exists() or path.is_symlink() else []
 
 
-def copy_bundle(root: Path, entries: Sequence[str], dest: Path) -> None:
-    """Copy each bundle entry, keeping its relative path; BuildError if one matches nothing."""
+def copy_bundle(root: Path, entries: Sequence[str], dest: Path, caps: Caps) -> None:
+    """Copy each bundle entry, keeping its relative path; BuildError if one matches nothing,
+    UnsafeTree if one leads out of the tree."""
     missing = [entry for entry in entries if not bundle_matches(root, entry)]
     if missing:
         raise BuildError(
@@ -38,11 +36,14 @@ def copy_bundle(root: Path, entries: Sequence[str], dest: Path) -> None:
             + (f" (nor do {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else ""),
             hint="bundle paths are relative to the repository root; is the file committed?",
         )
+    real_root = os.path.realpath(root)
     for entry in entries:
         for match in bundle_matches(root, entry):
-            target = dest / match.relative_to(root)
-            if match.is_dir():
-                copy_tree(match, target)
-            elif not _IGNORE(str(match.parent), [match.name]):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(match, target)
+            relative = match.relative_to(root)
+            parent = os.path.realpath(match.parent)
+            if os.path.commonpath([real_root, parent]) != real_root:
+                raise UnsafeTree(
+                    relative.as_posix(), "its path leads through a link out of the tree"
+                )
+            if not skipped(match.name):
+                copy_entry(match, dest / relative, caps, top=root, label=relative.as_posix())

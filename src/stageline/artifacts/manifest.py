@@ -61,9 +61,13 @@ class Pin(_Frozen):
 
 
 class FileEntry(_Frozen):
+    """One file of an artifact; a symbolic link (kept inside the tree) carries its text in
+    ``link``, and ``sha256``/``size`` are those of that text."""
+
     path: str  # posix, relative to the artifact folder
     sha256: str
     size: int
+    link: str | None = None
 
 
 class Manifest(_Frozen):
@@ -81,6 +85,9 @@ class Manifest(_Frozen):
 
     def canonical_json(self) -> bytes:
         data = self.model_dump(mode="json")
+        for entry in data["files"]:  # a regular file's entry reads as before links existed
+            if entry["link"] is None:
+                del entry["link"]
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8")
 

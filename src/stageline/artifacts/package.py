@@ -60,6 +60,7 @@ def build_wheel(python: str, root: Path, out: Path, env: Mapping[str, str]) -> P
         what="building the service wheel",
         env=env,
         hint="check that `pip wheel .` works on a clean checkout of this ref",
+        writes=out,
     )
     wheels = sorted(out.glob("*.whl"))
     if len(wheels) != 1:

@@ -11,7 +11,9 @@ from pathlib import Path
 import uv
 
 from stageline.artifacts.manifest import PythonInfo
-from stageline.errors import BuildError
+from stageline.disk import says_disk_full
+from stageline.errors import BuildError, DiskFull
+from stageline.priority import lowered
 
 TAIL_LINES = 40
 
@@ -27,11 +29,13 @@ def run(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     hint: str | None = None,
+    writes: Path | None = None,
 ) -> str:
-    """Run a command (a string runs in the shell), return its output; BuildError on failure."""
+    """Run a command (a string runs in the shell), return its output; BuildError on failure,
+    DiskFull (naming ``writes``, else ``cwd``) when its output says the disk is full."""
     try:
         done = subprocess.run(
-            args,
+            lowered(args),
             cwd=cwd,
             env=dict(env) if env is not None else None,
             shell=isinstance(args, str),
@@ -42,6 +46,8 @@ def run(
         )
     except OSError as error:
         raise BuildError(f"{what}: {error}", hint=hint) from error
+    if done.returncode != 0 and says_disk_full(done.stdout):
+        raise DiskFull(str(writes or cwd or Path.cwd()), f"{what} failed")
     if done.returncode != 0:
         raise BuildError(
             f"{what} failed (exit {done.returncode})", log_tail=tail(done.stdout), hint=hint

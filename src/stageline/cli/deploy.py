@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import typer
 from rich.table import Table
 
 from stageline import deploy as usecases
+from stageline import priority
 from stageline import status as observe
 from stageline.after_deploy import AfterDeploy
 from stageline.cli import output
@@ -151,16 +151,11 @@ def _holds_printed(json: bool) -> Iterator[None]:
 
 
 def _yield_cpu_to_serving() -> None:
-    """Run this deploy command (and the uv and release-command processes it starts) at
-    a lower CPU priority, so on a small host the requests being served win over the
-    work of preparing the next release. ``STAGELINE_DEPLOY_NICE=0`` turns it off."""
-    try:
-        increment = int(os.environ.get("STAGELINE_DEPLOY_NICE", "10"))
-    except ValueError:
-        increment = 10
-    if increment > 0:
-        with contextlib.suppress(OSError):
-            os.nice(increment)
+    """Run the work of preparing a release (uv, pip, build steps, the release command) at a
+    lower CPU priority, so on a small host the requests being served win. Only that work:
+    the agent, proxies, servers and services this command starts keep its own priority
+    (``stageline.priority``). ``STAGELINE_DEPLOY_NICE=0`` turns it off."""
+    priority.yield_to_serving(priority.increment_from_env())
 
 
 def deploy(

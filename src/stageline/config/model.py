@@ -59,6 +59,9 @@ class Service(Strict):
     bundle: list[str] = Field(default_factory=list)
     build: list[str] = Field(default_factory=list)
     lock: str | None = None
+    #: size caps of the artifact built from it (``artifacts/collect.py``), in megabytes
+    max_file_mb: Annotated[StrictInt, Field(ge=1)] = 1024
+    max_artifact_mb: Annotated[StrictInt, Field(ge=1)] = 4096
 
     @field_validator("health")
     @classmethod

@@ -27,14 +27,18 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from stageline import release_folder
 from stageline.agent import AgentClient, ProcessSpec
 from stageline.agent.release import PORT_PLACEHOLDER, DeploymentRef, ReleaseSpec
 from stageline.artifacts import install
+from stageline.artifacts.runner import run as run_build_step
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts
-from stageline.errors import AgentError, DeployFailed
-from stageline.launch import wrap_command, wrap_service
+from stageline.disk import reported
+from stageline.errors import AgentError, DeployFailed, ReleaseFolderChanged
+from stageline.launch import checked_start, wrap_command, wrap_service
 from stageline.outbox import outbox_path
+from stageline.priority import lowered
 from stageline.targets.backing import (
     ensure_postgres,
     postgres_facts,
@@ -80,23 +84,42 @@ class LocalTarget:
         return self.folder / "releases" / digest.removeprefix("sha256:")[:12]
 
     def prepare(self, release: Release) -> Prepared:
+        """Make the release folder once (then sealed: ``release_folder.py``); a folder made
+        before is checked file by file, and ReleaseFolderChanged if it differs."""
         root = self.release_folder(release.digest)
         if not (root / READY).is_file():
-            if root.exists():
-                shutil.rmtree(root)
-            root.mkdir(parents=True)
-            kind = release.manifest.service.kind
-            inner = "app" if kind == "app" else "bundle"
-            source = release.artifact_path / inner
-            if source.is_dir():
-                shutil.copytree(source, root / inner, symlinks=True)
-            else:
-                (root / inner).mkdir()
-            install(release.artifact_path, root / "venv", compile_bytecode=True)
-            provide_runtime(root)
-            (root / READY).write_text(release.digest + "\n")
+            self._make(release, root)
+        elif not release_folder.is_sealed(root):  # made by an earlier stageline
+            release_folder.seal(root)
+        else:
+            self.check_sealed(root, full=True)
         workdir = root / ("app" if release.manifest.service.kind == "app" else "bundle")
         return Prepared(release, root, workdir, root / "venv" / "bin")
+
+    def _make(self, release: Release, root: Path) -> None:
+        if root.exists():
+            release_folder.remove(root)
+        root.mkdir(parents=True)
+        kind = release.manifest.service.kind
+        inner = "app" if kind == "app" else "bundle"
+        source = release.artifact_path / inner
+        if source.is_dir():
+            shutil.copytree(source, root / inner, symlinks=True)
+        else:
+            (root / inner).mkdir()
+        with reported(f"preparing {release.digest[:19]} in {self.env.name}", root):
+            install(release.artifact_path, root / "venv", compile_bytecode=True, own_files=True)
+            provide_runtime(root)
+            compile_tree(root / "venv" / "bin" / "python", [root / inner, root / "runtime"])
+            (root / READY).write_text(release.digest + "\n")
+            release_folder.seal(root)
+
+    def check_sealed(self, root: Path, *, full: bool) -> None:
+        """ReleaseFolderChanged naming the first file of ``root`` that differs from its
+        record (``full``: every file hashed; else only files whose lstat key moved)."""
+        problem = release_folder.check(root, full=full)
+        if problem is not None:
+            raise ReleaseFolderChanged(self.env.name, str(root), problem)
 
     def prune(self, keep: Iterable[str]) -> list[str]:
         """Remove release folders beyond the retention count, never one in ``keep``."""
@@ -109,7 +132,7 @@ class LocalTarget:
         removed: list[str] = []
         for extra in folders[self.env.retain :]:
             if extra.name not in kept:
-                shutil.rmtree(extra, ignore_errors=True)
+                release_folder.remove(extra)
                 removed.append(extra.name)
         return removed
 
@@ -151,6 +174,7 @@ class LocalTarget:
         base["PATH"] = f"{prepared.bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
         base["VIRTUAL_ENV"] = str(prepared.bin_dir.parent)
         base["PYTHONUNBUFFERED"] = "1"
+        base["PYTHONDONTWRITEBYTECODE"] = "1"  # compiled when prepared; the folder is sealed
         base["STAGELINE_OUTBOX"] = str(outbox_path(self.home, self.env.name))
         return {**base, **variables}
 
@@ -169,7 +193,7 @@ class LocalTarget:
         started = time.monotonic()
         try:
             proc = subprocess.run(
-                wrap_command(self._argv(prepared, command), variables),  # masks its output
+                lowered(wrap_command(self._argv(prepared, command), variables)),  # masked
                 cwd=prepared.workdir,
                 env=self._process_env(prepared, variables),
                 capture_output=True,
@@ -200,6 +224,7 @@ class LocalTarget:
             self._argv(prepared, manifest.service.start),
             self._process_env(prepared, variables),
         )
+        argv, env = checked_start(argv, env, prepared.root)
         return ProcessSpec(
             environment=self.env.name,
             release=prepared.release.digest,
@@ -409,6 +434,18 @@ def provide_runtime(root: Path) -> None:
     (package / "py.typed").write_text("")
     for site in (root / "venv" / "lib").glob("python*/site-packages"):
         (site / "_stageline_runtime.pth").write_text(str(root / "runtime") + "\n")
+
+
+def compile_tree(python: Path, folders: Sequence[Path]) -> None:
+    """Write the bytecode of every module in ``folders`` now, with the release's own
+    Python, so a sealed folder never needs a ``__pycache__`` written at run time."""
+    present = [str(folder) for folder in folders if folder.is_dir()]
+    if present:
+        run_build_step(
+            [str(python), "-m", "compileall", "-q", "-j", "0", *present],
+            what="compiling the release's modules",
+            writes=folders[0].parent,
+        )
 
 
 def _listen_host(url: str) -> str:
