@@ -489,9 +489,11 @@ def logs(
         pipe = session.pipeline()
         from stageline.targets import for_environment
 
-        path = for_environment(
+        target = for_environment(
             session.workspace.home, pipe.environment(environment), pipe.service.name
-        ).log_path()
+        )
+        target.status()  # a command that needs the agent brings a dead one back
+        path = target.log_path()
     if not path.is_file():
         output.warning(f"no log yet for {environment}")
         return
