@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from stageline.agent.process import ServiceProcess, now_iso
@@ -38,12 +39,20 @@ class FrontProcess:
     """One environment's front process, as the agent sees it."""
 
     def __init__(
-        self, paths: AgentPaths, environment: str, host: str, port: int, *, stop_grace: float
+        self,
+        paths: AgentPaths,
+        environment: str,
+        host: str,
+        port: int,
+        *,
+        stop_grace: float,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.paths, self.environment = paths, environment
         self.name = environment
         self.host, self.port = host, port
         self.stop_grace = stop_grace
+        self._on_change = on_change  # a new pid: running.json must say so
         self._proc: ServiceProcess | None = None
         self._started_at = ""
         self._watcher: asyncio.Task[None] | None = None
@@ -101,6 +110,7 @@ class FrontProcess:
             await asyncio.sleep(0.05)
         log.info("%s: front pid %d on port %d", self.environment, proc.pid, self.port)
         self._watch()
+        self._on_change()
 
     async def adopt(self, entry: RunningEntry) -> bool:
         """Take over the front a previous agent started, if it is that very process and

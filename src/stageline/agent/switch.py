@@ -451,7 +451,12 @@ class ProxiedEnvironment:
             await front.stop()
             self.front = None
         front = FrontProcess(
-            self.paths, self.name, spec.host, spec.public_port, stop_grace=self._policy.stop_grace
+            self.paths,
+            self.name,
+            spec.host,
+            spec.public_port,
+            stop_grace=self._policy.stop_grace,
+            on_change=self._save,
         )
         if adopt is None or not await front.adopt(adopt):
             await front.start()
