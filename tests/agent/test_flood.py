@@ -77,10 +77,12 @@ def test_20000_idle_connections_on_one_port_leave_the_other_answering_fast(
                 flooder.kill()
                 flooder.wait()
     opened = sum(int(fields[1]) for fields in ready)
-    print(f"flood: {opened} connections opened, front {front}; staging p99 {before * 1000:.1f} ms"
-          f" before, {during * 1000:.1f} ms during")
+    print(
+        f"flood: {opened} connections opened, front {front}; staging p99 {before * 1000:.1f} ms"
+        f" before, {during * 1000:.1f} ms during"
+    )
     assert opened == FLOODERS * PER_FLOODER
     assert front["connections"] >= 1000 or front["refused"] > 0  # the flood reached its cap
     assert during < P99_LIMIT
-    grown = [(log.stat().st_size if log.exists() else 0) - size for log, size in zip(logs, sizes)]
+    grown = [(log.stat().st_size if log.exists() else 0) - size for log, size in zip(logs, sizes, strict=True)]
     assert max(grown) < 64 * 1024, grown

@@ -88,7 +88,9 @@ class TokenBucket:
 
 
 class CountedLog:
-    """Counts events and logs them at most once per ``interval`` seconds, with the count."""
+    """Counts events and logs them at most once per ``interval`` seconds, with the count:
+    the first after a quiet interval at once, the rest with the next one after the
+    interval (or at ``flush``, when the proxy closes)."""
 
     def __init__(self, message: str, interval: float = REFUSAL_LOG_INTERVAL) -> None:
         self.message, self.interval = message, interval
@@ -320,9 +322,9 @@ class Proxy:
                 await asyncio.sleep(0.1)
                 continue
             if len(self._clients) >= self.limits.max_connections:
+                self.refused.note(time.monotonic())
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
                 conn.close()
-                self.refused.note(time.monotonic())
                 continue
             task = asyncio.create_task(self._serve_socket(conn))
             self._clients.add(task)

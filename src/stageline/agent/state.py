@@ -175,11 +175,11 @@ def save_proxied(paths: AgentPaths, states: dict[str, EnvState]) -> None:
     write_json_atomic(paths.proxied, {env: state.to_dict() for env, state in states.items()})
 
 
-def log_to(path: Path) -> None:
-    """Send this process's logging to ``path``, rotated at ``LOG_MAX_BYTES`` with
+def log_to(path: Path, max_bytes: int = LOG_MAX_BYTES) -> None:
+    """Send this process's logging to ``path``, rotated at ``max_bytes`` with
     ``LOG_BACKUPS`` old files kept (the agent's and the fronts' logs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS)
+    handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=LOG_BACKUPS)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
