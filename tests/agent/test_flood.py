@@ -37,6 +37,10 @@ def round_trip(port: int) -> float:
     return time.perf_counter() - started
 
 
+def size_of(log: Path) -> int:
+    return log.stat().st_size if log.exists() else 0
+
+
 def p99(port: int) -> float:
     times = sorted(round_trip(port) for _ in range(SAMPLES))
     return times[int(SAMPLES * 0.99) - 1]
@@ -51,7 +55,7 @@ def test_20000_idle_connections_on_one_port_leave_the_other_answering_fast(
     client.switch(make_release(environment="staging", public_port=other))
     paths = AgentPaths(home)
     logs = [paths.front_log("development"), paths.front_log("staging"), paths.log]
-    sizes = [log.stat().st_size if log.exists() else 0 for log in logs]
+    sizes = [size_of(log) for log in logs]
     before = p99(other)
     flooders = [
         subprocess.Popen(
@@ -84,5 +88,5 @@ def test_20000_idle_connections_on_one_port_leave_the_other_answering_fast(
     assert opened == FLOODERS * PER_FLOODER
     assert front["connections"] >= 1000 or front["refused"] > 0  # the flood reached its cap
     assert during < P99_LIMIT
-    grown = [(log.stat().st_size if log.exists() else 0) - size for log, size in zip(logs, sizes, strict=True)]
+    grown = [size_of(log) - size for log, size in zip(logs, sizes, strict=True)]
     assert max(grown) < 64 * 1024, grown
