@@ -404,10 +404,9 @@ def _listen_host(url: str) -> str:
 def public_answer_problem(url: str, timeout: float) -> str | None:
     """None if ``url`` answers 200 within ``timeout`` seconds (retrying while it refuses
     or answers 502/503, as a front that was just restarted may); else why it did not."""
-    deadline = time.monotonic() + timeout
-    problem = "no answer"
     with httpx.Client(trust_env=False, timeout=min(timeout, 5.0)) as http:
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + timeout
+        while True:  # at least once, however late
             try:
                 response = http.get(url)
             except httpx.HTTPError as exc:
@@ -416,8 +415,9 @@ def public_answer_problem(url: str, timeout: float) -> str | None:
                 if response.status_code == 200:
                     return None
                 problem = f"HTTP {response.status_code}"
+            if time.monotonic() >= deadline:
+                return problem
             time.sleep(0.2)
-    return problem
 
 
 def port_is_free(port: int) -> bool:
