@@ -154,18 +154,21 @@ class FrontProcess:
         self._watcher = asyncio.create_task(self._restart_on_exit(), name=f"front {self.port}")
 
     async def _restart_on_exit(self) -> None:
-        while not self._stopping and self._proc is not None:
-            code = await self._proc.wait()
-            if self._stopping:
-                return
+        """Wait for the front to exit; unless we are stopping, start it again (with
+        backoff, until it starts: its port may be taken for a while)."""
+        proc = self._proc
+        if proc is None:
+            return
+        code = await proc.wait()
+        while not self._stopping:
             delay = self._backoff.next()
-            log.warning("%s: front exited (%s); restarting in %.1fs", self.environment, code, delay)
+            log.warning("%s: front exited (%s); restarting in %.1fs", self.name, code, delay)
             await asyncio.sleep(delay)
             try:
                 await self.start()
-                return  # start() watched the new one
+                return  # start() watches the new one
             except AgentError as exc:
-                log.error("%s: %s", self.environment, exc)
+                log.error("%s: %s", self.name, exc)
 
     # -- orders --------------------------------------------------------------------------
 
