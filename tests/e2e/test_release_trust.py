@@ -16,7 +16,6 @@ import pytest
 from stageline import release_folder
 from stageline.demo import TAGS
 from stageline.pipeline import Session
-from stageline.targets import for_environment
 from tests.e2e.helpers import cli
 
 pytestmark = pytest.mark.slow
@@ -40,7 +39,7 @@ def service_pids(repo: Path) -> list[int]:
     """The pids of development's service processes (the launchers the agent started)."""
     with Session.open(repo) as session:
         env = session.pipeline().environment("development")
-        found = for_environment(session.workspace.home, env, "shop").status()
+        found = session.target(env, "shop").status()
     assert found is not None
     return [p.pid for p in found.processes] or [found.pid]  # type: ignore[list-item]
 

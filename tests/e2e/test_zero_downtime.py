@@ -161,3 +161,29 @@ def test_sigkill_of_the_agent_mid_deploy_leaves_one_release_and_a_true_record(
         e for e in json.loads(status.stdout)["environments"] if e["name"] == "development"
     )
     assert development["serving"] == expected and development["digest"] == expected
+
+
+def test_a_killed_agent_leaves_the_port_serving_and_status_and_logs_bring_it_back(
+    shop: Path,
+) -> None:
+    url = configure(shop, watch=1)
+    assert cli(shop, "deploy", "development", OLD).returncode == 0
+    agent = AgentClient(shop / ".stageline")
+    pid = agent.agent_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    old = digest_of(shop, OLD)
+    assert httpx.get(f"{url}/healthz", trust_env=False).json()["digest"] == old  # no agent
+    assert not agent.is_running()
+    status = cli(shop, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    development = next(
+        e for e in json.loads(status.stdout)["environments"] if e["name"] == "development"
+    )
+    assert development["serving"] == old and development["health"] == "healthy"
+    again = agent.agent_pid()
+    assert again is not None and again != pid
+    os.kill(again, signal.SIGKILL)
+    logs = cli(shop, "logs", "development")
+    assert logs.returncode == 0, logs.stderr
+    assert agent.agent_pid() not in (None, again)

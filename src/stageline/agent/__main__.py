@@ -13,9 +13,10 @@ from stageline.errors import AgentError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stageline.agent", description=__doc__)
     parser.add_argument("--home", type=Path, required=True, help="the .stageline folder")
+    parser.add_argument("--log", type=Path, help="log to this file, rotated (else stderr)")
     args = parser.parse_args(argv)
     try:
-        run_agent(args.home)
+        run_agent(args.home, log_file=args.log)
     except AgentError as exc:
         hint = f" ({exc.hint})" if exc.hint else ""
         print(f"stageline agent: error: {exc}{hint}", file=sys.stderr)

@@ -12,13 +12,17 @@ from typing import Any
 
 from stageline.agent.release import DeploymentRef, ReleaseSpec
 from stageline.agent.spec import ProcessSpec, ServiceStatus
-from stageline.agent.state import AgentPaths, load_desired
+from stageline.agent.state import AgentPaths, load_desired, load_proxied
 from stageline.agent.supervisor import read_log_tail
 from stageline.errors import AgentError
 from stageline.procfs import is_alive
 
 POLL_INTERVAL = 0.05
 STOP_ALLOWANCE = 60.0  # on top of health_timeout: stopping the old process, starting the new
+
+
+class NoAgent(AgentError):
+    """Nothing answers on the agent's socket (it never ran, or it died)."""
 
 
 class AgentClient:
@@ -32,23 +36,41 @@ class AgentClient:
         """What should run, as kept on disk (readable whether or not the agent runs)."""
         return load_desired(self.paths)
 
+    def needed(self) -> bool:
+        """True if this home has something for an agent to run (a service or a blue/green
+        environment on disk); a state file that cannot be read counts as something."""
+        try:
+            return bool(load_desired(self.paths)) or bool(load_proxied(self.paths))
+        except AgentError:
+            return True
+
     # -- the agent itself ------------------------------------------------------------------
 
     def is_running(self) -> bool:
-        """True if an agent answers on the socket."""
+        """True if an agent answers on the socket (never starts one)."""
         try:
-            self._request({"op": "ping"}, timeout=5)
+            self._send({"op": "ping"}, timeout=5)
         except AgentError:
             return False
         return True
 
     def agent_pid(self) -> int | None:
-        """The running agent's pid, or None if none answers."""
+        """The running agent's pid, or None if none answers (never starts one)."""
         try:
-            pid = self._request({"op": "ping"}, timeout=5)["pid"]
+            pid = self._send({"op": "ping"}, timeout=5)["pid"]
         except AgentError:
             return None
         return pid if isinstance(pid, int) else None
+
+    def available(self) -> bool:
+        """True if an agent answers, started now if it is ``needed``; False if none runs
+        and none is needed (nothing was ever deployed here, or everything was stopped)."""
+        if self.is_running():
+            return True
+        if not self.needed():
+            return False
+        self.ensure_running()
+        return True
 
     def ensure_running(self, timeout: float = 10) -> None:
         """Start the agent, detached from us, unless one already answers."""
@@ -58,8 +80,9 @@ class AgentClient:
         self.paths.dir.mkdir(parents=True, exist_ok=True)
         with self.paths.log.open("ab") as log:
             offset = log.tell()
+            home, rotated_log = str(self.home), str(self.paths.log)
             agent = subprocess.Popen(
-                [sys.executable, "-m", "stageline.agent", "--home", str(self.home)],
+                [sys.executable, "-m", "stageline.agent", "--home", home, "--log", rotated_log],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -168,7 +191,20 @@ class AgentClient:
     # -- the wire --------------------------------------------------------------------------
 
     def _request(self, request: dict[str, Any], *, timeout: float) -> dict[str, Any]:
-        """Send one order and read its answer; AgentError if there is no agent or it says no."""
+        """Send one order and read its answer, starting the agent first if none answers and
+        one is ``needed`` (the only way orders go: every command that needs the agent
+        brings it back). AgentError if there is still no agent, or it says no. An order
+        is never sent twice: only a failed *connect* starts the agent and retries."""
+        try:
+            return self._send(request, timeout=timeout)
+        except NoAgent:
+            if not self.needed():
+                raise
+        self.ensure_running()
+        return self._send(request, timeout=timeout)
+
+    def _send(self, request: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        """Send one order to the agent that runs; NoAgent if none does."""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(timeout)
@@ -177,7 +213,7 @@ class AgentClient:
                 with sock.makefile("rb") as answer:
                     line = answer.readline()
         except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise AgentError(
+            raise NoAgent(
                 f"no agent is running for {self.home}",
                 hint="`stageline agent` starts one (deploys start it by themselves)",
             ) from exc

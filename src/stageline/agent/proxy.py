@@ -1,25 +1,37 @@
 """The per-environment HTTP/1.1 reverse proxy that fronts an environment's public port.
 
-It runs in the agent's asyncio loop and parses nothing by hand: both sides speak through
-``h11``. Routing is decided **per request**: each request reads the proxy's current
-:class:`Backends` (one reference), so a keep-alive client connection moves to the new
-release at its next request, while a request already in flight finishes where it
-started. A switch is one reference swap (:meth:`Proxy.switch`); the old ``Backends``
-counts its requests in flight so the caller can drain it.
+It runs in the environment's own front process (``front.py``), never in the agent, and
+parses nothing by hand: both sides speak through ``h11``. Routing is decided **per
+request**: each request reads the proxy's current :class:`Backends` (one reference), so
+a keep-alive client connection moves to the new release at its next request, while a
+request already in flight finishes where it started. A switch is one reference swap
+(:meth:`Proxy.switch`); the old ``Backends`` counts its requests in flight so the front
+can drain it.
 
 Bodies stream both ways (content-length, chunked, or close-delimited responses), never
 buffered whole. Upstream connections are kept alive and pooled per backend process.
 ``X-Forwarded-For`` and ``Forwarded`` get the client's address appended and
 ``X-Forwarded-Proto`` is set when absent. Upgrades (websockets) are not supported.
+
+Isolation (:class:`Limits`): at most ``max_connections`` client connections at a time
+(more are accepted and closed at once), new connections accepted at most
+``accept_rate`` per second (a token bucket; the rest wait in the kernel's queue), a
+request head must arrive within ``header_timeout`` seconds, a keep-alive connection
+idle for ``idle_timeout`` seconds is closed. Refusals are logged at most once per
+``REFUSAL_LOG_INTERVAL`` seconds, as a count, so a flood cannot grow the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import socket
+import struct
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import h11
 
@@ -28,7 +40,9 @@ log = logging.getLogger("stageline.agent.proxy")
 READ_SIZE = 64 * 1024
 POOL_IDLE_MAX = 2.0  # seconds; servers close idle keep-alive connections (uvicorn: 5 s)
 POOL_SIZE = 32  # idle connections kept per backend process
-CLIENT_IDLE_TIMEOUT = 300.0
+LISTEN_BACKLOG = 1024
+REFUSAL_LOG_INTERVAL = 10.0
+RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: a refusal costs no TIME_WAIT
 HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -42,6 +56,58 @@ HOP_BY_HOP = frozenset(
     }
 )
 Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of the host one environment's proxy may take (see the module docstring)."""
+
+    max_connections: int = 1024
+    header_timeout: float = 10.0
+    idle_timeout: float = 60.0
+    accept_rate: float = 1000.0  # new connections per second, sustained
+    accept_burst: int = 200
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; ``wait`` says how long until one."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+
+    def take(self, now: float) -> float:
+        """Take a token: 0.0 if there was one, else the seconds to wait before asking again."""
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.rate
+
+
+class CountedLog:
+    """Counts events and logs them at most once per ``interval`` seconds, with the count:
+    the first after a quiet interval at once, the rest with the next one after the
+    interval (or at ``flush``, when the proxy closes)."""
+
+    def __init__(self, message: str, interval: float = REFUSAL_LOG_INTERVAL) -> None:
+        self.message, self.interval = message, interval
+        self.count = 0
+        self.total = 0
+        self._since = time.monotonic()
+
+    def note(self, now: float) -> None:
+        self.count += 1
+        self.total += 1
+        if now - self._since >= self.interval:
+            self.flush(now)
+
+    def flush(self, now: float) -> None:
+        if self.count:
+            log.warning(self.message, self.count, now - self._since)
+        self.count, self._since = 0, now
 
 
 class UpstreamFailed(Exception):
@@ -189,64 +255,133 @@ def response_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
 class Proxy:
     """Serves ``host:port`` and forwards every request to the current :class:`Backends`."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, limits: Limits | None = None) -> None:
         self.host, self.port = host, port
+        self.limits = limits or Limits()
         self.backends: Backends | None = None
-        self._server: asyncio.Server | None = None
+        self._sock: socket.socket | None = None
+        self._acceptor: asyncio.Task[None] | None = None
         self._clients: set[asyncio.Task[None]] = set()
         self.requests = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, reuse_address=True, limit=READ_SIZE
+        self.refused = CountedLog(
+            f"proxy {port}: refused %d connection(s) in the last %.0fs "
+            f"(at its cap of {self.limits.max_connections} connections)"
         )
 
-    def switch(self, backends: Backends) -> Backends | None:
+    async def start(self) -> None:
+        """Listen (OSError if the port is taken) and start accepting."""
+        family = socket.AF_INET6 if ipaddress.ip_address(self.host).version == 6 else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(LISTEN_BACKLOG)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self._acceptor = asyncio.create_task(self._accept_loop(sock), name=f"accept {self.port}")
+
+    @property
+    def connections(self) -> int:
+        return len(self._clients)
+
+    def switch(self, backends: Backends | None) -> Backends | None:
         """Send new requests to ``backends`` from now on; returns the ones replaced."""
         old, self.backends = self.backends, backends
         return old
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._acceptor is not None:
+            self._acceptor.cancel()
+            await asyncio.gather(self._acceptor, return_exceptions=True)
+        if self._sock is not None:
+            self._sock.close()
         for task in list(self._clients):
             task.cancel()
         await asyncio.gather(*self._clients, return_exceptions=True)
+        self.refused.flush(time.monotonic())
         if self.backends is not None:
             self.backends.close()
+
+    async def _accept_loop(self, sock: socket.socket) -> None:
+        """Accept within the budget; over the connection cap, close at once (counted)."""
+        loop = asyncio.get_running_loop()
+        bucket = TokenBucket(self.limits.accept_rate, self.limits.accept_burst)
+        while True:
+            wait = bucket.take(time.monotonic())
+            if wait:
+                await asyncio.sleep(wait)
+                continue
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except OSError as exc:  # EMFILE and friends: back off instead of spinning
+                self.refused.note(time.monotonic())
+                log.debug("proxy %d: accept failed: %s", self.port, exc)
+                await asyncio.sleep(0.1)
+                continue
+            if len(self._clients) >= self.limits.max_connections:
+                self.refused.note(time.monotonic())
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
+                conn.close()
+                continue
+            task = asyncio.create_task(self._serve_socket(conn))
+            self._clients.add(task)
+            task.add_done_callback(self._clients.discard)
+
+    async def _serve_socket(self, conn: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(sock=conn, limit=READ_SIZE)
+        except OSError:
+            conn.close()
+            return
+        await self._serve(reader, writer)
 
     # -- one client connection -----------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._clients.add(task)
         peer = writer.get_extra_info("peername")
         client = str(peer[0]) if peer else "unknown"
         conn = h11.Connection(h11.SERVER)
+        first = True
         try:
             while True:
-                async with asyncio.timeout(CLIENT_IDLE_TIMEOUT):
-                    event = await _next_client_event(conn, reader)
+                event = await self._read_head(conn, reader, first=first)
                 if not isinstance(event, h11.Request):
                     break
                 await self._forward(conn, event, reader, writer, client)
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     break
                 conn.start_next_cycle()
-        except (h11.RemoteProtocolError, TimeoutError):
+                first = False
+        except h11.RemoteProtocolError:
             with contextlib.suppress(h11.LocalProtocolError, ConnectionError):
                 if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                     writer.write(_simple(conn, 400, b"bad request\n"))
-        except (ConnectionError, asyncio.IncompleteReadError, UpstreamFailed):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, UpstreamFailed, TimeoutError):
+            pass  # a timeout: the head was too slow, or the connection idled too long
         except h11.LocalProtocolError as exc:
             log.warning("proxy %d: %s", self.port, exc)
         finally:
-            self._clients.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _read_head(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, *, first: bool
+    ) -> h11.Event:
+        """The next request's head: a keep-alive connection may idle ``idle_timeout``
+        seconds before it starts; once started (or on a new connection) the whole head
+        must arrive within ``header_timeout``. TimeoutError otherwise."""
+        if not first:
+            event = conn.next_event()
+            if event is not h11.NEED_DATA:
+                return _as_event(event)
+            async with asyncio.timeout(self.limits.idle_timeout):
+                conn.receive_data(await reader.read(READ_SIZE))
+        async with asyncio.timeout(self.limits.header_timeout):
+            return await _next_client_event(conn, reader)
 
     async def _forward(
         self,
@@ -395,6 +530,13 @@ async def _next_client_event(conn: h11.Connection, reader: asyncio.StreamReader)
             return h11.ConnectionClosed()
         assert isinstance(event, h11.Event)
         return event
+
+
+def _as_event(event: object) -> h11.Event:
+    if event is h11.PAUSED:
+        return h11.ConnectionClosed()
+    assert isinstance(event, h11.Event)
+    return event
 
 
 async def _drain_request(conn: h11.Connection, reader: asyncio.StreamReader) -> None:

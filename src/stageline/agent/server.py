@@ -26,9 +26,10 @@ never stops the agent.
 Lifetime: exactly one agent per home (an exclusive flock on ``agent/agent.lock``). On
 start it re-adopts the services a previous agent left running (same pid *and* same
 /proc start time, so a reused pid is never mistaken for ours) and starts the desired
-ones that are gone. **SIGTERM or SIGINT ends the agent but leaves the services
-running**, so restarting or upgrading the agent does not take the site down; the
-``shutdown`` order is what stops every service (their desired state is kept, so the
+ones that are gone. **SIGTERM or SIGINT ends the agent but leaves the services and the
+blue/green environments' front processes running** (a SIGKILL does too), so
+restarting or upgrading the agent takes no public port down; the ``shutdown`` order is
+what stops every service and front (their desired state is kept, so the
 next agent starts them again; ``stop`` is what forgets an environment).
 """
 
@@ -56,6 +57,7 @@ from stageline.agent.state import (
     load_desired,
     load_proxied,
     load_running,
+    log_to,
     save_desired,
     save_proxied,
     save_running,
@@ -106,7 +108,7 @@ class Agent:
             for supervisor in self.supervisors.values():
                 supervisor.detach()
             for environment in self.proxied.values():
-                await environment.detach()
+                environment.detach()
             await self._http.aclose()
             log.info("agent %d exiting", os.getpid())
 
@@ -307,7 +309,7 @@ class Agent:
         return {
             "ok": True,
             "settled": environment.settled.is_set(),
-            "environment": environment.describe(),
+            "environment": await environment.describe(),
         }
 
     async def _op_revert(self, request: dict[str, Any]) -> Response:
@@ -349,7 +351,7 @@ class Agent:
     async def _op_status(self, request: dict[str, Any]) -> Response:
         services = {env: _idle_status(spec) for env, spec in self.desired.items()}
         services.update({env: s.status() for env, s in self.supervisors.items()})
-        proxied = {env: p.describe() for env, p in self.proxied.items()}
+        proxied = {env: await p.describe() for env, p in self.proxied.items()}
         for env, environment in self.proxied.items():
             services[env] = _proxied_status(environment)
         return {
@@ -391,7 +393,7 @@ def _proxied_status(environment: ProxiedEnvironment) -> ServiceStatus:
     the public port; ``running``/``healthy`` only if every copy is."""
     fleet = environment.serving
     statuses = [s.status() for s in fleet.supervisors] if fleet else []
-    proxy = environment.proxy
+    front = environment.front
     states = {s.state for s in statuses}
     state: ServiceState = "stopped"
     for candidate in ("crashed", "backoff", "starting", "running"):
@@ -402,7 +404,7 @@ def _proxied_status(environment: ProxiedEnvironment) -> ServiceStatus:
         environment=environment.name,
         release=fleet.release if fleet else "",
         pid=statuses[0].pid if statuses else None,
-        port=proxy.port if proxy else fleet.group.spec.public_port if fleet else 1,
+        port=front.port if front else fleet.group.spec.public_port if fleet else 1,
         state=state,
         healthy=bool(statuses) and all(s.healthy for s in statuses),
         restarts=sum(s.restarts for s in statuses),
@@ -411,13 +413,18 @@ def _proxied_status(environment: ProxiedEnvironment) -> ServiceStatus:
     )
 
 
-def run_agent(home: Path, policy: SupervisionPolicy | None = None) -> None:
+def run_agent(
+    home: Path, policy: SupervisionPolicy | None = None, *, log_file: Path | None = None
+) -> None:
     """Run the agent for ``home`` (a .stageline folder) in this process until it is told
-    to end. Raises AgentError if another agent already runs for the same home."""
+    to end; with ``log_file``, log there (rotated). Raises AgentError if another agent
+    already runs for the same home."""
     paths = AgentPaths(home.resolve())
     paths.dir.mkdir(parents=True, exist_ok=True)
     paths.check_socket_path()
-    if not logging.getLogger().handlers:
+    if log_file is not None:
+        log_to(log_file)
+    elif not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per health check
     lock_fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o600)

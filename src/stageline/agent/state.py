@@ -5,7 +5,9 @@
     agent.lock     flock held by the running agent for its whole life
     agent.pid      the running agent's pid
     agent.sock     the unix socket it takes orders on
-    agent.log      its own log (when started by ``AgentClient.ensure_running``)
+    agent.log      its own log (when started by ``AgentClient.ensure_running``), rotated
+    front-<env>.log  a blue/green environment's front process's log, rotated
+    f-<hash>.sock  the unix socket a front process takes the agent's orders on
     desired.json   environment -> ProcessSpec: what should run (the source of truth)
     running.json   environment (or ``environment:port`` for a proxied one's copies)
                    -> pid, /proc start time, started_at: what does run
@@ -19,10 +21,13 @@ a crash never leaves half a file.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import asdict, dataclass
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,8 @@ from stageline.agent.spec import ProcessSpec, SpecError
 from stageline.errors import AgentError
 
 SOCKET_PATH_MAX = 107  # sun_path is 108 bytes on Linux, including the final NUL
+LOG_MAX_BYTES = 10 * 1024 * 1024  # the agent's and the fronts' logs rotate at this size
+LOG_BACKUPS = 3  # rotated logs kept (``.1`` .. ``.3``)
 
 
 @dataclass(frozen=True)
@@ -71,12 +78,21 @@ class AgentPaths:
     def proxied(self) -> Path:
         return self.dir / "proxied.json"
 
+    def front_socket(self, environment: str) -> Path:
+        """The control socket of ``environment``'s front process: a fixed-length name, so
+        ``check_socket_path`` covers every environment."""
+        digest = hashlib.sha256(environment.encode()).hexdigest()[:8]
+        return self.dir / f"f-{digest}.sock"
+
+    def front_log(self, environment: str) -> Path:
+        return self.dir / f"front-{environment}.log"
+
     def check_socket_path(self) -> None:
         """Unix socket paths are short on Linux; say so instead of failing obscurely."""
-        if len(os.fsencode(self.socket)) > SOCKET_PATH_MAX:
+        if len(os.fsencode(self.front_socket(""))) > SOCKET_PATH_MAX:
             raise AgentError(
                 f"agent socket path is too long for a unix socket: {self.socket}",
-                hint=f"use a .stageline folder whose path is under {SOCKET_PATH_MAX - 17} bytes",
+                hint=f"use a .stageline folder whose path is under {SOCKET_PATH_MAX - 22} bytes",
             )
 
 
@@ -157,3 +173,15 @@ def load_proxied(paths: AgentPaths) -> dict[str, EnvState]:
 
 def save_proxied(paths: AgentPaths, states: dict[str, EnvState]) -> None:
     write_json_atomic(paths.proxied, {env: state.to_dict() for env, state in states.items()})
+
+
+def log_to(path: Path, max_bytes: int = LOG_MAX_BYTES) -> None:
+    """Send this process's logging to ``path``, rotated at ``max_bytes`` with
+    ``LOG_BACKUPS`` old files kept (the agent's and the fronts' logs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=LOG_BACKUPS)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per health check

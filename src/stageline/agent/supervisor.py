@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ import httpx
 
 from stageline.agent.process import ServiceProcess, now_iso
 from stageline.agent.spec import ProcessSpec, ServiceState, ServiceStatus
-from stageline.agent.state import RunningEntry
+from stageline.agent.state import LOG_BACKUPS, LOG_MAX_BYTES, RunningEntry
 from stageline.errors import AgentError
 
 log = logging.getLogger("stageline.agent")
@@ -54,15 +56,39 @@ class Backoff:
 
 
 def read_log_tail(path: Path, offset: int = 0, lines: int = LOG_TAIL_LINES) -> str:
-    """The last ``lines`` lines of a log, ignoring what was there before ``offset``."""
+    """The last ``lines`` lines of a log, ignoring what was there before ``offset`` (all
+    of it if the log was rotated since: it is then shorter than ``offset``)."""
     try:
         with path.open("rb") as f:
             size = f.seek(0, 2)
-            f.seek(max(offset, size - 64 * 1024))
+            f.seek(max(offset if offset <= size else 0, size - 64 * 1024))
             data = f.read()
     except OSError:
         return ""
     return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
+
+
+def rotate_service_log(
+    path: Path, max_bytes: int = LOG_MAX_BYTES, backups: int = LOG_BACKUPS
+) -> bool:
+    """Rotate a service's output log once it is larger than ``max_bytes``: copy it to
+    ``.1`` (older copies move up to ``.{backups}``, the oldest is dropped) and truncate it
+    in place. The service keeps its file open in append mode, so it writes on at the new
+    end (what it writes between the copy and the truncation is lost: logrotate's
+    ``copytruncate``). True if it rotated."""
+    try:
+        if path.stat().st_size <= max_bytes:
+            return False
+        for n in range(backups - 1, 0, -1):
+            older = path.with_name(f"{path.name}.{n}")
+            if older.exists():
+                older.replace(path.with_name(f"{path.name}.{n + 1}"))
+        shutil.copyfile(path, path.with_name(f"{path.name}.1"))
+        os.truncate(path, 0)
+    except OSError as exc:
+        log.warning("could not rotate %s: %s", path, exc)
+        return False
+    return True
 
 
 class Supervisor:
@@ -262,6 +288,8 @@ class Supervisor:
 
     async def _monitor(self) -> None:
         while not self._stopping:
+            if rotate_service_log(Path(self.spec.log_path)):
+                self._log_offset = 0
             proc = self._proc
             if proc is not None and not proc.exited():
                 answer = await self._check(self.policy.health_request_timeout)

@@ -1,9 +1,11 @@
-"""Blue/green for one environment: a proxy on its public port and the release behind it.
+"""Blue/green for one environment: a front process on its public port and the release
+behind it.
 
 ``switch`` starts every copy of the new release on internal ports beside the serving
 one, waits until all pass their health check (any failure: they are stopped, and the
-serving release never stopped serving), writes the new state to disk, swaps the proxy's
-reference (the atomic switch), and returns. In the background it then drains the old
+serving release never stopped serving), writes the new state to disk, has the
+environment's front process (``front.py``) reload it and waits for its answer (the
+atomic switch), and returns. In the background it then drains the old
 release's requests in flight (up to ``drain_timeout``), stops it, and **watches** the new
 one for ``watch`` seconds: a crash, or ``failures`` health checks failed in a row (each
 allowed ``check_timeout`` seconds), starts the previous release again, switches it back
@@ -34,8 +36,8 @@ from typing import Any
 
 import httpx
 
+from stageline.agent.fronts import FrontProcess, front_key
 from stageline.agent.process import ServiceProcess
-from stageline.agent.proxy import Backends, Proxy
 from stageline.agent.record import note_at, settle_at
 from stageline.agent.release import DeploymentRef, EnvState, Group, Outcome, ReleaseSpec
 from stageline.agent.state import AgentPaths, RunningEntry
@@ -76,11 +78,10 @@ def free_ports(count: int) -> tuple[int, ...]:
 
 @dataclass
 class Fleet:
-    """The live processes of one group, and the proxy's view of them."""
+    """The live processes of one group."""
 
     group: Group
     supervisors: list[Supervisor]
-    backends: Backends
 
     @property
     def release(self) -> str:
@@ -107,7 +108,6 @@ class Fleet:
         await asyncio.gather(*(s.wait_healthy(timeout) for s in self.supervisors))
 
     async def stop(self) -> None:
-        self.backends.close()
         await asyncio.gather(*(s.stop() for s in self.supervisors))
 
 
@@ -131,7 +131,7 @@ class ProxiedEnvironment:
         self._policy = policy
         self._save = save  # writes proxied.json and running.json
         self.lock = asyncio.Lock()
-        self.proxy: Proxy | None = None
+        self.front: FrontProcess | None = None
         self.serving: Fleet | None = None
         self.pending: Fleet | None = None
         self.draining: list[Fleet] = []
@@ -152,14 +152,19 @@ class ProxiedEnvironment:
                 entry = supervisor.running_entry()
                 if entry is not None:
                     entries[f"{self.name}:{supervisor.spec.port}"] = entry
+        front = self.front.running_entry() if self.front else None
+        if front is not None:
+            entries[front_key(self.name)] = front
         return entries
 
-    def describe(self) -> dict[str, Any]:
-        """What ``status`` answers for this environment."""
+    async def describe(self) -> dict[str, Any]:
+        """What ``status`` answers for this environment (``front``: its front process's
+        pid, connections and refusals, empty if it does not answer)."""
         until = self.state.watch_until
         left = max(until - time.time(), 0.0) if until is not None else 0.0
+        front = await self.front.stats() if self.front else {}
         return {
-            "public_port": self.proxy.port if self.proxy else None,
+            "public_port": self.front.port if self.front else None,
             "serving": self.serving.release if self.serving else None,
             "pending": self.pending.release if self.pending else None,
             "draining": [fleet.release for fleet in self.draining],
@@ -167,7 +172,8 @@ class ProxiedEnvironment:
             "processes": [
                 s.status().to_dict() for s in (self.serving.supervisors if self.serving else [])
             ],
-            "requests": self.proxy.requests if self.proxy else 0,
+            "requests": front.get("requests", 0),
+            "front": {k: front[k] for k in ("pid", "connections", "refused") if k in front},
             "outcome": self.state.outcome.__dict__ if self.state.outcome else None,
         }
 
@@ -178,6 +184,7 @@ class ProxiedEnvironment:
         stop whatever else of ours still runs, settle an unfinished switch."""
         state = self.state
         entries = {k: e for k, e in running.items() if k.startswith(f"{self.name}:")}
+        front = entries.pop(front_key(self.name), None)
         keep: dict[str, RunningEntry] = {}
         if state.serving is not None:
             for port in state.serving.ports:
@@ -192,9 +199,11 @@ class ProxiedEnvironment:
                     await proc.terminate(self._policy.stop_grace)
         if state.serving is not None:
             self.serving = await self._fleet(state.serving, adopt=keep)
-            await self._open_proxy(state.serving.spec)
-            assert self.proxy is not None
-            self.proxy.switch(self.serving.backends)
+            await self._open_front(state.serving.spec, adopt=front)
+        elif front is not None:
+            proc = ServiceProcess.adopt(front.pid, front.proc_start)
+            if proc is not None:
+                await proc.terminate(self._policy.stop_grace)
         ref = state.deployment
         if state.pending is not None:
             self.state = replace(state, pending=None)
@@ -219,7 +228,7 @@ class ProxiedEnvironment:
         """Start ``spec`` beside the serving release, switch to it once healthy, return;
         drain, stop and watch go on in the background. Caller holds ``lock``."""
         await self._interrupt_watch()
-        await self._open_proxy(spec)
+        await self._open_front(spec)
         group = Group(spec, free_ports(spec.processes))
         self.state = replace(self.state, pending=group, deployment=ref, outcome=None)
         self.settled.clear()
@@ -243,13 +252,13 @@ class ProxiedEnvironment:
         for supervisor in new.supervisors:
             supervisor.enable_restart()
         old_spec = self.state.serving.spec if self.state.serving else None
-        self._commit(new, previous=old_spec, watch=spec.watch)
+        await self._commit(new, previous=old_spec, watch=spec.watch)
         fault(self.paths, "after-switch")
         self._after = asyncio.create_task(self._drain_watch_settle())
-        return self.describe()
+        return await self.describe()
 
-    def _commit(self, new: Fleet, *, previous: ReleaseSpec | None, watch: float) -> None:
-        """The switch: state on disk first, then the proxy's one reference swap."""
+    async def _commit(self, new: Fleet, *, previous: ReleaseSpec | None, watch: float) -> None:
+        """The switch: state on disk first, then the front reloads it (and says so)."""
         old = self.serving
         self.state = replace(
             self.state,
@@ -262,9 +271,23 @@ class ProxiedEnvironment:
         if old is not None:
             self.draining.append(old)
         self._save()
-        assert self.proxy is not None
-        self.proxy.switch(new.backends)
+        await self._reload_front()
         log.info("%s: switched to %s", self.name, new.release[:19])
+
+    async def _reload_front(self) -> None:
+        """Have the front route as the state on disk says; a front that cannot is logged
+        (the deploying command's check through the public port then fails the deploy)."""
+        assert self.front is not None
+        try:
+            routed = await self.front.reload()
+        except AgentError as exc:
+            log.error("%s: the front did not take the switch: %s", self.name, exc)
+            return
+        serving = self.serving.release if self.serving else None
+        if routed.get("release") != serving:
+            log.error(
+                "%s: the front routes to %s, not %s", self.name, routed.get("release"), serving
+            )
 
     async def _drain_watch_settle(self) -> None:
         try:
@@ -280,11 +303,11 @@ class ProxiedEnvironment:
         for fleet in list(self.draining):
             timeout = self.serving.group.spec.drain_timeout if self.serving else 0.0
             fault(self.paths, "during-drain")
-            if not await fleet.backends.drain(timeout):
+            drained = await self.front.drain(fleet.group.ports, timeout) if self.front else True
+            if not drained:
                 log.warning(
-                    "%s: %d request(s) still in flight after %gs; stopping %s anyway",
+                    "%s: requests still in flight after %gs; stopping %s anyway",
                     self.name,
-                    fleet.backends.in_flight,
                     timeout,
                     fleet.release[:19],
                 )
@@ -348,7 +371,7 @@ class ProxiedEnvironment:
             return
         for supervisor in self.pending.supervisors:
             supervisor.enable_restart()
-        self._commit(self.pending, previous=None, watch=0)
+        await self._commit(self.pending, previous=None, watch=0)
         self.state = replace(self.state, watch_until=None)
         await self._finish(ref, "rolled_back", reason)
         await self._note(ref, "switch_back.done", reason=reason, to=previous.release)
@@ -373,7 +396,7 @@ class ProxiedEnvironment:
             await asyncio.gather(task, return_exceptions=True)
         await self._roll_back(reason, self.state.deployment)
         self.settled.set()
-        return self.describe()
+        return await self.describe()
 
     async def _interrupt_watch(self) -> None:
         """A new switch ends the watch of the last one: what serves now is accepted."""
@@ -393,54 +416,60 @@ class ProxiedEnvironment:
     # -- stopping ------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Stop the proxy and every process (the state is the caller's to keep or drop)."""
+        """Stop the front (the public port closes) and every process (the state is the
+        caller's to keep or drop)."""
         task, self._after = self._after, None
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if self.proxy is not None:
-            await self.proxy.close()
-            self.proxy = None
+        if self.front is not None:
+            await self.front.stop()
+            self.front = None
         fleets, self.serving, self.pending, self.draining = self.fleets(), None, None, []
         await asyncio.gather(*(fleet.stop() for fleet in fleets))
         self.settled.set()
 
-    async def detach(self) -> None:
-        """The agent is exiting on SIGTERM: leave the processes running, close the proxy."""
+    def detach(self) -> None:
+        """The agent is exiting on SIGTERM: leave the processes and the front running."""
         if self._after is not None:
             self._after.cancel()
         for fleet in self.fleets():
             for supervisor in fleet.supervisors:
                 supervisor.detach()
-        if self.proxy is not None:
-            await self.proxy.close()
+        if self.front is not None:
+            self.front.detach()
 
     # -- internals -----------------------------------------------------------------------
 
-    async def _open_proxy(self, spec: ReleaseSpec) -> None:
-        if self.proxy is not None and self.proxy.port == spec.public_port:
+    async def _open_front(self, spec: ReleaseSpec, adopt: RunningEntry | None = None) -> None:
+        """Make sure a front serves ``spec``'s public port: the one that does, one a
+        previous agent left (``adopt``), or a new one. AgentError if the port is taken."""
+        front = self.front
+        if front is not None and (front.host, front.port) == (spec.host, spec.public_port):
             return
-        if self.proxy is not None:
-            await self.proxy.close()
-            self.proxy = None
-        proxy = Proxy(spec.host, spec.public_port)
-        try:
-            await proxy.start()
-        except OSError as exc:
-            raise AgentError(
-                f"cannot serve {self.name} on {spec.host}:{spec.public_port}: {exc.strerror}",
-                hint="another program uses that port; stop it or change target.port",
-            ) from exc
-        self.proxy = proxy
-        if self.serving is not None:
-            proxy.switch(self.serving.backends)
+        if front is not None:
+            await front.stop()
+            self.front = None
+        front = FrontProcess(
+            self.paths,
+            self.name,
+            spec.host,
+            spec.public_port,
+            stop_grace=self._policy.stop_grace,
+            on_change=self._save,
+        )
+        if adopt is None or not await front.adopt(adopt):
+            await front.start()
+        self.front = front
+        self._save()
+        await self._reload_front()
 
     async def _fleet(self, group: Group, adopt: dict[str, RunningEntry] | None = None) -> Fleet:
         """Start (or adopt) every copy of ``group``; raises AgentError/OSError on a first
         start that fails (the copies started so far are part of the fleet returned by
         the exception's cleanup path only through ``self.pending``)."""
         supervisors: list[Supervisor] = []
-        fleet = Fleet(group, supervisors, Backends(group.spec.release, group.ports))
+        fleet = Fleet(group, supervisors)
         policy = replace(self._policy, health_request_timeout=group.spec.check_timeout)
         if adopt is None:
             self.pending = fleet

@@ -368,7 +368,9 @@ def logs(
     """Print the service's log in ENVIRONMENT."""
     with Session.open(directory) as session:
         pipe = session.pipeline()
-        path = session.target(pipe.environment(environment), pipe.service.name).log_path()
+        target = session.target(pipe.environment(environment), pipe.service.name)
+        target.status()  # a command that needs the agent brings a dead one back
+        path = target.log_path()
     if not path.is_file():
         output.warning(f"no log yet for {environment}")
         return

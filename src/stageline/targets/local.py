@@ -59,6 +59,7 @@ from stageline.targets.base import (
 
 READY = ".ready"
 TAIL_LINES = 20
+PUBLIC_CHECK_TIMEOUT = 10.0  # seconds the first request through the public port may take
 
 
 class LocalTarget:
@@ -324,13 +325,28 @@ class LocalTarget:
                 hint=f"see `stageline logs {self.env.name}`"
                 + ("; the previous release keeps serving" if serving else ""),
             ) from None
+        self._require_public_answer(version, prepared.release.manifest.service.health)
         found = self.status()
         assert found is not None
         return found
 
+    def _require_public_answer(self, version: str, health_path: str) -> None:
+        """After a switch: a real request through the public port must be answered by the
+        release, or the deploy fails (it is not "healthy" because the copies are)."""
+        host = _listen_host(self.env.url)
+        url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{self.env.target.port}"
+        problem = public_answer_problem(url + health_path, PUBLIC_CHECK_TIMEOUT)
+        if problem is not None:
+            raise DeployFailed(
+                self.env.name,
+                f"{version} was switched in, but {url}{health_path} did not answer through "
+                f"{self.env.name}'s public port: {problem}",
+                hint=f"see `stageline status` and {self.agent.paths.dir}/front-{self.env.name}.log",
+            )
+
     def wait_watch(self, timeout: float) -> WatchOutcome | None:
         """Wait for the watch window after a switch to end; None if not blue/green."""
-        if not self.agent.is_running() or self.env.name not in self.agent.proxied():
+        if not self.agent.available() or self.env.name not in self.agent.proxied():
             return None
         described = self.agent.outcome(self.env.name, timeout=timeout)
         outcome = described.get("outcome") or {}
@@ -366,7 +382,7 @@ class LocalTarget:
     # -- observe and stop ----------------------------------------------------------------
 
     def status(self) -> ServiceStatus | None:
-        if not self.agent.is_running():
+        if not self.agent.available():  # brings a dead agent back if something should run
             return None
         found = self.agent.status().get(self.env.name)
         if found is None:
@@ -387,7 +403,7 @@ class LocalTarget:
         )
 
     def stop(self) -> None:
-        if self.agent.is_running():
+        if self.agent.available():  # a dead agent is brought back to stop what it left
             self.agent.stop(self.env.name, shutdown_when_idle=True)
 
     def log_path(self) -> Path:
@@ -456,6 +472,25 @@ def _listen_host(url: str) -> str:
     except ValueError:
         return "127.0.0.1"
     return host
+
+
+def public_answer_problem(url: str, timeout: float) -> str | None:
+    """None if ``url`` answers 200 within ``timeout`` seconds (retrying while it refuses
+    or answers 502/503, as a front that was just restarted may); else why it did not."""
+    with httpx.Client(trust_env=False, timeout=min(timeout, 5.0)) as http:
+        deadline = time.monotonic() + timeout
+        while True:  # at least once, however late
+            try:
+                response = http.get(url)
+            except httpx.HTTPError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    return None
+                problem = f"HTTP {response.status_code}"
+            if time.monotonic() >= deadline:
+                return problem
+            time.sleep(0.2)
 
 
 def port_is_free(port: int) -> bool:

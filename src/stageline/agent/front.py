@@ -1,0 +1,217 @@
+"""``python -m stageline.agent.front``: one blue/green environment's public port, in a
+process of its own.
+
+The agent starts one front per blue/green environment, in its own session (as it does
+services), so a SIGKILLed or upgraded agent leaves every public port serving, and a
+flood on one environment's port is that front's problem only (``proxy.Limits``). The
+front holds the listening socket and routes to the release ``proxied.json`` names as
+``serving`` for its environment. It reads that file at start and again on each
+``reload`` order: the agent writes the file (atomically), then sends ``reload`` and
+waits for the answer, so when the agent goes on to drain and stop the old copies, the
+front has already stopped sending them new requests.
+
+Orders come over a unix socket (``AgentPaths.front_socket``), one JSON line each way::
+
+    ping                  -> {"ok": true, "pid", "port", "release", "ports", "requests",
+                              "connections", "refused"}
+    reload                -> {"ok": true, "release", "ports"}   routes as proxied.json says
+    drain  ports, timeout -> {"ok": true, "drained": bool, "in_flight": N}
+
+``drain`` waits until no request is in flight to the release on ``ports`` (one the front
+switched away from), then closes its pooled connections. The front raises its open-file
+limit to the hard limit at start, and logs to ``front-<env>.log``, rotated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import resource
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from stageline.agent.proxy import Backends, Proxy
+from stageline.agent.state import AgentPaths, load_proxied, log_to
+from stageline.errors import AgentError
+
+log = logging.getLogger("stageline.agent.front")
+ORDER_LIMIT = 64 * 1024
+EXIT_CANNOT_LISTEN = 2
+Answer = dict[str, Any]
+
+
+class Front:
+    """The proxy of one environment, and the control socket that re-routes it."""
+
+    def __init__(self, paths: AgentPaths, environment: str, proxy: Proxy) -> None:
+        self.paths, self.environment, self.proxy = paths, environment, proxy
+        self._retired: dict[tuple[int, ...], Backends] = {}
+        self._done = asyncio.Event()
+
+    def routes(self) -> tuple[str, tuple[int, ...]] | None:
+        """The release and internal ports proxied.json says this environment serves."""
+        state = load_proxied(self.paths).get(self.environment)
+        if state is None or state.serving is None:
+            return None
+        return state.serving.spec.release, state.serving.ports
+
+    def reload(self) -> Answer:
+        """Route as proxied.json says; the replaced backends wait for their ``drain``."""
+        found = self.routes()
+        current = self.proxy.backends
+        if found is not None and current is not None and tuple(current.ports) == found[1]:
+            return self._describe_routes()
+        old = self.proxy.switch(Backends(*found) if found else None)
+        for ports, backends in list(self._retired.items()):  # nothing left to wait for
+            if backends.in_flight == 0:
+                backends.close()
+                del self._retired[ports]
+        if old is not None:
+            self._retired[tuple(old.ports)] = old
+            log.info("%s: routing to %s", self.environment, found[0][:19] if found else "nothing")
+        return self._describe_routes()
+
+    async def drain(self, ports: tuple[int, ...], timeout: float) -> Answer:
+        backends = self._retired.get(ports)
+        if backends is None:
+            return {"ok": True, "drained": True, "in_flight": 0}
+        drained = await backends.drain(timeout)
+        backends.close()
+        self._retired.pop(ports, None)
+        return {"ok": True, "drained": drained, "in_flight": backends.in_flight}
+
+    def ping(self) -> Answer:
+        return {
+            **self._describe_routes(),
+            "pid": os.getpid(),
+            "port": self.proxy.port,
+            "requests": self.proxy.requests,
+            "connections": self.proxy.connections,
+            "refused": self.proxy.refused.total,
+        }
+
+    def _describe_routes(self) -> Answer:
+        backends = self.proxy.backends
+        return {
+            "ok": True,
+            "release": backends.release if backends else None,
+            "ports": list(backends.ports) if backends else [],
+        }
+
+    # -- the control socket --------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Take orders until SIGTERM/SIGINT; then close the port."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._done.set)
+        path = self.paths.front_socket(self.environment)
+        path.unlink(missing_ok=True)
+        server = await asyncio.start_unix_server(self._order, path=str(path), limit=ORDER_LIMIT)
+        os.chmod(path, 0o600)
+        ours = path.stat().st_ino  # a front started after us may have replaced it
+        log.info("%s: front %d serving port %d", self.environment, os.getpid(), self.proxy.port)
+        try:
+            await self._done.wait()
+        finally:
+            server.close()
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_ino == ours:
+                    path.unlink()
+            await self.proxy.close()
+            log.info("%s: front %d exiting", self.environment, os.getpid())
+
+    async def _order(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            answer = await self._dispatch(line)
+            writer.write(json.dumps(answer).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def _dispatch(self, line: bytes) -> Answer:
+        try:
+            order = json.loads(line)
+        except ValueError:
+            return {"ok": False, "error": "order is not valid JSON"}
+        if not isinstance(order, dict):
+            return {"ok": False, "error": "order must be a JSON object"}
+        handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Answer]]] = {
+            "ping": self._op_ping,
+            "reload": self._op_reload,
+            "drain": self._op_drain,
+        }
+        handler = handlers.get(str(order.get("op")))
+        if handler is None:
+            return {"ok": False, "error": f"unknown op {order.get('op')!r}"}
+        try:
+            return await handler(order)
+        except AgentError as exc:
+            return {"ok": False, "error": str(exc)}
+
+    async def _op_ping(self, order: dict[str, Any]) -> Answer:
+        return self.ping()
+
+    async def _op_reload(self, order: dict[str, Any]) -> Answer:
+        return self.reload()
+
+    async def _op_drain(self, order: dict[str, Any]) -> Answer:
+        ports, timeout = order.get("ports"), order.get("timeout")
+        if not isinstance(ports, list) or not all(isinstance(p, int) for p in ports):
+            return {"ok": False, "error": "field 'ports' must list ports"}
+        if not isinstance(timeout, int | float) or timeout < 0:
+            return {"ok": False, "error": "field 'timeout' must be a non-negative number"}
+        return await self.drain(tuple(ports), float(timeout))
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit; returns the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft
+
+
+async def run_front(paths: AgentPaths, environment: str, host: str, port: int) -> int:
+    proxy = Proxy(host, port)
+    try:
+        await proxy.start()
+    except OSError as exc:
+        print(f"cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr, flush=True)
+        return EXIT_CANNOT_LISTEN
+    front = Front(paths, environment, proxy)
+    try:
+        front.reload()
+    except AgentError as exc:  # a damaged state file: serve 503 until the agent re-routes
+        log.error("%s: %s", environment, exc)
+    await front.serve()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stageline.agent.front", description=__doc__)
+    parser.add_argument("--home", type=Path, required=True, help="the .stageline folder")
+    parser.add_argument("--environment", required=True)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    paths = AgentPaths(args.home.resolve())
+    log_to(paths.front_log(args.environment))
+    limit = raise_open_file_limit()
+    log.info("%s: open-file limit %d", args.environment, limit)
+    return asyncio.run(run_front(paths, args.environment, args.host, args.port))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""The agent's side of a front process (``front.py``): start, adopt, order, stop.
+
+A front is started in its own session, like a service, and recorded in ``running.json``
+as ``<env>:front`` (pid and /proc start time), so a restarted agent adopts it instead of
+starting another one while the old one still holds the port. If it exits while the
+agent runs, it is started again (with backoff); at start it routes by ``proxied.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from stageline.agent.process import ServiceProcess, now_iso
+from stageline.agent.spec import ProcessSpec
+from stageline.agent.state import AgentPaths, RunningEntry
+from stageline.agent.supervisor import Backoff, read_log_tail
+from stageline.errors import AgentError
+
+log = logging.getLogger("stageline.agent")
+START_TIMEOUT = 10.0
+ORDER_TIMEOUT = 10.0
+FRONT_RELEASE = "front"  # the ``release`` of a front's running.json entry
+Answer = dict[str, Any]
+
+
+def front_key(environment: str) -> str:
+    """A front's key in ``running.json``."""
+    return f"{environment}:front"
+
+
+class FrontProcess:
+    """One environment's front process, as the agent sees it."""
+
+    def __init__(
+        self,
+        paths: AgentPaths,
+        environment: str,
+        host: str,
+        port: int,
+        *,
+        stop_grace: float,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.paths, self.environment = paths, environment
+        self.name = environment
+        self.host, self.port = host, port
+        self.stop_grace = stop_grace
+        self._on_change = on_change  # a new pid: running.json must say so
+        self._proc: ServiceProcess | None = None
+        self._started_at = ""
+        self._watcher: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._backoff = Backoff(0.2, 5.0)
+
+    @property
+    def spec(self) -> ProcessSpec:
+        argv = [sys.executable, "-m", "stageline.agent.front", "--home", str(self.paths.home)]
+        argv += ["--environment", self.environment, "--host", self.host, "--port", str(self.port)]
+        env = {k: v for k, v in os.environ.items() if k != "STAGELINE_AGENT_FAULT"}
+        return ProcessSpec(
+            environment=self.environment,
+            release=FRONT_RELEASE,
+            argv=argv,
+            cwd=str(self.paths.dir),
+            env=env,
+            port=self.port,
+            health_path="/",
+            log_path=str(self.paths.front_log(self.environment)),
+        )
+
+    def running_entry(self) -> RunningEntry | None:
+        proc = self._proc
+        if proc is None or proc.exited():
+            return None
+        return RunningEntry(proc.pid, proc.proc_start, self._started_at, FRONT_RELEASE)
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the front and return once it answers; AgentError (it is gone) if it
+        exits first, e.g. because another program holds the port."""
+        try:
+            proc, offset = ServiceProcess.spawn(self.spec)
+        except OSError as exc:
+            raise AgentError(f"could not start {self.environment}'s front: {exc}") from exc
+        self._proc, self._started_at = proc, now_iso()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_TIMEOUT
+        while True:
+            with contextlib.suppress(AgentError):
+                await self.order({"op": "ping"}, timeout=1.0)
+                break
+            if proc.exited() or loop.time() > deadline:
+                await proc.terminate(self.stop_grace)
+                self._proc = None
+                tail = read_log_tail(self.paths.front_log(self.environment), offset, lines=5)
+                why = tail.splitlines()[-1] if tail else "it did not answer"
+                raise AgentError(
+                    f"cannot serve {self.environment} on {self.host}:{self.port}: {why}",
+                    hint="another program uses that port; stop it or change target.port",
+                    log_tail=tail,
+                )
+            await asyncio.sleep(0.05)
+        log.info("%s: front pid %d on port %d", self.environment, proc.pid, self.port)
+        self._watch()
+        self._on_change()
+
+    async def adopt(self, entry: RunningEntry) -> bool:
+        """Take over the front a previous agent started, if it is that very process and
+        answers for this port; False (and nothing changed) otherwise."""
+        proc = ServiceProcess.adopt(entry.pid, entry.proc_start)
+        if proc is None:
+            return False
+        self._proc, self._started_at = proc, entry.started_at
+        try:
+            answer = await self.order({"op": "ping"}, timeout=2.0)
+        except AgentError:
+            answer = {}
+        if answer.get("port") != self.port or answer.get("pid") != proc.pid:
+            log.info("%s: stopping front pid %d (not answering for it)", self.environment, proc.pid)
+            await proc.terminate(self.stop_grace)
+            self._proc = None
+            return False
+        log.info("%s: adopted front pid %d on port %d", self.environment, proc.pid, self.port)
+        self._watch()
+        return True
+
+    async def stop(self) -> None:
+        """Close the public port: stop the front for good."""
+        self._stopping = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        if self._proc is not None:
+            await self._proc.terminate(self.stop_grace)
+            self._proc = None
+
+    def detach(self) -> None:
+        """Forget the front but leave it serving (the agent is exiting)."""
+        self._stopping = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if self._proc is not None:
+            self._proc.close()
+
+    def _watch(self) -> None:
+        self._watcher = asyncio.create_task(self._restart_on_exit(), name=f"front {self.port}")
+
+    async def _restart_on_exit(self) -> None:
+        """Wait for the front to exit; unless we are stopping, start it again (with
+        backoff, until it starts: its port may be taken for a while)."""
+        proc = self._proc
+        if proc is None:
+            return
+        code = await proc.wait()
+        while not self._stopping:
+            delay = self._backoff.next()
+            log.warning("%s: front exited (%s); restarting in %.1fs", self.name, code, delay)
+            await asyncio.sleep(delay)
+            try:
+                await self.start()
+                return  # start() watches the new one
+            except AgentError as exc:
+                log.error("%s: %s", self.name, exc)
+
+    # -- orders --------------------------------------------------------------------------
+
+    async def reload(self) -> dict[str, Any]:
+        """Make the front route as proxied.json says, and return what it routes to. A
+        front that does not answer is started again (it reads the file at start)."""
+        try:
+            return await self.order({"op": "reload"})
+        except AgentError as exc:
+            log.warning(
+                "%s: front did not take the reload (%s); restarting it", self.environment, exc
+            )
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        if self._proc is not None:
+            await self._proc.terminate(self.stop_grace)
+            self._proc = None
+        await self.start()
+        return await self.order({"op": "ping"})
+
+    async def drain(self, ports: tuple[int, ...], timeout: float) -> bool:
+        """Wait until no request is in flight to the copies on ``ports`` (True), or
+        ``timeout`` seconds (False). A front that is gone has nothing in flight."""
+        try:
+            answer = await self.order(
+                {"op": "drain", "ports": list(ports), "timeout": timeout}, timeout=timeout + 5
+            )
+        except AgentError as exc:
+            log.warning("%s: front did not answer the drain: %s", self.environment, exc)
+            return True
+        return bool(answer.get("drained"))
+
+    async def stats(self) -> dict[str, Any]:
+        """The front's ping answer, or an empty dict if it does not answer."""
+        try:
+            return await self.order({"op": "ping"}, timeout=2.0)
+        except AgentError:
+            return {}
+
+    async def order(
+        self, order: dict[str, Any], *, timeout: float = ORDER_TIMEOUT
+    ) -> dict[str, Any]:
+        """One order over the front's control socket; AgentError if it does not answer ok."""
+        path = self.paths.front_socket(self.environment)
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_unix_connection(str(path))
+                try:
+                    writer.write(json.dumps(order).encode() + b"\n")
+                    await writer.drain()
+                    line = await reader.readline()
+                finally:
+                    writer.close()
+        except (OSError, TimeoutError) as exc:
+            raise AgentError(f"{self.environment}'s front did not answer: {exc!r}") from exc
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or not answer.get("ok"):
+            error = answer.get("error") if isinstance(answer, dict) else "no valid answer"
+            raise AgentError(f"{self.environment}'s front: {error}")
+        return answer
