@@ -54,9 +54,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.e2e.helpers import own_tmp, stop_everything, use_free_ports
 from tests.web.seed import read_anonymously
 
-from stageline import audit, deploy, pipeline, verification
-from stageline.demo import TAGS, prepare_demo_repo
-from stageline.pipeline import Session
 from stageline.services.postgres import free_port
 from stageline.state.models import (
     GENESIS_HASH,
@@ -67,6 +64,9 @@ from stageline.state.models import (
     event_hash,
 )
 from stageline.state.verification import GateRunRow, VerdictRow
+from stageline.usecases import audit, deploy, pipeline, verification
+from stageline.usecases.demo import TAGS, prepare_demo_repo
+from stageline.usecases.pipeline import Session
 
 OLD, NEW = TAGS
 ENVIRONMENTS = ("development", "test", "staging", "production")

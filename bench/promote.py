@@ -32,15 +32,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.helpers import use_free_ports
 
-from stageline import deploy, verification
 from stageline.config.resolve import ReleaseFacts, service_environment
-from stageline.demo import TAGS, prepare_demo_repo
-from stageline.pipeline import Session
-from stageline.secrets import secrets_for
 from stageline.services.postgres import free_port
-from stageline.status import down
 from stageline.targets.backing import postgres_facts, server_admin_url
 from stageline.targets.local import provide_runtime
+from stageline.usecases import deploy, verification
+from stageline.usecases.demo import TAGS, prepare_demo_repo
+from stageline.usecases.pipeline import Session
+from stageline.usecases.secrets import secrets_for
+from stageline.usecases.status import down
 
 OLD, NEW = TAGS
 

@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.helpers import use_free_ports
 
-from stageline import deploy
 from stageline.agent import AgentClient
-from stageline.demo import TAGS, prepare_demo_repo
-from stageline.pipeline import Session
-from stageline.status import down
+from stageline.usecases import deploy
+from stageline.usecases.demo import TAGS, prepare_demo_repo
+from stageline.usecases.pipeline import Session
+from stageline.usecases.status import down
 
 OLD, NEW = TAGS
 PATH = "/healthz"  # the lightest real endpoint: one query against the environment's PostgreSQL

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stageline.access import ACTIONS, AccessRefused, Rules, check, members
 from stageline.config import load_pipeline
+from stageline.decisions.access import ACTIONS, AccessRefused, Rules, check, members
 from stageline.errors import ConfigError
 
 GROUPS = {"leads": ("Lea@Shop.example", "max@shop.example"), "qa": ("ana@shop.example",)}

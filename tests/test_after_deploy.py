@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from stageline.after_deploy import AfterDeploy, CheckRun, budgets, kept_serving
 from stageline.config.model import Environment, Gate
 from stageline.errors import DeployFailed
 from stageline.targets.base import ServiceStatus, SwitchBack
+from stageline.usecases.after_deploy import AfterDeploy, CheckRun, budgets, kept_serving
 
 CHECKS = {"smoke": Gate(kind="http", timeout=60), "orders": Gate(kind="http", timeout=5)}
 ENV = Environment.model_validate(

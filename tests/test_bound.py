@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from stageline.errors import ArtifactNotFound, NotServing, UsageError
-from stageline.pipeline import Session
-from stageline.verification import bound
+from stageline.usecases.pipeline import Session
+from stageline.usecases.verification import bound
 from tests.web.seed import seed
 
 

@@ -1,4 +1,4 @@
-"""The one entry decision (``stageline.entry.judge``): by example, then over every case."""
+"""The one entry decision (``stageline.usecases.entry.judge``): by example, then over every case."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stageline.config.model import Environment, Target, Tier
-from stageline.entry import Gated, judge
-from stageline.policy import EntryFacts
-from stageline.signoff import Hold, SignOff
+from stageline.decisions.policy import EntryFacts
+from stageline.decisions.signoff import Hold, SignOff
+from stageline.usecases.entry import Gated, judge
 
 DIGEST = "sha256:" + "ab" * 32
 PRODUCTION = Environment(

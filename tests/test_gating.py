@@ -1,4 +1,4 @@
-"""What gates are given: the views ``stageline.gating`` builds from a session."""
+"""What gates are given: the views ``stageline.usecases.gating`` builds from a session."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from stageline.gating import gate_views
 from stageline.parity.facts import NotDeployed
-from stageline.pipeline import Session
+from stageline.usecases.gating import gate_views
+from stageline.usecases.pipeline import Session
 
 PIPELINE = """
 [service]

@@ -18,11 +18,11 @@ import pytest
 
 from stageline import redact
 from stageline.identity import Credentials, Unproven
-from stageline.permissions import require
-from stageline.pipeline import Session
-from stageline.signed_audit import verify_store
 from stageline.signing import Statement, sign
 from stageline.state.models import canonical_json, event_hash
+from stageline.usecases.permissions import require
+from stageline.usecases.pipeline import Session
+from stageline.usecases.signed_audit import verify_store
 from tests.test_signing import make_key, public
 from tests.web.seed import ANA, BEN, CHEN, Seeded, seed
 

@@ -182,43 +182,41 @@ def inside(module: str, names: Iterable[str]) -> bool:
 FORBIDDEN: dict[str, frozenset[str]] = {
     # the pipeline file's model and loader: below everything that acts
     "stageline.config": _names(
-        "stageline.gates stageline.state stageline.targets stageline.agent "
-        "stageline.web stageline.cli stageline.pipeline stageline.workspace "
-        "stageline.verification stageline.gating stageline.deploy stageline.status "
-        "stageline.parity stageline.rehearsal"
+        "stageline.gates stageline.state stageline.targets stageline.agent stageline.web "
+        "stageline.cli stageline.usecases stageline.host.workspace stageline.parity "
+        "stageline.rehearsal"
     ),
     # gates are given what they need (GateContext), never fetch it
     "stageline.gates": _names(
-        "stageline.state stageline.workspace stageline.pipeline stageline.config.loader "
-        "stageline.targets stageline.agent stageline.gating stageline.verification "
-        "stageline.deploy stageline.status stageline.web stageline.cli "
+        "stageline.state stageline.host.workspace stageline.config.loader stageline.targets "
+        "stageline.agent stageline.usecases stageline.web stageline.cli "
         "stageline.parity.probe stageline.parity.report stageline.data.snapshot"
     ),
     # the store keeps rows; it knows nothing of what they are for
     "stageline.state": _names(
         "stageline.gates stageline.targets stageline.web stageline.cli stageline.agent "
-        "stageline.pipeline stageline.workspace stageline.config stageline.verification "
-        "stageline.deploy stageline.status"
+        "stageline.usecases stageline.host.workspace stageline.config"
     ),
     "stageline.agent": _names(
-        "stageline.targets stageline.gates stageline.pipeline stageline.web "
-        "stageline.cli stageline.verification"
+        "stageline.targets stageline.gates stageline.usecases stageline.web stageline.cli"
     ),
-    "stageline.targets": _names(
-        "stageline.gates stageline.pipeline stageline.web stageline.cli "
-        "stageline.verification stageline.deploy"
-    ),
+    "stageline.targets": _names("stageline.gates stageline.usecases stageline.web stageline.cli"),
     "stageline.data": _names(
-        "stageline.gates stageline.web stageline.cli stageline.verification "
-        "stageline.deploy stageline.status"
+        "stageline.gates stageline.web stageline.cli stageline.usecases.verification "
+        "stageline.usecases.deploy stageline.usecases.status"
     ),
     "stageline.parity": _names(
-        "stageline.gates stageline.web stageline.cli stageline.verification "
-        "stageline.deploy stageline.status"
+        "stageline.gates stageline.web stageline.cli stageline.usecases.verification "
+        "stageline.usecases.deploy stageline.usecases.status"
     ),
     "stageline.rehearsal": _names(
-        "stageline.pipeline stageline.state stageline.workspace stageline.targets "
+        "stageline.usecases stageline.state stageline.host.workspace stageline.targets "
         "stageline.web stageline.cli"
+    ),
+    # the host's infrastructure serves everything above it
+    "stageline.host": _names(
+        "stageline.usecases stageline.gates stageline.targets stageline.agent stageline.web "
+        "stageline.cli"
     ),
     "stageline.web": _names("stageline.cli"),
 }
@@ -229,14 +227,8 @@ ONLY: dict[str, frozenset[str]] = {
     "stageline.values": _names(""),
     "stageline.runtime": _names(""),
     "stageline.plugins": _names("stageline.errors"),
-    "stageline.access": _names("stageline.config stageline.errors"),
-    "stageline.pins": _names("stageline.config stageline.errors"),
-    "stageline.signoff": _names(
-        "stageline.config stageline.errors stageline.pins stageline.values"
-    ),
-    "stageline.policy": _names(
-        "stageline.config stageline.errors stageline.signoff stageline.pins stageline.values"
-    ),
+    # pure decisions: facts in, a decision out (each module may use the others)
+    "stageline.decisions": _names("stageline.config stageline.errors stageline.values"),
 }
 
 #: the CLI, and the only modules outside it that may import it
@@ -260,11 +252,11 @@ def breaks_rule(edge: Edge) -> str | None:
 def test_the_graph_is_read() -> None:
     """The parser finds what is known to be there (so an empty graph cannot pass)."""
     found = {(e.source, e.target, e.where) for e in edges()}
-    assert ("stageline.verification", "stageline.gates.runner", "module") in found
+    assert ("stageline.usecases.verification", "stageline.gates.runner", "module") in found
     assert ("stageline.gates", "stageline.gates.runner", "module") in found
-    assert ("stageline.verification", "stageline.gates", "module") in found  # its package
+    assert ("stageline.usecases.verification", "stageline.gates", "module") in found  # its package
     assert ("stageline.cli.app", "stageline.config", "function") in found
-    assert ("stageline.gates.pytest_gate", "stageline.isolation", "type") in found
+    assert ("stageline.gates.pytest_gate", "stageline.rehearsal.isolation", "type") in found
     assert len(modules()) > 100
 
 
@@ -294,7 +286,12 @@ def test_every_import_keeps_to_its_layer() -> None:
 
 @pytest.mark.parametrize(
     "forbidden",
-    ["stageline.pipeline", "stageline.config.loader", "stageline.workspace", "stageline.state"],
+    [
+        "stageline.usecases.pipeline",
+        "stageline.config.loader",
+        "stageline.host.workspace",
+        "stageline.state",
+    ],
 )
 def test_no_gate_reaches_back_into_the_application(forbidden: str) -> None:
     """Gates are given the pipeline, the store and the targets; none fetches them."""
@@ -307,10 +304,10 @@ def test_no_gate_reaches_back_into_the_application(forbidden: str) -> None:
 
 
 def test_the_rules_catch_a_breach() -> None:
-    assert breaks_rule(Edge("stageline.gates.parity", "stageline.pipeline", 1, "function"))
+    assert breaks_rule(Edge("stageline.gates.parity", "stageline.usecases.pipeline", 1, "function"))
     assert breaks_rule(Edge("stageline.config.loader", "stageline.gates.registry", 1, "module"))
     assert breaks_rule(Edge("stageline.state.store", "stageline.cli.app", 1, "type"))
-    assert breaks_rule(Edge("stageline.signoff", "stageline.state", 1, "module"))
+    assert breaks_rule(Edge("stageline.decisions.signoff", "stageline.state", 1, "module"))
     assert breaks_rule(Edge("stageline.__main__", "stageline.cli", 1, "module")) is None
     assert (
         breaks_rule(Edge("stageline.gates.parity", "stageline.parity.compare", 1, "module")) is None

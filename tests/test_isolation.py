@@ -14,7 +14,7 @@ import pytest
 
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
-from stageline.isolation import FENCE, aimed_at_live, copy_variables, isolate, suspects
+from stageline.rehearsal.isolation import FENCE, aimed_at_live, copy_variables, isolate, suspects
 from stageline.services.postgres import PostgresServer
 
 LIVE = PostgresFacts("127.0.0.1", 5544, "stageline", "livepw", "shop")

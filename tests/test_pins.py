@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stageline.config.model import Environment, Gate, Target, Tier
-from stageline.pins import changes, pin_from_parts, pin_of
+from stageline.decisions.pins import changes, pin_from_parts, pin_of
 
 GROUPS = {"qa": ("Ana@x", "ben@x"), "ops": ("olga@x",)}
 

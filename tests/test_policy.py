@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from stageline.config.model import Environment, Target, Tier
-from stageline.policy import EntryFacts, decide, tag_accepted
+from stageline.decisions.policy import EntryFacts, decide, tag_accepted
 
 DIGEST = "sha256:" + "ab" * 32
 

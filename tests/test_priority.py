@@ -1,4 +1,4 @@
-"""The deploy's lowered priority applies to its preparation work only (stageline.priority);
+"""The deploy's lowered priority applies to its preparation work only (stageline.host.priority);
 tests/e2e/test_release_trust.py shows the agent, servers and services keep the command's."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from stageline import priority
+from stageline.host import priority
 
 
 def test_only_preparation_work_is_lowered() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stageline import release_folder
+from stageline.host import release_folder
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stageline.errors import SchemaRefused, UsageError
-from stageline.schema_check import (
+from stageline.decisions.schema_check import (
     SchemaFacts,
     choices,
     compare,
@@ -18,6 +17,7 @@ from stageline.schema_check import (
     plan_lines,
     refusal,
 )
+from stageline.errors import SchemaRefused, UsageError
 
 AHEAD = SchemaFacts(
     environment="production",

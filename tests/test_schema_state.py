@@ -7,8 +7,8 @@ from pathlib import Path
 import psycopg
 
 from stageline.rehearsal.tools import Django, local_runner
-from stageline.schema_state import detect_tool, expected_revision, read_revision
 from stageline.state import Store
+from stageline.usecases.schema_state import detect_tool, expected_revision, read_revision
 from tests.state.test_store import artifact
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stageline.pipeline import Session
+from stageline.usecases.pipeline import Session
 
 PIPELINE = """
 [service]

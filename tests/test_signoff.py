@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from stageline.config.model import Freeze
-from stageline.pins import GatePin, pin_from_parts
-from stageline.signoff import (
+from stageline.decisions.pins import GatePin, pin_from_parts
+from stageline.decisions.signoff import (
     ApprovalRule,
     GateRun,
     SignOff,

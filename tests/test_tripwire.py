@@ -15,8 +15,15 @@ import psycopg
 import pytest
 
 from stageline.rehearsal.fingerprint import schema_fingerprint
+from stageline.rehearsal.tripwire import (
+    Contact,
+    LiveMarks,
+    Tripwire,
+    live_marks,
+    marks_diff,
+    verdict,
+)
 from stageline.services.postgres import PostgresServer
-from stageline.tripwire import Contact, LiveMarks, Tripwire, live_marks, marks_diff, verdict
 
 CONTACT = Contact(4242, "stageline", "stageline-migration", "127.0.0.1:50000",
                   "application name stageline-migration, set for the gate's processes")  # fmt: skip

@@ -154,9 +154,9 @@ class NotServing(Refused):
         self.named = named
         self.serving = serving
         super().__init__(
-            f"refusing to {action} {named[:19]} in {environment}: {serving[:19]} serves there"
+            f"refusing to {action} {label(named)} in {environment}: {label(serving)} serves there"
             " now; nothing was recorded",
-            hint=f"look at what serves (`stageline status`), then {action} {serving[:19]}",
+            hint=f"look at what serves (`stageline status`), then {action} {label(serving)}",
         )
 
 
@@ -195,10 +195,10 @@ class TagMoved(Refused):
         self.digest = digest
         super().__init__(
             f"tag {tag!r} was moved: it was built from commit {built_commit[:12]} "
-            f"({digest[:19]}) and now names commit {now_commit[:12]}",
+            f"({label(digest)}) and now names commit {now_commit[:12]}",
             hint=f"a release tag names one build: tag commit {now_commit[:12]} as a new release "
             f"candidate (e.g. {tag}-rc2 or the next version) and build that, or name the "
-            f"earlier build by its digest {digest[:19]}",
+            f"earlier build by its digest {label(digest)}",
         )
 
 

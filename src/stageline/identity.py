@@ -17,7 +17,7 @@ in this order:
    "single-person"``. Otherwise :class:`Unproven` (exit 1) says how to sign or use a token.
 
 The :class:`Proof` is recorded with the decision (``Proof.fields``, plain fields of the
-audit event, so the hash chain covers them) and ``stageline.signed_audit`` checks every
+audit event, so the hash chain covers them) and ``stageline.usecases.signed_audit`` checks every
 stored signature again.
 """
 
@@ -35,7 +35,7 @@ from stageline import signing
 from stageline.config.model import Pipeline
 from stageline.errors import Refused
 from stageline.state import Store
-from stageline.tokens import person_for_token
+from stageline.usecases.tokens import person_for_token
 
 Method = Literal["vouched", "ssh", "token", "single-person"]
 

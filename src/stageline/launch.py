@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from stageline.errors import UsageError
-from stageline.keyring import (
+from stageline.host.keyring import (
     Keyring,
     load_keyring,
     read_key_file,
@@ -109,7 +109,7 @@ def folder_problem(env: Mapping[str, str]) -> str | None:
     folder = env.get(FOLDER_VAR)
     if not folder:
         return None
-    from stageline.release_folder import check, is_sealed
+    from stageline.host.release_folder import check, is_sealed
 
     root = Path(folder)
     if not is_sealed(root):

@@ -11,7 +11,7 @@ A value shorter than :data:`MIN_SECRET_LENGTH` is refused wherever one comes in
 and the masks would tell anyone reading the log what it is.
 
 The process keeps a registry of every secret value it has resolved (:func:`remember`,
-called by ``stageline.secrets.secrets_for``), so the CLI can mask anything it prints or
+called by ``stageline.usecases.secrets.secrets_for``), so the CLI can mask anything it prints or
 stores with :func:`scrub` without knowing which environment the text came from.
 """
 

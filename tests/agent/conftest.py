@@ -17,7 +17,7 @@ from stageline.agent import AgentClient, ProcessSpec
 from stageline.agent.release import ReleaseSpec
 from stageline.agent.state import AgentPaths, load_running
 from stageline.errors import AgentError
-from stageline.procfs import is_alive
+from stageline.host.procfs import is_alive
 
 from .helpers import APP, Reaper, ReleaseFactory, SpecFactory, free_port
 

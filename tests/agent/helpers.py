@@ -16,7 +16,7 @@ import pytest
 
 from stageline.agent import ProcessSpec
 from stageline.agent.release import ReleaseSpec
-from stageline.procfs import is_alive, proc_start_time
+from stageline.host.procfs import is_alive, proc_start_time
 
 APP = Path(__file__).with_name("app.py")
 SpecFactory = Callable[..., ProcessSpec]

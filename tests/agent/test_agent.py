@@ -15,7 +15,7 @@ import pytest
 from stageline.agent import AgentClient
 from stageline.agent.state import AgentPaths, load_desired, load_running
 from stageline.errors import AgentError
-from stageline.procfs import is_alive, proc_start_time
+from stageline.host.procfs import is_alive, proc_start_time
 
 from .helpers import Reaper, SpecFactory, get, wait_for
 

@@ -16,7 +16,7 @@ from stageline.agent import AgentClient
 from stageline.agent.fronts import front_key
 from stageline.agent.state import AgentPaths, load_running
 from stageline.errors import AgentError
-from stageline.procfs import is_alive
+from stageline.host.procfs import is_alive
 
 from .helpers import Reaper, ReleaseFactory, free_port, get, wait_for
 

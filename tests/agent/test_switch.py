@@ -17,7 +17,7 @@ from stageline.agent import AgentClient
 from stageline.agent.release import DeploymentRef
 from stageline.agent.state import AgentPaths, load_proxied, load_running
 from stageline.errors import AgentError
-from stageline.procfs import is_alive
+from stageline.host.procfs import is_alive
 from stageline.state import ArtifactRecord, Store
 
 from .helpers import Reaper, ReleaseFactory, free_port, wait_for

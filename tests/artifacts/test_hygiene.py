@@ -17,8 +17,8 @@ import pytest
 from artifact_helpers import APP_FILES, RepoFactory, git
 
 from stageline.artifacts import ArtifactStore, BuildResult, build, install
-from stageline.disk import says_disk_full
 from stageline.errors import DiskFull, UnsafeTree
+from stageline.host.disk import says_disk_full
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from artifact_helpers import APP_FILES, git, make_repo
 
-from stageline.deploy import resolve_artifact
 from stageline.errors import TagMoved
-from stageline.pipeline import Session, build, current_source, refuse_moved_tag
+from stageline.usecases.deploy import resolve_artifact
+from stageline.usecases.pipeline import Session, build, current_source, refuse_moved_tag
 
 
 @pytest.mark.slow

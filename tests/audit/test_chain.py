@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from stageline import audit
 from stageline.state import Store, event_hash
+from stageline.usecases import audit
 
 PIPELINE = """
 [service]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from stageline import audit
-from stageline.pipeline import Session
-from stageline.verification import signoff_for
+from stageline.usecases import audit
+from stageline.usecases.pipeline import Session
+from stageline.usecases.verification import signoff_for
 from tests.e2e.helpers import QA, cli
 from tests.web.seed import seed
 

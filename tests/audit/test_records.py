@@ -13,9 +13,9 @@ from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from stageline import audit
 from stageline.state import ArtifactRecord, Store
 from stageline.state.store import _make_engine, _parse_url, alembic_config
+from stageline.usecases import audit
 
 DIGEST = "sha256:" + "ab" * 32
 NOW = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)

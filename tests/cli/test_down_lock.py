@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stageline.pipeline import Session
 from stageline.state.locks import environment_lock
+from stageline.usecases.pipeline import Session
 from tests.web.seed import seed
 
 DEPLOYER = "deployer@shop.example"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from stageline.cli import output
 from stageline.cli.pipeline_view import draw_pipeline
-from stageline.views import EnvironmentView, Observed, PipelineView, Release, SignOffView
+from stageline.usecases.views import EnvironmentView, Observed, PipelineView, Release, SignOffView
 
 DIGEST = "sha256:" + "ab" * 32
 

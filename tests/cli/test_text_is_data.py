@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from rich.table import Table
 
-from stageline import secrets, tokens
 from stageline.cli import output
-from stageline.pipeline import Session
 from stageline.redact import mask_for
+from stageline.usecases import secrets, tokens
+from stageline.usecases.pipeline import Session
 from tests.web.seed import ANA, BEN, Seeded, add_artifact, seed
 
 #: markup that crashes Rich (a closing tag with nothing open), markup that would style,

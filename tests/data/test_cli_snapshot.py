@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from stageline.cli import main
-from stageline.pipeline import Session
 from stageline.targets.backing import ensure_postgres
+from stageline.usecases.pipeline import Session
 from tests.data import fixture
 from tests.e2e.helpers import cli, own_tmp, stop_everything, use_free_ports
 

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from stageline import pipeline
-from stageline.demo import TAGS, prepare_demo_repo
-from stageline.pipeline import Session
 from stageline.services.postgres import free_port
-from stageline.status import down
+from stageline.usecases import pipeline
+from stageline.usecases.demo import TAGS, prepare_demo_repo
+from stageline.usecases.pipeline import Session
+from stageline.usecases.status import down
 
 
 def own_tmp(prefix: str) -> Path:

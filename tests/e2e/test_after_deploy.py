@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from stageline.demo import TAGS
-from stageline.pipeline import Session
+from stageline.usecases.demo import TAGS
+from stageline.usecases.pipeline import Session
 from tests.e2e.helpers import cli
 from tests.e2e.test_zero_downtime import configure, digest_of
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from stageline.demo import TAGS
-from stageline.pipeline import Session
+from stageline.usecases.demo import TAGS
+from stageline.usecases.pipeline import Session
 from tests.e2e.helpers import QA, cli
 from tests.e2e.test_entry import SIGNOFF, UP, digest_of, serving, staging_gates
 

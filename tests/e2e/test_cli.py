@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stageline.demo import TAGS
+from stageline.usecases.demo import TAGS
 from tests.e2e.helpers import cli, own_tmp, stop_everything
 
 pytestmark = pytest.mark.slow

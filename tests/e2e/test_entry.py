@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stageline.demo import TAGS
-from stageline.pipeline import Session
+from stageline.usecases.demo import TAGS
+from stageline.usecases.pipeline import Session
 from tests.e2e.helpers import QA, cli
 
 pytestmark = pytest.mark.slow

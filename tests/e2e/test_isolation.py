@@ -28,8 +28,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from stageline.pipeline import Session
 from stageline.targets.backing import postgres_facts
+from stageline.usecases.pipeline import Session
 from tests.e2e.helpers import EXAMPLE_TAGS, built_example, cli, workspace_copy
 
 pytestmark = pytest.mark.slow

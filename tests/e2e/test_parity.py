@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from stageline import deploy as usecases
-from stageline.demo import TAGS
-from stageline.pipeline import Session
 from stageline.services.postgres import free_port
+from stageline.usecases import deploy as usecases
+from stageline.usecases.demo import TAGS
+from stageline.usecases.pipeline import Session
 from tests.e2e.helpers import PAYMENT_KEY, cli
 
 pytestmark = pytest.mark.slow

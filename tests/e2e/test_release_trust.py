@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stageline import release_folder
-from stageline.demo import TAGS
-from stageline.pipeline import Session
+from stageline.host import release_folder
+from stageline.usecases.demo import TAGS
+from stageline.usecases.pipeline import Session
 from tests.e2e.helpers import cli
 
 pytestmark = pytest.mark.slow

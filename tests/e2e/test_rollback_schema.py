@@ -20,9 +20,9 @@ import httpx
 import psycopg
 import pytest
 
-from stageline import pipeline
-from stageline.pipeline import Session
 from stageline.targets.backing import postgres_facts
+from stageline.usecases import pipeline
+from stageline.usecases.pipeline import Session
 from tests.e2e.helpers import cli, commit_and_tag, own_tmp, workspace_copy
 
 pytestmark = pytest.mark.slow

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from stageline.demo import TAGS
 from stageline.services.postgres import PostgresServer
+from stageline.usecases.demo import TAGS
 from tests.e2e.helpers import QA
 
 pytestmark = pytest.mark.slow

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stageline import deploy
-from stageline.demo import TAGS
-from stageline.pipeline import Session
+from stageline.usecases import deploy
+from stageline.usecases.demo import TAGS
+from stageline.usecases.pipeline import Session
 from tests.e2e.helpers import cli, sign_off
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stageline.demo import TAGS
+from stageline.usecases.demo import TAGS
 from tests.e2e.helpers import PAYMENT_KEY, cli, sign_off
 
 pytestmark = pytest.mark.slow

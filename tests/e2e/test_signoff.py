@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stageline.demo import TAGS
+from stageline.usecases.demo import TAGS
 from tests.e2e.helpers import QA, cli, commit_and_tag
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,7 @@ def test_a_hanging_gate_is_stopped_at_its_timeout(shop: Path) -> None:
 def test_freeze_window_holds_promotion_and_override_is_audited(shop: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from stageline.pipeline import Session
+    from stageline.usecases.pipeline import Session
     from tests.e2e.helpers import sign_off
 
     assert cli(shop, "ship", OLD).returncode == 0

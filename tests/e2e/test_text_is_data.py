@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from stageline.demo import TAGS
-from stageline.pipeline import Session, find_artifact
 from stageline.redact import mask_for
+from stageline.usecases.demo import TAGS
+from stageline.usecases.pipeline import Session, find_artifact
 from tests.e2e.helpers import PAYMENT_KEY, QA
 
 HOSTILE = "[/bold] [red]not red[/red] [b]"

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from stageline.agent import AgentClient
-from stageline.demo import TAGS
-from stageline.pipeline import Session
-from stageline.procfs import is_alive
+from stageline.host.procfs import is_alive
+from stageline.usecases.demo import TAGS
+from stageline.usecases.pipeline import Session
 from tests.e2e.helpers import cli
 
 pytestmark = pytest.mark.slow

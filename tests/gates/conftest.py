@@ -19,9 +19,9 @@ import pytest
 from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import PostgresFacts
 from stageline.gates import GateContext
-from stageline.gating import GateViews
 from stageline.parity.facts import Facts, NotDeployed
 from stageline.targets.backing import postgres_facts, server_admin_url
+from stageline.usecases.gating import GateViews
 
 SERVICE = Path(__file__).with_name("service.py")
 

@@ -14,9 +14,9 @@ from stageline.config.model import ParityAllow, Pipeline
 from stageline.config.resolve import PostgresFacts
 from stageline.gates.parity import ParityGate, ParityOptions, judge
 from stageline.gates.registry import get_gate
-from stageline.gating import GateViews
 from stageline.parity.compare import allow_list, compare
 from stageline.parity.facts import Facts, NotDeployed
+from stageline.usecases.gating import GateViews
 from tests.gates.conftest import MakeContext, Nowhere
 
 DATA = Path(__file__).parents[1] / "parity" / "data"

@@ -15,8 +15,8 @@ from stageline.data.key import KEY_VARIABLE
 from stageline.data.masking import MaskingKey
 from stageline.gates.pii_scan import PiiScanGate, PiiScanOptions
 from stageline.gates.registry import get_gate
-from stageline.gating import gate_views
-from stageline.pipeline import Session
+from stageline.usecases.gating import gate_views
+from stageline.usecases.pipeline import Session
 from tests.data import fixture
 from tests.data.conftest import KEY, Snapshotter, snapshot, source  # noqa: F401
 from tests.gates.conftest import MakeContext

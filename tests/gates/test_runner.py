@@ -12,7 +12,7 @@ import pytest
 from stageline.config.model import Gate as GateConfig
 from stageline.gates import GateContext, GateResult, junit_xml, results_json, run_gates
 from stageline.gates.command import CommandGate, CommandOptions
-from stageline.procfs import group_alive, is_alive
+from stageline.host.procfs import group_alive, is_alive
 
 from .conftest import MakeContext, Service
 

@@ -14,8 +14,8 @@ from stageline.cli.parity import _parse_since
 from stageline.errors import UsageError
 from stageline.parity.metrics import metrics
 from stageline.parity.report import metrics_for
-from stageline.pipeline import Session
 from stageline.state import ArtifactRecord, Store
+from stageline.usecases.pipeline import Session
 
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)

@@ -9,7 +9,7 @@ import pytest
 from stageline.config import load_pipeline
 from stageline.errors import UnknownName, UsageError
 from stageline.parity.report import default_pair, parity_view
-from stageline.pipeline import Session
+from stageline.usecases.pipeline import Session
 
 PIPELINE = """
 [service]

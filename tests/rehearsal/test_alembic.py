@@ -12,13 +12,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from stageline.demo import example_source
 from stageline.rehearsal.facts import Budgets
 from stageline.rehearsal.judge import judge
 from stageline.rehearsal.report import junit, text
 from stageline.rehearsal.run import Plan, rehearse
 from stageline.rehearsal.tools import Alembic, local_runner
 from stageline.services.postgres import PostgresServer
+from stageline.usecases.demo import example_source
 
 IRREVERSIBLE = Path(__file__).parent / "alembic_corpus" / "irreversible"
 BIN = Path(sys.executable).parent

@@ -25,11 +25,11 @@ from stageline.config.loader import load_pipeline
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
 from stageline.gates.base import GateContext, GateResult
 from stageline.gates.migrations import MigrationsGate, MigrationsOptions
-from stageline.gating import gate_views
-from stageline.pipeline import Session
 from stageline.rehearsal.fingerprint import schema_fingerprint
 from stageline.rehearsal.tools import Alembic, Django, local_runner
 from stageline.services.postgres import PostgresServer
+from stageline.usecases.gating import gate_views
+from stageline.usecases.pipeline import Session
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).parent

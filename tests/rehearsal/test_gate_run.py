@@ -18,15 +18,15 @@ import psycopg
 import pytest
 
 from stageline.config.loader import load_pipeline
-from stageline.demo import example_source
 from stageline.gates.base import GateContext
 from stageline.gates.migrations import MigrationsGate, MigrationsOptions, rehearsal_lines
-from stageline.gating import gate_views
-from stageline.pipeline import Session
+from stageline.host.workspace import Workspace
 from stageline.rehearsal.tools import Alembic, local_runner
 from stageline.services.postgres import PostgresServer
 from stageline.state import Store
-from stageline.workspace import Workspace
+from stageline.usecases.demo import example_source
+from stageline.usecases.gating import gate_views
+from stageline.usecases.pipeline import Session
 
 BIN = Path(sys.executable).parent
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from stageline import redact
-from stageline.pipeline import Session
+from stageline.usecases.pipeline import Session
 
 PIPELINE = """
 [service]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from stageline.keyring import key_file_path
+from stageline.host.keyring import key_file_path
+from stageline.host.procfs import is_alive
 from stageline.launch import SEALED_VAR, wrap_command, wrap_service
-from stageline.procfs import is_alive
 
 SECRET = "sk_live_launcher_7f3e"
 CHILD = r"""

@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from stageline.pipeline import Session
-from stageline.secrets import list_secrets, remove_secret, rotate_key, secrets_for, set_secret
-from stageline.tokens import create_token, person_for_token, revoke_token
+from stageline.usecases.pipeline import Session
+from stageline.usecases.secrets import (
+    list_secrets,
+    remove_secret,
+    rotate_key,
+    secrets_for,
+    set_secret,
+)
+from stageline.usecases.tokens import create_token, person_for_token, revoke_token
 
 
 def test_secrets_and_tokens_on_postgresql(

@@ -13,10 +13,10 @@ import pytest
 
 from stageline.cli import main
 from stageline.errors import Refused
-from stageline.keyring import key_file_path, load_keyring, write_key_file
-from stageline.pipeline import Session, build
-from stageline.repo_guard import Notice, ignore_home, refuse_tracked_home
-from stageline.workspace import Workspace
+from stageline.host.keyring import key_file_path, load_keyring, write_key_file
+from stageline.host.repo_guard import Notice, ignore_home, refuse_tracked_home
+from stageline.host.workspace import Workspace
+from stageline.usecases.pipeline import Session, build
 
 
 def git(repo: Path, *args: str) -> str:

@@ -12,9 +12,15 @@ import pytest
 
 from stageline import redact
 from stageline.errors import Refused, UsageError
-from stageline.keyring import key_file_path, load_keyring
-from stageline.pipeline import Session
-from stageline.secrets import list_secrets, remove_secret, rotate_key, secrets_for, set_secret
+from stageline.host.keyring import key_file_path, load_keyring
+from stageline.usecases.pipeline import Session
+from stageline.usecases.secrets import (
+    list_secrets,
+    remove_secret,
+    rotate_key,
+    secrets_for,
+    set_secret,
+)
 
 
 def db_rows(session: Session) -> list[tuple[str, str, bytes | None, str | None]]:

@@ -17,9 +17,9 @@ import pytest
 
 from stageline import redact
 from stageline.errors import UsageError
-from stageline.pipeline import Session
 from stageline.redact import MIN_SECRET_LENGTH
-from stageline.secrets import list_secrets, secrets_for, set_secret
+from stageline.usecases.pipeline import Session
+from stageline.usecases.secrets import list_secrets, secrets_for, set_secret
 
 MINIMUM = f"at least {MIN_SECRET_LENGTH} characters"
 

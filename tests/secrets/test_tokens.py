@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stageline.errors import Refused, UsageError
-from stageline.pipeline import Session
-from stageline.tokens import (
+from stageline.usecases.pipeline import Session
+from stageline.usecases.tokens import (
     create_token,
     parse_expiry,
     person_for_token,

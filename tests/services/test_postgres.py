@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from stageline.errors import BackingServiceError
-from stageline.procfs import is_alive
+from stageline.host.procfs import is_alive
 from stageline.services.postgres import (
     PgBinaries,
     PostgresServer,

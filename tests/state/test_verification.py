@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from stageline.state import Store
-from stageline.verification import audit_waivers
+from stageline.usecases.verification import audit_waivers
 from tests.state.test_store import artifact
 
 

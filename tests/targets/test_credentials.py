@@ -15,9 +15,7 @@ from psycopg import errors
 from stageline import redact
 from stageline.config.loader import load_pipeline
 from stageline.config.model import Environment
-from stageline.pipeline import Session
 from stageline.services.postgres import find_binaries, free_port
-from stageline.status import environment_config
 from stageline.targets.backing import (
     ensure_postgres,
     environment_server,
@@ -27,6 +25,8 @@ from stageline.targets.backing import (
     stop_postgres,
 )
 from stageline.targets.credentials import credentials_path
+from stageline.usecases.pipeline import Session
+from stageline.usecases.status import environment_config
 
 PIPELINE = """
 [service]

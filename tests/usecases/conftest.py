@@ -1,4 +1,4 @@
-"""Use-case tests in milliseconds: the real use cases (``stageline.deploy``,
+"""Use-case tests in milliseconds: the real use cases (``stageline.usecases.deploy``,
 ``verification``, ``status``) on a real SQLite state store in ``tmp_path`` and a real
 artifact folder, with :class:`~stageline.targets.fake.FakeTargets` in place of the
 ``local`` target. No PostgreSQL, no agent, no git; the facts a test needs (an artifact,
@@ -28,11 +28,11 @@ from stageline.artifacts.manifest import (
     ServiceInfo,
     SourceInfo,
 )
-from stageline.pipeline import Session
+from stageline.host.workspace import Workspace
 from stageline.state import ArtifactRecord, Store
 from stageline.targets.base import DeploymentId
 from stageline.targets.fake import FakeTargets
-from stageline.workspace import Workspace
+from stageline.usecases.pipeline import Session
 
 ACTOR = "olga@shop.example"
 

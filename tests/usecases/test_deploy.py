@@ -7,12 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from stageline import deploy as usecases
-from stageline.access import AccessRefused
+from stageline.decisions.access import AccessRefused
 from stageline.errors import ArtifactNotFound, DeployFailed, Held, LockHeld, UsageError
 from stageline.targets.base import Target
 from stageline.targets.fake import FakeTarget
 from stageline.targets.local import LocalTarget
+from stageline.usecases import deploy as usecases
 from tests.usecases.conftest import PIPELINE, World
 
 

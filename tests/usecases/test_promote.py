@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stageline import deploy as usecases
-from stageline.access import AccessRefused
+from stageline.decisions.access import AccessRefused
 from stageline.errors import DeployFailed, Held, UsageError
-from stageline.verification import give_verdict, verify
+from stageline.usecases import deploy as usecases
+from stageline.usecases.verification import give_verdict, verify
 from tests.usecases.conftest import PIPELINE, World
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from stageline import deploy as usecases
-from stageline import status as observe
 from stageline.errors import Held, UsageError
-from stageline.verification import verify
+from stageline.usecases import deploy as usecases
+from stageline.usecases import status as observe
+from stageline.usecases.verification import verify
 from tests.usecases.conftest import PIPELINE, World
 
 AUTO_PRODUCTION = PIPELINE.replace('promotion = "manual"', 'promotion = "auto"')

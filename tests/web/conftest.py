@@ -31,10 +31,11 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 from starlette.testclient import TestClient
 
-from stageline import pipeline, redact, tokens
-from stageline.demo import TAGS, prepare_demo_repo
-from stageline.pipeline import Session, find_artifact
+from stageline import redact
 from stageline.state import ArtifactRecord, VerdictRecord
+from stageline.usecases import pipeline, tokens
+from stageline.usecases.demo import TAGS, prepare_demo_repo
+from stageline.usecases.pipeline import Session, find_artifact
 from stageline.web import create_app
 from tests.e2e.helpers import (
     PAYMENT_KEY,

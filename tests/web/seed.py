@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from stageline import tokens
-from stageline.pipeline import Session
 from stageline.state import ArtifactRecord, Store
+from stageline.usecases import tokens
+from stageline.usecases.pipeline import Session
 from tests.e2e.helpers import QA, use_free_ports
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "shop" / "stageline.toml"

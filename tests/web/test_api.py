@@ -11,7 +11,7 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from stageline.pipeline import Session
+from stageline.usecases.pipeline import Session
 from stageline.web import create_app
 from tests.web.seed import ANA, BEN, CHEN, KEY, LEAKED, NEW, OLD, Seeded, set_anonymous
 

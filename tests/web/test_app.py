@@ -18,7 +18,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from stageline.errors import ConfigError
-from stageline.pipeline import Session
+from stageline.usecases.pipeline import Session
 from stageline.web import create_app
 from tests.web.seed import (
     ANA,

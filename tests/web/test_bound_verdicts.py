@@ -10,7 +10,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from stageline.pipeline import Session
+from stageline.usecases.pipeline import Session
 from tests.web.seed import ANA, BEN, Seeded, add_artifact, deploy
 from tests.web.test_app import sign_in, verdicts
 

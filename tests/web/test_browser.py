@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from stageline.demo import TAGS
+from stageline.usecases.demo import TAGS
 from tests.e2e.helpers import QA, cli
 from tests.web.conftest import LEAD, Served
 

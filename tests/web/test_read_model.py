@@ -6,7 +6,7 @@ import json
 
 from starlette.testclient import TestClient
 
-from stageline.views import CLOCK_KEYS, without_clock
+from stageline.usecases.views import CLOCK_KEYS, without_clock
 from tests.e2e.helpers import cli
 from tests.web.seed import BEN, NEW, Seeded
 

@@ -15,7 +15,7 @@ from stageline.agent.spec import ProcessSpec, ServiceStatus
 from stageline.agent.state import AgentPaths, load_desired, load_proxied
 from stageline.agent.supervisor import read_log_tail
 from stageline.errors import AgentError
-from stageline.procfs import is_alive
+from stageline.host.procfs import is_alive
 
 POLL_INTERVAL = 0.05
 STOP_ALLOWANCE = 60.0  # on top of health_timeout: stopping the old process, starting the new

@@ -40,6 +40,7 @@ from typing import Any
 from stageline.agent.proxy import Backends, Proxy
 from stageline.agent.state import AgentPaths, load_proxied, log_to
 from stageline.errors import AgentError
+from stageline.values import label
 
 log = logging.getLogger("stageline.agent.front")
 ORDER_LIMIT = 64 * 1024
@@ -75,7 +76,7 @@ class Front:
                 del self._retired[ports]
         if old is not None:
             self._retired[tuple(old.ports)] = old
-            log.info("%s: routing to %s", self.environment, found[0][:19] if found else "nothing")
+            log.info("%s: routing to %s", self.environment, label(found[0]) if found else "nothing")
         return self._describe_routes()
 
     async def drain(self, ports: tuple[int, ...], timeout: float) -> Answer:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from stageline.agent.spec import ProcessSpec
-from stageline.procfs import group_alive, is_alive, proc_start_time
+from stageline.host.procfs import group_alive, is_alive, proc_start_time
 
 POLL_INTERVAL = 0.2
 

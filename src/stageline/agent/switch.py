@@ -44,6 +44,7 @@ from stageline.agent.state import AgentPaths, RunningEntry
 from stageline.agent.supervisor import SupervisionPolicy, Supervisor
 from stageline.errors import AgentError
 from stageline.state.models import DeploymentStatus
+from stageline.values import label
 
 log = logging.getLogger("stageline.agent")
 FAULTS = ("after-start", "after-switch", "during-drain", "during-watch")
@@ -272,7 +273,7 @@ class ProxiedEnvironment:
             self.draining.append(old)
         self._save()
         await self._reload_front()
-        log.info("%s: switched to %s", self.name, new.release[:19])
+        log.info("%s: switched to %s", self.name, label(new.release))
 
     async def _reload_front(self) -> None:
         """Have the front route as the state on disk says; a front that cannot is logged
@@ -309,7 +310,7 @@ class ProxiedEnvironment:
                     "%s: requests still in flight after %gs; stopping %s anyway",
                     self.name,
                     timeout,
-                    fleet.release[:19],
+                    label(fleet.release),
                 )
             await fleet.stop()
             self.draining.remove(fleet)
@@ -349,7 +350,7 @@ class ProxiedEnvironment:
                 await self._finish(ref, "succeeded", "")
             self._save()
             return
-        log.warning("%s: %s; switching %s back in", self.name, reason, previous.release[:19])
+        log.warning("%s: %s; switching %s back in", self.name, reason, label(previous.release))
         await self._note(ref, "switch_back.started", reason=reason, to=previous.release)
         group = Group(previous, free_ports(previous.processes))
         self.state = replace(self.state, pending=group)

@@ -23,8 +23,9 @@ from stageline.artifacts.store import ArtifactStore
 from stageline.artifacts.tree import hash_tree, tree_size
 from stageline.config.loader import load_service
 from stageline.config.model import Service
-from stageline.disk import reported
 from stageline.errors import ArtifactTampered
+from stageline.host.disk import reported
+from stageline.values import label
 
 Progress = Callable[[str], None]
 
@@ -71,7 +72,7 @@ def build(
     key = reuse_key(src, info)
     reused = _reuse(store, key)
     if reused is not None:
-        say(f"reusing {reused.digest[:19]} (already built from {src.short})")
+        say(f"reusing {label(reused.digest)} (already built from {src.short})")
         return reused
     with reported(f"building {ref}", store.root):
         staging = store.staging_dir()
@@ -80,7 +81,7 @@ def build(
                 src, python, info, staging / "export", staging / "work", staging / "artifact", say
             )
             manifest = _build_into(Path(repo), job)
-            say(f"storing {manifest.digest[:19]}")
+            say(f"storing {label(manifest.digest)}")
             path = store.add(job.artifact, manifest.digest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

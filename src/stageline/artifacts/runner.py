@@ -11,9 +11,9 @@ from pathlib import Path
 import uv
 
 from stageline.artifacts.manifest import PythonInfo
-from stageline.disk import says_disk_full
 from stageline.errors import BuildError, DiskFull
-from stageline.priority import lowered
+from stageline.host.disk import says_disk_full
+from stageline.host.priority import lowered
 
 TAIL_LINES = 40
 

@@ -26,6 +26,7 @@ from stageline.artifacts.manifest import (
 )
 from stageline.artifacts.tree import verify_tree
 from stageline.errors import ArtifactNotFound, ArtifactTampered, UsageError
+from stageline.values import label
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _PREFIX = re.compile(r"^[0-9a-f]{4,64}$")
@@ -77,7 +78,7 @@ class ArtifactStore:
             raise ArtifactTampered(digest, [f"removed: {MANIFEST_NAME}"])
         actual = digest_of_bytes(raw)
         if actual != digest:
-            raise ArtifactTampered(digest, [f"changed: {MANIFEST_NAME} (digest {actual[:19]})"])
+            raise ArtifactTampered(digest, [f"changed: {MANIFEST_NAME} (digest {label(actual)})"])
         problems = verify_tree(folder, parse_manifest(raw))
         if problems:
             raise ArtifactTampered(digest, problems)

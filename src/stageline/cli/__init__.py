@@ -12,8 +12,8 @@ import typer
 from stageline.cli import output
 from stageline.cli.app import app
 from stageline.errors import StagelineError
+from stageline.host.repo_guard import Notice
 from stageline.redact import scrub, scrub_value
-from stageline.repo_guard import Notice
 
 __all__ = ["app", "main"]
 

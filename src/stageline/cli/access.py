@@ -8,15 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from stageline import audit as audit_log
-from stageline import permissions, signed_audit
-from stageline import tokens as personal
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption, SignWithOption
 from stageline.errors import Refused
 from stageline.identity import current_actor, current_credentials
-from stageline.pipeline import Session
 from stageline.redact import scrub_value
+from stageline.usecases import audit as audit_log
+from stageline.usecases import permissions, signed_audit
+from stageline.usecases import tokens as personal
+from stageline.usecases.pipeline import Session
 from stageline.values import short
 
 tokens_app = typer.Typer(

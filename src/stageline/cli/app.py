@@ -17,8 +17,8 @@ from stageline import __version__
 from stageline.cli import output
 from stageline.cli.lazy import Lazy, LazyGroup
 from stageline.errors import ConfigError, UsageError
-from stageline.repo_guard import ignore_home
-from stageline.workspace import Workspace
+from stageline.host.repo_guard import ignore_home
+from stageline.host.workspace import Workspace
 
 
 def _cli(attribute: str, help: str, name: str | None = None) -> Lazy:

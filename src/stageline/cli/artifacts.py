@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from stageline import pipeline
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
 from stageline.state import ArtifactRecord
+from stageline.usecases import pipeline
 from stageline.values import label
 
 artifact_app = typer.Typer(help="Inspect or verify one stored artifact.", no_args_is_help=True)

@@ -11,8 +11,8 @@ from rich.table import Table
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
 from stageline.data import snapshot as snapshots
-from stageline.pipeline import Session
 from stageline.state.snapshots import SnapshotRecord
+from stageline.usecases.pipeline import Session
 from stageline.values import label
 
 snapshot_app = typer.Typer(

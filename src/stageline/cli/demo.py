@@ -9,17 +9,17 @@ from typing import Annotated
 
 import typer
 
-from stageline import deploy as usecases
-from stageline import verification
 from stageline.cli import output
 from stageline.cli.deploy import status as draw_status
 from stageline.cli.parity import draw as draw_parity
-from stageline.demo import TAGS, prepare_demo_repo, reset_demo_state
 from stageline.errors import Refused
 from stageline.gates.base import GateResult
 from stageline.gates.migrations import rehearsal_reports
 from stageline.parity.report import parity_view
-from stageline.pipeline import Session
+from stageline.usecases import deploy as usecases
+from stageline.usecases import verification
+from stageline.usecases.demo import TAGS, prepare_demo_repo, reset_demo_state
+from stageline.usecases.pipeline import Session
 from stageline.values import label
 
 #: production's payment key, a secret the example declares (set a real one to use it)

@@ -11,17 +11,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from stageline import deploy as usecases
-from stageline import priority
-from stageline import status as observe
-from stageline.after_deploy import AfterDeploy
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption, SignWithOption
 from stageline.cli.pipeline_view import draw_pipeline
 from stageline.errors import DeployFailed, Held, SchemaRefused
+from stageline.host import priority
 from stageline.identity import current_credentials
-from stageline.pipeline import Session
 from stageline.redact import scrub
+from stageline.usecases import deploy as usecases
+from stageline.usecases import status as observe
+from stageline.usecases.after_deploy import AfterDeploy
+from stageline.usecases.pipeline import Session
 from stageline.values import label, short
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
@@ -154,7 +154,7 @@ def _yield_cpu_to_serving() -> None:
     """Run the work of preparing a release (uv, pip, build steps, the release command) at a
     lower CPU priority, so on a small host the requests being served win. Only that work:
     the agent, proxies, servers and services this command starts keep its own priority
-    (``stageline.priority``). ``STAGELINE_DEPLOY_NICE=0`` turns it off."""
+    (``stageline.host.priority``). ``STAGELINE_DEPLOY_NICE=0`` turns it off."""
     priority.yield_to_serving(priority.increment_from_env())
 
 
@@ -398,6 +398,6 @@ def down(
 def agent(directory: DirOption = Path(".")) -> None:
     """Run the host agent in the foreground (the CLI starts it by itself when needed)."""
     from stageline.agent import run_agent
-    from stageline.workspace import Workspace
+    from stageline.host.workspace import Workspace
 
     run_agent(Workspace.at(directory).home)

@@ -14,7 +14,7 @@ from stageline.cli.app import DirOption, JsonOption
 from stageline.errors import UsageError
 from stageline.parity.metrics import Durations, Metrics
 from stageline.parity.report import ParityView, metrics_for, parity_view
-from stageline.pipeline import Session
+from stageline.usecases.pipeline import Session
 from stageline.values import duration
 
 _SEVERITY = {

@@ -1,6 +1,6 @@
-"""``stageline status`` drawn with Rich from the read model (:mod:`stageline.views`).
+"""``stageline status`` drawn with Rich from the read model (:mod:`stageline.usecases.views`).
 
-Everything shown comes from the :class:`~stageline.views.PipelineView` the dashboard draws
+Everything shown comes from the :class:`~stageline.usecases.views.PipelineView` the dashboard draws
 too; text from people or the pipeline file (names, versions, URLs, hold reasons) is
 escaped, never read as Rich markup.
 """
@@ -14,8 +14,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from stageline.cli import output
+from stageline.usecases.views import EnvironmentView, PipelineView, SignOffView
 from stageline.values import short
-from stageline.views import EnvironmentView, PipelineView, SignOffView
 
 _COLOUR = {"healthy": "green", "unhealthy": "red", "down": "red"}
 _MARK = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "error": "[red]✗[/]"}

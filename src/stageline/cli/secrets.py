@@ -10,11 +10,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from stageline import secrets
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
 from stageline.errors import UsageError
-from stageline.pipeline import Session
+from stageline.usecases import secrets
+from stageline.usecases.pipeline import Session
 
 secrets_app = typer.Typer(
     help="An environment's secrets: stored encrypted, given only to that environment.",

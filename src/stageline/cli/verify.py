@@ -10,17 +10,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from stageline import verification
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption, SignWithOption
 from stageline.errors import Refused, UsageError
 from stageline.gates.base import GateResult
 from stageline.gates.migrations import rehearsal_reports
 from stageline.gates.runner import junit_xml, results_json
+from stageline.host.outbox import outbox_path, read_outbox
 from stageline.identity import current_credentials
-from stageline.outbox import outbox_path, read_outbox
-from stageline.pipeline import Session
 from stageline.state import DeploymentRecord
+from stageline.usecases import verification
+from stageline.usecases.pipeline import Session
+from stageline.values import label
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
 DigestOption = Annotated[
@@ -74,7 +75,7 @@ def verify(
             {"version": report.version, **results_json(report.environment, report.digest, results)}
         )
     elif report.passed:
-        output.success(f"every gate passed for {report.version} ({report.digest[:19]})")
+        output.success(f"every gate passed for {report.version} ({label(report.digest)})")
     else:
         failed = [name for name, run in report.runs.items() if run.status != "passed"]
         output.error_line(
@@ -109,7 +110,7 @@ def approve(
             digest=current.digest,
             credentials=credentials,
         )
-    output.success(f"{verdict.person} approved {verdict.digest[:19]} in {verdict.environment}")
+    output.success(f"{verdict.person} approved {label(verdict.digest)} in {verdict.environment}")
 
 
 def reject(
@@ -144,7 +145,7 @@ def reject(
             digest=current.digest,
             credentials=credentials,
         )
-    output.success(f"{verdict.person} rejected {verdict.digest[:19]} in {verdict.environment}")
+    output.success(f"{verdict.person} rejected {label(verdict.digest)} in {verdict.environment}")
 
 
 def _bound(session: Session, environment: str, digest: str | None, action: str) -> DeploymentRecord:

@@ -194,7 +194,7 @@ class Access(Strict):
     break glass (``--force``: enter without the sign-off) here.
 
     Entries are emails, ``group:NAME`` or ``*``; an unwritten rule lets everyone (see
-    ``stageline.access``). Approvals follow the approval gate's ``reviewers``.
+    ``stageline.decisions.access``). Approvals follow the approval gate's ``reviewers``.
     """
 
     deploy: list[str] | None = None
@@ -240,7 +240,7 @@ class Environment(Strict):
     freeze: list[Freeze] = Field(default_factory=list)
     #: parity with other environments: accepted differences, infrastructure paths
     parity: Parity = Field(default_factory=Parity)
-    #: who may deploy, promote into, override a freeze here (stageline.access)
+    #: who may deploy, promote into, override a freeze here (stageline.decisions.access)
     access: Access = Field(default_factory=Access)
     #: gates (of kind ``http``) run against the new release right after every deploy,
     #: promote and rollback, while the watch window is open; a failure switches the

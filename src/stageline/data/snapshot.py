@@ -33,11 +33,11 @@ from stageline.data.key import load_key
 from stageline.data.plan import Plan
 from stageline.errors import Refused, UnknownName, UsageError
 from stageline.identity import current_actor
-from stageline.pipeline import Session
 from stageline.services.postgres import client_binaries
 from stageline.state.snapshots import SnapshotRecord
 from stageline.state.store import Store
 from stageline.targets.backing import database_name
+from stageline.usecases.pipeline import Session
 
 
 def newest_snapshot(store: Store, environment: str) -> SnapshotRecord | None:

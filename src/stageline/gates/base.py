@@ -9,7 +9,7 @@ A gate is given what it may know, never fetches it: the context carries the pipe
 loaded once for the whole run (``ctx.pipeline``), a read-only view of the state store
 (``ctx.store``: :class:`StoreView`) and the environments' targets with their backing
 facts (``ctx.targets``: :class:`TargetView`). The caller builds these once from its
-session (``stageline.gating``); no gate opens the pipeline file or the store itself.
+session (``stageline.usecases.gating``); no gate opens the pipeline file or the store itself.
 
 Statuses: ``passed``; ``failed`` (the release did not meet the gate); ``error`` (the gate
 could not judge: it timed out, crashed, or was misconfigured).

@@ -3,9 +3,9 @@
 Copies the newest snapshot held on the environment's server (or, where none exists, the
 environment's own database, with ``pg_dump | pg_restore`` since the service is connected
 to it; or nothing, for a first release) into a scratch database with
-``stageline.isolation.isolate``: the tool gets the service's variables re-resolved
+``stageline.rehearsal.isolation.isolate``: the tool gets the service's variables re-resolved
 against the copy, a role that owns only the copy, and a scratch copy of the release
-folder, while ``stageline.tripwire`` watches the live database (a session of the gate
+folder, while ``stageline.rehearsal.tripwire`` watches the live database (a session of the gate
 there, or a change of its schema or migration bookkeeping, fails the gate with "the
 migration reached the live database"). Brings the copy to the revision production runs now;
 then upgrades it with the *candidate's* own tool (its virtualenv, its bundle) while a
@@ -41,7 +41,7 @@ from stageline.limits import REASON_LIMIT
 from stageline.rehearsal.facts import Budgets, Waiver
 
 if TYPE_CHECKING:
-    from stageline.isolation import CloneMethod
+    from stageline.rehearsal.isolation import CloneMethod
     from stageline.rehearsal.tools import Migrator
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*$", re.IGNORECASE)
@@ -215,11 +215,11 @@ class MigrationsGate:
         self, ctx: GateContext, opts: MigrationsOptions, setup: Setup
     ) -> tuple[Any, dict[str, Any]]:
         """The rehearsal on an isolated copy under the tripwire: (facts, tripwire evidence)."""
-        from stageline.isolation import isolate, scratch_name
+        from stageline.rehearsal.isolation import isolate, scratch_name
         from stageline.rehearsal.run import Plan, first_release, rehearse_on
         from stageline.rehearsal.tools import production_revision
         from stageline.rehearsal.tracer import APPLICATION
-        from stageline.tripwire import guard
+        from stageline.rehearsal.tripwire import guard
 
         env = ctx.environment
         reader = self._migrator(ctx, opts, setup, ctx.bundle, {})

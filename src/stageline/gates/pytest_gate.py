@@ -7,8 +7,8 @@ from the exit code and the JUnit report.
 
 ``database``: where the suite's own database connections go. ``"copy"`` (the default
 when the environment has PostgreSQL): a scratch copy made by
-``stageline.isolation.isolate``, with the variables re-resolved against it, its own
-role, a scratch copy of the bundle, and ``stageline.tripwire`` watching the live
+``stageline.rehearsal.isolation.isolate``, with the variables re-resolved against it, its own
+role, a scratch copy of the bundle, and ``stageline.rehearsal.tripwire`` watching the live
 database (a session of the suite there, or a change of its schema, fails the gate with
 "the test suite reached the live database"). The deployed service, reached over HTTP,
 still uses its own database. ``"live"``: the suite gets the live database, as the
@@ -40,7 +40,7 @@ from stageline.gates.base import (
 )
 
 if TYPE_CHECKING:
-    from stageline.isolation import Isolated
+    from stageline.rehearsal.isolation import Isolated
 
 #: the application name the suite's database sessions carry (PGAPPNAME)
 APPLICATION = "stageline-pytest-gate"
@@ -148,8 +148,8 @@ class PytestGate:
     def _on_copy(self, ctx: GateContext, opts: PytestOptions, started: float) -> GateResult:
         """The suite on an isolated copy of the environment's database, under the tripwire."""
         # here, not at the top: `stageline check` validates options without psycopg
-        from stageline.isolation import isolate
-        from stageline.tripwire import guard
+        from stageline.rehearsal.isolation import isolate
+        from stageline.rehearsal.tripwire import guard
 
         live = PostgresFacts.from_url(ctx.variables["DATABASE_URL"])
         admin_url = ctx.targets.admin_url(ctx.environment.name)

@@ -22,7 +22,7 @@ from stageline.config.model import Gate as GateConfig
 from stageline.errors import StagelineError
 from stageline.gates.base import GateContext, GateResult, one_line, tail, timed_out
 from stageline.gates.registry import get_gate, parse_options
-from stageline.procfs import group_alive
+from stageline.host.procfs import group_alive
 
 Progress = Callable[[str, GateResult | None], None]
 

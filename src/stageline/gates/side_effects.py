@@ -30,8 +30,8 @@ from pydantic import Field
 
 from stageline.gates.base import GateContext, GateOptions, GateResult
 from stageline.gates.http import HttpGate, HttpOptions, Step
-from stageline.outbox import read_outbox
-from stageline.procfs import connections, listening_pids
+from stageline.host.outbox import read_outbox
+from stageline.host.procfs import connections, listening_pids
 
 
 class SideEffectsOptions(GateOptions):

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from stageline.access import members
 from stageline.config.model import Environment, Pipeline
-from stageline.permissions import rules_of
+from stageline.decisions.access import members
 from stageline.state import ArtifactRecord, DeploymentRecord
+from stageline.usecases.permissions import rules_of
 from stageline.values import duration
 
 

@@ -30,8 +30,8 @@ from stageline.parity.facts import (
     server_facts,
     value_hash,
 )
-from stageline.pipeline import Session
 from stageline.targets.base import Release
+from stageline.usecases.pipeline import Session
 
 PROBE_TIMEOUT = 60.0
 #: variables stageline sets for its own bookkeeping (not part of the service's config)

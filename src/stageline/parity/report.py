@@ -23,7 +23,7 @@ from stageline.parity.gap import (
 )
 from stageline.parity.metrics import Metrics, metrics
 from stageline.parity.probe import probe
-from stageline.pipeline import Session
+from stageline.usecases.pipeline import Session
 
 _ALL = 1_000_000
 

@@ -3,7 +3,7 @@ upgrade again; the scratch database is always dropped at the end.
 
 ``rehearse(plan)`` makes the copy itself (the tests' and the bench's way);
 ``rehearse_on(plan, how, production)`` runs on a copy made already (the gate makes it
-with ``stageline.isolation.isolate``, whose role the tool then uses through
+with ``stageline.rehearsal.isolation.isolate``, whose role the tool then uses through
 ``Plan.tool_url``). ``judge.judge`` decides.
 
 Nothing the tool says is trusted: after each step the copy's revision is read and
@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 
 import psycopg
 
-from stageline.isolation import CloneMethod, drop_copy, make_copy
 from stageline.rehearsal.compat import previous_release_breaks
 from stageline.rehearsal.facts import (
     Budgets,
@@ -48,6 +47,7 @@ from stageline.rehearsal.fingerprint import (
     schema_diff,
     schema_fingerprint,
 )
+from stageline.rehearsal.isolation import CloneMethod, drop_copy, make_copy
 from stageline.rehearsal.probes import LongReader, Probes
 from stageline.rehearsal.tools import (
     Migrator,

@@ -41,7 +41,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from stageline.errors import BackingServiceError
-from stageline.procfs import is_alive
+from stageline.host.procfs import is_alive
 
 Provider = Literal["embedded", "system"]
 SUPERUSER = "stageline"

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from stageline.errors import LockHeld
-from stageline.procfs import is_alive
+from stageline.host.procfs import is_alive
 from stageline.state.models import Lock
 
 _HOLDER_WAIT_TRIES = 100  # x 20 ms: how long a loser waits for the winner's row

@@ -2,7 +2,7 @@
 
 ``Store.vault`` hands out a :class:`Vault` bound to the store's transactions. Secret rows
 hold ciphertext (or a reference to where the value lives), never a value; token rows hold
-a sha256 of the token, never the token. Encryption lives in ``stageline.secrets``.
+a sha256 of the token, never the token. Encryption lives in ``stageline.usecases.secrets``.
 """
 
 from __future__ import annotations

@@ -273,7 +273,7 @@ class Store:
         pin_parts: Mapping[str, str] | None = None,
     ) -> GateRunRecord:
         """Store one gate's result, bound to the digest and the environment it ran against,
-        and to the pin of the gate configuration it ran under (``stageline.pins``), with
+        and to the pin of the gate configuration it ran under (``stageline.decisions.pins``), with
         its ``gate.<status>`` audit event in the same transaction (chained: see
         ``state/verification.py``)."""
         with self._tx() as session:
@@ -554,7 +554,7 @@ class Store:
             session.flush()
             return SnapshotRecord.from_row(row)
 
-    # -- secrets, tokens, the raw audit chain (stageline.secrets/tokens/audit) ---
+    # -- secrets, tokens, the raw audit chain (stageline.usecases.secrets/tokens/audit) ---
 
     @property
     def vault(self) -> Vault:

@@ -1,14 +1,14 @@
 """Gate runs and verdicts (approvals, rejections): what sign-off is decided from.
 
 Both are bound to one digest in one environment; nothing here decides anything (see
-``stageline.signoff``). Kept apart from ``models.py`` so each file holds one subject.
+``stageline.decisions.signoff``). Kept apart from ``models.py`` so each file holds one subject.
 
 Each row is chained into the audit log: the store writes it together with an event whose
 ``data["record"]`` holds ``{"table", "id", "hash"}`` (``hash`` is :func:`record_hash` of
 the row as written), and the row keeps that event's hash in ``event_hash``. A change of
 the row (a withdrawal) appends a new event and re-links the row to it. A row no event
 vouches for, or whose content no longer gives the hash its event recorded, is not a fact
-(``stageline.audit.check_records``).
+(``stageline.usecases.audit.check_records``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class GateRunRow(Base):
     evidence: Mapped[str] = mapped_column(Text)
     report_path: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(200))
-    #: the pin of the gate configuration the run was produced under (stageline.pins)
+    #: the pin of the gate configuration the run was produced under (stageline.decisions.pins)
     pin: Mapped[str | None] = mapped_column(String(80))
     pin_parts: Mapped[str | None] = mapped_column(Text)
     #: the hash of the audit event that recorded this row as it is (None: not chained)
@@ -123,7 +123,7 @@ class GateRunRecord:
     actor: str
     #: ``sha256:`` digest of the gate configuration it ran under; None for runs before pins
     pin: str | None = None
-    #: part key -> sha256 of that part (see ``stageline.pins``)
+    #: part key -> sha256 of that part (see ``stageline.decisions.pins``)
     pin_parts: dict[str, str] | None = None
 
     @classmethod

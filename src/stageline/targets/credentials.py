@@ -20,7 +20,7 @@ from pathlib import Path
 
 from stageline import redact
 from stageline.errors import UsageError
-from stageline.keyring import load_keyring, seal, unseal, write_private_file
+from stageline.host.keyring import load_keyring, seal, unseal, write_private_file
 from stageline.services.postgres import SUPERUSER, new_password
 
 

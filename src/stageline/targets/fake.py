@@ -58,6 +58,7 @@ from stageline.targets.base import (
     SwitchBack,
     WatchOutcome,
 )
+from stageline.values import label
 
 StartOutcome = Literal["ok", "fails-health", "crashes", "busy-port", "slow"]
 
@@ -198,7 +199,7 @@ class FakeTarget:
     def _crash_in_watch(self) -> WatchOutcome:
         """The serving release crashes: the previous one serves again, and the deployment
         is recorded ``rolled_back`` through ``on_rolled_back`` (the agent's part)."""
-        reason = f"{self.served[-1][:19]} crashed in the watch window"
+        reason = f"{label(self.served[-1])} crashed in the watch window"
         if self._previous is not None:
             self.served.append(self._previous)
         if self._deployment is not None and self.on_rolled_back is not None:

@@ -27,18 +27,18 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from stageline import release_folder
 from stageline.agent import AgentClient, ProcessSpec
 from stageline.agent.release import PORT_PLACEHOLDER, DeploymentRef, ReleaseSpec
 from stageline.artifacts import install
 from stageline.artifacts.runner import run as run_build_step
 from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts
-from stageline.disk import reported
 from stageline.errors import AgentError, DeployFailed, ReleaseFolderChanged
+from stageline.host import release_folder
+from stageline.host.disk import reported
+from stageline.host.outbox import outbox_path
+from stageline.host.priority import lowered
 from stageline.launch import checked_start, wrap_command, wrap_service
-from stageline.outbox import outbox_path
-from stageline.priority import lowered
 from stageline.targets.backing import (
     ensure_postgres,
     postgres_facts,
@@ -56,6 +56,7 @@ from stageline.targets.base import (
     SwitchBack,
     WatchOutcome,
 )
+from stageline.values import label
 
 READY = ".ready"
 TAIL_LINES = 20
@@ -108,7 +109,7 @@ class LocalTarget:
             shutil.copytree(source, root / inner, symlinks=True)
         else:
             (root / inner).mkdir()
-        with reported(f"preparing {release.digest[:19]} in {self.env.name}", root):
+        with reported(f"preparing {label(release.digest)} in {self.env.name}", root):
             install(release.artifact_path, root / "venv", compile_bytecode=True, own_files=True)
             provide_runtime(root)
             compile_tree(root / "venv" / "bin" / "python", [root / inner, root / "runtime"])
@@ -211,7 +212,7 @@ class LocalTarget:
         except OSError as exc:
             code, output = 127, str(exc)
         with log.open("a", encoding="utf-8") as handle:
-            handle.write(f"$ {command}  # {prepared.release.digest[:19]}\n{output}\n")
+            handle.write(f"$ {command}  # {label(prepared.release.digest)}\n{output}\n")
         tail = "\n".join(str(output).strip().splitlines()[-TAIL_LINES:])
         return CommandResult(command, code, tail, time.monotonic() - started)
 

@@ -20,8 +20,8 @@ from starlette.routing import Route
 
 from stageline.errors import Refused, StagelineError, UsageError
 from stageline.state import VerdictKind
-from stageline.verification import give_verdict
-from stageline.views import signoff_view
+from stageline.usecases.verification import give_verdict
+from stageline.usecases.views import signoff_view
 from stageline.web import views
 from stageline.web.auth import bearer_person, signed_in
 from stageline.web.dashboard import Dashboard, dashboard_of

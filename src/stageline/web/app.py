@@ -30,7 +30,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stageline.artifacts import ArtifactStore
 from stageline.config import load_pipeline
 from stageline.errors import StagelineError
-from stageline.repo_guard import make_home
+from stageline.host.repo_guard import make_home
+from stageline.host.workspace import Workspace
 from stageline.state import Store
 from stageline.values import age, short
 from stageline.web import api, charts, pages
@@ -38,7 +39,6 @@ from stageline.web.auth import signed_in, signing_key
 from stageline.web.body_limit import BodyLimit
 from stageline.web.dashboard import POLL_SECONDS, Dashboard, dashboard_of
 from stageline.web.exposure import check_exposure, is_loopback
-from stageline.workspace import Workspace
 
 STATIC = Path(__file__).parent / "static"
 

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from stageline.errors import Refused
 from stageline.state import Store
 from stageline.state.secrets import TokenRecord
-from stageline.tokens import person_for_token, token_hash
+from stageline.usecases.tokens import person_for_token, token_hash
 
 KEY_FILE = "keys/dashboard.key"
 

@@ -17,13 +17,13 @@ from stageline.artifacts import ArtifactStore
 from stageline.config import Pipeline, load_pipeline
 from stageline.config.loader import find_pipeline_file
 from stageline.errors import StagelineError
-from stageline.pipeline import Session
-from stageline.secrets import secrets_for
+from stageline.host.workspace import Workspace
 from stageline.state import ArtifactRecord, Store
-from stageline.status import observe
-from stageline.views import NOT_DEPLOYED, Observed, PipelineView, parity_of, pipeline_view
+from stageline.usecases.pipeline import Session
+from stageline.usecases.secrets import secrets_for
+from stageline.usecases.status import observe
+from stageline.usecases.views import NOT_DEPLOYED, Observed, PipelineView, parity_of, pipeline_view
 from stageline.web.health import HealthCache
-from stageline.workspace import Workspace
 
 #: how often the event stream looks at the store
 POLL_SECONDS = 1.0

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from stageline.config.model import Environment, Pipeline
-from stageline.status import observe
 from stageline.targets.registry import resolve
+from stageline.usecases.status import observe
 
 #: what a check finds: a health ("healthy" | "unhealthy" | "down") or all the target
-#: reports (:class:`stageline.views.Observed`)
+#: reports (:class:`stageline.usecases.views.Observed`)
 Found = TypeVar("Found")
 #: env -> what it found
 Checker = Callable[[Environment], Found]

@@ -1,5 +1,5 @@
 """The OpenAPI 3.1 document of the JSON API (``GET /api/openapi.json``), written by hand
-from the shapes ``views`` returns (``/api/pipeline``: ``stageline.views``, the document
+from the shapes ``views`` returns (``/api/pipeline``: ``stageline.usecases.views``, the document
 ``stageline status --json`` prints too)."""
 
 from __future__ import annotations

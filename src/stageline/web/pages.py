@@ -25,8 +25,8 @@ from stageline.errors import (
     UsageError,
 )
 from stageline.state import VerdictKind
-from stageline.verification import give_verdict
-from stageline.views import signoff_view
+from stageline.usecases.verification import give_verdict
+from stageline.usecases.views import signoff_view
 from stageline.web import views
 from stageline.web.auth import csrf_ok, csrf_token, end_session, sign_in, signed_in
 from stageline.web.dashboard import Dashboard, dashboard_of

@@ -1,4 +1,4 @@
-"""What the dashboard shows besides the pipeline (that is :mod:`stageline.views`, shared
+"""What the dashboard shows besides the pipeline (that is :mod:`stageline.usecases.views`, shared
 with ``stageline status``), gathered as plain JSON-ready data the pages and the API share.
 
 Every query here is bounded: the latest deployment per environment, one digest's runs,
@@ -14,15 +14,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from stageline.audit import describe
 from stageline.errors import ArtifactNotFound, UsageError
 from stageline.parity.report import metrics_for
-from stageline.pipeline import Session
 from stageline.redact import scrub, scrub_value
 from stageline.state import ArtifactRecord, DeploymentRecord, VerdictRecord
 from stageline.state.models import DeploymentStatus
+from stageline.usecases.audit import describe
+from stageline.usecases.pipeline import Session
+from stageline.usecases.views import VerdictView, artifact_of
 from stageline.values import age, short
-from stageline.views import VerdictView, artifact_of
 
 Json = dict[str, Any]
 
@@ -109,7 +109,7 @@ def _deployment(d: DeploymentRecord, artifact: ArtifactRecord | None) -> Json:
         "short": short(d.digest),
         "version": (artifact.tag or artifact.version) if artifact else None,
         "kind": d.kind,
-        #: entered with --force past a held sign-off (see stageline.entry)
+        #: entered with --force past a held sign-off (see stageline.usecases.entry)
         "break_glass": d.kind == "force",
         "status": d.status,
         "actor": d.actor,

@@ -37,9 +37,9 @@ from typing import Any
 
 import psycopg
 
-from stageline.isolation import FENCE, Isolated, suspects
-from stageline.procfs import group_members, local_ports
+from stageline.host.procfs import group_members, local_ports
 from stageline.rehearsal.fingerprint import Schema, schema_diff, schema_fingerprint
+from stageline.rehearsal.isolation import FENCE, Isolated, suspects
 from stageline.services.postgres import database_url
 
 #: libpq's words when a server turns a role's password away

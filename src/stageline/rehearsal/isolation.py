@@ -13,7 +13,7 @@ the ``pytest`` gate) calls ``isolate``, which
    setting of the role (``session_preload_libraries`` naming ``FENCE``, a library that
    does not exist) makes the server turn its connections away with ``FATAL: could not
    access file "<FENCE>"``, without changing what anyone else may do. The tripwire
-   (``stageline.tripwire``) recognises that message in the release code's output;
+   (``stageline.rehearsal.tripwire``) recognises that message in the release code's output;
 3. re-resolves the service's variables against the copy (``copy_variables``): every
    variable interpolated from ``${postgres.*}`` and ``DATABASE_URL`` name the copy, the
    role and its password. A variable written out literally keeps its value:
@@ -48,7 +48,7 @@ from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
 from stageline.data.clone import clone_database
 from stageline.errors import BackingServiceError, ReachesLive
-from stageline.release_folder import writable
+from stageline.host.release_folder import writable
 from stageline.services.postgres import client_binaries, client_connection, database_url
 
 CloneMethod = Literal["template", "dump", "empty"]

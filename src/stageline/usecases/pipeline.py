@@ -19,13 +19,13 @@ from stageline.artifacts import ArtifactStore, Manifest, source
 from stageline.artifacts import build as build_artifact
 from stageline.config import Environment, Pipeline, load_pipeline
 from stageline.errors import ArtifactNotFound, GitError, TagMoved, UsageError
+from stageline.host.repo_guard import make_home, refuse_tracked_home
+from stageline.host.workspace import Workspace
 from stageline.identity import current_actor
-from stageline.repo_guard import make_home, refuse_tracked_home
 from stageline.state import ArtifactRecord, Store
 from stageline.targets.base import Target
 from stageline.targets.registry import TargetFactory, resolve
 from stageline.values import label
-from stageline.workspace import Workspace
 
 Progress = Callable[[str], None]
 

@@ -32,10 +32,10 @@ from stageline.errors import DeployFailed
 from stageline.gates.base import GateResult
 from stageline.gates.runner import run_gates
 from stageline.identity import current_actor
-from stageline.pipeline import Session
 from stageline.redact import scrub_result, scrub_tree
 from stageline.targets.base import DeploymentId, Prepared, ServiceStatus, SwitchBack, Target
-from stageline.verification import context_maker
+from stageline.usecases.pipeline import Session
+from stageline.usecases.verification import context_maker
 
 Progress = Callable[[str], None]
 #: seconds of the watch window kept free for the switch back

@@ -4,7 +4,7 @@ Two rules of the environment itself, each a small check that returns holds (a re
 and what clears it): :func:`tag_holds` (which tags it accepts; never overridden) and
 :func:`order_holds` (a digest reaches it from the environment before; ``--force``
 overrides it as break-glass). :func:`decide` composes them. The sign-off of the gated
-environments before the target is composed with these in ``stageline.entry``, the one
+environments before the target is composed with these in ``stageline.usecases.entry``, the one
 decision every way into an environment calls. Nothing here does I/O.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from stageline.config.model import Environment
-from stageline.signoff import Hold
+from stageline.decisions.signoff import Hold
 from stageline.values import label
 
 

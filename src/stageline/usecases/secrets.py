@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Literal
 from stageline import redact
 from stageline.config.model import VAR_NAME_RE, Environment
 from stageline.errors import InfrastructureError, UsageError
-from stageline.identity import current_actor
-from stageline.keyring import (
+from stageline.host.keyring import (
     Keyring,
     decrypt,
     encrypt,
@@ -38,11 +37,12 @@ from stageline.keyring import (
     new_key,
     write_key_file,
 )
+from stageline.identity import current_actor
 from stageline.launch import reseal_all
 from stageline.state.secrets import SecretRecord
 
 if TYPE_CHECKING:
-    from stageline.pipeline import Session
+    from stageline.usecases.pipeline import Session
 
 __all__ = [
     "SecretInfo",

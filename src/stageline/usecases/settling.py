@@ -11,8 +11,8 @@ from __future__ import annotations
 from stageline.agent.record import settle
 from stageline.config.model import Environment
 from stageline.identity import current_actor
-from stageline.pipeline import Session
 from stageline.state import DeploymentRecord, DeploymentStatus
+from stageline.usecases.pipeline import Session
 
 
 def live_digest(session: Session, env: Environment) -> str | None:

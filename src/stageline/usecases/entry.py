@@ -38,13 +38,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from stageline.config.model import Pipeline
+from stageline.decisions.policy import Decision, EntryFacts, order_holds, tag_holds
+from stageline.decisions.signoff import ConfigChange, Hold, SignOff, frozen, sign_off
 from stageline.errors import Held
 from stageline.identity import current_actor
-from stageline.pipeline import Session
-from stageline.policy import Decision, EntryFacts, order_holds, tag_holds
-from stageline.signoff import ConfigChange, Hold, SignOff, frozen, sign_off
 from stageline.state import ArtifactRecord, DeploymentKind
-from stageline.verification import signoff_facts
+from stageline.usecases.pipeline import Session
+from stageline.usecases.verification import signoff_facts
 
 
 @dataclass(frozen=True)

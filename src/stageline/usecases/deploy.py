@@ -4,7 +4,7 @@ Plan and act are separate: ``plan_deploy``, ``plan_promote`` and ``plan_rollback
 a frozen :class:`Plan` (what lands where, the entry decision, the steps, the pipeline it
 was judged against), which ``--dry-run`` prints; :func:`execute` carries out exactly that
 plan under the environment's lock. ``deploy``, ``promote`` and ``rollback`` are the two
-in one call; ``ship`` chains them. The entry decision is ``stageline.entry.decide_entry``,
+in one call; ``ship`` chains them. The entry decision is ``stageline.usecases.entry.decide_entry``,
 the same for deploy, promote, ship and a rollback to a digest that never ran in the
 environment: the sign-off of every gated environment before the target; ``--force`` is
 break-glass. Whatever fails, the previous release is serving when the call returns and
@@ -24,24 +24,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from stageline import schema_state
-from stageline.after_deploy import AfterDeploy, check_after_switch, kept_serving
 from stageline.agent.record import settle
 from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
-from stageline.entry import Entry, break_glass_data, decide_entry, enforce
+from stageline.decisions.policy import Decision
+from stageline.decisions.schema_check import SchemaDecision
 from stageline.errors import DeployFailed, GitError, StagelineError, UsageError
 from stageline.identity import Credentials, current_actor
-from stageline.permissions import require
-from stageline.pipeline import Session, build, current_source, find_artifact, refuse_moved_tag
-from stageline.policy import Decision
-from stageline.schema_check import SchemaDecision
-from stageline.secrets import secrets_for
-from stageline.settling import reconcile
 from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord
 from stageline.state.locks import environment_lock
 from stageline.targets.base import CommandResult, DeploymentId, Release, ServiceStatus
-from stageline.verification import refresh_soak, verify
+from stageline.usecases import schema_state
+from stageline.usecases.after_deploy import AfterDeploy, check_after_switch, kept_serving
+from stageline.usecases.entry import Entry, break_glass_data, decide_entry, enforce
+from stageline.usecases.permissions import require
+from stageline.usecases.pipeline import (
+    Session,
+    build,
+    current_source,
+    find_artifact,
+    refuse_moved_tag,
+)
+from stageline.usecases.secrets import secrets_for
+from stageline.usecases.settling import reconcile
+from stageline.usecases.verification import refresh_soak, verify
+from stageline.values import label
 
 Progress = Callable[[str], None]
 RELEASE_COMMAND_TIMEOUT = 600.0
@@ -126,7 +133,7 @@ def plan(
         override_freeze=override_freeze,
     )
     manifest = session.artifacts.load(artifact.digest)[1]
-    steps = [f"verify every file of {artifact.digest[:19]}", f"prepare the release in {env.name}"]
+    steps = [f"verify every file of {label(artifact.digest)}", f"prepare the release in {env.name}"]
     if env.postgres is not None:
         steps.append(f"ensure {env.name}'s PostgreSQL {env.postgres.version} and its database")
     if manifest.service.release and kind != "rollback":
@@ -242,7 +249,7 @@ def _stages(
     ref: DeploymentId,
 ) -> tuple[ServiceStatus, CommandResult | None, AfterDeploy | None]:
     digest = the_plan.artifact.digest
-    report(f"verifying every file of {digest[:19]}")
+    report(f"verifying every file of {label(digest)}")
     session.artifacts.verify(digest)
     _, manifest = session.artifacts.load(digest)
     target = session.target(env, manifest.service.name)
@@ -305,7 +312,7 @@ def plan_deploy(
     progress: Progress | None = None,
     credentials: Credentials | None = None,
 ) -> Plan:
-    """The plan to deploy ``ref`` to ``environment``, held or not (see ``stageline.entry``;
+    """The plan to deploy ``ref`` to ``environment``, held or not (see ``stageline.usecases.entry``;
     ``force`` is break-glass). Unless ``dry_run``, the caller's right to deploy (and to
     each override) is checked first and the soak gates before ``environment`` are re-run,
     so the plan judges their verdicts as of now. A ref not built yet is built.

@@ -7,11 +7,11 @@ from contextlib import ExitStack
 from stageline.config.model import Environment
 from stageline.config.resolve import ReleaseFacts, masked, service_environment
 from stageline.identity import current_actor
-from stageline.pipeline import Session
-from stageline.secrets import secrets_for
 from stageline.state.locks import environment_lock
 from stageline.targets.base import Target
-from stageline.views import Observed, PipelineView, pipeline_view
+from stageline.usecases.pipeline import Session
+from stageline.usecases.secrets import secrets_for
+from stageline.usecases.views import Observed, PipelineView, pipeline_view
 
 #: seconds the health path of one environment has to answer
 HEALTH_TIMEOUT = 2.0

@@ -2,7 +2,7 @@
 
 A gate never opens the pipeline file, the state store or a target itself
 (``gates.base``); ``verify`` and the after-deploy checks build a :class:`GateViews` from
-their :class:`~stageline.pipeline.Session` once, and every gate's context carries it.
+their :class:`~stageline.usecases.pipeline.Session` once, and every gate's context carries it.
 This module is the one place that turns a session into what gates may read: the pipeline
 as loaded for this run, the store's reads (:class:`SessionStore`), and the environments'
 targets with their backing facts (:class:`SessionTargets`).
@@ -19,8 +19,8 @@ from stageline.data.snapshot import newest_snapshot
 from stageline.gates.base import StoreView, TargetView
 from stageline.parity.facts import Facts
 from stageline.parity.probe import probe
-from stageline.pipeline import Session
-from stageline.secrets import secrets_for
+from stageline.usecases.pipeline import Session
+from stageline.usecases.secrets import secrets_for
 
 
 @dataclass(frozen=True)

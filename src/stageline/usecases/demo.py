@@ -12,9 +12,9 @@ import subprocess
 from pathlib import Path
 
 from stageline.errors import GitError, UsageError
-from stageline.pipeline import Session
-from stageline.status import down
-from stageline.workspace import Workspace
+from stageline.host.workspace import Workspace
+from stageline.usecases.pipeline import Session
+from stageline.usecases.status import down
 
 TAGS = ("v1.6.0", "v1.7.0-rc1")
 _IGNORE = shutil.ignore_patterns(

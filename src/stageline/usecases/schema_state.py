@@ -29,12 +29,7 @@ import psycopg
 
 from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
-from stageline.errors import BackingServiceError, DeployFailed, Refused
-from stageline.gates.base import ProcessOutcome
-from stageline.gates.migrations import MigrationsOptions
-from stageline.identity import current_actor
-from stageline.rehearsal.tools import Alembic, Django, Runner, command_migrator, local_runner
-from stageline.schema_check import (
+from stageline.decisions.schema_check import (
     SchemaDecision,
     SchemaFacts,
     decide,
@@ -42,12 +37,17 @@ from stageline.schema_check import (
     plan_lines,
     refusal,
 )
-from stageline.secrets import secrets_for
+from stageline.errors import BackingServiceError, DeployFailed, Refused
+from stageline.gates.base import ProcessOutcome
+from stageline.gates.migrations import MigrationsOptions
+from stageline.identity import current_actor
+from stageline.rehearsal.tools import Alembic, Django, Runner, command_migrator, local_runner
 from stageline.state import ArtifactRecord, DeploymentRecord, Store
 from stageline.targets.base import Prepared, Release, Target
+from stageline.usecases.secrets import secrets_for
 
 if TYPE_CHECKING:
-    from stageline.pipeline import Session
+    from stageline.usecases.pipeline import Session
 
 Progress = Callable[[str], None]
 MIGRATE_TIMEOUT = 600.0

@@ -19,15 +19,15 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from stageline.config.model import Environment, Pipeline
+from stageline.decisions.signoff import SignOff
 from stageline.errors import StagelineError
 from stageline.parity.gap import People, TimeGap
 from stageline.parity.report import default_pair, gap_between, people_of
-from stageline.pipeline import Session
 from stageline.redact import scrub
-from stageline.signoff import SignOff
 from stageline.state import ArtifactRecord, DeploymentRecord, VerdictRecord
+from stageline.usecases.pipeline import Session
+from stageline.usecases.verification import approval_rule, signoff_for
 from stageline.values import age, short
-from stageline.verification import approval_rule, signoff_for
 
 Json = dict[str, Any]
 #: the health of an environment with nothing deployed (no target is asked)
@@ -113,7 +113,7 @@ class EnvironmentView:
     deployed_at: datetime | None
     age: str
     deployed_by: str | None
-    #: entered with --force past a held sign-off (see stageline.entry)
+    #: entered with --force past a held sign-off (see stageline.usecases.entry)
     break_glass: bool
     observed: Observed | None
 

@@ -1,4 +1,4 @@
-"""Enforcing ``stageline.access`` at the entry of the use cases; refusals are audited.
+"""Enforcing ``stageline.decisions.access`` at the entry of the use cases; refusals are audited.
 
 ``require(session, action, environment)`` is the one call the use cases make before they
 act (deploy, promote, rollback, a freeze override, a break-glass ``--force``). It reads
@@ -20,16 +20,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from stageline.access import AccessRefused, Action, Rules, check
 from stageline.config.model import Environment, Pipeline, Tier
+from stageline.decisions.access import AccessRefused, Action, Rules, check
 from stageline.errors import Refused
 from stageline.identity import Credentials, current_actor, current_credentials, prove
 from stageline.signing import Statement, now_text
 from stageline.state.secrets import TokenRecord
-from stageline.tokens import create_token
+from stageline.usecases.tokens import create_token
 
 if TYPE_CHECKING:
-    from stageline.pipeline import Session
+    from stageline.usecases.pipeline import Session
 
 
 def rules_of(env: Environment) -> Rules:

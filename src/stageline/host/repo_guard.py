@@ -5,7 +5,7 @@ environment's database; it must never be committed. Two guards:
 
 - :func:`ignore_home` adds the folder to the repository's top-level ``.gitignore``
   (created or appended, once), called by ``stageline init`` and by the first command
-  that creates the folder (:meth:`stageline.pipeline.Session.open`);
+  that creates the folder (:meth:`stageline.usecases.pipeline.Session.open`);
 - :func:`refuse_tracked_home` stops a build while any file under the folder is tracked.
 
 Outside a git repository (or with the folder moved out of it by ``STAGELINE_HOME``)

@@ -6,7 +6,7 @@ what would clear it. Gate runs and approvals count only for the (environment, di
 they were given for, and only within the time-to-live. People are compared by email,
 case-insensitively.
 
-Evidence is pinned: each gate run carries the :class:`~stageline.pins.GatePin` of the
+Evidence is pinned: each gate run carries the :class:`~stageline.decisions.pins.GatePin` of the
 configuration it ran under, and when the facts carry the pin of the configuration now,
 a run that counts under another pin holds the release, naming what changed
 (:class:`ConfigChange`). Runs stored before pins existed (``pin`` None) are not judged.
@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from stageline.config.model import Freeze
-from stageline.pins import GatePin, changes
+from stageline.decisions.pins import GatePin, changes
 from stageline.values import GateStatus, label
 
 #: at equal finish times the worse result is the latest
@@ -97,7 +97,7 @@ class SignOffFacts:
     #: the source's gate configuration now; None skips the pin check
     pin: GatePin | None = None
     #: this digest's decision rows in the source the audit chain does not vouch for
-    #: (left out of ``runs`` and ``verdicts`` by the caller; ``stageline.audit``)
+    #: (left out of ``runs`` and ``verdicts`` by the caller; ``stageline.usecases.audit``)
     bad_records: tuple[str, ...] = ()
 
 

@@ -5,7 +5,7 @@ result bound to that digest; ``approve`` / ``reject`` record people's verdicts u
 environment's approval rule; ``signoff_for`` gathers the facts and calls the pure
 ``signoff.sign_off``. Deciding lives in ``signoff``; this module only gathers and stores.
 Every gate run is stored with the pin of the gate configuration it ran under
-(``stageline.pins``), so a sign-off can tell when the pipeline file changed since.
+(``stageline.decisions.pins``), so a sign-off can tell when the pipeline file changed since.
 """
 
 from __future__ import annotations
@@ -17,25 +17,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from stageline import audit
 from stageline.config.model import Environment, Gate, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
-from stageline.errors import NotServing, Refused, UnknownName, UsageError
-from stageline.gates.approval import ApprovalOptions
-from stageline.gates.base import GateContext, GateResult
-from stageline.gates.registry import parse_options
-from stageline.gates.runner import run_gates
-from stageline.gating import GateViews, gate_views
-from stageline.identity import Credentials, Proof, current_actor, current_credentials, prove
-from stageline.limits import NOTE_LIMIT, check_length
-from stageline.outbox import outbox_path
-from stageline.pins import GatePin, pin_of
-from stageline.pipeline import Session, find_artifact
-from stageline.redact import scrub, scrub_progress, scrub_result, scrub_tree
-from stageline.secrets import secrets_for
-from stageline.settling import live_digest, reconcile
-from stageline.signing import Statement, now_text
-from stageline.signoff import (
+from stageline.decisions.pins import GatePin, pin_of
+from stageline.decisions.signoff import (
     ApprovalRule,
     GateRun,
     SignOff,
@@ -44,9 +29,25 @@ from stageline.signoff import (
     may_review,
     sign_off,
 )
+from stageline.errors import NotServing, Refused, UnknownName, UsageError
+from stageline.gates.approval import ApprovalOptions
+from stageline.gates.base import GateContext, GateResult
+from stageline.gates.registry import parse_options
+from stageline.gates.runner import run_gates
+from stageline.host.outbox import outbox_path
+from stageline.identity import Credentials, Proof, current_actor, current_credentials, prove
+from stageline.limits import NOTE_LIMIT, check_length
+from stageline.redact import scrub, scrub_progress, scrub_result, scrub_tree
+from stageline.signing import Statement, now_text
 from stageline.state import DeploymentRecord, GateRunRecord, Store, VerdictKind, VerdictRecord
 from stageline.state.locks import environment_lock
 from stageline.targets.base import Prepared, Release, Target
+from stageline.usecases import audit
+from stageline.usecases.gating import GateViews, gate_views
+from stageline.usecases.pipeline import Session, find_artifact
+from stageline.usecases.secrets import secrets_for
+from stageline.usecases.settling import live_digest, reconcile
+from stageline.values import label
 
 GateProgress = Callable[[str, GateResult | None], None]
 
@@ -89,9 +90,9 @@ def serving(session: Session, env: Environment) -> DeploymentRecord:
         reconcile(session, env, session.pipeline().service.name)
     settled = session.store.current_deployment(env.name)
     if settled is None or settled.digest != live:
-        recorded = settled.digest[:19] if settled else "nothing"
+        recorded = label(settled.digest) if settled else "nothing"
         raise Refused(
-            f"{env.name} serves {live[:19]} but its last deployment recorded {recorded}",
+            f"{env.name} serves {label(live)} but its last deployment recorded {recorded}",
             hint=f"deploy or roll back {env.name} to settle what serves there",
         )
     return settled
