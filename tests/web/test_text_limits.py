@@ -59,7 +59,9 @@ def test_the_form_and_the_api_refuse_a_note_over_the_cap(
     client: TestClient, seeded: Seeded
 ) -> None:
     csrf = sign_in(client, seeded.tokens[BEN])
-    form = client.post(URL, data={"kind": "approve", "note": OVER, "csrf_token": csrf})
+    form = client.post(
+        URL, data={"kind": "approve", "note": OVER, "csrf_token": csrf, "digest": seeded.new}
+    )
     assert form.status_code == 400
     assert f"the cap is {NOTE_LIMIT:,} characters" in form.text
     api = client.post(
@@ -101,7 +103,7 @@ def test_a_note_with_a_script_is_shown_as_text(client: TestClient, seeded: Seede
     csrf = sign_in(client, seeded.tokens[BEN])
     given = client.post(
         URL,
-        data={"kind": "reject", "note": script, "csrf_token": csrf},
+        data={"kind": "reject", "note": script, "csrf_token": csrf, "digest": seeded.new},
         follow_redirects=False,
     )
     assert given.status_code == 303, given.text

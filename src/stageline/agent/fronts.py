@@ -135,6 +135,10 @@ class FrontProcess:
     async def stop(self) -> None:
         """Close the public port: stop the front for good."""
         self._stopping = True
+        await self._halt()
+
+    async def _halt(self) -> None:
+        """Stop watching the front, then stop the front itself."""
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
@@ -181,12 +185,7 @@ class FrontProcess:
             log.warning(
                 "%s: front did not take the reload (%s); restarting it", self.environment, exc
             )
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.gather(self._watcher, return_exceptions=True)
-        if self._proc is not None:
-            await self._proc.terminate(self.stop_grace)
-            self._proc = None
+        await self._halt()
         await self.start()
         return await self.order({"op": "ping"})
 

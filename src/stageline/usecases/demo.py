@@ -31,8 +31,8 @@ _GIT_ENV = {
 
 def example_source() -> Path:
     """The bundled example service: in the wheel, or in the source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_examples" / "shop", here.parents[1] / "examples" / "shop"):
+    package = Path(__file__).resolve().parents[1]  # src/stageline (or the installed one)
+    for candidate in (package / "_examples" / "shop", package.parents[1] / "examples" / "shop"):
         if (candidate / "stageline.toml").is_file():
             return candidate
     raise UsageError("the bundled example service is missing", hint="reinstall stageline")
