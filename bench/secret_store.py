@@ -23,9 +23,9 @@ from _quick import parse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from stageline import audit  # noqa: E402
 from stageline.redact import Redactor  # noqa: E402
 from stageline.state import Store  # noqa: E402
+from stageline.usecases import audit  # noqa: E402
 
 SECRETS = {f"KEY_{i}": f"sk_live_{i:02d}_{os.urandom(8).hex()}" for i in range(8)}
 
