@@ -69,6 +69,10 @@ class Limits:
     accept_burst: int = 200
 
 
+#: how far a token count may fall short of a whole token through rounding alone
+_EPSILON = 1e-9
+
+
 class TokenBucket:
     """``rate`` tokens a second, at most ``burst`` saved up; ``wait`` says how long until one."""
 
@@ -81,8 +85,8 @@ class TokenBucket:
         """Take a token: 0.0 if there was one, else the seconds to wait before asking again."""
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        if self._tokens >= 1 - _EPSILON:  # time sums round: 0.1 s at 10/s may be 0.9999999
+            self._tokens = max(0.0, self._tokens - 1)
             return 0.0
         return (1 - self._tokens) / self.rate
 
