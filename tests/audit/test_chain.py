@@ -6,15 +6,15 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
 
-from stageline.state import Store, event_hash
+from stageline.state import Store
 from stageline.usecases import audit
+from tests.audit.raw import insert_forged_event, sql
 
 PIPELINE = """
 [service]
@@ -27,14 +27,6 @@ target = { kind = "local", port = 18013 }
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / '.stageline' / 'state.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
     with Store.open(store_url) as opened:
@@ -43,21 +35,6 @@ def store(store_url: str) -> Iterator[Store]:
                 f"deploy.e{n}", actor="ops@shop.example", environment="staging", data={"n": n}
             )
         yield opened
-
-
-@pytest.fixture
-def raw(store_url: str) -> Iterator[Engine]:
-    url = make_url(store_url)
-    if url.drivername.startswith("postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    engine = create_engine(url)
-    yield engine
-    engine.dispose()
-
-
-def sql(engine: Engine, statement: str, **params: object) -> None:
-    with engine.begin() as conn:
-        conn.execute(text(statement), params)
 
 
 def test_an_untouched_chain_verifies(store: Store) -> None:
@@ -90,20 +67,7 @@ def test_an_inserted_event_is_named(store: Store, raw: Engine) -> None:
     # make room after event 3, then insert a well-hashed forgery there
     sql(raw, "UPDATE events SET id = id + 1000 WHERE id >= 4")
     sql(raw, "UPDATE events SET id = id - 999 WHERE id >= 1004")
-    at = datetime(2026, 1, 1, tzinfo=UTC)
-    prev = "f" * 64
-    forged = event_hash(
-        prev, at=at, actor="mallory", kind="approve.given", environment="staging",
-        digest=None, data={},
-    )  # fmt: skip
-    sql(
-        raw,
-        "INSERT INTO events (id, at, actor, kind, environment, digest, data, prev_hash, hash)"
-        " VALUES (4, :at, 'mallory', 'approve.given', 'staging', NULL, '{}', :prev, :hash)",
-        at=at.replace(tzinfo=None) if raw.dialect.name == "sqlite" else at,
-        prev=prev,
-        hash=forged,
-    )
+    insert_forged_event(raw, 4, prev="f" * 64)
     broken = audit.verify(store).broken
     assert broken is not None and (broken.problem, broken.event) == ("inserted", 4)
 
@@ -149,20 +113,7 @@ def test_audit_verify_exits_one_naming_the_first_bad_event(tmp_path: Path) -> No
 
 
 def test_a_crafted_last_event_with_a_made_up_id_is_named(store: Store, raw: Engine) -> None:
-    at = datetime(2026, 1, 1, tzinfo=UTC)
-    prev = "e" * 64
-    forged = event_hash(
-        prev, at=at, actor="mallory", kind="approve.given", environment="staging",
-        digest=None, data={},
-    )  # fmt: skip
-    sql(
-        raw,
-        "INSERT INTO events (id, at, actor, kind, environment, digest, data, prev_hash, hash)"
-        " VALUES (100, :at, 'mallory', 'approve.given', 'staging', NULL, '{}', :prev, :hash)",
-        at=at.replace(tzinfo=None) if raw.dialect.name == "sqlite" else at,
-        prev=prev,
-        hash=forged,
-    )
+    insert_forged_event(raw, 100, prev="e" * 64)
     broken = audit.verify(store).broken
     assert broken is not None and (broken.problem, broken.event) == ("inserted", 100)
     assert broken.message == (

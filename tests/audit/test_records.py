@@ -6,42 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from stageline.state import ArtifactRecord, Store
 from stageline.state.store import _make_engine, _parse_url, alembic_config
 from stageline.usecases import audit
+from tests.audit.raw import sql
 
 DIGEST = "sha256:" + "ab" * 32
 NOW = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / '.stageline' / 'state.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-def raw(store_url: str) -> Iterator[Engine]:
-    url = make_url(store_url)
-    if url.drivername.startswith("postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    engine = create_engine(url)
-    yield engine
-    engine.dispose()
-
-
-def sql(engine: Engine, statement: str, **params: object) -> None:
-    with engine.begin() as conn:
-        conn.execute(text(statement), params)
 
 
 def artifact(store: Store) -> None:
