@@ -78,6 +78,13 @@ class Release:
         }
 
 
+def release_json(release: Release | None) -> Json:
+    """A release's keys as an environment or a sign-off carries them (nulls for none)."""
+    if release is None:
+        return {"digest": None, "short": "", "version": None, "tag": None, "release": None}
+    return release.to_json()
+
+
 @dataclass(frozen=True)
 class BuildView:
     """The newest artifact built."""
@@ -125,11 +132,7 @@ class EnvironmentView:
             "url": self.url,
             "gate": self.gate,
             "production": self.production,
-            "digest": release.digest if release else None,
-            "short": short(release.digest) if release else "",
-            "version": release.version if release else None,
-            "tag": release.tag if release else None,
-            "release": release.label if release else None,
+            **release_json(release),
             "health": self.health,
             "deployed_at": self.deployed_at.isoformat() if self.deployed_at else None,
             "age": self.age,
@@ -204,11 +207,7 @@ class SignOffView:
             "promote": self.promote,
             "source": self.source,
             "target": self.target,
-            "digest": release.digest if release else None,
-            "short": short(release.digest) if release else "",
-            "version": release.version if release else None,
-            "tag": release.tag if release else None,
-            "release": release.label if release else None,
+            **release_json(release),
             "gates": [{"name": name, "status": status} for name, status in self.gates],
             "approvals": {
                 "in": len(self.approvers),
