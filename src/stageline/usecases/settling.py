@@ -15,9 +15,9 @@ from stageline.state import DeploymentRecord, DeploymentStatus
 from stageline.usecases.pipeline import Session
 
 
-def live_digest(session: Session, env: Environment) -> str | None:
+def live_digest(session: Session, env: Environment, service: str | None = None) -> str | None:
     """The digest ``env``'s target serves (None: nothing runs there)."""
-    status = session.target(env, session.pipeline().service.name).status()
+    status = session.target(env, service or session.pipeline().service.name).status()
     return status.digest if status is not None and status.state != "stopped" else None
 
 
@@ -27,8 +27,7 @@ def reconcile(session: Session, env: Environment, service: str) -> list[Deployme
     stale = [d for d in session.store.deployments(env.name, limit=20) if d.status == "in_progress"]
     if not stale:
         return []
-    running = session.target(env, service).status()
-    serving = running.digest if running is not None and running.state != "stopped" else None
+    serving = live_digest(session, env, service)
     settled = []
     for record in stale:
         wanted: DeploymentStatus = "succeeded" if record.digest == serving else "failed"
