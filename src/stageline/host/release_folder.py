@@ -29,8 +29,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from stageline.artifacts.manifest import FileEntry
-from stageline.artifacts.tree import compare_entries, entry_for, tree_paths
+from stageline.host.files import Hashed, compare_entries, hash_entry, tree_paths
 
 _WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
@@ -39,7 +38,7 @@ _WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 class Recorded:
     """A file of a sealed folder: its manifest-style entry and its ``lstat`` key."""
 
-    entry: FileEntry
+    entry: Hashed
     key: tuple[int, ...]
 
 
@@ -62,8 +61,8 @@ def seal(root: Path) -> None:
                 os.chmod(path, stat.S_IMODE(info.st_mode) & ~_WRITE)
     os.chmod(root, stat.S_IMODE(root.stat().st_mode) & ~_WRITE)
     rows = []
-    for relative in tree_paths(root, skip=frozenset()):
-        entry = entry_for(root, relative)
+    for relative in tree_paths(root):
+        entry = hash_entry(root, relative)
         rows.append([entry.path, entry.sha256, entry.size, entry.link,
                      *_key((root / relative).lstat())])  # fmt: skip
     record = record_path(root)
@@ -78,10 +77,7 @@ def is_sealed(root: Path) -> bool:
 
 def _recorded(root: Path) -> list[Recorded]:
     rows = json.loads(record_path(root).read_text(encoding="utf-8"))["files"]
-    return [
-        Recorded(FileEntry(path=row[0], sha256=row[1], size=row[2], link=row[3]), tuple(row[4:]))
-        for row in rows
-    ]
+    return [Recorded(Hashed(row[0], row[1], row[2], row[3]), tuple(row[4:])) for row in rows]
 
 
 def check(root: Path, *, full: bool) -> str | None:
@@ -89,7 +85,7 @@ def check(root: Path, *, full: bool) -> str | None:
     PATH``, ``removed: PATH``), or None. ``full`` hashes every file; otherwise only the
     files whose ``lstat`` key differs from the record are hashed."""
     recorded = _recorded(root)
-    present = tree_paths(root, skip=frozenset())
+    present = tree_paths(root)
     if full:
         suspects = [r.entry for r in recorded]
     else:
