@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.helpers import use_free_ports
 
-from stageline.agent import AgentClient
+from stageline.agent.client import AgentClient
 from stageline.usecases import deploy
 from stageline.usecases.demo import TAGS, prepare_demo_repo
 from stageline.usecases.pipeline import Session

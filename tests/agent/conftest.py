@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from stageline.agent import AgentClient, ProcessSpec
+from stageline.agent.client import AgentClient
 from stageline.agent.release import ReleaseSpec
+from stageline.agent.spec import ProcessSpec
 from stageline.agent.state import AgentPaths, load_running
 from stageline.errors import AgentError
 from stageline.host.procfs import is_alive

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from stageline.agent import ProcessSpec
 from stageline.agent.release import ReleaseSpec
+from stageline.agent.spec import ProcessSpec
 from stageline.host.procfs import is_alive, proc_start_time
 
 APP = Path(__file__).with_name("app.py")

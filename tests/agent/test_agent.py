@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stageline.agent import AgentClient
+from stageline.agent.client import AgentClient
 from stageline.agent.state import AgentPaths, load_desired, load_running
 from stageline.errors import AgentError
 from stageline.host.procfs import is_alive, proc_start_time

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stageline.agent import AgentClient
+from stageline.agent.client import AgentClient
 from stageline.agent.state import AgentPaths
 
 from .helpers import ReleaseFactory, free_port

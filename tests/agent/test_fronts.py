@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stageline.agent import AgentClient
+from stageline.agent.client import AgentClient
 from stageline.agent.fronts import front_key
 from stageline.agent.state import AgentPaths, load_running
 from stageline.errors import AgentError

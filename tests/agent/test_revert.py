@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stageline.agent import AgentClient
+from stageline.agent.client import AgentClient
 from stageline.errors import AgentError
 from stageline.state import Store
 

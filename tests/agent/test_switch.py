@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from stageline.agent import AgentClient
+from stageline.agent.client import AgentClient
 from stageline.agent.release import DeploymentRef
 from stageline.agent.state import AgentPaths, load_proxied, load_running
 from stageline.errors import AgentError

@@ -9,11 +9,10 @@ from typing import get_args
 
 import pytest
 
-from stageline.agent import ProcessSpec
 from stageline.agent.proxy import Backends, forwarded_headers, response_headers
 from stageline.agent.record import next_status
 from stageline.agent.release import DeploymentRef, EnvState, Group, Outcome, ReleaseSpec
-from stageline.agent.spec import SpecError
+from stageline.agent.spec import ProcessSpec, SpecError
 from stageline.state import DeploymentStatus
 from stageline.targets.local import _listen_host
 

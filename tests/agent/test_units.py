@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stageline.agent import ProcessSpec, ServiceStatus
-from stageline.agent.spec import SpecError
+from stageline.agent.spec import ProcessSpec, ServiceStatus, SpecError
 from stageline.agent.supervisor import Backoff, read_log_tail
 
 SPEC = ProcessSpec(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stageline.agent import AgentClient
+from stageline.agent.client import AgentClient
 from stageline.agent.release import ReleaseSpec
 from stageline.agent.spec import SpecError
 from stageline.state import Store

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stageline.agent import AgentClient
+from stageline.agent.client import AgentClient
 from stageline.host.procfs import is_alive
 from stageline.usecases.demo import TAGS
 from stageline.usecases.pipeline import Session

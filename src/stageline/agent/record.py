@@ -10,8 +10,11 @@ wins, except that a rollback always overrides a success.
 
 from __future__ import annotations
 
-from stageline.state import DeploymentRecord, Store
-from stageline.state.models import DeploymentStatus
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the agent imports the state store (SQLAlchemy) only when it records
+    from stageline.state import DeploymentRecord, Store
+    from stageline.state.models import DeploymentStatus
 
 AGENT_ACTOR = "stageline-agent"
 
@@ -69,6 +72,8 @@ def settle_at(
     url: str, environment: str, deployment_id: int, wanted: DeploymentStatus, detail: str = ""
 ) -> DeploymentRecord | None:
     """:func:`settle` on the store at ``url`` (the agent's side; runs in a thread)."""
+    from stageline.state import Store
+
     with Store.open(url) as store:
         return settle(store, environment, deployment_id, wanted, detail)
 
@@ -78,6 +83,8 @@ def note_at(
 ) -> None:
     """Audit what the agent did on its own for deployment ``ref_id`` (a switch back
     started, done or failed), so history shows it (the agent's side; runs in a thread)."""
+    from stageline.state import Store
+
     with Store.open(url) as store:
         store.append_event(
             kind,

@@ -32,7 +32,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -43,8 +43,10 @@ from stageline.agent.release import DeploymentRef, EnvState, Group, Outcome, Rel
 from stageline.agent.state import AgentPaths, RunningEntry
 from stageline.agent.supervisor import SupervisionPolicy, Supervisor
 from stageline.errors import AgentError
-from stageline.state.models import DeploymentStatus
 from stageline.values import label
+
+if TYPE_CHECKING:
+    from stageline.state.models import DeploymentStatus
 
 log = logging.getLogger("stageline.agent")
 FAULTS = ("after-start", "after-switch", "during-drain", "during-watch")

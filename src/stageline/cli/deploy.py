@@ -397,7 +397,7 @@ def down(
 
 def agent(directory: DirOption = Path(".")) -> None:
     """Run the host agent in the foreground (the CLI starts it by itself when needed)."""
-    from stageline.agent import run_agent
+    from stageline.agent.server import run_agent
     from stageline.host.workspace import Workspace
 
     run_agent(Workspace.at(directory).home)

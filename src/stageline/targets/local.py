@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from stageline.agent import AgentClient, ProcessSpec
+from stageline.agent.client import AgentClient
 from stageline.agent.release import PORT_PLACEHOLDER, DeploymentRef, ReleaseSpec
+from stageline.agent.spec import ProcessSpec
 from stageline.artifacts import install
 from stageline.artifacts.runner import run as run_build_step
 from stageline.config.model import Environment
@@ -505,7 +506,7 @@ def port_is_free(port: int) -> bool:
 
 
 def _status(found: object) -> ServiceStatus:
-    from stageline.agent import ServiceStatus as AgentStatus
+    from stageline.agent.spec import ServiceStatus as AgentStatus
 
     assert isinstance(found, AgentStatus)
     return ServiceStatus(
