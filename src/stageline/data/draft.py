@@ -2,7 +2,8 @@
 
 Pure. :func:`draft` turns one :class:`~stageline.data.suggest.Suggestion` per column into
 rules; on a pipeline with no masking rules yet it writes them short: a table whose
-columns all look like keys, numbers or labels gets a table default (``keep``), a few
+columns all look like keys, numbers or labels (none left to review) gets a table
+default (``keep``), a few
 well-known patterns (``"id"``, ``"*_id"``, ``"*_at"``, ``"*email*"`` ...) cover the
 columns they fit, and every other column gets its own line. Under the rules drafted,
 every column gets exactly its suggestion (checked). Where rules exist, only the columns
@@ -78,7 +79,7 @@ def _short(tables: list[Table], wanted: dict[tuple[str, str], Suggestion]) -> Dr
     defaults = {
         t.key: ColumnRule(mask="keep")
         for t in tables
-        if t.columns and all(wanted[t.key, c.name].rule.mask == "keep" for c in t.columns)
+        if t.columns and all(_plain_keep(wanted[t.key, c.name]) for c in t.columns)
     }
     patterns: dict[str, ColumnRule] = {}
     counts: dict[str, int] = {}
@@ -99,7 +100,7 @@ def _short(tables: list[Table], wanted: dict[tuple[str, str], Suggestion]) -> Dr
     return Draft(
         len(wanted),
         patterns=[
-            _line(glob, rule, f"{counts[glob]} column(s) now") for glob, rule in patterns.items()
+            _line(glob, rule, f"covers {counts[glob]} column(s) now") for glob, rule in patterns.items()
         ],
         table_defaults=[
             _line(table, rule, "every column looked like a key, a number or a label")
@@ -107,6 +108,10 @@ def _short(tables: list[Table], wanted: dict[tuple[str, str], Suggestion]) -> Dr
         ],
         tables=_lines(rest),
     )
+
+
+def _plain_keep(suggestion: Suggestion) -> bool:
+    return suggestion.rule.mask == "keep" and not suggestion.review
 
 
 def _nested(flat: dict[tuple[str, str], ColumnRule]) -> dict[str, dict[str, ColumnRule]]:

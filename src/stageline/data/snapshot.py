@@ -163,9 +163,9 @@ def draft_rules(
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     comment = (
         f"# Drafted by `stageline snapshot plan {source} --write` on {stamp} for "
-        f"{block.columns} column(s): review every line.\n"
-        "# Masks were suggested from column names, types and sampled values (none is "
-        "written here).\n"
+        f"{block.columns} column(s):\n"
+        "# review every line. Masks were suggested from column names, types and sampled\n"
+        "# values; no value is written here.\n"
     )
     _replace(path, merge(text, block, prefix=prefix, comment=comment))
     if path == pipeline_file.resolve():

@@ -45,6 +45,8 @@ _BY_NAME: tuple[tuple[frozenset[str], str, str], ...] = (
     (frozenset({"token", "secret", "password", "passwd", "salt", "otp", "nonce", "apikey",
                 "signature", "credential", "credentials"}), "hash",
      "named like a token or a secret"),
+    (frozenset({"passport", "ssn", "iban", "nino", "taxid", "vat", "licence", "license"}),
+     "hash", "named like an identity or account number"),
     (frozenset({"agent", "useragent"}), "redact", "named like a user agent"),
     (frozenset({"note", "notes", "comment", "comments", "message", "body", "bio", "about",
                 "description", "remarks", "feedback", "content", "text", "details",
@@ -63,6 +65,8 @@ class Suggestion:
     rule: ColumnRule
     #: why, in a few words; never a value
     reason: str
+    #: a guess to check by hand (nothing to sample, say): never folded into a default
+    review: bool = False
 
 
 def name_words(name: str) -> list[str]:
@@ -112,12 +116,12 @@ def _guess(column: Column, samples: Sequence[str]) -> Suggestion:
     if "name" in tokens:
         return _keep("a name of a thing, by its values")
     if not samples:
-        return _keep("no rows to sample: review")
+        return _keep("no values to sample: review", review=True)
     return _keep("short codes or labels, by its values")
 
 
-def _keep(reason: str) -> Suggestion:
-    return Suggestion(ColumnRule(mask="keep"), reason)
+def _keep(reason: str, *, review: bool = False) -> Suggestion:
+    return Suggestion(ColumnRule(mask="keep"), reason, review)
 
 
 def _by_name(words: list[str]) -> Suggestion | None:
@@ -183,7 +187,9 @@ def _json(samples: Sequence[str]) -> Suggestion:
             if found is not None and found.rule.mask != "keep":
                 keys[key] = found.rule.mask
     if not keys:
-        return _keep("json: no key looked personal" if samples else "json, no rows: review")
+        if not samples:
+            return _keep("json, no values to sample: review", review=True)
+        return _keep("json: no key looked personal")
     rule = ColumnRule.model_validate({"mask": "json", "keys": keys})
     return Suggestion(rule, "json: keys that look personal")
 
@@ -216,5 +222,5 @@ def _fit(column: Column, guess: Suggestion) -> Suggestion:
     if column.keyed and mask not in UNIQUE_SAFE and mask != "json":
         return Suggestion(ColumnRule(mask="hash"), guess.reason + "; unique, so hashed")
     if column.keyed and mask == "json":
-        return _keep("json, unique or a key: review")
+        return _keep("json, unique or a key: review", review=True)
     return guess
