@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 Mask = Literal[
     "keep",
@@ -120,21 +120,27 @@ class DataRules(_Strict):
     #: table (``name`` or ``schema.name``) -> rule for the columns nothing else covers
     table_defaults: dict[str, ColumnRule] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _globs_fit(self) -> DataRules:
-        for pattern in self.patterns:
+    @field_validator("patterns")
+    @classmethod
+    def _no_whole_tables(cls, patterns: dict[str, ColumnRule]) -> dict[str, ColumnRule]:
+        for pattern in patterns:
             if not split_pattern(pattern)[1].strip("*?"):
                 raise ValueError(
                     f"pattern {pattern!r} matches every column; name the table in "
                     "data.table_defaults instead (a glob may not classify whole tables)"
                 )
-        for table in self.table_defaults:
+        return patterns
+
+    @field_validator("table_defaults")
+    @classmethod
+    def _named_tables(cls, defaults: dict[str, ColumnRule]) -> dict[str, ColumnRule]:
+        for table in defaults:
             if any(c in table for c in GLOB_CHARS):
                 raise ValueError(
                     f"table default {table!r} is a glob; name each table "
                     "(a default covers columns added later, so it must be chosen per table)"
                 )
-        return self
+        return defaults
 
     def rule(self, table: str, column: str) -> ColumnRule | None:
         """The rule that covers ``table.column`` (``table`` as ``name`` or

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from stageline.data.catalog import DATE_TYPES, INET_TYPES, Column
+from stageline.data.masking import EMAIL_RE as EMAIL
 from stageline.data.rules import UNIQUE_SAFE, ColumnRule
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE = re.compile(r"\+?[\d\s().\-/]{7,24}")
 PERSON = re.compile(r"[A-Z][a-z'’\-]+(?: [A-Z][a-z'’\-]+){1,2}")
 TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.:$]{20,}")
