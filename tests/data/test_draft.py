@@ -15,9 +15,7 @@ from stageline.data.suggest import Suggestion, suggest
 from stageline.errors import UsageError
 
 
-def _col(
-    name: str, base: str = "text", *, keyed: bool = False, not_null: bool = False
-) -> Column:
+def _col(name: str, base: str = "text", *, keyed: bool = False, not_null: bool = False) -> Column:
     return Column(name, base, base, not_null, None, keyed)
 
 
@@ -134,7 +132,7 @@ def test_a_fresh_draft_is_short_and_gives_every_column_its_suggestion() -> None:
         "audit.log": {"what"},  # no rows to judge by: a line to review, not a default
     }
     assert '[data.tables."audit.log"]' in text
-    assert "full_name = \"name\"  # named like a person's name" in text
+    assert 'full_name = "name"  # named like a person\'s name' in text
 
 
 def test_drafting_onto_existing_rules_adds_lines_and_changes_none() -> None:

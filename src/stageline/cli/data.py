@@ -39,9 +39,7 @@ def plan(
     ] = None,
     force: Annotated[
         bool,
-        typer.Option(
-            "--force", help="With --write: add to a file that has masking rules already."
-        ),
+        typer.Option("--force", help="With --write: add to a file that has masking rules already."),
     ] = False,
     directory: DirOption = Path("."),
     json: JsonOption = False,

@@ -46,8 +46,7 @@ class AllowEntry(BaseModel):
             return self
         if self.value_class is None or self.value is None:
             raise ValueError(
-                "an entry needs column = 'TABLE.COLUMN', or class ('ip', 'email', 'text') "
-                "and value"
+                "an entry needs column = 'TABLE.COLUMN', or class ('ip', 'email', 'text') and value"
             )
         if self.value_class == "ip":
             try:

@@ -113,11 +113,7 @@ def sample_values(conn: psycopg.Connection[Any], table: Table, limit: int) -> di
     chosen = [c for c in table.columns if c.is_text or c.is_json]
     if not chosen:
         return {}
-    names = sql.SQL(", ").join(
-        sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in chosen
-    )
+    names = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in chosen)
     query = sql.SQL("SELECT {} FROM {} LIMIT {}").format(names, table.ident, sql.Literal(limit))
     rows = conn.execute(query).fetchall()
-    return {
-        c.name: [row[i] for row in rows if row[i] is not None] for i, c in enumerate(chosen)
-    }
+    return {c.name: [row[i] for row in rows if row[i] is not None] for i, c in enumerate(chosen)}

@@ -100,7 +100,8 @@ def _short(tables: list[Table], wanted: dict[tuple[str, str], Suggestion]) -> Dr
     return Draft(
         len(wanted),
         patterns=[
-            _line(glob, rule, f"covers {counts[glob]} column(s) now") for glob, rule in patterns.items()
+            _line(glob, rule, f"covers {counts[glob]} column(s) now")
+            for glob, rule in patterns.items()
         ],
         table_defaults=[
             _line(table, rule, "every column looked like a key, a number or a label")
@@ -160,7 +161,7 @@ def merge(text: str, block: Draft, *, prefix: tuple[str, ...], comment: str) -> 
     at = {t: headers.get((*prefix, "data", "tables", t)) for t in block.tables}
     for table, index in sorted(((t, i) for t, i in at.items() if i is not None), key=_last):
         lines = _insert(lines, index, block.tables[table])
-    head = ".".join(prefix + ("",))
+    head = ".".join((*prefix, ""))
     out = "\n".join(lines).rstrip("\n") + "\n\n" + comment.rstrip("\n") + "\n"
     if block.patterns:
         out += f"[{head}data.patterns]\n" + "\n".join(block.patterns) + "\n\n"

@@ -24,7 +24,6 @@ from stageline.config.loader import find_pipeline_file
 from stageline.config.model import Environment, Pipeline
 from stageline.data.catalog import read_tables, sample_values, session_settings
 from stageline.data.clone import clone_database
-from stageline.data.draft import draft, merge
 from stageline.data.copy import (
     Progress,
     connect,
@@ -34,6 +33,7 @@ from stageline.data.copy import (
     make_template,
     plan_for,
 )
+from stageline.data.draft import draft, merge
 from stageline.data.fingerprints import fingerprint_path
 from stageline.data.key import load_key
 from stageline.data.plan import Plan

@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from stageline.data.catalog import DATE_TYPES, INET_TYPES, Column
@@ -25,7 +26,7 @@ from stageline.data.masking import EMAIL_RE as EMAIL
 from stageline.data.rules import UNIQUE_SAFE, ColumnRule
 
 PHONE = re.compile(r"\+?[\d\s().\-/]{7,24}")
-PERSON = re.compile(r"[A-Z][a-z'’\-]+(?: [A-Z][a-z'’\-]+){1,2}")
+PERSON = re.compile(r"[A-Z][a-z'\u2019\-]+(?: [A-Z][a-z'\u2019\-]+){1,2}")
 TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.:$]{20,}")
 #: the share of sampled values that must look alike for the values to decide
 MOST = 0.8
@@ -77,7 +78,7 @@ def name_words(name: str) -> list[str]:
 
 def _tokens(words: list[str]) -> list[str]:
     """The words and each pair of neighbours joined (``first_name``: ``firstname``)."""
-    return words + [a + b for a, b in zip(words, words[1:], strict=False)]
+    return words + [a + b for a, b in pairwise(words)]
 
 
 def _rule(mask: str) -> ColumnRule:

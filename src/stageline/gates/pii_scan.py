@@ -26,7 +26,7 @@ from dataclasses import replace
 from pydantic import Field
 
 from stageline.data import allow as allowing
-from stageline.data.allow import AllowEntry, Allowed
+from stageline.data.allow import Allowed, AllowEntry
 from stageline.data.fingerprints import FingerprintSet, load_all
 from stageline.data.key import load_key
 from stageline.data.masking import MaskingKey
@@ -132,9 +132,7 @@ def _allow(
     }
     if not (rest and prints):
         return replace(report, findings=rest), allowed
-    labels = tuple(
-        e.label for e in values if value_fingerprints(key, e.forms()) & prints
-    )
+    labels = tuple(e.label for e in values if value_fingerprints(key, e.forms()) & prints)
     ctx.log(f"scanning {len(rest)} column(s) again without {len(labels)} allowed value(s)")
     again = scan_database(
         url,
