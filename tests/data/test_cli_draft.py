@@ -106,6 +106,7 @@ def test_drafted_rules_classify_every_column_and_mask_the_personal_ones(
     # everything is covered now: nothing more to draft
     code, out, _ = _cli(capsys, root, "snapshot", "plan", "production", "--write", "--json")
     assert code == 0 and pipeline.read_text() == text
+    assert json.loads(out)["drafted"] == {"file": str(pipeline.resolve()), "columns": 0}
     assert {c["rule"] for t in json.loads(out)["tables"] for c in t["columns"]} >= {
         "data.tables.users.full_name",
         'data.patterns."*email*"',

@@ -48,6 +48,7 @@ def plan(
     any is unclassified. With --write, draft the missing rules first."""
     if (file is not None or force) and not write:
         raise UsageError("--file and --force go with --write", hint="add --write")
+    drafted = None
     with Session.open(directory) as session:
         if write:
             drafted = snapshots.draft_rules(session, source, into=file, force=force)
@@ -58,6 +59,11 @@ def plan(
         output.emit_json(
             {
                 "source": source,
+                **(
+                    {"drafted": {"file": str(drafted.path), "columns": drafted.columns}}
+                    if drafted
+                    else {}
+                ),
                 "tables": [
                     {
                         "table": t.table.key,

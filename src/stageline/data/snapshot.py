@@ -138,6 +138,7 @@ def draft_rules(
     :mod:`stageline.data.draft`)."""
     pipe = session.pipeline()
     with connect(_admin(session, pipe.environment(source), None)) as conn:
+        conn.read_only = True  # a production database: look, never touch
         session_settings(conn)
         tables = read_tables(conn)
         suggestions = {}
