@@ -56,12 +56,16 @@ def _col(name: str, base: str = "text", *, keyed: bool = False, not_null: bool =
         (_col("name"), ["Mug", "Tea"], "keep"),
         (_col("name"), ["Ada Lovelace", "Grace Hopper"], "name"),
         (_col("title"), [], "keep"),
+        (_col("client_ip", "inet", keyed=True), [], "keep"),  # no unique fake IPs: review
+        (_col("birth_date", "date", keyed=True), [], "keep"),
+        (_col("phone", "int8", not_null=True), [], "keep"),
     ],
 )  # fmt: skip
 def test_suggestions(column: Column, samples: list[str], mask: str) -> None:
     found = suggest(column, samples)
     assert found.rule.mask == mask, found.reason
     assert problem_of(column, found.rule) is None
+    assert found.review == ("review" in found.reason)
     assert not any(value in found.reason for value in samples)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from stageline.data.catalog import DATE_TYPES, INET_TYPES, Column
 from stageline.data.masking import EMAIL_RE as EMAIL
+from stageline.data.plan import problem_of
 from stageline.data.rules import UNIQUE_SAFE, ColumnRule
 
 PHONE = re.compile(r"\+?[\d\s().\-/]{7,24}")
@@ -104,9 +105,11 @@ def _guess(column: Column, samples: Sequence[str]) -> Suggestion:
         return _json(samples)
     by_name = _by_name(words)
     if not column.is_text:
-        if by_name is not None and not column.keyed and not column.not_null:
+        if by_name is None:
+            return _keep(f"{column.type}: not text")
+        if not column.keyed and not column.not_null:
             return Suggestion(ColumnRule(mask="null"), by_name.reason + f", but {column.type}")
-        return _keep(f"{column.type}: not text")
+        return _keep(by_name.reason + f", but {column.type}: review", review=True)
     if _ID.intersection(words[-1:]):
         return _keep("named like an id")
     if by_name is not None:
@@ -114,10 +117,10 @@ def _guess(column: Column, samples: Sequence[str]) -> Suggestion:
     by_values = _by_values(samples)
     if by_values is not None:
         return by_values
-    if "name" in tokens:
-        return _keep("a name of a thing, by its values")
     if not samples:
         return _keep("no values to sample: review", review=True)
+    if "name" in tokens:
+        return _keep("a name of a thing, by its values")
     return _keep("short codes or labels, by its values")
 
 
@@ -218,10 +221,12 @@ def _strings(node: Any) -> Iterator[str]:
 
 
 def _fit(column: Column, guess: Suggestion) -> Suggestion:
-    """``guess`` made to fit its column: a key gets a mask that stays unique."""
+    """``guess`` made to fit its column: a key gets a mask that stays unique; what
+    still cannot work on the column's type is kept, marked for review."""
     mask = guess.rule.mask
-    if column.keyed and mask not in UNIQUE_SAFE and mask != "json":
-        return Suggestion(ColumnRule(mask="hash"), guess.reason + "; unique, so hashed")
-    if column.keyed and mask == "json":
-        return _keep("json, unique or a key: review", review=True)
-    return guess
+    if column.keyed and mask not in UNIQUE_SAFE and column.is_text:
+        guess = Suggestion(ColumnRule(mask="hash"), guess.reason + "; unique, so hashed")
+    problem = problem_of(column, guess.rule)
+    if problem is None:
+        return guess
+    return _keep(f"{guess.reason}, but the column {problem.split(';')[0]}: review", review=True)
