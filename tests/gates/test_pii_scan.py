@@ -13,6 +13,7 @@ from stageline.config.loader import load_pipeline
 from stageline.data.fingerprints import Fingerprints, fingerprint_path
 from stageline.data.key import KEY_VARIABLE
 from stageline.data.masking import MaskingKey
+from stageline.data.rules import ColumnRule
 from stageline.gates.pii_scan import PiiScanGate, PiiScanOptions
 from stageline.gates.registry import get_gate
 from stageline.usecases.gating import gate_views
@@ -51,6 +52,7 @@ def _run(
     *,
     staging_extra: str = "none",
     staging_vars: dict[str, str] | None = None,
+    options: PiiScanOptions | None = None,
 ) -> tuple[str, str, dict[str, object]]:
     root = tmp_path / "repo"
     root.mkdir(exist_ok=True)
@@ -70,7 +72,7 @@ def _run(
             deadline=time.monotonic() + 120,
             views=gate_views(session),
         )
-        result = PiiScanGate().run(ctx, PiiScanOptions())
+        result = PiiScanGate().run(ctx, options or PiiScanOptions())
     return result.status, result.summary, result.evidence
 
 
@@ -162,3 +164,103 @@ def test_pii_scan_is_a_builtin_kind_with_strict_options() -> None:
     assert isinstance(gate, PiiScanGate)
     with pytest.raises(ValueError, match="extra"):
         gate.Options.model_validate({"tables": ["x"]})
+    assert gate.Options().require_snapshot is True  # the safe default docs/snapshots.md states
+    for bad in (
+        {"class": "ip", "value": "127.0.0.1"},  # no reason
+        {"class": "ip", "value": "localhost", "reason": "smoke"},
+        {"class": "email", "value": "nobody", "reason": "smoke"},
+        {"value": "curl/8.5.0", "reason": "smoke"},
+        {"column": "user_agent", "reason": "no table"},
+        {"column": "requests.user_agent", "class": "text", "value": "x", "reason": "both"},
+    ):
+        with pytest.raises(ValueError):
+            gate.Options.model_validate({"allow": [bad]})
+
+
+REQUESTS = """
+CREATE TABLE requests (id serial PRIMARY KEY, client_ip inet, user_agent text, path text);
+INSERT INTO requests (client_ip, user_agent, path) VALUES
+  ('127.0.0.1', 'curl/8.5.0', '/healthz'),
+  ('192.0.2.77', 'Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0', '/account'),
+  ('198.51.100.23', 'Mozilla/5.0 (Macintosh) Safari/605.1.15', '/orders/7');
+"""
+# what staging's own smoke step leaves in its request log: the same host, the same curl
+SMOKE_REQUEST = (
+    "INSERT INTO requests (client_ip, user_agent, path) VALUES ('127.0.0.1', 'curl/8.5.0', '/')"
+)
+
+
+def test_allow_list_lets_staging_hold_its_own_smoke_request_and_reports_it(
+    tmp_path: Path,
+    make_context: MakeContext,
+    source: tuple[str, fixture.Fixture],  # noqa: F811
+    snapshot: Snapshotter,  # noqa: F811
+) -> None:
+    """A request from 127.0.0.1 with a curl user agent is in production's log and, after a
+    smoke step, in staging's: without an allow-list it holds the release for good."""
+    production, _ = source
+    with psycopg.connect(production) as conn:
+        conn.execute(REQUESTS)
+    rules = fixture.rules().model_copy(
+        update={
+            "tables": {
+                **fixture.rules().tables,
+                "requests": {
+                    name: ColumnRule.model_validate(mask)
+                    for name, mask in (
+                        ("id", "keep"), ("client_ip", "ip"), ("user_agent", "text"),
+                        ("path", "keep"),
+                    )
+                },
+            }
+        }
+    )  # fmt: skip
+    staging, result = snapshot(production, rules)
+    result.fingerprints.write(fingerprint_path(tmp_path / "repo" / ".stageline", "snap_1"))
+    with psycopg.connect(staging) as conn:
+        conn.execute(SMOKE_REQUEST)
+
+    status, summary, evidence = _run(tmp_path, make_context, production, staging)
+    assert status == "failed"
+    assert evidence["findings"] == [
+        {"table": "requests", "column": "client_ip", "count": 1},
+        {"table": "requests", "column": "user_agent", "count": 1},
+    ]
+    allow = PiiScanOptions.model_validate(
+        {
+            "allow": [
+                {"class": "ip", "value": "127.0.0.1", "reason": "staging's smoke requests"},
+                {"column": "requests.user_agent", "reason": "client software, not people"},
+            ]
+        }
+    )
+    status, summary, evidence = _run(tmp_path, make_context, production, staging, options=allow)
+    assert status == "passed", summary
+    assert evidence["findings"] == []
+    assert evidence["allowed"] == [
+        {
+            "table": "requests",
+            "column": "user_agent",
+            "count": 1,
+            "by": ["column requests.user_agent: client software, not people"],
+        },
+        {
+            "table": "requests",
+            "column": "client_ip",
+            "count": 1,
+            "by": ["ip 127.0.0.1: staging's smoke requests"],
+        },
+    ]
+    assert "allowed: requests.user_agent (1), requests.client_ip (1)" in summary
+
+    # a production user's address in the same column is still a finding
+    with psycopg.connect(staging) as conn:
+        conn.execute("INSERT INTO requests (client_ip, path) VALUES ('192.0.2.77', '/')")
+    status, summary, evidence = _run(tmp_path, make_context, production, staging, options=allow)
+    assert status == "failed"
+    assert evidence["findings"] == [{"table": "requests", "column": "client_ip", "count": 1}]
+    assert {(a["column"], a["count"]) for a in evidence["allowed"]} == {  # type: ignore[attr-defined]
+        ("user_agent", 1),
+        ("client_ip", 1),
+    }
+    assert "requests.client_ip (1)" in summary and "192.0.2.77" not in summary

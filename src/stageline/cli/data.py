@@ -11,6 +11,7 @@ from rich.table import Table
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
 from stageline.data import snapshot as snapshots
+from stageline.errors import UsageError
 from stageline.state.snapshots import SnapshotRecord
 from stageline.usecases.pipeline import Session
 from stageline.values import label
@@ -23,14 +24,46 @@ FromArgument = Annotated[str, typer.Argument(help="The environment to copy (e.g.
 
 
 @snapshot_app.command("plan")
-def plan(source: FromArgument, directory: DirOption = Path("."), json: JsonOption = False) -> int:
-    """Show what every column of SOURCE's database gets; exit 1 if any is unclassified."""
+def plan(
+    source: FromArgument,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Draft rules for the columns no rule covers into the pipeline file "
+            "(masks suggested from names, types and sampled values; no value is written).",
+        ),
+    ] = False,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="With --write: draft into this file instead.")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="With --write: add to a file that has masking rules already."),
+    ] = False,
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+) -> int:
+    """Show what every column of SOURCE's database gets and which rule says so; exit 1 if
+    any is unclassified. With --write, draft the missing rules first."""
+    if (file is not None or force) and not write:
+        raise UsageError("--file and --force go with --write", hint="add --write")
+    drafted = None
     with Session.open(directory) as session:
+        if write:
+            drafted = snapshots.draft_rules(session, source, into=file, force=force)
+            if not json:
+                _report_draft(drafted)
         result = snapshots.plan(session, source)
     if json:
         output.emit_json(
             {
                 "source": source,
+                **(
+                    {"drafted": {"file": str(drafted.path), "columns": drafted.columns}}
+                    if drafted
+                    else {}
+                ),
                 "tables": [
                     {
                         "table": t.table.key,
@@ -41,6 +74,7 @@ def plan(source: FromArgument, directory: DirOption = Path("."), json: JsonOptio
                                 "column": c.column.name,
                                 "type": c.column.type,
                                 "mask": c.mask,
+                                "rule": c.source or None,
                                 "problem": c.problem,
                             }
                             for c in t.columns
@@ -53,19 +87,20 @@ def plan(source: FromArgument, directory: DirOption = Path("."), json: JsonOptio
             }
         )
         return 1 if result.problems else 0
-    table = Table("table", "column", "type", "gets", "note")
+    table = Table("table", "column", "type", "gets", "rule", "note")
     for t in result.tables:
         for c in t.columns:
             note = c.problem or ("schema only" if t.schema_only else "")
             mask = output.literal(c.mask, "red" if c.problem else "")
-            output.add_row(table, t.table.key, c.column.name, c.column.type, mask, note)
+            output.add_row(table, t.table.key, c.column.name, c.column.type, mask, c.source, note)
     output.out.print(table)
     for name in result.unused:
-        output.warning(f"rule for {name}: no such table or column in {source}")
+        output.warning(f"rule for {name}: matches no table or column in {source}")
     if result.problems:
         output.error_line(
             f"{len(result.problems)} column(s) cannot be snapshot",
-            "classify them in the data.tables.TABLE tables of the pipeline file",
+            "classify them in the pipeline file's [data] (data.tables.TABLE, data.patterns, "
+            f"data.table_defaults); `stageline snapshot plan {source} --write` drafts rules",
         )
         return 1
     output.success(f"every column of {source} is classified")
@@ -170,6 +205,16 @@ def restore(
     output.success(
         f"{done.environment}'s database {done.database} is now a clone of "
         f"{done.snapshot.name} ({done.seconds:.2f}s)"
+    )
+
+
+def _report_draft(drafted: snapshots.Drafted) -> None:
+    if not drafted.columns:
+        output.line(f"every column is covered by a rule: nothing drafted into {drafted.path}")
+        return
+    output.success(
+        f"drafted rules for {drafted.columns} column(s) into {drafted.path}: review them "
+        "(every line says why), then take a snapshot"
     )
 
 

@@ -74,3 +74,14 @@ class KeyLines:
 
     def has(self, path: Path) -> bool:
         return (self._prefix + tuple(path)) in self._lines
+
+
+def table_headers(text: str) -> dict[Path, int]:
+    """Each ``[table]`` header's key path -> its 0-based line index (``[[array]]``
+    headers are not tables one can add keys to, and are left out)."""
+    found: dict[Path, int] = {}
+    for index, line in enumerate(text.splitlines()):
+        header = _HEADER.match(line)
+        if header and header.group(1) == "[" and not _ASSIGN.match(line):
+            found.setdefault(_split(header.group(2)), index)
+    return found

@@ -105,3 +105,15 @@ def session_settings(conn: psycopg.Connection[Any]) -> None:
         "SET extra_float_digits TO 3",
     ):
         conn.execute(setting)
+
+
+def sample_values(conn: psycopg.Connection[Any], table: Table, limit: int) -> dict[str, list[str]]:
+    """Up to ``limit`` rows' non-NULL values of each text and JSON column of ``table``,
+    as text: read to suggest masks, kept in memory only, never written or shown."""
+    chosen = [c for c in table.columns if c.is_text or c.is_json]
+    if not chosen:
+        return {}
+    names = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in chosen)
+    query = sql.SQL("SELECT {} FROM {} LIMIT {}").format(names, table.ident, sql.Literal(limit))
+    rows = conn.execute(query).fetchall()
+    return {c.name: [row[i] for row in rows if row[i] is not None] for i, c in enumerate(chosen)}

@@ -1,8 +1,10 @@
 """What each column of a snapshot gets: the rules matched against the source's catalog.
 
-Pure. Fail closed: a column the rules do not classify, or a rule that cannot work on its
-column (a fake name on a unique column, ``null`` on a NOT NULL one, ``email`` on an
-integer), is a *problem*, and :func:`check` refuses the whole snapshot listing them all.
+Pure. Fail closed: a column the rules do not classify (or that two patterns classify
+differently), or a rule that cannot work on its column (a fake name on a unique column,
+``null`` on a NOT NULL one, ``email`` on an integer, also when a pattern or a table
+default brought it), is a *problem*, and :func:`check` refuses the whole snapshot
+listing them all. Each column's plan names the rule that covered it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stageline.data.catalog import DATE_TYPES, INET_TYPES, Column, Table
-from stageline.data.rules import UNIQUE_SAFE, ColumnRule, DataRules
+from stageline.data.rules import UNIQUE_SAFE, ColumnRule, DataRules, pattern_matches
 from stageline.errors import Refused
 
 _TEXT_MASKS = frozenset({"redact", "hash", "email", "name", "phone", "address", "text"})
@@ -21,6 +23,9 @@ class ColumnPlan:
     column: Column
     rule: ColumnRule | None
     problem: str | None = None
+    #: where the rule is written (``data.tables.users.email``, ``data.patterns."*_id"``,
+    #: ``data.table_defaults.countries``, ``data.schema_only``); "" when none covers it
+    source: str = ""
 
     @property
     def mask(self) -> str:
@@ -90,25 +95,37 @@ def make_plan(tables: list[Table], rules: DataRules) -> Plan:
     for table in tables:
         seen.add(table.key)
         if table.key in rules.schema_only:
-            cols = tuple(ColumnPlan(c, ColumnRule(mask="keep")) for c in table.columns)
+            keep = ColumnRule(mask="keep")
+            cols = tuple(ColumnPlan(c, keep, source="data.schema_only") for c in table.columns)
             plans.append(TablePlan(table, cols, schema_only=True))
             continue
-        columns: list[ColumnPlan] = []
-        for column in table.columns:
-            rule = rules.rule(table.key, column.name)
-            if rule is None:
-                columns.append(ColumnPlan(column, None, "not classified"))
-            else:
-                columns.append(ColumnPlan(column, rule, problem_of(column, rule)))
-        plans.append(TablePlan(table, tuple(columns)))
+        columns = tuple(_column_plan(rules, table, column) for column in table.columns)
+        plans.append(TablePlan(table, columns))
+    return Plan(tuple(plans), tuple(_unused(tables, rules, seen)))
+
+
+def _column_plan(rules: DataRules, table: Table, column: Column) -> ColumnPlan:
+    cover = rules.cover(table.key, column.name)
+    if cover.rule is None:
+        return ColumnPlan(column, None, cover.conflict or "not classified", cover.source)
+    return ColumnPlan(column, cover.rule, problem_of(column, cover.rule), cover.source)
+
+
+def _unused(tables: list[Table], rules: DataRules, seen: set[str]) -> list[str]:
+    """Rules that name a table or column the source does not have, and patterns that
+    match no column."""
     unused = [name for name in rules.tables if name not in seen]
     unused += [name for name in rules.schema_only if name not in seen]
+    unused += [name for name in rules.table_defaults if name not in seen]
     by_key = {t.key: t for t in tables}
     for name, named in rules.tables.items():
         if name in by_key:
             have = {c.name for c in by_key[name].columns}
             unused += [f"{name}.{col}" for col in named if col not in have]
-    return Plan(tuple(plans), tuple(unused))
+    for pattern in rules.patterns:
+        if not any(pattern_matches(pattern, t.key, c.name) for t in tables for c in t.columns):
+            unused.append(f"pattern {pattern!r}")
+    return unused
 
 
 def check(plan: Plan, source: str) -> None:
@@ -124,11 +141,13 @@ def check(plan: Plan, source: str) -> None:
         hint = (
             f'classify every column in the pipeline file, e.g. {column} = "keep" (or a '
             f'transformer such as "hash", "email", "name", "null") in the data.tables.{table} '
-            f"table; `stageline snapshot plan {source}` shows all"
+            f"table, or by a data.patterns glob; `stageline snapshot plan {source}` shows all "
+            "and `--write` drafts rules for the columns not classified"
         )
     else:
         hint = (
-            f"fix the rules in the data.tables table; `stageline snapshot plan {source}` shows all"
+            f"fix the rules in the pipeline file's [data]; `stageline snapshot plan {source}` "
+            "shows each column's rule"
         )
     raise Refused(
         f"{len(problems)} column(s) of {source} cannot be snapshot safely: {shown}", hint=hint

@@ -52,9 +52,11 @@ def scan_database(
     fingerprints: Fingerprints | FingerprintSet,
     *,
     deadline: float | None = None,
+    only: set[tuple[str, str]] | None = None,
 ) -> ScanReport:
     """Every text, JSON (each string leaf) and inet value of the database at ``url``,
-    looked up among ``fingerprints``; e-mail addresses inside text count too."""
+    looked up among ``fingerprints``; e-mail addresses inside text count too. ``only``:
+    just these ``(table, column)``."""
     fp_key = KeyedHash(key.mask)
     fast = c_masks(key)
     findings: list[Finding] = []
@@ -62,7 +64,12 @@ def scan_database(
     with connect(url) as conn:
         session_settings(conn)
         for table in read_tables(conn):
-            chosen = [c for c in table.columns if c.is_text or c.is_json or c.base in INET_TYPES]
+            chosen = [
+                c
+                for c in table.columns
+                if (c.is_text or c.is_json or c.base in INET_TYPES)
+                and (only is None or (table.key, c.name) in only)
+            ]
             if not chosen:
                 continue
             columns += len(chosen)
@@ -154,6 +161,13 @@ def _leaves(text: str) -> Iterator[str]:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
+
+
+def value_fingerprints(key: MaskingKey, strings: Iterable[str]) -> set[int]:
+    """The fingerprints ``strings`` would have if production held them (as the scan
+    looks them up: normalized, long enough, not one of our fakes)."""
+    keyed = KeyedHash(key.mask)
+    return {fingerprint(keyed, c) for string in strings for c in candidates(string)}
 
 
 def production_values(

@@ -9,15 +9,20 @@ into an environment's own database (by ``CREATE DATABASE ... TEMPLATE``).
 
 from __future__ import annotations
 
+import os
 import shutil
+import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from stageline.config.loader import find_pipeline_file
 from stageline.config.model import Environment, Pipeline
+from stageline.data.catalog import read_tables, sample_values, session_settings
 from stageline.data.clone import clone_database
 from stageline.data.copy import (
     Progress,
@@ -28,9 +33,11 @@ from stageline.data.copy import (
     make_template,
     plan_for,
 )
+from stageline.data.draft import draft, merge
 from stageline.data.fingerprints import fingerprint_path
 from stageline.data.key import load_key
 from stageline.data.plan import Plan
+from stageline.data.suggest import suggest
 from stageline.errors import Refused, UnknownName, UsageError
 from stageline.identity import current_actor
 from stageline.services.postgres import client_binaries
@@ -107,6 +114,81 @@ def plan(session: Session, source: str) -> Plan:
     pipe = session.pipeline()
     env = pipe.environment(source)
     return plan_for(_admin(session, env, None), pipe.data)
+
+
+@dataclass(frozen=True)
+class Drafted:
+    path: Path
+    #: columns that got a drafted rule (0: the rules cover every column, nothing written)
+    columns: int
+
+
+#: rows sampled per table to suggest masks (their values are never written or shown)
+SAMPLE_ROWS = 200
+
+
+def draft_rules(
+    session: Session, source: str, *, into: Path | None = None, force: bool = False
+) -> Drafted:
+    """Draft masking rules for the columns of ``source``'s database that the pipeline's
+    rules leave unclassified, into ``into`` (default: the pipeline file).
+
+    Refuses a file that has masking rules already unless ``force``; even then nothing
+    written changes: drafted lines only cover columns no rule covers (see
+    :mod:`stageline.data.draft`)."""
+    pipe = session.pipeline()
+    with connect(_admin(session, pipe.environment(source), None)) as conn:
+        conn.read_only = True  # a production database: look, never touch
+        session_settings(conn)
+        tables = read_tables(conn)
+        suggestions = {}
+        for table in tables:
+            samples = sample_values(conn, table, SAMPLE_ROWS)
+            for column in table.columns:
+                found = suggest(column, samples.get(column.name, []))
+                suggestions[table.key, column.name] = found
+    block = draft(tables, suggestions, pipe.data)
+    pipeline_file = find_pipeline_file(session.workspace.root)
+    path = (into or pipeline_file).resolve()
+    if block.empty:
+        return Drafted(path, 0)
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    prefix = ("tool", "stageline") if path.name == "pyproject.toml" else ()
+    if _has_rules(text, prefix) and not force:
+        raise Refused(
+            f"{path.name} has masking rules already; drafted rules for {block.columns} "
+            "column(s) they leave unclassified were not written",
+            hint="add them with --force (each a new line for a column no rule covers; "
+            "nothing written changes), or write them elsewhere with --file PATH",
+        )
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+    comment = (
+        f"# Drafted by `stageline snapshot plan {source} --write` on {stamp} for "
+        f"{block.columns} column(s):\n"
+        "# review every line. Masks were suggested from column names, types and sampled\n"
+        "# values; no value is written here.\n"
+    )
+    _replace(path, merge(text, block, prefix=prefix, comment=comment))
+    if path == pipeline_file.resolve():
+        session.reload()  # what follows (the plan) judges under the drafted rules
+    return Drafted(path, block.columns)
+
+
+def _has_rules(text: str, prefix: tuple[str, ...]) -> bool:
+    """Whether the TOML ``text`` holds masking rules (tables, patterns, table defaults)."""
+    node: Any = tomllib.loads(text) if text.strip() else {}
+    for part in (*prefix, "data"):
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    return any(node.get(k) for k in ("tables", "patterns", "table_defaults"))
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all."""
+    partial = path.with_name(f".{path.name}.drafting")
+    partial.write_text(text, encoding="utf-8")
+    if path.exists():
+        shutil.copymode(path, partial)
+    os.replace(partial, path)
 
 
 def take(
