@@ -136,9 +136,15 @@ def _defaults(p: Project, s: Supports) -> list[str]:
     else:
         out.append("# ? the repository has no tags yet: which will name releases? (v1.2.0 below)")
         out.append('accept = ["v*"]')
+    if p.secrets:
+        out.append("# Read by the code with no default: give each environment its value with")
+        out.append("# `stageline secrets set ENV NAME` (a deploy refuses until it has one).")
+        out.append(f"secrets = {_list(p.secrets)}")
+    if p.required:
+        out.append(f"# ? the code reads {', '.join(p.required)} with no default: set them in "
+                   "[defaults.vars]")  # fmt: skip
     if p.others:
-        out.append(f"# ? the code also reads {', '.join(p.others)}: set the ones it needs in "
-                   "[defaults.vars] (or as secrets = [...])")  # fmt: skip
+        out.append(f"# The code also reads {', '.join(p.others)} (with defaults in the code).")
     variables = {**p.variables.database, **(p.variables.redis if s.redis else {})}
     if variables:
         out += ["", "# The variables the code reads, filled from each environment's own services.",
@@ -154,8 +160,8 @@ def _defaults(p: Project, s: Supports) -> list[str]:
         out += ["", "# Each environment gets its own Redis (Debian's redis-server).",
                 "[defaults.services.redis]", 'provider = "system"']  # fmt: skip
     if p.sqlite:
-        out.append(f"# ? {', '.join(p.sqlite)} name a SQLite database: make sure the variables "
-                   "above are the ones the code uses, or it serves from a file")  # fmt: skip
+        out.append(f"# ? {', '.join(p.sqlite)}: a SQLite database is named there; make sure the "
+                   "variables above are the ones the code uses, or it serves from a file")  # fmt: skip
     return out
 
 

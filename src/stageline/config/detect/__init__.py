@@ -42,6 +42,7 @@ from stageline.config.detect.tree import Requirements, Tree, join, requirements
 from stageline.config.detect.variables import (
     Mapping,
     database_role,
+    looks_secret,
     mapping,
     redis_role,
     sqlite_defaults,
@@ -62,7 +63,12 @@ class Project:
     deps: Requirements
     migrations: Migrations | None
     variables: Mapping
+    #: variables read with a default, that nothing here sets (mentioned only)
     others: list[str]
+    #: variables read with no default that look secret (declared as secrets) ...
+    secrets: list[str]
+    #: ... and the other ones (a question each)
+    required: list[str]
     health: Health
     lock: Lock | None
     build: list[str]
@@ -77,7 +83,7 @@ def service_name(tree: Tree, root: str) -> str:
     """The project's name from its ``pyproject.toml`` (service root, then the top), else
     the folder's name, made a valid pipeline name."""
     raw = tree.root.resolve().name if not root else root.rsplit("/", 1)[-1]
-    for folder in ("", root) if root else ("",):
+    for folder in (root, "") if root else ("",):
         try:
             found = tree.toml(join(folder, "pyproject.toml")).get("project", {}).get("name")
         except (tomllib.TOMLDecodeError, AttributeError):
@@ -113,11 +119,14 @@ def detect(tree: Tree, tags: list[str]) -> Project:
     django = entry is not None and entry.framework == "django"
     found = mapping(names, deps, code, django=django)
     mapped = set(found.database) | set(found.redis) | _GIVEN
-    others = sorted(n for n in names - mapped if not database_role(n) and not redis_role(n))
+    unmapped = {n for n in names - mapped if not database_role(n) and not redis_role(n)}
+    needed = variables_read(tree, root, required=True) & unmapped
     settings_file = (django_settings(tree) or ("", "", ""))[2] if django else ""
     return Project(
         name=service_name(tree, root), entry=entry, start=start, root=root, deps=deps,
-        migrations=find_migrations(tree, root, entry), variables=found, others=others,
+        migrations=find_migrations(tree, root, entry), variables=found,
+        others=sorted(unmapped - needed), secrets=sorted(n for n in needed if looks_secret(n)),
+        required=sorted(n for n in needed if not looks_secret(n)),
         health=choose_health(project_routes(tree, entry, root)), lock=find_lock(tree, root),
         build=build_steps(tree, root, deps, settings_file), tests=find_tests(tree, root, deps),
         tags=tags, accept=accept_patterns(tags), sqlite=sqlite_defaults(tree, root),

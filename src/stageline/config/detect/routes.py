@@ -69,43 +69,85 @@ def touches_database(function: ast.AST) -> bool:
     return False
 
 
-def _routers(module: ast.Module) -> dict[str, str]:
-    """Module-level routers and their constant prefix: name -> prefix."""
-    found: dict[str, str] = {}
-    for node in module.body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-            func = node.value.func
-            called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-            if called in _ROUTERS and isinstance(node.targets[0], ast.Name):
-                prefix = _text(_keyword(node.value, _ROUTERS[called])) or ""
-                found[node.targets[0].id] = prefix
-    return found
+def _base(path: str) -> str:
+    return path.rsplit("/", 1)[-1].removesuffix(".py")
 
 
-def _mounts(tree: Tree, paths: list[str]) -> dict[str, str | None]:
-    """Routers mounted with a prefix anywhere: the mounted name's last part -> prefix (None
-    when it is not a constant)."""
-    found: dict[str, str | None] = {}
-    for path in paths:
-        module = tree.python(path)
-        for node in ast.walk(module) if module else []:
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+@dataclass(frozen=True)
+class _Mount:
+    module: str  # where the mounting call is (file's base name)
+    parent: str  # what it is mounted on (a router, or the application)
+    prefix: str | None  # None: not a constant init could read
+
+
+class _Prefixes:
+    """Routers (``APIRouter(prefix=...)``, ``Blueprint(url_prefix=...)``), where each is
+    mounted (``include_router``/``register_blueprint``), and the string constants the
+    code defines (a prefix is often ``settings.API_V1_STR``)."""
+
+    def __init__(self, tree: Tree, paths: list[str]) -> None:
+        self.routers: dict[tuple[str, str], str] = {}
+        self.mounts: dict[str, _Mount] = {}
+        self.constants: dict[str, str] = {}
+        for path in paths:
+            module = tree.python(path)
+            if module is not None:
+                self._read(_base(path), module)
+
+    def _read(self, base: str, module: ast.Module) -> None:
+        for node in ast.walk(module):
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+                if isinstance(target, ast.Name) and _text(node.value) is not None:
+                    self.constants.setdefault(target.id, str(_text(node.value)))
+        for node in module.body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                func = node.value.func
+                called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                if called in _ROUTERS and isinstance(node.targets[0], ast.Name):
+                    prefix = _text(_keyword(node.value, _ROUTERS[called])) or ""
+                    self.routers[(base, node.targets[0].id)] = prefix
+        for node in ast.walk(module):
+            if not isinstance(node, ast.Call) or not node.args:
                 continue
-            if node.func.attr in _MOUNTS and node.args:
-                mounted = node.args[0]
-                name = getattr(mounted, "id", "")
-                if isinstance(mounted, ast.Attribute):
-                    name = f"{getattr(mounted.value, 'id', '')}.{mounted.attr}"
-                prefix = _keyword(node, _MOUNTS[node.func.attr])
-                found[name] = "" if prefix is None else _text(prefix)
-    return found
+            mounting = node.func
+            if isinstance(mounting, ast.Attribute) and mounting.attr in _MOUNTS:
+                self._mount(base, node, mounting)
+
+    def _mount(self, base: str, call: ast.Call, func: ast.Attribute) -> None:
+        mounted = call.args[0]
+        name = getattr(mounted, "id", "")
+        if isinstance(mounted, ast.Attribute):
+            name = f"{getattr(mounted.value, 'id', '')}.{mounted.attr}"
+        parent = getattr(func.value, "id", "")
+        self.mounts[name] = _Mount(base, parent, self._value(_keyword(call, _MOUNTS[func.attr])))
+
+    def _value(self, node: ast.expr | None) -> str | None:
+        if node is None:
+            return ""
+        if _text(node) is not None:
+            return _text(node)
+        last = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+        return self.constants.get(last) if isinstance(last, str) else None
+
+    def full(self, base: str, name: str, depth: int = 0) -> tuple[str, bool]:
+        """(the whole prefix of router ``name`` of module ``base``, whether one part of it
+        could not be read)."""
+        own = self.routers.get((base, name), "")
+        mount = self.mounts.get(f"{base}.{name}") or self.mounts.get(name)
+        if mount is None or depth > 6:
+            return own, False
+        above, uncertain = "", mount.prefix is None
+        if (mount.module, mount.parent) in self.routers:
+            above, unread = self.full(mount.module, mount.parent, depth + 1)
+            uncertain = uncertain or unread
+        return above + (mount.prefix or "") + own, uncertain
 
 
-def _decorated(tree: Tree, path: str, mounts: dict[str, str | None]) -> list[Route]:
+def _decorated(tree: Tree, path: str, prefixes: _Prefixes) -> list[Route]:
     module = tree.python(path)
     if module is None:
         return []
-    routers = _routers(module)
     routes = []
     for node in ast.walk(module):
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -126,12 +168,7 @@ def _decorated(tree: Tree, path: str, mounts: dict[str, str | None]) -> list[Rou
             methods = _keyword(decorator, "methods")
             if isinstance(methods, ast.List) and "GET" not in [_text(m) for m in methods.elts]:
                 continue
-            prefix, uncertain = routers.get(owner, ""), False
-            if owner in routers:
-                qualified = f"{path.rsplit('/', 1)[-1].removesuffix('.py')}.{owner}"
-                mounted = mounts.get(qualified, mounts.get(owner, ""))
-                uncertain = mounted is None
-                prefix = (mounted or "") + prefix
+            prefix, uncertain = prefixes.full(_base(path), owner)
             full = (
                 "/" + (prefix + "/" + route.lstrip("/")).strip("/")
                 if route.strip("/") or prefix
@@ -190,8 +227,8 @@ def django_routes(tree: Tree, folder: str, urlconf: str) -> list[Route]:
 
 def routes(tree: Tree, under: str = "") -> list[Route]:
     paths = [p for p in tree.python_files(under) if is_service_code(p)]
-    mounts = _mounts(tree, paths)
-    return [route for path in paths for route in _decorated(tree, path, mounts)]
+    prefixes = _Prefixes(tree, paths)
+    return [route for path in paths for route in _decorated(tree, path, prefixes)]
 
 
 def project_routes(tree: Tree, entry: Entry | None, root: str) -> list[Route]:

@@ -92,6 +92,29 @@ def reads_in(module: ast.Module) -> set[str]:
     return {name for name in found if _NAME.match(name)}
 
 
+def _required(node: ast.AST) -> str | None:
+    """The variable a node reads with no default: ``os.environ["X"]``, ``env("X")``, a
+    settings field without a value."""
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+        return _read(node)
+    plain = isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords
+    if plain and isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return _read(node) if node.func.id in ("env", "config") else None
+    return None
+
+
+def required_in(module: ast.Module) -> set[str]:
+    found = {name for node in ast.walk(module) if (name := _required(node)) is not None}
+    for node in ast.walk(module):
+        if isinstance(node, ast.ClassDef) and _settings_fields(node):
+            found.update(
+                item.target.id.upper() for item in node.body
+                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+                and item.value is None
+            )  # fmt: skip
+    return {name for name in found if _NAME.match(name)}
+
+
 def _is_read_code(path: str) -> bool:
     parts = path.split("/")
     name = parts[-1]
@@ -100,14 +123,22 @@ def _is_read_code(path: str) -> bool:
     return not any(p in ("tests", "test", "docs", "examples") for p in parts[:-1])
 
 
-def variables_read(tree: Tree, under: str = "") -> set[str]:
-    """Every upper-case variable name the code under ``under`` reads."""
+def variables_read(tree: Tree, under: str = "", *, required: bool = False) -> set[str]:
+    """Every upper-case variable name the code under ``under`` reads (``required``: only
+    those it reads with no default)."""
     found: set[str] = set()
     for path in tree.python_files(under):
         module = tree.python(path) if _is_read_code(path) else None
         if module is not None:
-            found |= reads_in(module)
+            found |= required_in(module) if required else reads_in(module)
     return found
+
+
+_SECRET = re.compile(r"SECRET|PASSWORD|TOKEN|(?:^|_)KEY(?:$|_)|CREDENTIAL|PRIVATE")
+
+
+def looks_secret(name: str) -> bool:
+    return bool(_SECRET.search(name))
 
 
 _PREFIX = r"^(?:[A-Z0-9]+_)*?"
