@@ -160,8 +160,8 @@ def _defaults(p: Project, s: Supports) -> list[str]:
         out += ["", "# Each environment gets its own Redis (Debian's redis-server).",
                 "[defaults.services.redis]", 'provider = "system"']  # fmt: skip
     if p.sqlite:
-        out.append(f"# ? {', '.join(p.sqlite)}: a SQLite database is named there; make sure the "
-                   "variables above are the ones the code uses, or it serves from a file")  # fmt: skip
+        out.append(f"# ? {', '.join(p.sqlite)}: a SQLite database is named there; check that "
+                   "the variables above are the ones the code uses")  # fmt: skip
     return out
 
 
