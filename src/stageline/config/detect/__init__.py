@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from stageline.config.detect.build import (
     Lock,
-    Tests,
+    Suite,
     accept_patterns,
     build_steps,
     find_lock,
@@ -72,7 +72,7 @@ class Project:
     health: Health
     lock: Lock | None
     build: list[str]
-    tests: Tests | None
+    tests: Suite | None
     tags: list[str]
     accept: list[str]
     sqlite: list[str]

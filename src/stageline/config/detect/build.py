@@ -95,7 +95,7 @@ def translations(tree: Tree, root: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Tests:
+class Suite:
     paths: tuple[str, ...]
     #: how the test dependencies are declared: ("extra", "test"), ("group", "dev"),
     #: ("requirements", "requirements-dev.txt"), or None
@@ -103,7 +103,7 @@ class Tests:
     uses_pytest: bool
 
 
-def find_tests(tree: Tree, root: str, deps: Requirements) -> Tests | None:
+def find_tests(tree: Tree, root: str, deps: Requirements) -> Suite | None:
     project = tree.toml(join(root, "pyproject.toml"))
     pytest_ini = project.get("tool", {}).get("pytest", {}).get("ini_options", {})
     paths = [
@@ -113,7 +113,7 @@ def find_tests(tree: Tree, root: str, deps: Requirements) -> Tests | None:
         paths = [name for name in ("tests", "test") if join(root, name) in tree.folders()]
     if not paths:
         return None
-    return Tests(
+    return Suite(
         tuple(paths), _test_source(tree, root, project), deps.has_any("pytest", "pytest-django")
     )
 

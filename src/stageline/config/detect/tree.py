@@ -154,7 +154,8 @@ def _add(into: dict[str, str], extras: dict[str, str], lines: list[str]) -> None
         parsed = parse_requirement(line)
         if parsed is not None:
             name, extra, spec = parsed
-            into.setdefault(name, spec)
+            if spec or name not in into:  # a pin (requirements.txt) beats a bare name
+                into[name] = spec
             if extra:
                 extras[name] = extra
 
