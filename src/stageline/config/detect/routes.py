@@ -207,21 +207,20 @@ def _django_patterns(tree: Tree, module: str, prefix: str, depth: int = 0) -> li
 
 
 def django_routes(tree: Tree, folder: str, urlconf: str) -> list[Route]:
-    functions: dict[str, ast.AST] = {}
+    """The routes ``urlconf`` (a module under ``folder``) declares, each with its view."""
+    functions: dict[str, tuple[ast.AST, str]] = {}
     for path in tree.python_files(folder):
         module = tree.python(path) if is_service_code(path) else None
         for node in module.body if module else []:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                functions.setdefault(node.name, node)
+                functions.setdefault(node.name, (node, path))
     inside = tuple(p[len(folder) + 1 :] for p in tree.files if p.startswith(folder + "/"))
     sub = Tree(tree.root / folder, inside) if folder else tree
     routes = []
     for route, view in _django_patterns(sub, urlconf, ""):
-        handler = functions.get(view)
+        handler, where = functions.get(view, (None, join(folder, urlconf)))
         touches = handler is not None and touches_database(handler)
-        routes.append(
-            Route(route, view, join(folder, urlconf), touches, False, "<" in route or "(" in route)
-        )
+        routes.append(Route(route, view, where, touches, False, "<" in route or "(" in route))
     return routes
 
 
