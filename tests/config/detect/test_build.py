@@ -33,7 +33,10 @@ def test_a_requirements_folder_names_its_production_file(tmp_path: Path) -> None
 def test_django_static_files_and_compressor_are_build_steps(tmp_path: Path) -> None:
     tree = make(tmp_path, DJANGO_STATIC)
     steps = build_steps(tree, "", requirements(tree, ""), "mysite/settings.py")
-    assert steps == ["python manage.py collectstatic --noinput", "python manage.py compress --force"]
+    assert steps == [
+        "python manage.py collectstatic --noinput",
+        "python manage.py compress --force",
+    ]
 
 
 def test_no_static_root_no_collectstatic(tmp_path: Path) -> None:
@@ -47,7 +50,9 @@ def test_no_static_root_no_collectstatic(tmp_path: Path) -> None:
 
 def test_flask_babel_translations_are_compiled(tmp_path: Path) -> None:
     tree = make(tmp_path, FLASK_REDIS)
-    assert build_steps(tree, "", requirements(tree, "")) == ["pybabel compile -d flaskr/translations"]
+    assert build_steps(tree, "", requirements(tree, "")) == [
+        "pybabel compile -d flaskr/translations"
+    ]
 
 
 def test_tests_and_where_their_dependencies_are(tmp_path: Path) -> None:
@@ -56,7 +61,9 @@ def test_tests_and_where_their_dependencies_are(tmp_path: Path) -> None:
         ("tests",), ("group", "dev"), True
     )
     flask = make(tmp_path / "f", FLASK_REDIS)
-    assert find_tests(flask, "", requirements(flask, "")) == Suite(("tests",), ("extra", "test"), True)
+    assert find_tests(flask, "", requirements(flask, "")) == Suite(
+        ("tests",), ("extra", "test"), True
+    )
     plain = make(tmp_path / "p", {"requirements-dev.txt": "pytest\n", "test/test_a.py": ""})
     assert find_tests(plain, "", requirements(plain, "")) == Suite(
         ("test",), ("requirements", "requirements-dev.txt"), True

@@ -21,7 +21,7 @@ target = {{ kind = "local", port = 8103 }}
 [environments.production]
 target = {{ kind = "local", port = 8104 }}
 """
-POSTGRES = '\n[defaults.services.postgres]\nversion = 16\n'
+POSTGRES = "\n[defaults.services.postgres]\nversion = 16\n"
 MAPPED = (
     '\n[defaults.vars]\nDB_HOST = "${postgres.host}"\nDB_PORT = "${postgres.port}"\n'
     'DB_NAME = "${postgres.database}"\nDB_USER = "${postgres.user}"\n'
@@ -77,6 +77,6 @@ def test_a_sqlite_default_is_named(tmp_path: Path) -> None:
     (tmp_path / "stageline.toml").write_text(starter_for(tmp_path))
     warned = fallback_warnings(load_pipeline(tmp_path / "stageline.toml"), tmp_path)
     assert warned == [
-        'flaskr/__init__.py names a SQLite database: a missing variable would leave the service '
+        "flaskr/__init__.py names a SQLite database: a missing variable would leave the service "
         'on a file, "healthy"'
     ]

@@ -12,7 +12,9 @@ from tests.config.detect.shapes import DJANGO_STATIC, FLASK_REDIS, MONOREPO_FAST
 def test_alembic_at_the_service_root_bundles_its_script_folder(tmp_path: Path) -> None:
     tree = make(tmp_path, MONOREPO_FASTAPI)
     found = find_migrations(tree, "backend", find_app(tree))
-    assert found == Migrations("alembic", "alembic upgrade head", {}, ("alembic.ini", "app/alembic/"))
+    assert found == Migrations(
+        "alembic", "alembic upgrade head", {}, ("alembic.ini", "app/alembic/")
+    )
 
 
 def test_alembic_ini_anywhere_is_named_by_config(tmp_path: Path) -> None:

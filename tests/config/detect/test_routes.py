@@ -16,9 +16,7 @@ def test_mount_prefixes_are_followed_through_routers_and_settings(tmp_path: Path
         ("/api/v1/utils/health-check/", True, False),
         ("/api/v1/items/{item_id}", False, False),
     }
-    assert choose_health(found) == Health(
-        "/api/v1/utils/health-check/", "health route", True, ""
-    )
+    assert choose_health(found) == Health("/api/v1/utils/health-check/", "health route", True, "")
 
 
 def test_a_prefix_init_cannot_read_makes_the_path_a_question(tmp_path: Path) -> None:
