@@ -132,8 +132,6 @@ def test_a_custom_command_tool_on_a_real_database(
     source = example_source()
     (tmp_path / "current.py").write_text(CURRENT)
     (tmp_path / "alembic.ini").write_text((source / "alembic.ini").read_text())
-    import shutil
-
     shutil.copytree(source / "migrations", tmp_path / "migrations")
     tool = Command(
         run=local_runner(), cwd=tmp_path, env={"PATH": str(BIN)},

@@ -164,7 +164,8 @@ FLASK_REDIS: Files = {
     ),
     "flaskr/worker.py": (
         "import os\nfrom redis import Redis\nfrom rq import Worker\n\n"
-        "def main():\n    Worker(['default'], connection=Redis.from_url(os.environ['REDIS_URL'])).work()\n"
+        "def main():\n    redis = Redis.from_url(os.environ['REDIS_URL'])\n"
+        "    Worker(['default'], connection=redis).work()\n"
     ),
     "flaskr/translations/de/LC_MESSAGES/messages.po": 'msgid "Hello"\nmsgstr "Hallo"\n',
     "migrations/alembic.ini": "[alembic]\n",

@@ -77,8 +77,10 @@ def deps(**pins: str) -> Requirements:
          "granian --interface asgi app.main:app --host 127.0.0.1 --port {port}"),
         (ENTRY, deps(gunicorn="==26.0"), "gunicorn app.main:app --worker-class "
          "uvicorn.workers.UvicornWorker --bind 127.0.0.1:{port} --no-control-socket"),
-        (FLASK, deps(waitress=""), "waitress-serve --listen=127.0.0.1:{port} --call app:create_app"),
-        (FLASK, deps(uvicorn=""), "flask --app 'app:create_app()' run --host 127.0.0.1 --port {port}"),
+        (FLASK, deps(waitress=""),
+         "waitress-serve --listen=127.0.0.1:{port} --call app:create_app"),
+        (FLASK, deps(uvicorn=""),
+         "flask --app 'app:create_app()' run --host 127.0.0.1 --port {port}"),
         (DJANGO, deps(), "python manage.py runserver 127.0.0.1:{port} --noreload"),
     ],
 )  # fmt: skip

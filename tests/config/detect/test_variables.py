@@ -87,7 +87,8 @@ PLAIN = Requirements({"django": "", "psycopg2-binary": ""}, {}, {})
 
 def test_mapping_fills_the_names_from_the_environments_services() -> None:
     names = {"DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DATABASE_URL",
-             "SQLALCHEMY_DATABASE_URI", "REDIS_URL", "CELERY_BROKER_URL", "REDIS_PORT", "OTHER"}  # fmt: skip
+             "SQLALCHEMY_DATABASE_URI", "REDIS_URL", "CELERY_BROKER_URL", "REDIS_PORT",
+             "OTHER"}  # fmt: skip
     found = mapping(names, PLAIN, "")
     assert found.database == {
         "DB_HOST": "${postgres.host}", "DB_NAME": "${postgres.database}",
