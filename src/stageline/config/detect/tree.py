@@ -77,7 +77,7 @@ class Tree:
         if path not in self._asts:
             try:
                 self._asts[path] = ast.parse(self.text(path), filename=path)
-            except (SyntaxError, ValueError):
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
                 self._asts[path] = None
         return self._asts[path]
 
