@@ -85,6 +85,6 @@ def test_init_reads_the_project_and_check_warns_of_its_fallbacks(tmp_path: Path)
     checked = stageline("check", "--json", cwd=tmp_path)
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout)["warnings"] == [
-        'flaskr/__init__.py names a SQLite database: a missing variable would leave the service '
+        "flaskr/__init__.py names a SQLite database: a missing variable would leave the service "
         'on a file, "healthy"'
     ]

@@ -94,7 +94,8 @@ def _service(p: Project, s: Supports) -> list[str]:
         out.append("# Run once per deploy, before the new release takes traffic.")
         out.append(f"release = {q(p.migrations.release)}")
     bundle = list(p.migrations.bundle if p.migrations else ())
-    bundle += [f"{path}/" for path in (p.tests.paths if p.tests else ())]
+    if not s.tests:  # else [service.tests] paths carries them
+        bundle += [f"{path}/" for path in (p.tests.paths if p.tests else ())]
     if bundle:
         out.append("# Non-package files the artifact carries (migrations, tests).")
         out.append(f"bundle = {_list(bundle)}")

@@ -35,7 +35,7 @@ def test_monorepo_fastapi(tmp_path: Path) -> None:
     assert service["start"] == "uvicorn app.main:app --host 127.0.0.1 --port {port}"
     assert service["health"] == "/api/v1/utils/health-check/"
     assert service["release"] == "alembic upgrade head"
-    assert service["bundle"] == ["alembic.ini", "app/alembic/", "tests/"]
+    assert service["bundle"] == ["alembic.ini", "app/alembic/"]  # tests: [service.tests]
     assert service["tests"] == {"group": "dev", "paths": ["tests"]}
     assert data["defaults"]["vars"] == {
         "POSTGRES_DB": "${postgres.database}", "POSTGRES_PASSWORD": "${postgres.password}",

@@ -27,6 +27,8 @@ SKIPPED = frozenset({
 })  # fmt: skip
 #: files bigger than this are not read (generated code, data)
 MAX_BYTES = 1_000_000
+#: a tree is listed up to this many files (a huge repository is read in part)
+MAX_FILES = 50_000
 #: folders whose code is not the service (tests, docs, examples of its own)
 NOT_SERVICE = frozenset({"tests", "test", "docs", "doc", "examples", "scripts", "bench"})
 
@@ -47,6 +49,8 @@ class Tree:
             dirs[:] = sorted(d for d in dirs if d not in SKIPPED and not d.endswith(".egg-info"))
             base = Path(folder).relative_to(root)
             found += [(base / name).as_posix() for name in names]
+            if len(found) >= MAX_FILES:
+                break
         return cls(root, tuple(sorted(found)))
 
     def has(self, path: str) -> bool:
