@@ -67,3 +67,18 @@ def test_without_a_health_route_a_page_that_reads_the_database_is_used() -> None
 def test_nothing_found_is_the_root_with_a_question() -> None:
     health = choose_health([])
     assert health.path == "/" and health.question
+
+
+def test_starlette_route_lists(tmp_path: Path) -> None:
+    tree = make(tmp_path, {
+        "requirements.txt": "starlette\nuvicorn\n",
+        "app.py": "from starlette.applications import Starlette\n"
+        "from starlette.routing import Route\n\n"
+        "async def health(request):\n    await request.app.state.db.execute('SELECT 1')\n\n"
+        "async def home(request):\n    return None\n\n"
+        "app = Starlette(routes=[Route('/health', health), Route('/', home)])\n",
+    })  # fmt: skip
+    entry = find_app(tree)
+    assert entry is not None and entry.framework == "starlette"
+    found = project_routes(tree, entry, "")
+    assert [(r.path, r.touches_database) for r in found] == [("/health", True), ("/", False)]

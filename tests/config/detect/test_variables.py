@@ -128,3 +128,13 @@ def test_sqlite_defaults_skip_comments_and_migrations(tmp_path: Path) -> None:
         "c/migrations/versions/0001.py": "URL = 'sqlite:///x'\n",
     })  # fmt: skip
     assert sqlite_defaults(tree) == ["a/settings.py", "c/config.py"]
+
+
+def test_a_settings_prefix_is_part_of_the_names() -> None:
+    code = (
+        "class Settings(BaseSettings):\n"
+        "    model_config = SettingsConfigDict(env_prefix='app_')\n"
+        "    db_host: str\n    db_port: int = 5432\n"
+    )
+    assert reads_in(ast.parse(code)) == {"APP_DB_HOST", "APP_DB_PORT"}
+    assert required_in(ast.parse(code)) == {"APP_DB_HOST"}

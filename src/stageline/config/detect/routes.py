@@ -224,10 +224,33 @@ def django_routes(tree: Tree, folder: str, urlconf: str) -> list[Route]:
     return routes
 
 
+def _listed(tree: Tree, path: str) -> list[Route]:
+    """Starlette's ``Route("/path", endpoint)`` entries (a ``Mount`` prefix makes them
+    uncertain: it is not followed)."""
+    module = tree.python(path)
+    if module is None:
+        return []
+    functions = {
+        n.name: n for n in module.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    mounted = any(isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Mount"
+                  for n in ast.walk(module))  # fmt: skip
+    found = []
+    for node in ast.walk(module):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Route"):
+            continue
+        if len(node.args) < 2 or _text(node.args[0]) is None:
+            continue
+        route, handler = str(_text(node.args[0])), getattr(node.args[1], "id", "")
+        touches = handler in functions and touches_database(functions[handler])
+        found.append(Route(route, handler, path, touches, mounted, "{" in route))
+    return found
+
+
 def routes(tree: Tree, under: str = "") -> list[Route]:
     paths = [p for p in tree.python_files(under) if is_service_code(p)]
     prefixes = _Prefixes(tree, paths)
-    return [route for path in paths for route in _decorated(tree, path, prefixes)]
+    return [r for path in paths for r in (*_decorated(tree, path, prefixes), *_listed(tree, path))]
 
 
 def project_routes(tree: Tree, entry: Entry | None, root: str) -> list[Route]:

@@ -54,12 +54,27 @@ def _read(node: ast.AST) -> str | None:
     return None
 
 
+def _env_prefix(node: ast.ClassDef) -> str:
+    """A settings class's ``env_prefix`` (``model_config = SettingsConfigDict(...)`` or an
+    inner ``class Config``), when it is a constant."""
+    for item in ast.walk(node):
+        keyword = isinstance(item, ast.keyword) and item.arg == "env_prefix"
+        assigned = (
+            isinstance(item, ast.Assign) and getattr(item.targets[0], "id", "") == "env_prefix"
+        )
+        value = getattr(item, "value", None) if keyword or assigned else None
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            return value.value.upper()
+    return ""
+
+
 def _settings_fields(node: ast.ClassDef) -> list[str]:
     bases = [_receiver(base) for base in node.bases]
     if not any("settings" in base for base in bases):
         return []
+    prefix = _env_prefix(node)
     return [
-        item.target.id.upper() for item in node.body
+        prefix + item.target.id.upper() for item in node.body
         if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
         and not item.target.id.startswith("_") and item.target.id != "model_config"
     ]  # fmt: skip
@@ -108,7 +123,7 @@ def required_in(module: ast.Module) -> set[str]:
     for node in ast.walk(module):
         if isinstance(node, ast.ClassDef) and _settings_fields(node):
             found.update(
-                item.target.id.upper() for item in node.body
+                _env_prefix(node) + item.target.id.upper() for item in node.body
                 if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
                 and item.value is None
             )  # fmt: skip
