@@ -18,8 +18,7 @@ module per concern, each pure over a ``tree.Tree``:
 from __future__ import annotations
 
 import re
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from stageline.config.detect.build import (
     Lock,
@@ -38,7 +37,7 @@ from stageline.config.detect.framework import (
 )
 from stageline.config.detect.migrations import Migrations, find_migrations
 from stageline.config.detect.routes import Health, choose_health, project_routes
-from stageline.config.detect.tree import Requirements, Tree, join, requirements
+from stageline.config.detect.tree import Requirements, Tree, join, requirements, table
 from stageline.config.detect.variables import (
     Mapping,
     database_role,
@@ -76,7 +75,6 @@ class Project:
     tags: list[str]
     accept: list[str]
     sqlite: list[str]
-    questions: list[str] = field(default_factory=list)
 
 
 def service_name(tree: Tree, root: str) -> str:
@@ -84,10 +82,7 @@ def service_name(tree: Tree, root: str) -> str:
     the folder's name, made a valid pipeline name."""
     raw = tree.root.resolve().name if not root else root.rsplit("/", 1)[-1]
     for folder in (root, "") if root else ("",):
-        try:
-            found = tree.toml(join(folder, "pyproject.toml")).get("project", {}).get("name")
-        except (tomllib.TOMLDecodeError, AttributeError):
-            found = None
+        found = table(tree.toml(join(folder, "pyproject.toml")), "project").get("name")
         if isinstance(found, str) and found:
             raw = found
             break
@@ -108,7 +103,6 @@ def detect(tree: Tree, tags: list[str]) -> Project:
     entry = find_app(tree)
     root = entry.service_root if entry is not None else ""
     deps = requirements(tree, root)
-    questions: list[str] = []
     if entry is None:
         start = Start("uvicorn app:app --host 127.0.0.1 --port {port}",
                       "no application found in the code: how is the service started?")  # fmt: skip
@@ -130,5 +124,4 @@ def detect(tree: Tree, tags: list[str]) -> Project:
         health=choose_health(project_routes(tree, entry, root)), lock=find_lock(tree, root),
         build=build_steps(tree, root, deps, settings_file), tests=find_tests(tree, root, deps),
         tags=tags, accept=accept_patterns(tags), sqlite=sqlite_defaults(tree, root),
-        questions=questions,
     )  # fmt: skip

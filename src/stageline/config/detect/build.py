@@ -24,6 +24,8 @@ from stageline.config.detect.tree import (
     join,
     parent,
     requirement_files,
+    strings,
+    table,
     uncommented,
 )
 
@@ -105,9 +107,9 @@ class Suite:
 
 def find_tests(tree: Tree, root: str, deps: Requirements) -> Suite | None:
     project = tree.toml(join(root, "pyproject.toml"))
-    pytest_ini = project.get("tool", {}).get("pytest", {}).get("ini_options", {})
+    pytest_ini = table(project, "tool", "pytest", "ini_options")
     paths = [
-        str(p) for p in pytest_ini.get("testpaths", []) if tree.folders() & {join(root, str(p))}
+        str(p) for p in strings(pytest_ini, "testpaths") if tree.folders() & {join(root, str(p))}
     ]
     if not paths:
         paths = [name for name in ("tests", "test") if join(root, name) in tree.folders()]
@@ -119,14 +121,12 @@ def find_tests(tree: Tree, root: str, deps: Requirements) -> Suite | None:
 
 
 def _test_source(tree: Tree, root: str, project: dict[str, object]) -> tuple[str, str] | None:
-    body = project.get("project", {})
-    extras = body.get("optional-dependencies", {}) if isinstance(body, dict) else {}
-    groups = project.get("dependency-groups", {})
-    for kind, table in (("extra", extras), ("group", groups)):
-        if isinstance(table, dict):
-            for name in ("test", "tests", "testing", "dev"):
-                if name in table:
-                    return kind, name
+    extras = table(project, "project", "optional-dependencies")
+    groups = table(project, "dependency-groups")
+    for kind, declared in (("extra", extras), ("group", groups)):
+        for name in ("test", "tests", "testing", "dev"):
+            if name in declared:
+                return kind, name
     for path in requirement_files(tree, root):
         name = path.rsplit("/", 1)[-1]
         if "test" in name or "dev" in name:

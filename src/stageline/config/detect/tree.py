@@ -95,6 +95,20 @@ class Tree:
         return {}
 
 
+def table(data: object, *keys: str) -> dict[str, Any]:
+    """``data[k1][k2]...`` of parsed TOML when every step is a table, else ``{}`` (a
+    malformed file is read as declaring nothing)."""
+    for key in keys:
+        data = data.get(key, {}) if isinstance(data, dict) else {}
+    return data if isinstance(data, dict) else {}
+
+
+def strings(data: dict[str, Any], key: str) -> list[str]:
+    """The strings of the list ``data[key]`` (nothing when it is not a list)."""
+    found = data.get(key, [])
+    return [item for item in found if isinstance(item, str)] if isinstance(found, list) else []
+
+
 def is_service_code(path: str) -> bool:
     """Whether ``path`` may hold the service's own code (not tests, docs, migrations)."""
     parts = path.split("/")[:-1]
@@ -171,13 +185,13 @@ def requirements(tree: Tree, folder: str) -> Requirements:
     extras: dict[str, str] = {}
     dev: dict[str, str] = {}
     project = tree.toml(join(folder, "pyproject.toml"))
-    body = project.get("project", {})
-    _add(runtime, extras, [str(d) for d in body.get("dependencies", [])])
-    for section in (body.get("optional-dependencies", {}), project.get("dependency-groups", {})):
-        for lines in section.values():
-            _add(dev, extras, [d for d in lines if isinstance(d, str)])
-    poetry = project.get("tool", {}).get("poetry", {})
-    _add(runtime, extras, [n for n in poetry.get("dependencies", {}) if n != "python"])
+    body = table(project, "project")
+    _add(runtime, extras, strings(body, "dependencies"))
+    for section in (table(body, "optional-dependencies"), table(project, "dependency-groups")):
+        for name in section:
+            _add(dev, extras, strings(section, name))
+    poetry = table(project, "tool", "poetry", "dependencies")
+    _add(runtime, extras, [name for name in poetry if name != "python"])
     for path in requirement_files(tree, folder):
         lines = tree.text(path).splitlines()
         words = path.rsplit("/", 1)[-1].lower()
