@@ -84,3 +84,13 @@ def test_tag_patterns_follow_the_projects_tags() -> None:
     tags = ["v1.2.0", "v1.1.0", "1.0.0", "release-7", "v1.0.0-rc1", "latest"]
     assert accept_patterns(tags) == ["v*", "[0-9]*", "release-*"]
     assert accept_patterns([]) == []
+
+
+def test_a_malformed_pyproject_declares_nothing(tmp_path: Path) -> None:
+    tree = make(tmp_path, {
+        "pyproject.toml": 'project = "x"\n[tool]\npoetry = 3\n[dependency-groups]\ndev = "pytest"\n',
+        "tests/test_a.py": "",
+    })  # fmt: skip
+    deps = requirements(tree, "")
+    assert (deps.runtime, deps.dev) == ({}, {})
+    assert find_tests(tree, "", deps) == Suite(("tests",), None, False)
