@@ -88,7 +88,8 @@ def test_tag_patterns_follow_the_projects_tags() -> None:
 
 def test_a_malformed_pyproject_declares_nothing(tmp_path: Path) -> None:
     tree = make(tmp_path, {
-        "pyproject.toml": 'project = "x"\n[tool]\npoetry = 3\n[dependency-groups]\ndev = "pytest"\n',
+        "pyproject.toml": 'project = "x"\n[tool]\npoetry = 3\n'
+        '[dependency-groups]\ndev = "pytest"\n',
         "tests/test_a.py": "",
     })  # fmt: skip
     deps = requirements(tree, "")

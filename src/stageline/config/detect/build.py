@@ -125,7 +125,7 @@ def _test_source(tree: Tree, root: str, project: dict[str, object]) -> tuple[str
     groups = table(project, "dependency-groups")
     for kind, declared in (("extra", extras), ("group", groups)):
         for name in ("test", "tests", "testing", "dev"):
-            if name in declared:
+            if isinstance(declared.get(name), list):
                 return kind, name
     for path in requirement_files(tree, root):
         name = path.rsplit("/", 1)[-1]
