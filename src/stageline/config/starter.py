@@ -68,7 +68,7 @@ def _summary(p: Project) -> list[str]:
     if read:
         lines.append(f"#   reads:       {', '.join(read)}")
     if p.tags:
-        lines.append(f"#   tags:        {len(p.tags)} ({', '.join(p.tags[-3:])})")
+        lines.append(f"#   tags:        {len(p.tags)}, newest {', '.join(p.tags[:3])}")
     return lines
 
 
