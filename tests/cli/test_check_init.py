@@ -63,3 +63,28 @@ def test_missing_pipeline_file_is_a_one_line_usage_error(tmp_path: Path) -> None
     assert result.returncode == 2
     assert result.stderr.startswith("error: no stageline.toml")
     assert "stageline init" in result.stderr
+
+
+def test_init_reads_the_project_and_check_warns_of_its_fallbacks(tmp_path: Path) -> None:
+    from tests.config.detect.shapes import FLASK_REDIS, make
+
+    make(tmp_path, FLASK_REDIS)
+    git = ["git", "-C", str(tmp_path), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    for tag in ("release-1.0", "release-1.1"):
+        subprocess.run([*git, "tag", tag], check=True)
+    created = stageline("init", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    text = (tmp_path / "stageline.toml").read_text()
+    assert 'accept = ["release-*"]' in text
+    assert "start = \"gunicorn 'flaskr:create_app()' --bind 127.0.0.1:{port}\"" in text
+    # what init could not tell is asked, on the terminal too
+    assert "warning: flaskr/__init__.py: a SQLite database is named there" in created.stderr
+    checked = stageline("check", "--json", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["warnings"] == [
+        "flaskr/__init__.py names a SQLite database: a missing variable would leave the service "
+        'on a file, "healthy"'
+    ]

@@ -162,3 +162,24 @@ def test_status_line_is_the_newest_rehearsal_of_the_running_digest() -> None:
     ])  # fmt: skip
     lines = rehearsal_lines(store, [("staging", "sha256:b"), ("production", None)])  # type: ignore[arg-type]
     assert lines == ["migration rehearsal (staging, rehearse): passed: newest"]
+
+
+def test_alembic_ini_anywhere_and_a_missing_one_named(
+    postgres_server: PostgresServer, workspace: dict[str, str]
+) -> None:
+    bundle = Path(workspace["bundle"])
+    (bundle / "db").mkdir()
+    (bundle / "alembic.ini").rename(bundle / "db" / "alembic.ini")  # %(here)s/migrations
+    (bundle / "migrations").rename(bundle / "db" / "migrations")
+    with context(postgres_server, workspace) as ctx:
+        missing = MigrationsGate().run(ctx, MigrationsOptions())
+    assert missing.status == "error"
+    assert missing.summary.startswith(f"no alembic.ini at {bundle}/alembic.ini: set config = ")
+    shutil.rmtree(Path(workspace["root"]) / ".stageline" / "envs" / "staging" / "evidence")
+    with context(postgres_server, workspace) as ctx:
+        result = MigrationsGate().run(ctx, MigrationsOptions(config="db/alembic.ini"))
+    assert result.status == "passed", result.summary
+    assert result.evidence["route"] == "0001_initial -> 0002_order_notes"
+    assert result.evidence["steps"][1]["ok"] and "-c db/alembic.ini" in str(
+        (ctx.evidence_dir / "rehearsal.json").read_text()
+    )

@@ -160,19 +160,26 @@ def init(
     directory: DirOption = Path("."),
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented starter stageline.toml for the project in the current folder."""
+    """Write stageline.toml for the project in the current folder, from reading its code
+    (framework, entry point, migrations, database variables, health route, tags)."""
     from stageline.config.loader import PIPELINE_FILE
-    from stageline.config.starter import starter_for
+    from stageline.config.starter import questions, written_for
 
-    target = directory.resolve() / PIPELINE_FILE
+    root = directory.resolve()
+    target = root / PIPELINE_FILE
     if target.exists() and not force:
         raise UsageError(f"{target} already exists", hint="use --force to overwrite it")
-    target.write_text(starter_for(directory.resolve()), encoding="utf-8")
+    text = written_for(root)
+    target.write_text(text, encoding="utf-8")
     output.success(f"wrote {target}")
-    ignored = ignore_home(directory.resolve(), Workspace.at(directory).home)
+    ignored = ignore_home(root, Workspace.at(directory).home)
     if ignored:
         output.notice(ignored)
-    output.out.print("    next: edit it, then run `stageline check`")
+    asked = questions(text)
+    for question in asked:
+        output.warning(question)
+    what = f"answer the {len(asked)} question(s) marked `# ?`, then" if asked else "read it, then"
+    output.out.print(f"    next: {what} run `stageline check`")
 
 
 @app.command()
@@ -181,6 +188,7 @@ def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
     from rich.table import Table
 
     from stageline.config import find_pipeline_file, load_pipeline
+    from stageline.config.detect.fallbacks import fallback_warnings
 
     path = find_pipeline_file(directory)
     try:
@@ -194,6 +202,7 @@ def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
             output.error_line(str(issue))
         output.line(f"{len(exc.issues)} problem(s) in {path}", stderr=True)
         return 2
+    warned = fallback_warnings(pipeline, path.parent)
     if json:
         output.emit_json(
             {
@@ -201,6 +210,7 @@ def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
                 "file": str(path),
                 "service": pipeline.service.model_dump(),
                 "environments": [env.model_dump(mode="json") for env in pipeline.environments],
+                "warnings": warned,
             }
         )
         return 0
@@ -218,6 +228,8 @@ def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
             ", ".join(env.gates) or "-",
         )
     output.out.print(table)
+    for warning in warned:
+        output.warning(warning)
     output.success(
         f"{path} is valid: service {pipeline.service.name}, "
         f"{len(pipeline.environments)} environments"

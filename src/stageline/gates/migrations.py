@@ -42,7 +42,7 @@ from stageline.rehearsal.facts import Budgets, Waiver
 
 if TYPE_CHECKING:
     from stageline.rehearsal.isolation import CloneMethod
-    from stageline.rehearsal.tools import Migrator
+    from stageline.rehearsal.tools import Migrator, ToolFiles
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
@@ -67,14 +67,28 @@ class WaiverOption(GateOptions):
     expires: date
 
 
+#: options that belong to one tool
+_TOOL_OF = {"config": "alembic", "app": "flask-migrate", "directory": "flask-migrate",
+            "current": "command"}  # fmt: skip
+
+
 class MigrationsOptions(GateOptions):
-    tool: Literal["alembic", "sql", "django"] = "alembic"
+    tool: Literal["alembic", "flask-migrate", "django", "command", "sql"] = "alembic"
     #: commands run in the bundle with DATABASE_URL set to the copy; default per tool:
-    #: alembic "alembic upgrade head" / "alembic downgrade {revision}"; django
+    #: alembic "alembic upgrade head" / "alembic downgrade {revision}" (with ``-c config``);
+    #: flask-migrate "flask --app APP db upgrade" / "... db downgrade {revision}"; django
     #: "python manage.py migrate --noinput" / "python manage.py migrate {app} {migration}
-    #: --noinput" (once per app whose target differs)
+    #: --noinput" (once per app whose target differs); command: required
     upgrade: str | None = None
     downgrade: str | None = None
+    #: tool "command": prints the database's revision (its last line of output)
+    current: str | None = None
+    #: tool "alembic": the alembic.ini, relative to the release's folder
+    config: str | None = None
+    #: tool "flask-migrate": FLASK_APP ("module" or "module:create_app()"), and the
+    #: migrations folder when it is not "migrations"
+    app: str | None = None
+    directory: str | None = None
     #: tool "sql": files of the bundle, applied in order, each in one transaction
     upgrade_files: list[str] = Field(default_factory=list)
     downgrade_files: list[str] = Field(default_factory=list)
@@ -116,15 +130,34 @@ class MigrationsOptions(GateOptions):
     @classmethod
     def _inside(cls, value: list[str]) -> list[str]:
         for path in value:
-            if path.startswith("/") or ".." in path.split("/"):
-                raise ValueError(f"expected a path inside the bundle, got {path!r}")
+            _check_inside(path)
         return value
+
+    @field_validator("config", "directory")
+    @classmethod
+    def _one_inside(cls, value: str | None) -> str | None:
+        return _check_inside(value) if value is not None else None
 
     @model_validator(mode="after")
     def _files(self) -> MigrationsOptions:
         if self.tool == "sql" and not self.upgrade_files:
             raise ValueError("tool 'sql' needs upgrade_files = [...] (and downgrade_files)")
+        if self.tool == "command":
+            missing = [k for k in ("upgrade", "downgrade", "current") if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"tool 'command' needs {', '.join(missing)} = \"...\"")
+            if "{revision}" not in str(self.downgrade):
+                raise ValueError("tool 'command': downgrade must contain {revision}")
+        for key, tool in _TOOL_OF.items():
+            if getattr(self, key) is not None and self.tool != tool:
+                raise ValueError(f"{key} is an option of tool {tool!r}, not {self.tool!r}")
         return self
+
+    def files(self) -> ToolFiles:
+        """Where the tool's files are (``rehearsal.tools.ToolFiles``)."""
+        from stageline.rehearsal.tools import ToolFiles
+
+        return ToolFiles(config=self.config, app=self.app, directory=self.directory)
 
     def budgets(self) -> Budgets:
         return Budgets(
@@ -137,6 +170,12 @@ class MigrationsOptions(GateOptions):
             lock_timeout_ms=self.lock_timeout_advice_ms,
             waivers=tuple(Waiver(w.match, w.reason, w.expires) for w in self.waivers),
         )
+
+
+def _check_inside(path: str) -> str:
+    if path.startswith("/") or ".." in path.split("/"):
+        raise ValueError(f"expected a path inside the bundle, got {path!r}")
+    return path
 
 
 def _step(step: Any) -> dict[str, Any]:
@@ -166,11 +205,13 @@ class MigrationsGate:
         import psycopg  # here, not at the top: `stageline check` validates options without it
 
         from stageline.rehearsal.judge import judge
-        from stageline.rehearsal.report import as_json, junit, text
+        from stageline.rehearsal.report import as_json, junit, revision_names, text
+        from stageline.rehearsal.tools import compact_route, readable, revision_changes
 
         opts = MigrationsOptions.model_validate(options)
         started = time.monotonic()
         try:
+            _require_files(ctx.bundle, opts)
             setup = self._setup(ctx, opts)
             facts, breach = self._rehearse(ctx, opts, setup)
         except ReachesLive as exc:  # nothing ran: the variables themselves name live data
@@ -194,13 +235,17 @@ class MigrationsGate:
         (ctx.evidence_dir / "rehearsal.xml").write_text(junit(facts, verdict), encoding="utf-8")
         for line in rendered.splitlines():
             ctx.log(line)
+        names = revision_names(facts)
         evidence: dict[str, Any] = {
-            "route": f"{facts.production_revision} -> {facts.head_revision}",
+            "route": compact_route(facts.production_revision, facts.head_revision),
+            "changes": revision_changes(facts.production_revision, facts.head_revision)[:50],
             "copy": facts.clone_method,
             "downtime_ms": verdict.total_ms,
             "downtime_scaled_ms": verdict.total_scaled_ms,
             "steps": [_step(s) for s in facts.steps],
-            "findings": [f"{f.severity}: {f.message}" for f in verdict.findings][:40],
+            "findings": [readable(f"{f.severity}: {f.message}", names) for f in verdict.findings][
+                :40
+            ],
             "waivers": verdict.waivers,
             "tripwire": breach,
             "notes": facts.notes,
@@ -209,7 +254,8 @@ class MigrationsGate:
             summary = str(breach["message"])
             return GateResult("failed", summary, time.monotonic() - started, evidence, report)
         status: GateStatus = "passed" if verdict.passed else "failed"
-        return GateResult(status, verdict.summary, time.monotonic() - started, evidence, report)
+        summary = readable(verdict.summary, names)
+        return GateResult(status, summary, time.monotonic() - started, evidence, report)
 
     def _rehearse(
         self, ctx: GateContext, opts: MigrationsOptions, setup: Setup
@@ -264,7 +310,7 @@ class MigrationsGate:
         cwd: Path,
         env_vars: Mapping[str, str],
     ) -> Migrator:
-        from stageline.rehearsal.tools import Runner, SqlFiles, command_migrator
+        from stageline.rehearsal.tools import Command, Runner, SqlFiles, command_migrator
 
         def run(argv: Any, cwd: Path, env_vars: Any) -> ProcessOutcome:
             return ctx.run_process(argv, cwd=cwd, env=env_vars)
@@ -277,9 +323,15 @@ class MigrationsGate:
                 upgrade_files=opts.upgrade_files, downgrade_files=opts.downgrade_files,
                 single_transaction=opts.single_transaction,
             )  # fmt: skip
+        if opts.tool == "command":
+            return Command(
+                run=runner, cwd=cwd, env=env_vars, upgrade_command=str(opts.upgrade),
+                downgrade_command=str(opts.downgrade), current_command=str(opts.current),
+                bin_dir=bin_dir,
+            )  # fmt: skip
         return command_migrator(
             opts.tool, run=runner, cwd=cwd, env=env_vars, bin_dir=bin_dir,
-            upgrade=opts.upgrade, downgrade=opts.downgrade,
+            upgrade=opts.upgrade, downgrade=opts.downgrade, files=opts.files(),
         )  # fmt: skip
 
     def _setup(self, ctx: GateContext, opts: MigrationsOptions) -> Setup:
@@ -326,6 +378,18 @@ class MigrationsGate:
             binaries.program("psql"),
             production_url,
         )
+
+
+def _require_files(bundle: Path, opts: MigrationsOptions) -> None:
+    """UsageError naming the missing file when the release lacks what the tool runs from
+    (only for the tool's own commands: custom ones say where they look themselves)."""
+    from stageline.rehearsal.tools import missing_files
+
+    if opts.upgrade is not None or opts.tool in ("sql", "command"):
+        return
+    missing = missing_files(opts.tool, bundle, opts.files())
+    if missing is not None:
+        raise UsageError(missing)
 
 
 def _production_url(ctx: GateContext, name: str | None) -> tuple[str | None, str]:

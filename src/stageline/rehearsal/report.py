@@ -10,6 +10,7 @@ from typing import Any
 
 from stageline.rehearsal.facts import RehearsalFacts
 from stageline.rehearsal.judge import Finding, Verdict, short
+from stageline.rehearsal.tools import compact_route, readable, revision_changes
 
 #: the JUnit test cases, one per check a rehearsal makes, and the findings each holds
 CHECKS = {
@@ -41,9 +42,24 @@ def as_json(facts: RehearsalFacts, verdict: Verdict) -> dict[str, Any]:
     return dict(result)
 
 
+def revision_names(facts: RehearsalFacts) -> dict[str, str]:
+    """What a report calls each revision of the rehearsal when it is too long to repeat."""
+    names = {facts.production_revision: "production's revision",
+             facts.head_revision: "the release's head"}  # fmt: skip
+    if facts.rollback_revision:
+        names.setdefault(facts.rollback_revision, "the floor")
+    return names
+
+
 def text(facts: RehearsalFacts, verdict: Verdict) -> str:
-    lines = [
-        f"migration rehearsal ({facts.tool}): {facts.production_revision} -> {facts.head_revision}",
+    """The report for people. Long revisions (Django's per-app targets) are shown once, one
+    line per app that changes, then called by name; no line is longer than 300 characters."""
+    route = compact_route(facts.production_revision, facts.head_revision)
+    changes = revision_changes(facts.production_revision, facts.head_revision)
+    lines = [f"migration rehearsal ({facts.tool}): {route}"]
+    if len(changes) > 1 or route != f"{facts.production_revision} -> {facts.head_revision}":
+        lines += [f"  {change}" for change in changes]
+    lines += [
         f"copy: {facts.clone_method}",
         f"verdict: {'passed' if verdict.passed else 'FAILED'}: {verdict.summary}",
         "",
@@ -119,7 +135,8 @@ def text(facts: RehearsalFacts, verdict: Verdict) -> str:
                 "  stalls are scaled by production's table size over the copy's (a rewrite "
                 "or a full scan takes time in proportion to the table)"
             )
-    return "\n".join(lines) + "\n"
+    names = revision_names(facts)
+    return "\n".join(lines[:1] + [readable(line, names) for line in lines[1:]]) + "\n"
 
 
 def junit(facts: RehearsalFacts, verdict: Verdict, name: str = "migrations") -> str:

@@ -7,10 +7,14 @@ candidate's virtualenv and bundle are used and nothing outlives the deadline), w
 ``DATABASE_URL`` set to the scratch database and ``PGAPPNAME`` set so the tracer can
 tell the migrating session from everyone else.
 
-- ``alembic``: ``alembic upgrade head`` / ``alembic downgrade {revision}`` (configurable);
-  the revision is read from ``alembic_version`` (``base`` when there is none). Alembic
-  runs a whole upgrade in one transaction on PostgreSQL, so a failed upgrade leaves the
-  database where it was.
+- ``alembic``: ``alembic upgrade head`` / ``alembic downgrade {revision}`` (configurable;
+  ``alembic -c PATH ...`` for an ``alembic.ini`` elsewhere); the revision is read from
+  ``alembic_version`` (``base`` when there is none). Alembic runs a whole upgrade in one
+  transaction on PostgreSQL, so a failed upgrade leaves the database where it was.
+- ``flask-migrate``: Alembic driven by ``flask --app APP db upgrade`` / ``db downgrade
+  {revision}`` (``--directory`` when its folder is not ``migrations``); same revision.
+- ``command``: the service's own commands: ``upgrade``, ``downgrade`` (``{revision}``)
+  and ``current`` (prints the revision as its last line; nothing printed: ``none``).
 - ``django``: ``python manage.py migrate``; its revision is a target per app read from
   ``django_migrations``, and the downgrade migrates each app back to its target. Django
   commits each migration on its own, so a failed upgrade can stop half-way.
@@ -30,6 +34,7 @@ from typing import Any, Protocol
 
 import psycopg
 
+from stageline.errors import UsageError
 from stageline.gates.base import ProcessOutcome, tail
 from stageline.rehearsal.facts import StepOutcome
 from stageline.rehearsal.tracer import APPLICATION
@@ -211,6 +216,12 @@ def production_revision(migrator: Migrator, url: str | None) -> tuple[str, str]:
     base = migrator.initial
     if url is None:
         return base, f"production has no database: its revision is taken as {base}"
+    if isinstance(migrator, Command):  # its `current` is release code: never on live data
+        return base, (
+            f"production's revision is not read: `{migrator.current_command}` is the release's "
+            "own code and would run against production's database; the upgrade is rehearsed "
+            "from an empty database (set floor = ... to rehearse a rollback)"
+        )
     try:
         return migrator.current(url), ""
     except psycopg.Error as exc:
@@ -312,6 +323,50 @@ class Django:
         return self._steps(label, self.downgrade_commands(self.current(url), revision), url)
 
 
+@dataclass(frozen=True)
+class ToolFiles:
+    """Where a tool's own files are, relative to the release's folder (gate options)."""
+
+    #: alembic: the ``alembic.ini`` (default ``alembic.ini``)
+    config: str | None = None
+    #: flask-migrate: ``FLASK_APP`` ("module" or "module:create_app()")
+    app: str | None = None
+    #: flask-migrate: the migrations folder (default ``migrations``)
+    directory: str | None = None
+
+
+def default_commands(kind: str, files: ToolFiles) -> tuple[str, str] | None:
+    """(upgrade, downgrade) commands of an Alembic-based ``kind`` for ``files``; None for
+    a kind whose class has its own defaults."""
+    if kind == "flask-migrate":
+        base = "flask" + (f" --app {shlex.quote(files.app)}" if files.app else "") + " db"
+        where = f" --directory {shlex.quote(files.directory)}" if files.directory else ""
+        return f"{base} upgrade{where}", f"{base} downgrade {{revision}}{where}"
+    if kind == "alembic" and files.config and files.config != "alembic.ini":
+        config = shlex.quote(files.config)
+        return f"alembic -c {config} upgrade head", f"alembic -c {config} downgrade {{revision}}"
+    return None
+
+
+def missing_files(kind: str, cwd: Path, files: ToolFiles) -> str | None:
+    """What the release's folder ``cwd`` lacks to run ``kind`` from, with what to do (checked
+    before anything runs, so the cause is named instead of a failed rollback)."""
+    if kind == "alembic":
+        config = files.config or "alembic.ini"
+        if not (cwd / config).is_file():
+            return (f"no alembic.ini at {cwd / config}: set config = \"path/to/alembic.ini\" in "
+                    "the migrations gate (relative to the release's folder; `stageline init` "
+                    "finds it) and bundle it")  # fmt: skip
+    if kind == "flask-migrate":
+        directory = files.directory or "migrations"
+        if not (cwd / directory / "env.py").is_file():
+            return (f"no Flask-Migrate folder (env.py) at {cwd / directory}: set directory = "
+                    '"..." in the migrations gate and bundle that folder')  # fmt: skip
+    if kind == "django" and not (cwd / "manage.py").is_file():
+        return f"no manage.py at {cwd}: tool 'django' runs `python manage.py migrate` there"
+    return None
+
+
 def command_migrator(
     kind: str,
     *,
@@ -321,11 +376,116 @@ def command_migrator(
     bin_dir: Path | None,
     upgrade: str | None = None,
     downgrade: str | None = None,
+    files: ToolFiles | None = None,
 ) -> Alembic | Django:
     """The migrator of a tool driven by commands: Django for ``kind`` "django", Alembic
-    otherwise, with the pipeline's own ``upgrade``/``downgrade`` commands where it sets
-    them (the `migrations` gate and rollback build theirs here)."""
-    migrator = (Django if kind == "django" else Alembic)(run=run, cwd=cwd, env=env, bin_dir=bin_dir)
+    otherwise (``flask-migrate`` is Alembic through Flask's CLI), with the pipeline's own
+    ``upgrade``/``downgrade`` commands where it sets them (the `migrations` gate and
+    rollback build theirs here)."""
+    files = files or ToolFiles()
+    if kind == "django":
+        migrator: Alembic | Django = Django(run=run, cwd=cwd, env=env, bin_dir=bin_dir)
+    else:
+        if kind == "flask-migrate" and files.app:
+            env = {**env, "FLASK_APP": files.app}
+        migrator = Alembic(run=run, cwd=cwd, env=env, bin_dir=bin_dir, name=kind)
+        defaults = default_commands(kind, files)
+        if defaults is not None:
+            migrator.upgrade_command, migrator.downgrade_command = defaults
     migrator.upgrade_command = upgrade or migrator.upgrade_command
     migrator.downgrade_command = downgrade or migrator.downgrade_command
     return migrator
+
+
+@dataclass
+class Command:
+    """The service's own migration commands. ``current`` prints the revision on its last
+    line of output (nothing: ``none``, a database the tool never ran on); a ``current``
+    that fails is an error naming its output, never a guess."""
+
+    run: Runner
+    cwd: Path
+    env: Mapping[str, str]
+    upgrade_command: str
+    downgrade_command: str
+    current_command: str
+    bin_dir: Path | None = None
+    name: str = "command"
+    initial: str = "none"
+    reads_revision: bool = True
+
+    def _argv(self, command: str) -> list[str]:
+        argv = shlex.split(command)
+        if argv and self.bin_dir is not None and (self.bin_dir / argv[0]).is_file():
+            argv[0] = str(self.bin_dir / argv[0])
+        return argv
+
+    def current(self, url: str) -> str:
+        outcome = self.run(self._argv(self.current_command), self.cwd, _env(self.env, url))
+        if outcome.returncode != 0:
+            raise UsageError(
+                f"`{self.current_command}` exited {outcome.returncode}: "
+                f"{tail(outcome.output, 3).strip()[:300]}",
+                hint="the migrations gate's `current` must print the database's revision",
+            )
+        lines = [line.strip() for line in outcome.output.splitlines() if line.strip()]
+        return lines[-1] if lines else "none"
+
+    def _step(self, label: str, command: str, url: str) -> StepOutcome:
+        started = time.monotonic()
+        outcome = self.run(self._argv(command), self.cwd, _env(self.env, url))
+        ok = outcome.returncode == 0
+        return StepOutcome(
+            label, ok, round(time.monotonic() - started, 3), tail(outcome.output, 60),
+            command, "", self.current(url),
+        )  # fmt: skip
+
+    def upgrade(self, url: str, label: str) -> StepOutcome:
+        return self._step(label, self.upgrade_command, url)
+
+    def downgrade(self, url: str, revision: str, label: str) -> StepOutcome:
+        return self._step(label, self.downgrade_command.format(revision=revision), url)
+
+
+# -- readable revisions -------------------------------------------------------------------
+
+#: revisions longer than this are named, not repeated (Django's per-app targets)
+LONG_REVISION = 60
+
+
+def per_app(revision: str) -> dict[str, str]:
+    """Django's ``app:migration,...`` as app -> migration (empty for other tools)."""
+    return dict(part.split(":", 1) for part in revision.split(",") if ":" in part)
+
+
+def revision_changes(before: str, after: str) -> list[str]:
+    """One line per app whose migration differs (``shop: 0002_x -> 0003_y``); for a
+    tool with one revision, the one line ``A -> B``."""
+    old, new = per_app(before), per_app(after)
+    if not old and not new:
+        return [] if before == after else [f"{before} -> {after}"]
+    return [
+        f"{app}: {old.get(app, 'zero')} -> {new.get(app, 'zero')}"
+        for app in sorted(set(old) | set(new)) if old.get(app) != new.get(app)
+    ]  # fmt: skip
+
+
+def compact_route(before: str, after: str) -> str:
+    """``before -> after`` when both are short; else the number of apps that change."""
+    if len(before) <= LONG_REVISION and len(after) <= LONG_REVISION:
+        return f"{before} -> {after}"
+    changed = revision_changes(before, after)
+    if len(changed) == 1:
+        return changed[0]
+    return f"{len(changed)} apps change ({', '.join(c.split(':', 1)[0] for c in changed[:4])}" + (
+        ", ...)" if len(changed) > 4 else ")"
+    )
+
+
+def readable(text: str, names: Mapping[str, str], limit: int = 300) -> str:
+    """``text`` with each long revision in ``names`` (revision -> what to call it)
+    replaced by its name, whole routes first, and capped at ``limit`` characters."""
+    for revision, name in sorted(names.items(), key=lambda item: -len(item[0])):
+        if len(revision) > LONG_REVISION:
+            text = text.replace(revision, name)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

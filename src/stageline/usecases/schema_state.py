@@ -83,7 +83,8 @@ def tool_kind(pipe: Pipeline, env: Environment, url: str) -> str | None:
     options = migrations_options(pipe, env)
     if options is None:
         return detect_tool(url)
-    return options.tool if options.tool in ("alembic", "django") else None  # sql keeps none
+    # sql keeps no revision; a custom command's `current` is release code, never run here
+    return options.tool if options.tool in ("alembic", "flask-migrate", "django") else None
 
 
 def _migrator(
@@ -94,6 +95,7 @@ def _migrator(
         kind, run=run, cwd=cwd, env=env, bin_dir=bin_dir,
         upgrade=options.upgrade if options else None,
         downgrade=options.downgrade if options else None,
+        files=options.files() if options else None,
     )  # fmt: skip
 
 
