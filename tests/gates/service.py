@@ -90,7 +90,6 @@ class Handler(BaseHTTPRequestHandler):
             ORDERS[order["id"]] = order
         self.reply(201, order)
 
-
     def form(self, path: str) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         fields = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}

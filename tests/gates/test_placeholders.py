@@ -43,10 +43,15 @@ def test_render_sends_values_and_shows_templates() -> None:
     template = {"path": "/{id}/{run}?env={var.APP_ENV}", "pw": "{secret.ADMIN_PASSWORD}",
                 "n": "{id}", "auth": "Bearer {tok}"}  # fmt: skip
     assert render(template, values.actual) == {
-        "path": "/7/r1?env=staging", "pw": "s3cret-value-1", "n": 7, "auth": "Bearer " + "T" * 20
+        "path": "/7/r1?env=staging",
+        "pw": "s3cret-value-1",
+        "n": 7,
+        "auth": "Bearer " + "T" * 20,
     }  # a whole-string placeholder keeps its JSON type
     assert render(template, values.shown) == {
-        "path": "/7/r1?env={var.APP_ENV}", "pw": "{secret.ADMIN_PASSWORD}", "n": 7,
+        "path": "/7/r1?env={var.APP_ENV}",
+        "pw": "{secret.ADMIN_PASSWORD}",
+        "n": 7,
         "auth": "Bearer {tok}",
     }
     assert values.hidden() == [("ADMIN_PASSWORD", "s3cret-value-1"), ("captured:tok", "T" * 20)]
@@ -55,7 +60,8 @@ def test_render_sends_values_and_shows_templates() -> None:
 def test_text_without_placeholders_is_left_alone() -> None:
     values = Values({}, {})
     assert render({"q": "{not a placeholder}", "n": 3}, values.actual) == {
-        "q": "{not a placeholder}", "n": 3
+        "q": "{not a placeholder}",
+        "n": 3,
     }
 
 
