@@ -123,7 +123,8 @@ def _requirements(export: Path, tests: ServiceTests, work: Path) -> tuple[list[s
     project = _pyproject(export)
     if tests.extra:
         table = project.get("project", {}).get("optional-dependencies", {})
-        return [str(item) for item in _declared(table, tests.extra, "optional-dependencies")], None
+        extra = _declared(table, tests.extra, "project.optional-dependencies")
+        return [str(item) for item in extra], None
     groups = project.get("dependency-groups", {})
     return _group(groups, str(tests.group), []), None
 
