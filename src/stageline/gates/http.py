@@ -65,11 +65,15 @@ class Step(GateOptions):
     #: captured names whose values evidence may show (the others are redacted)
     public: list[str] = Field(default_factory=list)
 
-    @field_validator("expect_status")
+    @field_validator("expect_status", mode="before")
     @classmethod
-    def _some_status(cls, value: int | list[int]) -> int | list[int]:
-        if isinstance(value, list) and not value:
-            raise ValueError("expected a status or a non-empty list of statuses")
+    def _statuses(cls, value: object) -> object:
+        """One message for both shapes (not one per branch of the union)."""
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(type(item) is int for item in items):
+            raise ValueError(
+                f"expected an integer status or a non-empty list of them, got {value!r}"
+            )
         return value
 
     @model_validator(mode="after")
