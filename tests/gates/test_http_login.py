@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from stageline.config.model import Environment
 from stageline.gates.base import GateContext
 from stageline.gates.http import HttpGate, HttpOptions
-from stageline.redact import REDACTED
+from stageline.redact import REDACTED, scrub_result
+from stageline.web.app import templates
 
 from .conftest import MakeContext, Service
 from .service import PASSWORD
@@ -70,6 +72,14 @@ def test_sign_up_and_in_on_every_run(make_context: MakeContext, service: Service
     assert '"api_key": "[secret:captured:key]"' in account["body"]  # the page's credential
     assert "[secret:captured:key]" in orders["body"]  # and where the service echoed it
     assert PASSWORD not in json.dumps(second.evidence)
+
+    # the dashboard's release page renders what is stored: no key, no password
+    stored = scrub_result(second)
+    page = templates().from_string('{% import "_evidence.html" as ev %}{{ ev.evidence(run) }}')
+    html = page.render(run={"kind": "http", "evidence": stored.evidence})
+    assert "/account" in html and f"smoke-{run}@" in html and "[secret:captured:key]" in html
+    assert re.search(r"[0-9a-f]{24}", html) is None  # the service's keys are 24 hex digits
+    assert PASSWORD not in html
 
 
 def test_a_wrong_secret_name_stops_before_any_request(

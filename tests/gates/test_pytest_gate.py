@@ -126,3 +126,19 @@ def test_release_with_pytest_but_no_stageline(
     assert result.status == "passed", result.evidence["output"]
     assert result.evidence["python"] == python
     assert (ctx.evidence_dir / ".stageline-plugin" / "stageline" / "pytest_plugin.py").is_file()
+
+
+def test_only_the_newest_gate_virtualenvs_are_kept(tmp_path: Path) -> None:
+    import os
+
+    from stageline.gates.pytest_gate import KEEP_VENVS, _prune
+
+    for age, name in enumerate(["a", "b", "c", "d", "e"]):
+        ready = tmp_path / name / ".ready"
+        ready.parent.mkdir()
+        ready.write_text("sha256:x\n")
+        os.utime(ready, (1_000_000 - age, 1_000_000 - age))  # "a" is the newest
+    (tmp_path / "half-made").mkdir()  # no .ready: another run is making it
+    _prune(tmp_path, keep=tmp_path / "e")
+    kept = sorted(path.name for path in tmp_path.iterdir())
+    assert kept == ["a", "b", "e", "half-made"] and KEEP_VENVS == 3

@@ -85,8 +85,10 @@ class PytestOptions(GateOptions):
 
 __all__ = ["Counts", "PytestGate", "PytestOptions", "judge", "read_junit"]
 
-#: the gate's virtualenvs (release + test layer), one per digest, under ``.stageline``
+#: the gate's virtualenvs (release + test layer), one per digest, under ``.stageline``;
+#: the newest KEEP_VENVS are kept (made again, offline, if an older digest comes back)
 TEST_VENVS = "test-venvs"
+KEEP_VENVS = 3
 _READY = ".ready"
 
 
@@ -293,7 +295,19 @@ def _gate_venv(ctx: GateContext, layer: TestLayer) -> str | None:
         partial.rename(venv)
     except OSError:  # another run made it meanwhile: theirs is as good
         shutil.rmtree(partial, ignore_errors=True)
+    _prune(venv.parent, keep=venv)
     return str(venv / "bin" / "python")
+
+
+def _prune(folder: Path, *, keep: Path) -> None:
+    """Remove the made virtualenvs of ``folder`` beyond the newest :data:`KEEP_VENVS`."""
+    made = sorted(
+        (path for path in folder.iterdir() if (path / _READY).is_file() and path != keep),
+        key=lambda path: (path / _READY).stat().st_mtime,
+        reverse=True,
+    )
+    for old in made[KEEP_VENVS - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _no_pytest(python: str, layer: TestLayer | None) -> str:
