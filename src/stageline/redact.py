@@ -236,7 +236,11 @@ def drop_credentials(value: Any) -> tuple[Any, dict[str, str]]:
         if isinstance(found, Mapping):
             for name, got in found.items():
                 sensitive = _is_credential(str(name)) or _is_credential(str(paths.get(name, "")))
-                if sensitive and isinstance(got, str | int | float) and str(got):
+                if (
+                    sensitive
+                    and isinstance(got, str | int | float)
+                    and str(got) not in ("", REDACTED)
+                ):
                     captured[f"captured:{name}"] = str(got)
         return {
             key: REDACTED if _is_credential(str(key)) and _scalar(sub) else walk(sub)

@@ -1,7 +1,9 @@
 """A tiny HTTP service for the gates' tests (standard library only).
 
 Binds 127.0.0.1 on a free port and prints the port on its first line of output.
-``HEALTHY_AFTER=N`` makes the first N health checks answer 503.
+``HEALTHY_AFTER=N`` makes the first N health checks answer 503. ``/register`` and
+``/signin`` take form bodies, as a real sign-up and sign-in do: an email registers once,
+signing in needs :data:`PASSWORD` and sets a session cookie that ``/account`` requires.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ LOCK = threading.Lock()
 HEALTH_CHECKS = [0]
 HEALTHY_AFTER = int(os.environ.get("HEALTHY_AFTER", "0"))
 TOKEN = secrets.token_hex(16)
+PASSWORD = "correct-horse-battery"  # what the gate's tests hold as a secret
+USERS: set[str] = set()
+SESSIONS: dict[str, str] = {}  # session cookie -> email
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -56,6 +61,11 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/me":
             signed_in = self.headers.get("Authorization") == f"Bearer {TOKEN}"
             self.reply(200 if signed_in else 401, {"user": "ana" if signed_in else None})
+        elif url.path == "/account":
+            session = (self.headers.get("Cookie") or "").removeprefix("session=")
+            email = SESSIONS.get(session)
+            key = secrets.token_hex(12)  # a credential the page shows, as API key pages do
+            self.reply(200 if email else 401, {"email": email, "api_key": key, "echo": key})
         elif url.path.startswith("/orders/"):
             with LOCK:
                 order = ORDERS.get(int(url.path.rsplit("/", 1)[1]))
@@ -68,6 +78,9 @@ class Handler(BaseHTTPRequestHandler):
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             self.reply(200, {"access_token": TOKEN}, {"Set-Cookie": f"sid={TOKEN}; HttpOnly"})
             return
+        if self.path in ("/register", "/signin"):
+            self.form(self.path)
+            return
         if self.path != "/orders":
             self.reply(404, {"error": "not found"})
             return
@@ -76,6 +89,22 @@ class Handler(BaseHTTPRequestHandler):
             order = {"id": len(ORDERS) + 1, "sku": body.get("sku"), "status": "new"}
             ORDERS[order["id"]] = order
         self.reply(201, order)
+
+    def form(self, path: str) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        fields = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        email, password = fields.get("email", ""), fields.get("password")
+        with LOCK:
+            if path == "/register":
+                fresh = email not in USERS and password == PASSWORD
+                USERS.add(email)
+                self.reply(201 if fresh else 409, {"registered": fresh})
+            elif email in USERS and password == PASSWORD:
+                session = secrets.token_hex(16)
+                SESSIONS[session] = email
+                self.reply(303, {}, {"Set-Cookie": f"session={session}", "Location": "/account"})
+            else:
+                self.reply(403, {"error": "wrong email or password"})
 
 
 def main() -> None:

@@ -66,6 +66,7 @@ def test_capture_is_reused_in_later_steps(make_context: MakeContext, service: Se
             "json": {"sku": "TEA-001"},
             "expect_status": 201,
             "capture": {"order_id": "id", "sku": "sku"},
+            "public": ["order_id", "sku"],
         },
         {"path": "/orders/{order_id}", "expect_json": {"sku": "TEA-001", "status": "new"}},
         {"method": "POST", "path": "/orders", "json": {"sku": "{sku}"}, "expect_status": 201},
@@ -78,10 +79,13 @@ def test_capture_is_reused_in_later_steps(make_context: MakeContext, service: Se
     assert '"TEA-001"' in requests[2]["request_body"]
 
 
-def test_unknown_variable_fails_the_step(make_context: MakeContext, service: Service) -> None:
+def test_unknown_variable_is_an_error_naming_the_step(
+    make_context: MakeContext, service: Service
+) -> None:
     result = run(make_context, service.url, steps=[{"path": "/orders/{nope}"}])
-    assert result.status == "failed"
-    assert "unknown variable {nope}" in result.summary
+    assert result.status == "error"  # misconfigured: checked before any request is sent
+    assert result.summary.startswith("step 1 (GET /orders/{nope}): unknown variable {nope}")
+    assert "requests" not in result.evidence
 
 
 def test_latency_budget(make_context: MakeContext, service: Service) -> None:

@@ -68,6 +68,7 @@ def test_failing_suite_names_the_failures(make_context: MakeContext, service: Se
     ]
     assert result.summary.startswith("1 passed, 1 failed, 1 errors: ")
     assert "DATABASE_URL is not set" in ev["output"]
+    assert any("test_boom" in line and "assert 500 == 200" in line for line in ev["excerpt"])
     assert result.report is not None and read_junit(result.report).tests == 3
 
 
@@ -99,16 +100,20 @@ def _venv(where: Path, site_packages: str | None) -> str:
     return str(python)
 
 
-def test_release_without_pytest_falls_back(
+def test_release_without_pytest_says_to_declare_its_tests(
     make_context: MakeContext, service: Service, tmp_path: Path
 ) -> None:
     python = _venv(tmp_path / "venv", None)
     ctx = make_context(service.url, python=python)
     bundle_with(ctx, PASSING)
     result = PytestGate().run(ctx, PytestOptions())
-    assert result.status == "passed", result.evidence["output"]
-    assert result.evidence["python"] == sys.executable
-    assert "cannot import pytest" in result.evidence["note"]
+    assert result.status == "error"  # no silent fallback to stageline's Python
+    assert result.summary.startswith(f"the release's Python ({python}) cannot import pytest")
+    assert "[service.tests]" in result.summary and "python = 'stageline'" in result.summary
+
+    chosen = PytestGate().run(ctx, PytestOptions(python="stageline"))  # said explicitly
+    assert chosen.status == "passed", chosen.evidence["output"]
+    assert chosen.evidence["python"] == sys.executable
 
 
 def test_release_with_pytest_but_no_stageline(
@@ -121,3 +126,19 @@ def test_release_with_pytest_but_no_stageline(
     assert result.status == "passed", result.evidence["output"]
     assert result.evidence["python"] == python
     assert (ctx.evidence_dir / ".stageline-plugin" / "stageline" / "pytest_plugin.py").is_file()
+
+
+def test_only_the_newest_gate_virtualenvs_are_kept(tmp_path: Path) -> None:
+    import os
+
+    from stageline.gates.pytest_gate import KEEP_VENVS, _prune
+
+    for age, name in enumerate(["a", "b", "c", "d", "e"]):
+        ready = tmp_path / name / ".ready"
+        ready.parent.mkdir()
+        ready.write_text("sha256:x\n")
+        os.utime(ready, (1_000_000 - age, 1_000_000 - age))  # "a" is the newest
+    (tmp_path / "half-made").mkdir()  # no .ready: another run is making it
+    _prune(tmp_path, keep=tmp_path / "e")
+    kept = sorted(path.name for path in tmp_path.iterdir())
+    assert kept == ["a", "b", "e", "half-made"] and KEEP_VENVS == 3

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stageline.artifacts import deps, layout, package, source
+from stageline.artifacts import deps, layout, package, source, testlayer
 from stageline.artifacts.install import install_wheelhouse, venv_python
 from stageline.artifacts.manifest import (
     MANIFEST_NAME,
@@ -124,6 +124,10 @@ def _build_into(repo: Path, job: _Job) -> Manifest:
     if service.bundle:
         job.say("copying the bundle")
         layout.copy_bundle(job.export, service.bundle, job.artifact / "bundle", caps)
+    if service.tests:
+        job.say(f"collecting the test layer ([service.tests] {service.tests.source()})")
+        testlayer.collect(job.export, service.tests, job.artifact, python=job.python, env=env,
+                          work=job.work, caps=caps)  # fmt: skip
     manifest = _manifest(job, service, wheel, pins.pinned_from)
     (job.artifact / MANIFEST_NAME).write_bytes(manifest.canonical_json())
     return manifest

@@ -17,7 +17,7 @@ def requirements_of(manifest: Manifest, wheelhouse: Path) -> list[str]:
     return [f"{pin.name}=={pin.version}" for pin in manifest.pins]
 
 
-def _offline_env() -> dict[str, str]:
+def offline_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(UV_OFFLINE="1", UV_PYTHON_DOWNLOADS="never", UV_NO_CONFIG="1")
     return env
@@ -43,7 +43,7 @@ def install_wheelhouse(
     ``own_files`` copies every file instead of hard-linking uv's cache: a release folder
     is sealed (made read-only, recorded) and must share no inode with anything else.
     """
-    env = _offline_env()
+    env = offline_env()
     hint = "the wheelhouse is incomplete: a dependency is missing from the lock"
     run(
         [uv_bin(), "venv", "--quiet", "--python", python, str(venv_dir)],

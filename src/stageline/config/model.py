@@ -49,6 +49,35 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ServiceTests(Strict):
+    """``[service.tests]``: the service's own test suite and where its dependencies are
+    declared (exactly one of ``extra``, ``group``, ``requirements``). The build collects
+    them into the artifact's test layer (``artifacts/testlayer.py``), with ``paths``."""
+
+    extra: str | None = None
+    group: str | None = None
+    requirements: str | None = None
+    paths: list[str] = Field(default_factory=lambda: ["tests"], min_length=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ServiceTests:
+        given = [key for key in ("extra", "group", "requirements") if getattr(self, key)]
+        if len(given) != 1:
+            raise ValueError(
+                "name exactly one of extra = 'test', group = 'dev' or "
+                f"requirements = 'requirements-dev.txt' (got {', '.join(given) or 'none'})"
+            )
+        for item in [*self.paths, self.requirements or ""]:
+            if item.startswith("/") or ".." in item.split("/"):
+                raise ValueError(f"expected a path inside the repository, got {item!r}")
+        return self
+
+    def source(self) -> str:
+        """How the dependencies are declared, as the docs spell it: ``extra = 'test'``."""
+        key = next(k for k in ("extra", "group", "requirements") if getattr(self, k))
+        return f"{key} = {getattr(self, key)!r}"
+
+
 class Service(Strict):
     """What the service is and how it runs; travels inside every artifact's manifest."""
 
@@ -62,6 +91,8 @@ class Service(Strict):
     #: size caps of the artifact built from it (``artifacts/collect.py``), in megabytes
     max_file_mb: Annotated[StrictInt, Field(ge=1)] = 1024
     max_artifact_mb: Annotated[StrictInt, Field(ge=1)] = 4096
+    #: the service's own tests and their dependencies (the artifact's test layer)
+    tests: ServiceTests | None = None
 
     @field_validator("health")
     @classmethod

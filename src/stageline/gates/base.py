@@ -160,6 +160,9 @@ class GateContext:
     pipeline: Pipeline
     store: StoreView
     targets: TargetView
+    #: the stored artifact's folder (verified before the deploy): layers the release
+    #: does not install, such as the pytest gate's test layer (``artifacts/testlayer.py``)
+    artifact: Path | None = None
     processes: ProcessRegistry = field(default_factory=ProcessRegistry, repr=False)
 
     def remaining(self) -> float:

@@ -1,35 +1,48 @@
-"""Kind ``http``: smoke requests against the running service.
+"""Kind ``http``: smoke requests against the running service (a critical path).
 
-Waits for the health check, then runs the steps in order; the first step that does not
-meet its expectations fails the gate (later steps may depend on its captures)::
+Waits for the health check, then runs the steps in order with one HTTP client, so
+cookies set by one step are sent by the next; the first step that does not meet its
+expectations fails the gate (later steps may depend on its captures)::
 
     [environments.staging.gates.smoke]
     kind = "http"
     steps = [
-      { path = "/products", expect_json = { "items.0.sku" = "TEA-001" } },
+      { method = "POST", path = "/register", form = { email = "smoke-{run}@example.test",
+        password = "{secret.SMOKE_PASSWORD}" }, expect_status = [201, 303] },
+      { method = "POST", path = "/login", form = { email = "smoke-{run}@example.test",
+        password = "{secret.SMOKE_PASSWORD}" }, expect_status = [200, 303] },
+      { method = "POST", path = "/api/token", json = { scope = "orders" },
+        capture = { token = "access_token" } },
       { method = "POST", path = "/orders", json = { sku = "TEA-001" }, expect_status = 201,
-        capture = { order_id = "id" } },
+        headers = { Authorization = "Bearer {token}" }, capture = { order_id = "id" },
+        public = ["order_id"] },
       { path = "/orders/{order_id}", expect_json = { status = "new" }, max_ms = 500 },
     ]
+
+Placeholders (``{secret.NAME}``, ``{var.NAME}``, ``{run}``, captured ``{name}``) are
+resolved when the gate runs and checked before the first request
+(``gates/placeholders.py``). Evidence records each request as its template, the
+secrets' values and captured values (unless the capturing step lists them in
+``public``) masked wherever they appear in a response.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from stageline.gates.base import GateContext, GateOptions, GateResult, one_line
+from stageline.gates.placeholders import Values, first_problem, placeholders, render
+from stageline.redact import REDACTED, Redactor
 
 if TYPE_CHECKING:  # httpx is imported when the gate runs: `stageline check` stays fast
     import httpx
 
 BODY_LIMIT = 2048
 MISSING = object()
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class Step(GateOptions):
@@ -37,8 +50,11 @@ class Step(GateOptions):
     method: str = "GET"
     path: str
     json_body: Any = Field(default=None, alias="json")
+    #: a form body (application/x-www-form-urlencoded); not with ``json``
+    form: dict[str, Any] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    expect_status: int = 200
+    #: the status to expect, or a list of accepted ones
+    expect_status: int | list[int] = 200
     #: dotted paths into the response JSON -> expected value ("*" = present)
     expect_json: dict[str, Any] = Field(default_factory=dict)
     expect_text: str | None = None
@@ -46,6 +62,41 @@ class Step(GateOptions):
     max_ms: int | None = Field(default=None, ge=1)
     #: variable name -> dotted path in the response JSON, usable as {name} in later steps
     capture: dict[str, str] = Field(default_factory=dict)
+    #: captured names whose values evidence may show (the others are redacted)
+    public: list[str] = Field(default_factory=list)
+
+    @field_validator("expect_status", mode="before")
+    @classmethod
+    def _statuses(cls, value: object) -> object:
+        """One message for both shapes (not one per branch of the union)."""
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(type(item) is int for item in items):
+            raise ValueError(
+                f"expected an integer status or a non-empty list of them, got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Step:
+        if self.form is not None and self.json_body is not None:
+            raise ValueError("a step sends either `json` or `form`, not both")
+        unknown = sorted(set(self.public) - set(self.capture))
+        if unknown:
+            raise ValueError(f"`public` names {', '.join(unknown)}, not captured by this step")
+        return self
+
+    def statuses(self) -> list[int]:
+        return self.expect_status if isinstance(self.expect_status, list) else [self.expect_status]
+
+    def templates(self) -> list[Any]:
+        """Every field that may hold placeholders."""
+        return [
+            self.path, self.headers, self.json_body, self.form, self.expect_json,
+            self.expect_text, self.expect_headers,
+        ]  # fmt: skip
+
+    def label(self) -> str:
+        return self.name or f"{self.method.upper()} {self.path}"
 
 
 class HttpOptions(GateOptions):
@@ -80,32 +131,12 @@ def same(actual: Any, expected: Any) -> bool:
     return bool(actual == expected)
 
 
-def substitute(value: Any, variables: dict[str, Any]) -> Any:
-    """Replace ``{name}`` in strings (recursively in lists and dicts) by captured values.
-
-    A string that is exactly one placeholder takes the captured value with its JSON type.
-    """
-    if isinstance(value, dict):
-        return {key: substitute(item, variables) for key, item in value.items()}
-    if isinstance(value, list):
-        return [substitute(item, variables) for item in value]
-    if not isinstance(value, str):
-        return value
-    for name in _PLACEHOLDER.findall(value):
-        if name not in variables:
-            known = ", ".join(sorted(variables)) or "none"
-            raise StepFailed(f"unknown variable {{{name}}} (captured so far: {known})")
-    whole = _PLACEHOLDER.fullmatch(value)
-    if whole:
-        return variables[whole.group(1)]
-    return _PLACEHOLDER.sub(lambda match: str(variables[match.group(1)]), value)
-
-
 def judge(step: Step, response: httpx.Response, ms: float) -> list[str]:
     """Every way ``response`` misses ``step``'s expectations (empty: it meets them)."""
     problems: list[str] = []
-    if response.status_code != step.expect_status:
-        problems.append(f"expected status {step.expect_status}, got {response.status_code}")
+    if response.status_code not in step.statuses():
+        wanted = " or ".join(str(status) for status in step.statuses())
+        problems.append(f"expected status {wanted}, got {response.status_code}")
     if step.max_ms is not None and ms > step.max_ms:
         problems.append(f"took {ms:.0f} ms, budget {step.max_ms} ms")
     for header, expected in step.expect_headers.items():
@@ -143,24 +174,38 @@ class HttpGate:
 
         opts = HttpOptions.model_validate(options)
         started = time.monotonic()
+        values = self._values(ctx, opts)
+        if isinstance(values, str):
+            return GateResult("error", values, time.monotonic() - started, {"url": ctx.url})
         exchanges: list[dict[str, Any]] = []
-        evidence: dict[str, Any] = {"url": ctx.url, "requests": exchanges}
+        evidence: dict[str, Any] = {"url": ctx.url, "run": values.run, "requests": exchanges}
         with httpx.Client(base_url=ctx.url, trust_env=False) as client:
             if opts.wait_for_health:
                 problem = self._wait_for_health(ctx, client, evidence)
                 if problem:
                     return GateResult("failed", problem, time.monotonic() - started, evidence)
-            variables: dict[str, Any] = {}
             for step in opts.steps:
-                label = step.name or f"{step.method.upper()} {step.path}"
                 try:
-                    label = step.name or f"{step.method.upper()} {substitute(step.path, variables)}"
-                    self._run_step(ctx, client, step, variables, exchanges)
+                    self._run_step(ctx, client, step, values, exchanges)
                 except StepFailed as failure:
-                    summary = f"{label}: {failure}"
+                    label = step.name or f"{step.method.upper()} {render(step.path, values.shown)}"
+                    summary = Redactor(values.hidden()).scrub(f"{label}: {failure}")
                     return GateResult("failed", summary, time.monotonic() - started, evidence)
         summary = f"{len(opts.steps)} request(s) as expected"
         return GateResult("passed", summary, time.monotonic() - started, evidence)
+
+    def _values(self, ctx: GateContext, opts: HttpOptions) -> Values | str:
+        """The placeholders' values for this run, or the first one that cannot be had."""
+        uses_secrets = any(
+            kind == "secret" for step in opts.steps for kind, _ in placeholders(step.templates())
+        )
+        environment = ctx.environment.name
+        secrets = dict(ctx.store.secrets(environment)) if uses_secrets else {}
+        problem = first_problem(
+            opts.steps, [step.label() for step in opts.steps], environment=environment,
+            declared=ctx.environment.secrets, secrets=secrets, variables=ctx.variables,
+        )  # fmt: skip
+        return problem if problem else Values(secrets, ctx.variables)
 
     def _wait_for_health(
         self, ctx: GateContext, client: httpx.Client, evidence: dict[str, Any]
@@ -190,39 +235,71 @@ class HttpGate:
         ctx: GateContext,
         client: httpx.Client,
         step: Step,
-        variables: dict[str, Any],
+        values: Values,
         exchanges: list[dict[str, Any]],
     ) -> None:
         import httpx
 
-        method = step.method.upper()
-        path = str(substitute(step.path, variables))
-        headers = {key: str(substitute(val, variables)) for key, val in step.headers.items()}
-        body = substitute(step.json_body, variables)
-        record: dict[str, Any] = {"step": step.name, "method": method, "url": ctx.url + path}
-        if headers:
-            record["request_headers"] = headers  # credentials are redacted before storing
-        if body is not None:
-            record["request_body"] = _body(json.dumps(body))
+        sent = _resolved(step, values)
+        record = _request_record(ctx, step, values)
         exchanges.append(record)
         began = time.monotonic()
         try:
             response = client.request(
-                method, path, json=body, headers=headers, timeout=max(0.1, ctx.remaining())
-            )
+                sent.method.upper(), sent.path, json=sent.json_body, data=sent.form,
+                headers=sent.headers, timeout=max(0.1, ctx.remaining()),
+            )  # fmt: skip
         except httpx.HTTPError as exc:
-            record["error"] = str(exc)
+            record["error"] = Redactor(values.hidden()).scrub(str(exc))
             raise StepFailed(f"request failed: {one_line(str(exc)) or type(exc).__name__}") from exc
         ms = (time.monotonic() - began) * 1000
-        record.update(status=response.status_code, ms=round(ms, 1), body=_body(response.text))
-        record["response_headers"] = dict(response.headers)
-        problems = judge(step, response, ms)
-        if problems:
-            record["problems"] = problems
-            raise StepFailed("; ".join(problems))
-        if step.capture:
+        problems = judge(sent, response, ms)
+        if not problems and step.capture:
             data = response.json()
-            captured = {name: lookup(data, path) for name, path in step.capture.items()}
-            record["captured"] = captured
-            record["captured_from"] = dict(step.capture)  # so credentials are known by path
-            variables.update(captured)
+            for name, path in step.capture.items():
+                values.captured[name] = lookup(data, path)
+            values.public.update(step.public)
+            record["captured"] = {
+                name: values.captured[name] if name in step.public else REDACTED
+                for name in step.capture
+            }
+            record["captured_from"] = dict(step.capture)
+        hide = Redactor(values.hidden())  # after capturing: a token is masked where it came
+        record.update(status=response.status_code, ms=round(ms, 1))
+        record["body"] = _body(hide.scrub(response.text))
+        record["response_headers"] = hide.scrub_value(dict(response.headers))
+        if problems:
+            record["problems"] = [hide.scrub(problem) for problem in problems]
+            raise StepFailed("; ".join(problems))
+
+
+def _resolved(step: Step, values: Values) -> Step:
+    """``step`` with every placeholder replaced by its actual value (never stored)."""
+    fields = ("path", "headers", "json_body", "form", "expect_json", "expect_text")
+    update = {name: render(getattr(step, name), values.actual) for name in fields}
+    update["path"] = str(update["path"])
+    update["headers"] = {key: str(val) for key, val in update["headers"].items()}
+    update["expect_headers"] = {
+        key: str(render(val, values.actual)) for key, val in step.expect_headers.items()
+    }
+    if update["form"] is not None:
+        update["form"] = {key: str(val) for key, val in update["form"].items()}
+    if update["expect_text"] is not None:
+        update["expect_text"] = str(update["expect_text"])
+    return step.model_copy(update=update)
+
+
+def _request_record(ctx: GateContext, step: Step, values: Values) -> dict[str, Any]:
+    """What evidence keeps of a request: its templates (see ``gates/placeholders.py``)."""
+    record: dict[str, Any] = {
+        "step": step.name,
+        "method": step.method.upper(),
+        "url": ctx.url + str(render(step.path, values.shown)),
+    }
+    if step.headers:
+        record["request_headers"] = render(step.headers, values.shown)
+    if step.json_body is not None:
+        record["request_body"] = _body(json.dumps(render(step.json_body, values.shown)))
+    if step.form is not None:
+        record["request_form"] = render(step.form, values.shown)
+    return record

@@ -264,6 +264,7 @@ def context_maker(
             pipeline=views.pipeline,
             store=views.store,
             targets=views.targets,
+            artifact=prepared.release.artifact_path,
         )
 
     return make_context
