@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from stageline.artifacts.deps import resolution_note
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
 from stageline.state import ArtifactRecord
@@ -32,8 +33,16 @@ def build(
             output.step(f"building {ref}")
             with output.progress(f"building {ref}") as report:
                 built = pipeline.build(session, ref, progress=report)
+    manifest = built.manifest
     if json:
-        output.emit_json({**_record_json(built.record), "reused": built.reused})
+        output.emit_json(
+            {
+                **_record_json(built.record),
+                "reused": built.reused,
+                "service_from": manifest.service_from,
+                "resolved_at_build": manifest.resolved_at_build,
+            }
+        )
         return
     verb = "reused" if built.reused else "built"
     size = built.record.size_bytes / 1e6
@@ -41,6 +50,9 @@ def build(
         f"{verb} {built.record.service} {built.record.version} {built.record.digest} "
         f"({size:.1f} MB)"
     )
+    note = resolution_note(manifest)
+    if note:
+        output.warning(note)
 
 
 def list_(directory: DirOption = Path("."), json: JsonOption = False) -> None:

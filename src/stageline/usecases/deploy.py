@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from stageline.agent.record import settle
+from stageline.artifacts import section
 from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
 from stageline.decisions.policy import Decision
@@ -72,6 +73,9 @@ class Plan:
     schema: SchemaDecision | None = None
     #: the pipeline the plan was judged against (execute acts on the same one)
     pipe: Pipeline | None = field(default=None, repr=False, compare=False)
+    #: what of the pipeline file's ``[service]`` differs from the artifact's frozen one
+    #: (deploys use the frozen one; ``artifacts.section.drift``), None: nothing
+    drift: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,10 @@ def plan(
         f"{env.url}{manifest.service.health}"
     )
     current = session.store.current_deployment(env.name)
-    return Plan(env.name, kind, artifact, current, entry.decision(), steps, entry=entry, pipe=pipe)
+    return Plan(
+        env.name, kind, artifact, current, entry.decision(), steps, entry=entry, pipe=pipe,
+        drift=section.drift(pipe.service, manifest),
+    )  # fmt: skip
 
 
 def execute(

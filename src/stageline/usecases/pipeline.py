@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from stageline.artifacts import ArtifactStore, Manifest, source
+from stageline.artifacts import ArtifactStore, Manifest, ServiceInfo, section, source
 from stageline.artifacts import build as build_artifact
 from stageline.config import Environment, Pipeline, load_pipeline
 from stageline.errors import ArtifactNotFound, GitError, TagMoved, UsageError
@@ -98,7 +98,9 @@ def build(session: Session, ref: str, *, progress: Progress | None = None) -> Bu
     repo = _git_toplevel(session.workspace.root)
     refuse_tracked_home(session.workspace.root, session.workspace.home)
     refuse_moved_tag(session, source.resolve(repo, ref))
-    result = build_artifact(repo, ref, session.artifacts, progress=progress)
+    result = build_artifact(
+        repo, ref, session.artifacts, progress=progress, operator=lambda: session.pipeline().service
+    )
     manifest = result.manifest
     known = session.store.get_artifact(result.digest)
     if known is not None:
@@ -175,6 +177,22 @@ def show_artifact(session: Session, ref: str) -> tuple[ArtifactRecord, Manifest]
         raise ArtifactNotFound(ref)
     _, manifest = session.artifacts.load(record.digest)
     return record, manifest
+
+
+def frozen_service(session: Session, digest: str) -> ServiceInfo | None:
+    """The ``[service]`` section ``digest`` was built with (None: not in the store)."""
+    if not session.artifacts.has(digest):
+        return None
+    return session.artifacts.load(digest)[1].service
+
+
+def service_drift(session: Session, digest: str) -> str | None:
+    """One line saying what of the pipeline file's ``[service]`` differs from the section
+    ``digest`` was built with, and how to take it (``section.drift``); None: nothing does,
+    or the artifact is not in the store."""
+    if not session.artifacts.has(digest):
+        return None
+    return section.drift(session.pipeline().service, session.artifacts.load(digest)[1])
 
 
 def verify_artifact(session: Session, ref: str) -> ArtifactRecord:
