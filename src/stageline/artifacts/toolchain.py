@@ -52,7 +52,8 @@ def refusal(requires: str | None, version: str, *, chosen: bool) -> str | None:
     if not requires:
         return None
     try:
-        accepted = SpecifierSet(requires).contains(Version(version), prereleases=True)
+        release = Version(".".join(map(str, Version(version).release)))  # as pip judges it
+        accepted = SpecifierSet(requires).contains(release, prereleases=True)
     except (InvalidSpecifier, InvalidVersion):
         return f"its requires-python {requires!r} is not a valid version specifier"
     if accepted:
