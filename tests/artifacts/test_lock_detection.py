@@ -22,7 +22,9 @@ SERVICE = Service(name="api", start="api")
 
 
 def test_the_lock_is_found_in_the_service_folder_first_then_above(tmp_path: Path) -> None:
-    write_files(tmp_path, {"uv.lock": "", "backend/pyproject.toml": "", "docs/requirements.txt": ""})
+    write_files(
+        tmp_path, {"uv.lock": "", "backend/pyproject.toml": "", "docs/requirements.txt": ""}
+    )
     assert find_lock(tmp_path, SERVICE, tmp_path / "backend") == "uv.lock"
     (tmp_path / "backend" / "requirements.txt").write_text("six==1.16.0\n")
     assert find_lock(tmp_path, SERVICE, tmp_path / "backend") == "backend/requirements.txt"

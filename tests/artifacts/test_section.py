@@ -33,7 +33,9 @@ def manifest(service: ServiceInfo, origin: str | None) -> Manifest:
     return Manifest.model_validate(
         {
             "service": service.model_dump(),
-            "source": SourceInfo(ref="v1", tag="v1", commit="c" * 40, commit_time="2026-01-01T00:00:00Z"),
+            "source": SourceInfo(
+                ref="v1", tag="v1", commit="c" * 40, commit_time="2026-01-01T00:00:00Z"
+            ),
             "python": PythonInfo(implementation="cpython", version="3.11", platform="linux_x86_64"),
             "pins": [],
             "pinned_from": None,
@@ -81,7 +83,7 @@ def test_a_broken_pipeline_file_keeps_its_own_error() -> None:
     def broken() -> Service:
         raise ConfigError([ConfigIssue("stageline.toml", 3, "service.start", "too short")])
 
-    with pytest.raises(ConfigError, match="stageline.toml:3"):
+    with pytest.raises(ConfigError, match=r"stageline\.toml:3"):
         choose(None, broken, "v1.0.0")
 
 

@@ -75,9 +75,7 @@ def in_commit(repo: Path, src: source.SourceRef) -> Service | None:
     return None
 
 
-def choose(
-    own: Service | None, operator: Callable[[], Service] | None, where: str
-) -> Section:
+def choose(own: Service | None, operator: Callable[[], Service] | None, where: str) -> Section:
     """The commit's ``own`` section when it has one, else the operator's (``operator``
     reads the pipeline file; None: there is none to read). UsageError naming ``where``
     (the tag) and the files looked in when neither has one."""
