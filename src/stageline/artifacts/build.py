@@ -231,7 +231,7 @@ def _manifest(job: _Job, wheel: Path | None, source_of_pins: deps.PinSource) -> 
         service_from=job.chosen.origin,
         resolved_at_build=resolved,
     )
-    note = deps.resolution_note(manifest)
-    if note is not None:
-        job.say(note)
+    if resolved:  # the full note is the caller's to show (deps.resolution_note)
+        lock = source_of_pins.pinned_from or "a lock"
+        job.say(f"resolved at build time, not pinned by {lock}: {', '.join(resolved)}")
     return manifest

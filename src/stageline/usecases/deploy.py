@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from stageline.agent.record import settle
-from stageline.artifacts import section
+from stageline.artifacts import deps, section
 from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
 from stageline.decisions.policy import Decision
@@ -109,11 +109,15 @@ def resolve_artifact(
         if ref.startswith("sha256:"):
             raise
     try:
-        return build(session, ref, progress=progress).record
+        built = build(session, ref, progress=progress)
     except GitError as exc:
         raise UsageError(
             f"{ref!r} is neither a stored artifact nor a git ref", hint=exc.hint
         ) from None
+    note = deps.resolution_note(built.manifest)
+    if note and progress is not None:
+        progress(note)
+    return built.record
 
 
 def plan(
