@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from stageline.artifacts.runner import pip
 from stageline.artifacts.toolchain import check, find_python, refusal
 from stageline.errors import BuildError
 
@@ -60,3 +61,10 @@ def test_a_python_this_host_lacks_is_refused_without_downloading() -> None:
 def test_an_interpreter_path_is_taken() -> None:
     found = find_python(sys.executable, "/opt/python")
     assert found == sys.executable
+
+
+def test_pip_acts_for_another_interpreter_through_stagelines_own() -> None:
+    assert pip(sys.executable) == [sys.executable, "-m", "pip"]
+    assert pip("/opt/py312/bin/python3") == [
+        sys.executable, "-m", "pip", "--python", "/opt/py312/bin/python3"
+    ]  # fmt: skip
