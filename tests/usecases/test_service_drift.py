@@ -3,8 +3,11 @@ the pipeline file differs."""
 
 from __future__ import annotations
 
+from markupsafe import escape
+
 from stageline.usecases import deploy as usecases
 from stageline.usecases import status as observe
+from stageline.web.app import templates
 from tests.usecases.conftest import PIPELINE, World
 
 LINE = "health, release differ from the built artifact's; rebuild to take them"
@@ -28,6 +31,8 @@ def test_deploy_and_status_use_the_frozen_section_and_show_the_difference(world:
     assert row.drift == LINE and row.to_json()["drift"] == LINE
     assert ("health", ("/healthz",)) in [(c.name, c.args) for c in world.fakes["development"].calls]
     assert view.environments[1].drift is None  # nothing deployed there
+    page = templates().get_template("_stage.html").render(env=row.to_json())
+    assert f'data-testid="drift">{escape(LINE)}</p>' in page
 
 
 def test_no_line_when_the_pipeline_file_matches(world: World) -> None:

@@ -18,7 +18,13 @@ from types import TracebackType
 from stageline.artifacts import ArtifactStore, Manifest, ServiceInfo, section, source
 from stageline.artifacts import build as build_artifact
 from stageline.config import Environment, Pipeline, load_pipeline
-from stageline.errors import ArtifactNotFound, GitError, TagMoved, UsageError
+from stageline.errors import (
+    ArtifactNotFound,
+    GitError,
+    StagelineError,
+    TagMoved,
+    UsageError,
+)
 from stageline.host.repo_guard import make_home, refuse_tracked_home
 from stageline.host.workspace import Workspace
 from stageline.identity import current_actor
@@ -179,20 +185,29 @@ def show_artifact(session: Session, ref: str) -> tuple[ArtifactRecord, Manifest]
     return record, manifest
 
 
-def frozen_service(session: Session, digest: str) -> ServiceInfo | None:
-    """The ``[service]`` section ``digest`` was built with (None: not in the store)."""
+def stored_manifest(session: Session, digest: str) -> Manifest | None:
+    """The manifest of a stored artifact; None when it is not in the store or unreadable
+    (``artifact verify`` is the place that says why)."""
     if not session.artifacts.has(digest):
         return None
-    return session.artifacts.load(digest)[1].service
+    try:
+        return session.artifacts.load(digest)[1]
+    except (ValueError, OSError, StagelineError):
+        return None
+
+
+def frozen_service(session: Session, digest: str) -> ServiceInfo | None:
+    """The ``[service]`` section ``digest`` was built with (None: not at hand)."""
+    manifest = stored_manifest(session, digest)
+    return manifest.service if manifest else None
 
 
 def service_drift(session: Session, digest: str) -> str | None:
     """One line saying what of the pipeline file's ``[service]`` differs from the section
     ``digest`` was built with, and how to take it (``section.drift``); None: nothing does,
-    or the artifact is not in the store."""
-    if not session.artifacts.has(digest):
-        return None
-    return section.drift(session.pipeline().service, session.artifacts.load(digest)[1])
+    or the artifact is not at hand."""
+    manifest = stored_manifest(session, digest)
+    return section.drift(session.pipeline().service, manifest) if manifest else None
 
 
 def verify_artifact(session: Session, ref: str) -> ArtifactRecord:
