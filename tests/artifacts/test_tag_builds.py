@@ -107,3 +107,12 @@ def test_a_python_the_service_does_not_support_is_refused(
     with pytest.raises(BuildError, match=r"asks for Python 3\.99"):
         build(other, "v1.0.0", store, operator=lambda: asks)
     assert store.list() == []  # nothing was built
+
+
+def test_a_root_the_tag_does_not_have_is_named(
+    repo_factory: RepoFactory, store: ArtifactStore
+) -> None:
+    repo = repo_factory({"app.py": "print(1)\n"})
+    service = Service(name="api", start="python app.py", root="backend")
+    with pytest.raises(UsageError, match=r"^\[service\] root = 'backend': v1\.0\.0 has no such"):
+        build(repo, "v1.0.0", store, operator=lambda: service)

@@ -46,6 +46,8 @@ class _Job:
     chosen: section.Section
     python: str
     python_info: PythonInfo
+    #: the interpreter's full version (``3.12.1``), judged against ``requires-python``
+    python_version: str
     export: Path
     work: Path
     artifact: Path
@@ -101,10 +103,10 @@ def build(
         staging = store.staging_dir()
         try:
             job = _Job(
-                src, chosen, python, info, staging / "export", staging / "work",
-                staging / "artifact", say,
+                src, chosen, python, info, full_version, staging / "export",
+                staging / "work", staging / "artifact", say,
             )  # fmt: skip
-            manifest = _build_into(Path(repo), job, full_version)
+            manifest = _build_into(Path(repo), job)
             say(f"storing {label(manifest.digest)}")
             path = store.add(job.artifact, manifest.digest)
         finally:
@@ -134,14 +136,10 @@ def _reuse(store: ArtifactStore, key: str) -> BuildResult | None:
     return BuildResult(digest, manifest, path, tree_size(path), reused=True)
 
 
-def _build_into(repo: Path, job: _Job, full_version: str) -> Manifest:
+def _build_into(repo: Path, job: _Job) -> Manifest:
     job.say(f"exporting {job.source.short}")
     source.export(repo, job.source.commit, job.export)
-    _check_folder(job)
-    toolchain.check(
-        package.project_field(job.folder, "requires-python"), full_version, job.python,
-        chosen=job.service.python is not None, where=job.where,
-    )  # fmt: skip
+    _check_service(job)
     service, folder = job.service, job.folder
     kind = package.service_kind(folder)
     env = build_env(job.source.commit_epoch)
@@ -160,13 +158,18 @@ def _build_into(repo: Path, job: _Job, full_version: str) -> Manifest:
     return manifest
 
 
-def _check_folder(job: _Job) -> None:
-    """UsageError when ``[service] root`` names no folder of the commit."""
+def _check_service(job: _Job) -> None:
+    """Before anything is built: UsageError when ``[service] root`` names no folder of
+    the commit, BuildError when the service's ``requires-python`` rejects the Python."""
     if job.service.root and not job.folder.is_dir():
         raise UsageError(
             f"[service] root = {job.service.root!r}: {job.where} has no such folder",
             hint="root is the service's folder from the repository's top, e.g. root = \"backend\"",
         )
+    toolchain.check(
+        package.project_field(job.folder, "requires-python"), job.python_version, job.python,
+        chosen=job.service.python is not None, where=job.where,
+    )  # fmt: skip
 
 
 def _counted_caps(service: Service, artifact: Path) -> layout.Caps:
