@@ -112,6 +112,18 @@ def test_pyproject_tool_stageline_counts_and_a_file_without_service_does_not(
     assert in_commit(bare, source.resolve(bare, "v1.0.0")) is None
 
 
+def test_the_tags_own_file_is_looked_for_where_the_operator_keeps_it(
+    repo_factory: RepoFactory,
+) -> None:
+    repo = repo_factory({"ops/stageline.toml": '[service]\nname = "api"\nstart = "api"\n'})
+    src = source.resolve(repo, "v1.0.0")
+    assert in_commit(repo, src) is None
+    found = in_commit(repo, src, "ops")
+    assert found is not None and found.name == "api"
+    with pytest.raises(UsageError, match=r"no \[service\] in ops/stageline\.toml or ops/pyproject"):
+        choose(None, None, "v1.0.0", "ops")
+
+
 def test_an_invalid_section_in_the_tag_names_the_file_at_the_tag(
     repo_factory: RepoFactory,
 ) -> None:

@@ -80,16 +80,19 @@ def build(
     progress: Progress | None = None,
     python: str = sys.executable,
     operator: Callable[[], Service] | None = None,
+    pipeline_folder: str = "",
 ) -> BuildResult:
     """Build ``ref`` of ``repo`` into ``store`` (or reuse the artifact it built before).
 
-    The ``[service]`` section is the commit's own, else ``operator()``'s (the operator's
-    pipeline file; see ``section.py``). ``python`` builds unless the section names one
-    (``[service] python``, see ``toolchain.py``)."""
+    The ``[service]`` section is the commit's own (its pipeline file in
+    ``pipeline_folder``, from the repository's top), else ``operator()``'s (the
+    operator's pipeline file; see ``section.py``). ``python`` builds unless the section
+    names one (``[service] python``, see ``toolchain.py``)."""
     say = progress or (lambda _message: None)
     say(f"resolving {ref}")
     src = source.resolve(Path(repo), ref)
-    chosen = section.choose(section.in_commit(Path(repo), src), operator, src.tag or ref)
+    own = section.in_commit(Path(repo), src, pipeline_folder)
+    chosen = section.choose(own, operator, src.tag or ref, pipeline_folder)
     if chosen.origin == "pipeline file":
         say(f"{src.tag or ref} has no [service] of its own: taking the pipeline file's")
     python = toolchain.find_python(chosen.service.python, python)

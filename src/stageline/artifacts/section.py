@@ -2,7 +2,8 @@
 
 The release is the tag; the pipeline file belongs to the operator. A build takes the
 built commit's own ``[service]`` when it has one (``stageline.toml``, else
-``[tool.stageline]`` of ``pyproject.toml``, at the repository's top), else the
+``[tool.stageline]`` of ``pyproject.toml``, in the folder the operator's pipeline file is
+in: the repository's top, usually), else the
 operator's pipeline file's. Either way the whole section is frozen into the manifest
 (``ServiceInfo``, ``Manifest.service_from``) and deploys use the frozen one: an edit to
 the pipeline file changes nothing that was built. :func:`drift` says what differs, for
@@ -62,26 +63,35 @@ class Section:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def in_commit(repo: Path, src: source.SourceRef) -> Service | None:
-    """The commit's own ``[service]`` (see :data:`PIPELINE_FILES`), None when it has none;
-    ConfigError naming the file and the ref (``stageline.toml at v1.2``) when invalid."""
-    for name in PIPELINE_FILES:
-        text = source.show_file(repo, src.commit, name)
+def in_commit(repo: Path, src: source.SourceRef, folder: str = "") -> Service | None:
+    """The commit's own ``[service]`` (see :data:`PIPELINE_FILES`) in ``folder`` (posix,
+    from the repository's top: where the operator keeps the pipeline file), None when it
+    has none; ConfigError naming the file and the ref (``stageline.toml at v1.2``) when
+    it is invalid."""
+    for name, path in zip(PIPELINE_FILES, files_in(folder), strict=True):
+        text = source.show_file(repo, src.commit, path)
         if text is None:
             continue
-        found = service_in_text(text, name, f"{name} at {src.tag or src.ref}")
+        found = service_in_text(text, name, f"{path} at {src.tag or src.ref}")
         if found is not None:
             return found
     return None
 
 
-def choose(own: Service | None, operator: Callable[[], Service] | None, where: str) -> Section:
+def files_in(folder: str) -> list[str]:
+    """The paths of :data:`PIPELINE_FILES` in ``folder`` (posix, "" for the top)."""
+    return [f"{folder.strip('/')}/{name}".lstrip("/") for name in PIPELINE_FILES]
+
+
+def choose(
+    own: Service | None, operator: Callable[[], Service] | None, where: str, folder: str = ""
+) -> Section:
     """The commit's ``own`` section when it has one, else the operator's (``operator``
     reads the pipeline file; None: there is none to read). UsageError naming ``where``
-    (the tag) and the files looked in when neither has one."""
+    (the tag) and the files looked in (in ``folder``) when neither has one."""
     if own is not None:
         return Section(own, "commit")
-    looked = f"{where} has no [service] in {' or '.join(PIPELINE_FILES)} ([tool.stageline])"
+    looked = f"{where} has no [service] in {' or '.join(files_in(folder))} ([tool.stageline])"
     hint = "write [service] in the pipeline file (`stageline init` starts one): tags need no change"
     if operator is None:
         raise UsageError(f"{looked}, and no pipeline file was given to take it from", hint=hint)

@@ -105,8 +105,10 @@ def build(session: Session, ref: str, *, progress: Progress | None = None) -> Bu
     refuse_tracked_home(session.workspace.root, session.workspace.home)
     refuse_moved_tag(session, source.resolve(repo, ref))
     result = build_artifact(
-        repo, ref, session.artifacts, progress=progress, operator=lambda: session.pipeline().service
-    )
+        repo, ref, session.artifacts, progress=progress,
+        operator=lambda: session.pipeline().service,
+        pipeline_folder=_folder_in(repo, session.workspace.root),
+    )  # fmt: skip
     manifest = result.manifest
     known = session.store.get_artifact(result.digest)
     if known is not None:
@@ -221,6 +223,15 @@ def verify_artifact(session: Session, ref: str) -> ArtifactRecord:
 
 def list_artifacts(session: Session) -> list[ArtifactRecord]:
     return session.store.list_artifacts()
+
+
+def _folder_in(repo: Path, root: Path) -> str:
+    """``root`` as a posix path from the top of ``repo`` ("" for the top itself)."""
+    try:
+        relative = root.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        return ""
+    return "" if relative == "." else relative
 
 
 def _looks_hex(text: str) -> bool:
