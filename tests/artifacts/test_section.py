@@ -194,3 +194,15 @@ def test_an_older_manifests_bytes_and_digest_do_not_change() -> None:
     data = old.canonical_json()
     assert b"service_from" not in data and b"resolved_at_build" not in data
     assert parse_manifest(data).canonical_json() == data
+
+
+@pytest.mark.parametrize(("written", "kept"), [("backend", "backend"), ("./backend/", "backend"),
+                                               ("apps/api", "apps/api"), (".", None)])  # fmt: skip
+def test_root_is_a_folder_inside_the_repository(written: str, kept: str | None) -> None:
+    assert Service(name="api", start="api", root=written).root == kept
+
+
+@pytest.mark.parametrize("written", ["/srv/api", "../api", "backend/../../x"])
+def test_a_root_outside_the_repository_is_refused(written: str) -> None:
+    with pytest.raises(ValueError, match="root is a folder inside the repository"):
+        Service(name="api", start="api", root=written)
