@@ -91,9 +91,14 @@ def show(ref: RefArgument, directory: DirOption = Path("."), json: JsonOption = 
     output.out.print(f"[bold]{output.safe(record.digest)}[/]")
     service, source = data["service"], data["source"]
     output.line(f"  service   {service['name']} {service['version']} ({service['kind']})")
+    if manifest.service_from:
+        origin = "the built commit's own" if manifest.service_from == "commit" else "the operator's"
+        output.line(f"  [service] {origin} pipeline file's, frozen here (deploys use it)")
     output.line(f"  source    {source['ref']} @ {source['commit'][:12]} ({source['commit_time']})")
     output.line(f"  python    {data['python']}")
     output.line(f"  pins      {len(data['pins'])} ({data.get('pinned_from') or 'unpinned'})")
+    if manifest.resolved_at_build:
+        output.line(f"  resolved at build time: {', '.join(manifest.resolved_at_build)}")
     output.line(f"  files     {len(data['files'])}")
     output.line(f"  built     {record.built_at:%Y-%m-%d %H:%M:%S %Z} by {record.built_by}")
 
