@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stageline.artifacts import deps, layout, package, source, testlayer
+from stageline.artifacts import deps, layout, package, section, source, testlayer, toolchain
 from stageline.artifacts.install import install_wheelhouse, venv_python
 from stageline.artifacts.manifest import (
     MANIFEST_NAME,
@@ -18,12 +18,11 @@ from stageline.artifacts.manifest import (
     ServiceInfo,
     SourceInfo,
 )
-from stageline.artifacts.runner import build_env, python_info, run
+from stageline.artifacts.runner import build_env, probe_python, run
 from stageline.artifacts.store import ArtifactStore
 from stageline.artifacts.tree import hash_tree, tree_size
-from stageline.config.loader import load_service
 from stageline.config.model import Service
-from stageline.errors import ArtifactTampered
+from stageline.errors import ArtifactTampered, UsageError
 from stageline.host.disk import reported
 from stageline.values import label
 
@@ -44,8 +43,11 @@ class _Job:
     """One build in progress: where things are and what we know so far."""
 
     source: source.SourceRef
+    chosen: section.Section
     python: str
     python_info: PythonInfo
+    #: the interpreter's full version (``3.12.1``), judged against ``requires-python``
+    python_version: str
     export: Path
     work: Path
     artifact: Path
@@ -55,6 +57,20 @@ class _Job:
     def wheels(self) -> Path:
         return self.artifact / "wheels"
 
+    @property
+    def service(self) -> Service:
+        return self.chosen.service
+
+    @property
+    def folder(self) -> Path:
+        """The service's folder in the exported tree (``[service] root``)."""
+        root = self.service.root
+        return self.export / root if root else self.export
+
+    @property
+    def where(self) -> str:
+        return self.source.tag or self.source.ref
+
 
 def build(
     repo: Path,
@@ -63,13 +79,25 @@ def build(
     *,
     progress: Progress | None = None,
     python: str = sys.executable,
+    operator: Callable[[], Service] | None = None,
+    pipeline_folder: str = "",
 ) -> BuildResult:
-    """Build ``ref`` of ``repo`` into ``store`` (or reuse the artifact it built before)."""
+    """Build ``ref`` of ``repo`` into ``store`` (or reuse the artifact it built before).
+
+    The ``[service]`` section is the commit's own (its pipeline file in
+    ``pipeline_folder``, from the repository's top), else ``operator()``'s (the
+    operator's pipeline file; see ``section.py``). ``python`` builds unless the section
+    names one (``[service] python``, see ``toolchain.py``)."""
     say = progress or (lambda _message: None)
     say(f"resolving {ref}")
     src = source.resolve(Path(repo), ref)
-    info = python_info(python)
-    key = reuse_key(src, info)
+    own = section.in_commit(Path(repo), src, pipeline_folder)
+    chosen = section.choose(own, operator, src.tag or ref, pipeline_folder)
+    if chosen.origin == "pipeline file":
+        say(f"{src.tag or ref} has no [service] of its own: taking the pipeline file's")
+    python = toolchain.find_python(chosen.service.python, python)
+    info, full_version = probe_python(python)
+    key = reuse_key(src, info, chosen)
     reused = _reuse(store, key)
     if reused is not None:
         say(f"reusing {label(reused.digest)} (already built from {src.short})")
@@ -78,8 +106,9 @@ def build(
         staging = store.staging_dir()
         try:
             job = _Job(
-                src, python, info, staging / "export", staging / "work", staging / "artifact", say
-            )
+                src, chosen, python, info, full_version, staging / "export",
+                staging / "work", staging / "artifact", say,
+            )  # fmt: skip
             manifest = _build_into(Path(repo), job)
             say(f"storing {label(manifest.digest)}")
             path = store.add(job.artifact, manifest.digest)
@@ -89,9 +118,11 @@ def build(
     return BuildResult(manifest.digest, manifest, path, tree_size(path))
 
 
-def reuse_key(src: source.SourceRef, info: PythonInfo) -> str:
-    """The refs/ index key: everything besides the commit's content that shapes a build."""
-    text = "\n".join([src.ref, info.implementation, info.version, info.platform])
+def reuse_key(src: source.SourceRef, info: PythonInfo, chosen: section.Section) -> str:
+    """The refs/ index key: everything besides the commit's content that shapes a build
+    (the ref, the interpreter, and the ``[service]`` section, which may come from the
+    pipeline file: an edit there is taken by the next build)."""
+    text = "\n".join([src.ref, info.implementation, info.version, info.platform, chosen.digest])
     return f"{src.commit}.{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
@@ -111,26 +142,41 @@ def _reuse(store: ArtifactStore, key: str) -> BuildResult | None:
 def _build_into(repo: Path, job: _Job) -> Manifest:
     job.say(f"exporting {job.source.short}")
     source.export(repo, job.source.commit, job.export)
-    service = load_service(job.export)
-    kind = package.service_kind(job.export)
+    _check_service(job)
+    service, folder = job.service, job.folder
+    kind = package.service_kind(folder)
     env = build_env(job.source.commit_epoch)
     job.wheels.mkdir(parents=True)
     wheel = _service_wheel(job, env) if kind == "package" else None
-    pins = _dependencies(job, service, wheel, env)
-    _verify_and_run_steps(job, service, wheel)
+    pins = _dependencies(job, wheel, env)
+    _verify_and_run_steps(job, wheel)
     caps = _counted_caps(service, job.artifact)
     if kind == "app":
-        layout.copy_tree(job.export, job.artifact / "app", caps, top=job.export)
+        layout.copy_tree(folder, job.artifact / "app", caps, top=folder)
     if service.bundle:
         job.say("copying the bundle")
-        layout.copy_bundle(job.export, service.bundle, job.artifact / "bundle", caps)
+        layout.copy_bundle(folder, service.bundle, job.artifact / "bundle", caps)
     if service.tests:
         job.say(f"collecting the test layer ([service.tests] {service.tests.source()})")
-        testlayer.collect(job.export, service.tests, job.artifact, python=job.python, env=env,
+        testlayer.collect(folder, service.tests, job.artifact, python=job.python, env=env,
                           work=job.work, caps=caps)  # fmt: skip
-    manifest = _manifest(job, service, wheel, pins.pinned_from)
+    manifest = _manifest(job, wheel, pins)
     (job.artifact / MANIFEST_NAME).write_bytes(manifest.canonical_json())
     return manifest
+
+
+def _check_service(job: _Job) -> None:
+    """Before anything is built: UsageError when ``[service] root`` names no folder of
+    the commit, BuildError when the service's ``requires-python`` rejects the Python."""
+    if job.service.root and not job.folder.is_dir():
+        raise UsageError(
+            f"[service] root = {job.service.root!r}: {job.where} has no such folder",
+            hint="root is the service's folder from the repository's top, e.g. root = \"backend\"",
+        )
+    toolchain.check(
+        package.project_field(job.folder, "requires-python"), job.python_version, job.python,
+        chosen=job.service.python is not None, where=job.where,
+    )  # fmt: skip
 
 
 def _counted_caps(service: Service, artifact: Path) -> layout.Caps:
@@ -144,21 +190,19 @@ def _counted_caps(service: Service, artifact: Path) -> layout.Caps:
 
 def _service_wheel(job: _Job, env: dict[str, str]) -> Path:
     job.say("building the service wheel")
-    built = package.build_wheel(job.python, job.export, job.work / "dist", env)
+    built = package.build_wheel(job.python, job.folder, job.work / "dist", env)
     return Path(shutil.copyfile(built, job.wheels / built.name))
 
 
-def _dependencies(
-    job: _Job, service: Service, wheel: Path | None, env: dict[str, str]
-) -> deps.PinSource:
-    pins = deps.pin_source(job.export, service, job.work)
+def _dependencies(job: _Job, wheel: Path | None, env: dict[str, str]) -> deps.PinSource:
+    pins = deps.pin_source(job.export, job.service, job.work, job.folder)
     job.say(f"collecting dependency wheels ({pins.pinned_from or 'no lock: fresh resolution'})")
-    unpinned = [str(wheel)] if wheel else package.declared_dependencies(job.export)
+    unpinned = [str(wheel)] if wheel else package.declared_dependencies(job.folder)
     deps.fill_wheelhouse(job.python, pins, job.wheels, env, unpinned=unpinned)
     return pins
 
 
-def _verify_and_run_steps(job: _Job, service: Service, wheel: Path | None) -> None:
+def _verify_and_run_steps(job: _Job, wheel: Path | None) -> None:
     """Install the wheelhouse offline into a scratch venv, then run the build steps in it."""
     job.say("checking the wheelhouse installs offline")
     venv = job.work / "venv"
@@ -168,12 +212,12 @@ def _verify_and_run_steps(job: _Job, service: Service, wheel: Path | None) -> No
         requirements = [f"{p.name}=={p.version}" for p in deps.wheelhouse_pins(job.wheels)]
     install_wheelhouse(job.wheels, requirements, venv, python=job.python)
     env = build_env(job.source.commit_epoch, extra_path=venv_python(venv).parent)
-    for step in service.build:
+    for step in job.service.build:
         job.say(f"running build step: {step}")
-        run(step, what=f"build step {step!r}", cwd=job.export, env=env)
+        run(step, what=f"build step {step!r}", cwd=job.folder, env=env)
 
 
-def _manifest(job: _Job, service: Service, wheel: Path | None, pinned_from: str | None) -> Manifest:
+def _manifest(job: _Job, wheel: Path | None, source_of_pins: deps.PinSource) -> Manifest:
     if wheel is not None:
         version = package.wheel_name_version(wheel)[1]
     elif job.source.tag:
@@ -181,16 +225,23 @@ def _manifest(job: _Job, service: Service, wheel: Path | None, pinned_from: str 
     else:
         version = f"0+g{job.source.commit[:7]}"
     info = ServiceInfo(
-        name=service.name, version=version, kind="package" if wheel else "app",
-        start=service.start, health=service.health, release=service.release,
-        bundle=service.bundle, build=service.build, wheel=wheel.name if wheel else None,
+        **job.chosen.data, version=version, kind="package" if wheel else "app",
+        wheel=wheel.name if wheel else None,
     )  # fmt: skip
     src = job.source
-    return Manifest(
+    pins = deps.wheelhouse_pins(job.wheels, skip=wheel.name if wheel else None)
+    resolved = deps.unpinned(pins, source_of_pins)
+    manifest = Manifest(
         service=info,
         source=SourceInfo(ref=src.ref, tag=src.tag, commit=src.commit, commit_time=src.commit_time),
         python=job.python_info,
-        pins=deps.wheelhouse_pins(job.wheels, skip=wheel.name if wheel else None),
-        pinned_from=pinned_from,
+        pins=pins,
+        pinned_from=source_of_pins.pinned_from,
         files=hash_tree(job.artifact),
+        service_from=job.chosen.origin,
+        resolved_at_build=resolved,
     )
+    if resolved:  # the full note is the caller's to show (deps.resolution_note)
+        lock = source_of_pins.pinned_from or "a lock"
+        job.say(f"resolved at build time, not pinned by {lock}: {', '.join(resolved)}")
+    return manifest

@@ -1,9 +1,19 @@
 """Dependencies: find the service's lock, turn it into pins, fill the wheelhouse.
 
-The lock is looked for in this order: ``service.lock`` when set, ``uv.lock``,
-``poetry.lock``, ``requirements.lock``, ``requirements.txt``. Without one the
-declared dependencies are resolved afresh and the manifest says so (``pinned_from``
-is None).
+The lock is ``service.lock`` when set (a path from the service's folder, e.g.
+``requirements/prod.txt`` or ``../uv.lock``), else the first of :data:`LOCK_FILES`
+found in the service's folder (``[service] root``, the repository's top by default),
+then in each folder above it up to the repository's top: exactly these four names,
+no other ``requirements*.txt``. A ``uv.lock`` above the service's folder is a uv
+workspace's: the service's own pins are exported from it (``uv export --package NAME``,
+NAME from the service's ``pyproject.toml``; the workspace's members themselves are not
+exported). Without a lock the declared dependencies are resolved afresh and the manifest
+says so (``pinned_from`` is None).
+
+A lock that does not pin every package the resolution needs (direct pins only, or
+``>=`` ranges) is not a full lock: :func:`unpinned` names what the build resolved on its
+own, the manifest records it (``resolved_at_build``) and the build says so
+(:func:`resolution_note`).
 """
 
 from __future__ import annotations
@@ -14,14 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from stageline.artifacts.manifest import Pin
-from stageline.artifacts.runner import run, uv_bin
+from stageline.artifacts.manifest import Manifest, Pin
+from stageline.artifacts.package import project_field
+from stageline.artifacts.runner import pip, run, uv_bin
 from stageline.config.model import Service
 from stageline.errors import BuildError
 
 LOCK_FILES = ("uv.lock", "poetry.lock", "requirements.lock", "requirements.txt")
+#: how many package names a note lists before "and N more"
+_NAMES_SHOWN = 8
 
 
 @dataclass(frozen=True)
@@ -32,35 +46,61 @@ class PinSource:
     pinned_from: str | None
 
 
-def find_lock(root: Path, service: Service) -> str | None:
-    """The lock file (relative to ``root``) the pins come from, if any."""
+def find_lock(top: Path, service: Service, folder: Path | None = None) -> str | None:
+    """The lock file the pins come from (relative to ``top``, the repository's top), if
+    any; ``folder`` is the service's (``top`` by default)."""
+    folder = folder or top
     if service.lock:
-        if not (root / service.lock).is_file():
+        path = (folder / service.lock).resolve()
+        if not path.is_file() or not path.is_relative_to(top.resolve()):
             raise BuildError(
                 f"the lock file {service.lock!r} named by the service is not in the commit",
-                hint="commit it, or fix `lock` in the service definition",
+                hint="commit it, or fix `lock` in the service definition (a path from the "
+                "service's folder)",
             )
-        return service.lock
-    return next((name for name in LOCK_FILES if (root / name).is_file()), None)
+        return path.relative_to(top.resolve()).as_posix()
+    here = folder
+    while True:
+        found = next((here / name for name in LOCK_FILES if (here / name).is_file()), None)
+        if found is not None:
+            return found.relative_to(top).as_posix()
+        if here == top or top not in here.parents:
+            return None
+        here = here.parent
 
 
-def pin_source(root: Path, service: Service, work: Path) -> PinSource:
+def pin_source(root: Path, service: Service, work: Path, folder: Path | None = None) -> PinSource:
     """Turn the service's lock into a requirements file in ``work``."""
-    lock = find_lock(root, service)
+    folder = folder or root
+    lock = find_lock(root, service, folder)
     if lock is None:
         return PinSource(requirements=None, pinned_from=None)
     path = root / lock
     work.mkdir(parents=True, exist_ok=True)
     if path.name == "uv.lock":
-        return PinSource(_export_uv(path, work / "pins.txt"), lock)
+        member = None if path.parent == folder else _member_name(folder, lock)
+        return PinSource(_export_uv(path, work / "pins.txt", member), lock)
     if path.name == "poetry.lock":
         return PinSource(_export_poetry(path, work / "pins.txt"), lock)
     return PinSource(path, lock)
 
 
-def _export_uv(lock: Path, out: Path) -> Path:
+def _member_name(folder: Path, lock: str) -> str:
+    name = project_field(folder, "name")
+    if name is None:
+        raise BuildError(
+            f"{lock} is above the service's folder, and the service has no [project] name "
+            "to export its pins by",
+            hint="give the service's pyproject.toml a [project] name (a uv workspace member)",
+        )
+    return name
+
+
+def _export_uv(lock: Path, out: Path, member: str | None) -> Path:
+    """Export ``lock``'s pins; ``member``: only that workspace member's, without members."""
+    only = ["--package", member, "--no-emit-workspace"] if member else ["--no-emit-project"]
     run(
-        [uv_bin(), "export", "--quiet", "--frozen", "--no-emit-project",
+        [uv_bin(), "export", "--quiet", "--frozen", *only,
          "--format", "requirements-txt", "--output-file", str(out)],
         what=f"exporting pins from {lock.name}",
         cwd=lock.parent,
@@ -111,7 +151,7 @@ def fill_wheelhouse(
     path for a package, the declared dependencies for an app.
     """
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    base = [python, "-m", "pip", "wheel", "--wheel-dir", str(wheelhouse)]
+    base = [*pip(python), "wheel", "--wheel-dir", str(wheelhouse)]
     if source.requirements is not None:
         args = [*base, "--requirement", str(source.requirements)]
         what = f"collecting dependency wheels pinned by {source.pinned_from}"
@@ -138,3 +178,55 @@ def wheelhouse_pins(wheelhouse: Path, *, skip: str | None = None) -> list[Pin]:
         name, version, _build, _tags = parse_wheel_filename(wheel.name)
         pins.add((str(canonicalize_name(name)), str(version)))
     return [Pin(name=name, version=version) for name, version in sorted(pins)]
+
+
+def pinned_names(requirements: Path, *, seen: frozenset[Path] = frozenset()) -> set[str]:
+    """The packages a requirements file pins to one version (``==``/``===``, no ``.*``),
+    normalized, following its ``-r`` and ``-c`` includes (relative to the file)."""
+    names: set[str] = set()
+    text = requirements.read_text(encoding="utf-8", errors="replace")
+    for line in text.replace("\\\n", " ").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line.startswith(("-r", "-c", "--requirement", "--constraint")):
+            included = (requirements.parent / line.split(maxsplit=1)[-1].split("=")[-1]).resolve()
+            if included.is_file() and included not in seen:
+                names |= pinned_names(included, seen=seen | {requirements.resolve()})
+            continue
+        if not line or line.startswith(("#", "-")):
+            continue
+        try:
+            requirement = Requirement(line.split(" --", 1)[0].strip())
+        except InvalidRequirement:
+            continue
+        if any(s.operator in ("==", "===") and not s.version.endswith(".*")
+               for s in requirement.specifier):  # fmt: skip
+            names.add(str(canonicalize_name(requirement.name)))
+    return names
+
+
+def unpinned(pins: list[Pin], source: PinSource) -> list[str]:
+    """The names of ``pins`` (what the build resolved) the lock did not pin: every one
+    without a lock."""
+    pinned = pinned_names(source.requirements) if source.requirements is not None else set()
+    return sorted(pin.name for pin in pins if pin.name not in pinned)
+
+
+def resolution_note(manifest: Manifest) -> str | None:
+    """What the build output says when the lock was not a full one (None: it was)."""
+    names = manifest.resolved_at_build
+    if not names:
+        return None
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    if len(names) > _NAMES_SHOWN:
+        shown += f" and {len(names) - _NAMES_SHOWN} more"
+    lock = manifest.pinned_from
+    what = f"{lock} is not a full lock" if lock else "there is no lock file"
+    if lock and Path(lock).name.startswith("requirements"):
+        fix = f"`uv pip compile requirements.in -o {lock}` (direct pins in requirements.in)"
+    else:
+        fix = "`uv lock` (commit uv.lock)"
+    return (
+        f"{what}: {len(names)} of {len(manifest.pins)} packages were resolved at build time "
+        f"({shown}), recorded in the manifest; a rebuild may pick other versions. Lock them: "
+        f"{fix}"
+    )

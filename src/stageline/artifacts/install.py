@@ -69,14 +69,16 @@ def install(
     artifact_path: Path,
     venv_dir: Path,
     *,
-    python: str = sys.executable,
+    python: str | None = None,
     compile_bytecode: bool = False,
     own_files: bool = False,
 ) -> None:
     """Create ``venv_dir`` from the artifact's ``wheels/`` alone, offline (no index).
 
-    Installs the service wheel (a package) or every pinned wheel (an app tree). The
-    caller verifies the artifact first (``ArtifactStore.verify``).
+    Installs the service wheel (a package) or every pinned wheel (an app tree) with
+    ``python``, else the one the artifact was built with (its frozen ``[service]
+    python``), else stageline's own. The caller verifies the artifact first
+    (``ArtifactStore.verify``).
     """
     manifest = parse_manifest((artifact_path / MANIFEST_NAME).read_bytes())
     wheelhouse = artifact_path / "wheels"
@@ -84,7 +86,7 @@ def install(
         wheelhouse,
         requirements_of(manifest, wheelhouse),
         venv_dir,
-        python=python,
+        python=python or manifest.service.get("python") or sys.executable,
         compile_bytecode=compile_bytecode,
         own_files=own_files,
     )

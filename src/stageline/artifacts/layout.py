@@ -34,7 +34,8 @@ def copy_bundle(root: Path, entries: Sequence[str], dest: Path, caps: Caps) -> N
         raise BuildError(
             f"bundle entry {missing[0]!r} matches nothing in the built tree"
             + (f" (nor do {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else ""),
-            hint="bundle paths are relative to the repository root; is the file committed?",
+            hint="bundle paths are relative to the service's folder (the repository's top "
+            "unless [service] root says otherwise); is the file committed?",
         )
     real_root = os.path.realpath(root)
     for entry in entries:

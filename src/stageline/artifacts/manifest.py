@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,8 +23,21 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ServiceInfo(_Frozen):
-    """The service definition as it was in the built commit, plus its kind and version."""
+#: the keys of ``ServiceInfo`` the build adds; every other key is the ``[service]`` section
+BUILD_KEYS = frozenset({"version", "kind", "wheel"})
+#: the keys an artifact built before sections were frozen whole carries
+OLD_SECTION_KEYS = ("name", "start", "health", "release", "bundle", "build")
+
+
+class ServiceInfo(BaseModel):
+    """The effective ``[service]`` section the artifact was built with (every key of the
+    model, frozen: deploys use it, not the pipeline file), plus its kind and version.
+
+    Keys beyond the ones named here (``lock``, ``root``, ``python``, and whatever later
+    versions add to ``Service``) are kept as extra keys, so nothing of the section is lost.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str
     version: str
@@ -36,6 +49,16 @@ class ServiceInfo(_Frozen):
     build: list[str] = Field(default_factory=list)
     #: file name of the service's own wheel in ``wheels/`` (a package); None for an app tree
     wheel: str | None = None
+
+    def section(self) -> dict[str, Any]:
+        """The ``[service]`` section as frozen (JSON values); an artifact built before
+        sections were frozen whole carries only :data:`OLD_SECTION_KEYS`."""
+        data = self.model_dump(mode="json")
+        return {key: value for key, value in data.items() if key not in BUILD_KEYS}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """One key of the frozen section (``default`` when the build did not record it)."""
+        return self.section().get(key, default)
 
 
 class SourceInfo(_Frozen):
@@ -82,12 +105,22 @@ class Manifest(_Frozen):
     #: None means the dependencies were freshly resolved (unpinned)
     pinned_from: str | None
     files: list[FileEntry]
+    #: where the ``service`` section came from: the built commit's own pipeline file
+    #: (``"commit"``) or the operator's (``"pipeline file"``); None: built before the
+    #: section was frozen whole (it holds only the keys of :data:`OLD_SECTION_KEYS`)
+    service_from: Literal["commit", "pipeline file"] | None = None
+    #: the pinned packages the lock did not pin: resolved at build time (every one of
+    #: them without a lock), so a rebuild of the same commit may pick other versions
+    resolved_at_build: list[str] = Field(default_factory=list)
 
     def canonical_json(self) -> bytes:
         data = self.model_dump(mode="json")
         for entry in data["files"]:  # a regular file's entry reads as before links existed
             if entry["link"] is None:
                 del entry["link"]
+        for key, empty in (("service_from", None), ("resolved_at_build", [])):
+            if data[key] == empty:  # an older manifest's bytes (and digest) stay the same
+                del data[key]
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8")
 

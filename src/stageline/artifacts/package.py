@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from packaging.utils import parse_wheel_filename
 
-from stageline.artifacts.runner import run
+from stageline.artifacts.runner import pip, run
 from stageline.errors import BuildError
 
 Kind = Literal["package", "app"]
@@ -46,6 +46,13 @@ def service_kind(root: Path) -> Kind:
     return "package" if "build-system" in data else "app"
 
 
+def project_field(root: Path, key: str) -> str | None:
+    """A text field of ``[project]`` in the tree's ``pyproject.toml`` (``name``,
+    ``requires-python``), None when it has none."""
+    value = _pyproject(root).get("project", {}).get(key)
+    return str(value) if value is not None else None
+
+
 def declared_dependencies(root: Path) -> list[str]:
     """``[project].dependencies`` of the tree (an app's fresh resolution uses them)."""
     deps = _pyproject(root).get("project", {}).get("dependencies", [])
@@ -56,7 +63,7 @@ def build_wheel(python: str, root: Path, out: Path, env: Mapping[str, str]) -> P
     """Build the service's wheel (no dependencies) into ``out``; return its path."""
     out.mkdir(parents=True, exist_ok=True)
     run(
-        [python, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(out), str(root)],
+        [*pip(python), "wheel", "--no-deps", "--wheel-dir", str(out), str(root)],
         what="building the service wheel",
         env=env,
         hint="check that `pip wheel .` works on a clean checkout of this ref",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -77,14 +78,30 @@ def uv_bin() -> str:
 
 
 _PROBE = (
-    "import json, sys, sysconfig; print(json.dumps({"
+    "import json, platform, sys, sysconfig; print(json.dumps({"
     "'implementation': sys.implementation.name, "
     "'version': '%d.%d' % sys.version_info[:2], "
-    "'platform': sysconfig.get_platform().replace('-', '_').replace('.', '_')}))"
+    "'platform': sysconfig.get_platform().replace('-', '_').replace('.', '_'), "
+    "'full': platform.python_version()}))"
 )
+
+
+def probe_python(python: str) -> tuple[PythonInfo, str]:
+    """Implementation, ``X.Y`` version and platform tag of the target interpreter, and
+    its full version (``3.12.1``)."""
+    out = run([python, "-c", _PROBE], what=f"probing python {python}")
+    data = json.loads(out)
+    full = str(data.pop("full"))
+    return PythonInfo.model_validate(data), full
 
 
 def python_info(python: str) -> PythonInfo:
     """Implementation, ``X.Y`` version and platform tag of the target interpreter."""
-    out = run([python, "-c", _PROBE], what=f"probing python {python}")
-    return PythonInfo.model_validate(json.loads(out))
+    return probe_python(python)[0]
+
+
+def pip(python: str) -> list[str]:
+    """The command that runs pip for ``python``: this process's own pip, told to act for
+    that interpreter (``--python``) when it is another one, which may have no pip."""
+    here = [sys.executable, "-m", "pip"]
+    return here if python == sys.executable else [*here, "--python", python]

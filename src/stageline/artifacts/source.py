@@ -80,3 +80,10 @@ def export(repo: Path, commit: str, dest: Path) -> None:
         raise GitError(f"git archive {commit[:12]} failed: {done.stderr.decode().strip()}")
     with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
         untar.extract(archive, dest)
+
+
+def show_file(repo: Path, commit: str, path: str) -> str | None:
+    """The text of ``path`` (posix, from the repository's top) in ``commit``; None when the
+    commit has no such file."""
+    done = _git(repo, "show", f"{commit}:{path}")
+    return done.stdout.decode("utf-8", errors="replace") if done.returncode == 0 else None

@@ -31,7 +31,7 @@ from typing import Any
 
 from stageline.artifacts import deps, layout
 from stageline.artifacts.install import venv_python
-from stageline.artifacts.runner import run, uv_bin
+from stageline.artifacts.runner import pip, run, uv_bin
 from stageline.config.model import ServiceTests
 from stageline.errors import BuildError
 
@@ -88,7 +88,7 @@ def collect(
     constraints.write_text("".join(f"{p.name}=={p.version}\n" for p in release), "utf-8")
     collected = work / "test-wheels"
     run(
-        [python, "-m", "pip", "wheel", "--wheel-dir", str(collected),
+        [*pip(python), "wheel", "--wheel-dir", str(collected),
          "--find-links", str(artifact / "wheels"), "--constraint", str(constraints),
          *requirements],
         what=f"collecting the test dependencies ([service.tests] {tests.source()})",

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from stageline.artifacts.deps import resolution_note
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
 from stageline.state import ArtifactRecord
@@ -32,8 +33,16 @@ def build(
             output.step(f"building {ref}")
             with output.progress(f"building {ref}") as report:
                 built = pipeline.build(session, ref, progress=report)
+    manifest = built.manifest
     if json:
-        output.emit_json({**_record_json(built.record), "reused": built.reused})
+        output.emit_json(
+            {
+                **_record_json(built.record),
+                "reused": built.reused,
+                "service_from": manifest.service_from,
+                "resolved_at_build": manifest.resolved_at_build,
+            }
+        )
         return
     verb = "reused" if built.reused else "built"
     size = built.record.size_bytes / 1e6
@@ -41,6 +50,9 @@ def build(
         f"{verb} {built.record.service} {built.record.version} {built.record.digest} "
         f"({size:.1f} MB)"
     )
+    note = resolution_note(manifest)
+    if note:
+        output.warning(note)
 
 
 def list_(directory: DirOption = Path("."), json: JsonOption = False) -> None:
@@ -79,9 +91,14 @@ def show(ref: RefArgument, directory: DirOption = Path("."), json: JsonOption = 
     output.out.print(f"[bold]{output.safe(record.digest)}[/]")
     service, source = data["service"], data["source"]
     output.line(f"  service   {service['name']} {service['version']} ({service['kind']})")
+    if manifest.service_from:
+        origin = "the built commit's own" if manifest.service_from == "commit" else "the operator's"
+        output.line(f"  [service] {origin} pipeline file's, frozen here (deploys use it)")
     output.line(f"  source    {source['ref']} @ {source['commit'][:12]} ({source['commit_time']})")
     output.line(f"  python    {data['python']}")
     output.line(f"  pins      {len(data['pins'])} ({data.get('pinned_from') or 'unpinned'})")
+    if manifest.resolved_at_build:
+        output.line(f"  resolved at build time: {', '.join(manifest.resolved_at_build)}")
     output.line(f"  files     {len(data['files'])}")
     output.line(f"  built     {record.built_at:%Y-%m-%d %H:%M:%S %Z} by {record.built_by}")
 

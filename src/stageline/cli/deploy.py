@@ -55,6 +55,8 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
         )
         for number, step in enumerate(plan.steps, start=1):
             output.out.print(f"    {number}. {step}", markup=False)
+        if plan.drift:
+            output.warning(plan.drift)
         if plan.entry is not None and plan.entry.break_glass:
             _print_holds([(h.reason, "") for h in plan.entry.overridden], "overridden")
         if plan.entry is not None and not plan.entry.allowed:
@@ -81,6 +83,8 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
         f"{plan.environment} runs {plan.artifact.version} ({label(plan.artifact.digest)}), "
         f"healthy{glass}"
     )
+    if plan.drift:
+        output.warning(plan.drift)
     if result.watch_detail:
         output.warning(f"watch window: {result.watch_detail}")
     if result.after_deploy is not None:
@@ -134,6 +138,7 @@ def _plan_json(plan: usecases.Plan) -> dict[str, Any]:
         "overridden": [h.reason for h in entry.overridden] if entry else [],
         "gated": [g.environment for g in entry.gated] if entry else [],
         "steps": plan.steps,
+        "drift": plan.drift,
         "previous": plan.previous.digest if plan.previous else None,
         "schema": plan.schema.as_json() if plan.schema else None,
     }

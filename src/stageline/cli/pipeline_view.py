@@ -39,6 +39,9 @@ def draw_pipeline(view: PipelineView) -> None:
         grid.add_column(ratio=1)
     grid.add_row(*cells)
     output.out.print(grid)
+    for env in view.environments:
+        if env.drift:
+            output.warning(f"{env.name}: {env.drift}")
     _draw_holds(view.signoff)
     _draw_parity(view)
     if not wide:

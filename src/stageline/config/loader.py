@@ -82,12 +82,25 @@ def load_service(root: Path) -> Service:
     return service
 
 
+def service_in_text(text: str, name: str, display: str) -> Service | None:
+    """The ``[service]`` table of a pipeline file's ``text`` (``name`` is ``stageline.toml``
+    or ``pyproject.toml``, whose ``[tool.stageline]`` is read), None when it has none;
+    ConfigError naming ``display`` (e.g. ``stageline.toml at v1.2.0``) when it is invalid."""
+    loader = _Loader(Path(name), text=text, display=display)
+    if "service" not in loader.data:
+        return None
+    service = loader.service()
+    loader.raise_if_any()
+    return service
+
+
 class _Loader:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, text: str | None = None, display: str | None = None) -> None:
         self.path = path
-        self.display = str(path)
+        self.display = display or str(path)
         self.issues: list[ConfigIssue] = []
-        text = path.read_text(encoding="utf-8")
+        if text is None:
+            text = path.read_text(encoding="utf-8")
         prefix: tuple[str, ...] = ("tool", "stageline") if path.name == "pyproject.toml" else ()
         self.lines = KeyLines(text, prefix)
         self.data = self._parse(text, prefix)

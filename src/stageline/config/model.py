@@ -93,6 +93,20 @@ class Service(Strict):
     max_artifact_mb: Annotated[StrictInt, Field(ge=1)] = 4096
     #: the service's own tests and their dependencies (the artifact's test layer)
     tests: ServiceTests | None = None
+    #: the folder of the repository the service lives in (its lock may be above it)
+    root: str | None = None
+    #: the build's Python: a version (``"3.12"``) found on this host, or an interpreter path
+    python: Annotated[str, Field(min_length=1)] | None = None
+
+    @field_validator("root")
+    @classmethod
+    def _root_relative(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = [part for part in value.strip("/").split("/") if part not in ("", ".")]
+        if value.startswith("/") or ".." in parts:
+            raise ValueError(f"root is a folder inside the repository, got {value!r}")
+        return "/".join(parts) or None
 
     @field_validator("health")
     @classmethod

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from stageline.agent.record import settle
+from stageline.artifacts import deps, section
 from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import ReleaseFacts, service_environment
 from stageline.decisions.policy import Decision
@@ -72,6 +73,9 @@ class Plan:
     schema: SchemaDecision | None = None
     #: the pipeline the plan was judged against (execute acts on the same one)
     pipe: Pipeline | None = field(default=None, repr=False, compare=False)
+    #: what of the pipeline file's ``[service]`` differs from the artifact's frozen one
+    #: (deploys use the frozen one; ``artifacts.section.drift``), None: nothing
+    drift: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,15 @@ def resolve_artifact(
         if ref.startswith("sha256:"):
             raise
     try:
-        return build(session, ref, progress=progress).record
+        built = build(session, ref, progress=progress)
     except GitError as exc:
         raise UsageError(
             f"{ref!r} is neither a stored artifact nor a git ref", hint=exc.hint
         ) from None
+    note = deps.resolution_note(built.manifest)
+    if note and progress is not None:
+        progress(note)
+    return built.record
 
 
 def plan(
@@ -143,7 +151,10 @@ def plan(
         f"{env.url}{manifest.service.health}"
     )
     current = session.store.current_deployment(env.name)
-    return Plan(env.name, kind, artifact, current, entry.decision(), steps, entry=entry, pipe=pipe)
+    return Plan(
+        env.name, kind, artifact, current, entry.decision(), steps, entry=entry, pipe=pipe,
+        drift=section.drift(pipe.service, manifest),
+    )  # fmt: skip
 
 
 def execute(

@@ -15,10 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from stageline.artifacts import ArtifactStore, Manifest, source
+from stageline.artifacts import ArtifactStore, Manifest, ServiceInfo, section, source
 from stageline.artifacts import build as build_artifact
 from stageline.config import Environment, Pipeline, load_pipeline
-from stageline.errors import ArtifactNotFound, GitError, TagMoved, UsageError
+from stageline.errors import (
+    ArtifactNotFound,
+    GitError,
+    StagelineError,
+    TagMoved,
+    UsageError,
+)
 from stageline.host.repo_guard import make_home, refuse_tracked_home
 from stageline.host.workspace import Workspace
 from stageline.identity import current_actor
@@ -98,7 +104,11 @@ def build(session: Session, ref: str, *, progress: Progress | None = None) -> Bu
     repo = _git_toplevel(session.workspace.root)
     refuse_tracked_home(session.workspace.root, session.workspace.home)
     refuse_moved_tag(session, source.resolve(repo, ref))
-    result = build_artifact(repo, ref, session.artifacts, progress=progress)
+    result = build_artifact(
+        repo, ref, session.artifacts, progress=progress,
+        operator=lambda: session.pipeline().service,
+        pipeline_folder=_folder_in(repo, session.workspace.root),
+    )  # fmt: skip
     manifest = result.manifest
     known = session.store.get_artifact(result.digest)
     if known is not None:
@@ -177,6 +187,31 @@ def show_artifact(session: Session, ref: str) -> tuple[ArtifactRecord, Manifest]
     return record, manifest
 
 
+def stored_manifest(session: Session, digest: str) -> Manifest | None:
+    """The manifest of a stored artifact; None when it is not in the store or unreadable
+    (``artifact verify`` is the place that says why)."""
+    if not session.artifacts.has(digest):
+        return None
+    try:
+        return session.artifacts.load(digest)[1]
+    except (ValueError, OSError, StagelineError):
+        return None
+
+
+def frozen_service(session: Session, digest: str) -> ServiceInfo | None:
+    """The ``[service]`` section ``digest`` was built with (None: not at hand)."""
+    manifest = stored_manifest(session, digest)
+    return manifest.service if manifest else None
+
+
+def service_drift(session: Session, digest: str) -> str | None:
+    """One line saying what of the pipeline file's ``[service]`` differs from the section
+    ``digest`` was built with, and how to take it (``section.drift``); None: nothing does,
+    or the artifact is not at hand."""
+    manifest = stored_manifest(session, digest)
+    return section.drift(session.pipeline().service, manifest) if manifest else None
+
+
 def verify_artifact(session: Session, ref: str) -> ArtifactRecord:
     """Recompute every file's hash; raises ArtifactTampered naming each difference."""
     record = find_artifact(session, ref)
@@ -188,6 +223,15 @@ def verify_artifact(session: Session, ref: str) -> ArtifactRecord:
 
 def list_artifacts(session: Session) -> list[ArtifactRecord]:
     return session.store.list_artifacts()
+
+
+def _folder_in(repo: Path, root: Path) -> str:
+    """``root`` as a posix path from the top of ``repo`` ("" for the top itself)."""
+    try:
+        relative = root.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        return ""
+    return "" if relative == "." else relative
 
 
 def _looks_hex(text: str) -> bool:

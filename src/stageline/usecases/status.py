@@ -9,7 +9,7 @@ from stageline.config.resolve import ReleaseFacts, masked, service_environment
 from stageline.identity import current_actor
 from stageline.state.locks import environment_lock
 from stageline.targets.base import Target
-from stageline.usecases.pipeline import Session
+from stageline.usecases.pipeline import Session, frozen_service
 from stageline.usecases.secrets import secrets_for
 from stageline.usecases.views import Observed, PipelineView, pipeline_view
 
@@ -42,8 +42,17 @@ def status(session: Session) -> PipelineView:
     """The pipeline now, every target asked (``stageline status``)."""
     pipe = session.pipeline()
     return pipeline_view(
-        session, lambda env: observe(session.target(env, pipe.service.name), pipe.service.health)
+        session,
+        lambda env: observe(session.target(env, pipe.service.name), _health_path(session, env)),
     )
+
+
+def _health_path(session: Session, env: Environment) -> str:
+    """The health path of the release running in ``env``: its artifact's frozen one (the
+    pipeline file's for a release whose artifact is gone)."""
+    current = session.store.current_deployment(env.name)
+    frozen = frozen_service(session, current.digest) if current else None
+    return frozen.health if frozen else session.pipeline().service.health
 
 
 def environment_config(session: Session, environment: str) -> dict[str, str]:

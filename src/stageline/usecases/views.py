@@ -25,7 +25,7 @@ from stageline.parity.gap import People, TimeGap
 from stageline.parity.report import default_pair, gap_between, people_of
 from stageline.redact import scrub
 from stageline.state import ArtifactRecord, DeploymentRecord, VerdictRecord
-from stageline.usecases.pipeline import Session
+from stageline.usecases.pipeline import Session, service_drift
 from stageline.usecases.verification import approval_rule, signoff_for
 from stageline.values import age, short
 
@@ -123,6 +123,9 @@ class EnvironmentView:
     #: entered with --force past a held sign-off (see stageline.usecases.entry)
     break_glass: bool
     observed: Observed | None
+    #: what of the pipeline file's ``[service]`` differs from the running artifact's
+    #: frozen one (``artifacts.section.drift``); None: nothing
+    drift: str | None = None
 
     def to_json(self) -> Json:
         release, seen = self.release, self.observed or Observed(NOT_DEPLOYED)
@@ -142,6 +145,7 @@ class EnvironmentView:
             "serving": seen.serving,
             "processes": seen.processes,
             "watching_for": seen.watching_for,
+            "drift": self.drift,
         }
 
 
@@ -345,6 +349,7 @@ def _environment(
         deployed_by=current.actor if current else None,
         break_glass=current is not None and current.kind == "force",
         observed=observed,
+        drift=service_drift(session, current.digest) if current else None,
     )
 
 
