@@ -180,6 +180,7 @@ def _manifest(job: _Job, service: Service, wheel: Path | None, pinned_from: str 
         name=service.name, version=version, kind="package" if wheel else "app",
         start=service.start, health=service.health, release=service.release,
         bundle=service.bundle, build=service.build, wheel=wheel.name if wheel else None,
+        processes=service.workers, persist=service.persist,
     )  # fmt: skip
     src = job.source
     return Manifest(

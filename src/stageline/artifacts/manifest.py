@@ -36,6 +36,11 @@ class ServiceInfo(_Frozen):
     build: list[str] = Field(default_factory=list)
     #: file name of the service's own wheel in ``wheels/`` (a package); None for an app tree
     wheel: str | None = None
+    #: process types beside ``web`` (name -> command) and folders kept per environment
+    #: (``[service] processes`` and ``persist``); left out of the canonical JSON when
+    #: empty, so an artifact without them keeps the digest it always had
+    processes: dict[str, str] = Field(default_factory=dict)
+    persist: list[str] = Field(default_factory=list)
 
 
 class SourceInfo(_Frozen):
@@ -88,6 +93,9 @@ class Manifest(_Frozen):
         for entry in data["files"]:  # a regular file's entry reads as before links existed
             if entry["link"] is None:
                 del entry["link"]
+        for key in ("processes", "persist"):  # likewise for a service without them
+            if not data["service"][key]:
+                del data["service"][key]
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8")
 

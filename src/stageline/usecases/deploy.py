@@ -259,12 +259,15 @@ def _stages(
     if env.postgres is not None:
         report(f"starting {env.name}'s PostgreSQL")
     postgres = target.backing()
+    if env.redis is not None:
+        report(f"starting {env.name}'s Redis")
     variables = service_environment(
         env,
         ReleaseFacts(manifest.service.version, digest),
         port=env.target.port,
         postgres=postgres,
         secrets=secrets_for(env, session),
+        redis=target.redis(),
     )
     result = None
     command = manifest.service.release
