@@ -42,7 +42,9 @@ class SupervisionPolicy:
     health_interval: float = 2.0
     health_request_timeout: float = 2.0
     stop_grace: float = 10.0
-    worker_settle: float = 1.0  # a worker that ran this long without exiting has started
+    #: a worker (no port, no health check) that ran this long without exiting has started;
+    #: it counts from the launcher's start, which checks the release folder first
+    worker_settle: float = 3.0
 
 
 class Backoff:
