@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,8 +69,6 @@ def jobs_repo() -> Iterator[Path]:
     shutil.copytree(APP, repo, ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "stageline.toml").write_text(PIPELINE.format(dev=free_port(), preview=free_port()))
     (repo / ".gitignore").write_text(".stageline/\n")
-    import subprocess
-
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     commit_and_tag(repo, "v1", {})
     version = ('VERSION = "one"', 'VERSION = "two"')
