@@ -89,5 +89,5 @@ def test_a_worker_runs_with_web_is_adopted_after_sigkill_and_switched_away(
 
     client.switch(with_worker(make_release("sha256:r2", public_port=port)))
     wait_for(lambda: not is_alive(first), "the old worker to stop")
-    running = load_running(AgentPaths(home))
-    assert "staging:worker:r1" not in running and "staging:worker:r2" in running
+    wait_for(lambda: "staging:worker:r1" not in load_running(AgentPaths(home)), "its record")
+    assert "staging:worker:r2" in load_running(AgentPaths(home))
