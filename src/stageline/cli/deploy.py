@@ -369,7 +369,9 @@ def logs(
     ] = "web",
     directory: DirOption = Path("."),
 ) -> None:
-    """Print the service's log in ENVIRONMENT (its web process's, or --process TYPE's)."""
+    """Print the service's log in ENVIRONMENT.
+
+    The web process's by default; another process type's with --process TYPE."""
     with Session.open(directory) as session:
         pipe = session.pipeline()
         kinds = list(pipe.service.process_types)
@@ -396,7 +398,7 @@ def down(
     environment: Annotated[str | None, typer.Argument(help="Only this environment.")] = None,
     directory: DirOption = Path("."),
 ) -> None:
-    """Stop environments (all by default), their PostgreSQL and Redis servers; then the agent."""
+    """Stop environments (all by default) and their PostgreSQL servers; then the agent."""
     with Session.open(directory) as session:
         stopped = observe.down(session, environment)
     output.success(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
