@@ -22,7 +22,7 @@ from stageline.services.postgres import free_port
 from stageline.services.redis import Connection, ReplyError
 from stageline.usecases import deploy, pipeline
 from stageline.usecases.pipeline import Session
-from stageline.usecases.status import down
+from stageline.usecases.status import down, status
 from tests.e2e.helpers import commit_and_tag, own_tmp, stop_everything
 
 pytestmark = pytest.mark.slow
@@ -118,6 +118,8 @@ def test_web_and_worker_switch_together_with_their_redis_and_persist_folder(
         running = target.status()
         assert running is not None
         assert [p.process_type for p in running.processes] == ["web", "worker"]
+        shown = status(session).to_json()["environments"][0]  # `stageline status --json`
+        assert (shown["processes"], shown["workers"]) == (1, {"worker": "running"})
 
         deploy.deploy(session, "development", "v2")
         push(dev.url, "again")
