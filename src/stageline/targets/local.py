@@ -273,9 +273,11 @@ class LocalTarget:
             template = self.spec(prepared, variables)
         finally:
             self._port_text = str(self.env.target.port)
+        types = prepared.release.manifest.service.processes  # web is ``start``, above
         workers = tuple(
             self.spec(prepared, variables, name, command)
-            for name, command in sorted(prepared.release.manifest.service.processes.items())
+            for name, command in sorted(types.items())
+            if name != WEB
         )
         return ReleaseSpec(
             template,
