@@ -145,6 +145,10 @@ def test_web_and_worker_switch_together_with_their_redis_and_persist_folder(
         assert facts.password and facts.password != other.password
         with Connection("127.0.0.1", facts.port) as conn, pytest.raises(ReplyError, match="NOAUTH"):
             conn.call("PING")
+        with Connection("127.0.0.1", facts.port) as conn, pytest.raises(ReplyError):
+            conn.call("AUTH", other.password)  # preview's password does not open it
+        config = jobs_repo / ".stageline" / "envs" / "development" / "redis" / "redis.conf"
+        assert config.stat().st_mode & 0o077 == 0 and "bind 127.0.0.1\n" in config.read_text()
         with Connection("127.0.0.1", facts.port) as conn:
             assert conn.call("AUTH", facts.password) == "OK"
             assert conn.call("PING") == "PONG"
