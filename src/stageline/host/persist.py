@@ -5,9 +5,11 @@ own, so a service that writes uploads or sessions into its working folder would 
 them on every switch. Each ``persist`` entry (a folder relative to the working folder)
 therefore lives outside every release, in the environment's own
 ``envs/<env>/persist/<entry>/``, and the release folder holds a **symbolic link** in its
-place, made before the folder is sealed. Release folders are per environment, so the
-link's text names that environment's folder and no other: two environments never share
-one, and the sealed record keeps the link text (a changed link fails the start check).
+place, made before the folder is sealed. The link is relative (``../../../persist/...``),
+so a ``.stageline`` folder moved whole keeps working. Release folders are per
+environment, so the link names that environment's folder and no other: two environments
+never share one, and the sealed record keeps the link text (a changed link fails the
+start check).
 
 - First use: the persistent folder is created, and seeded with what the release ships
   at that place (e.g. a ``.gitkeep`` or default files); later releases never overwrite it.
@@ -46,18 +48,22 @@ def link(workdir: Path, root: Path, entries: Sequence[str]) -> None:
         elif place.is_dir():
             shutil.rmtree(place)
         place.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(kept.resolve(), place)
+        os.symlink(os.path.relpath(kept, place.parent), place)
 
 
 def detach(copy: Path) -> list[str]:
-    """In a scratch copy of a release folder, replace every link to a folder outside the
-    copy (a persistent folder) by an empty folder; returns their paths (relative)."""
+    """In a scratch copy of a release folder, replace every link that leads out of the
+    copy to a folder, or to nothing (a persistent folder's relative link, moved with the
+    copy), by an empty folder; returns their paths (relative). Links to files (the
+    virtualenv's ``python``) are kept."""
     replaced = []
     inside = copy.resolve()
-    for folder, dirs, _files in os.walk(copy):
-        for name in dirs:
+    for folder, dirs, files in os.walk(copy):
+        for name in dirs + files:
             path = Path(folder) / name
-            if path.is_symlink() and not path.resolve().is_relative_to(inside):
+            if not path.is_symlink() or path.resolve().is_relative_to(inside):
+                continue
+            if path.is_dir() or not path.exists():
                 path.unlink()
                 path.mkdir()
                 replaced.append(path.relative_to(copy).as_posix())
