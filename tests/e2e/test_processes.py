@@ -6,6 +6,7 @@ environment's own, and ``down`` stops the Redis server (which wants its password
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -149,6 +150,9 @@ def test_web_and_worker_switch_together_with_their_redis_and_persist_folder(
             conn.call("AUTH", other.password)  # preview's password does not open it
         config = jobs_repo / ".stageline" / "envs" / "development" / "redis" / "redis.conf"
         assert config.stat().st_mode & 0o077 == 0 and "bind 127.0.0.1\n" in config.read_text()
+        server_pid = (config.parent / "redis.pid").read_text().strip()
+        if os.geteuid() == 0:  # as root, the server runs as an unprivileged user
+            assert Path(f"/proc/{server_pid}").stat().st_uid != 0
         with Connection("127.0.0.1", facts.port) as conn:
             assert conn.call("AUTH", facts.password) == "OK"
             assert conn.call("PING") == "PONG"

@@ -3,7 +3,9 @@
 One server per environment (``targets/backing.py`` chooses its folder and port): it
 listens on 127.0.0.1 only, on its own port, requires a password (``requirepass``,
 written into a 0600 config file, never on a command line where ``ps`` shows it), and
-keeps its data (RDB snapshots) in its own folder. It runs as a daemon of its own, so it
+keeps its data (RDB snapshots) in its own folder; started by root, it runs as the same
+unprivileged user as the PostgreSQL servers (``postgres.server_user``), which owns its
+folder. It runs as a daemon of its own, so it
 outlives the command that started it, like the environment's PostgreSQL server; it is
 stopped with ``SHUTDOWN`` over its port.
 
@@ -14,6 +16,7 @@ own needs: ``AUTH``, ``PING``, ``INFO`` and ``SHUTDOWN``. No third-party client 
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -21,6 +24,7 @@ import time
 from pathlib import Path
 
 from stageline.errors import BackingServiceError
+from stageline.services.postgres import make_traversable, server_user
 
 START_TIMEOUT = 15.0
 Reply = str | int | bytes | list["Reply"] | None
@@ -113,6 +117,7 @@ class RedisServer:
 
     def __init__(self, folder: Path, port: int, password: str) -> None:
         self.folder, self.port, self._password = folder, port, password
+        self._user = server_user()
 
     @property
     def config(self) -> Path:
@@ -172,12 +177,22 @@ class RedisServer:
         self.config.touch(mode=0o600)
         self.config.chmod(0o600)
         self.config.write_text(text, encoding="utf-8")
+        if self._user is not None:  # root: the server's own user owns its folder
+            make_traversable(self.folder.parent)
+            for path in (self.folder, data, self.config, *data.iterdir()):
+                os.chown(path, *self._user)
+            for name in ("redis.log", "redis.pid"):
+                if (self.folder / name).exists():
+                    os.chown(self.folder / name, *self._user)
 
     def start(self, program: str) -> None:
         """Start the daemon and wait until it answers; BackingServiceError (with its log's
         tail) if it does not within ``START_TIMEOUT`` seconds."""
         self.write_config()
-        done = subprocess.run([program, str(self.config)], capture_output=True, text=True)
+        uid, gid = self._user or (None, None)
+        done = subprocess.run(
+            [program, str(self.config)], capture_output=True, text=True, user=uid, group=gid
+        )
         deadline = time.monotonic() + START_TIMEOUT
         while done.returncode == 0 and time.monotonic() < deadline:
             if self.is_running():
