@@ -30,11 +30,11 @@ from stageline.parity.facts import Facts
 from stageline.values import label
 
 Severity = Literal["-", "info", "warning", "blocking", "allowed"]
-#: the layers every report has a row of (a backing service's layer, e.g. ``redis``, only
-#: when either environment has that service)
+#: the layers every report has a row of (``redis`` and ``persist`` only when either
+#: environment has that service or such folders)
 LAYERS = (
     "os", "python", "packages", "artifact", "postgres", "variables", "overrides",
-    "infrastructure", "persist",
+    "infrastructure",
 )  # fmt: skip
 ALL = "(all)"
 
@@ -247,8 +247,6 @@ def _variables(a: Facts, b: Facts) -> list[Row]:
 def _persist(a: Facts, b: Facts) -> list[Row]:
     """Each ``[service] persist`` folder's state: one that is not ``writable`` (its own,
     linked) on one side and is on the other is blocking; other differences warn."""
-    if not a.persist and not b.persist:
-        return [Row("persist", "(none)", "-", "-", True, "-")]
     rows = []
     for name in sorted(set(a.persist) | set(b.persist)):
         x, y = a.persist.get(name, "not declared"), b.persist.get(name, "not declared")
