@@ -24,7 +24,7 @@ from stageline.services.redis import Connection, ReplyError
 from stageline.usecases import deploy, pipeline
 from stageline.usecases.pipeline import Session
 from stageline.usecases.status import down, status
-from tests.e2e.helpers import commit_and_tag, own_tmp, stop_everything
+from tests.e2e.helpers import cli, commit_and_tag, own_tmp, stop_everything
 
 pytestmark = pytest.mark.slow
 APP = Path(__file__).with_name("jobs")
@@ -130,7 +130,10 @@ def test_web_and_worker_switch_together_with_their_redis_and_persist_folder(
         assert httpx.get(f"{dev.url}/uploads", trust_env=False).json() == ["a.txt"]
         kept = jobs_repo / ".stageline" / "envs" / "development" / "persist" / "uploads"
         assert (kept / "a.txt").read_text() == "one"
-        assert "worker two" in target.log_path("worker").read_text()
+        shown = cli(jobs_repo, "logs", "development", "--process", "worker")
+        assert shown.returncode == 0 and "worker two" in shown.stdout, shown.stderr
+        wrong = cli(jobs_repo, "logs", "development", "--process", "wroker")
+        assert wrong.returncode != 0 and "valid: web, worker" in wrong.stderr
 
         with pytest.raises(DeployFailed) as failed:
             deploy.deploy(session, "development", "v3")
