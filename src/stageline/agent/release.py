@@ -31,7 +31,9 @@ class ReleaseSpec:
     ``template`` is the process to run, with ``{port}`` left in its argv; its ``port`` is
     the environment's **public** port (served by the proxy). Each of the ``processes``
     copies gets an internal port of its own, substituted for ``{port}`` and set as
-    ``PORT``.
+    ``PORT``. ``workers`` are the release's other process types (one copy each, no port):
+    they start with the web copies, must all have started before the switch, and stop
+    with them.
     """
 
     template: ProcessSpec
@@ -44,6 +46,7 @@ class ReleaseSpec:
     #: ``check_timeout`` seconds, and only ``failures`` failed checks in a row fail it
     check_timeout: float = 5.0
     failures: int = 3
+    workers: tuple[ProcessSpec, ...] = ()
 
     @property
     def environment(self) -> str:
@@ -74,6 +77,7 @@ class ReleaseSpec:
             "host": self.host,
             "check_timeout": self.check_timeout,
             "failures": self.failures,
+            "workers": [worker.to_dict() for worker in self.workers],
         }
 
     @classmethod
@@ -92,7 +96,13 @@ class ReleaseSpec:
             if "check_timeout" in data
             else cls.check_timeout,
             failures=_field(data, "failures", int) if "failures" in data else cls.failures,
+            workers=tuple(ProcessSpec.from_dict(w) for w in _field(data, "workers", list))
+            if "workers" in data
+            else (),
         )
+        for worker in spec.workers:
+            if worker.serves_http or worker.environment != spec.environment:
+                raise SpecError(f"worker {worker.process_type!r} is not a worker of this release")
         if not 1 <= spec.processes <= 64:
             raise SpecError(f"field 'processes' is out of range ({spec.processes})")
         if spec.check_timeout <= 0 or spec.failures < 1:
@@ -101,6 +111,14 @@ class ReleaseSpec:
             if getattr(spec, name) < 0:
                 raise SpecError(f"field {name!r} must not be negative")
         return spec
+
+
+def process_key(environment: str, spec: ProcessSpec) -> str:
+    """A proxied environment's process in ``running.json``: a web copy by its port, a
+    worker by its type and release (old and new run side by side during a switch)."""
+    if spec.serves_http:
+        return f"{environment}:{spec.port}"
+    return f"{environment}:{spec.process_type}:{spec.release.removeprefix('sha256:')[:12]}"
 
 
 @dataclass(frozen=True)
@@ -127,6 +145,10 @@ class Group:
 
     spec: ReleaseSpec
     ports: tuple[int, ...]
+
+    def processes(self) -> list[ProcessSpec]:
+        """Every process of the release: a web copy per port, then each worker."""
+        return [self.spec.process(port) for port in self.ports] + list(self.spec.workers)
 
     def to_dict(self) -> dict[str, Any]:
         return {"spec": self.spec.to_dict(), "ports": list(self.ports)}

@@ -52,6 +52,10 @@ class ProcessSpec:
     full ``env`` (nothing is inherited from the agent). Health is checked at
     ``http://127.0.0.1:{port}{health_path}``; stdout and stderr are appended to
     ``log_path``.
+
+    ``process_type`` is the service's process type (``[service.processes]``): ``web``
+    serves HTTP; any other (a worker) has no port (0) and no health path (``""``): it is
+    well while it runs (see ``Supervisor``).
     """
 
     environment: str
@@ -62,6 +66,11 @@ class ProcessSpec:
     port: int
     health_path: str
     log_path: str
+    process_type: str = "web"
+
+    @property
+    def serves_http(self) -> bool:
+        return self.process_type == "web"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,11 +88,17 @@ class ProcessSpec:
             port=_field(data, "port", int),
             health_path=_field(data, "health_path", str),
             log_path=_field(data, "log_path", str),
+            # absent from the state an older agent wrote: web
+            process_type=_field(data, "process_type", str) if "process_type" in data else "web",
         )
         if not spec.environment:
             raise SpecError("field 'environment' is empty")
         if not spec.argv:
             raise SpecError("field 'argv' is empty")
+        if not spec.serves_http:
+            if spec.port != 0 or spec.health_path:
+                raise SpecError(f"process type {spec.process_type!r} has no port or health path")
+            return spec
         if not 0 < spec.port < 65536:
             raise SpecError(f"field 'port' is out of range ({spec.port})")
         if not spec.health_path.startswith("/"):
@@ -104,6 +119,7 @@ class ServiceStatus:
     restarts: int
     started_at: str | None
     last_exit: int | None
+    process_type: str = "web"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,4 +141,5 @@ class ServiceStatus:
             restarts=_field(data, "restarts", int),
             started_at=_field(data, "started_at", (str, type(None))),
             last_exit=_field(data, "last_exit", (int, type(None))),
+            process_type=_field(data, "process_type", str) if "process_type" in data else "web",
         )

@@ -4,6 +4,10 @@ A ``Supervisor`` owns at most one process at a time. Two tasks run beside it: a 
 that notices the exit and, when restarts are enabled, waits out a backoff and starts
 the spec again; and a monitor that health-checks the process every few seconds. A proxy
 for blue/green switches can sit next to supervisors and read ``status()``.
+
+A process type other than ``web`` (a worker: no port) has no HTTP check: it counts as
+healthy once it has run ``worker_settle`` seconds, and as long as it keeps running, so a
+worker that exits at start fails ``wait_healthy`` like a web process that never answers.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ class SupervisionPolicy:
     health_interval: float = 2.0
     health_request_timeout: float = 2.0
     stop_grace: float = 10.0
+    #: a worker (no port, no health check) that ran this long without exiting has started;
+    #: it counts from the launcher's start, which checks the release folder first
+    worker_settle: float = 3.0
 
 
 class Backoff:
@@ -123,6 +130,7 @@ class Supervisor:
         self._spawn_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._new_process = asyncio.Event()
+        self._spawned_at: float | None = None  # loop time of our last spawn (None: adopted)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -141,6 +149,7 @@ class Supervisor:
             restarts=self._restarts,
             started_at=self._started_at,
             last_exit=self._last_exit,
+            process_type=self.spec.process_type,
         )
 
     def running_entry(self) -> RunningEntry | None:
@@ -192,8 +201,10 @@ class Supervisor:
             if proc is None or proc.exited():
                 code = proc.exit_code if proc else self._last_exit
                 reason = f"with code {code}" if code is not None else "(exit code unknown)"
+                what = "service" if self.spec.serves_http else f"{self.spec.process_type} process"
+                started = "healthy" if self.spec.serves_http else "started"
                 raise AgentError(
-                    f"service exited {reason} before it was healthy", log_tail=self.log_tail()
+                    f"{what} exited {reason} before it was {started}", log_tail=self.log_tail()
                 )
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -240,6 +251,7 @@ class Supervisor:
 
     def _spawn(self) -> None:
         self._proc, self._log_offset = ServiceProcess.spawn(self.spec)
+        self._spawned_at = asyncio.get_running_loop().time()
         self._started_at = now_iso()
         self._new_process.set()
         self._mark_health(False)
@@ -308,7 +320,10 @@ class Supervisor:
             self._new_process.clear()
 
     async def _check(self, timeout: float) -> int | str:
-        """The health check's status code, or a short description of why there was none."""
+        """The health check's status code, or a short description of why there was none
+        (a worker: 200 once it has run ``worker_settle`` seconds)."""
+        if not self.spec.serves_http:
+            return self._worker_check()
         try:
             response = await self._http.get(self.health_url, timeout=timeout)
         except httpx.ConnectError:
@@ -318,6 +333,16 @@ class Supervisor:
         except httpx.HTTPError as exc:
             return type(exc).__name__
         return response.status_code
+
+    def _worker_check(self) -> int | str:
+        proc = self._proc
+        if proc is None or proc.exited():
+            return "not running"
+        spawned = self._spawned_at
+        settled = spawned is None or (
+            asyncio.get_running_loop().time() - spawned >= self.policy.worker_settle
+        )
+        return 200 if settled else "starting"
 
     def _mark_health(self, healthy: bool) -> None:
         if healthy:

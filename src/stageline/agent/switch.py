@@ -39,7 +39,14 @@ import httpx
 from stageline.agent.fronts import FrontProcess, front_key
 from stageline.agent.process import ServiceProcess
 from stageline.agent.record import note_at, settle_at
-from stageline.agent.release import DeploymentRef, EnvState, Group, Outcome, ReleaseSpec
+from stageline.agent.release import (
+    DeploymentRef,
+    EnvState,
+    Group,
+    Outcome,
+    ReleaseSpec,
+    process_key,
+)
 from stageline.agent.state import AgentPaths, RunningEntry
 from stageline.agent.supervisor import SupervisionPolicy, Supervisor
 from stageline.errors import AgentError
@@ -154,7 +161,7 @@ class ProxiedEnvironment:
             for supervisor in fleet.supervisors:
                 entry = supervisor.running_entry()
                 if entry is not None:
-                    entries[f"{self.name}:{supervisor.spec.port}"] = entry
+                    entries[process_key(self.name, supervisor.spec)] = entry
         front = self.front.running_entry() if self.front else None
         if front is not None:
             entries[front_key(self.name)] = front
@@ -190,10 +197,11 @@ class ProxiedEnvironment:
         front = entries.pop(front_key(self.name), None)
         keep: dict[str, RunningEntry] = {}
         if state.serving is not None:
-            for port in state.serving.ports:
-                entry = entries.get(f"{self.name}:{port}")
+            for spec in state.serving.processes():
+                key = process_key(self.name, spec)
+                entry = entries.get(key)
                 if entry is not None and entry.release == state.serving.spec.release:
-                    keep[f"{self.name}:{port}"] = entry
+                    keep[key] = entry
         for key, entry in entries.items():
             if key not in keep:
                 proc = ServiceProcess.adopt(entry.pid, entry.proc_start)
@@ -476,14 +484,13 @@ class ProxiedEnvironment:
         policy = replace(self._policy, health_request_timeout=group.spec.check_timeout)
         if adopt is None:
             self.pending = fleet
-        for port in group.ports:
-            spec = group.spec.process(port)
+        for spec in group.processes():
             supervisor = Supervisor(spec, self._http, policy=policy, on_change=self._save)
             supervisors.append(supervisor)
-            entry = (adopt or {}).get(f"{self.name}:{port}")
+            entry = (adopt or {}).get(process_key(self.name, spec))
             proc = ServiceProcess.adopt(entry.pid, entry.proc_start) if entry else None
             if entry is not None and proc is not None:
-                log.info("%s: adopted pid %d on port %d", self.name, proc.pid, port)
+                log.info("%s: adopted %s pid %d", self.name, spec.process_type, proc.pid)
                 supervisor.adopt(proc, entry.started_at)
             else:
                 await supervisor.launch(auto_restart=adopt is not None)

@@ -49,6 +49,11 @@ class ServiceInfo(BaseModel):
     build: list[str] = Field(default_factory=list)
     #: file name of the service's own wheel in ``wheels/`` (a package); None for an app tree
     wheel: str | None = None
+    #: process types beside ``web`` (name -> command) and folders kept per environment
+    #: (``[service] processes`` and ``persist``); left out of the canonical JSON when
+    #: empty, so an artifact without them keeps the digest it always had
+    processes: dict[str, str] = Field(default_factory=dict)
+    persist: list[str] = Field(default_factory=list)
 
     def section(self) -> dict[str, Any]:
         """The ``[service]`` section as frozen (JSON values); an artifact built before
@@ -121,6 +126,9 @@ class Manifest(_Frozen):
         for key, empty in (("service_from", None), ("resolved_at_build", [])):
             if data[key] == empty:  # an older manifest's bytes (and digest) stay the same
                 del data[key]
+        for key in ("processes", "persist"):  # likewise for a service without them
+            if not data["service"][key]:
+                del data["service"][key]
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8")
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption, SignWithOption
 from stageline.cli.pipeline_view import draw_pipeline
-from stageline.errors import DeployFailed, Held, SchemaRefused
+from stageline.errors import DeployFailed, Held, SchemaRefused, UnknownName
 from stageline.host import priority
 from stageline.identity import current_credentials
 from stageline.redact import scrub
@@ -368,16 +368,25 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
     ] = False,
     lines: Annotated[int, typer.Option("--lines", "-n")] = 50,
+    process: Annotated[
+        str,
+        typer.Option("--process", "-p", help="A process type of [service.processes]."),
+    ] = "web",
     directory: DirOption = Path("."),
 ) -> None:
-    """Print the service's log in ENVIRONMENT."""
+    """Print the service's log in ENVIRONMENT.
+
+    The web process's by default; another process type's with --process TYPE."""
     with Session.open(directory) as session:
         pipe = session.pipeline()
+        kinds = list(pipe.service.process_types)
+        if process not in kinds:
+            raise UnknownName("process type", process, kinds, hint="see [service.processes]")
         target = session.target(pipe.environment(environment), pipe.service.name)
         target.status()  # a command that needs the agent brings a dead one back
-        path = target.log_path()
+        path = target.log_path(process)
     if not path.is_file():
-        output.warning(f"no log yet for {environment}")
+        output.warning(f"no {process} log yet for {environment}")
         return
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle.readlines()[-lines:]:

@@ -64,6 +64,7 @@ def _environment_box(env: EnvironmentView, wide: bool) -> Panel:
     if seen is not None and seen.serving:  # blue/green: what the proxy serves, how many
         body += f"\n{seen.processes}x {short(seen.serving)}"
         body += f"\n[yellow]watching {seen.watching_for:.0f}s[/]" if seen.watching_for else ""
+        body += "".join(f"\n{escape(kind)}: {state}" for kind, state in seen.workers.items())
     if wide:
         body += f"\n{escape(env.url)}"
     style = "bold yellow" if env.tier == "staging" else "white"

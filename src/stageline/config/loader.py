@@ -172,6 +172,7 @@ class _Loader:
         environments = self._environments(raw_envs, defaults)
         self._cross_checks(environments)
         for env in environments:
+            self._check_process_types(env, service)
             self._check_gates(env, people)
             self._check_access(env, people)
             self._check_vars(env)
@@ -232,6 +233,17 @@ class _Loader:
                         f"groups are declared in [people.groups]: "
                         f"{', '.join(people.groups) or 'none yet'}",
                     )
+
+    def _check_process_types(self, env: Environment, service: Service | None) -> None:
+        """Process types beside ``web`` run only under blue/green (switched together)."""
+        if service is None or not service.workers or env.strategy == "blue-green":
+            return
+        self.add(
+            ("environments", env.name, "strategy"),
+            f"process type(s) {', '.join(service.workers)} need strategy = 'blue-green' "
+            "(they are switched together with web)",
+            "remove the strategy line (blue-green is the default), or the extra process types",
+        )
 
     def _check_vars(self, env: Environment) -> None:
         """Every ``${name}`` in the vars must be a fact this environment has."""

@@ -78,8 +78,21 @@ class ServiceTests(Strict):
         return f"{key} = {getattr(self, key)!r}"
 
 
+#: the process type that serves HTTP: it is ``start``, gets the port and sits behind the proxy
+WEB = "web"
+
+
 class Service(Strict):
-    """What the service is and how it runs; travels inside every artifact's manifest."""
+    """What the service is and how it runs; travels inside every artifact's manifest.
+
+    ``processes`` are the service's *process types* (``[service.processes]``, name ->
+    command): ``web`` is ``start`` (written either way; both must agree), every other
+    type (``worker``, ``scheduler``...) runs one copy beside it under the same
+    supervision. Not to be confused with ``Environment.processes``, the number of copies
+    of ``web`` behind an environment's proxy. ``persist`` names folders (relative to the
+    service's working folder) kept per environment across releases
+    (``docs/processes.md``).
+    """
 
     name: Annotated[str, Field(pattern=NAME_RE)]
     start: Annotated[str, Field(min_length=1)]
@@ -107,6 +120,69 @@ class Service(Strict):
         if value.startswith("/") or ".." in parts:
             raise ValueError(f"root is a folder inside the repository, got {value!r}")
         return "/".join(parts) or None
+
+    #: process types: name -> command (``web`` is ``start``); see the class docstring
+    processes: dict[str, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
+    #: folders of the working folder kept per environment across releases
+    persist: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _start_from_web(cls, data: object) -> object:
+        """``[service.processes] web = ...`` may stand for ``start``."""
+        types = data.get("processes") if isinstance(data, dict) else None
+        if isinstance(data, dict) and isinstance(types, dict) and "start" not in data:
+            web = types.get(WEB)
+            if isinstance(web, str):
+                return {**data, "start": web}
+        return data
+
+    @model_validator(mode="after")
+    def _web_is_start(self) -> Service:
+        web = self.processes.get(WEB)
+        if web is not None and web != self.start:
+            raise ValueError(
+                "processes.web and start differ: web is the start command (write one of them)"
+            )
+        return self
+
+    @field_validator("processes")
+    @classmethod
+    def _process_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.match(NAME_RE, name) or len(name) > 32:
+                raise ValueError(
+                    f"process type {name!r}: lower-case letters, digits and '-', "
+                    "starting with a letter (at most 32)"
+                )
+        return value
+
+    @field_validator("persist")
+    @classmethod
+    def _persist_paths(cls, value: list[str]) -> list[str]:
+        cleaned = [item.strip("/") for item in value]
+        for item, raw in zip(cleaned, value, strict=True):
+            parts = item.split("/")
+            if raw.startswith("/") or not item or any(p in ("", ".", "..") for p in parts):
+                raise ValueError(
+                    f"persist entries are folders inside the service's working folder, got {raw!r}"
+                )
+        for item in cleaned:
+            inside = [o for o in cleaned if o != item and o.startswith(item + "/")]
+            if inside or cleaned.count(item) > 1:
+                raise ValueError(f"persist entry {item!r} is given twice or holds another one")
+        return cleaned
+
+    @property
+    def process_types(self) -> dict[str, str]:
+        """Every process type with its command, ``web`` (``start``) first."""
+        others = {name: cmd for name, cmd in sorted(self.processes.items()) if name != WEB}
+        return {WEB: self.start, **others}
+
+    @property
+    def workers(self) -> dict[str, str]:
+        """The process types other than ``web`` (they get no port and no proxy)."""
+        return {name: cmd for name, cmd in self.process_types.items() if name != WEB}
 
     @field_validator("health")
     @classmethod
@@ -160,8 +236,27 @@ class Postgres(Strict):
         return self
 
 
+class Redis(Strict):
+    """A Redis server of the environment's own (Debian's ``redis-server``: ``system``), or
+    an external one by URL (``redis://`` or ``rediss://``)."""
+
+    provider: Literal["system", "external"] = "system"
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _url_iff_external(self) -> Redis:
+        if self.provider == "external" and not self.url:
+            raise ValueError("provider 'external' needs a url = 'redis://...'")
+        if self.url and self.provider != "external":
+            raise ValueError("a url is only used with provider = 'external'")
+        if self.url and urlsplit(self.url).scheme not in ("redis", "rediss"):
+            raise ValueError(f"expected a redis:// url, got scheme of {self.url!r}")
+        return self
+
+
 class Services(Strict):
     postgres: Postgres | None = None
+    redis: Redis | None = None
 
 
 def _check_glob(pattern: str) -> str:
@@ -216,8 +311,8 @@ class ParityAllow(Strict):
 
     #: the report's layer the difference is in
     layer: Literal[
-        "os", "python", "packages", "artifact", "postgres", "variables", "overrides",
-        "infrastructure",
+        "os", "python", "packages", "artifact", "postgres", "redis", "variables", "overrides",
+        "infrastructure", "persist",
     ]  # fmt: skip
     #: the row's key inside the layer (e.g. ``version``, a package or variable name);
     #: omitted: every difference in the layer
@@ -267,7 +362,8 @@ class Environment(Strict):
     #: how a new release replaces the old: "blue-green" (started beside it behind the
     #: environment's proxy, switched when healthy) or "restart" (stop, then start)
     strategy: Literal["blue-green", "restart"] = "blue-green"
-    #: copies of the service behind the proxy (blue-green only)
+    #: copies of the service's ``web`` process behind the proxy (blue-green only); not
+    #: ``[service.processes]``, the process types (each other type runs one copy)
     processes: Annotated[StrictInt, Field(ge=1, le=64)] = 1
     #: seconds requests in flight on the old release may take to finish after a switch
     drain_timeout: Annotated[StrictInt, Field(ge=0, le=3600)] = 30
@@ -360,6 +456,10 @@ class Environment(Strict):
     @property
     def postgres(self) -> Postgres | None:
         return self.services.postgres
+
+    @property
+    def redis(self) -> Redis | None:
+        return self.services.redis
 
     @property
     def after_deploy_checks(self) -> dict[str, Gate]:

@@ -12,7 +12,8 @@ and ``DB_NAME``) needs no wrapper::
 
 Known names: ``env.name``, ``env.tier``, ``env.url``, ``env.port``; ``postgres.host``,
 ``postgres.port``, ``postgres.user``, ``postgres.password``, ``postgres.database``,
-``postgres.url``. ``$${`` writes a literal ``${``.
+``postgres.url``; ``redis.host``, ``redis.port``, ``redis.password``, ``redis.url`` (with
+``[services.redis]``). ``$${`` writes a literal ``${``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,35 @@ class PostgresFacts:
 
 
 @dataclass(frozen=True)
+class RedisFacts:
+    """How a service reaches its Redis server (``password`` empty: none asked)."""
+
+    host: str
+    port: int
+    password: str = field(repr=False)  # never in a repr, a log line or a traceback
+    scheme: str = "redis"
+    database: int = 0
+
+    @property
+    def url(self) -> str:
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"{self.scheme}://{auth}{self.host}:{self.port}/{self.database}"
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisFacts:
+        """The facts a ``redis://[user]:password@host:port/db`` URL names."""
+        parts = urlsplit(url)
+        path = parts.path.lstrip("/")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 6379,
+            password=unquote(parts.password or ""),
+            scheme=parts.scheme or "redis",
+            database=int(path) if path.isdigit() else 0,
+        )
+
+
+@dataclass(frozen=True)
 class ReleaseFacts:
     """What is being run: the artifact's version and digest."""
 
@@ -66,7 +96,9 @@ class ReleaseFacts:
     digest: str
 
 
-def facts_of(env: Environment, postgres: PostgresFacts | None) -> dict[str, str]:
+def facts_of(
+    env: Environment, postgres: PostgresFacts | None, redis: RedisFacts | None = None
+) -> dict[str, str]:
     """The names vars may interpolate, with their values for this environment."""
     facts = {
         "env.name": env.name,
@@ -85,13 +117,23 @@ def facts_of(env: Environment, postgres: PostgresFacts | None) -> dict[str, str]
                 "postgres.url": postgres.url,
             }
         )
+    if redis is not None:
+        facts.update(
+            {
+                "redis.host": redis.host,
+                "redis.port": str(redis.port),
+                "redis.password": redis.password,
+                "redis.url": redis.url,
+            }
+        )
     return facts
 
 
 def known_names(env: Environment) -> list[str]:
     """The names ``env``'s vars may interpolate (what :func:`facts_of` will give)."""
     placeholder = PostgresFacts("", 0, "", "", "") if env.postgres is not None else None
-    return sorted(facts_of(env, placeholder))
+    redis = RedisFacts("", 0, "") if env.redis is not None else None
+    return sorted(facts_of(env, placeholder, redis))
 
 
 def interpolate(text: str, facts: Mapping[str, str], *, where: str) -> str:
@@ -105,6 +147,8 @@ def interpolate(text: str, facts: Mapping[str, str], *, where: str) -> str:
             hint = None
             if name.startswith("postgres."):
                 hint = "declare [environments.NAME.services.postgres] to use postgres.* values"
+            elif name.startswith("redis."):
+                hint = "declare [environments.NAME.services.redis] to use redis.* values"
             raise UnknownName(f"variable in {where}", name, sorted(facts), hint=hint)
         return facts[name]
 
@@ -118,15 +162,22 @@ def service_environment(
     port: int,
     postgres: PostgresFacts | None,
     secrets: Mapping[str, str],
+    redis: RedisFacts | None = None,
 ) -> dict[str, str]:
-    """Every variable stageline sets for the service (the caller adds PATH and the like)."""
+    """Every variable stageline sets for the service (the caller adds PATH and the like).
+
+    An environment that declares Redis but is given no ``redis`` facts (a copy that must
+    not reach the live server: rehearsal, isolated gates) gets ``redis.*`` values that
+    point at no server (port 0), so the code loads and any connection fails."""
     missing = [name for name in env.secrets if name not in secrets]
     if missing:
         raise UsageError(
             f"environment {env.name!r} needs secret(s) {', '.join(missing)} that have no value",
             hint=f"set them for {env.name} (see `stageline env {env.name}`)",
         )
-    facts = facts_of(env, postgres)
+    if redis is None and env.redis is not None:
+        redis = RedisFacts("127.0.0.1", 0, "")
+    facts = facts_of(env, postgres, redis)
     result = {
         "APP_ENV": env.name,
         "STAGELINE_ENVIRONMENT": env.name,
@@ -138,6 +189,8 @@ def service_environment(
     }
     if postgres is not None:
         result["DATABASE_URL"] = postgres.url
+    if redis is not None and env.redis is not None:
+        result["REDIS_URL"] = redis.url
     if env.secrets:  # so stageline.runtime masks their values in the outbox
         result["STAGELINE_SECRET_NAMES"] = ",".join(env.secrets)
     for name, value in env.vars.items():

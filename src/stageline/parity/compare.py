@@ -9,7 +9,8 @@ reason is kept on the row). Blocking by default:
 - ``python``: a different implementation or minor version
 - ``packages``: a different set of installed versions while both run the same artifact
   (different artifacts differ by design; that is the time gap, a warning here)
-- ``postgres``: a different brand (or none on one side) or major version
+- ``postgres``, ``redis``: a different brand (or none on one side) or major version
+- ``persist``: a ``[service] persist`` folder linked and writable on one side only
 - ``variables``: a name one environment's service receives and the other's does not
 
 Everything else is a warning (OS minor version, libc, architecture, Python patch,
@@ -29,6 +30,8 @@ from stageline.parity.facts import Facts
 from stageline.values import label
 
 Severity = Literal["-", "info", "warning", "blocking", "allowed"]
+#: the layers every report has a row of (``redis`` and ``persist`` only when either
+#: environment has that service or such folders)
 LAYERS = (
     "os", "python", "packages", "artifact", "postgres", "variables", "overrides",
     "infrastructure",
@@ -123,6 +126,7 @@ def compare(a: Facts, b: Facts, allow: Sequence[Allowed] = ()) -> Report:
         *_variables(a, b),
         *_keyed("overrides", a.overrides, b.overrides, "overridden"),
         *_keyed("infrastructure", a.infrastructure, b.infrastructure, "sha256"),
+        *_persist(a, b),
     ]
     return Report(a.environment, b.environment, tuple(_apply(row, allow) for row in rows))
 
@@ -238,6 +242,17 @@ def _variables(a: Facts, b: Facts) -> list[Row]:
             "set" if name in y else "missing", False, "blocking", "missing variable name")
         for name in sorted(x ^ y)
     ]  # fmt: skip
+
+
+def _persist(a: Facts, b: Facts) -> list[Row]:
+    """Each ``[service] persist`` folder's state: one that is not ``writable`` (its own,
+    linked) on one side and is on the other is blocking; other differences warn."""
+    rows = []
+    for name in sorted(set(a.persist) | set(b.persist)):
+        x, y = a.persist.get(name, "not declared"), b.persist.get(name, "not declared")
+        severity: Severity = "blocking" if "writable" in (x, y) else "warning"
+        rows.append(_row("persist", name, x, y, severity, "persistent folder differs"))
+    return rows
 
 
 def _keyed(layer: str, x: dict[str, str], y: dict[str, str], what: str) -> list[Row]:

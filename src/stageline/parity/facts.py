@@ -3,10 +3,11 @@
 Facts are what the environment *is*, asked from it, not what the pipeline file claims:
 the operating system and Python of the release's virtualenv, the distributions
 installed in it, the artifact digest, each backing service's brand and version as the
-server reports them, the NAMES of the variables the service receives (never their
-values), the keys the environment overrides in ``[defaults]`` (with a hash of each
-value, so equal overrides compare equal without showing them), and a hash of each
-infrastructure path it declares.
+server reports them (PostgreSQL, Redis), the state of each ``[service] persist`` folder
+as the release sees it (``writable``: linked to the environment's own folder), the
+NAMES of the variables the service receives (never their values), the keys the
+environment overrides in ``[defaults]`` (with a hash of each value, so equal overrides
+compare equal without showing them), and a hash of each infrastructure path it declares.
 
 ``PROBE_SCRIPT`` is what runs inside the release's Python (through the target, so the
 same probe works on a remote host); ``parse_probe`` judges its output. Both are here so
@@ -37,6 +38,17 @@ for path in ("/etc/os-release", "/usr/lib/os-release"):
         break
     except OSError:
         pass
+import os
+persist = {}
+for name in sys.argv[1:]:
+    if not os.path.lexists(name):
+        persist[name] = "missing"
+    elif not os.path.islink(name):
+        persist[name] = "inside the release"
+    elif not os.path.isdir(name):
+        persist[name] = "dangling link"
+    else:
+        persist[name] = "writable" if os.access(name, os.W_OK) else "read-only"
 libc, libc_version = platform.libc_ver()
 packages = {}
 for dist in md.distributions():
@@ -51,6 +63,7 @@ print(json.dumps({
     "implementation": sys.implementation.name,
     "python_version": platform.python_version(),
     "packages": packages,
+    "persist": persist,
 }, sort_keys=True))
 """
 
@@ -105,6 +118,8 @@ class Facts:
     variables: tuple[str, ...]  # names only, sorted
     overrides: dict[str, str]  # dotted key overriding [defaults] -> hash of its value
     infrastructure: dict[str, str]  # declared name -> content hash ("missing" if absent)
+    #: ``[service] persist`` folder -> its state (``writable``, ``read-only``, ``missing``...)
+    persist: dict[str, str] = field(default_factory=dict)
 
     @property
     def packages_digest(self) -> str:
@@ -129,6 +144,7 @@ class Facts:
             variables=tuple(sorted(data["variables"])),
             overrides=dict(data["overrides"]),
             infrastructure=dict(data["infrastructure"]),
+            persist=dict(data.get("persist", {})),
         )
 
 
@@ -145,6 +161,28 @@ def packages_digest(packages: dict[str, str]) -> str:
 
 def parse_probe(output: str) -> tuple[OsFacts, PythonFacts, dict[str, str]]:
     """Judge ``PROBE_SCRIPT``'s output: the last line that is a JSON object."""
+    data = _probe_json(output)
+    release = data.get("os_release", {})
+    os_facts = OsFacts(
+        distribution=release.get("ID", "unknown"),
+        version=release.get("VERSION_ID", "unknown"),
+        pretty=release.get("PRETTY_NAME", ""),
+        kernel=data.get("kernel", ""),
+        architecture=data.get("architecture", ""),
+        libc=data.get("libc", ""),
+    )
+    python = PythonFacts(data.get("implementation", ""), data.get("python_version", ""))
+    packages = {normalize(n): v for n, v in data.get("packages", {}).items()}
+    return os_facts, python, dict(sorted(packages.items()))
+
+
+def parse_persist(output: str) -> dict[str, str]:
+    """The persist folders' states from ``PROBE_SCRIPT``'s output (given their names)."""
+    found = _probe_json(output).get("persist", {})
+    return {str(k): str(v) for k, v in sorted(found.items())} if isinstance(found, dict) else {}
+
+
+def _probe_json(output: str) -> dict[str, Any]:
     data: dict[str, Any] | None = None
     for line in reversed(output.strip().splitlines()):
         if line.startswith("{"):
@@ -158,18 +196,7 @@ def parse_probe(output: str) -> tuple[OsFacts, PythonFacts, dict[str, str]]:
             f"the parity probe printed no facts: {output.strip()[-200:]!r}",
             hint="the release's Python must run; see `stageline logs ENV`",
         )
-    release = data.get("os_release", {})
-    os_facts = OsFacts(
-        distribution=release.get("ID", "unknown"),
-        version=release.get("VERSION_ID", "unknown"),
-        pretty=release.get("PRETTY_NAME", ""),
-        kernel=data.get("kernel", ""),
-        architecture=data.get("architecture", ""),
-        libc=data.get("libc", ""),
-    )
-    python = PythonFacts(data.get("implementation", ""), data.get("python_version", ""))
-    packages = {normalize(n): v for n, v in data.get("packages", {}).items()}
-    return os_facts, python, dict(sorted(packages.items()))
+    return data
 
 
 def value_hash(value: object) -> str:

@@ -3,7 +3,9 @@
 The OS, Python and installed distributions are asked from the release's own Python,
 through the environment's target (``Target.run_probe``), so the same probe works
 wherever the target runs the service. The backing service is asked over its URL
-(``SELECT version()``, ``SHOW server_version``, ``pg_extension``). Variable names come
+(``SELECT version()``, ``SHOW server_version``, ``pg_extension``), Redis over its port
+(``INFO server``); the persist folders by the probe, from the release's working folder.
+Variable names come
 from ``service_environment`` with placeholder secrets, so no value is ever read; the
 ``[defaults]`` overrides from the pipeline file; infrastructure hashes from the files.
 """
@@ -19,17 +21,19 @@ import psycopg
 
 from stageline.config.loader import find_pipeline_file
 from stageline.config.model import Environment
-from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
+from stageline.config.resolve import PostgresFacts, RedisFacts, ReleaseFacts, service_environment
 from stageline.errors import BackingServiceError, InfrastructureError
 from stageline.parity.facts import (
     PROBE_SCRIPT,
     BackingFacts,
     Facts,
     NotDeployed,
+    parse_persist,
     parse_probe,
     server_facts,
     value_hash,
 )
+from stageline.services.redis import Connection, ReplyError, info_field
 from stageline.targets.base import Release
 from stageline.usecases.pipeline import Session
 
@@ -51,7 +55,8 @@ def probe(session: Session, environment: str, *, timeout: float = PROBE_TIMEOUT)
         env.name, current.digest, manifest, session.artifacts.path_for(current.digest)
     )
     prepared = target.prepare(release)
-    result = target.run_probe(prepared, ["python", "-I", "-c", PROBE_SCRIPT], timeout=timeout)
+    argv = ["python", "-I", "-c", PROBE_SCRIPT, *manifest.service.persist]
+    result = target.run_probe(prepared, argv, timeout=timeout)
     if not result.ok:
         raise InfrastructureError(
             f"the parity probe failed in {env.name} (exit {result.returncode}): "
@@ -61,6 +66,9 @@ def probe(session: Session, environment: str, *, timeout: float = PROBE_TIMEOUT)
     os_facts, python, packages = parse_probe(result.output_tail)
     postgres = target.backing(start=False)
     backing = {"postgres": postgres_server(env.name, postgres)} if postgres else {}
+    redis = target.redis(start=False)
+    if redis is not None:
+        backing["redis"] = redis_server(env.name, redis)
     return Facts(
         environment=env.name,
         digest=current.digest,
@@ -72,6 +80,7 @@ def probe(session: Session, environment: str, *, timeout: float = PROBE_TIMEOUT)
         variables=variable_names(env, postgres),
         overrides=defaults_overrides(_raw_pipeline(session.workspace.root), env.name),
         infrastructure=infrastructure_hashes(session.workspace.root, env),
+        persist=parse_persist(result.output_tail),
     )
 
 
@@ -89,6 +98,22 @@ def postgres_server(environment: str, facts: PostgresFacts) -> BackingFacts:
             hint=f"is {environment} running? `stageline status`",
         ) from None
     return server_facts(version_text, server_version, {str(n): str(v) for n, v in rows})
+
+
+def redis_server(environment: str, facts: RedisFacts) -> BackingFacts:
+    """Redis's version, as the server reports it (``INFO server``)."""
+    try:
+        with Connection(facts.host, facts.port, timeout=10) as conn:
+            if facts.password:
+                conn.call("AUTH", facts.password)
+            info = conn.call("INFO", "server")
+    except (OSError, ReplyError) as exc:
+        raise BackingServiceError(
+            f"cannot ask {environment}'s Redis (port {facts.port}) for its version: {exc}",
+            hint=f"is {environment} running? `stageline status`",
+        ) from None
+    text = info if isinstance(info, bytes | str) else b""
+    return BackingFacts("Redis", info_field(text, "redis_version") or "unknown")
 
 
 def _one(conn: psycopg.Connection[Any], query: str) -> object:

@@ -48,6 +48,7 @@ from stageline.config.model import Environment
 from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
 from stageline.data.clone import clone_database
 from stageline.errors import BackingServiceError, ReachesLive
+from stageline.host import persist
 from stageline.host.release_folder import writable
 from stageline.services.postgres import client_binaries, client_connection, database_url
 
@@ -342,11 +343,13 @@ def drop_role(admin_url: str, role: str) -> None:
 
 
 def scratch_folder(release_dir: Path) -> Path:
-    """A throw-away copy of ``release_dir`` (symlinks kept as links)."""
+    """A throw-away copy of ``release_dir`` (symlinks kept as links, but the links to the
+    environment's persistent folders replaced by empty folders: ``host/persist.py``)."""
     parent = Path(tempfile.mkdtemp(prefix="stageline-isolated-"))
     target = parent / release_dir.name
     shutil.copytree(release_dir, target, symlinks=True)
     writable(target)  # a copy of a sealed (read-only) release folder is the gate's to write
+    persist.detach(target)
     return target
 
 

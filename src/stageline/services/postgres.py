@@ -232,6 +232,18 @@ def _server_user() -> _RunAs | None:
     return _RunAs(entry.pw_uid, entry.pw_gid, entry.pw_name, entry.pw_dir)
 
 
+def server_user() -> tuple[int, int] | None:
+    """(uid, gid) of the unprivileged user a backing server started by root runs as
+    (PostgreSQL's, and each environment's Redis); None when we are not root."""
+    user = _server_user()
+    return (user.uid, user.gid) if user else None
+
+
+def make_traversable(path: Path) -> None:
+    """Let every user pass through ``path`` and the folders above it (``o+x``)."""
+    _make_traversable(path)
+
+
 def _make_traversable(path: Path) -> None:
     """Let every user pass through ``path`` and the folders above it (``o+x``)."""
     for folder in [path, *path.parents]:

@@ -9,6 +9,11 @@ role (:func:`server_admin_url`, the one home of that URL). The passwords are kep
 secrets (``targets/credentials.py``). A server made by an older stageline, which trusted
 loopback, is locked down on its next use (:func:`ensure_postgres`). ``external`` uses the
 URL as given, for the service and for stageline alike.
+
+Redis likewise (``[services.redis]``): ``system`` gives each environment a
+``redis-server`` of its own under ``.stageline/envs/<env>/redis/`` (port kept in
+``port``, bound to 127.0.0.1, its password sealed in ``secrets/redis.sealed``:
+``services/redis.py``); ``external`` uses the URL as given.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import subprocess
 from pathlib import Path
 
 from stageline.config.model import Environment, Postgres
-from stageline.config.resolve import PostgresFacts
+from stageline.config.resolve import PostgresFacts, RedisFacts
 from stageline.errors import BackingServiceError, UsageError
 from stageline.services.postgres import (
     SUPERUSER,
@@ -27,7 +32,14 @@ from stageline.services.postgres import (
     find_binaries,
     free_port,
 )
-from stageline.targets.credentials import ensure_credentials, load_credentials, service_role
+from stageline.services.redis import RedisServer, find_server
+from stageline.targets.credentials import (
+    ensure_credentials,
+    ensure_redis_password,
+    load_credentials,
+    load_redis_password,
+    service_role,
+)
 
 
 def postgres_folder(home: Path, environment: str) -> Path:
@@ -178,3 +190,60 @@ def _check_extensions(binaries: PgBinaries, pg: Postgres) -> None:
         f"{', '.join(missing)}",
         hint=hint,
     )
+
+
+def redis_folder(home: Path, environment: str) -> Path:
+    return home / "envs" / environment / "redis"
+
+
+def redis_facts(home: Path, env: Environment) -> RedisFacts | None:
+    """How the environment's service reaches its Redis, starting nothing (port 0 and no
+    password before the server's first start)."""
+    redis = env.redis
+    if redis is None:
+        return None
+    if redis.provider == "external":
+        assert redis.url is not None
+        return RedisFacts.from_url(redis.url)
+    port_file = redis_folder(home, env.name) / "port"
+    port = int(port_file.read_text()) if port_file.is_file() else 0
+    return RedisFacts("127.0.0.1", port, load_redis_password(home, env.name) or "")
+
+
+def redis_server(home: Path, environment: str) -> RedisServer | None:
+    """``environment``'s own Redis server object, or None if it was never started."""
+    folder = redis_folder(home, environment)
+    password = load_redis_password(home, environment)
+    if not (folder / "port").is_file() or password is None:
+        return None
+    return RedisServer(folder, int((folder / "port").read_text()), password)
+
+
+def ensure_redis(home: Path, env: Environment) -> RedisFacts | None:
+    """Start (creating on first use: port, password) the environment's own Redis server;
+    returns the service's facts."""
+    redis = env.redis
+    if redis is None or redis.provider == "external":
+        return redis_facts(home, env)
+    program = find_server()
+    folder = redis_folder(home, env.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "port").is_file():
+        (folder / "port").write_text(str(free_port()))
+    ensure_redis_password(home, env.name)
+    server = redis_server(home, env.name)
+    assert server is not None
+    if not server.is_running():
+        server.start(program)
+    return RedisFacts("127.0.0.1", server.port, load_redis_password(home, env.name) or "")
+
+
+def stop_redis(home: Path, env: Environment) -> bool:
+    """Stop the environment's own Redis server if it runs; True when one was stopped."""
+    if env.redis is None or env.redis.provider == "external":
+        return False
+    server = redis_server(home, env.name)
+    if server is None or not server.is_running():
+        return False
+    server.stop()
+    return True

@@ -13,7 +13,9 @@ acts and reports:
    only says how they are reached, starting nothing (the port is 0 before a server's
    first start). ``admin_url(database)`` is stageline's own administrative URL of the
    environment's server (holds a password: never print it); ``stop_backing()`` stops
-   the servers the target runs for the environment.
+   the servers the target runs for the environment (PostgreSQL and Redis).
+   ``redis()`` / ``redis(start=False)`` do for the environment's Redis what ``backing``
+   does for PostgreSQL (``RedisFacts``, None when it declares none).
 3. ``run(prepared, command, variables)``: run a command (the release command) in the
    release's context, with the service's variables. Never raises for a non-zero exit:
    the caller judges the :class:`CommandResult`.
@@ -28,7 +30,8 @@ acts and reports:
    ``switch_back(reason)`` puts the release that ran before ``start`` back (blue/green:
    while the window is open; restart: it starts again) and returns a :class:`SwitchBack`
    saying whether it serves again; with blue/green the agent records ``rolled_back``.
-5. ``stop()``, ``status()``, ``log_path()``: stop it, report it, find its log;
+5. ``stop()``, ``status()``, ``log_path(process)``: stop it, report it (every process,
+   workers included), find a process type's log (``web`` by default);
    ``prune(keep)`` removes old release folders beyond the retention count.
 6. ``url()``: the base URL at which stageline reaches the service from this host (gates
    and health checks use it, never a port of their own); ``health(path, timeout=)``
@@ -48,7 +51,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from stageline.artifacts import Manifest
-from stageline.config.resolve import PostgresFacts
+from stageline.config.resolve import PostgresFacts, RedisFacts
 
 
 @dataclass(frozen=True)
@@ -106,13 +109,15 @@ ServiceState = Literal["starting", "running", "backoff", "crashed", "stopped"]
 
 @dataclass(frozen=True)
 class ProcessInfo:
-    """One copy of a blue/green environment's serving release."""
+    """One process of a blue/green environment's serving release: a copy of ``web``, or
+    one of its other process types (``worker``...: port 0, healthy while it runs)."""
 
     pid: int | None
     port: int  # internal: the proxy forwards to it
     state: ServiceState
     healthy: bool
     restarts: int
+    process_type: str = "web"
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,8 @@ class Target(Protocol):
 
     def backing(self, *, start: bool = True) -> PostgresFacts | None: ...
 
+    def redis(self, *, start: bool = True) -> RedisFacts | None: ...
+
     def admin_url(self, database: str = "postgres") -> str: ...
 
     def stop_backing(self) -> bool: ...
@@ -186,7 +193,7 @@ class Target(Protocol):
 
     def status(self) -> ServiceStatus | None: ...
 
-    def log_path(self) -> Path: ...
+    def log_path(self, process: str = "web") -> Path: ...
 
     def run_probe(
         self, prepared: Prepared, argv: Sequence[str], *, timeout: float

@@ -93,3 +93,43 @@ def ensure_credentials(home: Path, environment: str, role: str) -> ServerCredent
     loaded = load_credentials(home, environment)
     assert loaded is not None
     return loaded
+
+
+def redis_password_path(home: Path, environment: str) -> Path:
+    return home / "envs" / environment / "secrets" / "redis.sealed"
+
+
+def load_redis_password(home: Path, environment: str) -> str | None:
+    """The password of the environment's own Redis server, or None before its first use."""
+    path = redis_password_path(home, environment)
+    if not path.is_file():
+        return None
+    try:
+        password = unseal(load_keyring(home), f"{environment}:redis", path.read_bytes())["password"]
+    except (KeyError, ValueError) as exc:
+        raise UsageError(
+            f"{path} is not a sealed credentials file ({type(exc).__name__})",
+            hint="restore it from a backup, or stop the server and remove its folder",
+        ) from None
+    redact.remember({"redis.password": password}, environment=environment)
+    return password
+
+
+def ensure_redis_password(home: Path, environment: str) -> str:
+    """The environment's Redis password, generated and sealed (as above) on first use."""
+    found = load_redis_password(home, environment)
+    if found is not None:
+        return found
+    keyring = load_keyring(home, create=True)
+    path = redis_password_path(home, environment)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.new")
+    sealed = seal(keyring, f"{environment}:redis", {"password": new_password()})
+    write_private_file(scratch, sealed)
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.link(scratch, path)
+    finally:
+        scratch.unlink(missing_ok=True)
+    loaded = load_redis_password(home, environment)
+    assert loaded is not None
+    return loaded

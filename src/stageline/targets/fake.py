@@ -32,7 +32,8 @@ What a :class:`Script` sets (one field per outcome; the default is a healthy sta
 - ``release_exit``: the exit code the release command returns (``run``);
 - ``switch_back``: whether putting the previous release back succeeds;
 - ``health``: what ``health()`` answers while something runs (``healthy``/``unhealthy``);
-- ``backing``: the ``PostgresFacts`` ``backing()`` returns (None: no backing service).
+- ``backing``: the ``PostgresFacts`` ``backing()`` returns (None: no backing service);
+  ``redis``: the ``RedisFacts`` ``redis()`` returns.
 
 Every method appends a :class:`Call` (its name and its main arguments) to ``calls``.
 """
@@ -45,7 +46,7 @@ from pathlib import Path
 from typing import Literal
 
 from stageline.config.model import Environment
-from stageline.config.resolve import PostgresFacts
+from stageline.config.resolve import PostgresFacts, RedisFacts
 from stageline.errors import DeployFailed, UsageError
 from stageline.targets.base import (
     CommandResult,
@@ -73,6 +74,7 @@ class Script:
     switch_back: bool = True
     health: Literal["healthy", "unhealthy"] = "healthy"
     backing: PostgresFacts | None = None
+    redis: RedisFacts | None = None
     slow_seconds: float = 30.0
 
 
@@ -124,6 +126,10 @@ class FakeTarget:
         self.calls.append(Call("backing", ("start" if start else "facts",)))
         return self.outcomes.backing
 
+    def redis(self, *, start: bool = True) -> RedisFacts | None:
+        self.calls.append(Call("redis", ("start" if start else "facts",)))
+        return self.outcomes.redis
+
     def admin_url(self, database: str = "postgres") -> str:
         self.calls.append(Call("admin_url", (database,)))
         facts = self.outcomes.backing
@@ -133,7 +139,7 @@ class FakeTarget:
 
     def stop_backing(self) -> bool:
         self.calls.append(Call("stop_backing"))
-        return self.outcomes.backing is not None
+        return self.outcomes.backing is not None or self.outcomes.redis is not None
 
     def url(self) -> str:
         return f"http://fake.invalid:{self.env.target.port}"
@@ -245,8 +251,9 @@ class FakeTarget:
             return None
         return self._status(self.served[-1])
 
-    def log_path(self) -> Path:
-        return self.home / "fake" / self.env.name / "service.log"
+    def log_path(self, process: str = "web") -> Path:
+        name = "service.log" if process == "web" else f"{process}.log"
+        return self.home / "fake" / self.env.name / name
 
     def _status(self, digest: str) -> ServiceStatus:
         state: ServiceState = "stopped" if self.stopped else "running"

@@ -3,12 +3,15 @@
 Layout under the ``.stageline`` folder, per environment::
 
     envs/<env>/releases/<digest12>/   one folder per release: venv/ and bundle/ (or app/)
-    envs/<env>/logs/service.log       the service's output (``stageline logs``)
+    envs/<env>/logs/service.log       the web process's output (``stageline logs``)
+    envs/<env>/logs/<type>.log        another process type's (``logs --process worker``)
     envs/<env>/logs/release.log       release command output
+    envs/<env>/persist/<folder>/      ``[service] persist`` folders, linked into releases
     envs/<env>/postgres/              its own PostgreSQL server (backing.py)
+    envs/<env>/redis/                 its own Redis server (backing.py)
 
-A service that writes into its install folder writes into its environment's own release
-folder, so nothing leaks from one environment into another.
+Release folders are sealed read-only; a service that keeps files in its working folder
+declares those folders in ``persist`` (``host/persist.py``), each environment's own.
 """
 
 from __future__ import annotations
@@ -32,19 +35,22 @@ from stageline.agent.release import PORT_PLACEHOLDER, DeploymentRef, ReleaseSpec
 from stageline.agent.spec import ProcessSpec
 from stageline.artifacts import install
 from stageline.artifacts.runner import run as run_build_step
-from stageline.config.model import Environment
-from stageline.config.resolve import PostgresFacts
+from stageline.config.model import WEB, Environment
+from stageline.config.resolve import PostgresFacts, RedisFacts
 from stageline.errors import AgentError, DeployFailed, ReleaseFolderChanged
-from stageline.host import release_folder
+from stageline.host import persist, release_folder
 from stageline.host.disk import reported
 from stageline.host.outbox import outbox_path
 from stageline.host.priority import lowered
 from stageline.launch import checked_start, wrap_command, wrap_service
 from stageline.targets.backing import (
     ensure_postgres,
+    ensure_redis,
     postgres_facts,
+    redis_facts,
     server_admin_url,
     stop_postgres,
+    stop_redis,
 )
 from stageline.targets.base import (
     CommandResult,
@@ -114,6 +120,8 @@ class LocalTarget:
             install(release.artifact_path, root / "venv", compile_bytecode=True, own_files=True)
             provide_runtime(root)
             compile_tree(root / "venv" / "bin" / "python", [root / inner, root / "runtime"])
+            entries = release.manifest.service.persist
+            persist.link(root / inner, persist.persist_root(self.folder), entries)
             (root / READY).write_text(release.digest + "\n")
             release_folder.seal(root)
 
@@ -146,11 +154,17 @@ class LocalTarget:
             return postgres_facts(self.home, self.env, self.service)
         return ensure_postgres(self.home, self.env, self.service)
 
+    def redis(self, *, start: bool = True) -> RedisFacts | None:
+        if not start:
+            return redis_facts(self.home, self.env)
+        return ensure_redis(self.home, self.env)
+
     def admin_url(self, database: str = "postgres") -> str:
         return server_admin_url(self.home, self.env, database)
 
     def stop_backing(self) -> bool:
-        return stop_postgres(self.home, self.env)
+        stopped_redis = stop_redis(self.home, self.env)
+        return stop_postgres(self.home, self.env) or stopped_redis
 
     # -- reach the service ---------------------------------------------------------------
 
@@ -217,15 +231,27 @@ class LocalTarget:
         tail = "\n".join(str(output).strip().splitlines()[-TAIL_LINES:])
         return CommandResult(command, code, tail, time.monotonic() - started)
 
-    def spec(self, prepared: Prepared, variables: Mapping[str, str]) -> ProcessSpec:
+    def spec(
+        self,
+        prepared: Prepared,
+        variables: Mapping[str, str],
+        process_type: str = WEB,
+        command: str | None = None,
+    ) -> ProcessSpec:
+        """The agent's spec of one process: ``web`` (``start``, the port, the health
+        path) or another process type running ``command`` (no port, no ``PORT``)."""
         manifest = prepared.release.manifest
+        web = process_type == WEB
+        env = self._process_env(prepared, variables)
+        if not web:
+            env.pop("PORT", None)
         # secrets: sealed for stageline.launch, never in the spec (desired.json) itself
         argv, env = wrap_service(
             self.home,
             self.env.name,
             prepared.release.digest,
-            self._argv(prepared, manifest.service.start),
-            self._process_env(prepared, variables),
+            self._argv(prepared, manifest.service.start if web else command or ""),
+            env,
         )
         argv, env = checked_start(argv, env, prepared.root)
         return ProcessSpec(
@@ -234,9 +260,10 @@ class LocalTarget:
             argv=argv,
             cwd=str(prepared.workdir),
             env=env,
-            port=self.env.target.port,
-            health_path=manifest.service.health,
-            log_path=str(self.log_path()),
+            port=self.env.target.port if web else 0,
+            health_path=manifest.service.health if web else "",
+            log_path=str(self.log_path(process_type)),
+            process_type=process_type,
         )
 
     def release_spec(self, prepared: Prepared, variables: Mapping[str, str]) -> ReleaseSpec:
@@ -247,8 +274,15 @@ class LocalTarget:
             template = self.spec(prepared, variables)
         finally:
             self._port_text = str(self.env.target.port)
+        types = prepared.release.manifest.service.processes  # web is ``start``, above
+        workers = tuple(
+            self.spec(prepared, variables, name, command)
+            for name, command in sorted(types.items())
+            if name != WEB
+        )
         return ReleaseSpec(
             template,
+            workers=workers,
             processes=self.env.processes,
             drain_timeout=float(self.env.drain_timeout),
             watch=float(self.env.watch),
@@ -394,9 +428,12 @@ class LocalTarget:
         if proxied is None:
             return status
         processes = tuple(
-            ProcessInfo(p["pid"], p["port"], p["state"], p["healthy"], p["restarts"])
+            ProcessInfo(
+                p["pid"], p["port"], p["state"], p["healthy"], p["restarts"],
+                p.get("process_type", WEB),
+            )
             for p in proxied.get("processes", [])
-        )
+        )  # fmt: skip
         return replace(
             status,
             strategy="blue-green",
@@ -408,8 +445,9 @@ class LocalTarget:
         if self.agent.available():  # a dead agent is brought back to stop what it left
             self.agent.stop(self.env.name, shutdown_when_idle=True)
 
-    def log_path(self) -> Path:
-        return self.folder / "logs" / "service.log"
+    def log_path(self, process: str = WEB) -> Path:
+        """The output log of a process type (``web``: ``service.log``)."""
+        return self.folder / "logs" / ("service.log" if process == WEB else f"{process}.log")
 
     def run_probe(
         self, prepared: Prepared, argv: Sequence[str], *, timeout: float

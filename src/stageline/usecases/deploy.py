@@ -270,12 +270,17 @@ def _stages(
     if env.postgres is not None:
         report(f"starting {env.name}'s PostgreSQL")
     postgres = target.backing()
+    redis = None
+    if env.redis is not None:
+        report(f"starting {env.name}'s Redis")
+        redis = target.redis()
     variables = service_environment(
         env,
         ReleaseFacts(manifest.service.version, digest),
         port=env.target.port,
         postgres=postgres,
         secrets=secrets_for(env, session),
+        redis=redis,
     )
     result = None
     command = manifest.service.release

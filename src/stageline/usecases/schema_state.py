@@ -260,6 +260,7 @@ def serving_migrator(
     variables = service_environment(
         env, ReleaseFacts(manifest.service.version, facts.newer_digest), port=env.target.port,
         postgres=postgres, secrets=secrets_for(env, session),
+        redis=target.redis(start=False) if env.redis is not None else None,
     )  # fmt: skip
     assert facts.tool is not None
     return _migrator(

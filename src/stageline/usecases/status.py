@@ -33,8 +33,9 @@ def observe(target: Target, health_path: str, timeout: float = HEALTH_TIMEOUT) -
         health,
         restarts=running.restarts,
         serving=running.digest if running.strategy == "blue-green" else None,
-        processes=len(running.processes),
+        processes=sum(p.process_type == "web" for p in running.processes),
         watching_for=running.watching_for,
+        workers={p.process_type: p.state for p in running.processes if p.process_type != "web"},
     )
 
 
@@ -66,11 +67,16 @@ def environment_config(session: Session, environment: str) -> dict[str, str]:
     )
     secrets = secrets_for(env, session)
     placeholders = {name: secrets.get(name, "(not set)") for name in env.secrets}
-    postgres = session.target(env, pipe.service.name).backing(start=False)
+    target = session.target(env, pipe.service.name)
+    postgres, redis = target.backing(start=False), target.redis(start=False)
     variables = service_environment(
-        env, release, port=env.target.port, postgres=postgres, secrets=placeholders
+        env, release, port=env.target.port, postgres=postgres, secrets=placeholders, redis=redis
     )
-    hidden = {**secrets, "postgres.password": postgres.password if postgres else ""}
+    hidden = {
+        **secrets,
+        "postgres.password": postgres.password if postgres else "",
+        "redis.password": redis.password if redis else "",
+    }
     shown = masked(variables, hidden)
     for name in env.secrets:
         shown[name] = "****" if name in secrets else "(not set)"
@@ -78,7 +84,7 @@ def environment_config(session: Session, environment: str) -> dict[str, str]:
 
 
 def down(session: Session, environment: str | None = None) -> list[str]:
-    """Stop environments (all when None) and their own PostgreSQL servers, under each
+    """Stop environments (all when None) and their own PostgreSQL and Redis servers, under each
     one's deploy lock, all taken first: ``LockHeld`` (naming the holder) while a deploy
     runs in any of them, and then nothing was stopped."""
     pipe = session.pipeline()
@@ -91,7 +97,7 @@ def down(session: Session, environment: str | None = None) -> list[str]:
 
 
 def _stop(session: Session, env: Environment, service: str) -> bool:
-    """Stop ``env``'s service and PostgreSQL server; whether anything was running."""
+    """Stop ``env``'s service and its PostgreSQL and Redis servers; whether anything was running."""
     target = session.target(env, service)
     running = target.status()
     target.stop()

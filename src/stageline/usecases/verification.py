@@ -164,6 +164,7 @@ def verify(
         port=env.target.port,
         postgres=target.backing(start=False),
         secrets=secrets_for(env, session),
+        redis=target.redis(start=False) if env.redis is not None else None,
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     evidence_root = session.workspace.home / "envs" / env.name / "evidence" / stamp

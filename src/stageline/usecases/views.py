@@ -46,8 +46,11 @@ class Observed:
     health: str
     restarts: int = 0
     serving: str | None = None
+    #: copies of ``web`` serving (``Environment.processes``)
     processes: int = 0
     watching_for: float = 0.0
+    #: the serving release's other process types (``[service.processes]``) -> their state
+    workers: dict[str, str] = field(default_factory=dict)
 
 
 #: environment -> what its target reports (called only where something is deployed)
@@ -144,6 +147,7 @@ class EnvironmentView:
             "restarts": seen.restarts,
             "serving": seen.serving,
             "processes": seen.processes,
+            "workers": dict(seen.workers),
             "watching_for": seen.watching_for,
             "drift": self.drift,
         }

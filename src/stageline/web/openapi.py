@@ -52,6 +52,7 @@ SCHEMAS: dict[str, Schema] = {
             "restarts": _I,
             "serving": _NS,
             "processes": _I,
+            "workers": {"type": "object", "additionalProperties": _S},
             "watching_for": {"type": "number"},
         },
         ["name", "tier", "health"],
