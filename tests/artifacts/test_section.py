@@ -160,7 +160,9 @@ def test_an_edit_to_the_pipeline_file_is_drift_and_an_equal_file_is_not() -> Non
 
 
 def test_keys_other_branches_add_are_frozen_and_compared() -> None:
-    built = manifest(frozen(OPERATOR, persist=["uploads"]), "pipeline file")
+    kept = OPERATOR.model_copy(update={"persist": ["uploads"]})
+    built = manifest(frozen(kept, flavour="added later"), "pipeline file")
+    assert built.service.get("flavour") == "added later"  # a key ServiceInfo does not name
     assert built.service.get("persist") == ["uploads"]
     again = parse_manifest(built.canonical_json())
     assert again.service.section()["persist"] == ["uploads"]
