@@ -14,6 +14,7 @@ import uv
 from artifact_helpers import RepoFactory, git, run_python
 
 from stageline.artifacts import ArtifactStore, build, install, testlayer
+from stageline.artifacts.install import offline_env, requirements_of
 from stageline.artifacts.section import drift
 from stageline.config.model import Service
 from stageline.errors import BuildError, UsageError
@@ -109,6 +110,13 @@ def test_a_service_in_a_uv_workspace_subfolder(
     install(result.path, tmp_path / "venv", python=sys.executable)
     code = "import api, six; print(api.NAME, api.SHARED)"
     assert run_python(tmp_path / "venv", code) == "api common"
+    # what the pytest gate installs: the release and its test layer, offline
+    release = requirements_of(manifest, result.path / "wheels")
+    gate = tmp_path / "gate-venv"
+    for argv in testlayer.install_argv(result.path, layer, gate, python=sys.executable,
+                                       release=release):  # fmt: skip
+        subprocess.run(argv, check=True, capture_output=True, env=offline_env())
+    assert run_python(gate, "import api, iniconfig; print(api.SHARED)") == "common"
 
 
 def test_a_python_the_service_does_not_support_is_refused(
