@@ -13,28 +13,40 @@ import pytest
 import uv
 from artifact_helpers import RepoFactory, git, run_python
 
-from stageline.artifacts import ArtifactStore, build, install
+from stageline.artifacts import ArtifactStore, build, install, testlayer
+from stageline.artifacts.install import offline_env, requirements_of
 from stageline.artifacts.section import drift
 from stageline.config.model import Service
 from stageline.errors import BuildError, UsageError
 
 LOOSE = {"app.py": "import idna\nimport six\n", "requirements.txt": "six>=1.16\nidna==3.7\n"}
 
+SETUPTOOLS = (
+    '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
+)
+
 WORKSPACE = {
     "pyproject.toml": (
         '[project]\nname = "monorepo"\nversion = "0"\nrequires-python = ">=3.11"\n\n'
-        '[tool.uv]\npackage = false\n\n[tool.uv.workspace]\nmembers = ["backend"]\n'
+        '[tool.uv]\npackage = false\n\n[tool.uv.workspace]\nmembers = ["backend", "libs/common"]\n'
     ),
     "backend/pyproject.toml": (
-        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
-        '[project]\nname = "api"\nversion = "0.2.0"\nrequires-python = ">=3.11"\n'
-        'dependencies = ["six==1.16.0"]\n'
+        f'{SETUPTOOLS}[project]\nname = "api"\nversion = "0.2.0"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["six==1.16.0", "acme-common"]\n\n'
+        '[dependency-groups]\ndev = ["iniconfig"]\n\n'
+        "[tool.uv.sources]\nacme-common = { workspace = true }\n"
     ),
-    "backend/src/api/__init__.py": "import six\n\nNAME = 'api'\n",
+    "backend/src/api/__init__.py": "import six\nfrom acme_common import SHARED\n\nNAME = 'api'\n",
     "backend/migrations/0001.sql": "select 1;\n",
+    "backend/tests/test_api.py": "import iniconfig\n",
+    "libs/common/pyproject.toml": (
+        f'{SETUPTOOLS}[project]\nname = "acme-common"\nversion = "0.3.0"\n'
+        'requires-python = ">=3.11"\n'
+    ),
+    "libs/common/src/acme_common/__init__.py": "SHARED = 'common'\n",
     "stageline.toml": (
         '[service]\nname = "api"\nstart = "python -m api"\nroot = "backend"\n'
-        'bundle = ["migrations/"]\n'
+        'bundle = ["migrations/"]\n\n[service.tests]\ngroup = "dev"\n'
     ),
 }
 
@@ -80,14 +92,31 @@ def test_a_service_in_a_uv_workspace_subfolder(
     assert manifest.service_from == "commit"
     assert (manifest.service.kind, manifest.service.version) == ("package", "0.2.0")
     assert manifest.pinned_from == "uv.lock"  # found at the workspace's root, above backend/
-    assert [(p.name, p.version) for p in manifest.pins] == [("six", "1.16.0")]
+    # the sibling member is built from the commit into the wheelhouse; the dev group stays out
+    assert [(p.name, p.version, p.source) for p in manifest.pins] == [
+        ("acme-common", "0.3.0", "workspace member"),
+        ("six", "1.16.0", None),
+    ]
     assert manifest.resolved_at_build == []
     assert [f.path for f in manifest.files if f.path.startswith("bundle/")] == [
         "bundle/migrations/0001.sql"
     ]
+    # the test layer's group is exported from the workspace's lock
+    layer = testlayer.read(result.path)
+    assert layer is not None and layer.pinned_from == "uv.lock"
+    assert [pin.split("==")[0] for pin in layer.pins] == ["iniconfig"]
+    assert (layer.files / "tests" / "test_api.py").is_file()
     go_offline()
     install(result.path, tmp_path / "venv", python=sys.executable)
-    assert run_python(tmp_path / "venv", "import api, six; print(api.NAME)") == "api"
+    code = "import api, six; print(api.NAME, api.SHARED)"
+    assert run_python(tmp_path / "venv", code) == "api common"
+    # what the pytest gate installs: the release and its test layer, offline
+    release = requirements_of(manifest, result.path / "wheels")
+    gate = tmp_path / "gate-venv"
+    for argv in testlayer.install_argv(result.path, layer, gate, python=sys.executable,
+                                       release=release):  # fmt: skip
+        subprocess.run(argv, check=True, capture_output=True, env=offline_env())
+    assert run_python(gate, "import api, iniconfig; print(api.SHARED)") == "common"
 
 
 def test_a_python_the_service_does_not_support_is_refused(

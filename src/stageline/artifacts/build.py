@@ -21,6 +21,7 @@ from stageline.artifacts.manifest import (
 from stageline.artifacts.runner import build_env, probe_python, run
 from stageline.artifacts.store import ArtifactStore
 from stageline.artifacts.tree import hash_tree, tree_size
+from stageline.artifacts.uvlock import LocalSource, build_local
 from stageline.config.model import Service
 from stageline.errors import ArtifactTampered, UsageError
 from stageline.host.disk import reported
@@ -148,7 +149,7 @@ def _build_into(repo: Path, job: _Job) -> Manifest:
     env = build_env(job.source.commit_epoch)
     job.wheels.mkdir(parents=True)
     wheel = _service_wheel(job, env) if kind == "package" else None
-    pins = _dependencies(job, wheel, env)
+    pins, local = _dependencies(job, wheel, env)
     _verify_and_run_steps(job, wheel)
     caps = _counted_caps(service, job.artifact)
     if kind == "app":
@@ -159,8 +160,8 @@ def _build_into(repo: Path, job: _Job) -> Manifest:
     if service.tests:
         job.say(f"collecting the test layer ([service.tests] {service.tests.source()})")
         testlayer.collect(folder, service.tests, job.artifact, python=job.python, env=env,
-                          work=job.work, caps=caps)  # fmt: skip
-    manifest = _manifest(job, wheel, pins)
+                          work=job.work, caps=caps, release=pins)  # fmt: skip
+    manifest = _manifest(job, wheel, pins, local)
     (job.artifact / MANIFEST_NAME).write_bytes(manifest.canonical_json())
     return manifest
 
@@ -194,12 +195,22 @@ def _service_wheel(job: _Job, env: dict[str, str]) -> Path:
     return Path(shutil.copyfile(built, job.wheels / built.name))
 
 
-def _dependencies(job: _Job, wheel: Path | None, env: dict[str, str]) -> deps.PinSource:
+def _dependencies(
+    job: _Job, wheel: Path | None, env: dict[str, str]
+) -> tuple[deps.PinSource, dict[str, LocalSource]]:
+    """Fill the wheelhouse: the lock's pins downloaded, the local projects the service
+    needs (uv workspace members) built; return where the pins came from, and the local
+    projects built (normalized name -> source)."""
     pins = deps.pin_source(job.export, job.service, job.work, job.folder)
     job.say(f"collecting dependency wheels ({pins.pinned_from or 'no lock: fresh resolution'})")
     unpinned = [str(wheel)] if wheel else package.declared_dependencies(job.folder)
     deps.fill_wheelhouse(job.python, pins, job.wheels, env, unpinned=unpinned)
-    return pins
+    if pins.uv is None or not pins.local:
+        return pins, {}
+    shown = ", ".join(path.relative_to(job.export.resolve()).as_posix() for path in pins.local)
+    job.say(f"building the wheels of the local projects the service needs: {shown}")
+    local = build_local(job.python, pins.uv, pins.local, job.wheels, env, job.work / "local")
+    return pins, local
 
 
 def _verify_and_run_steps(job: _Job, wheel: Path | None) -> None:
@@ -217,7 +228,12 @@ def _verify_and_run_steps(job: _Job, wheel: Path | None) -> None:
         run(step, what=f"build step {step!r}", cwd=job.folder, env=env)
 
 
-def _manifest(job: _Job, wheel: Path | None, source_of_pins: deps.PinSource) -> Manifest:
+def _manifest(
+    job: _Job,
+    wheel: Path | None,
+    source_of_pins: deps.PinSource,
+    local: dict[str, LocalSource],
+) -> Manifest:
     if wheel is not None:
         version = package.wheel_name_version(wheel)[1]
     elif job.source.tag:
@@ -229,7 +245,7 @@ def _manifest(job: _Job, wheel: Path | None, source_of_pins: deps.PinSource) -> 
         wheel=wheel.name if wheel else None,
     )  # fmt: skip
     src = job.source
-    pins = deps.wheelhouse_pins(job.wheels, skip=wheel.name if wheel else None)
+    pins = deps.wheelhouse_pins(job.wheels, skip=wheel.name if wheel else None, local=local)
     resolved = deps.unpinned(pins, source_of_pins)
     manifest = Manifest(
         service=info,

@@ -6,9 +6,10 @@ found in the service's folder (``[service] root``, the repository's top by defau
 then in each folder above it up to the repository's top: exactly these four names,
 no other ``requirements*.txt``. A ``uv.lock`` above the service's folder is a uv
 workspace's: the service's own pins are exported from it (``uv export --package NAME``,
-NAME from the service's ``pyproject.toml``; the workspace's members themselves are not
-exported). Without a lock the declared dependencies are resolved afresh and the manifest
-says so (``pinned_from`` is None).
+NAME from the service's ``pyproject.toml``; its dependency groups left out), and the
+workspace members it depends on are built into wheels (``uvlock.py``). Without a lock
+the declared dependencies are resolved afresh and the manifest says so (``pinned_from``
+is None).
 
 A lock that does not pin every package the resolution needs (direct pins only, or
 ``>=`` ranges) is not a full lock: :func:`unpinned` names what the build resolved on its
@@ -28,8 +29,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from stageline.artifacts.manifest import Manifest, Pin
-from stageline.artifacts.package import project_field
-from stageline.artifacts.runner import pip, run, uv_bin
+from stageline.artifacts.runner import pip, run
+from stageline.artifacts.uvlock import LocalSource, UvLock, open_lock
 from stageline.config.model import Service
 from stageline.errors import BuildError
 
@@ -44,6 +45,11 @@ class PinSource:
 
     requirements: Path | None  # None: resolve the declared dependencies afresh
     pinned_from: str | None
+    #: the ``uv.lock`` the pins were exported from (None: another kind of lock, or none)
+    uv: UvLock | None = None
+    #: the lock's own projects the service needs (workspace members, path dependencies):
+    #: their folders in the export, built into wheels rather than downloaded
+    local: tuple[Path, ...] = ()
 
 
 def find_lock(top: Path, service: Service, folder: Path | None = None) -> str | None:
@@ -78,35 +84,14 @@ def pin_source(root: Path, service: Service, work: Path, folder: Path | None = N
     path = root / lock
     work.mkdir(parents=True, exist_ok=True)
     if path.name == "uv.lock":
-        member = None if path.parent == folder else _member_name(folder, lock)
-        return PinSource(_export_uv(path, work / "pins.txt", member), lock)
+        uv = open_lock(path, folder, root)
+        exported = uv.export(
+            work / "pins.txt", ["--no-default-groups"], hashes=True, what="exporting pins"
+        )
+        return PinSource(exported.requirements, lock, uv, exported.local)
     if path.name == "poetry.lock":
         return PinSource(_export_poetry(path, work / "pins.txt"), lock)
     return PinSource(path, lock)
-
-
-def _member_name(folder: Path, lock: str) -> str:
-    name = project_field(folder, "name")
-    if name is None:
-        raise BuildError(
-            f"{lock} is above the service's folder, and the service has no [project] name "
-            "to export its pins by",
-            hint="give the service's pyproject.toml a [project] name (a uv workspace member)",
-        )
-    return name
-
-
-def _export_uv(lock: Path, out: Path, member: str | None) -> Path:
-    """Export ``lock``'s pins; ``member``: only that workspace member's, without members."""
-    only = ["--package", member, "--no-emit-workspace"] if member else ["--no-emit-project"]
-    run(
-        [uv_bin(), "export", "--quiet", "--frozen", *only,
-         "--format", "requirements-txt", "--output-file", str(out)],
-        what=f"exporting pins from {lock.name}",
-        cwd=lock.parent,
-        hint="is uv.lock up to date with pyproject.toml? run `uv lock` and commit it",
-    )  # fmt: skip
-    return out
 
 
 def poetry_requirements(text: str) -> list[str]:
@@ -153,6 +138,8 @@ def fill_wheelhouse(
     wheelhouse.mkdir(parents=True, exist_ok=True)
     base = [*pip(python), "wheel", "--wheel-dir", str(wheelhouse)]
     if source.requirements is not None:
+        if not requires_anything(source.requirements):
+            return  # e.g. a workspace member that needs only other members
         args = [*base, "--requirement", str(source.requirements)]
         what = f"collecting dependency wheels pinned by {source.pinned_from}"
     elif unpinned:
@@ -169,15 +156,26 @@ def fill_wheelhouse(
     )
 
 
-def wheelhouse_pins(wheelhouse: Path, *, skip: str | None = None) -> list[Pin]:
-    """A pin per wheel in ``wheelhouse`` (normalized names, sorted), minus the ``skip`` file."""
+def requires_anything(requirements: Path) -> bool:
+    """Whether a requirements file has a line besides comments and blanks (pip refuses
+    one that has none)."""
+    lines = requirements.read_text(encoding="utf-8", errors="replace").splitlines()
+    return any(line.strip() and not line.lstrip().startswith("#") for line in lines)
+
+
+def wheelhouse_pins(
+    wheelhouse: Path, *, skip: str | None = None, local: Mapping[str, LocalSource] | None = None
+) -> list[Pin]:
+    """A pin per wheel in ``wheelhouse`` (normalized names, sorted), minus the ``skip`` file;
+    the ones in ``local`` (built from the commit, ``uvlock.build_local``) carry their source."""
     pins = set()
     for wheel in wheelhouse.glob("*.whl"):
         if wheel.name == skip:
             continue
         name, version, _build, _tags = parse_wheel_filename(wheel.name)
         pins.add((str(canonicalize_name(name)), str(version)))
-    return [Pin(name=name, version=version) for name, version in sorted(pins)]
+    source = (local or {}).get
+    return [Pin(name=name, version=version, source=source(name)) for name, version in sorted(pins)]
 
 
 def pinned_names(requirements: Path, *, seen: frozenset[Path] = frozenset()) -> set[str]:
@@ -206,9 +204,10 @@ def pinned_names(requirements: Path, *, seen: frozenset[Path] = frozenset()) -> 
 
 def unpinned(pins: list[Pin], source: PinSource) -> list[str]:
     """The names of ``pins`` (what the build resolved) the lock did not pin: every one
-    without a lock."""
+    without a lock. A local project built from the commit (a pin with a ``source``) is
+    pinned by the commit itself."""
     pinned = pinned_names(source.requirements) if source.requirements is not None else set()
-    return sorted(pin.name for pin in pins if pin.name not in pinned)
+    return sorted(pin.name for pin in pins if pin.name not in pinned and pin.source is None)
 
 
 def resolution_note(manifest: Manifest) -> str | None:

@@ -86,6 +86,12 @@ class PythonInfo(_Frozen):
 class Pin(_Frozen):
     name: str  # normalized (PEP 503)
     version: str
+    #: None for a package from an index; ``"workspace member"`` or ``"local path"`` for a
+    #: project of the commit itself, built into the wheelhouse (``uvlock.py``)
+    source: Literal["workspace member", "local path"] | None = None
+
+    def __str__(self) -> str:
+        return f"{self.name}=={self.version}" + (f" ({self.source})" if self.source else "")
 
 
 class FileEntry(_Frozen):
@@ -123,6 +129,9 @@ class Manifest(_Frozen):
         for entry in data["files"]:  # a regular file's entry reads as before links existed
             if entry["link"] is None:
                 del entry["link"]
+        for pin in data["pins"]:  # likewise an index package's pin
+            if pin["source"] is None:
+                del pin["source"]
         for key, empty in (("service_from", None), ("resolved_at_build", [])):
             if data[key] == empty:  # an older manifest's bytes (and digest) stay the same
                 del data[key]

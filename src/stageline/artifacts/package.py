@@ -59,19 +59,22 @@ def declared_dependencies(root: Path) -> list[str]:
     return [str(dep) for dep in deps]
 
 
-def build_wheel(python: str, root: Path, out: Path, env: Mapping[str, str]) -> Path:
-    """Build the service's wheel (no dependencies) into ``out``; return its path."""
+def build_wheel(
+    python: str, root: Path, out: Path, env: Mapping[str, str], *, what: str = "the service wheel"
+) -> Path:
+    """Build the wheel of the project in ``root`` (no dependencies) into ``out``, an empty
+    folder of its own; return its path."""
     out.mkdir(parents=True, exist_ok=True)
     run(
         [*pip(python), "wheel", "--no-deps", "--wheel-dir", str(out), str(root)],
-        what="building the service wheel",
+        what=f"building {what}",
         env=env,
         hint="check that `pip wheel .` works on a clean checkout of this ref",
         writes=out,
     )
     wheels = sorted(out.glob("*.whl"))
     if len(wheels) != 1:
-        raise BuildError(f"expected one service wheel, found {[w.name for w in wheels]}")
+        raise BuildError(f"expected one wheel building {what}, found {[w.name for w in wheels]}")
     return wheels[0]
 
 

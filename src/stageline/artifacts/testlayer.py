@@ -10,10 +10,12 @@ release's ``wheels/``::
     tests/files/       the test paths, as in the repository
 
 The manifest hashes these files like any other, so the artifact's digest covers the
-layer; the release install never reads ``tests/`` (``install.py``). With a ``uv.lock``
-the group or extra is exported from the lock (``pinned_from``); otherwise the declared
-requirements are resolved with the release's own pins as constraints, so a test run
-sees the versions the release runs.
+layer; the release install never reads ``tests/`` (``install.py``). When the release was
+pinned from a ``uv.lock`` (the service's own, or its workspace's above it) the group or
+extra is exported from that lock (``pinned_from``; ``uv export --package NAME`` for a
+workspace member), and any workspace member it needs that the release lacks is built
+into the layer; otherwise the declared requirements are resolved with the release's own
+pins as constraints, so a test run sees the versions the release runs.
 
 The pytest gate installs release and layer together, offline, into a virtualenv of its
 own (:func:`install_argv`), never into the release's.
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stageline.artifacts import deps, layout
+from stageline.artifacts import deps, layout, uvlock
 from stageline.artifacts.install import venv_python
 from stageline.artifacts.runner import pip, run, uv_bin
 from stageline.config.model import ServiceTests
@@ -79,22 +81,22 @@ def collect(
     env: Mapping[str, str],
     work: Path,
     caps: layout.Caps,
+    release: deps.PinSource | None = None,
 ) -> TestLayer:
-    """Build the test layer of the artifact being made in ``artifact`` from ``export``."""
+    """Build the test layer of the artifact being made in ``artifact`` from ``export`` (the
+    service's folder); ``release`` is where the release's pins came from."""
     root = artifact / LAYER
-    requirements, pinned_from = _requirements(export, tests, work)
-    constraints = work / "release-pins.txt"
-    release = deps.wheelhouse_pins(artifact / "wheels")
-    constraints.write_text("".join(f"{p.name}=={p.version}\n" for p in release), "utf-8")
     collected = work / "test-wheels"
-    run(
-        [*pip(python), "wheel", "--wheel-dir", str(collected),
-         "--find-links", str(artifact / "wheels"), "--constraint", str(constraints),
-         *requirements],
-        what=f"collecting the test dependencies ([service.tests] {tests.source()})",
-        env=env, hint="check the test dependencies exist and agree with the release's pins",
-        writes=collected,
-    )  # fmt: skip
+    collected.mkdir(parents=True, exist_ok=True)
+    uv = release.uv if release is not None and not tests.requirements else None
+    if uv is not None:
+        built = release.local if release is not None else ()
+        requirements = _from_lock(uv, built, tests, python=python, env=env, work=work,
+                                  into=collected)  # fmt: skip
+        pinned_from: str | None = uv.name
+    else:
+        requirements, pinned_from = _requirements(export, tests, work)
+    _download(python, requirements, artifact / "wheels", collected, env, work, tests)
     present = {wheel.name for wheel in (artifact / "wheels").glob("*.whl")}
     (root / "wheels").mkdir(parents=True)
     for wheel in sorted(collected.glob("*.whl")):
@@ -109,8 +111,65 @@ def collect(
     return TestLayer(root, tests.source(), pinned_from, tests.paths, pins)
 
 
+def _download(
+    python: str,
+    requirements: list[str],
+    release: Path,
+    collected: Path,
+    env: Mapping[str, str],
+    work: Path,
+    tests: ServiceTests,
+) -> None:
+    """Collect the wheels of ``requirements`` (pip arguments; none: nothing to do) into
+    ``collected``, the release's wheelhouse (``release``) offered and its pins as
+    constraints."""
+    if not requirements:
+        return
+    constraints = work / "release-pins.txt"
+    pins = deps.wheelhouse_pins(release)
+    constraints.write_text("".join(f"{p.name}=={p.version}\n" for p in pins), "utf-8")
+    run(
+        [*pip(python), "wheel", "--wheel-dir", str(collected),
+         "--find-links", str(release), "--constraint", str(constraints), *requirements],
+        what=f"collecting the test dependencies ([service.tests] {tests.source()})",
+        env=env, hint="check the test dependencies exist and agree with the release's pins",
+        writes=collected,
+    )  # fmt: skip
+
+
+def _from_lock(
+    uv: uvlock.UvLock,
+    built: tuple[Path, ...],
+    tests: ServiceTests,
+    *,
+    python: str,
+    env: Mapping[str, str],
+    work: Path,
+    into: Path,
+) -> list[str]:
+    """Export the test dependencies from the release's ``uv.lock``; build into ``into`` the
+    local projects they need that the release has not (``built``); return the pip
+    arguments naming the rest (none when nothing is left to download)."""
+    what = f"exporting the test dependencies ([service.tests] {tests.source()})"
+    exported = uv.export(work / "test-pins.txt", _selection(tests), hashes=False, what=what)
+    needed = [folder for folder in exported.local if folder not in built]
+    uvlock.build_local(python, uv, needed, into, env, work / "test-local")
+    if not deps.requires_anything(exported.requirements):
+        return []
+    return ["--requirement", str(exported.requirements)]
+
+
+def _selection(tests: ServiceTests) -> list[str]:
+    """What of the lock ``uv export`` takes for the layer: the group alone, or the extra."""
+    if tests.group:
+        return ["--only-group", tests.group]
+    return ["--extra", str(tests.extra), "--no-default-groups"]
+
+
 def _requirements(export: Path, tests: ServiceTests, work: Path) -> tuple[list[str], str | None]:
-    """pip arguments naming the test dependencies, and the lock they came from (if any)."""
+    """pip arguments naming the test dependencies, and the lock they came from (if any):
+    a requirements file, else what pyproject.toml declares (without a uv.lock; see
+    :func:`collect`)."""
     if tests.requirements:
         if not (export / tests.requirements).is_file():
             raise BuildError(
@@ -118,8 +177,6 @@ def _requirements(export: Path, tests: ServiceTests, work: Path) -> tuple[list[s
                 hint="commit the file, or fix the path (relative to the repository root)",
             )
         return ["--requirement", str(export / tests.requirements)], None
-    if (export / "uv.lock").is_file():
-        return ["--requirement", str(_export_uv(export, tests, work))], "uv.lock"
     project = _pyproject(export)
     if tests.extra:
         table = project.get("project", {}).get("optional-dependencies", {})
@@ -165,19 +222,6 @@ def _group(groups: Mapping[str, Any], name: str, seen: list[str]) -> list[str]:
         else:
             found.append(str(entry))
     return found
-
-
-def _export_uv(export: Path, tests: ServiceTests, work: Path) -> Path:
-    out = work / "test-pins.txt"
-    which = ["--only-group", str(tests.group)] if tests.group else ["--extra", str(tests.extra)]
-    run(
-        [uv_bin(), "export", "--quiet", "--frozen", "--no-emit-project", "--no-hashes",
-         *which, "--format", "requirements-txt", "--output-file", str(out)],
-        what=f"exporting the test dependencies ([service.tests] {tests.source()}) from uv.lock",
-        cwd=export,
-        hint="is uv.lock up to date with pyproject.toml? run `uv lock` and commit it",
-    )  # fmt: skip
-    return out
 
 
 def install_argv(

@@ -99,6 +99,9 @@ def show(ref: RefArgument, directory: DirOption = Path("."), json: JsonOption = 
     output.line(f"  pins      {len(data['pins'])} ({data.get('pinned_from') or 'unpinned'})")
     if manifest.resolved_at_build:
         output.line(f"  resolved at build time: {', '.join(manifest.resolved_at_build)}")
+    local = [str(pin) for pin in manifest.pins if pin.source]
+    if local:
+        output.line(f"  built from the commit: {', '.join(local)}")
     output.line(f"  files     {len(data['files'])}")
     output.line(f"  built     {record.built_at:%Y-%m-%d %H:%M:%S %Z} by {record.built_by}")
 

@@ -95,7 +95,7 @@ def _manifest(session: Session, digest: str) -> Json | None:
         "release": manifest.service.release,
         "source": manifest.source.model_dump(),
         "python": manifest.python.model_dump(),
-        "pins": [f"{p.name}=={p.version}" for p in manifest.pins],
+        "pins": [str(p) for p in manifest.pins],  # a local project says so: (workspace member)
         "files": len(manifest.files),
         "bytes": sum(f.size for f in manifest.files),
     }
