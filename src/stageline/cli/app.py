@@ -68,6 +68,15 @@ LAZY_COMMANDS = (
         "Stop environments (all by default) and their PostgreSQL servers; then the agent.",
     ),
     _cli(
+        "everyday.up",
+        "Start again what was last deployed (all environments by default) after `down`.",
+    ),
+    _cli(
+        "everyday.run",
+        "Run a one-off COMMAND with the release ENVIRONMENT serves: its virtualenv, folder,\n"
+        "variables and secrets (audited; in production as privileged as a deploy).",
+    ),
+    _cli(
         "deploy.agent",
         "Run the host agent in the foreground (the CLI starts it by itself when needed).",
     ),

@@ -22,6 +22,7 @@ from stageline.usecases import deploy as usecases
 from stageline.usecases import status as observe
 from stageline.usecases.after_deploy import AfterDeploy
 from stageline.usecases.pipeline import Session
+from stageline.usecases.views import Release, release_json
 from stageline.values import label, short
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
@@ -50,7 +51,7 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
             output.emit_json(_plan_json(plan))
             return 0 if plan.decision.allowed else 1
         output.step(
-            f"plan: {plan.kind} {plan.artifact.version} ({label(plan.artifact.digest)}) "
+            f"plan: {plan.kind} {plan.artifact.name} ({label(plan.artifact.digest)}) "
             f"to {plan.environment} ({_verdict(plan)})"
         )
         for number, step in enumerate(plan.steps, start=1):
@@ -58,7 +59,7 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
         if plan.entry is not None and plan.entry.break_glass:
             _print_holds([(h.reason, "") for h in plan.entry.overridden], "overridden")
         if plan.entry is not None and not plan.entry.allowed:
-            raise plan.entry.held(plan.artifact.version)  # its holds: see _holds_printed
+            raise plan.entry.held(plan.artifact.name)  # its holds: see _holds_printed
         return 0
     if json:
         output.emit_json(
@@ -78,7 +79,7 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
         return 0
     glass = " as break-glass (audited)" if plan.decision.break_glass else ""
     output.success(
-        f"{plan.environment} runs {plan.artifact.version} ({label(plan.artifact.digest)}), "
+        f"{plan.environment} runs {plan.artifact.name} ({label(plan.artifact.digest)}), "
         f"healthy{glass}"
     )
     if result.watch_detail:
@@ -125,8 +126,7 @@ def _plan_json(plan: usecases.Plan) -> dict[str, Any]:
     return {
         "environment": plan.environment,
         "kind": plan.kind,
-        "digest": plan.artifact.digest,
-        "version": plan.artifact.version,
+        **release_json(Release.of(plan.artifact)),
         "allowed": plan.decision.allowed,
         "reasons": plan.decision.reasons,
         "break_glass": plan.decision.break_glass,
@@ -224,7 +224,10 @@ def promote(
 
 def rollback(
     environment: EnvArgument,
-    to: Annotated[str | None, typer.Option(help="A version tag or digest that ran there.")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(help="A release that ran there: its tag (v1.2.0) or digest."),
+    ] = None,
     migrate: Annotated[
         bool,
         typer.Option(
@@ -326,23 +329,24 @@ def history(
 ) -> None:
     """List deployments, newest first."""
     with Session.open(directory) as session:
-        if environment:
-            session.pipeline().environment(environment)
-        rows = session.store.deployments(environment, limit=100)
+        rows = observe.history(session, environment)
     if json:
-        output.emit_json([vars(r) for r in rows])
+        output.emit_json([{**vars(r), **release_json(release)} for r, release in rows])
         return
-    table = Table("#", "environment", "kind", "digest", "status", "by", "started", "detail")
-    for column, width in zip(table.columns, (3, 11, 11, 12, 9, 8, 14, 10), strict=True):
+    table = Table(
+        "#", "environment", "kind", "release", "digest", "status", "by", "started", "detail"
+    )
+    for column, width in zip(table.columns, (3, 11, 11, 10, 12, 9, 8, 14, 10), strict=True):
         column.min_width = width
-    table.columns[5].max_width = 18
-    table.columns[5].overflow = "ellipsis"
-    for r in rows:
+    table.columns[6].max_width = 18
+    table.columns[6].overflow = "ellipsis"
+    for r, release in rows:
         output.add_row(
             table,
             str(r.id),
             r.environment,
             "break-glass" if r.kind == "force" else r.kind,
+            release.label or "?",
             short(r.digest),
             r.status,
             r.actor,
