@@ -51,7 +51,7 @@ def test_run_in_production_follows_its_deploy_rule(
     world.artifact("1.0.0")
     usecases.deploy(world.session, "production", "v1.0.0", force=True)
     monkeypatch.setenv("STAGELINE_USER", "ana@shop.example")  # not in group:leads
-    with pytest.raises(AccessRefused, match="production.access.promote allows group:leads"):
+    with pytest.raises(AccessRefused, match=r"production\.access\.promote allows group:leads"):
         everyday.run_command(world.session, "production", ["python"])
     refused = world.events("access.refused")[-1]
     assert refused["action"] == "run" and world.events("run.started") == []
@@ -77,7 +77,7 @@ def test_up_after_down_starts_the_same_digest_again_once(world: World) -> None:
 def test_a_version_naming_two_builds_is_refused_listing_their_tags(world: World) -> None:
     first = world.artifact("0.1.0", tag="v0.1.0")
     second = world.artifact("0.1.0", tag="release-2")
-    with pytest.raises(UsageError, match="'0.1.0' names 2 builds: ") as refused:
+    with pytest.raises(UsageError, match=r"'0\.1\.0' names 2 builds: ") as refused:
         find_artifact(world.session, "0.1.0")
     assert "v0.1.0 (sha256:" in str(refused.value) and "release-2 (sha256:" in str(refused.value)
     assert "tag" in (refused.value.hint or "")
