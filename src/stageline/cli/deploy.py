@@ -107,12 +107,10 @@ def _verdict(plan: usecases.Plan) -> str:
 def _print_holds(holds: list[tuple[str, str]], label: str = "hold") -> None:
     """Each hold and what clears it, on stderr; text from the store is never markup."""
     colour = "red" if label == "hold" else "yellow"
-    for reason, clear in holds:
-        output.err.print(f"  [{colour}]{label}[/] ", end="")
-        output.err.print(reason, markup=False, soft_wrap=True)
+    for reason, clear in holds:  # a long one wrapped and cut: --json has it whole
+        output.labelled(f"  [{colour}]{label}[/] ", reason)
         if clear:
-            output.err.print("       [dim]to clear:[/] ", end="")
-            output.err.print(clear, markup=False, soft_wrap=True)
+            output.labelled("       [dim]to clear:[/] ", clear)
 
 
 def _checks_json(checked: AfterDeploy | None) -> list[dict[str, str]] | None:
@@ -271,7 +269,7 @@ def rollback(
     except SchemaRefused as refused:
         if not json:
             for choice in refused.choices:
-                output.err.print(f"  [yellow]choice[/] {output.safe(choice)}", soft_wrap=True)
+                output.labelled("  [yellow]choice[/] ", choice)
         raise
     except DeployFailed as failed:  # the release that would not start: say why at once
         if failed.log_tail and not json:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -48,6 +49,48 @@ def line(text: str, *, stderr: bool = False) -> None:
     (err if stderr else out).print(text, markup=False, soft_wrap=True)
 
 
+#: a reason up to this many characters prints as it is, on one line (the terminal wraps
+#: it); a longer one (a hold quoting 40 revisions) is wrapped to the screen and cut:
+#: :func:`wrapped`. An error line keeps up to ``ERROR_LINE`` (it often quotes a path).
+ONE_LINE = 200
+ERROR_LINE = 500
+#: the most lines a long text shows; ``--json`` has it whole
+MAX_LINES = 8
+
+
+def wrapped(
+    text: str, width: int, *, one_line: int = ONE_LINE, max_lines: int = MAX_LINES
+) -> list[str]:
+    """``text`` as the lines to print in a column ``width`` characters wide (pure).
+
+    A short text (up to ``one_line`` characters, no line breaks) is one line, as it is.
+    A longer one is wrapped at words (a longer token is cut), keeping its own line
+    breaks, and cut after ``max_lines`` lines, the last saying how many were left out.
+    """
+    if len(text) <= one_line and "\n" not in text:
+        return [text]
+    width = max(width, 40)
+    lines = [
+        piece
+        for paragraph in text.splitlines()
+        for piece in textwrap.wrap(paragraph, width, break_on_hyphens=False) or [""]
+    ]
+    if len(lines) <= max_lines:
+        return lines
+    left = len(lines) - max_lines + 1
+    return [*lines[: max_lines - 1], f"… {left} more line{'s' if left > 1 else ''} (--json: whole)"]
+
+
+def labelled(label: str, text: str, *, stderr: bool = True, one_line: int = ONE_LINE) -> None:
+    """``label`` (markup: this package's own) then ``text`` (literal) :func:`wrapped` to
+    fit after it, each further line indented under the first."""
+    console = err if stderr else out
+    indent = Text.from_markup(label).cell_len
+    for number, piece in enumerate(wrapped(text, console.width - indent, one_line=one_line)):
+        console.print(label if number == 0 else " " * indent, end="")
+        console.print(piece, markup=False, soft_wrap=True)
+
+
 def step(message: str) -> None:
     out.print(f"[bold blue]==>[/] {escape(message)}")
 
@@ -66,9 +109,10 @@ def warning(message: str) -> None:
 
 
 def error_line(message: str, hint: str | None = None) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    """``error: message`` and ``hint: ...``; a long one :func:`wrapped` (JSON has it whole)."""
+    labelled("[bold red]error:[/] ", message, one_line=ERROR_LINE)
     if hint:
-        err.print(f"[dim]hint:[/] {escape(hint)}", soft_wrap=True)
+        labelled("[dim]hint:[/] ", hint, one_line=ERROR_LINE)
 
 
 def emit_json(data: Any) -> None:
