@@ -185,8 +185,35 @@ def init(
 
 
 @app.command()
-def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
+def check(
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+    explain: Annotated[
+        str | None,
+        typer.Option(
+            "--explain",
+            metavar="KEY",
+            help="Print what KEY means instead (type, default, example), e.g. service.start,"
+            " environments.staging.url, http.steps.expect_status.",
+            show_default=False,
+        ),
+    ] = None,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference", help="Print every key's reference (docs/configuration.md) instead."
+        ),
+    ] = False,
+) -> int:
     """Validate the pipeline file; every problem names its file, line and key."""
+    if explain is not None or reference:
+        from stageline.config import reference as docs
+
+        if explain is not None:
+            output.out.print(docs.explain(explain), markup=False)
+        else:
+            output.line(docs.markdown().rstrip())
+        return 0
     from rich.table import Table
 
     from stageline.config import find_pipeline_file, load_pipeline
