@@ -98,3 +98,14 @@ def test_rollback_to_a_tag_and_history_name_releases_by_tag(world: World) -> Non
     assert [release.label for _, release in history(world.session, "development")] == [
         "v0.1.0", "release-2", "v0.1.0",
     ]  # fmt: skip
+
+
+def test_rollback_to_a_tag_built_twice_takes_the_build_that_ran_there(world: World) -> None:
+    ran = world.artifact("0.1.0", tag="v0.1.0")
+    world.artifact("0.1.1", tag="v0.2.0")
+    usecases.deploy(world.session, "development", ran.digest)
+    usecases.deploy(world.session, "development", "v0.2.0")
+    rebuilt = world.artifact("0.1.0+rebuilt", tag="v0.1.0")  # the tag's newer build
+    assert find_artifact(world.session, "v0.1.0") == rebuilt
+    back = usecases.plan_rollback(world.session, "development", to="v0.1.0", dry_run=True)
+    assert back.artifact == ran

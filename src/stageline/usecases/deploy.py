@@ -50,6 +50,8 @@ from stageline.usecases.pipeline import (
     build,
     current_source,
     find_artifact,
+    named,
+    one_build,
     refuse_moved_tag,
 )
 from stageline.usecases.secrets import secrets_for
@@ -506,6 +508,7 @@ def plan_rollback(
     audited). Unless ``dry_run``, the caller's right to roll back is checked first."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
+    artifact_of = session.store.get_artifact
     if not dry_run:
         require(session, "rollback", env.name, pipe=pipe)
     current = session.store.current_deployment(env.name)
@@ -513,10 +516,13 @@ def plan_rollback(
         d for d in session.store.deployments(env.name, limit=1000) if d.status == "succeeded"
     ]
     candidates = [d for d in history if current is None or d.digest != current.digest]
-    if to is not None:
-        wanted = find_artifact(session, to)
-        candidates = [d for d in history if d.digest == wanted.digest]
+    if to is not None:  # among what ran here: a tag rebuilt since names one build here
+        ran = [a for d in dict.fromkeys(h.digest for h in history) if (a := artifact_of(d))]
+        wanted = named(to, ran)
+        one_build(to, wanted, hint=f"name it by its digest: `stageline history {env.name}`")
+        candidates = [d for d in history if wanted and d.digest == wanted[0].digest]
         if not candidates:
+            find_artifact(session, to)  # ArtifactNotFound when nothing has that name
             raise UsageError(
                 f"{to} never ran in {env.name}", hint=f"`stageline history {env.name}`"
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,6 +168,16 @@ def find_artifact(session: Session, ref: str) -> ArtifactRecord:
     if not matches:
         raise ArtifactNotFound(ref)
     return matches[0]
+
+
+def named(ref: str, artifacts: Iterable[ArtifactRecord]) -> list[ArtifactRecord]:
+    """The ``artifacts`` ``ref`` names, as :func:`find_artifact` reads a name: a digest or
+    its prefix, else a tag, else a package version (pure)."""
+    if ref.startswith("sha256:") or _looks_hex(ref):
+        prefix = ref if ref.startswith("sha256:") else f"sha256:{ref}"
+        return [a for a in artifacts if a.digest.startswith(prefix)]
+    listed = list(artifacts)
+    return [a for a in listed if a.tag == ref] or [a for a in listed if a.version == ref]
 
 
 def one_build(ref: str, matches: list[ArtifactRecord], *, hint: str) -> None:
