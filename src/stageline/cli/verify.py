@@ -50,12 +50,11 @@ def verify(
             return
         if result is None:
             output.out.print(f"    [dim]{output.safe(name)}: running[/]")
-        else:
-            summary = output.safe(result.summary)
-            output.out.print(
-                f"    {output.safe(name)}: {_MARK[result.status]} in {result.duration:.1f}s: "
-                f"{summary}",
-                soft_wrap=True,
+        else:  # a long summary wrapped and cut: --json has it whole
+            output.labelled(
+                f"    {output.safe(name)}: {_MARK[result.status]} in {result.duration:.1f}s: ",
+                result.summary,
+                stderr=False,
             )
 
     with Session.open(directory) as session:
