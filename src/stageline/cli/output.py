@@ -59,9 +59,16 @@ MAX_LINES = 8
 
 
 def wrapped(
-    text: str, width: int, *, one_line: int = ONE_LINE, max_lines: int = MAX_LINES
+    text: str,
+    width: int,
+    *,
+    first: int = 0,
+    rest: int = 0,
+    one_line: int = ONE_LINE,
+    max_lines: int = MAX_LINES,
 ) -> list[str]:
-    """``text`` as the lines to print in a column ``width`` characters wide (pure).
+    """``text`` as the lines to print ``width`` characters wide (pure): the first line
+    after ``first`` columns (a label's), each other line indented by ``rest`` spaces.
 
     A short text (up to ``one_line`` characters, no line breaks) is one line, as it is.
     A longer one is wrapped at words (a longer token is cut), keeping its own line
@@ -69,25 +76,44 @@ def wrapped(
     """
     if len(text) <= one_line and "\n" not in text:
         return [text]
-    width = max(width, 40)
-    lines = [
-        piece
-        for paragraph in text.splitlines()
-        for piece in textwrap.wrap(paragraph, width, break_on_hyphens=False) or [""]
-    ]
+    width = max(width, max(first, rest) + 40)
+    lines: list[str] = []
+    for paragraph in text.splitlines():
+        lead = " " * (rest if lines else first)
+        pieces = textwrap.wrap(
+            paragraph,
+            width,
+            initial_indent=lead,
+            subsequent_indent=" " * rest,
+            break_on_hyphens=False,
+        )
+        lines.extend(pieces or [lead])
+    lines[0] = lines[0][first:]
     if len(lines) <= max_lines:
         return lines
     left = len(lines) - max_lines + 1
-    return [*lines[: max_lines - 1], f"… {left} more line{'s' if left > 1 else ''} (--json: whole)"]
+    more = f"… {left} more line{'s' if left > 1 else ''} (--json: whole)"
+    return [*lines[: max_lines - 1], " " * rest + more]
 
 
-def labelled(label: str, text: str, *, stderr: bool = True, one_line: int = ONE_LINE) -> None:
+def labelled(
+    label: str,
+    text: str,
+    *,
+    stderr: bool = True,
+    one_line: int = ONE_LINE,
+    max_lines: int = MAX_LINES,
+) -> None:
     """``label`` (markup: this package's own) then ``text`` (literal) :func:`wrapped` to
-    fit after it, each further line indented under the first."""
+    the terminal, further lines under the text (under a long label: 8 spaces in)."""
     console = err if stderr else out
-    indent = Text.from_markup(label).cell_len
-    for number, piece in enumerate(wrapped(text, console.width - indent, one_line=one_line)):
-        console.print(label if number == 0 else " " * indent, end="")
+    first = Text.from_markup(label).cell_len
+    rest = first if first <= 20 else 8
+    lines = wrapped(
+        text, console.width, first=first, rest=rest, one_line=one_line, max_lines=max_lines
+    )
+    console.print(label, end="")
+    for piece in lines:
         console.print(piece, markup=False, soft_wrap=True)
 
 

@@ -55,6 +55,7 @@ def verify(
                 f"    {output.safe(name)}: {_MARK[result.status]} in {result.duration:.1f}s: ",
                 result.summary,
                 stderr=False,
+                max_lines=3 * output.MAX_LINES,  # the store and --json: whole
             )
 
     with Session.open(directory) as session:
