@@ -86,10 +86,11 @@ def test_four_tiers_promotion_same_digest_and_rollback(shop: Path) -> None:
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "0002_order_notes" in refused.stderr and "0001_initial" in refused.stderr
     assert "rehearsal.txt" in refused.stderr
-    rolled = cli(shop, "rollback", "production", "--to", "1.6.0", "--migrate")
+    rolled = cli(shop, "rollback", "production", "--to", "v1.6.0", "--migrate")  # by tag
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     after = status_of(shop)["production"]
     assert after["version"] == "1.6.0" and after["health"] == "healthy"
+    assert after["tag"] == "v1.6.0" and "production runs v1.6.0 (sha256:" in rolled.stdout
     assert healthz(str(after["url"]))["digest"] == after["digest"] != digests["production"]
 
     history = json.loads(cli(shop, "history", "production", "--json").stdout)

@@ -42,7 +42,7 @@ def test_dry_run_plan_is_the_plan_execute_carries_out(world: World) -> None:
     the_plan = usecases.plan_deploy(world.session, "development", "v1.0.0", dry_run=True)
     assert "development" not in world.fakes  # planning touched no target
     assert the_plan.decision.allowed and the_plan.kind == "deploy"
-    assert the_plan.steps[-1].startswith("start shop 1.0.0 and wait for")
+    assert the_plan.steps[-1].startswith("start shop v1.0.0 and wait for")
     done = usecases.execute(world.session, the_plan)
     assert done.plan is the_plan
     with pytest.raises(AttributeError):

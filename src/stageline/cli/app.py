@@ -68,6 +68,15 @@ LAZY_COMMANDS = (
         "Stop environments (all by default) and their PostgreSQL servers; then the agent.",
     ),
     _cli(
+        "everyday.up",
+        "Start again what was last deployed (all environments by default) after `down`.",
+    ),
+    _cli(
+        "everyday.run",
+        "Run a one-off COMMAND with the release ENVIRONMENT serves: its virtualenv, folder,\n"
+        "variables and secrets (audited; in production as privileged as a deploy).",
+    ),
+    _cli(
         "deploy.agent",
         "Run the host agent in the foreground (the CLI starts it by itself when needed).",
     ),
@@ -183,8 +192,35 @@ def init(
 
 
 @app.command()
-def check(directory: DirOption = Path("."), json: JsonOption = False) -> int:
+def check(
+    directory: DirOption = Path("."),
+    json: JsonOption = False,
+    explain: Annotated[
+        str | None,
+        typer.Option(
+            "--explain",
+            metavar="KEY",
+            help="Print what KEY means instead (type, default, example), e.g. service.start,"
+            " environments.staging.url, http.steps.expect_status.",
+            show_default=False,
+        ),
+    ] = None,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference", help="Print every key's reference (docs/configuration.md) instead."
+        ),
+    ] = False,
+) -> int:
     """Validate the pipeline file; every problem names its file, line and key."""
+    if explain is not None or reference:
+        from stageline.config import reference as docs
+
+        if explain is not None:
+            output.out.print(docs.explain(explain), markup=False)
+        else:
+            output.line(docs.markdown().rstrip())
+        return 0
     from rich.table import Table
 
     from stageline.config import find_pipeline_file, load_pipeline

@@ -22,6 +22,7 @@ from stageline.usecases import deploy as usecases
 from stageline.usecases import status as observe
 from stageline.usecases.after_deploy import AfterDeploy
 from stageline.usecases.pipeline import Session
+from stageline.usecases.views import Release, release_json
 from stageline.values import label, short
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
@@ -50,7 +51,7 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
             output.emit_json(_plan_json(plan))
             return 0 if plan.decision.allowed else 1
         output.step(
-            f"plan: {plan.kind} {plan.artifact.version} ({label(plan.artifact.digest)}) "
+            f"plan: {plan.kind} {plan.artifact.name} ({label(plan.artifact.digest)}) "
             f"to {plan.environment} ({_verdict(plan)})"
         )
         for number, step in enumerate(plan.steps, start=1):
@@ -60,7 +61,7 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
         if plan.entry is not None and plan.entry.break_glass:
             _print_holds([(h.reason, "") for h in plan.entry.overridden], "overridden")
         if plan.entry is not None and not plan.entry.allowed:
-            raise plan.entry.held(plan.artifact.version)  # its holds: see _holds_printed
+            raise plan.entry.held(plan.artifact.name)  # its holds: see _holds_printed
         return 0
     if json:
         output.emit_json(
@@ -80,7 +81,7 @@ def _report(result: usecases.Plan | usecases.Deployed, json: bool) -> int:
         return 0
     glass = " as break-glass (audited)" if plan.decision.break_glass else ""
     output.success(
-        f"{plan.environment} runs {plan.artifact.version} ({label(plan.artifact.digest)}), "
+        f"{plan.environment} runs {plan.artifact.name} ({label(plan.artifact.digest)}), "
         f"healthy{glass}"
     )
     if plan.drift:
@@ -110,12 +111,10 @@ def _verdict(plan: usecases.Plan) -> str:
 def _print_holds(holds: list[tuple[str, str]], label: str = "hold") -> None:
     """Each hold and what clears it, on stderr; text from the store is never markup."""
     colour = "red" if label == "hold" else "yellow"
-    for reason, clear in holds:
-        output.err.print(f"  [{colour}]{label}[/] ", end="")
-        output.err.print(reason, markup=False, soft_wrap=True)
+    for reason, clear in holds:  # a long one wrapped and cut: --json has it whole
+        output.labelled(f"  [{colour}]{label}[/] ", reason)
         if clear:
-            output.err.print("       [dim]to clear:[/] ", end="")
-            output.err.print(clear, markup=False, soft_wrap=True)
+            output.labelled("       [dim]to clear:[/] ", clear)
 
 
 def _checks_json(checked: AfterDeploy | None) -> list[dict[str, str]] | None:
@@ -129,8 +128,7 @@ def _plan_json(plan: usecases.Plan) -> dict[str, Any]:
     return {
         "environment": plan.environment,
         "kind": plan.kind,
-        "digest": plan.artifact.digest,
-        "version": plan.artifact.version,
+        **release_json(Release.of(plan.artifact)),
         "allowed": plan.decision.allowed,
         "reasons": plan.decision.reasons,
         "break_glass": plan.decision.break_glass,
@@ -229,7 +227,10 @@ def promote(
 
 def rollback(
     environment: EnvArgument,
-    to: Annotated[str | None, typer.Option(help="A version tag or digest that ran there.")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(help="A release that ran there: its tag (v1.2.0) or digest."),
+    ] = None,
     migrate: Annotated[
         bool,
         typer.Option(
@@ -273,7 +274,7 @@ def rollback(
     except SchemaRefused as refused:
         if not json:
             for choice in refused.choices:
-                output.err.print(f"  [yellow]choice[/] {output.safe(choice)}", soft_wrap=True)
+                output.labelled("  [yellow]choice[/] ", choice)
         raise
     except DeployFailed as failed:  # the release that would not start: say why at once
         if failed.log_tail and not json:
@@ -331,23 +332,24 @@ def history(
 ) -> None:
     """List deployments, newest first."""
     with Session.open(directory) as session:
-        if environment:
-            session.pipeline().environment(environment)
-        rows = session.store.deployments(environment, limit=100)
+        rows = observe.history(session, environment)
     if json:
-        output.emit_json([vars(r) for r in rows])
+        output.emit_json([{**vars(r), **release_json(release)} for r, release in rows])
         return
-    table = Table("#", "environment", "kind", "digest", "status", "by", "started", "detail")
-    for column, width in zip(table.columns, (3, 11, 11, 12, 9, 8, 14, 10), strict=True):
+    table = Table(
+        "#", "environment", "kind", "release", "digest", "status", "by", "started", "detail"
+    )
+    for column, width in zip(table.columns, (3, 11, 11, 10, 12, 9, 8, 14, 10), strict=True):
         column.min_width = width
-    table.columns[5].max_width = 18
-    table.columns[5].overflow = "ellipsis"
-    for r in rows:
+    table.columns[6].max_width = 18
+    table.columns[6].overflow = "ellipsis"
+    for r, release in rows:
         output.add_row(
             table,
             str(r.id),
             r.environment,
             "break-glass" if r.kind == "force" else r.kind,
+            release.label or "?",
             short(r.digest),
             r.status,
             r.actor,

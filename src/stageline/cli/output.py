@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -48,6 +49,74 @@ def line(text: str, *, stderr: bool = False) -> None:
     (err if stderr else out).print(text, markup=False, soft_wrap=True)
 
 
+#: a reason up to this many characters prints as it is, on one line (the terminal wraps
+#: it); a longer one (a hold quoting 40 revisions) is wrapped to the screen and cut:
+#: :func:`wrapped`. An error line keeps up to ``ERROR_LINE`` (it often quotes a path).
+ONE_LINE = 200
+ERROR_LINE = 500
+#: the most lines a long text shows; ``--json`` has it whole
+MAX_LINES = 8
+
+
+def wrapped(
+    text: str,
+    width: int,
+    *,
+    first: int = 0,
+    rest: int = 0,
+    one_line: int = ONE_LINE,
+    max_lines: int = MAX_LINES,
+) -> list[str]:
+    """``text`` as the lines to print ``width`` characters wide (pure): the first line
+    after ``first`` columns (a label's), each other line indented by ``rest`` spaces.
+
+    A short text (up to ``one_line`` characters, no line breaks) is one line, as it is.
+    A longer one is wrapped at words (a longer token is cut), keeping its own line
+    breaks, and cut after ``max_lines`` lines, the last saying how many were left out.
+    """
+    if len(text) <= one_line and "\n" not in text:
+        return [text]
+    width = max(width, max(first, rest) + 40)
+    lines: list[str] = []
+    for paragraph in text.splitlines():
+        lead = " " * (rest if lines else first)
+        pieces = textwrap.wrap(
+            paragraph,
+            width,
+            initial_indent=lead,
+            subsequent_indent=" " * rest,
+            break_on_hyphens=False,
+        )
+        lines.extend(pieces or [lead])
+    lines[0] = lines[0][first:]
+    if len(lines) <= max_lines:
+        return lines
+    left = len(lines) - max_lines + 1
+    more = f"… {left} more line{'s' if left > 1 else ''} (--json: whole)"
+    return [*lines[: max_lines - 1], " " * rest + more]
+
+
+def labelled(
+    label: str,
+    text: str,
+    *,
+    stderr: bool = True,
+    one_line: int = ONE_LINE,
+    max_lines: int = MAX_LINES,
+) -> None:
+    """``label`` (markup: this package's own) then ``text`` (literal) :func:`wrapped` to
+    the terminal, further lines under the text (under a long label: 8 spaces in)."""
+    console = err if stderr else out
+    first = Text.from_markup(label).cell_len
+    rest = first if first <= 20 else 8
+    lines = wrapped(
+        text, console.width, first=first, rest=rest, one_line=one_line, max_lines=max_lines
+    )
+    console.print(label, end="")
+    for piece in lines:
+        console.print(piece, markup=False, soft_wrap=True)
+
+
 def step(message: str) -> None:
     out.print(f"[bold blue]==>[/] {escape(message)}")
 
@@ -66,9 +135,10 @@ def warning(message: str) -> None:
 
 
 def error_line(message: str, hint: str | None = None) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    """``error: message`` and ``hint: ...``; a long one :func:`wrapped` (JSON has it whole)."""
+    labelled("[bold red]error:[/] ", message, one_line=ERROR_LINE)
     if hint:
-        err.print(f"[dim]hint:[/] {escape(hint)}", soft_wrap=True)
+        labelled("[dim]hint:[/] ", hint, one_line=ERROR_LINE)
 
 
 def emit_json(data: Any) -> None:

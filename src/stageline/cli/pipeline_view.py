@@ -91,8 +91,9 @@ def _draw_holds(signoff: SignOffView) -> None:
     if signoff.state != "held":
         return
     output.out.print(f"[red]held in {escape(signoff.source or '')}:[/]")
-    for reason, clear in signoff.holds:
-        output.out.print(f"  - {escape(reason)}  [dim](clear: {escape(clear)})[/]", soft_wrap=True)
+    for reason, clear in signoff.holds:  # a long one wrapped and cut: --json has it whole
+        output.labelled("  - ", reason, stderr=False)
+        output.labelled("    [dim]clear:[/] ", clear, stderr=False)
 
 
 def _draw_parity(view: PipelineView) -> None:

@@ -21,6 +21,7 @@ from stageline.identity import current_credentials
 from stageline.state import DeploymentRecord
 from stageline.usecases import verification
 from stageline.usecases.pipeline import Session
+from stageline.usecases.views import release_json, release_of
 from stageline.values import label
 
 EnvArgument = Annotated[str, typer.Argument(help="An environment name from the pipeline file.")]
@@ -49,12 +50,12 @@ def verify(
             return
         if result is None:
             output.out.print(f"    [dim]{output.safe(name)}: running[/]")
-        else:
-            summary = output.safe(result.summary)
-            output.out.print(
-                f"    {output.safe(name)}: {_MARK[result.status]} in {result.duration:.1f}s: "
-                f"{summary}",
-                soft_wrap=True,
+        else:  # a long summary wrapped and cut: --json has it whole
+            output.labelled(
+                f"    {output.safe(name)}: {_MARK[result.status]} in {result.duration:.1f}s: ",
+                result.summary,
+                stderr=False,
+                max_lines=3 * output.MAX_LINES,  # the store and --json: whole
             )
 
     with Session.open(directory) as session:
@@ -64,6 +65,7 @@ def verify(
         report = verification.verify(
             session, environment, gate=gate, progress=progress, digest=current.digest
         )
+        release = release_of(session, report.digest)
     results = report.results
     for name, text in [] if json else rehearsal_reports(report.runs):
         output.out.print(f"    {name} report:", markup=False)
@@ -72,14 +74,14 @@ def verify(
         junit.write_text(junit_xml(report.environment, report.digest, results), encoding="utf-8")
     if json:
         output.emit_json(
-            {"version": report.version, **results_json(report.environment, report.digest, results)}
+            {**release_json(release), **results_json(report.environment, report.digest, results)}
         )
     elif report.passed:
-        output.success(f"every gate passed for {report.version} ({label(report.digest)})")
+        output.success(f"every gate passed for {release.label} ({label(report.digest)})")
     else:
         failed = [name for name, run in report.runs.items() if run.status != "passed"]
         output.error_line(
-            f"{', '.join(failed)} did not pass for {report.version} in {report.environment}",
+            f"{', '.join(failed)} did not pass for {release.label} in {report.environment}",
             "the release stays held here until they pass for this digest",
         )
     return 0 if report.passed else 1

@@ -94,16 +94,58 @@ class Service(Strict):
     (``docs/processes.md``).
     """
 
-    name: Annotated[str, Field(pattern=NAME_RE)]
-    start: Annotated[str, Field(min_length=1)]
-    health: str = "/healthz"
-    release: str | None = None
-    bundle: list[str] = Field(default_factory=list)
-    build: list[str] = Field(default_factory=list)
-    lock: str | None = None
+    name: Annotated[
+        str,
+        Field(
+            pattern=NAME_RE,
+            description="The service's name: lowercase letters, digits and dashes.",
+            examples=["shop"],
+        ),
+    ]
+    start: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="How to run one instance, from the release's folder with its "
+            "virtualenv's bin first on PATH; {port} is the port it must listen on.",
+            examples=["uvicorn shop.app:app --host 127.0.0.1 --port {port}"],
+        ),
+    ]
+    health: str = Field(
+        "/healthz",
+        description="The path GET on a new instance must answer 200 for it to count as "
+        "healthy (deploys wait for it; better a page that touches the database).",
+    )
+    release: str | None = Field(
+        None,
+        description="A command run once per deploy (not on a rollback), in the release's "
+        "folder with the environment's variables, before the new instance starts; a "
+        "failure stops the deploy and the previous release keeps serving.",
+        examples=["alembic upgrade head"],
+    )
+    bundle: list[str] = Field(
+        default_factory=list,
+        description="Files and folders of the repository (not of the package) the "
+        "artifact carries: migrations, config templates, the gates' test suites.",
+        examples=[["alembic.ini", "migrations/", "tests/"]],
+    )
+    build: list[str] = Field(
+        default_factory=list,
+        description="Commands run at build time in the exported tree, in order (the "
+        "files they write ride in the artifact).",
+        examples=[["python manage.py collectstatic --noinput"]],
+    )
+    lock: str | None = Field(
+        None,
+        description="The lock file that pins the dependencies; default: the first of "
+        "uv.lock, poetry.lock, requirements.lock, requirements.txt found.",
+        examples=["requirements/prod.txt"],
+    )
     #: size caps of the artifact built from it (``artifacts/collect.py``), in megabytes
     max_file_mb: Annotated[StrictInt, Field(ge=1)] = 1024
-    max_artifact_mb: Annotated[StrictInt, Field(ge=1)] = 4096
+    max_artifact_mb: Annotated[StrictInt, Field(ge=1)] = Field(
+        4096, description="The artifact's total size cap, in megabytes."
+    )
     #: the service's own tests and their dependencies (the artifact's test layer)
     tests: ServiceTests | None = None
     #: the folder of the repository the service lives in (its lock may be above it)
@@ -204,8 +246,20 @@ class Target(Strict):
     """Where the environment runs: a kind declared in the ``stageline.targets`` entry-point
     group (``local``, built in, or a plug-in's), and the service's public port."""
 
-    kind: str = "local"
-    port: Annotated[StrictInt, Field(ge=1, le=65535)]
+    kind: str = Field(
+        "local",
+        description="Where the environment runs: `local` (this host, run by the host "
+        "agent) or a kind a plug-in declares.",
+    )
+    port: Annotated[
+        StrictInt,
+        Field(
+            ge=1,
+            le=65535,
+            description="The service's public port on the host (the proxy's, for blue-green).",
+            examples=[8601],
+        ),
+    ]
 
     @field_validator("kind")
     @classmethod
@@ -219,11 +273,28 @@ class Target(Strict):
 class Postgres(Strict):
     """A PostgreSQL server of the environment's own (or an external one by URL)."""
 
-    version: Annotated[StrictInt, Field(ge=10, le=30)] = 16
-    provider: Literal["embedded", "system", "external"] = "embedded"
-    url: str | None = None
-    database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] | None = None
-    extensions: list[str] = Field(default_factory=list)
+    version: Annotated[StrictInt, Field(ge=10, le=30)] = Field(
+        16, description="The PostgreSQL major version (parity compares it)."
+    )
+    provider: Literal["embedded", "system", "external"] = Field(
+        "embedded",
+        description='"embedded": a private server from the pgserver wheel; "system": '
+        'the PostgreSQL binaries on PATH (every contrib extension); "external": a '
+        "server you run, by url.",
+    )
+    url: str | None = Field(
+        None,
+        description='The server of provider "external": postgresql://user:password@host:port/db.',
+        examples=["postgresql://shop@db.internal:5432/shop"],
+    )
+    database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] | None = Field(
+        None, description="The database's name; default: the service's, per environment."
+    )
+    extensions: list[str] = Field(
+        default_factory=list,
+        description="Extensions created in the database before the release runs.",
+        examples=[["pg_trgm"]],
+    )
 
     @model_validator(mode="after")
     def _url_iff_external(self) -> Postgres:
@@ -255,8 +326,14 @@ class Redis(Strict):
 
 
 class Services(Strict):
-    postgres: Postgres | None = None
-    redis: Redis | None = None
+    """The environment's backing services."""
+
+    postgres: Postgres | None = Field(
+        None, description="A PostgreSQL database for the service (DATABASE_URL, ${postgres.*})."
+    )
+    redis: Redis | None = Field(
+        None, description="A Redis server for the service (REDIS_URL, ${redis.*})."
+    )
 
 
 def _check_glob(pattern: str) -> str:
@@ -281,7 +358,15 @@ class Gate(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    kind: Annotated[str, Field(min_length=1)]
+    kind: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="The gate's kind: a built-in (http, pytest, migrations, command, "
+            "approval, soak, parity, pii-scan, side-effects) or a plug-in's.",
+            examples=["http"],
+        ),
+    ]
     #: seconds before a hanging gate is stopped and recorded as an error
     timeout: Annotated[StrictInt, Field(ge=1, le=86400)] = 300
 
@@ -293,9 +378,18 @@ class Gate(BaseModel):
 class Freeze(Strict):
     """A window in which nothing is promoted into the environment (overridable, audited)."""
 
-    start: datetime
-    end: datetime
-    reason: Annotated[str, Field(min_length=1, max_length=REASON_LIMIT)]
+    start: datetime = Field(
+        description="When the window opens, with a time zone.",
+        examples=["2026-12-24T00:00:00Z"],
+    )
+    end: datetime = Field(
+        description="When it closes (after start), with a time zone.",
+        examples=["2026-12-27T00:00:00Z"],
+    )
+    reason: Annotated[str, Field(min_length=1, max_length=REASON_LIMIT)] = Field(
+        description="Why nothing enters now (shown in every hold).",
+        examples=["year-end freeze"],
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Freeze:
@@ -317,7 +411,10 @@ class ParityAllow(Strict):
     #: the row's key inside the layer (e.g. ``version``, a package or variable name);
     #: omitted: every difference in the layer
     key: str | None = None
-    reason: Annotated[str, Field(min_length=1, max_length=REASON_LIMIT)]
+    reason: Annotated[str, Field(min_length=1, max_length=REASON_LIMIT)] = Field(
+        description="Why the difference is accepted (shown in the parity report).",
+        examples=["staging runs on a smaller host"],
+    )
 
 
 class Parity(Strict):
@@ -337,26 +434,72 @@ class Access(Strict):
     ``stageline.decisions.access``). Approvals follow the approval gate's ``reviewers``.
     """
 
-    deploy: list[str] | None = None
-    promote: list[str] | None = None
-    override_freeze: list[str] | None = None
-    force: list[str] | None = None
+    deploy: list[str] | None = Field(
+        None,
+        description="Who may deploy a ref here, roll it back, bring it up after `down` "
+        "or `run` a command in it; unwritten: follows promote.",
+        examples=[["ops@shop.example"]],
+    )
+    promote: list[str] | None = Field(
+        None,
+        description="Who may promote a release into this environment.",
+        examples=[["group:leads"]],
+    )
+    override_freeze: list[str] | None = Field(
+        None, description="Who may enter during a freeze window (--override-freeze)."
+    )
+    force: list[str] | None = Field(
+        None,
+        description="Who may break glass (--force: enter without the sign-off); "
+        "unwritten: follows override_freeze.",
+    )
 
 
 class Environment(Strict):
     """One environment after ``[defaults]`` have been merged in."""
 
     name: Annotated[str, Field(pattern=NAME_RE)]
-    tier: Tier
-    url: str
-    target: Target
-    vars: dict[str, str] = Field(default_factory=dict)
-    secrets: list[str] = Field(default_factory=list)
-    services: Services = Field(default_factory=Services)
-    accept: list[str] = Field(default_factory=lambda: ["*"])
-    promotion: Literal["auto", "manual"] = "manual"
-    extends: str | None = None
-    retain: Annotated[StrictInt, Field(ge=1, le=100)] = 5
+    tier: Tier = Field(
+        description="What the environment is for (dev, test, stage and prod are read "
+        "as the four tiers); the production tier is what sign-off guards."
+    )
+    url: str = Field(
+        description="Where people and gates reach the service (http:// or https://).",
+        examples=["http://127.0.0.1:8601"],
+    )
+    target: Target = Field(description="Where the environment runs, and its port.")
+    vars: dict[str, str] = Field(
+        default_factory=dict,
+        description="Variables the service gets, beside APP_ENV, DATABASE_URL, PORT and "
+        "the STAGELINE_* ones; values may use ${env.*} and ${postgres.*}.",
+        examples=[{"LOG_LEVEL": "info", "POSTGRES_SERVER": "${postgres.host}"}],
+    )
+    secrets: list[str] = Field(
+        default_factory=list,
+        description="Names of variables whose values are secrets, stored encrypted "
+        "(`stageline secrets set`) and given only to this environment's service.",
+        examples=[["PAYMENT_API_KEY"]],
+    )
+    services: Services = Field(
+        default_factory=Services, description="The environment's backing services."
+    )
+    accept: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Globs of the tags this environment accepts.",
+        examples=[["v*"]],
+    )
+    promotion: Literal["auto", "manual"] = Field(
+        "manual",
+        description='"auto": `ship` promotes into it by itself; "manual": `promote` does.',
+    )
+    extends: str | None = Field(
+        None,
+        description="Another environment whose keys this one starts from.",
+        examples=["staging"],
+    )
+    retain: Annotated[StrictInt, Field(ge=1, le=100)] = Field(
+        5, description="How many release folders are kept on the host for rollbacks."
+    )
     #: seconds a new release has to pass its health check before the deploy fails
     health_timeout: Annotated[StrictInt, Field(ge=1, le=3600)] = 60
     #: how a new release replaces the old: "blue-green" (started beside it behind the
@@ -372,7 +515,9 @@ class Environment(Strict):
     #: during the watch: seconds one health check may take, and how many must fail in a
     #: row before the release counts as unhealthy (one slow answer is not a failure)
     watch_check_timeout: Annotated[StrictInt, Field(ge=1, le=600)] = 5
-    watch_failures: Annotated[StrictInt, Field(ge=1, le=100)] = 3
+    watch_failures: Annotated[StrictInt, Field(ge=1, le=100)] = Field(
+        3, description="During the watch: failed health checks in a row that count as unhealthy."
+    )
     #: gates that must pass here, for the digest running here, before it may leave
     gates: dict[str, Gate] = Field(default_factory=dict)
     #: hours a gate result or an approval stays valid (the staging time gap, enforced)
@@ -472,7 +617,11 @@ class Environment(Strict):
 class People(Strict):
     """Named groups of people (by email), referenced as ``group:NAME`` in approval rules."""
 
-    groups: dict[str, list[str]] = Field(default_factory=dict)
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Group name -> emails; written group:NAME in access rules and reviewers.",
+        examples=[{"qa": ["ana@shop.example", "ben@shop.example"]}],
+    )
 
 
 class Dashboard(Strict):
@@ -495,9 +644,22 @@ class AccessPolicy(Strict):
     ``admins`` may mint a token for someone else, with a signature.
     """
 
-    mode: Literal["signed", "single-person"] = "signed"
-    allowed_signers: str | None = None
-    admins: list[str] = Field(default_factory=list)
+    mode: Literal["signed", "single-person"] = Field(
+        "signed",
+        description='"signed": privileged actions need a personal token or an SSH '
+        'signature; "single-person": STAGELINE_USER is taken at its word.',
+    )
+    allowed_signers: str | None = Field(
+        None,
+        description="A file in git's allowed-signers format (email, then the SSH public "
+        "key), relative to the pipeline file.",
+        examples=["allowed_signers"],
+    )
+    admins: list[str] = Field(
+        default_factory=list,
+        description="People who may mint a personal token for someone else, with a signature.",
+        examples=[["olga@shop.example"]],
+    )
 
 
 class Pipeline(Strict):

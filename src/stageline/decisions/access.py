@@ -4,7 +4,8 @@ The rules are written per environment in the pipeline file::
 
     [environments.production.access]
     promote = ["group:leads"]              # who may promote INTO production
-    deploy = ["ops@shop.example"]          # who may deploy a ref there, or roll it back
+    deploy = ["ops@shop.example"]          # who may deploy a ref there, roll it back,
+                                           # bring it up after `down`, or `run` in it
     override_freeze = ["group:leads"]      # who may promote during a freeze window
     force = ["ops@shop.example"]           # who may break glass: enter without sign-off
 
@@ -26,14 +27,19 @@ from typing import Literal
 
 from stageline.errors import Refused
 
-Action = Literal["deploy", "promote", "rollback", "override_freeze", "force"]
-ACTIONS: tuple[Action, ...] = ("deploy", "promote", "rollback", "override_freeze", "force")
+Action = Literal["deploy", "promote", "rollback", "up", "run", "override_freeze", "force"]
+ACTIONS: tuple[Action, ...] = (
+    "deploy", "promote", "rollback", "up", "run", "override_freeze", "force",
+)  # fmt: skip
 
-#: which written rule governs an action (rollback is a deploy of an older release)
+#: which written rule governs an action (rollback is a deploy of an older release, ``up``
+#: starts the release deployed there again, ``run`` runs a command with its variables)
 RULE_OF: dict[Action, str] = {
     "deploy": "deploy",
     "promote": "promote",
     "rollback": "deploy",
+    "up": "deploy",
+    "run": "deploy",
     "override_freeze": "override_freeze",
     "force": "force",
 }

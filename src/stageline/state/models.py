@@ -149,6 +149,12 @@ class ArtifactRecord:
     size_bytes: int
     path: str
 
+    @property
+    def name(self) -> str:
+        """What people call this release everywhere (CLI, JSON, ``--to``): the tag it was
+        built from, else its package version (a version may name several builds)."""
+        return self.tag or self.version
+
     @classmethod
     def from_row(cls, row: Artifact) -> ArtifactRecord:
         return cls(

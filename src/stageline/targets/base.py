@@ -37,6 +37,9 @@ acts and reports:
    and health checks use it, never a port of their own); ``health(path, timeout=)``
    says ``down`` (nothing runs), ``healthy`` (``path`` answers 200) or ``unhealthy``.
    ``run_probe(prepared, argv)`` runs a read-only command in the release's context.
+7. ``run_interactive(prepared, argv, variables)``: a person's one-off command
+   (``stageline run``) in the release's context with the service's variables, attached
+   to the caller's terminal; returns its exit code.
 
 Nothing outside a target talks to a port, a process or a release folder of an
 environment. ``FakeTarget`` in ``targets/fake.py`` follows the same contract in memory,
@@ -201,4 +204,16 @@ class Target(Protocol):
         """Run ``argv`` (``argv[0]`` found in the release's ``bin`` first) in the release's
         context without the service's variables; ``output_tail`` is the whole stdout.
         Used by ``parity`` to ask the running environment for its facts."""
+        ...
+
+    def run_interactive(
+        self, prepared: Prepared, argv: Sequence[str], variables: Mapping[str, str]
+    ) -> int:
+        """Run ``argv`` as the service would run (``argv[0]`` found in the release's
+        ``bin`` first, its working folder, ``variables``: secrets included) with this
+        process's stdin, stdout and stderr, so a terminal stays a terminal; return its
+        exit code (128 + N when signal N killed it). Output is neither captured nor masked:
+        the person who ran it sees what it prints. A Ctrl-C reaches the command, which
+        decides; the caller waits for it to end. An ``argv[0]`` that cannot be run raises
+        :class:`~stageline.errors.UsageError`."""
         ...

@@ -33,7 +33,9 @@ What a :class:`Script` sets (one field per outcome; the default is a healthy sta
 - ``switch_back``: whether putting the previous release back succeeds;
 - ``health``: what ``health()`` answers while something runs (``healthy``/``unhealthy``);
 - ``backing``: the ``PostgresFacts`` ``backing()`` returns (None: no backing service);
-  ``redis``: the ``RedisFacts`` ``redis()`` returns.
+  ``redis``: the ``RedisFacts`` ``redis()`` returns;
+- ``command_exit``: the exit code a one-off command returns (``run_interactive``; the
+  variables it was given are kept in ``FakeTarget.command_variables``).
 
 Every method appends a :class:`Call` (its name and its main arguments) to ``calls``.
 """
@@ -76,6 +78,7 @@ class Script:
     backing: PostgresFacts | None = None
     redis: RedisFacts | None = None
     slow_seconds: float = 30.0
+    command_exit: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,8 @@ class FakeTarget:
     clock: float = 0.0
     #: records a watch-window rollback in the store (the agent's part); set by the test
     on_rolled_back: RolledBack | None = None
+    #: the variables the last one-off command (``run_interactive``) was given
+    command_variables: dict[str, str] = field(default_factory=dict)
     _watched: WatchOutcome | None = None
     _previous: str | None = None
     _deployment: DeploymentId | None = None
@@ -163,6 +168,13 @@ class FakeTarget:
     ) -> CommandResult:
         self.calls.append(Call("run_probe", tuple(argv)))
         return CommandResult(" ".join(argv), 0, "", 0.0)
+
+    def run_interactive(
+        self, prepared: Prepared, argv: Sequence[str], variables: Mapping[str, str]
+    ) -> int:
+        self.calls.append(Call("run_interactive", tuple(argv)))
+        self.command_variables = dict(variables)
+        return self.outcomes.command_exit
 
     def start(
         self,

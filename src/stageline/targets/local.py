@@ -37,7 +37,7 @@ from stageline.artifacts import install
 from stageline.artifacts.runner import run as run_build_step
 from stageline.config.model import WEB, Environment
 from stageline.config.resolve import PostgresFacts, RedisFacts
-from stageline.errors import AgentError, DeployFailed, ReleaseFolderChanged
+from stageline.errors import AgentError, DeployFailed, ReleaseFolderChanged, UsageError
 from stageline.host import persist, release_folder
 from stageline.host.disk import reported
 from stageline.host.outbox import outbox_path
@@ -465,6 +465,30 @@ class LocalTarget:
         except (OSError, subprocess.TimeoutExpired) as exc:
             code, output = 127, str(exc)
         return CommandResult(shlex.join(line), code, output, time.monotonic() - started)
+
+    def run_interactive(
+        self, prepared: Prepared, argv: Sequence[str], variables: Mapping[str, str]
+    ) -> int:
+        """A person's command in the release's context, on their terminal (see base.py)."""
+        line = list(argv)
+        if (prepared.bin_dir / line[0]).is_file():
+            line[0] = str(prepared.bin_dir / line[0])
+        try:
+            child = subprocess.Popen(
+                line, cwd=prepared.workdir, env=self._process_env(prepared, variables)
+            )
+        except OSError as exc:
+            raise UsageError(
+                f"cannot run {argv[0]!r} in {self.env.name}: {exc.strerror or exc}",
+                hint=f"commands are looked up in the release's {prepared.bin_dir} first, "
+                "then on PATH",
+            ) from None
+        while True:
+            try:
+                code = child.wait()
+            except KeyboardInterrupt:  # the terminal's Ctrl-C reached the command too
+                continue
+            return 128 - code if code < 0 else code
 
 
 def provide_runtime(root: Path) -> None:

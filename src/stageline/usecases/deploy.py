@@ -27,14 +27,21 @@ from dataclasses import dataclass, field, replace
 from stageline.agent.record import settle
 from stageline.artifacts import deps, section
 from stageline.config.model import Environment, Pipeline
-from stageline.config.resolve import ReleaseFacts, service_environment
+from stageline.config.resolve import PostgresFacts, ReleaseFacts, service_environment
 from stageline.decisions.policy import Decision
 from stageline.decisions.schema_check import SchemaDecision
 from stageline.errors import DeployFailed, GitError, StagelineError, UsageError
 from stageline.identity import Credentials, current_actor
 from stageline.state import ArtifactRecord, DeploymentKind, DeploymentRecord
 from stageline.state.locks import environment_lock
-from stageline.targets.base import CommandResult, DeploymentId, Release, ServiceStatus
+from stageline.targets.base import (
+    CommandResult,
+    DeploymentId,
+    Prepared,
+    Release,
+    ServiceStatus,
+    Target,
+)
 from stageline.usecases import schema_state
 from stageline.usecases.after_deploy import AfterDeploy, check_after_switch, kept_serving
 from stageline.usecases.entry import Entry, break_glass_data, decide_entry, enforce
@@ -44,6 +51,8 @@ from stageline.usecases.pipeline import (
     build,
     current_source,
     find_artifact,
+    named,
+    one_build,
     refuse_moved_tag,
 )
 from stageline.usecases.secrets import secrets_for
@@ -147,7 +156,7 @@ def plan(
     if manifest.service.release and kind != "rollback":
         steps.append(f"run the release command: {manifest.service.release}")
     steps.append(
-        f"start {manifest.service.name} {artifact.version} and wait for "
+        f"start {manifest.service.name} {artifact.name} and wait for "
         f"{env.url}{manifest.service.health}"
     )
     current = session.store.current_deployment(env.name)
@@ -234,11 +243,11 @@ def _execute(
     if done.status == "rolled_back":
         raise DeployFailed(
             env.name,
-            f"{the_plan.artifact.version} was rolled back in {env.name}: {done.detail}; "
+            f"{the_plan.artifact.name} was rolled back in {env.name}: {done.detail}; "
             "the previous release serves again",
             hint=f"see `stageline logs {env.name}` and `stageline history {env.name}`",
         )
-    kept_serving(env, the_plan.artifact.version, checked)
+    kept_serving(env, the_plan.artifact.name, checked)
     return Deployed(
         the_plan, done, status, result, watched, after_deploy=checked, watch_detail=watch_detail
     )
@@ -248,7 +257,7 @@ def _check_signoff(session: Session, the_plan: Plan) -> None:
     """Enforce the plan's entry decision: record and raise a hold; audit an override."""
     if the_plan.entry is None:
         raise UsageError(f"the plan for {the_plan.environment} carries no entry decision")
-    enforce(session, the_plan.entry, kind=the_plan.kind, version=the_plan.artifact.version)
+    enforce(session, the_plan.entry, kind=the_plan.kind, version=the_plan.artifact.name)
 
 
 def _stages(
@@ -260,28 +269,9 @@ def _stages(
     ref: DeploymentId,
 ) -> tuple[ServiceStatus, CommandResult | None, AfterDeploy | None]:
     digest = the_plan.artifact.digest
-    report(f"verifying every file of {label(digest)}")
-    session.artifacts.verify(digest)
-    _, manifest = session.artifacts.load(digest)
-    target = session.target(env, manifest.service.name)
-    release = Release(env.name, digest, manifest, session.artifacts.path_for(digest))
-    report("preparing the release (offline virtualenv from the wheelhouse)")
-    prepared = target.prepare(release)
-    if env.postgres is not None:
-        report(f"starting {env.name}'s PostgreSQL")
-    postgres = target.backing()
-    redis = None
-    if env.redis is not None:
-        report(f"starting {env.name}'s Redis")
-        redis = target.redis()
-    variables = service_environment(
-        env,
-        ReleaseFacts(manifest.service.version, digest),
-        port=env.target.port,
-        postgres=postgres,
-        secrets=secrets_for(env, session),
-        redis=redis,
-    )
+    target, prepared = materialize(session, env, digest, report)
+    manifest = prepared.release.manifest
+    postgres, variables = release_variables(session, env, target, prepared, report)
     result = None
     command = manifest.service.release
     if command and the_plan.kind != "rollback":
@@ -312,6 +302,44 @@ def _stages(
     keep = {digest} | ({the_plan.previous.digest} if the_plan.previous else set())
     target.prune(keep)
     return status, result, checked
+
+
+def materialize(
+    session: Session, env: Environment, digest: str, report: Progress
+) -> tuple[Target, Prepared]:
+    """``env``'s target and the release ``digest`` prepared there, every file of the
+    artifact verified first (a deploy, ``up`` and ``run`` all start from here)."""
+    report(f"verifying every file of {label(digest)}")
+    session.artifacts.verify(digest)
+    _, manifest = session.artifacts.load(digest)
+    target = session.target(env, manifest.service.name)
+    release = Release(env.name, digest, manifest, session.artifacts.path_for(digest))
+    report("preparing the release (offline virtualenv from the wheelhouse)")
+    return target, target.prepare(release)
+
+
+def release_variables(
+    session: Session, env: Environment, target: Target, prepared: Prepared, report: Progress
+) -> tuple[PostgresFacts | None, dict[str, str]]:
+    """``env``'s backing services (started if needed) and every variable its service gets
+    to run ``prepared``: its secrets included. The one resolution of what a release runs
+    with: the service, its release command, ``up`` and a one-off ``run`` all get this."""
+    if env.postgres is not None:
+        report(f"starting {env.name}'s PostgreSQL")
+    postgres = target.backing()
+    redis = None
+    if env.redis is not None:
+        report(f"starting {env.name}'s Redis")
+        redis = target.redis()
+    variables = service_environment(
+        env,
+        ReleaseFacts(prepared.release.manifest.service.version, prepared.release.digest),
+        port=env.target.port,
+        postgres=postgres,
+        secrets=secrets_for(env, session),
+        redis=redis,
+    )
+    return postgres, variables
 
 
 # -- the use cases ---------------------------------------------------------------------------
@@ -496,6 +524,7 @@ def plan_rollback(
     audited). Unless ``dry_run``, the caller's right to roll back is checked first."""
     pipe = session.pipeline()
     env = pipe.environment(environment)
+    artifact_of = session.store.get_artifact
     if not dry_run:
         require(session, "rollback", env.name, pipe=pipe)
     current = session.store.current_deployment(env.name)
@@ -503,10 +532,13 @@ def plan_rollback(
         d for d in session.store.deployments(env.name, limit=1000) if d.status == "succeeded"
     ]
     candidates = [d for d in history if current is None or d.digest != current.digest]
-    if to is not None:
-        wanted = find_artifact(session, to)
-        candidates = [d for d in history if d.digest == wanted.digest]
+    if to is not None:  # among what ran here: a tag rebuilt since names one build here
+        ran = [a for d in dict.fromkeys(h.digest for h in history) if (a := artifact_of(d))]
+        wanted = named(to, ran)
+        one_build(to, wanted, hint=f"name it by its digest: `stageline history {env.name}`")
+        candidates = [d for d in history if wanted and d.digest == wanted[0].digest]
         if not candidates:
+            find_artifact(session, to)  # ArtifactNotFound when nothing has that name
             raise UsageError(
                 f"{to} never ran in {env.name}", hint=f"`stageline history {env.name}`"
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,21 +162,41 @@ def current_source(session: Session, ref: str) -> source.SourceRef | None:
 
 
 def find_artifact(session: Session, ref: str) -> ArtifactRecord:
-    """An artifact by digest or digest prefix (``sha256:ab12`` or ``ab12``), by tag, or by
-    version (``1.6.0``); for a tag or version the newest build wins."""
+    """An artifact by digest or digest prefix (``sha256:ab12`` or ``ab12``), by tag
+    (``v1.6.0``; a tag names one commit, so the newest build of it wins), or by package
+    version (``1.6.0``) when exactly one build has it: a version that names several
+    builds (two tags of one version) is refused, listing them (:func:`one_build`)."""
     if ref.startswith("sha256:") or _looks_hex(ref):
         prefix = ref if ref.startswith("sha256:") else f"sha256:{ref}"
         matches = session.store.find_artifacts(digest_prefix=prefix)
-        if len({m.digest for m in matches}) > 1:
-            shown = ", ".join(label(m.digest) for m in matches[:5])
-            raise UsageError(f"{ref!r} is ambiguous: {shown}", hint="give more digest characters")
+        one_build(ref, matches, hint="give more digest characters")
     else:
-        matches = session.store.find_artifacts(tag=ref) or [
-            a for a in session.store.list_artifacts() if a.version == ref
-        ]
+        matches = session.store.find_artifacts(tag=ref)
+        if not matches:
+            matches = [a for a in session.store.list_artifacts() if a.version == ref]
+            one_build(ref, matches, hint="name the release by its tag or digest")
     if not matches:
         raise ArtifactNotFound(ref)
     return matches[0]
+
+
+def named(ref: str, artifacts: Iterable[ArtifactRecord]) -> list[ArtifactRecord]:
+    """The ``artifacts`` ``ref`` names, as :func:`find_artifact` reads a name: a digest or
+    its prefix, else a tag, else a package version (pure)."""
+    if ref.startswith("sha256:") or _looks_hex(ref):
+        prefix = ref if ref.startswith("sha256:") else f"sha256:{ref}"
+        return [a for a in artifacts if a.digest.startswith(prefix)]
+    listed = list(artifacts)
+    return [a for a in listed if a.tag == ref] or [a for a in listed if a.version == ref]
+
+
+def one_build(ref: str, matches: list[ArtifactRecord], *, hint: str) -> None:
+    """UsageError listing every build (tag and digest) when ``matches`` holds more than one
+    digest: a name that means several releases is never resolved silently (pure)."""
+    builds = {m.digest: m for m in matches}
+    if len(builds) > 1:
+        shown = ", ".join(f"{m.name} ({label(m.digest)})" for m in list(builds.values())[:10])
+        raise UsageError(f"{ref!r} names {len(builds)} builds: {shown}", hint=hint)
 
 
 def show_artifact(session: Session, ref: str) -> tuple[ArtifactRecord, Manifest]:

@@ -7,11 +7,12 @@ from contextlib import ExitStack
 from stageline.config.model import Environment
 from stageline.config.resolve import ReleaseFacts, masked, service_environment
 from stageline.identity import current_actor
+from stageline.state import DeploymentRecord
 from stageline.state.locks import environment_lock
 from stageline.targets.base import Target
 from stageline.usecases.pipeline import Session, frozen_service
 from stageline.usecases.secrets import secrets_for
-from stageline.usecases.views import Observed, PipelineView, pipeline_view
+from stageline.usecases.views import Observed, PipelineView, Release, pipeline_view, release_of
 
 #: seconds the health path of one environment has to answer
 HEALTH_TIMEOUT = 2.0
@@ -54,6 +55,18 @@ def _health_path(session: Session, env: Environment) -> str:
     current = session.store.current_deployment(env.name)
     frozen = frozen_service(session, current.digest) if current else None
     return frozen.health if frozen else session.pipeline().service.health
+
+
+def history(
+    session: Session, environment: str | None = None, limit: int = 100
+) -> list[tuple[DeploymentRecord, Release]]:
+    """Deployments (of ``environment``, else every one), newest first, each with the
+    release it ran, named by its tag (``stageline history``)."""
+    if environment:
+        environment = session.pipeline().environment(environment).name
+    return [
+        (r, release_of(session, r.digest)) for r in session.store.deployments(environment, limit)
+    ]
 
 
 def environment_config(session: Session, environment: str) -> dict[str, str]:

@@ -66,6 +66,11 @@ class Release:
     version: str | None
     tag: str | None
 
+    @classmethod
+    def of(cls, artifact: ArtifactRecord) -> Release:
+        """A stored artifact as the views name it."""
+        return cls(artifact.digest, artifact.version, artifact.tag)
+
     @property
     def label(self) -> str | None:
         """What the screens show: the tag it was built from, else its version."""
@@ -306,9 +311,7 @@ def parity_of(session: Session) -> Parity:
 
 def release_of(session: Session, digest: str) -> Release:
     artifact = artifact_of(session, digest)
-    return Release(
-        digest, artifact.version if artifact else None, artifact.tag if artifact else None
-    )
+    return Release.of(artifact) if artifact else Release(digest, None, None)
 
 
 def artifact_of(session: Session, digest: str) -> ArtifactRecord | None:
@@ -323,7 +326,7 @@ def artifact_of(session: Session, digest: str) -> ArtifactRecord | None:
 
 
 def _build(artifact: ArtifactRecord, now: datetime) -> BuildView:
-    release = Release(artifact.digest, artifact.version, artifact.tag)
+    release = Release.of(artifact)
     return BuildView(
         release, artifact.commit, artifact.built_at, artifact.built_by, age(artifact.built_at, now)
     )
