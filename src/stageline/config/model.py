@@ -54,9 +54,13 @@ class ServiceTests(Strict):
     declared (exactly one of ``extra``, ``group``, ``requirements``). The build collects
     them into the artifact's test layer (``artifacts/testlayer.py``), with ``paths``."""
 
+    #: an extra of pyproject.toml's ``[project.optional-dependencies]`` (``"test"``)
     extra: str | None = None
+    #: a dependency group of pyproject.toml's ``[dependency-groups]`` (``"dev"``)
     group: str | None = None
+    #: a requirements file of the repository (``"requirements-dev.txt"``)
     requirements: str | None = None
+    #: the folders of tests the artifact carries for the ``pytest`` gate
     paths: list[str] = Field(default_factory=lambda: ["tests"], min_length=1)
 
     @model_validator(mode="after")
@@ -311,7 +315,10 @@ class Redis(Strict):
     """A Redis server of the environment's own (Debian's ``redis-server``: ``system``), or
     an external one by URL (``redis://`` or ``rediss://``)."""
 
+    #: ``system``: a redis-server of this environment's own, on its own port, with a
+    #: password; ``external``: the server at ``url``
     provider: Literal["system", "external"] = "system"
+    #: the external server (``redis://:PASSWORD@HOST:PORT/DB``; only with ``external``)
     url: str | None = None
 
     @model_validator(mode="after")
