@@ -71,7 +71,10 @@ def test_a_key_added_to_a_model_is_documented_by_being_added() -> None:
     [
         ("service.start", "service.start  (string (at least 1 long); default: required)"),
         ("environments.staging.gates.smoke.kind", "environments.*.gates.*.kind  (string"),
-        ("http.steps.expect_status", "http.steps.expect_status  (integer or array of integers; default: 200)"),
+        (
+            "http.steps.expect_status",
+            "http.steps.expect_status  (integer or array of integers; default: 200)",
+        ),
         ("defaults.vars", "environments.*.vars  (table of strings; default: {})"),
         ("[environments.production.services.postgres]", "environments.*.services.postgres  ("),
         ("environments.staging.gates.smoke.wait_for_health", "http.wait_for_health  (boolean"),
