@@ -121,7 +121,7 @@ def join(trace: Trace, logged: list[Statement] | None) -> Trace:
     locks += [span for _, span, _ in from_log if _missing(span, locks, pad)]
     locks.sort(key=lambda s: (s.start, s.relation, s.mode))
     spans = _logged_spans(statements, set(trace.created))
-    work = _work(trace, statements, spans, locks)
+    work = _work(trace, statements, spans, locks, logged is not None)
     rewrites = dict(trace.rewrites)
     for item in work:
         if item.kind == "rewrite":
@@ -137,7 +137,7 @@ def join(trace: Trace, logged: list[Statement] | None) -> Trace:
 
 def _work(
     trace: Trace, statements: list[Statement], spans: list[tuple[Effect, LockSpan, int]],
-    locks: list[LockSpan],
+    locks: list[LockSpan], logged: bool,
 ) -> list[TableWork]:  # fmt: skip
     measured = {t: "rewrite" for t in trace.rewrites}
     for table in trace.full_scans:
@@ -149,7 +149,7 @@ def _work(
         if not candidates and kind == "rewrite":  # a rewrite may be logged as a scan-type
             candidates = [(e, s, i) for e, s, i in spans if e.table == table and e.work != "none"]
         if not candidates:
-            work.append(_other_work(table, kind, trace, statements, spans, locks))
+            work.append(_other_work(table, kind, trace, statements, spans, locks, logged))
             continue
         count = trace.full_scans.get(table, 1) if kind == "scan" else 1
         def rank(c: tuple[Effect, LockSpan, int]) -> tuple[bool, float]:
@@ -158,9 +158,21 @@ def _work(
         ranked = sorted(candidates, key=rank)[: max(1, count)]
         for effect, span, index in sorted(ranked, key=lambda c: c[2]):
             start, end = statements[index].start, statements[index].end
-            mode = _strongest(table, start, end, effect.mode, spans, index, locks)
+            sampled = _sampled(locks, statements[index].text, logged)
+            mode = _strongest(table, start, end, effect.mode, spans, index, sampled)
             work.append(TableWork(table, effect.work, span.statement, start, end, mode))
     return work
+
+
+def _sampled(locks: list[LockSpan], statement: str, logged: bool) -> list[LockSpan]:
+    """The sampled spans that may say which lock ``statement`` ran under: all of them
+    without a log; with one, only those sampled while that very statement ran (the log
+    already says what the statements of its transaction took, and a sample's instant is
+    only known within the sampling query's own time)."""
+    sampled = [s for s in locks if s.source == "sampled"]
+    if not logged:
+        return sampled
+    return [s for s in sampled if clean(s.statement) == clean(statement)]
 
 
 def _strongest(
@@ -182,7 +194,7 @@ def _strongest(
 
 def _other_work(
     table: str, kind: str, trace: Trace, statements: list[Statement],
-    spans: list[tuple[Effect, LockSpan, int]], locks: list[LockSpan],
+    spans: list[tuple[Effect, LockSpan, int]], locks: list[LockSpan], logged: bool,
 ) -> TableWork:  # fmt: skip
     """Work on ``table`` no statement names it for (a foreign key's validation reads the
     referenced table too): charged to the longest statement that does work at all, with
@@ -192,7 +204,8 @@ def _other_work(
         return _sampled_work(table, kind, trace, locks)
     index = max(busy, key=lambda i: statements[i].end - statements[i].start)
     start, end = statements[index].start, statements[index].end
-    mode = _strongest(table, start, end, "", spans, index, locks)
+    sampled = _sampled(locks, statements[index].text, logged)
+    mode = _strongest(table, start, end, "", spans, index, sampled)
     return TableWork(table, kind, statements[index].text, start, end, mode)
 
 

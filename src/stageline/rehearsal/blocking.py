@@ -189,6 +189,14 @@ SAFE: list[tuple[str, str, str, str]] = [
         "AddField(null=True), a RunPython backfill in batches, then AlterField",
     ),
     (
+        r"^(UPDATE|DELETE)",
+        "commit the schema change first, then backfill in batches, each in its own "
+        "transaction (an ALTER's lock lasts until its transaction ends)",
+        "a separate migration running the batches in "
+        "`with op.get_context().autocommit_block():`",
+        "a separate migration with atomic = False whose RunPython updates in batches",
+    ),
+    (
         r"^TRUNCATE",
         "DELETE in batches (or swap in a new empty table by rename)",
         "a loop of op.execute(\"DELETE FROM ... WHERE id IN (SELECT id ... LIMIT 10000)\")",

@@ -270,7 +270,7 @@ def _locks(facts: RehearsalFacts, budgets: Budgets) -> list[Finding]:
         big = size >= budgets.size_threshold
         # held while the table is rewritten or read in full, the lock lasts as long as
         # the table is big; a metadata-only change holds it briefly (a warning)
-        heavy = span.relation in facts.trace.rewrites or span.relation in facts.trace.full_scans
+        heavy = _heavy(span.relation, facts)
         severity = "fail" if big and heavy and not allowed else "warn"
         if allowed:
             why = "allowed"
@@ -305,6 +305,15 @@ def _locks(facts: RehearsalFacts, budgets: Budgets) -> list[Finding]:
             table=old,
         ))  # fmt: skip
     return findings
+
+
+def _heavy(table: str, facts: RehearsalFacts) -> bool:
+    """Whether ``table`` was rewritten or read in full under ``AccessExclusiveLock``: per
+    statement where the work is charged to statements, else anywhere in the migration."""
+    trace = facts.trace
+    if trace.work:
+        return any(w.table == table and w.mode == "AccessExclusiveLock" for w in trace.work)
+    return table in trace.rewrites or table in trace.full_scans
 
 
 def _held(span: LockSpan) -> str:

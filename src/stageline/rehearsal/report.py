@@ -72,9 +72,9 @@ def text(facts: RehearsalFacts, verdict: Verdict) -> str:
         )
     if not any(s.measured_ms > 0 for s in verdict.stalls):
         lines.append(f"  no probe was stalled ({len(facts.stalls)} tables probed)")
-    for stall in facts.stalls:
-        if stall.note:
-            lines.append(f"  probes of {stall.table} stopped: {stall.note}")
+    for probed in facts.stalls:
+        if probed.note:
+            lines.append(f"  probes of {probed.table} stopped: {probed.note}")
     noise = sum(s.unexplained_ms for s in verdict.stalls)
     if noise > 0:
         lines.append(
