@@ -9,11 +9,13 @@ defaults, and with its hygiene rules left out (``lock_timeout`` / ``statement_ti
 who flagged what, then for each: dangerous changes caught, safe ones passed, false
 alarms. "neutral" cases (renames, drops: judged by other rules) are listed apart.
 
-Run: ``.venv/bin/python bench/rehearsal_corpus.py``.
+Run: ``.venv/bin/python bench/rehearsal_corpus.py`` (``--quick``: four cases; without
+squawk installed, its columns say so).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -26,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 import psycopg  # noqa: E402
+from _quick import parse  # noqa: E402
 
 from stageline.gates.migrations import MigrationsOptions  # noqa: E402
 from stageline.rehearsal.judge import judge  # noqa: E402
@@ -42,9 +45,18 @@ HYGIENE = [
 ]  # fmt: skip
 
 
+QUICK = [
+    "add_foreign_key",
+    "add_foreign_key_not_valid",
+    "create_index",
+    "create_index_concurrently",
+]
+SQUAWK = Path(sys.executable).parent / "squawk"
+
+
 def squawk(path: Path, exclude: list[str]) -> list[str]:
     """The rules squawk reports for ``path`` (empty: it passes)."""
-    program = Path(sys.executable).parent / "squawk"
+    program = SQUAWK
     argv = [str(program), "--reporter", "json", "--pg-version", "16", str(path)]
     if exclude:
         argv.append("--exclude=" + ",".join(exclude))
@@ -68,7 +80,7 @@ def rehearsed(server: PostgresServer, source: str, case: str, truth: dict[str, o
 
 
 def score(rows: list[tuple[str, str, bool]]) -> str:
-    """"caught x/n dangerous, passed y/m safe, z false alarms" for (case, kind, flagged)."""
+    """ "caught x/n dangerous, passed y/m safe, z false alarms" for (case, kind, flagged)."""
     dangerous = [flagged for _, kind, flagged in rows if kind == "dangerous"]
     safe = [flagged for _, kind, flagged in rows if kind == "safe"]
     return (
@@ -78,7 +90,14 @@ def score(rows: list[tuple[str, str, bool]]) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=0, help="only this many cases (0: all)")
+    args = parse(parser, cases=len(QUICK))
     cases = sorted(p.name for p in CHANGES.iterdir() if (p / "truth.toml").is_file())
+    if args.cases:
+        cases = [c for c in cases if c in QUICK] if args.cases == len(QUICK) else cases
+        cases = cases[: args.cases]
+    has_squawk = SQUAWK.is_file()
     folder = Path(tempfile.mkdtemp(prefix="stageline-bench-corpus-"))
     server = PostgresServer(folder / "data", free_port(), find_binaries("embedded", None))
     server.init(durable=False)
@@ -96,8 +115,8 @@ def main() -> None:
             truth = tomllib.loads((CHANGES / case / "truth.toml").read_text(encoding="utf-8"))
             kind = str(truth["kind"])
             failed = not rehearsed(server, "source", case, truth)
-            every = squawk(CHANGES / case / "up.sql", [])
-            locks = squawk(CHANGES / case / "up.sql", HYGIENE)
+            every = squawk(CHANGES / case / "up.sql", []) if has_squawk else []
+            locks = squawk(CHANGES / case / "up.sql", HYGIENE) if has_squawk else []
             ours.append((case, kind, failed))
             plain.append((case, kind, bool(every)))
             lock_only.append((case, kind, bool(locks)))
@@ -109,8 +128,11 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     print()
     print(f"stageline (defaults):         {score(ours)}")
-    print(f"squawk (defaults):            {score(plain)}")
-    print(f"squawk (without hygiene):     {score(lock_only)}")
+    if has_squawk:
+        print(f"squawk (defaults):            {score(plain)}")
+        print(f"squawk (without hygiene):     {score(lock_only)}")
+    else:
+        print("squawk: not installed (.venv/bin/python -m pip install squawk-cli)")
     neutral = [c for c, kind, _ in ours if kind == "neutral"]
     print(f"neutral cases (renames, drops; judged by other rules): {', '.join(neutral)}")
 
