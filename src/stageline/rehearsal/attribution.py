@@ -152,6 +152,7 @@ def _work(
             work.append(_other_work(table, kind, trace, statements, spans, locks, logged))
             continue
         count = trace.full_scans.get(table, 1) if kind == "scan" else 1
+
         def rank(c: tuple[Effect, LockSpan, int]) -> tuple[bool, float]:
             return (not c[0].certain, statements[c[2]].start - statements[c[2]].end)
 

@@ -139,10 +139,10 @@ SAFE: list[tuple[str, str, str, str]] = [
         r"FOREIGN\s+KEY",
         "ADD the foreign key NOT VALID, then VALIDATE CONSTRAINT in a separate transaction "
         "(it takes only ShareUpdateExclusiveLock)",
-        "op.execute(\"ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID\"), then "
-        "in the next migration op.execute(\"ALTER TABLE ... VALIDATE CONSTRAINT ...\")",
-        "RunSQL(\"ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID\"), then "
-        "RunSQL(\"ALTER TABLE ... VALIDATE CONSTRAINT ...\") in a later migration (the field "
+        'op.execute("ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID"), then '
+        'in the next migration op.execute("ALTER TABLE ... VALIDATE CONSTRAINT ...")',
+        'RunSQL("ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID"), then '
+        'RunSQL("ALTER TABLE ... VALIDATE CONSTRAINT ...") in a later migration (the field '
         "with db_constraint=False meanwhile)",
     ),
     (
@@ -157,19 +157,18 @@ SAFE: list[tuple[str, str, str, str]] = [
     ),
     (
         r"\bCHECK\b",
-        "ADD the CHECK constraint NOT VALID, then VALIDATE CONSTRAINT in a separate "
-        "transaction",
-        "op.execute(\"ALTER TABLE ... ADD CONSTRAINT ... CHECK (...) NOT VALID\"), then "
-        "op.execute(\"ALTER TABLE ... VALIDATE CONSTRAINT ...\") in the next migration",
+        "ADD the CHECK constraint NOT VALID, then VALIDATE CONSTRAINT in a separate transaction",
+        'op.execute("ALTER TABLE ... ADD CONSTRAINT ... CHECK (...) NOT VALID"), then '
+        'op.execute("ALTER TABLE ... VALIDATE CONSTRAINT ...") in the next migration',
         "AddConstraintNotValid then ValidateConstraint (django.contrib.postgres.operations)",
     ),
     (
         r"\b(PRIMARY\s+KEY|UNIQUE)\b",
         "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... USING INDEX",
         "op.create_index(..., unique=True, postgresql_concurrently=True) in an autocommit "
-        "block, then op.execute(\"ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING INDEX ...\")",
-        "AddIndexConcurrently, then RunSQL(\"ALTER TABLE ... ADD CONSTRAINT ... USING "
-        "INDEX ...\") with state_operations=[AddConstraint(...)]",
+        'block, then op.execute("ALTER TABLE ... ADD CONSTRAINT ... UNIQUE USING INDEX ...")',
+        'AddIndexConcurrently, then RunSQL("ALTER TABLE ... ADD CONSTRAINT ... USING '
+        'INDEX ...") with state_operations=[AddConstraint(...)]',
     ),
     (
         r"\bTYPE\b",
@@ -192,14 +191,13 @@ SAFE: list[tuple[str, str, str, str]] = [
         r"^(UPDATE|DELETE)",
         "commit the schema change first, then backfill in batches, each in its own "
         "transaction (an ALTER's lock lasts until its transaction ends)",
-        "a separate migration running the batches in "
-        "`with op.get_context().autocommit_block():`",
+        "a separate migration running the batches in `with op.get_context().autocommit_block():`",
         "a separate migration with atomic = False whose RunPython updates in batches",
     ),
     (
         r"^TRUNCATE",
         "DELETE in batches (or swap in a new empty table by rename)",
-        "a loop of op.execute(\"DELETE FROM ... WHERE id IN (SELECT id ... LIMIT 10000)\")",
+        'a loop of op.execute("DELETE FROM ... WHERE id IN (SELECT id ... LIMIT 10000)")',
         "RunPython deleting in batches (atomic = False)",
     ),
     (

@@ -58,6 +58,7 @@ def tables(url: str) -> list[Table]:
 def fingerprints(
     url: str, listed: list[Table], *, full: set[str] | None = None,
     small: Literal["whole", "count"] = "whole", sample_over: int = SAMPLE_OVER, workers: int = 3,
+    legacy: bool = False,
 ) -> dict[str, TableData]:  # fmt: skip
     """Row counts and checksums of ``listed`` at ``url``: whole for the tables in ``full``
     (``None``: all); of the others, those over ``sample_over`` bytes sampled, the smaller
@@ -79,7 +80,7 @@ def fingerprints(
                 percent = None if whole or not big else SAMPLE_PERCENT
                 count = not whole and not big and small == "count"
                 found[name_] = table_data(
-                    conn, oid, schema, name, size, percent, count_only=count
+                    conn, oid, schema, name, size, percent, count_only=count, legacy=legacy
                 )
         return found
 

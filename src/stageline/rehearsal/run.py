@@ -131,7 +131,8 @@ def _baseline(
     listed = [t for t in checksums.tables(url) if key(t[1], t[2]) not in BOOKKEEPING]
     workers = 1 if plan.checksums == "full" else 3
     if whole:
-        data = checksums.fingerprints(url, listed, workers=workers)
+        legacy = plan.checksums == "full"
+        data = checksums.fingerprints(url, listed, workers=workers, legacy=legacy)
     else:
         data = checksums.fingerprints(url, listed, full=set(), small="count", workers=workers)
     counts = checksums.write_counts(url)  # also flushes our reads before the tracer's snapshot
@@ -272,7 +273,8 @@ def _round_trip(
     listed = [t for t in checksums.tables(url) if key(t[1], t[2]) in baseline]
     workers = 1 if run.plan.checksums == "full" else 3
     if run.whole:
-        return baseline, checksums.fingerprints(url, listed, workers=workers)
+        legacy = run.plan.checksums == "full"
+        return baseline, checksums.fingerprints(url, listed, workers=workers, legacy=legacy)
     trace = run.trace or Trace()
     moved = checksums.touched(trace) | checksums.written(counts, checksums.write_counts(url))
     moved = checksums.neighbours(url, moved) & set(baseline)
@@ -371,7 +373,8 @@ def _logged(
     logged = statement_log.parse(text, ours, tracer.mark_ms, run.upgrade_ms + 1000.0)
     if not logged.readable:
         run.notes.append(
-            server_log.error or "the statement log was not readable (log_line_prefix other "
+            server_log.error
+            or "the statement log was not readable (log_line_prefix other "
             "than the default '%m [%p] '?): locks shorter than a sample may be missed"
         )
         return None

@@ -151,4 +151,3 @@ def _alter(table: str, rest: str) -> list[Effect]:
     if upper.startswith(("SET (", "SET(", "RESET", "ATTACH PARTITION", "SET STATISTICS")):
         return [Effect(table, SUE)]
     return [Effect(table, AEL)]
-
