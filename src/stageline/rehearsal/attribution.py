@@ -43,28 +43,31 @@ def strength(mode: str) -> int:
     return _ORDER.index(mode) if mode in _ORDER else -1
 
 
-def transaction_ends(statements: list[Statement]) -> list[float]:
-    """For each statement, when its transaction ended: the end of the next ``COMMIT`` /
-    ``ROLLBACK`` inside ``BEGIN`` ... , its own end outside one (autocommit)."""
-    ends: list[float] = []
-    open_since: int | None = None
-    pending: list[int] = []
-    for i, statement in enumerate(statements):
+def transactions(statements: list[Statement]) -> list[int]:
+    """The transaction of each statement, numbered: ``BEGIN`` ... ``COMMIT`` /
+    ``ROLLBACK`` share one; a statement outside them is its own (autocommit). By the
+    order of the statements, not their times (the log's are rounded to milliseconds)."""
+    ids: list[int] = []
+    current = 0
+    inside = False
+    for statement in statements:
         word = clean(statement.text).upper()
-        ends.append(statement.end)
         if word.startswith(_OPEN):
-            open_since = i
-            pending = [i]
-        elif word.startswith(_CLOSE) and open_since is not None:
-            for j in [*pending, i]:
-                ends[j] = statement.end
-            open_since, pending = None, []
-        elif open_since is not None:
-            pending.append(i)
-    if open_since is not None and statements:  # never committed in the window: to its end
-        for j in pending:
-            ends[j] = max(s.end for s in statements)
-    return ends
+            current, inside = current + 1, True
+        elif not inside:
+            current += 1
+        ids.append(current)
+        if word.startswith(_CLOSE):
+            inside = False
+    return ids
+
+
+def transaction_ends(statements: list[Statement]) -> list[float]:
+    """For each statement, when its transaction ended: the end of its last statement
+    (the ``COMMIT``), or of the last statement seen when it never ended in the window."""
+    ids = transactions(statements)
+    last = {tx: statements[i].end for i, tx in enumerate(ids)}
+    return [last[tx] for tx in ids]
 
 
 def _running(statements: list[Statement], at: float, pad: float) -> str:
@@ -159,32 +162,43 @@ def _work(
         ranked = sorted(candidates, key=rank)[: max(1, count)]
         for effect, span, index in sorted(ranked, key=lambda c: c[2]):
             start, end = statements[index].start, statements[index].end
-            sampled = _sampled(locks, statements[index].text, logged)
-            mode = _strongest(table, start, end, effect.mode, spans, index, sampled)
+            sampled = _sampled(locks, statements[index] if logged else None)
+            mode = _strongest(table, start, end, effect.mode, statements, spans, index, sampled)
             work.append(TableWork(table, effect.work, span.statement, start, end, mode))
     return work
 
 
-def _sampled(locks: list[LockSpan], statement: str, logged: bool) -> list[LockSpan]:
+#: how late a sample's time may be after what it saw (the sampling query's own time, ms)
+SAMPLE_LAG = 2.0
+
+
+def _sampled(locks: list[LockSpan], statement: Statement | None) -> list[LockSpan]:
     """The sampled spans that may say which lock ``statement`` ran under: all of them
-    without a log; with one, only those sampled while that very statement ran (the log
-    already says what the statements of its transaction took, and a sample's instant is
-    only known within the sampling query's own time)."""
+    without a log (``statement`` None); with one, only those seen while that very
+    statement ran, by its text and by time (``pg_locks`` and ``pg_stat_activity`` are
+    read one after the other, so at a statement's edge a sample may pair the lock of
+    one statement with the text of the next; the log already says what the statements
+    of its transaction took)."""
     sampled = [s for s in locks if s.source == "sampled"]
-    if not logged:
+    if statement is None:
         return sampled
-    return [s for s in sampled if clean(s.statement) == clean(statement)]
+    return [
+        s for s in sampled
+        if clean(s.statement) == clean(statement.text)
+        and statement.start <= s.start and s.end <= statement.end + SAMPLE_LAG
+    ]  # fmt: skip
 
 
 def _strongest(
-    table: str, start: float, end: float, own: str,
+    table: str, start: float, end: float, own: str, statements: list[Statement],
     spans: list[tuple[Effect, LockSpan, int]], index: int, locks: list[LockSpan],
 ) -> str:  # fmt: skip
     """The strongest lock on ``table`` held while statement ``index`` ran: its own
     (``own``), those earlier statements of its transaction took, and the sampled spans
     overlapping it (as sampled: the real span contains the sampled one)."""
     modes = [own] if own else []
-    modes += [s.mode for e, s, i in spans if e.table == table and i < index and s.end >= end]
+    tx = transactions(statements)
+    modes += [s.mode for e, s, i in spans if e.table == table and i < index and tx[i] == tx[index]]
     modes += [
         s.mode for s in locks
         if s.relation == table and s.granted and s.source == "sampled"
@@ -205,8 +219,8 @@ def _other_work(
         return _sampled_work(table, kind, trace, locks)
     index = max(busy, key=lambda i: statements[i].end - statements[i].start)
     start, end = statements[index].start, statements[index].end
-    sampled = _sampled(locks, statements[index].text, logged)
-    mode = _strongest(table, start, end, "", spans, index, sampled)
+    sampled = _sampled(locks, statements[index] if logged else None)
+    mode = _strongest(table, start, end, "", statements, spans, index, sampled)
     return TableWork(table, kind, statements[index].text, start, end, mode)
 
 

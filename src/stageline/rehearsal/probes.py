@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from stageline.rehearsal.facts import ProbeStall
+from stageline.rehearsal.statement_log import quiet
 
 #: (start ms, end ms, ok)
 Sample = tuple[float, float, bool]
@@ -43,6 +44,7 @@ class _Probe(threading.Thread):
             url, autocommit=True, prepare_threshold=None, application_name="stageline-probe"
         )
         self.pid = self.conn.info.backend_pid
+        quiet(self.conn)
 
     def _now(self) -> float:
         return (time.monotonic() - self.t0) * 1000.0
@@ -169,6 +171,7 @@ class LongReader(threading.Thread):
             url, prepare_threshold=None, application_name="stageline-long-reader"
         )
         self.pid = self.conn.info.backend_pid
+        quiet(self.conn)
         self.ready = threading.Event()
 
     def run(self) -> None:

@@ -26,6 +26,7 @@ ALTER TABLE t ADD COLUMN ... DEFAULT/identity  AccessExclusiveLock      rewrite?
 ALTER TABLE t (anything else)                 AccessExclusiveLock      none
 TRUNCATE t / VACUUM FULL t / CLUSTER t        AccessExclusiveLock      rewrite
 DROP TABLE t                                  AccessExclusiveLock      none
+CREATE TABLE ... REFERENCES r                 ShareRowExclusiveLock    none (on r)
 UPDATE t / DELETE FROM t                      RowExclusiveLock         scan?
 LOCK TABLE t IN m MODE                        m                        none
 ============================================  =======================  ===========
@@ -69,6 +70,7 @@ _ALTER = re.compile(
     rf"^ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?{_NAME}\s*(.*)$", re.I | re.S
 )
 _REFERENCES = re.compile(rf"REFERENCES\s+{_NAME}", re.IGNORECASE)
+_CREATE_TABLE = re.compile(r"^CREATE\s+(?:UNLOGGED\s+)?TABLE\b", re.IGNORECASE)
 _LIST = re.compile(
     r"^(TRUNCATE|DROP\s+TABLE|VACUUM\s*\(?\s*FULL\)?|CLUSTER|LOCK)\s+(?:TABLE\s+)?"
     r"(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?(.*)$",
@@ -120,6 +122,8 @@ def effects(sql: str) -> list[Effect]:
             return [Effect(t, "".join(words) + "Lock") for t in tables]
         work: Work = "none" if verb == "DROP" else "rewrite"
         return [Effect(t, AEL, work) for t in tables]
+    if _CREATE_TABLE.match(text):  # a new table's foreign keys lock what they reference
+        return [Effect(table_name(r), SRE) for r in _REFERENCES.findall(text)]
     found = _DML.match(text)
     if found:
         return [Effect(table_name(found.group(2)), ROW_EXCLUSIVE, "scan", certain=False)]

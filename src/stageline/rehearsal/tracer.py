@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from stageline.rehearsal.facts import LockSpan, Statement, Trace
-from stageline.rehearsal.statement_log import MARK
+from stageline.rehearsal.statement_log import MARK, quiet
 
 APPLICATION = "stageline-migration"
 
@@ -118,6 +118,7 @@ class Tracer:
         self.before = catalog_snapshot(self._conn)
         self._conn.execute(f"SELECT '{MARK}'".encode())
         self.mark_ms = self._now()
+        quiet(self._conn)
         self._thread.start()
 
     def _now(self) -> float:
@@ -136,8 +137,11 @@ class Tracer:
             self.error = str(exc).strip()
 
     def _sample(self) -> None:
-        rows = self._conn.execute(_SAMPLE, (self.application,)).fetchall()
+        # a sample is timed when it is sent: what it sees is no older than that (its two
+        # views are read one after the other, so "when it returned" could pair the lock
+        # of one statement with the text of the next and date it inside the next)
         now = self._now()
+        rows = self._conn.execute(_SAMPLE, (self.application,)).fetchall()
         self._samples += 1
         seen: set[tuple[int, int, str, bool]] = set()
         for pid, query, state, relation, mode, granted in rows:
