@@ -63,6 +63,8 @@ def fingerprints(
     """Row counts and checksums of ``listed`` at ``url``: whole for the tables in ``full``
     (``None``: all); of the others, those over ``sample_over`` bytes sampled, the smaller
     ones whole or (``small = "count"``) counted only."""
+    if sum(t[3] for t in listed) < sample_over:  # small: another connection costs more
+        workers = 1
     buckets: list[list[Table]] = [[] for _ in range(max(1, min(workers, len(listed))))]
     loads = [0] * len(buckets)
     for table in sorted(listed, key=lambda t: -t[3]):
