@@ -52,16 +52,18 @@ def test_effects_of_a_statement(sql: str, expected: list[Effect]) -> None:
     assert effects(sql) == expected
 
 
-LOG = """\
-2026-12-05 05:50:01.000 UTC [100] LOG:  duration: 0.050 ms  execute <unnamed>: SELECT '{mark}'
-2026-12-05 05:50:01.010 UTC [200] LOG:  duration: 0.010 ms  statement: BEGIN
-2026-12-05 05:50:01.012 UTC [300] LOG:  duration: 0.200 ms  execute <unnamed>: DELETE FROM orders WHERE false
-2026-12-05 05:50:01.020 UTC [200] LOG:  duration: 1.500 ms  statement: DROP TABLE
-\taudit_log;
-2026-12-05 05:50:01.500 UTC [200] LOG:  process 200 still waiting for AccessExclusiveLock on relation 16390 of database 5 after 1000.1 ms
-2026-12-05 05:50:02.030 UTC [200] LOG:  duration: 0.100 ms  statement: COMMIT
-2026-12-05 05:50:09.000 UTC [200] LOG:  duration: 0.100 ms  statement: SELECT 'after the end'
-""".format(mark=MARK)
+_AT = "2026-12-05 05:50:0"
+LOG = "\n".join([
+    f"{_AT}1.000 UTC [100] LOG:  duration: 0.050 ms  execute <unnamed>: SELECT '{MARK}'",
+    f"{_AT}1.010 UTC [200] LOG:  duration: 0.010 ms  statement: BEGIN",
+    f"{_AT}1.012 UTC [300] LOG:  duration: 0.200 ms  execute <unnamed>: DELETE FROM t",
+    f"{_AT}1.020 UTC [200] LOG:  duration: 1.500 ms  statement: DROP TABLE",
+    "\taudit_log;",
+    f"{_AT}1.500 UTC [200] LOG:  process 200 still waiting for AccessExclusiveLock on "
+    "relation 16390 of database 5 after 1000.1 ms",
+    f"{_AT}2.030 UTC [200] LOG:  duration: 0.100 ms  statement: COMMIT",
+    f"{_AT}9.000 UTC [200] LOG:  duration: 0.100 ms  statement: SELECT 'after the end'",
+])  # fmt: skip
 
 
 def test_the_log_gives_the_migrations_statements_in_the_rehearsals_clock() -> None:
