@@ -120,10 +120,10 @@ def join(trace: Trace, logged: list[Statement] | None) -> Trace:
         if not s.statement else s
         for s in trace.locks
     ]  # fmt: skip
-    from_log = _logged_spans(statements, set(trace.created)) if logged is not None else []
-    locks += [span for _, span, _ in from_log if _missing(span, locks, pad)]
-    locks.sort(key=lambda s: (s.start, s.relation, s.mode))
     spans = _logged_spans(statements, set(trace.created))
+    if logged is not None:
+        locks += [span for _, span, _ in spans if _missing(span, locks, pad)]
+    locks.sort(key=lambda s: (s.start, s.relation, s.mode))
     work = _work(trace, statements, spans, locks, logged is not None)
     rewrites = dict(trace.rewrites)
     for item in work:
@@ -164,7 +164,8 @@ def _work(
             start, end = statements[index].start, statements[index].end
             sampled = _sampled(locks, statements[index] if logged else None)
             mode = _strongest(table, start, end, effect.mode, statements, spans, index, sampled)
-            work.append(TableWork(table, effect.work, span.statement, start, end, mode))
+            done = "rewrite" if kind == "rewrite" else effect.work
+            work.append(TableWork(table, done, span.statement, start, end, mode))
     return work
 
 

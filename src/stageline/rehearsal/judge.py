@@ -289,6 +289,11 @@ def _locks(facts: RehearsalFacts, budgets: Budgets) -> list[Finding]:
         holding = [s for s in facts.trace.locks if s.relation == table and s.granted]
         strongest = max(holding, key=lambda s: strength(s.mode), default=None)
         under = f" under {strongest.mode}" if strongest else ""
+        work = next((w for w in facts.trace.work if w.table == table), None)
+        if work is not None:  # the statement that read it, and the lock held meanwhile
+            under = (f" under {work.mode}" if work.mode else "") + (
+                f" by {short(work.statement)}" if work.statement else ""
+            )
         findings.append(Finding(
             "warn", "scan", f"{table} was read in full{under} ({count} full scan"
             f"{'s' if count > 1 else ''}; it takes longer the bigger the table)", table=table,
