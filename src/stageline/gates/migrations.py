@@ -215,6 +215,7 @@ class MigrationsGate:
             "waivers": verdict.waivers,
             "tripwire": breach,
             "notes": facts.notes,
+            "timings": facts.timings,
         }
         if breach["message"]:
             summary = str(breach["message"])
