@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from stageline.rehearsal.attribution import join, transaction_ends
+from stageline.rehearsal.checksums import touched, written
 from stageline.rehearsal.facts import LockSpan, Statement, Trace
 from stageline.rehearsal.statement_log import MARK, parse
 from stageline.rehearsal.statements import Effect, effects
@@ -150,3 +151,17 @@ def test_a_rewrites_temporary_relation_is_named_by_its_table() -> None:
                         lock_timeout_seen=False)  # fmt: skip
     assert {s.relation for s in trace.locks} == {"orders", "orders (rewrite's new copy)"}
     assert trace.rewrites == {"orders": "ALTER TABLE orders ..."}
+
+
+def test_touched_tables_are_those_locked_beyond_a_read_changed_or_written() -> None:
+    trace = Trace(
+        locks=[
+            LockSpan("customers", "table", "AccessShareLock", True, 0, 5),
+            LockSpan("orders", "table", "ShareLock", True, 0, 5),
+            LockSpan("orders_pkey", "index", "AccessExclusiveLock", True, 0, 5),
+        ],
+        rewrites={"items": "ALTER TABLE items ..."},
+        renamed={"audit_log": "audit_events"},
+    )
+    assert touched(trace) == {"orders", "items", "audit_log", "audit_events"}
+    assert written({"a": 1, "b": 5}, {"a": 1, "b": 7, "c": 0}) == {"b"}
