@@ -364,9 +364,9 @@ def _logged(
 ) -> list[Statement] | None:
     """The migration's statements from the copy's log, or None (with a note) without."""
     if server_log is None:
+        why = "it needs a superuser" if run.plan.statement_log else "statement_log = false"
         run.notes.append(
-            "the statement log is off (it needs a superuser): locks shorter than a sample "
-            "may be missed"
+            f"the statement log is off ({why}): locks shorter than a sample may be missed"
         )
         return None
     text = server_log.read()
