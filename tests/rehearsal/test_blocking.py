@@ -107,3 +107,12 @@ def test_lock_timeout_advice_keeps_the_strongest_then_longest_lock() -> None:
     [line] = [a.message for a in advice if a.table == "orders"]
     assert "AccessExclusiveLock on orders" in line and "R + 788 ms" in line
     assert "every write and read" in line
+
+
+def test_the_gate_judges_blocking_work_by_default_and_can_be_told_otherwise() -> None:
+    assert DEFAULTS.max_blocking_ms == 1000 and DEFAULTS.work_mb_per_s == 100
+    options = MigrationsOptions.model_validate(
+        {"max_blocking_ms": None, "work_mb_per_s": 400, "statement_log": False}
+    )
+    assert options.budgets().max_blocking_ms is None
+    assert options.budgets().work_mb_per_s == 400 and options.statement_log is False
