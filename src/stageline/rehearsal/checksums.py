@@ -21,6 +21,7 @@ table in full (as before). Tables are spread over ``workers`` connections, bigge
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -95,9 +96,20 @@ def fingerprints(
     return result
 
 
-def write_counts(url: str) -> dict[str, int]:
-    """Per table, rows inserted, updated and deleted so far (the statistics)."""
+def write_counts(url: str, settle: str = "") -> dict[str, int]:
+    """Per table, rows inserted, updated and deleted so far (the statistics). With
+    ``settle`` (an ``application_name``), first wait up to a second for those sessions to
+    end: a session hands its statistics over when it exits, a moment after its client."""
     with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(20 if settle else 0):
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                "AND datname = current_database()",
+                (settle,),
+            ).fetchone()
+            if row is None or row[0] == 0:
+                break
+            time.sleep(0.05)
         if conn.info.server_version >= 150000:
             conn.execute("SELECT pg_stat_force_next_flush()")
         conn.execute("SELECT pg_stat_clear_snapshot()")

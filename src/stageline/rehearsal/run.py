@@ -62,7 +62,7 @@ from stageline.rehearsal.tools import (
     production_revision,
     with_floor,
 )
-from stageline.rehearsal.tracer import Tracer
+from stageline.rehearsal.tracer import APPLICATION, Tracer
 from stageline.services.postgres import database_url
 
 #: tables of the migration tools themselves: probed and compared like any other? No:
@@ -276,7 +276,8 @@ def _round_trip(
         legacy = run.plan.checksums == "full"
         return baseline, checksums.fingerprints(url, listed, workers=workers, legacy=legacy)
     trace = run.trace or Trace()
-    moved = checksums.touched(trace) | checksums.written(counts, checksums.write_counts(url))
+    now = checksums.write_counts(url, settle=APPLICATION)  # the downgrade's writes too
+    moved = checksums.touched(trace) | checksums.written(counts, now)
     moved = checksums.neighbours(url, moved) & set(baseline)
     source = database_url(run.plan.admin_url, run.plan.source)
     jobs: list[tuple[str, list[checksums.Table], set[str] | None]] = [
