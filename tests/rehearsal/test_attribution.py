@@ -165,3 +165,8 @@ def test_touched_tables_are_those_locked_beyond_a_read_changed_or_written() -> N
     )
     assert touched(trace) == {"orders", "items", "audit_log", "audit_events"}
     assert written({"a": 1, "b": 5}, {"a": 1, "b": 7, "c": 0}) == {"b"}
+
+
+def test_when_the_server_logs_other_databases_too_only_the_seen_sessions_count() -> None:
+    logged = parse(LOG, ours={100}, mark_ms=50.0, end_ms=2000.0, theirs={200}, strangers=False)
+    assert [s.text for s in logged.statements] == ["BEGIN", "DROP TABLE audit_log", "COMMIT"]

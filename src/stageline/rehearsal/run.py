@@ -371,7 +371,10 @@ def _logged(
         )
         return None
     text = server_log.read()
-    logged = statement_log.parse(text, ours, tracer.mark_ms, run.upgrade_ms + 1000.0)
+    logged = statement_log.parse(
+        text, ours, tracer.mark_ms, run.upgrade_ms + 1000.0,
+        theirs=tracer.pids, strangers=server_log.copy_only,
+    )  # fmt: skip
     if not logged.readable:
         run.notes.append(
             server_log.error

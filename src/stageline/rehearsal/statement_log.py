@@ -74,10 +74,14 @@ class ServerLog:
         self.path = ""
         self.offset = 0
         self.error = ""
+        #: only the copy logs every statement (the server's own setting is off)
+        self.copy_only = True
 
     def start(self) -> None:
         try:
             with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                row = conn.execute("SHOW log_min_duration_statement").fetchone()
+                self.copy_only = row is not None and str(row[0]) == "-1"
                 self.path = _log_path(conn)
                 row = conn.execute("SELECT size FROM pg_stat_file(%s)", (self.path,)).fetchone()
                 self.offset = int(row[0]) if row else 0
@@ -135,11 +139,19 @@ def _entries(text: str) -> list[tuple[datetime, int, str, str]]:
     return entries
 
 
-def parse(text: str, ours: set[int], mark_ms: float, end_ms: float) -> Logged:
-    """The statements and lock waits of the sessions that are not ``ours`` (the tracer's,
-    the probes', the long reader's pids), logged after the marker statement and by
-    ``end_ms``, timed relative to the marker (logged when it ended, at ``mark_ms`` in the
-    rehearsal's clock). Pure."""
+def parse(
+    text: str, ours: set[int], mark_ms: float, end_ms: float,
+    theirs: set[int] | None = None, strangers: bool = True,
+) -> Logged:  # fmt: skip
+    """The migration's statements and lock waits, logged after the marker statement and
+    by ``end_ms``, timed relative to the marker (logged when it ended, at ``mark_ms`` in
+    the rehearsal's clock). Pure.
+
+    The migration's sessions are ``theirs`` (the pids the tracer saw), and, when
+    ``strangers`` is true, any other session but ``ours`` (the tracer's, the probes', the
+    long reader's): a tool session shorter than a sample is then still read. Pass
+    ``strangers = False`` when other databases of the server log statements too (a
+    server-wide ``log_min_duration_statement``): only the copy's are wanted."""
     entries = _entries(text)
     mark = next(
         (e for e in entries if e[1] in ours and MARK in e[3] and e[3].startswith("duration:")),
@@ -152,6 +164,8 @@ def parse(text: str, ours: set[int], mark_ms: float, end_ms: float) -> Logged:
     for stamp, pid, _, message in entries:
         at = mark_ms + (stamp - mark[0]).total_seconds() * 1000.0
         if pid in ours or stamp < mark[0] or at > end_ms:
+            continue
+        if pid not in (theirs or set()) and not strangers:
             continue
         found = _DURATION.match(message)
         if found:

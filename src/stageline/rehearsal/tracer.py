@@ -110,6 +110,8 @@ class Tracer:
         #: the tracer's own backend, and when its marker statement ended (ms since t0)
         self.pid = self._conn.info.backend_pid
         self.mark_ms = 0.0
+        #: the migrating sessions seen
+        self.pids: set[int] = set()
 
     def start(self, t0: float) -> None:
         """Snapshot the catalog, write the statement log's marker (see
@@ -146,6 +148,7 @@ class Tracer:
         seen: set[tuple[int, int, str, bool]] = set()
         for pid, query, state, relation, mode, granted in rows:
             text = " ".join(str(query or "").split())
+            self.pids.add(int(pid))
             if state == "active":
                 self._statement(int(pid), text, now)
             if "lock_timeout" in text.lower():
