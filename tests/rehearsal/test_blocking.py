@@ -7,7 +7,14 @@ import dataclasses
 
 from stageline.gates.migrations import MigrationsOptions
 from stageline.rehearsal.blocking import duration, project, safe_rewrite, size
-from stageline.rehearsal.facts import Budgets, LockSpan, RehearsalFacts, TableWork, Trace
+from stageline.rehearsal.facts import (
+    Budgets,
+    LockSpan,
+    RehearsalFacts,
+    Statement,
+    TableWork,
+    Trace,
+)
 from stageline.rehearsal.judge import judge, lock_timeout_advice
 
 from .test_judge import OK_STEPS
@@ -116,3 +123,12 @@ def test_the_gate_judges_blocking_work_by_default_and_can_be_told_otherwise() ->
     )
     assert options.budgets().max_blocking_ms is None
     assert options.budgets().work_mb_per_s == 400 and options.statement_log is False
+
+
+def test_no_statement_timeout_advice_when_the_migration_sets_one() -> None:
+    base = facts([INDEX], clone=400 * MB, production=38 * GB)
+    timed = Statement("SET statement_timeout = '5s'", 0, 1)
+    trace = dataclasses.replace(base.trace, statements=[timed])
+    verdict = judge(dataclasses.replace(base, trace=trace), DEFAULTS)
+    assert not verdict.passed
+    assert not [f for f in verdict.findings if f.check == "statement_timeout"]
