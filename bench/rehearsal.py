@@ -5,7 +5,11 @@ MB, it rehearses a blocking migration (``CREATE INDEX``) and its safe variant
 (``CREATE INDEX CONCURRENTLY``) and prints the stall each caused to reads and writes of
 that table, side by side. Then it times the blocking migration alone on fresh copies,
 with and without the tracer sampling every 10 ms, alternating, and prints the medians
-and their ratio (the tracer's overhead on the migration's own time).
+and their ratio (the tracer's overhead on the migration's own time). Last, the
+**overhead split** of a whole rehearsal (clone, checksums, migration, downgrade, the
+rest), before (``checksums = "full"``: every table in full, one after the other, the
+earlier way) and after (only what the migration touched, in full, in parallel; the
+rest counted and sampled), on the same database, alternating.
 
 Run: ``.venv/bin/python bench/rehearsal.py --size-mb 300`` (default 300; use 20 for a
 quick check, ``--quick`` for the smallest).
@@ -85,6 +89,27 @@ def rehearse_sql(
     return stall.read_ms, stall.write_ms, facts.upgrade_ms, time.monotonic() - started
 
 
+def split(server: PostgresServer, source: str, folder: Path, mode: str) -> dict[str, float]:
+    """One rehearsal of the blocking migration: seconds per part, "total" and "overhead"
+    (everything but the migration itself)."""
+    (folder / "up.sql").write_text(BLOCKING)
+    (folder / "down.sql").write_text(DOWN)
+    migrator = SqlFiles(
+        run=local_runner(), cwd=folder, env={}, psql=server.binaries.program("psql"),
+        upgrade_files=["up.sql"], downgrade_files=["down.sql"],
+    )  # fmt: skip
+    plan = Plan(
+        admin_url=server.url("postgres"), source=source, method="template", migrator=migrator,
+        checksums="full" if mode == "before" else "touched",
+    )  # fmt: skip
+    started = time.monotonic()
+    facts = rehearse(plan)
+    parts = dict(facts.timings)
+    parts["total"] = time.monotonic() - started
+    parts["overhead"] = parts["total"] - parts.get("migration", 0.0)
+    return parts
+
+
 def timed_migration(server: PostgresServer, source: str, traced: bool) -> float:
     name = f"bench_{uuid.uuid4().hex[:8]}"
     clone_database(server.url("postgres"), source, name)
@@ -153,6 +178,17 @@ def main() -> None:
         print(f"  without tracer: median {a * 1000:.0f} ms  ({runs_a})")
         print(f"  with tracer:    median {b * 1000:.0f} ms  ({runs_b})")
         print(f"  ratio: {b / a:.3f} ({(b / a - 1) * 100:+.1f}%)")
+        print(f"\noverhead split of a whole rehearsal ({args.repeat} runs each, alternating; "
+              "medians, seconds):")  # fmt: skip
+        runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+        for _ in range(args.repeat):
+            for mode in runs:
+                runs[mode].append(split(server, "source", work, mode))
+        names = ["clone", "checksums", "migration", "downgrade", "overhead", "total"]
+        print(f"  {'':<8}" + "".join(f"{name:>11}" for name in names))
+        for mode, results in runs.items():
+            medians = [statistics.median(r.get(name, 0.0) for r in results) for name in names]
+            print(f"  {mode:<8}" + "".join(f"{value:11.2f}" for value in medians))
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)

@@ -30,7 +30,12 @@ FIGURES = {
     "dashboard": [r"^real run .*: [\d.]+ s", r"median / p95 in ms"],
     "parity": [r"^  probe +[\d.]+ ms +ratio", r"^metrics over \d+ deployments: [\d.]+ ms"],
     "promote": [r"^  promote again.*: +[\d.]+ s", r"^  cold promote / rebuild +: +[\d.]+"],
-    "rehearsal": [r"^  CREATE INDEX CONCURRENTLY +\d+ +\d+", r"^  ratio: [\d.]+"],
+    "rehearsal": [
+        r"^  CREATE INDEX CONCURRENTLY +\d+ +\d+",
+        r"^  ratio: [\d.]+",
+        r"^  after +[\d.]+ +[\d.]+",
+    ],
+    "rehearsal_corpus": [r"^stageline \(defaults\): +caught \d+/\d+ dangerous"],
     "runtime_import": [r"^import stageline.runtime: median [\d.]+ ms"],
     "secret_store": [r"^  through the launcher +[\d.]+ s", r"chain verified in [\d.]+ s"],
     "snapshot": [r"^masked / plain: [\d.]+x", r"^leak scan .* in [\d.]+s", r"^clone is [\d.]+x"],

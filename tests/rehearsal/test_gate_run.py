@@ -6,6 +6,7 @@ in use; with one, it clones the snapshot."""
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import sys
 import time
@@ -113,6 +114,16 @@ def test_gate_copies_staging_in_use_and_downgrades_to_production(
     assert result.report is not None and "verdict: passed" in result.report.read_text()
     for name in ("rehearsal.json", "rehearsal.xml"):
         assert (ctx.evidence_dir / name).is_file()
+    # the copy's statement log was read and joined (the copy's settings only)
+    data = json.loads((ctx.evidence_dir / "rehearsal.json").read_text())
+    assert data["facts"]["trace"]["logged"] is True, data["facts"]["notes"]
+    with psycopg.connect(postgres_server.url("postgres"), autocommit=True) as conn:
+        live_settings = conn.execute(
+            "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d "
+            "ON d.oid = s.setdatabase WHERE d.datname = %s",
+            (workspace["staging"],),
+        ).fetchone()
+    assert live_settings == (0,)  # the live database's settings were never touched
     with psycopg.connect(postgres_server.url("postgres"), autocommit=True) as conn:
         left = conn.execute(
             "SELECT count(*) FROM pg_database WHERE datname LIKE 'stageline_rehearsal_%'"

@@ -77,3 +77,16 @@ def test_passing_report_says_so() -> None:
     report = text(f, judge(f, Budgets()))
     assert "verdict: passed" in report
     assert "none seen (each was shorter than the sampling interval, if any)" in report
+
+
+def test_a_failed_upgrade_counts_its_probed_tables_and_says_when_probes_stopped() -> None:
+    failed = [StepOutcome("upgrade", False, 0.1, output="ERROR: boom", reached="0001")]
+    stalls = [
+        ProbeStall("orders", 0, 0, 0, [], 10),
+        ProbeStall("audit_log", 0, 0, 0, [], 4, note="audit_log disappeared at 12 ms"),
+    ]
+    f = facts(steps=failed, stalls=stalls, timings={"clone": 0.2, "checksums": 0.1})
+    rendered = text(f, judge(f, Budgets()))
+    assert "no probe was stalled (2 tables probed)" in rendered
+    assert "probes of audit_log stopped: audit_log disappeared at 12 ms" in rendered
+    assert "time: clone 0.20s, checksums 0.10s" in rendered

@@ -120,6 +120,15 @@ class MigrationsOptions(GateOptions):
     #: findings accepted on purpose, each with a reason and an expiry date
     waivers: list[WaiverOption] = Field(default_factory=list)
 
+    # -- blocking work projected to production, statement log (issue 22) --
+    #: fail when a lock that blocks writes is held while a table is rewritten, read in
+    #: full or indexed for longer than this at production's size (ms; none: not judged)
+    max_blocking_ms: float | None = Field(default=1000, ge=0)
+    #: the rate the projection assumes where the copy is too small to time the work
+    work_mb_per_s: float = Field(default=100, gt=0)
+    #: log the copy's statements (its own settings only) and join them with the samples
+    statement_log: bool = True
+
     @field_validator("size_threshold")
     @classmethod
     def _size(cls, value: str | int) -> str | int:
@@ -169,6 +178,8 @@ class MigrationsOptions(GateOptions):
             allow_data_loss=frozenset(self.allow_data_loss),
             lock_timeout_ms=self.lock_timeout_advice_ms,
             waivers=tuple(Waiver(w.match, w.reason, w.expires) for w in self.waivers),
+            max_blocking_ms=self.max_blocking_ms,
+            work_mb_per_s=self.work_mb_per_s,
         )
 
 
@@ -249,6 +260,7 @@ class MigrationsGate:
             "waivers": verdict.waivers,
             "tripwire": breach,
             "notes": facts.notes,
+            "timings": facts.timings,
         }
         if breach["message"]:
             summary = str(breach["message"])
@@ -288,7 +300,7 @@ class MigrationsGate:
                 budgets=opts.budgets(), probe_interval=opts.probe_interval_ms / 1000,
                 stall_threshold_ms=opts.stall_threshold_ms, source_note=note,
                 long_reader_ms=opts.long_reader_ms, scratch=iso.copy.database,
-                tool_url=iso.copy.url, floor=opts.floor,
+                tool_url=iso.copy.url, floor=opts.floor, statement_log=opts.statement_log,
             )  # fmt: skip
             with guard(
                 iso, what="the migration", environment=env.name,

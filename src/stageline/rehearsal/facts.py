@@ -24,6 +24,9 @@ class LockSpan:
     start: float
     end: float
     statement: str = ""
+    #: "sampled" (seen in pg_locks) or "log" (known from the statement log: the lock the
+    #: logged statement takes, held to the end of its transaction)
+    source: str = "sampled"
 
     @property
     def ms(self) -> float:
@@ -37,6 +40,24 @@ class Statement:
     text: str
     start: float
     end: float
+
+
+@dataclass(frozen=True)
+class TableWork:
+    """Work in proportion to ``table`` (``kind`` "rewrite", "scan" or "build": measured,
+    then charged to ``statement``), from ``start`` to ``end``, while the migration held
+    ``mode`` on the table (the strongest lock held during it, "" when none is known)."""
+
+    table: str
+    kind: str
+    statement: str
+    start: float
+    end: float
+    mode: str = ""
+
+    @property
+    def ms(self) -> float:
+        return self.end - self.start
 
 
 @dataclass(frozen=True)
@@ -58,6 +79,10 @@ class Trace:
     worst_gap_ms: float = 0.0
     #: whether the migrating session was seen setting a lock_timeout
     lock_timeout_seen: bool = False
+    #: whether the copy's statement log was read and joined (see ``statement_log``)
+    logged: bool = False
+    #: the table-proportional work of the migration, charged to its statements
+    work: list[TableWork] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -129,6 +154,12 @@ class Budgets:
     allow_data_loss: frozenset[str] = frozenset()  # "table.column" or "table"
     lock_timeout_ms: float = 2000.0
     waivers: tuple[Waiver, ...] = ()
+    #: fail when a lock that blocks writes (or reads) is held while the table is
+    #: rewritten, read in full or indexed for longer than this, projected to production's
+    #: size (ms; None: not judged)
+    max_blocking_ms: float | None = None
+    #: the rate the projection assumes when the copy is too small to time the work
+    work_mb_per_s: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -156,3 +187,5 @@ class RehearsalFacts:
     rollback_revision: str = ""
     #: what the upgraded schema breaks for the release running now
     compat: list[CompatIssue] = field(default_factory=list)
+    #: seconds spent per part: "clone", "checksums", "migration", "downgrade"
+    timings: dict[str, float] = field(default_factory=dict)

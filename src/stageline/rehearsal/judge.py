@@ -4,10 +4,12 @@ is tested on hand-made facts.
 A finding is ``fail`` (the gate fails), ``warn`` (worth knowing, allowed) or ``advice``.
 The gate fails when the upgrade, the downgrade or the second upgrade fails, when the
 schema does not come back, when the stall exceeds a budget (total or per table), when a
-table at or over the size threshold is rewritten or locked ``AccessExclusiveLock``
-without being allowed, when the round trip loses data that is not allowed, when a step
-left the copy where it was (the tool ran somewhere else), or when the upgraded schema
-breaks the release running now (``compat``).
+table at or over the size threshold (table, indexes and TOAST) is rewritten or locked
+``AccessExclusiveLock`` without being allowed, when a lock that blocks writes is held
+while a table is rewritten, read in full or indexed for longer than ``max_blocking_ms``
+projected to production's size (``blocking``), when the round trip loses data that is
+not allowed, when a step left the copy where it was (the tool ran somewhere else), or
+when the upgraded schema breaks the release running now (``compat``).
 
 Waivers (``Budgets.waivers``) turn a failing finding whose message contains their
 ``match`` into a warning marked ``waived`` until they expire; an expired waiver counts
@@ -22,17 +24,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from stageline.rehearsal.attribution import strength
+from stageline.rehearsal.blocking import BLOCKS_READS, BLOCKS_WRITES, blocking, duration, message
 from stageline.rehearsal.compat import describe
 from stageline.rehearsal.facts import Budgets, LockSpan, ProbeStall, RehearsalFacts, Waiver
 from stageline.rehearsal.probes import Sample, stall_for, total_window
 
 Severity = Literal["fail", "warn", "advice"]
-
-#: the lock modes a read (AccessShareLock) and a write (RowExclusiveLock) wait behind
-BLOCKS_READS = frozenset({"AccessExclusiveLock"})
-BLOCKS_WRITES = frozenset(
-    {"ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"}
-)
+__all__ = ["BLOCKS_READS", "BLOCKS_WRITES"]  # the lock modes a read and a write wait behind
 
 
 @dataclass(frozen=True)
@@ -271,7 +270,7 @@ def _locks(facts: RehearsalFacts, budgets: Budgets) -> list[Finding]:
         big = size >= budgets.size_threshold
         # held while the table is rewritten or read in full, the lock lasts as long as
         # the table is big; a metadata-only change holds it briefly (a warning)
-        heavy = span.relation in facts.trace.rewrites or span.relation in facts.trace.full_scans
+        heavy = _heavy(span.relation, facts)
         severity = "fail" if big and heavy and not allowed else "warn"
         if allowed:
             why = "allowed"
@@ -288,8 +287,13 @@ def _locks(facts: RehearsalFacts, budgets: Budgets) -> list[Finding]:
         ))  # fmt: skip
     for table, count in sorted(facts.trace.full_scans.items()):
         holding = [s for s in facts.trace.locks if s.relation == table and s.granted]
-        strongest = max(holding, key=lambda s: _strength(s.mode), default=None)
+        strongest = max(holding, key=lambda s: strength(s.mode), default=None)
         under = f" under {strongest.mode}" if strongest else ""
+        work = next((w for w in facts.trace.work if w.table == table), None)
+        if work is not None:  # the statement that read it, and the lock held meanwhile
+            under = (f" under {work.mode}" if work.mode else "") + (
+                f" by {short(work.statement)}" if work.statement else ""
+            )
         findings.append(Finding(
             "warn", "scan", f"{table} was read in full{under} ({count} full scan"
             f"{'s' if count > 1 else ''}; it takes longer the bigger the table)", table=table,
@@ -308,22 +312,46 @@ def _locks(facts: RehearsalFacts, budgets: Budgets) -> list[Finding]:
     return findings
 
 
+def _heavy(table: str, facts: RehearsalFacts) -> bool:
+    """Whether ``table`` was rewritten or read in full under ``AccessExclusiveLock``: per
+    statement where the work is charged to statements, else anywhere in the migration."""
+    trace = facts.trace
+    if trace.work:
+        return any(w.table == table and w.mode == "AccessExclusiveLock" for w in trace.work)
+    return table in trace.rewrites or table in trace.full_scans
+
+
 def _held(span: LockSpan) -> str:
     return f"{span.ms:.0f} ms" if span.ms >= 1 else "less than a sampling interval"
 
 
-_ORDER = [
-    "AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock",
-    "ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock",
-]  # fmt: skip
-
-
-def _strength(mode: str) -> int:
-    return _ORDER.index(mode) if mode in _ORDER else -1
+def _blocking(facts: RehearsalFacts, budgets: Budgets) -> list[Finding]:
+    """The blocking-work rule (``blocking``), and the ``statement_timeout`` that would
+    bound each piece of blocking work over the budget (when the migration set none)."""
+    findings: list[Finding] = []
+    timed = any("statement_timeout" in s.text.lower() for s in facts.trace.statements)
+    for projection, over in blocking(facts, budgets):
+        work = projection.work
+        text = message(projection, budgets, facts.tool)
+        findings.append(Finding(
+            "fail" if over else "warn", "blocking", text, table=work.table,
+            step=short(work.statement),
+        ))  # fmt: skip
+        if over and budgets.max_blocking_ms is not None and not timed:
+            limit = budgets.max_blocking_ms
+            findings.append(Finding(
+                "advice", "statement_timeout",
+                f"with SET statement_timeout = '{limit:.0f}ms' the {work.mode} on "
+                f"{work.table} would be given up after {duration(limit)} (the migration "
+                f"fails, to be redone the safe way) instead of held "
+                f"~{duration(projection.projected_ms)}", table=work.table,
+            ))  # fmt: skip
+    return findings
 
 
 def lock_timeout_advice(facts: RehearsalFacts, budgets: Budgets) -> list[Finding]:
-    """What a ``lock_timeout`` would have done, when the migration ran without one.
+    """What a ``lock_timeout`` would have done, when the migration ran without one: per
+    wait, and per table for the strongest lock held there (the longest of that mode).
 
     A waiting lock request queues every later read and write of that table behind it:
     a short ALTER behind a long reader stalls everything for the reader's duration. With
@@ -348,12 +376,16 @@ def lock_timeout_advice(facts: RehearsalFacts, budgets: Budgets) -> list[Finding
                else ""),
             table=span.relation, step=short(span.statement),
         ))  # fmt: skip
-    blocking = {
-        s.relation: s for s in facts.trace.locks
-        if s.granted and s.mode in BLOCKS_WRITES and s.kind == "table"
-        and s.relation not in facts.trace.created
-    }  # fmt: skip
-    for table, span in sorted(blocking.items()):
+    held: dict[str, LockSpan] = {}
+    for span in facts.trace.locks:
+        if not span.granted or span.mode not in BLOCKS_WRITES or span.kind != "table":
+            continue
+        if span.relation in facts.trace.created:
+            continue
+        now = held.get(span.relation)
+        if now is None or (strength(span.mode), span.ms) > (strength(now.mode), now.ms):
+            held[span.relation] = span  # the strongest lock per table, then the longest
+    for table, span in sorted(held.items()):
         advice.append(Finding(
             "advice", "lock_timeout",
             f"no lock_timeout: behind a reader running R ms, {span.mode} on {table} would "
@@ -397,6 +429,7 @@ def judge(facts: RehearsalFacts, budgets: Budgets, today: date | None = None) ->
             + f", over the {budgets.max_stall_ms:.0f} ms budget",
         ))  # fmt: skip
     if upgraded:
+        findings += _blocking(facts, budgets)
         findings += _locks(facts, budgets)
         findings += lock_timeout_advice(facts, budgets)
     findings, waived = waive(findings, budgets.waivers, today or date.today())

@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from stageline.rehearsal.facts import ProbeStall
+from stageline.rehearsal.statement_log import quiet
 
 #: (start ms, end ms, ok)
 Sample = tuple[float, float, bool]
@@ -42,6 +43,8 @@ class _Probe(threading.Thread):
         self.conn: psycopg.Connection[Any] = psycopg.connect(
             url, autocommit=True, prepare_threshold=None, application_name="stageline-probe"
         )
+        self.pid = self.conn.info.backend_pid
+        quiet(self.conn)
 
     def _now(self) -> float:
         return (time.monotonic() - self.t0) * 1000.0
@@ -73,6 +76,11 @@ class Probes:
         self._stop = threading.Event()
         self._probes: list[_Probe] = []
         self._url = url
+
+    @property
+    def pids(self) -> set[int]:
+        """The probes' backends (their statements are not the migration's)."""
+        return {probe.pid for probe in self._probes}
 
     def start(self, t0: float) -> None:
         try:
@@ -162,6 +170,8 @@ class LongReader(threading.Thread):
         self.conn: psycopg.Connection[Any] = psycopg.connect(
             url, prepare_threshold=None, application_name="stageline-long-reader"
         )
+        self.pid = self.conn.info.backend_pid
+        quiet(self.conn)
         self.ready = threading.Event()
 
     def run(self) -> None:

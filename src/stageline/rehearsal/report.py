@@ -22,6 +22,7 @@ CHECKS = {
     "stall": "the downtime window fits the budget",
     "rewrite": "no unallowed rewrite of a big table",
     "lock": "no unallowed AccessExclusiveLock on a big table",
+    "blocking": "no write-blocking work over the budget at production's size",
     "compat": "the release running now works on the upgraded schema",
 }
 _MARK = {"fail": "FAIL", "warn": "warn", "advice": "advice"}
@@ -86,7 +87,10 @@ def text(facts: RehearsalFacts, verdict: Verdict) -> str:
             f"writes {stall.write_ms:.0f}){cause}"
         )
     if not any(s.measured_ms > 0 for s in verdict.stalls):
-        lines.append(f"  no probe was stalled ({len(verdict.stalls)} tables probed)")
+        lines.append(f"  no probe was stalled ({len(facts.stalls)} tables probed)")
+    for probed in facts.stalls:
+        if probed.note:
+            lines.append(f"  probes of {probed.table} stopped: {probed.note}")
     noise = sum(s.unexplained_ms for s in verdict.stalls)
     if noise > 0:
         lines.append(
@@ -94,15 +98,18 @@ def text(facts: RehearsalFacts, verdict: Verdict) -> str:
             "to explain it: the server's load, not counted)"
         )
     trace = facts.trace
+    logged = "statement log joined" if trace.logged else "no statement log"
     lines += ["", f"locks taken by the migration beyond plain reads ({trace.samples} samples, "
-              f"worst gap {trace.worst_gap_ms:.0f} ms):"]  # fmt: skip
+              f"worst gap {trace.worst_gap_ms:.0f} ms; {logged}):"]  # fmt: skip
     shown = [
         span for span in trace.locks
         # plain reads (AccessShareLock held) block only AccessExclusiveLock: in the JSON
-        if span.kind in ("table", "new") and not (span.granted and span.mode == "AccessShareLock")
+        if span.kind in ("table", "new", "temp")
+        and not (span.granted and span.mode == "AccessShareLock")
     ]  # fmt: skip
     for span in shown:
         how = "held" if span.granted else "WAITED"
+        how += " (log)" if span.source == "log" else ""
         lines.append(
             f"  {span.relation:<20} {span.mode:<24} {how} {span.start:6.0f}-{span.end:6.0f} ms"
             + (f"  {short(span.statement, 70)}" if span.statement else "")
@@ -127,6 +134,9 @@ def text(facts: RehearsalFacts, verdict: Verdict) -> str:
         lines.append("  none")
     if verdict.waivers:
         lines += ["", "waivers:"] + [f"  {line}" for line in verdict.waivers]
+    if facts.timings:
+        parts = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in facts.timings.items())
+        lines += ["", f"time: {parts}"]
     if facts.notes or scaled:
         lines += ["", "notes:"]
         lines += [f"  {note}" for note in facts.notes]

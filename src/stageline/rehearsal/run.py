@@ -25,16 +25,23 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import psycopg
 
+from stageline.rehearsal import checksums, statement_log
+from stageline.rehearsal.attribution import join
 from stageline.rehearsal.compat import previous_release_breaks
 from stageline.rehearsal.facts import (
     Budgets,
     CompatIssue,
     ProbeStall,
     RehearsalFacts,
+    Statement,
     StepOutcome,
     Trace,
 )
@@ -43,7 +50,7 @@ from stageline.rehearsal.fingerprint import (
     SchemaChange,
     TableData,
     data_diff,
-    data_fingerprint,
+    key,
     schema_diff,
     schema_fingerprint,
 )
@@ -53,10 +60,9 @@ from stageline.rehearsal.tools import (
     Migrator,
     applied,
     production_revision,
-    table_sizes,
     with_floor,
 )
-from stageline.rehearsal.tracer import Tracer
+from stageline.rehearsal.tracer import APPLICATION, Tracer
 from stageline.services.postgres import database_url
 
 #: tables of the migration tools themselves: probed and compared like any other? No:
@@ -88,6 +94,13 @@ class Plan:
     tool_url: str | None = None
     #: the oldest revision a rollback must reach (see the module docstring)
     floor: str | None = None
+    #: production's table sizes (bytes) when known otherwise than from production_url
+    production_sizes: dict[str, int] | None = None
+    #: "touched": checksum in full only what the migration touched (``checksums``);
+    #: "full": every table in full, one after the other (the earlier way, for comparison)
+    checksums: Literal["touched", "full"] = "touched"
+    #: log the copy's statements (``statement_log``) and join them with the samples
+    statement_log: bool = True
 
 
 def first_release(migrator: Migrator, revision: str) -> bool:
@@ -101,21 +114,29 @@ def rehearse(plan: Plan) -> RehearsalFacts:
     method: CloneMethod = "empty" if first_release(plan.migrator, production[0]) else plan.method
     try:
         how, seconds = make_copy(plan.admin_url, plan.source, plan.scratch, method, plan.pg_bin)
-        return rehearse_on(plan, f"{how}, {seconds:.1f}s", production)
+        facts = rehearse_on(plan, f"{how}, {seconds:.1f}s", production)
+        facts.timings["clone"] = round(seconds, 3)
+        return facts
     finally:
         drop_copy(plan.admin_url, plan.scratch)
 
 
-def _fingerprints(url: str) -> tuple[dict[str, dict[str, str]], dict[str, TableData]]:
+def _baseline(
+    url: str, whole: bool, plan: Plan
+) -> tuple[dict[str, dict[str, str]], dict[str, TableData], dict[str, int]]:
+    """The schema, the data (every table in full when ``whole``, else big tables sampled)
+    and the write counters before the upgrade."""
     with psycopg.connect(url, autocommit=True) as conn:
         schema = schema_fingerprint(conn)
-        data = data_fingerprint(conn)
-        if conn.info.server_version >= 150000:
-            # our own full reads must count before the tracer's first snapshot: statistics
-            # are flushed when a session goes idle, at most once a second unless forced
-            conn.execute("SELECT pg_stat_force_next_flush()")
-            conn.execute("SELECT 1")
-    return schema, {k: v for k, v in data.items() if k not in BOOKKEEPING}
+    listed = [t for t in checksums.tables(url) if key(t[1], t[2]) not in BOOKKEEPING]
+    workers = 1 if plan.checksums == "full" else 3
+    if whole:
+        legacy = plan.checksums == "full"
+        data = checksums.fingerprints(url, listed, workers=workers, legacy=legacy)
+    else:
+        data = checksums.fingerprints(url, listed, full=set(), small="count", workers=workers)
+    counts = checksums.write_counts(url)  # also flushes our reads before the tracer's snapshot
+    return schema, data, counts
 
 
 def _schema(url: str) -> dict[str, dict[str, str]]:
@@ -156,6 +177,9 @@ class _Run:
     upgrade_ms: float = 0.0
     rollback: str = ""
     compat: list[CompatIssue] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    #: the baseline read every table in full (else: counts and samples, see ``checksums``)
+    whole: bool = True
 
     def facts(self) -> RehearsalFacts:
         plan = self.plan
@@ -164,9 +188,12 @@ class _Run:
             production_revision=self.target, head_revision=self.head, steps=self.steps,
             trace=self.trace or Trace(), stalls=self.stalls, schema_changes=self.schema,
             data_losses=self.losses, clone_sizes=self.sizes,
-            production_sizes=table_sizes(plan.production_url), upgrade_ms=self.upgrade_ms,
-            notes=self.notes, first_release=self.first, rollback_revision=self.rollback,
-            compat=self.compat,
+            production_sizes=(
+                plan.production_sizes if plan.production_sizes is not None
+                else checksums.sizes(plan.production_url)
+            ),
+            upgrade_ms=self.upgrade_ms, notes=self.notes, first_release=self.first,
+            rollback_revision=self.rollback, compat=self.compat, timings=self.timings,
         )  # fmt: skip
 
 
@@ -191,7 +218,10 @@ def rehearse_on(plan: Plan, how: str, production: tuple[str, str]) -> RehearsalF
             return run.facts()
         notes.append(f"the copy was at {run.head}: brought to production's {target} first")
     prepared = run.head != target
-    baseline_schema, baseline_data = _fingerprints(url)
+    # the source is the copy's starting point only for a template copy not moved since
+    run.whole = plan.checksums == "full" or prepared or plan.method != "template"
+    with _timed(run, "checksums"):
+        baseline_schema, baseline_data, counts = _baseline(url, run.whole, plan)
     upgrade = _traced_upgrade(run, url, tool_url, baseline_data)
     upgrade = checked(upgrade, past=target if prepared or run.first or upgrade.step else None)
     run.steps.append(upgrade)
@@ -207,18 +237,65 @@ def rehearse_on(plan: Plan, how: str, production: tuple[str, str]) -> RehearsalF
     if not run.rollback:
         notes.append("no earlier release to roll back to: the rollback is not rehearsed")
         return run.facts()
-    downgrade = migrator.downgrade(tool_url, run.rollback, "downgrade")
+    with _timed(run, "downgrade"):
+        downgrade = migrator.downgrade(tool_url, run.rollback, "downgrade")
     downgrade = checked(downgrade, expected=run.rollback)
     run.steps.append(downgrade)
     if not downgrade.ok:
         return run.facts()
     if run.rollback == target:
-        after_schema, after_data = _fingerprints(url)
-        run.schema = schema_diff(baseline_schema, after_schema)
-        run.losses = data_diff(baseline_data, after_data)
+        with _timed(run, "checksums"):
+            run.schema = schema_diff(baseline_schema, _schema(url))
+            before, after = _round_trip(run, url, baseline_data, counts)
+            run.losses = data_diff(before, after)
     again = checked(migrator.upgrade(tool_url, "upgrade again"), expected=run.head)
     run.steps.append(again)
     return run.facts()
+
+
+@contextmanager
+def _timed(run: _Run, name: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        spent = time.monotonic() - started
+        run.timings[name] = round(run.timings.get(name, 0.0) + spent, 3)
+
+
+def _round_trip(
+    run: _Run, url: str, baseline: dict[str, TableData], counts: dict[str, int]
+) -> tuple[dict[str, TableData], dict[str, TableData]]:
+    """(before, after) data to compare: a baseline read in full against the copy read in
+    full; otherwise untouched tables as the baseline read them (counted, big ones
+    sampled) and touched ones in full, on the copy and in the source at the same time
+    (see ``checksums``)."""
+    listed = [t for t in checksums.tables(url) if key(t[1], t[2]) in baseline]
+    workers = 1 if run.plan.checksums == "full" else 3
+    if run.whole:
+        legacy = run.plan.checksums == "full"
+        return baseline, checksums.fingerprints(url, listed, workers=workers, legacy=legacy)
+    trace = run.trace or Trace()
+    now = checksums.write_counts(url, settle=APPLICATION)  # the downgrade's writes too
+    moved = checksums.touched(trace) | checksums.written(counts, now)
+    moved = checksums.neighbours(url, moved) & set(baseline)
+    source = database_url(run.plan.admin_url, run.plan.source)
+    jobs: list[tuple[str, list[checksums.Table], set[str] | None]] = [
+        (url, listed, moved), (source, [t for t in listed if key(t[1], t[2]) in moved], None),
+    ]  # fmt: skip
+    with ThreadPoolExecutor(2, thread_name_prefix="rehearsal-round-trip") as pool:
+        after, before = pool.map(
+            lambda job: checksums.fingerprints(
+                job[0], job[1], full=job[2], small="count", workers=workers
+            ),
+            jobs,
+        )
+    if moved:
+        run.notes.append(
+            f"data compared in full for the tables the migration touched: "
+            f"{', '.join(sorted(moved))}; the others by row count (and a sample of big ones)"
+        )
+    return {**baseline, **before}, after
 
 
 def _rollback_target(run: _Run, upgrade: StepOutcome) -> str:
@@ -250,6 +327,10 @@ def _traced_upgrade(
     if len(tables) > len(probed):
         run.notes.append(f"probed the {len(probed)} biggest of {len(tables)} tables")
     rows = {table: data.rows for table, data in baseline.items()}
+    logging = plan.statement_log and statement_log.enable(plan.admin_url, plan.scratch)
+    server_log = statement_log.ServerLog(plan.admin_url)
+    if logging:
+        server_log.start()
     tracer = Tracer(url, interval=plan.trace_interval, rows=rows)
     probes = Probes(url, probed, interval=plan.probe_interval)
     reader = LongReader(url, probed, plan.long_reader_ms) if plan.long_reader_ms > 0 else None
@@ -268,9 +349,37 @@ def _traced_upgrade(
         run.upgrade_ms = (time.monotonic() - t0) * 1000.0
     finally:
         run.stalls = probes.stop(threshold=plan.stall_threshold_ms)
-        run.trace = tracer.stop()
+        trace = tracer.stop()
+    run.timings["migration"] = round(run.upgrade_ms / 1000.0, 3)
     if reader is not None:
         reader.join()
     if tracer.error:
         run.notes.append(f"the tracer stopped early: {tracer.error}")
+    ours = {tracer.pid, *probes.pids, *([reader.pid] if reader is not None else [])}
+    run.trace = join(trace, _logged(run, server_log if logging else None, ours, tracer))
     return upgrade
+
+
+def _logged(
+    run: _Run, server_log: statement_log.ServerLog | None, ours: set[int], tracer: Tracer
+) -> list[Statement] | None:
+    """The migration's statements from the copy's log, or None (with a note) without."""
+    if server_log is None:
+        why = "it needs a superuser" if run.plan.statement_log else "statement_log = false"
+        run.notes.append(
+            f"the statement log is off ({why}): locks shorter than a sample may be missed"
+        )
+        return None
+    text = server_log.read()
+    logged = statement_log.parse(
+        text, ours, tracer.mark_ms, run.upgrade_ms + 1000.0,
+        theirs=tracer.pids, strangers=server_log.copy_only,
+    )  # fmt: skip
+    if not logged.readable:
+        run.notes.append(
+            server_log.error
+            or "the statement log was not readable (log_line_prefix other "
+            "than the default '%m [%p] '?): locks shorter than a sample may be missed"
+        )
+        return None
+    return logged.statements

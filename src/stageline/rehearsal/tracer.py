@@ -13,6 +13,7 @@ statement that held the table's ``AccessExclusiveLock``.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -21,10 +22,14 @@ from typing import Any
 import psycopg
 
 from stageline.rehearsal.facts import LockSpan, Statement, Trace
+from stageline.rehearsal.statement_log import MARK, quiet
 
 APPLICATION = "stageline-migration"
 
 _KINDS = {"r": "table", "p": "table", "i": "index", "I": "index", "S": "sequence", "v": "view"}
+
+#: a lock sighting: (relation oid, mode, granted, first seen ms, last seen ms, statement)
+RawSpan = tuple[int, str, bool, float, float, str]
 
 #: statements that say nothing about which step took a lock
 _BOOKENDS = frozenset({"", "BEGIN", "COMMIT", "ROLLBACK", "END"})
@@ -93,7 +98,7 @@ class Tracer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rehearsal-tracer", daemon=True)
         self._open: dict[tuple[int, int, str, bool], list[Any]] = {}
-        self._spans: list[tuple[int, str, bool, float, float, str]] = []
+        self._spans: list[RawSpan] = []
         self._statements: list[Statement] = []
         self._current: dict[int, tuple[str, float, float]] = {}
         self._samples = 0
@@ -102,11 +107,20 @@ class Tracer:
         self.t0 = 0.0
         self.before: CatalogSnapshot | None = None
         self.error: str | None = None
+        #: the tracer's own backend, and when its marker statement ended (ms since t0)
+        self.pid = self._conn.info.backend_pid
+        self.mark_ms = 0.0
+        #: the migrating sessions seen
+        self.pids: set[int] = set()
 
     def start(self, t0: float) -> None:
-        """Snapshot the catalog, then sample until ``stop``; times are relative to ``t0``."""
+        """Snapshot the catalog, write the statement log's marker (see
+        ``statement_log.parse``), then sample until ``stop``; times are relative to ``t0``."""
         self.t0 = t0
         self.before = catalog_snapshot(self._conn)
+        self._conn.execute(f"SELECT '{MARK}'".encode())
+        self.mark_ms = self._now()
+        quiet(self._conn)
         self._thread.start()
 
     def _now(self) -> float:
@@ -125,12 +139,16 @@ class Tracer:
             self.error = str(exc).strip()
 
     def _sample(self) -> None:
-        rows = self._conn.execute(_SAMPLE, (self.application,)).fetchall()
+        # a sample is timed when it is sent: what it sees is no older than that (its two
+        # views are read one after the other, so "when it returned" could pair the lock
+        # of one statement with the text of the next and date it inside the next)
         now = self._now()
+        rows = self._conn.execute(_SAMPLE, (self.application,)).fetchall()
         self._samples += 1
         seen: set[tuple[int, int, str, bool]] = set()
         for pid, query, state, relation, mode, granted in rows:
             text = " ".join(str(query or "").split())
+            self.pids.add(int(pid))
             if state == "active":
                 self._statement(int(pid), text, now)
             if "lock_timeout" in text.lower():
@@ -205,7 +223,7 @@ def _settled_snapshot(conn: psycopg.Connection[Any]) -> CatalogSnapshot:
 def build_trace(
     before: CatalogSnapshot,
     after: CatalogSnapshot,
-    spans: list[tuple[int, str, bool, float, float, str]],
+    spans: list[RawSpan],
     statements: list[Statement],
     *,
     samples: int,
@@ -220,20 +238,25 @@ def build_trace(
     least that many rows."""
     names = {oid: (name, kind) for oid, (name, kind, _) in after.classes.items()}
     names.update({oid: (name, kind) for oid, (name, kind, _) in before.classes.items()})
+    rewritten = [
+        name for oid, (name, kind, node) in before.classes.items()
+        if kind in ("r", "p", "m") and oid in after.classes
+        and after.classes[oid][2] != node and node != 0
+    ]  # fmt: skip
     locks: list[LockSpan] = []
-    for oid, mode, granted, start, end, statement in spans:
+    for oid, mode, granted, start, end, statement in merge_workers(spans):
         name, letter = names.get(oid, (f"oid {oid}", "new"))
         created = oid not in before.classes
         kind = "new" if created else _KINDS.get(letter, "other")
         locks.append(LockSpan(name, kind, mode, granted, start, end, statement))
+    dropped = [
+        n for o, (n, k, _) in before.classes.items() if k in ("r", "p") and o not in after.classes
+    ]
+    locks = [_temporary(span, locks, rewritten, dropped) for span in locks]
     locks.sort(key=lambda s: (s.start, s.relation, s.mode))
     tables_before = {oid: n for oid, (n, k, _) in before.classes.items() if k in ("r", "p")}
     tables_after = {oid: n for oid, (n, k, _) in after.classes.items() if k in ("r", "p")}
-    rewrites: dict[str, str] = {}
-    for oid, (name, kind, node) in before.classes.items():
-        later = after.classes.get(oid)
-        if kind in ("r", "p", "m") and later is not None and later[2] != node and node != 0:
-            rewrites[name] = _statement_for(name, locks)
+    rewrites = {name: _statement_for(name, locks) for name in rewritten}
     full_scans: dict[str, int] = {}
     for table, (scans, read, _) in after.scans.items():
         old = before.scans.get(table)
@@ -261,6 +284,44 @@ def build_trace(
         worst_gap_ms=round(worst_gap, 1),
         lock_timeout_seen=lock_timeout_seen,
     )
+
+
+def merge_workers(spans: list[RawSpan]) -> list[RawSpan]:
+    """One span per relation, mode and state for overlapping sightings: the parallel
+    workers of an index build hold the leader's locks under their own pids. Pure."""
+    merged: list[list[Any]] = []
+    for oid, mode, granted, start, end, statement in sorted(spans, key=lambda s: s[3]):
+        same = next(
+            (m for m in merged if (m[0], m[1], m[2]) == (oid, mode, granted) and start <= m[4]),
+            None,
+        )
+        if same is None:
+            merged.append([oid, mode, granted, start, end, statement])
+        else:
+            same[4] = max(same[4], end)
+            same[5] = same[5] or statement
+    return [(int(a), str(b), bool(c), float(d), float(e), str(f)) for a, b, c, d, e, f in merged]
+
+
+def _temporary(
+    span: LockSpan, locks: list[LockSpan], rewritten: list[str], dropped: list[str]
+) -> LockSpan:
+    """A relation gone by the end (``oid N``) locked while a table was rewritten or
+    dropped is that rewrite's new copy, or the dropped table's TOAST or index: named
+    after the table."""
+    gone = rewritten + dropped
+    if not span.relation.startswith("oid ") or not gone:
+        return span
+    during = [
+        s.relation for s in locks
+        if s.relation in gone and s.mode == "AccessExclusiveLock"
+        and s.start <= span.end and span.start <= s.end
+    ]  # fmt: skip
+    table = during[0] if during else gone[0] if len(gone) == 1 else ""
+    if not table:
+        return span
+    what = "rewrite's new copy" if table in rewritten else "TOAST or index"
+    return dataclasses.replace(span, relation=f"{table} ({what})", kind="temp")
 
 
 def _statement_for(table: str, locks: list[LockSpan]) -> str:

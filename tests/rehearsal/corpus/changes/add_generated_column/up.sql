@@ -1,0 +1,1 @@
+ALTER TABLE orders ADD COLUMN doubled integer GENERATED ALWAYS AS (amount * 2) STORED;

@@ -1,0 +1,1 @@
+ALTER TABLE customers DROP CONSTRAINT uq_customers_email;

@@ -1,0 +1,2 @@
+ALTER TABLE orders ADD COLUMN flagged boolean;
+UPDATE orders SET flagged = false;

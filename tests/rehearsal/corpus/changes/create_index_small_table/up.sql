@@ -1,0 +1,1 @@
+CREATE INDEX ix_audit_happened ON audit_log (happened);

@@ -1,0 +1,1 @@
+DROP INDEX ux_customers_email;

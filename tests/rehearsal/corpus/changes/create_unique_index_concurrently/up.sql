@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX CONCURRENTLY ux_customers_email ON customers (email);

@@ -1,0 +1,2 @@
+DELETE FROM orders WHERE id <= 1000;
+DELETE FROM orders WHERE id > 1000;

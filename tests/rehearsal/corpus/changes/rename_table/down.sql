@@ -1,0 +1,1 @@
+ALTER TABLE audit_events RENAME TO audit_log;

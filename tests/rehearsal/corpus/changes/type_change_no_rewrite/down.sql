@@ -1,0 +1,1 @@
+ALTER TABLE customers ALTER COLUMN code TYPE varchar(20);
