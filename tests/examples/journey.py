@@ -39,11 +39,15 @@ import httpx
 from tests.e2e.helpers import own_tmp, stop_everything, use_free_ports
 from tests.examples.repos import TAGS, released_repo
 
+from stageline.config import load_pipeline
+from stageline.errors import ConfigError
 from stageline.usecases.pipeline import Session
 
 #: the admin password each environment's service gets (a secret: never in a file)
 PASSWORDS = {"staging": "staging-Admin-4d9e1f", "production": "production-Admin-7b2c80"}
 CLI_TIMEOUT_SECONDS = 900
+#: the line above what the operator appends to the file init wrote
+OPERATOR_MARK = "# staging's checks, added by the operator"
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,22 @@ def adopted(example: Example) -> Iterator[Path]:
     finally:
         try:
             if (repo / ".stageline").is_dir():
-                stop_everything(repo)
+                stop(repo)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop(repo: Path) -> None:
+    """Stop everything the pipeline started, with the file as it was before the
+    operator's additions when those are what makes it unreadable."""
+    pipeline_file = repo / "stageline.toml"
+    text = pipeline_file.read_text(encoding="utf-8") if pipeline_file.is_file() else ""
+    if OPERATOR_MARK in text:
+        try:
+            load_pipeline(repo)
+        except ConfigError:
+            pipeline_file.write_text(text.split(OPERATOR_MARK)[0], encoding="utf-8")
+    stop_everything(repo)
 
 
 def stageline(repo: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -187,7 +204,7 @@ def add_staging_checks(pipeline_file: Path, example: Example) -> None:
         text = declare_secret(text, config, name, "ADMIN_PASSWORD")
     gates = staging(config).get("gates", {})
     kinds = {gate.get("kind") for gate in gates.values()}
-    text += "\n" + login_gate(example)
+    text += f"\n{OPERATOR_MARK}\n" + login_gate(example)
     if "migrations" not in kinds:
         text += '\n[environments.staging.gates.migrations]\nkind = "migrations"\n'
         text += f'tool = "{example.migration_tool}"\n'
