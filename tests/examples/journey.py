@@ -9,7 +9,8 @@ In the service's repository, at its newest tag, with no stageline file in either
 3. the operator adds staging's checks to that file: an ``http`` gate that logs in with
    ``{secret.ADMIN_PASSWORD}`` (set with ``stageline secrets set``) and registers a user
    whose name holds ``{run}``, the ``migrations`` gate with the service's own tool, and
-   the ``pytest`` gate with the service's own suite and test dependencies;
+   the ``pytest`` gate with the service's own suite and test dependencies (each only
+   when init wrote none), and the worker process when the service has one;
 4. the second tag ships to staging, passes those gates (twice for the ``http`` gate: a
    unique ``{run}`` per run), no gate evidence holds the password, and it is promoted:
    production shows the second release's change;
@@ -68,6 +69,9 @@ class Example:
     health_path: str
     #: a key the second release adds to a registered user (the visible change)
     v2_key: str
+    #: process types beside ``web`` ([service.processes]) the operator adds when init
+    #: wrote none (init reads the web entry point; a worker is the operator's to name)
+    processes: tuple[tuple[str, str], ...] = ()
     #: ``rollback production`` options that bring the first tag back
     rollback: tuple[str, ...] = ("--migrate",)
     #: more checks of the service as production runs it (what the build made)
@@ -210,9 +214,24 @@ def add_staging_checks(pipeline_file: Path, example: Example) -> None:
         text += f'tool = "{example.migration_tool}"\n'
     if "pytest" not in kinds:
         text += '\n[environments.staging.gates.own-tests]\nkind = "pytest"\npath = "tests"\n'
+    text += service_processes(config, example)
     if "tests" not in config["service"]:
         text += f'\n[service.tests]\n{example.test_dependencies}\npaths = ["tests"]\n'
     pipeline_file.write_text(text, encoding="utf-8")
+
+
+def service_processes(config: dict[str, Any], example: Example) -> str:
+    """The ``[service.processes]`` table to append: none when init wrote one (it must
+    then hold the example's process types)."""
+    written = config["service"].get("processes")
+    if written is not None:
+        missing = [name for name, command in example.processes if written.get(name) != command]
+        assert not missing, f"init's [service.processes] lacks {missing}: {written}"
+        return ""
+    if not example.processes:
+        return ""
+    lines = "".join(f'{name} = "{command}"\n' for name, command in example.processes)
+    return f"\n[service.processes]\n{lines}"
 
 
 def declare_secret(text: str, config: dict[str, Any], environment: str, name: str) -> str:

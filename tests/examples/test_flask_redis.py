@@ -1,8 +1,8 @@
 """examples/flask-redis shipped as it is (issue 20): a Flask tree (app factory, full lock
 in requirements.txt), Flask-Migrate's ``migrations/``, a worker process (``python -m
-worker``) taking jobs from a Redis list, translations compiled at build time (``pybabel
-compile``), DATABASE_URL and REDIS_URL, tests needing requirements-test.txt; tags
-``release-2026.11``, ``release-2026.12``."""
+worker``, named by the operator in ``[service.processes]``) taking jobs from a Redis list,
+translations compiled at build time (``pybabel compile``), DATABASE_URL and REDIS_URL,
+tests needing requirements-test.txt; tags ``release-2026.11``, ``release-2026.12``."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def the_worker_welcomes(client: httpx.Client, password: str) -> None:
 
 FLASK = Example(
     name="flask-redis",
-    init_finds=("python -m worker", "pybabel compile", "REDIS_URL", "${redis.url}", "DATABASE_URL"),
+    init_finds=("wsgi:app", "flask-migrate", "pybabel compile", "REDIS_URL", "${redis.url}"),
     migration_tool="flask-migrate",
     test_dependencies='requirements = "requirements-test.txt"',
     login_path="/login",
@@ -46,6 +46,7 @@ FLASK = Example(
     users_path="/subscribers",
     health_path="/healthz",
     v2_key="language",
+    processes=(("worker", "python -m worker"),),
     production_checks=(speaks_french, the_worker_welcomes),
 )
 
