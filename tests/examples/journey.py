@@ -4,7 +4,8 @@ In the service's repository, at its newest tag, with no stageline file in either
 
 1. ``stageline init`` writes the operator's file (never edited, except that its ports
    are swapped for free ones so tests can run side by side), and ``stageline check``
-   accepts it;
+   accepts it; the operator lists their SSH key in ``[access] allowed_signers`` and signs
+   every command (``STAGELINE_SIGNING_KEY``), as production wants;
 2. the first tag ships to production through the environments init wrote;
 3. the operator adds staging's checks to that file: an ``http`` gate that logs in with
    ``{secret.ADMIN_PASSWORD}`` (set with ``stageline secrets set``) and registers a user
@@ -47,6 +48,9 @@ from stageline.usecases.pipeline import Session
 #: the admin password each environment's service gets (a secret: never in a file)
 PASSWORDS = {"staging": "staging-Admin-4d9e1f", "production": "production-Admin-7b2c80"}
 CLI_TIMEOUT_SECONDS = 900
+#: the person running the pipeline, and their SSH key (in the test's folder)
+OPERATOR = "ops@acme.example"
+OPERATOR_KEY = "operator_ed25519"
 #: the line above what the operator appends to the file init wrote
 OPERATOR_MARK = "# staging's checks, added by the operator"
 
@@ -90,6 +94,9 @@ def adopted(example: Example) -> Iterator[Path]:
     repo = folder / example.name
     try:
         released_repo(example.name, repo)
+        key = folder / OPERATOR_KEY
+        keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", OPERATOR, "-f", str(key)]
+        subprocess.run(keygen, check=True, capture_output=True)
         yield repo
     finally:
         try:
@@ -115,6 +122,7 @@ def stop(repo: Path) -> None:
 def stageline(repo: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """The CLI as a person runs it: in the service's working tree."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env.update(STAGELINE_USER=OPERATOR, STAGELINE_SIGNING_KEY=str(repo.parent / OPERATOR_KEY))
     return subprocess.run(
         [sys.executable, "-m", "stageline", *args],
         cwd=repo,
@@ -136,6 +144,7 @@ def ship_story(example: Example, repo: Path) -> None:
     """Steps 1 to 5 of the module docstring, each asserting what it should show."""
     first, second = example.tags
     pipeline_file = initialise(example, repo)
+    prove_identity(repo, pipeline_file)
     ship_to_production(repo, first)
     add_staging_checks(pipeline_file, example)
     set_secrets(repo, pipeline_file)
@@ -177,6 +186,23 @@ def initialise(example: Example, repo: Path) -> Path:
     report = json.loads(ok_stdout(repo, "check", "--json"))
     assert report["ok"] is True, report
     return pipeline_file
+
+
+def prove_identity(repo: Path, pipeline_file: Path) -> None:
+    """The operator's public key in the allowed signers the file names (with ``[access]
+    allowed_signers`` added when init named none): promotion into production, rollback
+    there and production's secrets want a signature (docs/secrets-and-access.md)."""
+    access = load(pipeline_file).get("access", {})
+    if access.get("mode") == "single-person":
+        return
+    signers = access.get("allowed_signers")
+    if signers is None:
+        signers = "allowed_signers"
+        with pipeline_file.open("a", encoding="utf-8") as file:
+            file.write(f'\n[access]\nallowed_signers = "{signers}"\n')
+    public = (repo.parent / f"{OPERATOR_KEY}.pub").read_text(encoding="utf-8").split()[:2]
+    (pipeline_file.parent / signers).write_text(f"{OPERATOR} {' '.join(public)}\n")
+    ok(repo, "check")
 
 
 def ship_to_production(repo: Path, tag: str) -> None:
