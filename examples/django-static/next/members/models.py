@@ -3,7 +3,7 @@ from django.db import models
 
 class Member(models.Model):
     name = models.CharField(max_length=63, unique=True)
-    city = models.CharField(max_length=80, blank=True, default="")
+    city = models.CharField(max_length=80, blank=True, db_default="")
     joined_at = models.DateTimeField(auto_now_add=True)
 
     def public(self) -> dict[str, object]:

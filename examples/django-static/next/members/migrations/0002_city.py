@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='member',
             name='city',
-            field=models.CharField(blank=True, default='', max_length=80),
+            field=models.CharField(blank=True, db_default='', max_length=80),
         ),
     ]
