@@ -1,12 +1,11 @@
-"""The app against a real PostgreSQL (DATABASE_URL) and Redis (REDIS_URL), migrated to the
-head by this release's Flask-Migrate (a no-op on a database already there). Each test
-session has a welcome queue of its own, so a worker that serves the same Redis never
-takes the tests' jobs."""
+"""The app against a real PostgreSQL (DATABASE_URL), migrated to the head by this
+release's Flask-Migrate (a no-op on a database already there), and a redis-server of the
+suite's own (pytest-redis): the tests never touch the Redis a deployment uses, so a
+worker serving it never takes their jobs."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,24 +14,27 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from newsletter import create_app
-from newsletter.queue import connect
+from pytest_redis import factories
+from pytest_redis.executor.process import RedisExecutor
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
+#: started once per test session on a free port, stopped after it
+redis_server = factories.redis_proc(port=None)
+
 
 @pytest.fixture(scope="session")
-def app() -> Iterator[Flask]:
+def app(redis_server: RedisExecutor) -> Iterator[Flask]:
     app = create_app(
         {
             "TESTING": True,
-            "WELCOME_QUEUE": f"tests:welcome:{uuid.uuid4().hex}",
+            "REDIS_URL": f"redis://{redis_server.host}:{redis_server.port}/0",
             "ADMIN_PASSWORD": os.environ.get("ADMIN_PASSWORD") or "tests-only-password",
         }
     )
     with app.app_context():
         upgrade(directory=str(MIGRATIONS))
     yield app
-    connect(app).delete(app.config["WELCOME_QUEUE"])
 
 
 @pytest.fixture
