@@ -165,8 +165,9 @@ def ship_story(example: Example, repo: Path) -> None:
             check(client, PASSWORDS["production"])
 
     refused = stageline(repo, "rollback", "production")
-    assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "--migrate" in refused.stdout + refused.stderr
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 1, said
+    assert "--migrate" in said, f"the refusal offers no --migrate:\n{said}"
     assert serving(repo, "production")["tag"] == second  # nothing moved
     ok(repo, "rollback", "production", *example.rollback)
     production = serving(repo, "production")
