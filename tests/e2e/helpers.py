@@ -43,15 +43,16 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_TAGS = ("v1.0.0", "v1.1.0")
 
 
-def example_repo(name: str, dest: Path) -> Path:
-    """A git repository at ``dest`` holding ``examples/NAME``, tagged ``EXAMPLE_TAGS``."""
+def example_repo(name: str, dest: Path, tags: tuple[str, str] = EXAMPLE_TAGS) -> Path:
+    """A git repository at ``dest`` holding ``examples/NAME``: the tree committed and
+    tagged ``tags[0]``, then ``next/`` laid over it, committed and tagged ``tags[1]``."""
     source = EXAMPLES / name
     leave_out = shutil.ignore_patterns("next", "__pycache__", "*.pyc", ".venv", ".stageline")
     shutil.copytree(source, dest, ignore=leave_out)
     subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True)
-    commit_and_tag(dest, EXAMPLE_TAGS[0], {})
+    commit_and_tag(dest, tags[0], {})
     shutil.copytree(source / "next", dest, ignore=leave_out, dirs_exist_ok=True)
-    commit_and_tag(dest, EXAMPLE_TAGS[1], {})
+    commit_and_tag(dest, tags[1], {})
     return dest
 
 

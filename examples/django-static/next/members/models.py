@@ -1,0 +1,10 @@
+from django.db import models
+
+
+class Member(models.Model):
+    name = models.CharField(max_length=63, unique=True)
+    city = models.CharField(max_length=80, blank=True, db_default="")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    def public(self) -> dict[str, object]:
+        return {"id": self.id, "name": self.name, "city": self.city}

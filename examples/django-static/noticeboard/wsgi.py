@@ -1,0 +1,8 @@
+"""``gunicorn noticeboard.wsgi``"""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "noticeboard.settings")
+application = get_wsgi_application()

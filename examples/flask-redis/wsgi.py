@@ -1,0 +1,5 @@
+"""``gunicorn wsgi:app``"""
+
+from newsletter import create_app
+
+app = create_app()
