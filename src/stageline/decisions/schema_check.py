@@ -48,7 +48,8 @@ class SchemaFacts:
     recorded_in: str | None
     older: str  # the older release's version
     newer: str  # the serving release's version
-    #: the migration tool that reads and moves the revision ("alembic", "django", or None)
+    #: the migration tool that reads and moves the revision ("alembic", "flask-migrate",
+    #: "django", or None)
     tool: str | None
     #: the older release's start command migrates the database itself
     older_self_migrates: bool = False
@@ -124,10 +125,10 @@ def _cannot_migrate(facts: SchemaFacts) -> str | None:
             f"no schema revision was recorded for {facts.older}: there is no revision "
             "to migrate the database to"
         )
-    if facts.database is None or facts.tool not in ("alembic", "django"):
+    if facts.database is None or facts.tool not in ("alembic", "flask-migrate", "django"):
         return (
-            f"{facts.environment}'s database keeps no revision an alembic or django tool "
-            "can move: it cannot be downgraded"
+            f"{facts.environment}'s database keeps no revision an alembic, flask-migrate or "
+            "django tool can move: it cannot be downgraded"
         )
     return None
 
