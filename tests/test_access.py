@@ -136,7 +136,8 @@ def test_run_is_on_a_copy_unless_asked_and_live_in_production_is_break_glass() -
     assert run_actions(live=True, production=True) == ("run_live", "force")
     rules = Rules("production", deploy=("group:leads",), force=("max@shop.example",))
     lea, maxi = "lea@shop.example", "max@shop.example"  # both leads; only max may force
-    assert all(check(maxi, a, rules, GROUPS) is None for a in run_actions(live=True, production=True))
-    refusals = [check(lea, a, rules, GROUPS) for a in run_actions(live=True, production=True)]
+    actions = run_actions(live=True, production=True)
+    assert all(check(maxi, action, rules, GROUPS) is None for action in actions)
+    refusals = [check(lea, action, rules, GROUPS) for action in actions]
     assert refusals[0] is None and refusals[1] is not None
     assert refusals[1].rule == "production.access.force"

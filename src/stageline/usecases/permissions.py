@@ -7,7 +7,8 @@ and on a refusal appends an ``access.refused`` event naming the rule before it r
 ``AccessRefused`` (exit 1).
 
 Privileged actions (:func:`privileged`: entering a production-tier environment by deploy
-or promotion, a one-off ``run`` (on a copy or ``--live``) there, a freeze override, break-glass) also need proof of who acts
+or promotion, a one-off ``run`` there (on a copy or ``--live``), a freeze override,
+break-glass) also need proof of who acts
 (``identity.prove``: a signature, a personal token, or single-person mode); the proof is
 appended as an ``access.proven`` event (its signature a plain, chained field) when it
 is a signature or a token.
