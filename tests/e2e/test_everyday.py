@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,22 @@ def test_run_and_up_after_down_on_the_shop(shop: Path) -> None:
     asked = run(shop, "python", "-c", f"import os, sys; {WRITE}", "live", live=True)
     assert asked.returncode == 0, asked.stderr
     assert asked.stdout.split() == [live] and "live database (--live)" in asked.stderr
+    assert live_state(shop) == (live, ["live"], [])
+    # stageline stopped while the command runs on a copy: the command is stopped with it,
+    # and the copy and its role are dropped all the same
+    waits = "import sys, time; print('ready', flush=True); time.sleep(120)"
+    stopped = subprocess.Popen(
+        [sys.executable, "-m", "stageline", "run", "development", "-C", str(shop), "--",
+         "python", "-c", waits],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert stopped.stdout is not None and stopped.stdout.readline() == "ready\n"
+        stopped.send_signal(signal.SIGTERM)
+        assert stopped.wait(timeout=120) == 128 + signal.SIGTERM
+    finally:
+        stopped.kill()
+        stopped.communicate()
     assert live_state(shop) == (live, ["live"], [])
 
     assert cli(shop, "down", "development").returncode == 0

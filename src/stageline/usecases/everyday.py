@@ -35,7 +35,10 @@ elsewhere.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -223,9 +226,12 @@ def _on_copy(
     from stageline.rehearsal.tripwire import guard
 
     report(f"copying {env.name}'s database {live.database}")
-    with isolate(
-        env, live, variables, release_dir=prepared.workdir, admin_url=target.admin_url()
-    ) as iso:
+    with (
+        _stops_interrupt(),
+        isolate(
+            env, live, variables, release_dir=prepared.workdir, admin_url=target.admin_url()
+        ) as iso,
+    ):
         iso.refuse_if_aimed("the command", env.name)
         on_copy = replace(prepared, workdir=iso.workdir)
         report(plan_run(env, live=False).says)
@@ -240,6 +246,26 @@ def _on_copy(
     if watch.message:
         audit("run.reached_live", copy=iso.copy.database, message=watch.message)
     return code, watch.message
+
+
+@contextmanager
+def _stops_interrupt() -> Iterator[None]:
+    """A SIGTERM or SIGHUP to stageline inside the block raises KeyboardInterrupt, as
+    Ctrl-C does, so the copy is dropped on the way out (while the command runs, the
+    target passes them on to it instead). Only the main thread may: elsewhere, as is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _own_group() -> set[int]:
