@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from stageline.config import load_pipeline
-from stageline.decisions.access import ACTIONS, AccessRefused, Rules, check, members
+from stageline.decisions.access import (
+    ACTIONS,
+    AccessRefused,
+    Rules,
+    check,
+    members,
+    run_actions,
+)
 from stageline.errors import ConfigError
 
 GROUPS = {"leads": ("Lea@Shop.example", "max@shop.example"), "qa": ("ana@shop.example",)}
@@ -120,3 +127,17 @@ def test_break_glass_has_its_own_rule_which_follows_override_freeze() -> None:
     refusal = check("zoe@shop.example", "force", follows, GROUPS)
     assert refusal is not None and refusal.rule == "production.access.override_freeze"
     assert check("zoe@shop.example", "force", Rules("production"), GROUPS) is None
+
+
+def test_run_is_on_a_copy_unless_asked_and_live_in_production_is_break_glass() -> None:
+    assert run_actions(live=False, production=False) == ("run",)
+    assert run_actions(live=False, production=True) == ("run",)
+    assert run_actions(live=True, production=False) == ("run_live",)
+    assert run_actions(live=True, production=True) == ("run_live", "force")
+    rules = Rules("production", deploy=("group:leads",), force=("max@shop.example",))
+    lea, maxi = "lea@shop.example", "max@shop.example"  # both leads; only max may force
+    actions = run_actions(live=True, production=True)
+    assert all(check(maxi, action, rules, GROUPS) is None for action in actions)
+    refusals = [check(lea, action, rules, GROUPS) for action in actions]
+    assert refusals[0] is None and refusals[1] is not None
+    assert refusals[1].rule == "production.access.force"

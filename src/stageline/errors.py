@@ -271,9 +271,10 @@ class ReachesLive(Refused):
             f"{what} would have reached the live database {database}, so it was not run: "
             f"{', '.join(sorted(variables))} {'names' if len(variables) == 1 else 'name'} it "
             "outright; interpolate them from "
-            f"${{postgres.*}} in [environments.{environment}.vars] ({fixes}) so the gate "
+            f"${{postgres.*}} in [environments.{environment}.vars] ({fixes}) so stageline "
             "can point them at a copy",
-            hint="see docs/safety.md: gates that run release code get a copy, never live data",
+            hint="see docs/safety.md: release code other than the service gets a copy, "
+            "never live data",
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from stageline.config.model import Environment, Postgres, Services
 from stageline.config.resolve import PostgresFacts
 from stageline.decisions.access import AccessRefused
 from stageline.errors import UsageError
@@ -31,8 +32,9 @@ def test_run_gets_the_services_variables_and_is_audited_with_secrets_masked(
     assert got["DATABASE_URL"] == DATABASE.url and got["APP_ENV"] == "development"
     assert got["STAGELINE_DIGEST"] == artifact.digest
     started, finished = world.events("run.started"), world.events("run.finished")
+    assert ran.place == "none"  # development declares no PostgreSQL: nothing to copy
     assert started == [{"argv": ["psql", "postgresql://shop:****@127.0.0.1:15432/shop_development",
-                                 "-c", "select 1"]}]  # fmt: skip
+                                 "-c", "select 1"], "live": False}]  # fmt: skip
     assert finished == [{**started[0], "exit": 3}]
     assert "pw-s3cret-9" not in str(world.store.events(limit=100))
 
@@ -57,6 +59,52 @@ def test_run_in_production_follows_its_deploy_rule(
     assert refused["action"] == "run" and world.events("run.started") == []
     monkeypatch.setenv("STAGELINE_USER", "olga@shop.example")
     assert everyday.run_command(world.session, "production", ["python"]).exit_code == 0
+
+
+def with_postgres(env: Environment) -> Environment:
+    return env.model_copy(update={"services": Services(postgres=Postgres())})
+
+
+def test_run_goes_to_a_copy_unless_asked_and_live_needs_more_rights(world: World) -> None:
+    pipe = world.session.pipeline()
+    bare = pipe.environment("development")
+    with_db = with_postgres(bare)
+    production = with_postgres(pipe.environment("production"))
+    copy = everyday.plan_run(with_db, live=False)
+    assert (copy.place, copy.actions) == ("copy", ("run",))
+    assert copy.says == "on a copy of development's database; pass --live to change the live data"
+    live = everyday.plan_run(with_db, live=True)
+    assert (live.place, live.actions) == ("live", ("run_live",))
+    none = everyday.plan_run(bare, live=False)
+    assert none.place == "none" and "no PostgreSQL database: no copy needed" in none.says
+    assert everyday.plan_run(production, live=False).actions == ("run",)
+    assert everyday.plan_run(production, live=True).actions == ("run_live", "force")
+
+
+def test_run_live_in_production_needs_the_force_rule_too(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.artifact("1.0.0")
+    usecases.deploy(world.session, "production", "v1.0.0", force=True)
+    text = (world.root / "stageline.toml").read_text()
+    world.write_pipeline(text + 'force = ["max@shop.example"]\n')
+    world.session.reload()
+    with pytest.raises(AccessRefused, match=r"production\.access\.force allows max@shop"):
+        everyday.run_command(world.session, "production", ["python"], live=True)
+    refused = world.events("access.refused")[-1]
+    assert refused["action"] == "force" and world.events("run.started") == []
+    ran = everyday.run_command(world.session, "production", ["python"])  # olga: deploy rule
+    assert ran.exit_code == 0 and world.events("run.started")[-1]["live"] is False
+    world.write_pipeline(text + 'force = ["olga@shop.example"]\n')
+    world.session.reload()
+    ran = everyday.run_command(world.session, "production", ["python"], live=True)
+    assert ran.place == "none" and world.events("run.finished")[-1] == {
+        "argv": ["python"], "live": True, "exit": 0,
+    }  # fmt: skip
+    monkeypatch.setenv("STAGELINE_USER", "max@shop.example")  # force, but not deploy
+    with pytest.raises(AccessRefused, match=r"production\.access\.promote allows group:leads"):
+        everyday.run_command(world.session, "production", ["python"], live=True)
+    assert world.events("access.refused")[-1]["action"] == "run_live"
 
 
 def test_up_after_down_starts_the_same_digest_again_once(world: World) -> None:

@@ -21,23 +21,36 @@ def run(
         list[str],
         typer.Argument(help="The command and its arguments, after `--`.", show_default=False),
     ],
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Run against the environment's live data, not a copy of its database "
+            "(the deploy rule; in production also the force rule).",
+        ),
+    ] = False,
     sign_with: SignWithOption = None,
     directory: DirOption = Path("."),
 ) -> int:
     """Run a one-off COMMAND with the release ENVIRONMENT serves: its virtualenv, folder,
-    variables and secrets (audited; in production as privileged as a deploy).
+    variables and secrets, on a scratch copy of its database (dropped afterwards) unless
+    --live (audited; in production as privileged as a deploy, --live as a --force).
 
-    Options of stageline come before `--`: `stageline run staging -C shop -- python
-    manage.py createsuperuser`. The command gets this terminal; its exit code is
+    Options of stageline come before `--`: `stageline run staging -C shop --live --
+    python manage.py createsuperuser`. The command gets this terminal; its exit code is
     stageline's."""
     with Session.open(directory) as session:
         done = everyday.run_command(
             session,
             environment,
             command,
+            live=live,
             credentials=current_credentials(sign_with),
             progress=output.notice,
         )
+    if done.reached_live:
+        output.error_line(done.reached_live)
+        return done.exit_code or 1
     if done.exit_code != 0:
         output.notice(f"exited {done.exit_code} in {done.environment}")
     return done.exit_code

@@ -457,8 +457,9 @@ class Access(Strict):
     )
     force: list[str] | None = Field(
         None,
-        description="Who may break glass (--force: enter without the sign-off); "
-        "unwritten: follows override_freeze.",
+        description="Who may break glass (--force: enter without the sign-off; in a "
+        "production tier, `run --live`: change live data); unwritten: follows "
+        "override_freeze.",
     )
 
 

@@ -7,7 +7,8 @@ The rules are written per environment in the pipeline file::
     deploy = ["ops@shop.example"]          # who may deploy a ref there, roll it back,
                                            # bring it up after `down`, or `run` in it
     override_freeze = ["group:leads"]      # who may promote during a freeze window
-    force = ["ops@shop.example"]           # who may break glass: enter without sign-off
+    force = ["ops@shop.example"]           # who may break glass: enter without sign-off,
+                                           # or `run --live` in production
 
 Entries are people (emails, compared case-insensitively), ``group:NAME`` (from
 ``[people.groups]``) or ``*`` (everyone). A rule that is not written lets everyone, so a
@@ -27,19 +28,23 @@ from typing import Literal
 
 from stageline.errors import Refused
 
-Action = Literal["deploy", "promote", "rollback", "up", "run", "override_freeze", "force"]
+Action = Literal[
+    "deploy", "promote", "rollback", "up", "run", "run_live", "override_freeze", "force"
+]
 ACTIONS: tuple[Action, ...] = (
-    "deploy", "promote", "rollback", "up", "run", "override_freeze", "force",
+    "deploy", "promote", "rollback", "up", "run", "run_live", "override_freeze", "force",
 )  # fmt: skip
 
 #: which written rule governs an action (rollback is a deploy of an older release, ``up``
-#: starts the release deployed there again, ``run`` runs a command with its variables)
+#: starts the release deployed there again, ``run`` runs a command with its variables on
+#: a copy of the database, ``run_live`` on the live data: see :func:`run_actions`)
 RULE_OF: dict[Action, str] = {
     "deploy": "deploy",
     "promote": "promote",
     "rollback": "deploy",
     "up": "deploy",
     "run": "deploy",
+    "run_live": "deploy",
     "override_freeze": "override_freeze",
     "force": "force",
 }
@@ -80,6 +85,17 @@ class Refusal:
     def __str__(self) -> str:
         allowed = ", ".join(self.allowed) if self.allowed else "nobody"
         return f"{self.rule} allows {allowed}; {self.person} is not in it"
+
+
+def run_actions(*, live: bool, production: bool) -> tuple[Action, ...]:
+    """What ``stageline run`` must be allowed, in order (pure). On a copy of the database
+    (the default): ``run``. With ``--live``: ``run_live`` (the same ``deploy`` rule, but
+    recorded as a write to live data) and, in a production-tier environment, ``force``
+    too: release code other than the service changing production's data is break-glass,
+    so it needs the deploy rule *and* the force rule, as ``deploy --force`` does."""
+    if not live:
+        return ("run",)
+    return ("run_live", "force") if production else ("run_live",)
 
 
 def _person(name: str) -> str:

@@ -20,10 +20,13 @@ import ipaddress
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -483,12 +486,34 @@ class LocalTarget:
                 hint=f"commands are looked up in the release's {prepared.bin_dir} first, "
                 "then on PATH",
             ) from None
-        while True:
-            try:
-                code = child.wait()
-            except KeyboardInterrupt:  # the terminal's Ctrl-C reached the command too
-                continue
-            return 128 - code if code < 0 else code
+        with _passed_on(child):
+            while True:
+                try:
+                    code = child.wait()
+                except KeyboardInterrupt:  # the terminal's Ctrl-C reached the command too
+                    continue
+                return 128 - code if code < 0 else code
+
+
+@contextmanager
+def _passed_on(child: subprocess.Popen[bytes]) -> Iterator[None]:
+    """While the block runs, a SIGTERM or SIGHUP sent to stageline goes to ``child``
+    instead (which decides, as with Ctrl-C), so stageline outlives it and cleans up after
+    it (``stageline run``'s copy). Only the main thread may set handlers: elsewhere, as is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum: int, _frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def provide_runtime(root: Path) -> None:

@@ -15,28 +15,50 @@ the one resolution, secrets included). What they record in the audit log:
   password in it masked) and ``run.finished`` after, with its exit code;
 - ``environment.up`` once the restarted release answered its health check.
 
-A one-off command runs against the environment's own database, as the service does: it
-is for the operator's ``manage.py createsuperuser`` or a shell, who sees its output
-unmasked on their own terminal. Files it writes into the release folder make the next
-start refuse (the folder is sealed): write elsewhere.
+Where a one-off command's data goes (:func:`plan_run`, pure): by default, when the
+environment has PostgreSQL, on a scratch copy of its database made and dropped exactly as
+the isolated gates do (``rehearsal.isolation.isolate``: a ``pg_dump | pg_restore`` copy,
+a role that owns only the copy, every variable re-resolved against it, Redis pointed at
+no server, a scratch copy of the release folder with empty persist folders), refused
+before anything runs when a variable still names the live database outright
+(``ReachesLive``), with ``rehearsal.tripwire`` watching the live database meanwhile; the
+copy, its role and the folder are dropped afterwards whatever happened (a failing or
+interrupted command included). ``live=True`` (``--live``) runs against the live data as
+the service does, for the operator's ``manage.py createsuperuser``: a stronger action
+(``access.run_actions``: ``run_live``, and ``force`` too in production). Without
+PostgreSQL there is no database to copy: the command runs with the release's variables.
+The person sees the command's output unmasked on their own terminal. Files it writes
+into the release folder make the next start refuse (the folder is sealed): write
+elsewhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Literal
 
-from stageline.config.model import Environment
+from stageline.config.model import Environment, Tier
 from stageline.config.resolve import PostgresFacts, masked
+from stageline.decisions.access import Action, run_actions
 from stageline.errors import UsageError
 from stageline.identity import Credentials, current_actor
 from stageline.state import ArtifactRecord, DeploymentRecord
 from stageline.state.locks import environment_lock
+from stageline.targets.base import Prepared, Target
 from stageline.usecases.deploy import materialize, release_variables
 from stageline.usecases.permissions import require
 from stageline.usecases.pipeline import Session
 
 Progress = Callable[[str], None]
+#: where a one-off command's database connections go
+Place = Literal["copy", "live", "none"]
+#: the application name (PGAPPNAME) a command on a copy carries, for the tripwire
+APPLICATION = "stageline-run"
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,10 @@ class Ran:
     #: the command as the audit log holds it (secret values masked)
     argv: tuple[str, ...]
     exit_code: int
+    #: where its database connections went (see :func:`plan_run`)
+    place: Place = "live"
+    #: the tripwire's message when the command on a copy reached the live database
+    reached_live: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +84,29 @@ class Up:
     environment: str
     release: ArtifactRecord
     started: bool
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Where a one-off command runs, what the caller must be allowed, and the line that
+    tells them (pure; see :func:`plan_run`)."""
+
+    place: Place
+    actions: tuple[Action, ...]
+    says: str
+
+
+def plan_run(env: Environment, *, live: bool) -> RunPlan:
+    """A copy of ``env``'s database unless ``live`` (asked for) or ``env`` has none; the
+    actions from ``access.run_actions`` (pure)."""
+    actions = run_actions(live=live, production=env.tier == Tier.production)
+    if env.postgres is None:
+        says = f"{env.name} has no PostgreSQL database: no copy needed"
+        return RunPlan("none", actions, says)
+    if live:
+        return RunPlan("live", actions, f"on {env.name}'s live database (--live)")
+    says = f"on a copy of {env.name}'s database; pass --live to change the live data"
+    return RunPlan("copy", actions, says)
 
 
 def deployed(session: Session, env: Environment) -> tuple[DeploymentRecord, ArtifactRecord]:
@@ -92,12 +141,15 @@ def run_command(
     environment: str,
     argv: Sequence[str],
     *,
+    live: bool = False,
     credentials: Credentials | None = None,
     progress: Progress | None = None,
 ) -> Ran:
     """Run ``argv`` in ``environment`` with the release deployed there, attached to the
-    caller's terminal (``Target.run_interactive``), once the caller may (``run``);
-    audited before and after. A non-zero exit is not an error: it is returned."""
+    caller's terminal (``Target.run_interactive``), once the caller may (the actions of
+    :func:`plan_run`): on a copy of the database unless ``live``; audited before and
+    after (``live`` recorded). A non-zero exit is not an error: it is returned.
+    ``ReachesLive`` (nothing run) when a variable would still open the live database."""
     if not argv:
         raise UsageError(
             "no command to run",
@@ -107,9 +159,13 @@ def run_command(
     pipe = session.pipeline()
     env = pipe.environment(environment)
     current, artifact = deployed(session, env)
+    plan = plan_run(env, live=live)
     actor = require(
-        session, "run", env.name, pipe=pipe, digest=current.digest, credentials=credentials
-    )
+        session, plan.actions[0], env.name, pipe=pipe, digest=current.digest,
+        credentials=credentials,
+    )  # fmt: skip
+    for action in plan.actions[1:]:  # proven once: the person is vouched for
+        require(session, action, env.name, person=actor, digest=current.digest, pipe=pipe)
     target, prepared = materialize(session, env, current.digest, report)
     postgres, variables = release_variables(session, env, target, prepared, report)
     shown = masked_argv(argv, variables, env, postgres)
@@ -120,16 +176,102 @@ def run_command(
             actor=actor,
             environment=env.name,
             digest=current.digest,
-            data={"argv": list(shown), **data},
+            data={"argv": list(shown), "live": live, **data},
         )
 
-    audit("run.started")
-    code = 127  # if it could not be started at all
+    if plan.place == "copy" and postgres is not None:
+        code, reached = _on_copy(env, target, prepared, postgres, variables, argv, audit, report)
+        return Ran(env.name, artifact, shown, code, plan.place, reached)
+    report(plan.says)
+    code = _attached(target, prepared, argv, variables, audit)
+    return Ran(env.name, artifact, shown, code, plan.place)
+
+
+Audit = Callable[..., None]
+
+
+def _attached(
+    target: Target,
+    prepared: Prepared,
+    argv: Sequence[str],
+    variables: Mapping[str, str],
+    audit: Audit,
+    **data: object,
+) -> int:
+    """Run the command on the caller's terminal between ``run.started`` and
+    ``run.finished`` (with its exit code, 127 when it could not be started)."""
+    audit("run.started", **data)
+    code = 127
     try:
         code = target.run_interactive(prepared, argv, variables)
     finally:
-        audit("run.finished", exit=code)
-    return Ran(env.name, artifact, shown, code)
+        audit("run.finished", exit=code, **data)
+    return code
+
+
+def _on_copy(
+    env: Environment,
+    target: Target,
+    prepared: Prepared,
+    live: PostgresFacts,
+    variables: Mapping[str, str],
+    argv: Sequence[str],
+    audit: Audit,
+    report: Progress,
+) -> tuple[int, str]:
+    """The command on a scratch copy of ``live`` (``isolation.isolate``, as the isolated
+    gates make it) under the tripwire; (exit code, the tripwire's message or "")."""
+    # here, not at the top: the rest of the CLI loads without psycopg's machinery
+    from stageline.rehearsal.isolation import isolate
+    from stageline.rehearsal.tripwire import guard
+
+    report(f"copying {env.name}'s database {live.database}")
+    with (
+        _stops_interrupt(),
+        isolate(
+            env, live, variables, release_dir=prepared.workdir, admin_url=target.admin_url()
+        ) as iso,
+    ):
+        iso.refuse_if_aimed("the command", env.name)
+        on_copy = replace(prepared, workdir=iso.workdir)
+        report(plan_run(env, live=False).says)
+        with guard(
+            iso, what="the command", environment=env.name, applications={APPLICATION},
+            pids=_own_group,
+        ) as watch:  # fmt: skip
+            code = _attached(
+                target, on_copy, argv, {**iso.variables, "PGAPPNAME": APPLICATION}, audit,
+                copy=iso.copy.database,
+            )  # fmt: skip
+    if watch.message:
+        audit("run.reached_live", copy=iso.copy.database, message=watch.message)
+    return code, watch.message
+
+
+@contextmanager
+def _stops_interrupt() -> Iterator[None]:
+    """A SIGTERM or SIGHUP to stageline inside the block raises KeyboardInterrupt, as
+    Ctrl-C does, so the copy is dropped on the way out (while the command runs, the
+    target passes them on to it instead). Only the main thread may: elsewhere, as is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _own_group() -> set[int]:
+    """stageline's process group when it leads one (started from a shell): the command
+    runs in it, so the tripwire knows its connections by their client ports."""
+    return {os.getpgrp()} if os.getpgrp() == os.getpid() else set()
 
 
 def up(

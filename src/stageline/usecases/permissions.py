@@ -7,7 +7,8 @@ and on a refusal appends an ``access.refused`` event naming the rule before it r
 ``AccessRefused`` (exit 1).
 
 Privileged actions (:func:`privileged`: entering a production-tier environment by deploy
-or promotion, a one-off ``run`` there, a freeze override, break-glass) also need proof of who acts
+or promotion, a one-off ``run`` there (on a copy or ``--live``), a freeze override,
+break-glass) also need proof of who acts
 (``identity.prove``: a signature, a personal token, or single-person mode); the proof is
 appended as an ``access.proven`` event (its signature a plain, chained field) when it
 is a signature or a token.
@@ -84,10 +85,11 @@ def require(
 
 def privileged(action: Action, env: Environment) -> bool:
     """Whether ``action`` in ``env`` needs proof of who acts, not only their name: a
-    one-off ``run`` in production holds its secrets and live data, as an entry does."""
+    one-off ``run`` in production holds its secrets (and, ``run_live``, its live data), as
+    an entry does."""
     if action in ("force", "override_freeze"):
         return True
-    return action in ("deploy", "promote", "run") and env.tier == Tier.production
+    return action in ("deploy", "promote", "run", "run_live") and env.tier == Tier.production
 
 
 def _proven(
