@@ -23,6 +23,18 @@ from stageline.services.postgres import PostgresServer, find_binaries, free_port
 # an identity (the real ~/.gitconfig is out of reach).
 # ---------------------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------------------
+# Modules with end-to-end tests (marked slow) run first: with xdist, the long ones then
+# start while short tests fill the other worker, instead of one worker finishing the suite
+# alone with the last long test. The order within each group is pytest's.
+# ---------------------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    slow_modules = {item.module for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module not in slow_modules)
+
+
 _GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "stageline tests",
     "GIT_AUTHOR_EMAIL": "tests@stageline.invalid",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from stageline.agent import AgentClient, ProcessSpec
+from stageline.agent.client import AgentClient
 from stageline.agent.release import ReleaseSpec, process_key
-from stageline.agent.spec import ServiceStatus, SpecError
+from stageline.agent.spec import ProcessSpec, ServiceStatus, SpecError
 from stageline.agent.state import AgentPaths, load_running
 from stageline.host.procfs import is_alive
 
