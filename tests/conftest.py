@@ -24,15 +24,25 @@ from stageline.services.postgres import PostgresServer, find_binaries, free_port
 # ---------------------------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------------------
-# Modules with end-to-end tests (marked slow) run first: with xdist, the long ones then
+# Modules with end-to-end tests (marked slow) run first, whole journeys before them: with xdist, the long ones then
 # start while short tests fill the other worker, instead of one worker finishing the suite
 # alone with the last long test. The order within each group is pytest's.
 # ---------------------------------------------------------------------------------------
 
 
+#: folders of whole journeys (minutes each), started before any other slow module
+_LONGEST = ("fresh", "examples", "e2e")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     slow_modules = {item.module for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.module not in slow_modules)
+
+    def rank(item: pytest.Item) -> int:
+        if item.module not in slow_modules:
+            return 2
+        return 0 if item.path.parent.name in _LONGEST else 1
+
+    items.sort(key=rank)
 
 
 _GIT_IDENTITY = {
