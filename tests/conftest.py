@@ -24,9 +24,10 @@ from stageline.services.postgres import PostgresServer, find_binaries, free_port
 # ---------------------------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------------------
-# Modules with end-to-end tests (marked slow) run first, whole journeys before them: with xdist, the long ones then
-# start while short tests fill the other worker, instead of one worker finishing the suite
-# alone with the last long test. The order within each group is pytest's.
+# Modules with end-to-end tests (marked slow) run first, whole journeys before the rest:
+# with xdist, the long ones then start while short tests fill the other worker, instead
+# of one worker finishing the suite alone with the last long test. The order within each
+# group is pytest's.
 # ---------------------------------------------------------------------------------------
 
 
