@@ -82,17 +82,23 @@ def ensure_credentials(home: Path, environment: str, role: str) -> ServerCredent
         return found
     keyring = load_keyring(home, create=True)
     values = {"admin": new_password(), "role": role, "password": new_password()}
-    path = credentials_path(home, environment)
+    _publish_once(credentials_path(home, environment), seal(keyring, _label(environment), values))
+    loaded = load_credentials(home, environment)
+    assert loaded is not None
+    return loaded
+
+
+def _publish_once(path: Path, sealed: bytes) -> None:
+    """Write ``sealed`` to ``path`` (mode 0600) unless it exists: the first writer wins,
+    so two processes generating at once agree on one file (a private scratch file, then
+    a hard link that fails if ``path`` is there)."""
     scratch = path.with_name(f".{path.name}.{os.getpid()}.new")
-    write_private_file(scratch, seal(keyring, _label(environment), values))
+    write_private_file(scratch, sealed)
     try:
         with contextlib.suppress(FileExistsError):
             os.link(scratch, path)
     finally:
         scratch.unlink(missing_ok=True)
-    loaded = load_credentials(home, environment)
-    assert loaded is not None
-    return loaded
 
 
 def redis_password_path(home: Path, environment: str) -> Path:
@@ -121,15 +127,8 @@ def ensure_redis_password(home: Path, environment: str) -> str:
     if found is not None:
         return found
     keyring = load_keyring(home, create=True)
-    path = redis_password_path(home, environment)
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.new")
     sealed = seal(keyring, f"{environment}:redis", {"password": new_password()})
-    write_private_file(scratch, sealed)
-    try:
-        with contextlib.suppress(FileExistsError):
-            os.link(scratch, path)
-    finally:
-        scratch.unlink(missing_ok=True)
+    _publish_once(redis_password_path(home, environment), sealed)
     loaded = load_redis_password(home, environment)
     assert loaded is not None
     return loaded
