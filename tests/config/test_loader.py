@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stageline.config import load_pipeline, load_service
+from stageline.config import load_pipeline
+from stageline.config.loader import service_in_text
 from stageline.config.model import Tier
 from stageline.errors import ConfigError, UsageError
 
@@ -85,7 +86,9 @@ def test_pyproject_tool_table(tmp_path: Path) -> None:
     )
     write(tmp_path, '[project]\nname = "shop"\nversion = "1.0"\n\n' + body, "pyproject.toml")
     assert load_pipeline(tmp_path).names == ["development", "test", "staging", "production"]
-    assert load_service(tmp_path).name == "shop"
+    text = (tmp_path / "pyproject.toml").read_text()
+    service = service_in_text(text, "pyproject.toml", "pyproject.toml")
+    assert service is not None and service.name == "shop"
 
 
 def test_pyproject_errors_point_into_pyproject(tmp_path: Path) -> None:

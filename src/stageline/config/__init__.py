@@ -1,6 +1,6 @@
 """Load and validate the pipeline file (``stageline.toml`` or ``[tool.stageline]``)."""
 
-from stageline.config.loader import find_pipeline_file, load_pipeline, load_service
+from stageline.config.loader import find_pipeline_file, load_pipeline
 from stageline.config.model import Environment, Pipeline, Postgres, Service, Target, Tier
 
 __all__ = [
@@ -12,5 +12,4 @@ __all__ = [
     "Tier",
     "find_pipeline_file",
     "load_pipeline",
-    "load_service",
 ]

@@ -73,15 +73,6 @@ def load_pipeline(root: Path) -> Pipeline:
     return _Loader(find_pipeline_file(root)).pipeline()
 
 
-def load_service(root: Path) -> Service:
-    """Load only the ``[service]`` table (what a build needs from the exported commit)."""
-    loader = _Loader(find_pipeline_file(root))
-    service = loader.service()
-    loader.raise_if_any()
-    assert service is not None
-    return service
-
-
 def service_in_text(text: str, name: str, display: str) -> Service | None:
     """The ``[service]`` table of a pipeline file's ``text`` (``name`` is ``stageline.toml``
     or ``pyproject.toml``, whose ``[tool.stageline]`` is read), None when it has none;
