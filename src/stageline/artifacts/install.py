@@ -42,6 +42,10 @@ def install_wheelhouse(
     start of the service do not each pay for compiling every module they import.
     ``own_files`` copies every file instead of hard-linking uv's cache: a release folder
     is sealed (made read-only, recorded) and must share no inode with anything else.
+
+    The wheelhouse is the cache: uv's own (``~/.cache/uv``) is not used (``--no-cache``),
+    since it keeps an unpacked copy of every wheel file it installs from, per path, and
+    would grow by a whole wheelhouse with every artifact, never to be cleaned.
     """
     env = offline_env()
     hint = "the wheelhouse is incomplete: a dependency is missing from the lock"
@@ -55,7 +59,7 @@ def install_wheelhouse(
         return
     run(
         [uv_bin(), "pip", "install", "--quiet", "--python", str(venv_python(venv_dir)),
-         "--offline", "--no-index", "--find-links", str(wheelhouse),
+         "--offline", "--no-index", "--no-cache", "--find-links", str(wheelhouse),
          *(["--compile-bytecode"] if compile_bytecode else []),
          *(["--link-mode", "copy"] if own_files else []), *requirements],
         what="installing from the wheelhouse (offline)",

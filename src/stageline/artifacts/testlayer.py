@@ -228,10 +228,11 @@ def install_argv(
     artifact: Path, layer: TestLayer, venv: Path, *, python: str, release: list[str]
 ) -> list[list[str]]:
     """The commands that make ``venv`` hold the release (``release``: its requirements,
-    ``install.requirements_of``) and the test layer, offline, from the artifact alone."""
+    ``install.requirements_of``) and the test layer, offline, from the artifact alone
+    (uv's own cache unused, as for a release: ``install.install_wheelhouse``)."""
     return [
         [uv_bin(), "venv", "--quiet", "--python", python, str(venv)],
         [uv_bin(), "pip", "install", "--quiet", "--python", str(venv_python(venv)),
-         "--offline", "--no-index", "--find-links", str(artifact / "wheels"),
+         "--offline", "--no-index", "--no-cache", "--find-links", str(artifact / "wheels"),
          "--find-links", str(layer.wheels), *release, *layer.pins],
     ]  # fmt: skip
