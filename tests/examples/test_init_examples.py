@@ -27,7 +27,10 @@ def test_init_writes_what_the_example_declares(tmp_path: Path, name: str) -> Non
     assert (ours.health, ours.release) == (theirs.health, theirs.release)
     # the examples add options of their own (django-pg: --workers 2): the command is a prefix
     assert theirs.start.startswith(ours.start.removesuffix(" --no-control-socket"))
-    assert set(theirs.bundle) - {"gates/"} <= set(ours.bundle)  # the shop's own gate suite
+    # the shop's own gate suite aside, what the example bundles init bundles, or carries
+    # as the service's tests ([service.tests] paths)
+    carried = set(ours.bundle) | {f"{path}/" for path in (ours.tests.paths if ours.tests else [])}
+    assert set(theirs.bundle) - {"gates/"} <= carried
     for env in written.environments:
         assert env.postgres is not None
         theirs_db = {k: v for k, v in declared.environment(env.name).vars.items() if "${" in v}

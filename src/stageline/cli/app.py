@@ -74,7 +74,8 @@ LAZY_COMMANDS = (
     _cli(
         "everyday.run",
         "Run a one-off COMMAND with the release ENVIRONMENT serves: its virtualenv, folder,\n"
-        "variables and secrets (audited; in production as privileged as a deploy).",
+        "variables and secrets, on a scratch copy of its database (dropped afterwards) unless\n"
+        "--live (audited; in production as privileged as a deploy, --live as a --force).",
     ),
     _cli(
         "deploy.agent",
