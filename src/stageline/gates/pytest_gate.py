@@ -227,13 +227,19 @@ class PytestGate:
             raise Refused(_no_pytest(python, layer))
         if found.get("plugin") == "True":
             return Interpreter(python, None)
-        # the suite's virtualenv lacks stageline: give it a copy of the plugin alone
+        # the suite's virtualenv lacks stageline: give it a copy of the plugin, and of the
+        # runtime helper the service's own code imports (``stageline.runtime``, which a
+        # release gets from the host), since this ``stageline`` package comes first
         folder = ctx.evidence_dir / ".stageline-plugin" / "stageline"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "__init__.py").write_text("", encoding="utf-8")
         spec = importlib.util.find_spec("stageline.pytest_plugin")
         assert spec is not None and spec.origin is not None
         shutil.copyfile(spec.origin, folder / "pytest_plugin.py")
+        helper = importlib.util.find_spec("stageline.runtime")
+        assert helper is not None and helper.origin is not None
+        shutil.copytree(Path(helper.origin).parent, folder / "runtime", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
         return Interpreter(python, folder.parent)
 
 
