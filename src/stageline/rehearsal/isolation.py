@@ -91,19 +91,25 @@ def scratch_name(prefix: str = "stageline_copy") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
+#: set to "1" in the variables of release code run on a copy (never for the service)
+COPY_VARIABLE = "STAGELINE_DATABASE_COPY"
+
+
 def copy_variables(
     env: Environment, variables: Mapping[str, str], copy: PostgresFacts
 ) -> dict[str, str]:
     """``variables`` (the service's, as resolved for the live database) re-resolved with
     ``copy`` as the ``postgres.*`` facts: every var of ``[environments.X.vars]`` is
-    interpolated again, ``DATABASE_URL`` is the copy's; anything else is kept."""
+    interpolated again, ``DATABASE_URL`` is the copy's; anything else is kept.
+    ``STAGELINE_DATABASE_COPY=1`` tells the release's code that its database is a
+    throwaway copy (a test suite may then use it as its own)."""
     release = ReleaseFacts(
         variables.get("STAGELINE_VERSION", ""), variables.get("STAGELINE_DIGEST", "")
     )
     port = int(variables.get("PORT", "") or env.target.port)
     given = {name: variables.get(name, "") for name in env.secrets}
     resolved = service_environment(env, release, port=port, postgres=copy, secrets=given)
-    return {**variables, **resolved}
+    return {**variables, **resolved, COPY_VARIABLE: "1"}
 
 
 def suspects(variables: Mapping[str, str], live: PostgresFacts, copy: PostgresFacts) -> list[str]:
