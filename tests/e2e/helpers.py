@@ -83,9 +83,17 @@ def shop_template() -> Iterator[Path]:
 
 def use_free_ports(pipeline_file: Path) -> dict[str, int]:
     text = pipeline_file.read_text()
-    ports = {}
-    for old in sorted(set(re.findall(r"port = (\d+)", text))):
+    ports: dict[str, int] = {}
+    olds = sorted(set(re.findall(r"port = (\d+)", text)))
+    # distinct ports, none equal to a port still to be replaced: the system may hand out
+    # a port it just handed out (free_port closes its socket), and two environments on
+    # one port is a config error
+    taken = {int(old) for old in olds}
+    for old in olds:
         new = free_port()
+        while new in taken:
+            new = free_port()
+        taken.add(new)
         ports[old] = new
         text = text.replace(f":{old}", f":{new}").replace(f"port = {old}", f"port = {new}")
     pipeline_file.write_text(text)
