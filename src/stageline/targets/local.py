@@ -20,15 +20,14 @@ import ipaddress
 import os
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 from urllib.parse import urlsplit
 
 import httpx
@@ -45,6 +44,7 @@ from stageline.host import persist, release_folder
 from stageline.host.disk import reported
 from stageline.host.outbox import outbox_path
 from stageline.host.priority import lowered
+from stageline.host.signals import handled
 from stageline.launch import checked_start, wrap_command, wrap_service
 from stageline.targets.backing import (
     ensure_postgres,
@@ -499,21 +499,14 @@ class LocalTarget:
 def _passed_on(child: subprocess.Popen[bytes]) -> Iterator[None]:
     """While the block runs, a SIGTERM or SIGHUP sent to stageline goes to ``child``
     instead (which decides, as with Ctrl-C), so stageline outlives it and cleans up after
-    it (``stageline run``'s copy). Only the main thread may set handlers: elsewhere, as is."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    it (``stageline run``'s copy)."""
 
-    def forward(signum: int, _frame: object) -> None:
+    def forward(signum: int, _frame: FrameType | None) -> None:
         if child.poll() is None:
             child.send_signal(signum)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
+    with handled(forward):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def provide_runtime(root: Path) -> None:

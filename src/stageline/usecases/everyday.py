@@ -35,17 +35,17 @@ elsewhere.
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from types import FrameType
 from typing import Literal
 
 from stageline.config.model import Environment, Tier
 from stageline.config.resolve import PostgresFacts, masked
 from stageline.decisions.access import Action, run_actions
 from stageline.errors import UsageError
+from stageline.host.signals import handled
 from stageline.identity import Credentials, current_actor
 from stageline.state import ArtifactRecord, DeploymentRecord
 from stageline.state.locks import environment_lock
@@ -252,20 +252,13 @@ def _on_copy(
 def _stops_interrupt() -> Iterator[None]:
     """A SIGTERM or SIGHUP to stageline inside the block raises KeyboardInterrupt, as
     Ctrl-C does, so the copy is dropped on the way out (while the command runs, the
-    target passes them on to it instead). Only the main thread may: elsewhere, as is."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    target passes them on to it instead)."""
 
-    def interrupt(_signum: int, _frame: object) -> None:
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
+    with handled(interrupt):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _own_group() -> set[int]:
