@@ -13,12 +13,17 @@ front has already stopped sending them new requests.
 Orders come over a unix socket (``AgentPaths.front_socket``), one JSON line each way::
 
     ping                  -> {"ok": true, "pid", "port", "release", "ports", "requests",
-                              "connections", "refused"}
+                              "connections", "refused", "idle_for", "in_flight",
+                              "asleep", "wakes"}
     reload                -> {"ok": true, "release", "ports"}   routes as proxied.json says
     drain  ports, timeout -> {"ok": true, "drained": bool, "in_flight": N}
+    sleep  after          -> {"ok": true, "asleep": bool}   scale to zero (``idle.py``)
 
 ``drain`` waits until no request is in flight to the release on ``ports`` (one the front
-switched away from), then closes its pooled connections. The front raises its open-file
+switched away from), then closes its pooled connections. ``sleep`` routes to nothing
+(proxied.json already says ``idle``) only if no request came for ``after`` seconds and
+none is in flight; while asleep a request waits for the agent to ``wake`` the
+environment (``idle.Waker``). The front raises its open-file
 limit to the hard limit at start, and logs to ``front-<env>.log``, rotated.
 """
 
@@ -33,10 +38,12 @@ import os
 import resource
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from stageline.agent.idle import IdleClock, Waker, wake_timeout
 from stageline.agent.proxy import Backends, Proxy
 from stageline.agent.state import AgentPaths, load_proxied, log_to
 from stageline.errors import AgentError
@@ -55,20 +62,38 @@ class Front:
         self.paths, self.environment, self.proxy = paths, environment, proxy
         self._retired: dict[tuple[int, ...], Backends] = {}
         self._done = asyncio.Event()
+        self.clock = IdleClock(time.monotonic())
+        self.waker = Waker(paths, environment)
 
     def routes(self) -> tuple[str, tuple[int, ...]] | None:
-        """The release and internal ports proxied.json says this environment serves."""
+        """The release and internal ports proxied.json says this environment serves (None
+        when it serves nothing, or is idle: requests then wait for its ``wake``); arms
+        the proxy's waker when idle."""
         state = load_proxied(self.paths).get(self.environment)
-        if state is None or state.serving is None:
+        serving = state.serving if state is not None else None
+        idle = serving is not None and state is not None and state.idle
+        self.proxy.waker = self._woken if idle else None
+        if serving is None:
             return None
-        return state.serving.spec.release, state.serving.ports
+        self.waker.timeout = wake_timeout(serving.spec.health_timeout)
+        if idle:
+            return None
+        return serving.spec.release, serving.ports
+
+    async def _woken(self) -> Backends | None:
+        """For a request that found the environment idle: the release once it serves
+        again, or None (it did not start in time)."""
+        return self.proxy.backends if await self.waker.wait() else None
 
     def reload(self) -> Answer:
         """Route as proxied.json says; the replaced backends wait for their ``drain``."""
         found = self.routes()
+        self.waker.routed(found is not None)
         current = self.proxy.backends
         if found is not None and current is not None and tuple(current.ports) == found[1]:
             return self._describe_routes()
+        if found is not None and current is None:  # serving again: quiet starts over
+            self.clock.restart(time.monotonic())
         old = self.proxy.switch(Backends(*found) if found else None)
         for ports, backends in list(self._retired.items()):  # nothing left to wait for
             if backends.in_flight == 0:
@@ -88,6 +113,23 @@ class Front:
         self._retired.pop(ports, None)
         return {"ok": True, "drained": drained, "in_flight": backends.in_flight}
 
+    def in_flight(self) -> int:
+        """Requests in flight, to the serving release and to those switched away from."""
+        backends = [self.proxy.backends, *self._retired.values()]
+        return sum(b.in_flight for b in backends if b is not None)
+
+    def idle_for(self) -> float:
+        """Seconds since this front last saw a request (``idle.IdleClock``)."""
+        return self.clock.look(self.proxy.requests, self.in_flight(), time.monotonic())
+
+    def sleep(self, after: float) -> Answer:
+        """Scale to zero if still quiet for ``after`` seconds: route to nothing (reload,
+        proxied.json says idle). One step of the event loop: no request slips in."""
+        if self.idle_for() < after or self.in_flight():
+            return {"ok": True, "asleep": False}
+        self.reload()
+        return {"ok": True, "asleep": self.proxy.backends is None}
+
     def ping(self) -> Answer:
         return {
             **self._describe_routes(),
@@ -96,6 +138,10 @@ class Front:
             "requests": self.proxy.requests,
             "connections": self.proxy.connections,
             "refused": self.proxy.refused.total,
+            "idle_for": round(self.idle_for(), 3),
+            "in_flight": self.in_flight(),
+            "asleep": self.proxy.waker is not None,
+            "wakes": self.waker.wakes,
         }
 
     def _describe_routes(self) -> Answer:
@@ -126,6 +172,7 @@ class Front:
             with contextlib.suppress(FileNotFoundError):
                 if path.stat().st_ino == ours:
                     path.unlink()
+            await self.waker.close()
             await self.proxy.close()
             log.info("%s: front %d exiting", self.environment, os.getpid())
 
@@ -151,6 +198,7 @@ class Front:
             "ping": self._op_ping,
             "reload": self._op_reload,
             "drain": self._op_drain,
+            "sleep": self._op_sleep,
         }
         handler = handlers.get(str(order.get("op")))
         if handler is None:
@@ -165,6 +213,12 @@ class Front:
 
     async def _op_reload(self, order: dict[str, Any]) -> Answer:
         return self.reload()
+
+    async def _op_sleep(self, order: dict[str, Any]) -> Answer:
+        after = order.get("after")
+        if not isinstance(after, int | float) or isinstance(after, bool) or after <= 0:
+            return {"ok": False, "error": "field 'after' must be a positive number"}
+        return self.sleep(float(after))
 
     async def _op_drain(self, order: dict[str, Any]) -> Answer:
         ports, timeout = order.get("ports"), order.get("timeout")

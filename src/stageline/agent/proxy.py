@@ -12,6 +12,8 @@ Bodies stream both ways (content-length, chunked, or close-delimited responses),
 buffered whole. Upstream connections are kept alive and pooled per backend process.
 ``X-Forwarded-For`` and ``Forwarded`` get the client's address appended and
 ``X-Forwarded-Proto`` is set when absent. Upgrades (websockets) are not supported.
+A request that finds no release answers 503 with ``Retry-After``; while the environment
+is scaled to zero it first awaits ``Proxy.waker`` (``idle.py``).
 
 Isolation (:class:`Limits`): at most ``max_connections`` client connections at a time
 (more are accepted and closed at once), new connections accepted at most
@@ -30,7 +32,7 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import h11
@@ -56,6 +58,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 Headers = list[tuple[bytes, bytes]]
+RETRY_AFTER = b"5"  # seconds, on every 503: no release serves (yet)
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,9 @@ class Proxy:
         self.host, self.port = host, port
         self.limits = limits or Limits()
         self.backends: Backends | None = None
+        #: set while the environment is scaled to zero (``idle.py``): a request that finds
+        #: no backends awaits it for the release started again (None: not in time)
+        self.waker: Callable[[], Awaitable[Backends | None]] | None = None
         self._sock: socket.socket | None = None
         self._acceptor: asyncio.Task[None] | None = None
         self._clients: set[asyncio.Task[None]] = set()
@@ -396,9 +402,13 @@ class Proxy:
         client: str,
     ) -> None:
         backends = self.backends  # read once: this request stays with this release
+        unavailable = b"no release is serving\n"
+        if (backends is None or not backends.ports) and self.waker is not None:
+            backends = await self.waker()
+            unavailable = b"the environment was idle and did not start in time; retry\n"
         if backends is None or not backends.ports:
             await _drain_request(conn, reader)
-            writer.write(_simple(conn, 503, b"no release is serving\n"))
+            writer.write(_simple(conn, 503, unavailable, retry_after=True))
             return
         self.requests += 1
         backends.begin()
@@ -550,10 +560,19 @@ async def _drain_request(conn: h11.Connection, reader: asyncio.StreamReader) -> 
             return
 
 
-def _simple(conn: h11.Connection, status: int, body: bytes, *, close: bool = False) -> bytes:
+def _simple(
+    conn: h11.Connection,
+    status: int,
+    body: bytes,
+    *,
+    close: bool = False,
+    retry_after: bool = False,
+) -> bytes:
     headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
     if close:
         headers.append((b"connection", b"close"))
+    if retry_after:
+        headers.append((b"retry-after", RETRY_AFTER))
     data = conn.send(h11.Response(status_code=status, headers=headers))
     data = (data or b"") + (conn.send(h11.Data(data=body)) or b"")
     return data + (conn.send(h11.EndOfMessage()) or b"")

@@ -10,7 +10,10 @@ swap, so an agent killed at any moment comes back serving exactly one release:
   window so it can be started and switched back in;
 - ``deployment``: the state-store deployment this switch belongs to, so the agent can
   record its outcome (``rolled_back``, or ``failed`` when it died before the switch)
-  even when no command is waiting.
+  even when no command is waiting;
+- ``idle``: ``serving`` is scaled to zero (``idle.py``): none of its processes runs
+  (its ``ports`` are stale), the front holds the port and routes to nothing, and the
+  next request has the agent start ``serving`` again on fresh ports.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ class ReleaseSpec:
     check_timeout: float = 5.0
     failures: int = 3
     workers: tuple[ProcessSpec, ...] = ()
+    #: stop every process after this many seconds without a request; the front keeps the
+    #: port and starts the release again at the next one (``idle.py``). None: never
+    scale_to_zero_after: float | None = None
 
     @property
     def environment(self) -> str:
@@ -78,6 +84,7 @@ class ReleaseSpec:
             "check_timeout": self.check_timeout,
             "failures": self.failures,
             "workers": [worker.to_dict() for worker in self.workers],
+            "scale_to_zero_after": self.scale_to_zero_after,
         }
 
     @classmethod
@@ -99,6 +106,7 @@ class ReleaseSpec:
             workers=tuple(ProcessSpec.from_dict(w) for w in _field(data, "workers", list))
             if "workers" in data
             else (),
+            scale_to_zero_after=_idle_after(data.get("scale_to_zero_after")),
         )
         for worker in spec.workers:
             if worker.serves_http or worker.environment != spec.environment:
@@ -111,6 +119,15 @@ class ReleaseSpec:
             if getattr(spec, name) < 0:
                 raise SpecError(f"field {name!r} must not be negative")
         return spec
+
+
+def _idle_after(value: Any) -> float | None:
+    """``scale_to_zero_after`` as read from a dict: absent or None is never."""
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise SpecError(f"field 'scale_to_zero_after' must be a positive number, not {value!r}")
+    return float(value)
 
 
 def process_key(environment: str, spec: ProcessSpec) -> str:
@@ -183,9 +200,11 @@ class EnvState:
     watch_until: float | None = None  # epoch seconds
     deployment: DeploymentRef | None = None
     outcome: Outcome | None = None
+    idle: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "idle": self.idle,
             "serving": self.serving.to_dict() if self.serving else None,
             "pending": self.pending.to_dict() if self.pending else None,
             "previous": self.previous.to_dict() if self.previous else None,
@@ -209,6 +228,7 @@ class EnvState:
                 DeploymentRef.from_dict(data["deployment"]) if data.get("deployment") else None
             ),
             outcome=_outcome(outcome),
+            idle=data.get("idle") is True,
         )
 
 

@@ -7,6 +7,7 @@ Protocol: one JSON object per line each way. Requests are ``{"op": ...}`` with
     switch  release: ReleaseSpec, deployment  -> {"ok": true, "environment": {...}}
     outcome environment, timeout              -> {"ok": true, "settled": bool, "environment": ...}
     revert  environment, reason               -> {"ok": true, "environment": {...}}
+    wake    environment                       -> {"ok": true, "environment": {...}}
     stop    environment                       -> {"ok": true, "stopped": bool}
     status                                    -> {"ok": true, "services": {env: ServiceStatus},
                                                   "proxied": {env: {...}}}
@@ -17,8 +18,9 @@ port); ``switch`` is blue/green behind the environment's proxy (``switch.py``), 
 returns as soon as the new release serves, while drain and the watch window go on;
 ``outcome`` waits for the watch window to end; ``revert`` switches the previous release
 back while the window is open (as a crash in it does) and records ``rolled_back`` with
-``reason``. An environment is either one or the
-other: an order of the other kind replaces it.
+``reason``; ``wake`` starts a blue/green environment that scaled to zero (``idle.py``)
+again and returns once it serves (its front sends it). An environment is either one or
+the other: an order of the other kind replaces it.
 
 and any failure is ``{"ok": false, "error": "one line", "log_tail": "..."}``; a bad request
 never stops the agent.
@@ -149,7 +151,7 @@ class Agent:
         return Supervisor(spec, self._http, policy=self.policy, on_change=self._save_running)
 
     def _new_proxied(self, env: str, state: EnvState) -> ProxiedEnvironment:
-        return ProxiedEnvironment(
+        environment = ProxiedEnvironment(
             env,
             state,
             paths=self.paths,
@@ -157,6 +159,8 @@ class Agent:
             policy=self.policy,
             save=self._save_all,
         )
+        environment.watch_idle()
+        return environment
 
     def _save_running(self) -> None:
         entries: dict[str, RunningEntry | None] = {
@@ -219,6 +223,7 @@ class Agent:
             "switch": self._op_switch,
             "outcome": self._op_outcome,
             "revert": self._op_revert,
+            "wake": self._op_wake,
             "stop": self._op_stop,
             "status": self._op_status,
             "shutdown": self._op_shutdown,
@@ -325,6 +330,17 @@ class Agent:
             described = await environment.revert(reason)
         return {"ok": True, "environment": described}
 
+    async def _op_wake(self, request: dict[str, Any]) -> Response:
+        env = request.get("environment")
+        if not isinstance(env, str):
+            raise SpecError("field 'environment' must be a string")
+        environment = self.proxied.get(env)
+        if environment is None:
+            raise AgentError(f"{env} is not served through the agent's proxy")
+        async with self._locks[env], environment.lock:
+            await environment.wake()
+        return {"ok": True, "environment": await environment.describe()}
+
     async def _op_stop(self, request: dict[str, Any]) -> Response:
         env = request.get("environment")
         if not isinstance(env, str):
@@ -390,7 +406,10 @@ def _idle_status(spec: ProcessSpec) -> ServiceStatus:
 
 def _proxied_status(environment: ProxiedEnvironment) -> ServiceStatus:
     """One line for a blue/green environment: the serving release, its first process,
-    the public port; ``running``/``healthy`` only if every copy is."""
+    the public port; ``running``/``healthy`` only if every copy is; ``idle`` (no pid)
+    when it scaled to zero."""
+    if environment.state.idle and environment.state.serving is not None:
+        return _scaled_to_zero_status(environment, environment.state.serving.spec)
     fleet = environment.serving
     statuses = [s.status() for s in fleet.supervisors] if fleet else []
     front = environment.front
@@ -410,6 +429,21 @@ def _proxied_status(environment: ProxiedEnvironment) -> ServiceStatus:
         restarts=sum(s.restarts for s in statuses),
         started_at=min((s.started_at for s in statuses if s.started_at), default=None),
         last_exit=next((s.last_exit for s in statuses if s.last_exit is not None), None),
+    )
+
+
+def _scaled_to_zero_status(environment: ProxiedEnvironment, spec: ReleaseSpec) -> ServiceStatus:
+    front = environment.front
+    return ServiceStatus(
+        environment=environment.name,
+        release=spec.release,
+        pid=None,
+        port=front.port if front else spec.public_port,
+        state="idle",
+        healthy=False,
+        restarts=0,
+        started_at=None,
+        last_exit=None,
     )
 
 

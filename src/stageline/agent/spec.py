@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
-ServiceState = Literal["starting", "running", "backoff", "crashed", "stopped"]
+ServiceState = Literal["starting", "running", "backoff", "crashed", "stopped", "idle"]
 """``starting``: launched, not yet healthy; ``running``: has answered its health check;
 ``backoff``: exited, waiting to be restarted; ``crashed``: exited, no restart planned;
-``stopped``: stopped on purpose."""
+``stopped``: stopped on purpose; ``idle``: scaled to zero (``idle.py``): no process
+runs, the front holds the port and starts the serving release at the next request."""
 
 
 class SpecError(ValueError):

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from stageline.agent.fronts import FrontProcess, front_key
+from stageline.agent.idle import watch_idle
 from stageline.agent.process import ServiceProcess
 from stageline.agent.record import note_at, settle_at
 from stageline.agent.release import (
@@ -117,6 +118,15 @@ class Fleet:
     async def wait_healthy(self, timeout: float) -> None:
         await asyncio.gather(*(s.wait_healthy(timeout) for s in self.supervisors))
 
+    async def wait_serving(self, timeout: float) -> None:
+        """Wait for the web copies only; the workers are restarted if they exit (a release
+        that ran here before need not prove its workers settle before requests go on)."""
+        for supervisor in self.supervisors:
+            if not supervisor.spec.serves_http:
+                supervisor.enable_restart()
+        web = [s for s in self.supervisors if s.spec.serves_http]
+        await asyncio.gather(*(s.wait_healthy(timeout) for s in web))
+
     async def stop(self) -> None:
         await asyncio.gather(*(s.stop() for s in self.supervisors))
 
@@ -146,6 +156,7 @@ class ProxiedEnvironment:
         self.pending: Fleet | None = None
         self.draining: list[Fleet] = []
         self._after: asyncio.Task[None] | None = None
+        self._idle_watch: asyncio.Task[None] | None = None
         self.settled = asyncio.Event()
         self.settled.set()
 
@@ -167,15 +178,29 @@ class ProxiedEnvironment:
             entries[front_key(self.name)] = front
         return entries
 
+    @property
+    def scale_to_zero_after(self) -> float | None:
+        """The serving release's idle time before it scales to zero (None: never)."""
+        serving = self.state.serving
+        return serving.spec.scale_to_zero_after if serving is not None else None
+
+    @property
+    def busy(self) -> bool:
+        """A switch, a drain or a watch window is under way (no scaling to zero then)."""
+        return not self.settled.is_set() or self.pending is not None or bool(self.draining)
+
     async def describe(self) -> dict[str, Any]:
         """What ``status`` answers for this environment (``front``: its front process's
-        pid, connections and refusals, empty if it does not answer)."""
+        pid, connections and refusals, empty if it does not answer; ``idle``: scaled to
+        zero, ``serving`` then names the release the next request starts again)."""
         until = self.state.watch_until
         left = max(until - time.time(), 0.0) if until is not None else 0.0
         front = await self.front.stats() if self.front else {}
+        serving = self.state.serving
         return {
             "public_port": self.front.port if self.front else None,
-            "serving": self.serving.release if self.serving else None,
+            "serving": serving.spec.release if serving else None,
+            "idle": self.state.idle,
             "pending": self.pending.release if self.pending else None,
             "draining": [fleet.release for fleet in self.draining],
             "watching_for": round(left, 1),
@@ -183,7 +208,9 @@ class ProxiedEnvironment:
                 s.status().to_dict() for s in (self.serving.supervisors if self.serving else [])
             ],
             "requests": front.get("requests", 0),
-            "front": {k: front[k] for k in ("pid", "connections", "refused") if k in front},
+            "front": {
+                k: front[k] for k in ("pid", "connections", "refused", "wakes") if k in front
+            },
             "outcome": self.state.outcome.__dict__ if self.state.outcome else None,
         }
 
@@ -209,7 +236,8 @@ class ProxiedEnvironment:
                     log.info("%s: stopping pid %d (not serving)", self.name, proc.pid)
                     await proc.terminate(self._policy.stop_grace)
         if state.serving is not None:
-            self.serving = await self._fleet(state.serving, adopt=keep)
+            if not state.idle:  # an idle one stays so: the next request wakes it
+                self.serving = await self._fleet(state.serving, adopt=keep)
             await self._open_front(state.serving.spec, adopt=front)
         elif front is not None:
             proc = ServiceProcess.adopt(front.pid, front.proc_start)
@@ -277,6 +305,7 @@ class ProxiedEnvironment:
             pending=None,
             previous=previous,
             watch_until=time.time() + watch,
+            idle=False,
         )
         self.pending, self.serving = None, new
         if old is not None:
@@ -424,15 +453,80 @@ class ProxiedEnvironment:
         self.state = replace(self.state, previous=None, watch_until=None)
         self.settled.set()
 
+    # -- scale to zero (idle.py) ---------------------------------------------------------
+
+    def watch_idle(self) -> None:
+        """Start looking for idleness (``idle.watch_idle``) until ``stop`` or ``detach``."""
+        if self._idle_watch is None:
+            self._idle_watch = asyncio.create_task(watch_idle(self), name=f"idle {self.name}")
+
+    async def scale_down(self, after: float) -> bool:
+        """Scale to zero: record ``idle``, have the front re-check that it saw no request
+        for ``after`` seconds and route to nothing, then stop every process of the
+        serving release. False (nothing changed) if the front saw one meanwhile. Caller
+        holds ``lock``."""
+        fleet = self.serving
+        if fleet is None or self.front is None:
+            return False
+        self.state = replace(self.state, idle=True)
+        self._save()
+        try:
+            answer = await self.front.order({"op": "sleep", "after": after})
+        except AgentError as exc:
+            answer = {"asleep": False}
+            log.warning("%s: the front did not take the scale-down: %s", self.name, exc)
+        if not answer.get("asleep"):
+            self.state = replace(self.state, idle=False)
+            self._save()
+            await self._reload_front()
+            return False
+        self.serving = None
+        await self.front.drain(fleet.group.ports, 0)
+        await fleet.stop()
+        self._save()
+        log.info("%s: idle for %gs: scaled to zero", self.name, after)
+        return True
+
+    async def wake(self) -> None:
+        """After scale to zero: start the serving release again, exactly as recorded
+        (same spec: digest, variables, release folder) on fresh internal ports, and return
+        once its web copies are healthy and the front routes to it. Not idle: only has the
+        front route as recorded. AgentError (still idle) if it does not start. Caller
+        holds ``lock``."""
+        serving = self.state.serving
+        if self.state.idle and serving is not None:
+            group = Group(serving.spec, free_ports(serving.spec.processes))
+            try:
+                fleet = await self._fleet(group)
+                await fleet.wait_serving(serving.spec.health_timeout)
+            except (AgentError, OSError) as exc:
+                if self.pending is not None:
+                    await self.pending.stop()
+                self.pending = None
+                raise AgentError(
+                    f"{self.name} did not start again after being idle: {exc}",
+                    log_tail=getattr(exc, "log_tail", ""),
+                ) from exc
+            self.pending = None
+            for supervisor in fleet.supervisors:
+                supervisor.enable_restart()
+            self.serving = fleet
+            self.state = replace(self.state, serving=group, idle=False)
+            self._save()
+            log.info("%s: woken up: %s serves again", self.name, label(fleet.release))
+        if self.front is not None:
+            await self._reload_front()
+
     # -- stopping ------------------------------------------------------------------------
 
     async def stop(self) -> None:
         """Stop the front (the public port closes) and every process (the state is the
         caller's to keep or drop)."""
-        task, self._after = self._after, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        for task in (self._after, self._idle_watch):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._after = self._idle_watch = None
         if self.front is not None:
             await self.front.stop()
             self.front = None
@@ -442,8 +536,9 @@ class ProxiedEnvironment:
 
     def detach(self) -> None:
         """The agent is exiting on SIGTERM: leave the processes and the front running."""
-        if self._after is not None:
-            self._after.cancel()
+        for task in (self._after, self._idle_watch):
+            if task is not None:
+                task.cancel()
         for fleet in self.fleets():
             for supervisor in fleet.supervisors:
                 supervisor.detach()

@@ -17,7 +17,7 @@ from stageline.cli import output
 from stageline.usecases.views import EnvironmentView, PipelineView, SignOffView
 from stageline.values import short
 
-_COLOUR = {"healthy": "green", "unhealthy": "red", "down": "red"}
+_COLOUR = {"healthy": "green", "unhealthy": "red", "down": "red", "idle": "cyan"}
 _MARK = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "error": "[red]✗[/]"}
 
 

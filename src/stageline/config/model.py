@@ -526,6 +526,13 @@ class Environment(Strict):
     watch_failures: Annotated[StrictInt, Field(ge=1, le=100)] = Field(
         3, description="During the watch: failed health checks in a row that count as unhealthy."
     )
+    scale_to_zero_after: Annotated[StrictInt, Field(ge=1, le=30 * 86400)] | None = Field(
+        None,
+        description="Seconds without a request after which the service's processes stop "
+        "(scale to zero); the front keeps the port, and the next request starts the same "
+        'release again and waits for it. Unset: never. Needs strategy = "blue-green".',
+        examples=[600],
+    )
     #: gates that must pass here, for the digest running here, before it may leave
     gates: dict[str, Gate] = Field(default_factory=dict)
     #: hours a gate result or an approval stays valid (the staging time gap, enforced)
@@ -540,6 +547,15 @@ class Environment(Strict):
     #: promote and rollback, while the watch window is open; a failure switches the
     #: previous release back. Unset: every ``http`` gate here; ``[]``: none
     after_deploy: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _scale_to_zero_needs_a_front(self) -> Environment:
+        if self.scale_to_zero_after is not None and self.strategy != "blue-green":
+            raise ValueError(
+                'scale_to_zero_after needs strategy = "blue-green": only the environment\'s '
+                "front can hold its port while no process runs (drop one of the two)"
+            )
+        return self
 
     @field_validator("tier", mode="before")
     @classmethod

@@ -107,7 +107,8 @@ class DeploymentId:
 #: what :meth:`Target.health` says about an environment
 Health = Literal["healthy", "unhealthy", "down"]
 
-ServiceState = Literal["starting", "running", "backoff", "crashed", "stopped"]
+#: ``idle``: scaled to zero (no process runs; the next request starts the release again)
+ServiceState = Literal["starting", "running", "backoff", "crashed", "stopped", "idle"]
 
 
 @dataclass(frozen=True)

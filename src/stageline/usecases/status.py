@@ -20,11 +20,14 @@ HEALTH_TIMEOUT = 2.0
 
 def observe(target: Target, health_path: str, timeout: float = HEALTH_TIMEOUT) -> Observed:
     """What an environment's ``target`` reports now: its health (down: not running, or
-    stopped; else healthy or unhealthy by ``health_path``), restarts, and the blue/green
-    fleet. The one place the read model asks a target (the CLI directly, the dashboard
-    through its cache)."""
+    stopped; idle: scaled to zero, not asked, since a request would wake it; else
+    healthy or unhealthy by ``health_path``), restarts, and the blue/green fleet. The
+    one place the read model asks a target (the CLI directly, the dashboard through its
+    cache)."""
     try:
         running = target.status()
+        if running is not None and running.state == "idle":
+            return Observed("idle", serving=running.digest)
         health = target.health(health_path, timeout=timeout)
     except OSError:
         return Observed("down")

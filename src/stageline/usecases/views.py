@@ -39,9 +39,9 @@ CLOCK_KEYS = frozenset({"age", "oldest_age_seconds"})
 
 @dataclass(frozen=True)
 class Observed:
-    """What an environment's target reports now: health (healthy | unhealthy | down),
-    restarts, and under blue/green the digest the proxy serves, its processes and the
-    seconds left in the watch window."""
+    """What an environment's target reports now: health (healthy | unhealthy | down |
+    idle: scaled to zero, the next request starts it), restarts, and under blue/green
+    the digest the proxy serves, its processes and the seconds left in the watch window."""
 
     health: str
     restarts: int = 0

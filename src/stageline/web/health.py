@@ -21,7 +21,7 @@ from stageline.config.model import Environment, Pipeline
 from stageline.targets.registry import resolve
 from stageline.usecases.status import observe
 
-#: what a check finds: a health ("healthy" | "unhealthy" | "down") or all the target
+#: what a check finds: a health ("healthy" | "unhealthy" | "down" | "idle") or all the target
 #: reports (:class:`stageline.usecases.views.Observed`)
 Found = TypeVar("Found")
 #: env -> what it found

@@ -44,7 +44,7 @@ SCHEMAS: dict[str, Schema] = {
             "release": _NS,
             "digest": _NS,
             "short": _S,
-            "health": {"enum": ["healthy", "unhealthy", "down", "not deployed"]},
+            "health": {"enum": ["healthy", "unhealthy", "down", "idle", "not deployed"]},
             "deployed_at": _NS,
             "age": _S,
             "deployed_by": _NS,
