@@ -1,6 +1,8 @@
 """Scale to zero through a real agent, front and service: the environment goes idle (no
 service process, the port still taken), a burst of requests wakes it and is served, a
-crash is still a crash, a deploy to an idle environment works, and ``stop`` ends it."""
+crash is still a crash, a request wakes it even when the agent was stopped (the front
+starts one, which finds the environment still idle), a deploy to an idle environment
+works, and ``stop`` ends it."""
 
 from __future__ import annotations
 
@@ -122,6 +124,16 @@ def test_idle_environment_sleeps_wakes_for_a_burst_and_a_crash_is_still_a_crash(
     finally:
         keep_awake.set()
         poller.join()
+
+    wait_for(lambda: staging(client).state == "idle", "the environment to scale to zero again")
+    agent = client.agent_pid()
+    assert agent is not None
+    os.kill(agent, signal.SIGTERM)  # an agent upgrade: the front keeps the port
+    wait_for(lambda: not is_alive(agent), "the agent to exit")
+    assert get_version(port)[:2] == (200, "sha256:r1")  # the front started a new agent
+    reaper.track(client.agent_pid())
+    for pid in service_pids(home):
+        reaper.track(pid)
 
     wait_for(lambda: staging(client).state == "idle", "the environment to scale to zero again")
     client.switch(idle_release(make_release, "sha256:r2", port))  # a deploy to an idle one

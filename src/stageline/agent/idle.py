@@ -34,7 +34,9 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from stageline.agent.client import AgentClient
 from stageline.agent.state import AgentPaths
+from stageline.errors import AgentError
 
 if TYPE_CHECKING:
     from stageline.agent.switch import ProxiedEnvironment
@@ -103,7 +105,9 @@ class Waker:
 
     :meth:`wait` returns True once the front routes to a release (``routed`` was called),
     False after ``timeout`` seconds. The first waiter sends the agent ``wake`` (again
-    every :data:`WAKE_RETRY` seconds while the agent does not answer); the others join."""
+    every :data:`WAKE_RETRY` seconds while it fails); the others join. An agent that is
+    not running (it was stopped with SIGTERM, which leaves the fronts serving) is
+    started, as any stageline command would start it."""
 
     def __init__(self, paths: AgentPaths, environment: str) -> None:
         self.paths, self.environment = paths, environment
@@ -145,12 +149,26 @@ class Waker:
                 answer = await _order_agent(
                     self.paths, {"op": "wake", "environment": self.environment}, self.timeout
                 )
+            except (FileNotFoundError, ConnectionRefusedError):  # no agent runs: start one
+                answer = await asyncio.to_thread(_start_agent, self.paths)
+                if answer.get("ok"):
+                    continue
             except (OSError, TimeoutError, ValueError) as exc:
                 answer = {"ok": False, "error": f"the agent did not answer: {exc!r}"}
             if answer.get("ok"):
                 return
             log.warning("%s: wake failed: %s", self.environment, answer.get("error"))
             await asyncio.sleep(WAKE_RETRY)
+
+
+def _start_agent(paths: AgentPaths) -> dict[str, Any]:
+    """Start this home's agent (it re-adopts the front that asks); an answer-like dict."""
+    try:
+        AgentClient(paths.home).ensure_running()
+    except AgentError as exc:
+        return {"ok": False, "error": f"could not start the agent: {exc}"}
+    log.info("started the agent to wake the environment")
+    return {"ok": True}
 
 
 async def _order_agent(paths: AgentPaths, order: dict[str, Any], timeout: float) -> dict[str, Any]:
