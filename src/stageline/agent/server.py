@@ -407,10 +407,10 @@ def _idle_status(spec: ProcessSpec) -> ServiceStatus:
 def _proxied_status(environment: ProxiedEnvironment) -> ServiceStatus:
     """One line for a blue/green environment: the serving release, its first process,
     the public port; ``running``/``healthy`` only if every copy is; ``idle`` (no pid)
-    when it scaled to zero."""
-    if environment.state.idle and environment.state.serving is not None:
-        return _scaled_to_zero_status(environment, environment.state.serving.spec)
+    once it scaled to zero and its last process has exited."""
     fleet = environment.serving
+    if environment.state.idle and environment.state.serving is not None and fleet is None:
+        return _scaled_to_zero_status(environment, environment.state.serving.spec)
     statuses = [s.status() for s in fleet.supervisors] if fleet else []
     front = environment.front
     states = {s.state for s in statuses}

@@ -480,9 +480,9 @@ class ProxiedEnvironment:
             self._save()
             await self._reload_front()
             return False
-        self.serving = None
         await self.front.drain(fleet.group.ports, 0)
         await fleet.stop()
+        self.serving = None  # only now does status say idle: no process is left
         self._save()
         log.info("%s: idle for %gs: scaled to zero", self.name, after)
         return True
