@@ -35,7 +35,10 @@ acts and reports:
    ``prune(keep)`` removes old release folders beyond the retention count.
 6. ``url()``: the base URL at which stageline reaches the service from this host (gates
    and health checks use it, never a port of their own); ``health(path, timeout=)``
-   says ``down`` (nothing runs), ``healthy`` (``path`` answers 200) or ``unhealthy``.
+   says ``down`` (nothing runs), ``healthy`` (``path`` answers 200) or ``unhealthy``;
+   its request is a request like any other, so an environment that scaled to zero
+   (``status().state == "idle"``: no process runs, the front holds the port) wakes for
+   it. ``stageline status`` and the dashboard therefore report ``idle`` without asking.
    ``run_probe(prepared, argv)`` runs a read-only command in the release's context.
 7. ``run_interactive(prepared, argv, variables)``: a person's one-off command
    (``stageline run``) in the release's context with the service's variables, attached
