@@ -1,8 +1,8 @@
 """Scale to zero through a real agent, front and service: the environment goes idle (no
 service process, the port still taken), a burst of requests wakes it and is served, a
 crash is still a crash, a request wakes it even when the agent was stopped (the front
-starts one, which finds the environment still idle), a deploy to an idle environment
-works, and ``stop`` ends it."""
+starts one, which finds the environment still idle), a failed deploy to an idle
+environment leaves it idle, a good one works, and ``stop`` ends it."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from stageline.agent.client import AgentClient
 from stageline.agent.release import ReleaseSpec
 from stageline.agent.spec import ServiceStatus
 from stageline.agent.state import AgentPaths, load_proxied, load_running
+from stageline.errors import AgentError
 from stageline.host.procfs import is_alive
 
 from .helpers import Reaper, ReleaseFactory, free_port, wait_for
@@ -33,8 +34,10 @@ BURST = 12
 WORKER = "import time; time.sleep(600)"
 
 
-def idle_release(make_release: ReleaseFactory, release: str, port: int) -> ReleaseSpec:
-    spec = make_release(release, public_port=port)
+def idle_release(
+    make_release: ReleaseFactory, release: str, port: int, **app_env: str
+) -> ReleaseSpec:
+    spec = make_release(release, public_port=port, **app_env)
     worker = replace(
         spec.template,
         argv=[sys.executable, "-c", WORKER],
@@ -136,6 +139,10 @@ def test_idle_environment_sleeps_wakes_for_a_burst_and_a_crash_is_still_a_crash(
         reaper.track(pid)
 
     wait_for(lambda: staging(client).state == "idle", "the environment to scale to zero again")
+    broken = idle_release(make_release, "sha256:r2", port, APP_EXIT_AT_START="3")
+    with pytest.raises(AgentError, match="exited with code 3"):
+        client.switch(broken)  # a failed deploy to an idle one loses nothing
+    assert staging(client).state == "idle" and port_accepts(port)
     client.switch(idle_release(make_release, "sha256:r2", port))  # a deploy to an idle one
     assert get_version(port)[:2] == (200, "sha256:r2")
     for pid in service_pids(home):

@@ -291,7 +291,7 @@ class Agent:
                 try:
                     described = await environment.switch(spec, ref)
                 except AgentError:
-                    if environment.serving is None:  # a first switch that failed
+                    if environment.state.serving is None:  # a first switch that failed
                         await environment.stop()
                         del self.proxied[env]
                         self._save_all()
