@@ -3,12 +3,14 @@ what ``stageline status`` makes of an idle environment (without waking it)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from stageline.agent.idle import IdleClock, poll_interval, should_scale_down, wake_timeout
+from stageline.agent.proxy import Backends, Proxy
 from stageline.agent.release import EnvState, Group, ReleaseSpec
 from stageline.agent.spec import SpecError
 from stageline.config import load_pipeline
@@ -16,7 +18,7 @@ from stageline.targets.base import Health, ServiceStatus
 from stageline.usecases.status import observe
 from tests.config.test_loader import VALID, issues_of, write
 
-from .helpers import ReleaseFactory
+from .helpers import ReleaseFactory, free_port
 
 
 def test_poll_interval_is_a_tenth_of_the_idle_time_within_bounds() -> None:
@@ -108,3 +110,29 @@ def test_status_reports_an_idle_environment_without_waking_it() -> None:
     target = IdleTarget()
     seen = observe(target, "/health")  # type: ignore[arg-type]
     assert (seen.health, seen.serving, target.checks) == ("idle", "sha256:abc", 0)
+
+
+def test_a_request_held_for_a_wake_that_fails_gets_503_with_retry_after() -> None:
+    woken: list[bool] = []
+
+    async def not_in_time() -> Backends | None:
+        woken.append(True)
+        return None
+
+    async def run() -> bytes:
+        proxy = Proxy("127.0.0.1", free_port())
+        proxy.waker = not_in_time
+        await proxy.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = await reader.read()
+            writer.close()
+            return answer
+        finally:
+            await proxy.close()
+
+    answer = asyncio.run(run())
+    assert answer.startswith(b"HTTP/1.1 503") and woken == [True]
+    assert b"retry-after: 5\r\n" in answer.lower()
+    assert answer.endswith(b"the environment was idle and did not start in time; retry\n")
