@@ -23,8 +23,8 @@ Orders come over a unix socket (``AgentPaths.front_socket``), one JSON line each
 switched away from), then closes its pooled connections. ``sleep`` routes to nothing
 (proxied.json already says ``idle``) only if no request came for ``after`` seconds and
 none is in flight; while asleep a request waits for the agent to ``wake`` the
-environment (``idle.Waker``). The front raises its open-file
-limit to the hard limit at start, and logs to ``front-<env>.log``, rotated.
+environment (``idle.Waker``). The front raises its open-file limit to the hard limit at
+start, and logs to ``front-<env>.log``, rotated.
 """
 
 from __future__ import annotations
