@@ -131,7 +131,12 @@ def test_a_profile_from_records() -> None:
     profile = build_profile("production", since, since.replace(hour=since.hour + 1), [b, a])
     assert [r.route for r in profile.routes] == ["GET /a", "POST /b"]
     first = profile.routes[0]
-    assert (first.method, first.template, first.count, first.response_bytes) == ("GET", "/a", 3, 10.0)
+    assert (first.method, first.template, first.count, first.response_bytes) == (
+        "GET",
+        "/a",
+        3,
+        10.0,
+    )
     assert 2.0 <= first.p50_ms <= 2.1
     assert [m.requests for m in profile.minutes] == [3, 1]
     assert profile.peak_rps == 2.0

@@ -19,7 +19,11 @@ def _record(at: datetime, requests: int = 1) -> MinuteRecord:
 
 def test_append_and_read_a_window(tmp_path: Path) -> None:
     store = TrafficStore(tmp_path / "traffic")
-    records = [_record(NOW - timedelta(days=1)), _record(NOW - timedelta(minutes=5), 2), _record(NOW, 3)]
+    records = [
+        _record(NOW - timedelta(days=1)),
+        _record(NOW - timedelta(minutes=5), 2),
+        _record(NOW, 3),
+    ]
     assert store.append(records, now=NOW) == 3
     assert [p.name for p in store.days()] == ["2026-12-04.jsonl", "2026-12-05.jsonl"]
     found = store.read(NOW - timedelta(hours=1), NOW + timedelta(minutes=1))
