@@ -72,7 +72,8 @@ def draw(found: TrafficProfile) -> None:
     if not found.routes:
         output.line("    no requests recorded in this window")
         return
-    table = Table("route", "requests", "share", "statuses", "p50 ms", "p99 ms", "in B", "out B")
+    table = Table("route", "requests", "share", "statuses", "p50 ms", "p99 ms", "bytes in/out")
+    table.columns[0].no_wrap = True
     mix = found.mix
     for route in found.routes:
         output.add_row(
@@ -81,10 +82,9 @@ def draw(found: TrafficProfile) -> None:
             str(route.count),
             f"{mix[route.route]:.1%}",
             _statuses(route),
-            f"{route.p50_ms:g}",
-            f"{route.p99_ms:g}",
-            f"{route.request_bytes:.0f}",
-            f"{route.response_bytes:.0f}",
+            f"{route.p50_ms:.1f}",
+            f"{route.p99_ms:.1f}",
+            f"{route.request_bytes:.0f}/{route.response_bytes:.0f}",
         )
     output.out.print(table)
     output.line(f"    requests: {found.requests}, peak: {found.peak_rps:g}/s")
@@ -98,4 +98,4 @@ def draw(found: TrafficProfile) -> None:
 
 
 def _statuses(route: RouteStats) -> str:
-    return " ".join(f"{status}×{n}" for status, n in sorted(route.statuses.items()))
+    return " ".join(f"{status}:{n}" for status, n in sorted(route.statuses.items()))
