@@ -1,10 +1,13 @@
 """The traffic profile a real front records: a known pattern of requests through the
 public port of a production environment comes back as its profile (routes, exact counts,
-the peak second), and no value any request carried reaches the profile's files."""
+the peak second), written in two parts (a ``flush`` order, then the front's exit) that
+add up, and no value any request carried reaches the profile's files."""
 
 from __future__ import annotations
 
+import json
 import random
+import socket
 import string
 import time
 from collections import Counter
@@ -12,11 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from stageline.agent.client import AgentClient
+from stageline.agent.state import AgentPaths
 from stageline.traffic.minutes import build_profile
 from stageline.traffic.store import TrafficStore, traffic_dir
 
@@ -32,6 +37,20 @@ def _word() -> str:
 
 def _id() -> str:
     return str(random.randrange(10**11, 10**12))  # 12 digits: no epoch or count has them
+
+
+def _order(path: Path, op: str) -> dict[str, Any]:
+    """One order to a front's control socket, and its answer."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(json.dumps({"op": op}).encode() + b"\n")
+        answer: dict[str, Any] = json.loads(sock.makefile().readline())
+    return answer
+
+
+def _get(base: str, path: str) -> None:
+    httpx.get(base + path, trust_env=False, timeout=10).raise_for_status()
 
 
 def _wait_for_a_fresh_minute(room: float = 20.0) -> None:
@@ -91,13 +110,15 @@ def test_a_recorded_profile_is_the_traffic_sent_and_holds_no_value(
         done += list(pool.map(burst_one, range(BURST)))
 
     folder = traffic_dir(home, "production")
-    client.stop("production")  # the front writes what it holds as it exits
+    assert _order(AgentPaths(home).front_socket("production"), "flush")["written"] >= 1
+    _get(base, "/orders/1")  # after the flush: written when the front exits
+    client.stop("production")
     now = datetime.now(UTC)
     records = TrafficStore(folder).read(now - timedelta(minutes=5), now + timedelta(minutes=1))
     profile = build_profile("production", now - timedelta(minutes=5), now, records)
 
     assert {r.route: r.count for r in profile.routes} == {
-        "GET /orders/{id}": 20 + BURST,
+        "GET /orders/{id}": 20 + BURST + 1,
         "POST /orders": 10,
         "GET /posts/{slug}": 5,
         "GET /users/{other}": 25,
