@@ -157,3 +157,15 @@ def test_a_fault_while_recording_never_reaches_the_proxy() -> None:
     recorder.record(b"GET", b"/", _exchange(), in_flight=1)
     recorder.record(b"GET", b"/", _exchange(), in_flight=1)
     assert recorder.faults == 2
+
+
+def test_a_vocabulary_learns_what_was_recorded_before() -> None:
+    """A restarted front keeps a parameter a parameter, and knows the words it kept."""
+    vocabulary = Vocabulary(max_children=3)
+    vocabulary.learn(["GET /users/{other}/orders", "GET /orders/open", "GET /orders/paid"])
+    vocabulary.learn(["GET /{other}"])
+    assert vocabulary.fold("GET /users/alice") == "GET /users/{other}"
+    assert vocabulary.fold("GET /orders/open") == "GET /orders/open"
+    assert vocabulary.fold("GET /orders/closed") == "GET /orders/closed"
+    assert vocabulary.fold("GET /orders/late") == "GET /orders/{other}"
+    assert vocabulary.fold("GET /about") == "GET /about"  # the root is no parameter
