@@ -18,6 +18,14 @@ Orders come over a unix socket (``AgentPaths.front_socket``), one JSON line each
     reload                -> {"ok": true, "release", "ports"}   routes as proxied.json says
     drain  ports, timeout -> {"ok": true, "drained": bool, "in_flight": N}
     sleep  after          -> {"ok": true, "asleep": bool}   scale to zero (``idle.py``)
+    flush                 -> {"ok": true, "written": N}   the traffic profile, now
+
+When the serving release says ``record_traffic``, the proxy records the environment's
+traffic profile in memory (``stageline.traffic.recorder``); a timer writes each ended
+minute to ``envs/<env>/traffic/`` every ``FLUSH_EVERY`` seconds (in a worker thread),
+and the front writes what it holds when it exits or is told to ``flush``. When it starts
+recording it learns the routes written in the last ``LEARN_DAYS`` days (see
+``traffic/vocabulary.py``).
 
 ``drain`` waits until no request is in flight to the release on ``ports`` (one the front
 switched away from), then closes its pooled connections. ``sleep`` routes to nothing
@@ -40,6 +48,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +56,17 @@ from stageline.agent.idle import IdleClock, Waker, wake_timeout
 from stageline.agent.proxy import Backends, Proxy
 from stageline.agent.state import AgentPaths, load_proxied, log_to
 from stageline.errors import AgentError
+from stageline.traffic.minutes import MinuteRecord
+from stageline.traffic.recorder import Recorder
+from stageline.traffic.store import TrafficStore, traffic_dir
+from stageline.traffic.vocabulary import Vocabulary
 from stageline.values import label
 
 log = logging.getLogger("stageline.agent.front")
 ORDER_LIMIT = 64 * 1024
 EXIT_CANNOT_LISTEN = 2
+FLUSH_EVERY = 5.0  # seconds between looks for ended minutes of traffic to write
+LEARN_DAYS = 2  # days of recorded routes a front learns when it starts recording
 Answer = dict[str, Any]
 
 
@@ -64,6 +79,8 @@ class Front:
         self._done = asyncio.Event()
         self.clock = IdleClock(time.monotonic())
         self.waker = Waker(paths, environment)
+        self.traffic = TrafficStore(traffic_dir(paths.home, environment))
+        self._recorder: Recorder | None = None  # kept after recording stops, to flush
 
     def routes(self) -> tuple[str, tuple[int, ...]] | None:
         """The release and internal ports proxied.json says this environment serves (None
@@ -85,10 +102,16 @@ class Front:
         again, or None (it did not start in time)."""
         return self.proxy.backends if await self.waker.wait() else None
 
+    def records_traffic(self) -> bool:
+        """Whether the serving release says to record the traffic profile."""
+        state = load_proxied(self.paths).get(self.environment)
+        return state is not None and state.serving is not None and state.serving.spec.record_traffic
+
     def reload(self) -> Answer:
         """Route as proxied.json says; the replaced backends wait for their ``drain``."""
         found = self.routes()
         self.waker.routed(found is not None)
+        self._record_traffic(self.records_traffic())
         current = self.proxy.backends
         if found is not None and current is not None and tuple(current.ports) == found[1]:
             return self._describe_routes()
@@ -129,6 +152,41 @@ class Front:
             return {"ok": True, "asleep": False}
         self.reload()
         return {"ok": True, "asleep": self.proxy.backends is None}
+    def _record_traffic(self, on: bool) -> None:
+        if on and self._recorder is None:
+            self._recorder = Recorder(self._vocabulary())
+        self.proxy.recorder = self._recorder if on else None
+
+    def _vocabulary(self) -> Vocabulary:
+        """What the environment recorded in the last ``LEARN_DAYS`` days, learned."""
+        vocabulary = Vocabulary()
+        now = datetime.now(UTC)
+        try:
+            vocabulary.learn(self.traffic.routes(now - timedelta(days=LEARN_DAYS), now))
+        except OSError as exc:
+            log.warning("%s: cannot read the traffic profile: %s", self.environment, exc)
+        return vocabulary
+
+    def take_traffic(self, *, partial: bool) -> list[MinuteRecord]:
+        """The ended minutes of traffic (and with ``partial``, the current one so far):
+        taken in the event loop's thread, which is the one that records."""
+        return self._recorder.take(partial=partial) if self._recorder else []
+
+    def write_traffic(self, records: list[MinuteRecord]) -> int:
+        """Append ``records`` to the environment's traffic files (any thread); returns how
+        many were written."""
+        if not records:
+            return 0
+        try:
+            return self.traffic.append(records)
+        except OSError as exc:
+            log.warning("%s: cannot write the traffic profile: %s", self.environment, exc)
+            return 0
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            await asyncio.to_thread(self.write_traffic, self.take_traffic(partial=False))
 
     def ping(self) -> Answer:
         return {
@@ -165,15 +223,19 @@ class Front:
         os.chmod(path, 0o600)
         ours = path.stat().st_ino  # a front started after us may have replaced it
         log.info("%s: front %d serving port %d", self.environment, os.getpid(), self.proxy.port)
+        flusher = asyncio.create_task(self._flush_loop(), name="traffic flush")
         try:
             await self._done.wait()
         finally:
+            flusher.cancel()
             server.close()
             with contextlib.suppress(FileNotFoundError):
                 if path.stat().st_ino == ours:
                     path.unlink()
             await self.waker.close()
             await self.proxy.close()
+            await asyncio.gather(flusher, return_exceptions=True)
+            self.write_traffic(self.take_traffic(partial=True))
             log.info("%s: front %d exiting", self.environment, os.getpid())
 
     async def _order(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -199,6 +261,7 @@ class Front:
             "reload": self._op_reload,
             "drain": self._op_drain,
             "sleep": self._op_sleep,
+            "flush": self._op_flush,
         }
         handler = handlers.get(str(order.get("op")))
         if handler is None:
@@ -219,6 +282,9 @@ class Front:
         if not isinstance(after, int | float) or isinstance(after, bool) or after <= 0:
             return {"ok": False, "error": "field 'after' must be a positive number"}
         return self.sleep(float(after))
+    async def _op_flush(self, order: dict[str, Any]) -> Answer:
+        written = await asyncio.to_thread(self.write_traffic, self.take_traffic(partial=True))
+        return {"ok": True, "written": written}
 
     async def _op_drain(self, order: dict[str, Any]) -> Answer:
         ports, timeout = order.get("ports"), order.get("timeout")

@@ -36,7 +36,8 @@ class ReleaseSpec:
     copies gets an internal port of its own, substituted for ``{port}`` and set as
     ``PORT``. ``workers`` are the release's other process types (one copy each, no port):
     they start with the web copies, must all have started before the switch, and stop
-    with them.
+    with them. ``record_traffic``: the front records the environment's traffic profile
+    while this release serves (``stageline.traffic``).
     """
 
     template: ProcessSpec
@@ -53,6 +54,7 @@ class ReleaseSpec:
     #: stop every process after this many seconds without a request; the front keeps the
     #: port and starts the release again at the next one (``idle.py``). None: never
     scale_to_zero_after: float | None = None
+    record_traffic: bool = False
 
     @property
     def environment(self) -> str:
@@ -85,6 +87,7 @@ class ReleaseSpec:
             "failures": self.failures,
             "workers": [worker.to_dict() for worker in self.workers],
             "scale_to_zero_after": self.scale_to_zero_after,
+            "record_traffic": self.record_traffic,
         }
 
     @classmethod
@@ -107,6 +110,9 @@ class ReleaseSpec:
             if "workers" in data
             else (),
             scale_to_zero_after=_idle_after(data.get("scale_to_zero_after")),
+            record_traffic=_field(data, "record_traffic", bool)
+            if "record_traffic" in data
+            else False,
         )
         for worker in spec.workers:
             if worker.serves_http or worker.environment != spec.environment:

@@ -294,6 +294,7 @@ class LocalTarget:
             check_timeout=float(self.env.watch_check_timeout),
             failures=self.env.watch_failures,
             scale_to_zero_after=self.env.scale_to_zero_after,
+            record_traffic=self.env.records_traffic,
         )
 
     def start(
