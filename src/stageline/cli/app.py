@@ -126,6 +126,11 @@ LAZY_COMMANDS = (
         name="secrets",
     ),
     _cli("access.tokens_app", "Personal access tokens for the dashboard and API.", name="tokens"),
+    _cli(
+        "ci.ci_app",
+        "CI files for this pipeline: GitHub Actions or GitLab CI (see docs/ci.md).",
+        name="ci",
+    ),
 )
 
 
