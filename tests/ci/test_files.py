@@ -105,7 +105,7 @@ def test_review_jobs_mark_forks_untrusted_and_show_the_url() -> None:
     github, gitlab = shop_file("github"), shop_file("gitlab")
     assert "pull_request_target" not in github  # never a fork's code with our secrets
     assert 'FORK: "${{ github.event.pull_request.head.repo.fork }}"' in github
-    assert 'untrusted=(--untrusted)' in github
+    assert "untrusted=(--untrusted)" in github
     assert 'url: "${{ steps.open.outputs.url }}"' in github
     assert 'echo "url=$url" >> "$GITHUB_OUTPUT"' in github
     assert "${{ github.head_ref }}" not in github.split("run: |")[1].split("\n\n")[0]

@@ -52,9 +52,7 @@ def test_the_tag_pipeline_builds_ships_to_staging_and_verifies(shop_template: Pa
     with workspace_copy(shop_template, prefix="stageline-ci-") as repo:
         from_staging(repo)
         init(repo, "gitlab")
-        ran = gitlab_ci_local(
-            repo, f"CI_COMMIT_TAG={TAG}", f"STAGELINE_HOME={repo / '.stageline'}"
-        )
+        ran = gitlab_ci_local(repo, f"CI_COMMIT_TAG={TAG}", f"STAGELINE_HOME={repo / '.stageline'}")
         log = ran.stdout + ran.stderr
         assert ran.returncode == 0, log[-4000:]
         for job in ("build", "ship", "verify"):

@@ -121,8 +121,7 @@ def github_filters(globs: list[str]) -> tuple[str, ...]:
     GitHub ``*`` stops at ``/``; stageline refuses a tag staging does not accept, so a
     wider filter costs a run, never a wrong release."""
     return tuple(
-        "".join("*" if c == "?" else "\\" + c if c in "+!" else c for c in glob)
-        for glob in globs
+        "".join("*" if c == "?" else "\\" + c if c in "+!" else c for c in glob) for glob in globs
     )
 
 
