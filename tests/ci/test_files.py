@@ -79,7 +79,7 @@ def test_a_service_in_a_subfolder_runs_its_jobs_there(repos: dict[str, Path]) ->
     github, gitlab = render("github", facts), render("gitlab", facts)
     assert 'working-directory: "services/shop"' in github
     assert 'path: "services/shop/stageline-junit.xml"' in github
-    assert "    - cd services/shop\n" in gitlab
+    assert "    - cd services/shop || exit 1\n" in gitlab
     assert 'junit: "services/shop/stageline-junit.xml"' in gitlab
 
 
@@ -101,19 +101,68 @@ def shop_file(kind: str) -> str:
     return render(kind, plan(load_pipeline(SHOP)))
 
 
+def run_scripts(workflow: str) -> list[str]:
+    """Every line of every ``run:`` script of a GitHub workflow."""
+    found: list[str] = []
+    block: int | None = None  # the indentation of the `run: |` key being read
+    for line in workflow.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if block is not None and (indent > block or not line.strip()):
+            found.append(line.strip())
+            continue
+        block = None
+        key, _, value = line.strip().partition("run: ")
+        if not key and value:
+            block, found = (indent, found) if value == "|" else (None, [*found, value])
+    return found
+
+
+def gitlab_scripts(pipeline: str) -> list[str]:
+    """Every line of every ``script:`` and ``before_script:`` list of a ``.gitlab-ci.yml``."""
+    found: list[str] = []
+    key: int | None = None  # the indentation of the script key being read
+    for line in pipeline.splitlines():
+        indent, text = len(line) - len(line.lstrip()), line.strip()
+        if key is not None and indent > key:
+            if text.startswith("- "):
+                found.append(text[2:])
+            continue
+        key = indent if text in ("script:", "before_script:") else None
+    return found
+
+
+@pytest.mark.parametrize("shape", ["shop", "nested"])
+def test_every_script_passes_shellcheck(repos: dict[str, Path], shape: str) -> None:
+    """What actionlint would run on the scripts, and what a shell runner runs."""
+    _, facts = planned(repos[shape])
+    scripts = {
+        "github": run_scripts(render("github", facts)),
+        "gitlab": gitlab_scripts(render("gitlab", facts)),
+    }
+    for kind, lines in scripts.items():
+        assert any(line.startswith("stageline review open") for line in lines), kind
+        checked = subprocess.run(
+            ["shellcheck", "--shell=bash", "-"],
+            input="\n".join(lines) + "\n",
+            capture_output=True,
+            text=True,
+        )
+        assert checked.returncode == 0, (kind, checked.stdout)
+
+
 def test_review_jobs_mark_forks_untrusted_and_show_the_url() -> None:
     github, gitlab = shop_file("github"), shop_file("gitlab")
     assert "pull_request_target" not in github  # never a fork's code with our secrets
-    assert 'FORK: "${{ github.event.pull_request.head.repo.fork }}"' in github
-    assert "untrusted=(--untrusted)" in github
+    assert 'FROM_FORK: "${{ github.event.pull_request.head.repo.fork }}"' in github
     assert 'url: "${{ steps.open.outputs.url }}"' in github
     assert 'echo "url=$url" >> "$GITHUB_OUTPUT"' in github
-    assert "${{ github.head_ref }}" not in github.split("run: |")[1].split("\n\n")[0]
+    assert run_scripts(github) and not any("${{" in line for line in run_scripts(github))
     assert '"$CI_MERGE_REQUEST_SOURCE_PROJECT_ID" != "$CI_MERGE_REQUEST_PROJECT_ID"' in gitlab
     for line in ("on_stop: review-close", 'auto_stop_in: "72 hours"', "action: stop"):
         assert line in gitlab
     for text in (github, gitlab):
-        assert "--json > review.json" in text and "stageline review close" in text
+        assert "${untrusted:+--untrusted} --json > review.json" in text
+        assert "stageline review close" in text
         assert "STAGELINE_DATABASE_URL" in text
 
 
