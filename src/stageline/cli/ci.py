@@ -19,7 +19,13 @@ ci_app = typer.Typer(
 
 @ci_app.command("init")
 def init(
-    kind: Annotated[str, typer.Argument(help="github or gitlab.", metavar="github|gitlab")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="github: .github/workflows/stageline.yml; gitlab: .gitlab-ci.yml.",
+            metavar="github|gitlab",
+        ),
+    ],
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
     directory: DirOption = Path("."),
 ) -> None:
