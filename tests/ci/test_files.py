@@ -199,3 +199,30 @@ def test_the_docs_end_with_exactly_what_ci_init_writes() -> None:
     assert text[text.index(FIRST) :] == generated(), (
         "docs/ci.md is stale: .venv/bin/python -m tests.ci.docs"
     )
+
+
+def test_manual_hops_are_promoted_and_the_python_is_set_up(tmp_path: Path) -> None:
+    from tests.ci.test_plan import env, pipeline_file
+
+    text = (
+        env("dev", "development", 9001, "auto")
+        + env("qa", "testing", 9002, "manual")
+        + env("stage", "staging", 9003, "auto", '["release-?.*"]')
+    )
+    committed(pipeline_file(tmp_path, text, 'python = "3.12"\n'))
+    github = init(tmp_path, "github").path
+    gitlab = init(tmp_path, "gitlab").path
+    for path, promote in (
+        (github, "          stageline promote "),
+        (gitlab, "    - stageline promote "),
+    ):
+        text = path.read_text(encoding="utf-8")
+        assert 'stageline ship "$' in text and f"{promote}dev\n{promote}qa\n" in text
+        assert "verify stage --junit" in text
+    assert 'python-version: "3.12"' in github.read_text(encoding="utf-8")
+    assert '      - "release-*.*"' in github.read_text(encoding="utf-8")
+    assert '"$CI_COMMIT_TAG =~ /^release-.\\\\..*$/"' in gitlab.read_text(encoding="utf-8")
+    for kind, path in (("github", github), ("gitlab", gitlab)):
+        checked = check_schema(SCHEMAS[kind], path)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert actionlint(github).returncode == 0
