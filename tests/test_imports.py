@@ -224,6 +224,11 @@ FORBIDDEN: dict[str, frozenset[str]] = {
         "stageline.state stageline.config stageline.gates stageline.targets stageline.agent "
         "stageline.usecases stageline.web stageline.cli"
     ),
+    # CI files are rendered from the pipeline file alone: nothing that acts or stores
+    "stageline.ci": _names(
+        "stageline.usecases stageline.state stageline.gates stageline.targets "
+        "stageline.agent stageline.web stageline.cli"
+    ),
 }
 
 #: layers that import nothing of stageline but the layers listed (pure decisions, leaves)

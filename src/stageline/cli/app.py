@@ -130,6 +130,11 @@ LAZY_COMMANDS = (
         "traffic.traffic",
         "Show ENVIRONMENT's traffic profile: routes, rates, statuses, latencies and sizes.",
     ),
+    _cli(
+        "ci.ci_app",
+        "CI files for this pipeline: GitHub Actions or GitLab CI (see docs/ci.md).",
+        name="ci",
+    ),
 )
 
 

@@ -40,7 +40,8 @@ def make_home(root: Path, home: Path) -> None:
         notify(added)
 
 
-def _toplevel(folder: Path) -> Path | None:
+def git_toplevel(folder: Path) -> Path | None:
+    """The top of the git repository `folder` is in (resolved), None outside one."""
     probe = folder if folder.is_dir() else folder.parent
     try:
         done = subprocess.run(
@@ -70,7 +71,7 @@ def ignore_home(root: Path, home: Path) -> str | None:
     Returns a line saying what was done, or None when nothing was needed (not in a git
     repository, the folder outside it, or the line already there).
     """
-    toplevel = _toplevel(root)
+    toplevel = git_toplevel(root)
     if toplevel is None:
         return None
     line = ignore_line(toplevel, home)
@@ -89,7 +90,7 @@ def ignore_home(root: Path, home: Path) -> str | None:
 
 def tracked_under(root: Path, home: Path) -> list[str]:
     """Files under ``home`` that git tracks in the repository ``root`` is in."""
-    toplevel = _toplevel(root)
+    toplevel = git_toplevel(root)
     if toplevel is None or ignore_line(toplevel, home) is None:
         return []
     done = subprocess.run(
@@ -108,7 +109,7 @@ def refuse_tracked_home(root: Path, home: Path) -> None:
     tracked = tracked_under(root, home)
     if not tracked:
         return
-    toplevel = _toplevel(root)
+    toplevel = git_toplevel(root)
     assert toplevel is not None
     relative = home.resolve().relative_to(toplevel).as_posix()
     git = "git" if Path.cwd().resolve() == toplevel else f"git -C {toplevel}"
