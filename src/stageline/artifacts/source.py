@@ -75,8 +75,11 @@ def resolve_commit(repo: Path, ref: str) -> SourceRef:
     return SourceRef(ref, None, found.commit, found.commit_epoch, branch)
 
 
-def branch_exists(repo: Path, branch: str) -> bool:
-    """Whether ``branch`` is still a local or remote-tracking branch of ``repo``."""
+def branch_exists(repo: Path, branch: str) -> bool | None:
+    """Whether ``branch`` is still a local or remote-tracking branch of ``repo``; None
+    when ``repo`` is no git repository (nothing can be said)."""
+    if _git_text(repo, "rev-parse", "--git-dir") is None:
+        return None
     return any(
         _git_text(repo, "rev-parse", "--verify", "--quiet", f"{where}{branch}") is not None
         for where in ("refs/heads/", "refs/remotes/")

@@ -17,7 +17,8 @@ decision               rule
                        branch no longer exists (a commit opened by hash never expires so)
 :func:`environment`    the ``[review]`` template over ``[defaults]`` vars, as an environment
                        named ``review/<slug>`` on its own port, its database reached by URL
-                       in the shared server, no secrets when untrusted
+                       in the shared server; untrusted: no secrets and no
+                       ``STAGELINE_ALLOW_*`` variable (no outbound allowance)
 =====================  =====================================================================
 """
 
@@ -34,6 +35,9 @@ from stageline.config.model import REVIEW_PREFIX, Environment, Pipeline, Review
 from stageline.errors import UsageError
 
 SLUG_MAX = 40
+#: the runtime guard's override variables (``runtime.guard.override_variable``): what
+#: lets a side effect really happen outside production; an untrusted review gets none
+ALLOW_PREFIX = "STAGELINE_ALLOW_"
 _NOT_LABEL = re.compile(r"[^a-z0-9]+")
 
 
@@ -194,6 +198,8 @@ def environment(
         )
     base = pipe.first
     vars_ = {**_defaults_vars(pipe), **review.vars}
+    if record.untrusted:  # no outbound allowance: every guarded side effect is recorded
+        vars_ = {k: v for k, v in vars_.items() if not k.startswith(ALLOW_PREFIX)}
     data: dict[str, Any] = {
         "name": "review",
         "tier": review.tier,
