@@ -126,6 +126,11 @@ LAZY_COMMANDS = (
         name="secrets",
     ),
     _cli("access.tokens_app", "Personal access tokens for the dashboard and API.", name="tokens"),
+    _cli(
+        "review.review_app",
+        "Review environments: one per branch, opened and closed from CI (docs/review.md).",
+        name="review",
+    ),
 )
 
 
