@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -316,6 +317,7 @@ def close_review(session: Session, name: str, *, reason: str | None = None) -> C
         target.stop()
         if record.database is not None:
             review_server.drop(home, record.database)
+        _wait_port_free(record.port)  # the front has exited: its log is written for good
         _remove_folder(home / "envs" / record.name)
         AgentPaths(home / "agent").front_log(record.name).unlink(missing_ok=True)
         _path(home, record.slug).unlink(missing_ok=True)
@@ -334,6 +336,12 @@ def close_review(session: Session, name: str, *, reason: str | None = None) -> C
         data={"branch": record.branch, "reason": reason or "closed"},
     )
     return Closed(record.name, reason)
+
+
+def _wait_port_free(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_is_free(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _remove_folder(folder: Path) -> None:
