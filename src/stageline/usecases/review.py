@@ -39,6 +39,7 @@ from stageline.errors import Refused, UnknownName, UsageError
 from stageline.host import release_folder
 from stageline.host.procfs import descendants, rss_bytes
 from stageline.identity import current_actor
+from stageline.state.snapshots import SnapshotRecord
 from stageline.targets import review_router as router
 from stageline.targets import review_server
 from stageline.targets.local import port_is_free
@@ -158,7 +159,9 @@ def open_review(
             record = _new_record(session, pipe, review, label, source.branch or ref, now)
             record = replace(record, commit=source.commit, digest=built.record.digest,
                              untrusted=untrusted)  # fmt: skip
-        env = _environment(session, pipe, record, say)
+        env, cloned = _environment(session, pipe, record, say)
+        if cloned is not None:
+            record = replace(record, snapshot=cloned)
         _save(home, record)
         augmented = pipe.model_copy(update={"environments": [*pipe.environments, env]})
         plan = deploy.plan(session, augmented, env.name, built.record, kind="deploy")
@@ -212,35 +215,38 @@ def postgres_of(pipe: Pipeline) -> Postgres | None:
 
 def _environment(
     session: Session, pipe: Pipeline, record: ReviewRecord, say: Progress
-) -> Environment:
-    """``record``'s environment, its database made (cloned) first when it has none."""
+) -> tuple[Environment, str | None]:
+    """``record``'s environment, its database made first when it has none: cloned from
+    the newest snapshot (whose name is returned), else empty (None)."""
     pg = postgres_of(pipe)
-    url = None
+    url, cloned = None, None
     if pg is not None and record.database is not None:
         home = session.workspace.home
         template_db = None
         if not _database_exists(home, record.database):
-            template_db = _snapshot_template(session, pipe, pg, say)
-            say(f"{'cloning ' + template_db if template_db else 'creating an empty database'}"
+            newest = session.store.snapshots()
+            if newest:
+                cloned = newest[0].name
+                template_db = _snapshot_template(session, pipe, pg, newest[0], say)
+            say(f"{'cloning ' + cloned if cloned else 'creating an empty database'}"
                 f" as {record.database} in the shared review server")  # fmt: skip
         facts = review_server.open_database(home, pg, record.name, record.database, template_db)
         url = facts.url
-    return decide.environment(
+    env = decide.environment(
         pipe, record, Where(record.port, url),
         scale_to_zero="scale_to_zero_after" in Environment.model_fields,
     )  # fmt: skip
+    return env, cloned
 
 
 def _database_exists(home: Path, database: str) -> bool:
     return review_server.leftovers(home, database)[0]
 
 
-def _snapshot_template(session: Session, pipe: Pipeline, pg: Postgres, say: Progress) -> str | None:
-    """The shared server's copy of the newest kept snapshot (made once), or None."""
-    kept = session.store.snapshots()
-    if not kept:
-        return None
-    newest = kept[0]
+def _snapshot_template(
+    session: Session, pipe: Pipeline, pg: Postgres, newest: SnapshotRecord, say: Progress
+) -> str:
+    """The shared server's copy of the snapshot ``newest`` (made once)."""
     holder = pipe.environment(newest.environment)
     target = session.target(holder, pipe.service.name)
     target.backing()
