@@ -40,6 +40,7 @@ pytestmark = pytest.mark.slow
 PRODUCTION_KEY = "sk_live_prod_7d1e5a90"
 STAGING_KEY = "stg-signing-51be08c3"
 REVIEW_KEY = "rv-maps-test-2f9d41"
+REVIEW_PAYMENT_KEY = "sk_test_review_88c2d1"
 DATA = """
 [data]
 keep = 1
@@ -142,7 +143,14 @@ def reviewed(shop: Path) -> Iterator[Path]:
             review_router.stop_router(session.workspace.home)
 
 
+import time
+T0 = [time.monotonic()]
+def tick(what: str) -> None:
+    print(f"TICK {time.monotonic() - T0[0]:6.1f} {what}", flush=True)
+
+
 def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
+    T0[0] = time.monotonic()
     repo = reviewed
     router = _configure(repo)
     subprocess.run(["git", "-C", str(repo), "commit", "-qam", "review template"], check=True)
@@ -154,9 +162,11 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
             ("production", "PAYMENT_API_KEY", PRODUCTION_KEY),
             ("staging", "PAYMENT_API_KEY", STAGING_KEY),
             ("review", "REVIEW_KEY", REVIEW_KEY),
+            ("review", "PAYMENT_API_KEY", REVIEW_PAYMENT_KEY),
         ):
             set_secret(session, scope, name, value=value)
         # development's data, with one order, snapshotted (masked) onto test's server
+        tick('dev = deploy(')
         dev = deploy(session, "development", "v1.6.0")
         placed = httpx.post(
             f"http://127.0.0.1:{dev.plan.pipe.environment('development').target.port}/orders",
@@ -164,15 +174,18 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
             timeout=10, trust_env=False,
         )  # fmt: skip
         assert placed.status_code == 201, placed.text
+    tick('taken = cli(')
     taken = cli(repo, "snapshot", "take", "development", "--into", "test", "--json")
     assert taken.returncode == 0, taken.stderr
 
+    tick('opened = cli(')
     opened = cli(repo, "review", "open", "feature-a", "--json")
     assert opened.returncode == 0, opened.stderr
     a_json = json.loads(opened.stdout)
     assert a_json["name"] == "review/feature-a" and a_json["branch"] == "feature-a"
     assert a_json["state"] == "running" and a_json["host_url"].endswith(f":{router}")
     with Session.open(repo) as session:
+        tick('b = review.open_review(')
         b = review.open_review(session, "feature-b", untrusted=True).record
         a = review.find(session.workspace.home, "feature-a")
         assert a.snapshot is not None and a.snapshot == b.snapshot  # cloned from it
@@ -195,16 +208,20 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
         assert shared is not None
         assert _columns(shared.url("review_feature_a")) > _columns(shared.url("review_feature_b"))
         # secrets: the review scope's only, and none at all for untrusted code
+        tick('a_pids, a_env')
         a_pids, a_env = _environ_of(session, a)
         _, b_env = _environ_of(session, b)
         assert REVIEW_KEY.encode() in a_env and b"STAGELINE_ALLOW_EMAIL=1" in a_env
-        assert REVIEW_KEY.encode() not in b_env and b"STAGELINE_ALLOW_" not in b_env
+        assert f"PAYMENT_API_KEY={REVIEW_PAYMENT_KEY}".encode() in a_env
+        assert REVIEW_KEY.encode() not in b_env and REVIEW_PAYMENT_KEY.encode() not in b_env
+        assert b"STAGELINE_ALLOW_" not in b_env
         for value in (PRODUCTION_KEY, STAGING_KEY):
             assert value.encode() not in a_env + b_env
             for rec in (a, b):
                 assert _files_hold(home / "envs" / rec.name, value) == []
 
     # a new commit on feature-a: switched in blue/green under constant load
+    tick('subprocess.run(["git", "-C", s')
     subprocess.run(["git", "-C", str(repo), "checkout", "-q", "feature-a"], check=True)
     commit_and_tag(repo, "feature-a-2", {"README.md": ("#", "# again\n#")})
     subprocess.run(["git", "-C", str(repo), "checkout", "-q", "main"], check=True)
@@ -216,6 +233,7 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
         assert httpx.get(f"{a.url}/orders/{own}", trust_env=False).status_code == 200
 
         # closing feature-a leaves nothing: processes, database, role, files, port, route
+        tick('review.close_review(session, "')
         review.close_review(session, "review/feature-a")
         assert not any(is_alive(pid) for pid in a_pids)
         assert review_server.leftovers(home, "review_feature_a") == (False, False)
@@ -232,6 +250,7 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
 
         # gc: nothing is due now; three days on, feature-b is past its TTL
         assert review.gc(session) == []
+        tick('closed = review.gc(')
         closed = review.gc(session, now=datetime.now(UTC) + timedelta(hours=73))
         assert [c.name for c in closed] == ["review/feature-b"]
         assert review.load_all(home) == [] and review_router.router_pid(home) is None

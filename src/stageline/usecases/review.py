@@ -30,14 +30,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stageline.agent.state import AgentPaths
+from stageline.agent.state import AgentPaths, RunningEntry, load_running
 from stageline.artifacts.source import branch_exists
 from stageline.config.model import Environment, Pipeline, Postgres, Review
 from stageline.decisions import review as decide
 from stageline.decisions.review import GcFacts, ReviewRecord, Where
 from stageline.errors import Refused, UnknownName, UsageError
 from stageline.host import release_folder
-from stageline.host.procfs import descendants, rss_bytes
+from stageline.host.procfs import descendants, is_alive, rss_bytes
 from stageline.identity import current_actor
 from stageline.state.snapshots import SnapshotRecord
 from stageline.targets import review_router as router
@@ -320,12 +320,15 @@ def close_review(session: Session, name: str, *, reason: str | None = None) -> C
     with session.store.lock(LOCK, holder=current_actor()):
         record = find(home, name)
         target = session.target(_bare(pipe, record), pipe.service.name)
+        paths = AgentPaths(home / "agent")
+        processes = [e for k, e in load_running(paths).items() if k.startswith(record.name + ":")]
         target.stop()
         if record.database is not None:
             review_server.drop(home, record.database)
-        _wait_port_free(record.port)  # the front has exited: its log is written for good
+        _wait_gone(processes)  # its front too: its log is written for good
+        _wait_port_free(record.port)
         _remove_folder(home / "envs" / record.name)
-        AgentPaths(home / "agent").front_log(record.name).unlink(missing_ok=True)
+        paths.front_log(record.name).unlink(missing_ok=True)
         _path(home, record.slug).unlink(missing_ok=True)
         if pipe.review is not None:
             _publish_routes(home, pipe.review)
@@ -342,6 +345,12 @@ def close_review(session: Session, name: str, *, reason: str | None = None) -> C
         data={"branch": record.branch, "reason": reason or "closed"},
     )
     return Closed(record.name, reason)
+
+
+def _wait_gone(processes: list[RunningEntry], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(is_alive(p.pid, p.proc_start) for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _wait_port_free(port: int, timeout: float = 10.0) -> None:
