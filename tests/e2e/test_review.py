@@ -30,7 +30,7 @@ from stageline.host.procfs import descendants, is_alive
 from stageline.services.postgres import free_port
 from stageline.targets import review_router, review_server
 from stageline.targets.local import port_is_free
-from stageline.usecases import review
+from stageline.usecases import review, review_list
 from stageline.usecases.deploy import deploy
 from stageline.usecases.pipeline import Session
 from stageline.usecases.secrets import set_secret
@@ -85,9 +85,9 @@ def _branch(repo: Path, name: str, start: str, note: str) -> None:
 def _environ_of(session: Session, rec: ReviewRecord) -> tuple[set[int], bytes]:
     """Every process of ``rec``'s service (launchers and what they run), and all their
     environments, concatenated."""
-    view = next(v for v in review.list_reviews(session) if v.record.name == rec.name)
+    view = next(v for v in review_list.list_reviews(session) if v.record.name == rec.name)
     assert view.state == "running" and view.memory_bytes > 0
-    status = session.target(review._bare(session.pipeline(), rec), "shop").status()
+    status = session.target(review_list.bare(session.pipeline(), rec), "shop").status()
     assert status is not None
     roots = {p.pid for p in status.processes if p.pid}
     pids = set().union(*(descendants(pid) for pid in roots))
@@ -138,7 +138,7 @@ def reviewed(shop: Path) -> Iterator[Path]:
         yield shop
     finally:
         with Session.open(shop) as session:
-            for rec in review.load_all(session.workspace.home):
+            for rec in review_list.load_all(session.workspace.home):
                 review.close_review(session, rec.name)
             review_router.stop_router(session.workspace.home)
 
@@ -187,7 +187,7 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
     with Session.open(repo) as session:
         tick('b = review.open_review(')
         b = review.open_review(session, "feature-b", untrusted=True).record
-        a = review.find(session.workspace.home, "feature-a")
+        a = review_list.find(session.workspace.home, "feature-a")
         assert a.snapshot is not None and a.snapshot == b.snapshot  # cloned from it
         # each serves its own data, cloned from the snapshot: development's order is in
         # both (masked), an order placed in one is not in the other
@@ -253,7 +253,7 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
         tick('closed = review.gc(')
         closed = review.gc(session, now=datetime.now(UTC) + timedelta(hours=73))
         assert [c.name for c in closed] == ["review/feature-b"]
-        assert review.load_all(home) == [] and review_router.router_pid(home) is None
+        assert review_list.load_all(home) == [] and review_router.router_pid(home) is None
         assert review_server.running_server(home) is None and port_is_free(router)
 
 

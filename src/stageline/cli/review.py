@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption
-from stageline.usecases import review
+from stageline.usecases import review, review_list
 from stageline.usecases.pipeline import Session
 from stageline.values import age
 
@@ -64,9 +64,9 @@ def open_(
 def list_(directory: DirOption = Path("."), json: JsonOption = False) -> None:
     """List open review environments: branch, commit, age, last request, URL, state, memory."""
     with Session.open(directory) as session:
-        views = review.list_reviews(session)
+        views = review_list.list_reviews(session)
     if json:
-        output.emit_json([_as_json(v) for v in views])
+        output.emit_json([v.to_json() for v in views])
         return
     if not views:
         output.out.print("no review environment is open (`stageline review open BRANCH`)")
@@ -80,18 +80,6 @@ def list_(directory: DirOption = Path("."), json: JsonOption = False) -> None:
             v.state + (" (untrusted)" if rec.untrusted else ""), f"{v.memory_bytes / 2**20:.0f} MB",
         )  # fmt: skip
     output.out.print(table)
-
-
-def _as_json(view: review.ReviewView) -> dict[str, Any]:
-    rec = view.record
-    return {
-        "name": rec.name, "branch": rec.branch, "commit": rec.commit, "digest": rec.digest,
-        "url": rec.url, "host_url": rec.host_url, "state": view.state,
-        "untrusted": rec.untrusted, "opened_at": rec.opened_at.isoformat(),
-        "updated_at": rec.updated_at.isoformat(), "age_seconds": round(view.age_seconds),
-        "last_request": view.last_request.isoformat() if view.last_request else None,
-        "memory_bytes": view.memory_bytes,
-    }  # fmt: skip
 
 
 @review_app.command("close")

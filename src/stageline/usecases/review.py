@@ -21,8 +21,6 @@ and the shared server stop with the last review. Opening, closing and gc hold th
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -35,9 +33,9 @@ from stageline.artifacts.source import branch_exists
 from stageline.config.model import Environment, Pipeline, Postgres, Review
 from stageline.decisions import review as decide
 from stageline.decisions.review import GcFacts, ReviewRecord, Where
-from stageline.errors import Refused, UnknownName, UsageError
+from stageline.errors import Refused, UsageError
 from stageline.host import release_folder
-from stageline.host.procfs import descendants, is_alive, rss_bytes
+from stageline.host.procfs import is_alive
 from stageline.identity import current_actor
 from stageline.state.snapshots import SnapshotRecord
 from stageline.targets import review_router as router
@@ -45,6 +43,14 @@ from stageline.targets import review_server
 from stageline.targets.local import port_is_free
 from stageline.usecases import deploy
 from stageline.usecases.pipeline import Session, build
+from stageline.usecases.review_list import (
+    bare,
+    find,
+    list_reviews,
+    load_all,
+    record_path,
+    save,
+)
 
 Progress = Callable[[str], None]
 LOCK = "review"
@@ -63,57 +69,9 @@ class Opened:
 
 
 @dataclass(frozen=True)
-class ReviewView:
-    """One open review as ``review list`` and the dashboard show it."""
-
-    record: ReviewRecord
-    state: str
-    last_request: datetime | None
-    memory_bytes: int
-    age_seconds: float
-
-
-@dataclass(frozen=True)
 class Closed:
     name: str
     reason: str | None = None
-
-
-# -- records -----------------------------------------------------------------------------
-
-
-def records_folder(home: Path) -> Path:
-    return router.folder(home)
-
-
-def load_all(home: Path) -> list[ReviewRecord]:
-    """Every open review's record, oldest first."""
-    found = []
-    for path in sorted(records_folder(home).glob("*.review.json")):
-        found.append(ReviewRecord.from_json(json.loads(path.read_text())))
-    return sorted(found, key=lambda r: (r.opened_at, r.slug))
-
-
-def _path(home: Path, label: str) -> Path:
-    return records_folder(home) / f"{label}.review.json"
-
-
-def _save(home: Path, record: ReviewRecord) -> None:
-    path = _path(home, record.slug)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_suffix(".new")
-    scratch.write_text(json.dumps(record.to_json(), indent=2))
-    os.replace(scratch, path)
-
-
-def find(home: Path, name: str) -> ReviewRecord:
-    """The open review ``name`` (``review/<slug>`` or the slug); UnknownName otherwise."""
-    label = decide.slug_of(name)
-    path = _path(home, label)
-    if not path.is_file():
-        names = [r.name for r in load_all(home)]
-        raise UnknownName("review environment", name, names, hint="`stageline review list`")
-    return ReviewRecord.from_json(json.loads(path.read_text()))
 
 
 # -- open --------------------------------------------------------------------------------
@@ -149,7 +107,7 @@ def open_review(
     home = session.workspace.home
     now = datetime.now(UTC)
     with session.store.lock(LOCK, holder=current_actor()):
-        existing = _path(home, label).is_file()
+        existing = record_path(home, label).is_file()
         if existing:
             record = replace(
                 find(home, label), branch=source.branch or ref, commit=source.commit,
@@ -162,7 +120,7 @@ def open_review(
         env, cloned = _environment(session, pipe, record, say)
         if cloned is not None:
             record = replace(record, snapshot=cloned)
-        _save(home, record)
+        save(home, record)
         augmented = pipe.model_copy(update={"environments": [*pipe.environments, env]})
         plan = deploy.plan(session, augmented, env.name, built.record, kind="deploy")
         done = deploy.execute(session, plan, say)
@@ -261,41 +219,6 @@ def _publish_routes(home: Path, review: Review) -> None:
     router.write_routes(home, routes)
 
 
-# -- list --------------------------------------------------------------------------------
-
-
-def list_reviews(session: Session, *, now: datetime | None = None) -> list[ReviewView]:
-    """Every open review with its state, last request and memory, oldest first."""
-    home = session.workspace.home
-    pipe = session.pipeline()
-    seen = router.last_requests(home)
-    suffix = pipe.review.host_suffix if pipe.review else ""
-    now = now or datetime.now(UTC)
-    views = []
-    for record in load_all(home):
-        target = session.target(_bare(pipe, record), pipe.service.name)
-        status = target.status()
-        pids = {p.pid for p in status.processes if p.pid} if status else set()
-        if status is not None and status.pid:
-            pids.add(status.pid)
-        every = set().union(*(descendants(pid) for pid in pids)) if pids else set()
-        views.append(
-            ReviewView(
-                record,
-                status.state if status is not None else "down",
-                seen.get(f"{record.slug}.{suffix}"),
-                rss_bytes(every),
-                (now - record.opened_at).total_seconds(),
-            )
-        )
-    return views
-
-
-def _bare(pipe: Pipeline, record: ReviewRecord) -> Environment:
-    """``record``'s environment without touching its database (to observe or stop it)."""
-    return decide.environment(pipe, record, Where(record.port), scale_to_zero=False)
-
-
 def disk_bytes(home: Path) -> int:
     """What the open reviews take on disk: their folders and databases."""
     total = review_server.database_bytes(home)
@@ -319,7 +242,7 @@ def close_review(session: Session, name: str, *, reason: str | None = None) -> C
     pipe = session.pipeline()
     with session.store.lock(LOCK, holder=current_actor()):
         record = find(home, name)
-        target = session.target(_bare(pipe, record), pipe.service.name)
+        target = session.target(bare(pipe, record), pipe.service.name)
         paths = AgentPaths(home / "agent")
         processes = [e for k, e in load_running(paths).items() if k.startswith(record.name + ":")]
         target.stop()
@@ -329,7 +252,7 @@ def close_review(session: Session, name: str, *, reason: str | None = None) -> C
         _wait_port_free(record.port)
         _remove_folder(home / "envs" / record.name)
         paths.front_log(record.name).unlink(missing_ok=True)
-        _path(home, record.slug).unlink(missing_ok=True)
+        record_path(home, record.slug).unlink(missing_ok=True)
         if pipe.review is not None:
             _publish_routes(home, pipe.review)
         if not load_all(home):
@@ -381,8 +304,3 @@ def gc(session: Session, *, now: datetime | None = None) -> list[Closed]:
         if why is not None:
             closed.append(close_review(session, record.name, reason=why))
     return closed
-
-
-def count_open(home: Path) -> int:
-    """How many review environments are open (``status``'s line)."""
-    return len(list(records_folder(home).glob("*.review.json")))
