@@ -77,7 +77,7 @@ def _pids(session: Session, name: str) -> set[int]:
 def _fronts(session: Session, name: str) -> set[int]:
     from stageline.agent.state import AgentPaths, load_running
 
-    running = load_running(AgentPaths(session.workspace.home / "agent"))
+    running = load_running(AgentPaths(session.workspace.home))
     return {entry.pid for key, entry in running.items() if key == f"{name}:front"}
 
 
@@ -100,9 +100,10 @@ def _env_mb(session: Session, environment: str) -> float:
     roots = {p.pid for p in status.processes if p.pid} if status else set()
     from stageline.agent.state import AgentPaths, load_running
 
-    running = load_running(AgentPaths(session.workspace.home / "agent"))
+    running = load_running(AgentPaths(session.workspace.home))
     roots |= {e.pid for k, e in running.items() if k == f"{environment}:front"}
-    server = (session.workspace.home / "envs" / environment / "postgres" / "data" / "postmaster.pid")
+    server = session.workspace.home / "envs" / environment / "postgres" / "data"
+    server = server / "postmaster.pid"
     if server.is_file():
         roots.add(int(server.read_text().split()[0]))
     return rss_bytes(set().union(*(descendants(p) for p in roots))) / MB

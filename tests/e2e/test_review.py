@@ -25,6 +25,8 @@ import httpx
 import psycopg
 import pytest
 
+from stageline.cli import main
+from stageline.data import snapshot
 from stageline.decisions.review import ReviewRecord
 from stageline.host.procfs import descendants, is_alive
 from stageline.services.postgres import free_port
@@ -34,7 +36,7 @@ from stageline.usecases import review, review_list
 from stageline.usecases.deploy import deploy
 from stageline.usecases.pipeline import Session
 from stageline.usecases.secrets import set_secret
-from tests.e2e.helpers import cli, commit_and_tag
+from tests.e2e.helpers import commit_and_tag
 
 pytestmark = pytest.mark.slow
 PRODUCTION_KEY = "sk_live_prod_7d1e5a90"
@@ -143,14 +145,9 @@ def reviewed(shop: Path) -> Iterator[Path]:
             review_router.stop_router(session.workspace.home)
 
 
-import time
-T0 = [time.monotonic()]
-def tick(what: str) -> None:
-    print(f"TICK {time.monotonic() - T0[0]:6.1f} {what}", flush=True)
-
-
-def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
-    T0[0] = time.monotonic()
+def test_review_environments_from_open_to_gc(
+    reviewed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     repo = reviewed
     router = _configure(repo)
     subprocess.run(["git", "-C", str(repo), "commit", "-qam", "review template"], check=True)
@@ -166,26 +163,20 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
         ):
             set_secret(session, scope, name, value=value)
         # development's data, with one order, snapshotted (masked) onto test's server
-        tick('dev = deploy(')
         dev = deploy(session, "development", "v1.6.0")
-        placed = httpx.post(
-            f"http://127.0.0.1:{dev.plan.pipe.environment('development').target.port}/orders",
-            json={"customer_email": "ana@example.com", "lines": [{"sku": "MUG-CLASSIC", "quantity": 1}]},
-            timeout=10, trust_env=False,
-        )  # fmt: skip
+        dev_url = f"http://127.0.0.1:{dev.plan.pipe.environment('development').target.port}"
+        placed = _order(dev_url, "ana@example.com")
         assert placed.status_code == 201, placed.text
-    tick('taken = cli(')
-    taken = cli(repo, "snapshot", "take", "development", "--into", "test", "--json")
-    assert taken.returncode == 0, taken.stderr
-
-    tick('opened = cli(')
-    opened = cli(repo, "review", "open", "feature-a", "--json")
-    assert opened.returncode == 0, opened.stderr
-    a_json = json.loads(opened.stdout)
+        snapshot.take(session, "development", into="test")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ended:  # the CLI in this process: no start-up cost
+        main(["review", "open", "feature-a", "--json", "-C", str(repo)])
+    opened = capsys.readouterr()
+    assert ended.value.code in (0, None), opened.err
+    a_json = json.loads(opened.out)
     assert a_json["name"] == "review/feature-a" and a_json["branch"] == "feature-a"
     assert a_json["state"] == "running" and a_json["host_url"].endswith(f":{router}")
     with Session.open(repo) as session:
-        tick('b = review.open_review(')
         b = review.open_review(session, "feature-b", untrusted=True).record
         a = review_list.find(session.workspace.home, "feature-a")
         assert a.snapshot is not None and a.snapshot == b.snapshot  # cloned from it
@@ -194,11 +185,7 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
         for rec in (a, b):
             got = httpx.get(f"{rec.url}/orders/{placed.json()['id']}", trust_env=False)
             assert got.status_code == 200 and got.json()["customer_email"] != "ana@example.com"
-        via_host = httpx.post(
-            f"http://127.0.0.1:{router}/orders", headers={"Host": f"feature-a.{_suffix()}"},
-            json={"customer_email": "x@example.com", "lines": [{"sku": "MUG-CLASSIC", "quantity": 1}]},
-            trust_env=False,
-        )  # fmt: skip
+        via_host = _order(f"http://127.0.0.1:{router}", "x@example.com", f"feature-a.{_suffix()}")
         assert via_host.status_code == 201, via_host.text
         own = via_host.json()["id"]
         assert httpx.get(f"{a.url}/orders/{own}", trust_env=False).status_code == 200
@@ -208,7 +195,6 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
         assert shared is not None
         assert _columns(shared.url("review_feature_a")) > _columns(shared.url("review_feature_b"))
         # secrets: the review scope's only, and none at all for untrusted code
-        tick('a_pids, a_env')
         a_pids, a_env = _environ_of(session, a)
         _, b_env = _environ_of(session, b)
         assert REVIEW_KEY.encode() in a_env and b"STAGELINE_ALLOW_EMAIL=1" in a_env
@@ -221,7 +207,6 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
                 assert _files_hold(home / "envs" / rec.name, value) == []
 
     # a new commit on feature-a: switched in blue/green under constant load
-    tick('subprocess.run(["git", "-C", s')
     subprocess.run(["git", "-C", str(repo), "checkout", "-q", "feature-a"], check=True)
     commit_and_tag(repo, "feature-a-2", {"README.md": ("#", "# again\n#")})
     subprocess.run(["git", "-C", str(repo), "checkout", "-q", "main"], check=True)
@@ -233,7 +218,6 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
         assert httpx.get(f"{a.url}/orders/{own}", trust_env=False).status_code == 200
 
         # closing feature-a leaves nothing: processes, database, role, files, port, route
-        tick('review.close_review(session, "')
         review.close_review(session, "review/feature-a")
         assert not any(is_alive(pid) for pid in a_pids)
         assert review_server.leftovers(home, "review_feature_a") == (False, False)
@@ -250,11 +234,20 @@ def test_review_environments_from_open_to_gc(reviewed: Path) -> None:
 
         # gc: nothing is due now; three days on, feature-b is past its TTL
         assert review.gc(session) == []
-        tick('closed = review.gc(')
         closed = review.gc(session, now=datetime.now(UTC) + timedelta(hours=73))
         assert [c.name for c in closed] == ["review/feature-b"]
         assert review_list.load_all(home) == [] and review_router.router_pid(home) is None
         assert review_server.running_server(home) is None and port_is_free(router)
+
+
+def _order(url: str, email: str, host: str | None = None) -> httpx.Response:
+    return httpx.post(
+        f"{url}/orders",
+        headers={"Host": host} if host else {},
+        json={"customer_email": email, "lines": [{"sku": "MUG-CLASSIC", "quantity": 1}]},
+        timeout=10,
+        trust_env=False,
+    )
 
 
 def _suffix() -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -107,10 +108,8 @@ async def run_router(router: HostRouter) -> int:
         loop.add_signal_handler(signum, stop.set)
     router.refresh()
     while not stop.is_set():
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=SEEN_EVERY)
-        except TimeoutError:
-            pass
         router.write_seen()
     await router.close()
     return 0

@@ -271,9 +271,12 @@ def _manifest(
     manifest = Manifest(
         service=info,
         source=SourceInfo(
-            ref=src.ref, tag=src.tag, commit=src.commit, commit_time=src.commit_time,
+            ref=src.ref,
+            tag=src.tag,
+            commit=src.commit,
+            commit_time=src.commit_time,
             branch=src.branch,
-        ),  # fmt: skip
+        ),
         python=job.python_info,
         pins=pins,
         pinned_from=source_of_pins.pinned_from,

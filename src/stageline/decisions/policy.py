@@ -3,10 +3,11 @@
 Three rules of the environment itself, each a small check that returns holds (a reason
 and what clears it): :func:`tag_holds` (which tags it accepts; never overridden),
 :func:`commit_holds` (a build of a branch head or commit, made for review environments,
-never enters the pipeline's environments; never overridden) and :func:`order_holds` (a digest reaches it from the environment before; ``--force``
-overrides it as break-glass). :func:`decide` composes them. The sign-off of the gated
-environments before the target is composed with these in ``stageline.usecases.entry``, the one
-decision every way into an environment calls. Nothing here does I/O.
+never enters the pipeline's environments; never overridden) and :func:`order_holds` (a
+digest reaches it from the environment before; ``--force`` overrides it as break-glass).
+:func:`decide` composes them. The sign-off of the gated environments before the target
+is composed with these in ``stageline.usecases.entry``, the one decision every way into
+an environment calls. Nothing here does I/O.
 """
 
 from __future__ import annotations

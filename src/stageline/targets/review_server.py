@@ -97,9 +97,7 @@ def open_database(
     with psycopg.connect(shared.url(), autocommit=True) as conn:
         conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(
             sql.Identifier(database)))  # fmt: skip
-    return PostgresFacts(
-        "127.0.0.1", shared.port, credentials.role, credentials.password, database
-    )
+    return PostgresFacts("127.0.0.1", shared.port, credentials.role, credentials.password, database)
 
 
 def drop(home: Path, database: str) -> None:

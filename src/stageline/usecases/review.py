@@ -243,7 +243,7 @@ def close_review(session: Session, name: str, *, reason: str | None = None) -> C
     with session.store.lock(LOCK, holder=current_actor()):
         record = find(home, name)
         target = session.target(bare(pipe, record), pipe.service.name)
-        paths = AgentPaths(home / "agent")
+        paths = AgentPaths(home)
         processes = [e for k, e in load_running(paths).items() if k.startswith(record.name + ":")]
         target.stop()
         if record.database is not None:

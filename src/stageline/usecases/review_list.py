@@ -97,7 +97,8 @@ def list_reviews(session: Session, *, now: datetime | None = None) -> list[Revie
     views = []
     for record in load_all(home):
         if pipe.review is None:  # the template was removed: nothing to observe them by
-            views.append(ReviewView(record, "unknown", None, 0, (now - record.opened_at).total_seconds()))
+            since = (now - record.opened_at).total_seconds()
+            views.append(ReviewView(record, "unknown", None, 0, since))
             continue
         target = session.target(bare(pipe, record), pipe.service.name)
         status = target.status()
