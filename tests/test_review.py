@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,11 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from stageline.agent.router import host_of
+from stageline.artifacts import source
 from stageline.config.loader import load_pipeline
 from stageline.config.model import Review, is_review, secret_scope
 from stageline.decisions import review as decide
 from stageline.decisions.review import GcFacts, ReviewRecord, Where
 from stageline.errors import ConfigError, UsageError
+from stageline.usecases import review
+from stageline.usecases.pipeline import Session
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 PIPELINE = """
@@ -142,3 +146,35 @@ def test_the_review_table_is_checked(tmp_path: Path) -> None:
 def test_the_router_reads_the_host_without_its_port() -> None:
     assert host_of([(b"Host", b"Feature-X.review.localhost:8099")]) == "feature-x.review.localhost"
     assert host_of([(b"accept", b"*/*")]) == ""
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}  # fmt: skip
+    done = subprocess.run(["git", "-C", str(repo), *args], env=env, check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_a_commit_build_source_names_its_branch_and_no_tag(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "f").write_text("1")
+    _git(tmp_path, "add", "f")
+    _git(tmp_path, "commit", "-qm", "one")
+    _git(tmp_path, "tag", "v1.0.0")
+    _git(tmp_path, "branch", "feature-x")
+    head = _git(tmp_path, "rev-parse", "HEAD")
+    branch = source.resolve_commit(tmp_path, "feature-x")
+    assert (branch.tag, branch.branch, branch.commit) == (None, "feature-x", head)
+    assert source.resolve(tmp_path, "feature-x").tag == "v1.0.0"  # a plain build takes it
+    assert source.resolve_commit(tmp_path, head).branch == head  # a bare commit: itself
+    assert source.branch_exists(tmp_path, "feature-x") is True
+    _git(tmp_path, "branch", "-D", "feature-x")
+    assert source.branch_exists(tmp_path, "feature-x") is False
+    assert source.branch_exists(tmp_path / "nowhere", "main") is None
+
+
+def test_opening_a_review_without_the_template_says_how_to_set_it_up(tmp_path: Path) -> None:
+    (tmp_path / "stageline.toml").write_text(PIPELINE)
+    with Session.open(tmp_path) as session, pytest.raises(UsageError, match=r"no \[review\]"):
+        review.open_review(session, "main")
