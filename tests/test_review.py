@@ -18,6 +18,8 @@ from stageline.decisions.review import GcFacts, ReviewRecord, Where
 from stageline.errors import ConfigError, UsageError
 from stageline.usecases import review
 from stageline.usecases.pipeline import Session
+from stageline.usecases.review_list import ReviewView
+from stageline.web.app import templates
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 PIPELINE = """
@@ -178,3 +180,15 @@ def test_opening_a_review_without_the_template_says_how_to_set_it_up(tmp_path: P
     (tmp_path / "stageline.toml").write_text(PIPELINE)
     with Session.open(tmp_path) as session, pytest.raises(UsageError, match=r"no \[review\]"):
         review.open_review(session, "main")
+
+
+def test_the_dashboard_lists_review_environments() -> None:
+    rec = record()
+    view = {
+        "build": None, "environments": [], "signoff": {"state": "none", "source": None},
+        "reviews": [ReviewView(rec, "running", None, 0, 60.0).to_json()],
+    }  # fmt: skip
+    html = templates().get_template("_pipeline.html").render(view=view)
+    assert 'data-testid="review-review/feature-x"' in html and 'data-state="running"' in html
+    for shown in ("feature-x", rec.commit[:12], rec.url, rec.host_url, "stageline review list"):
+        assert shown in html
