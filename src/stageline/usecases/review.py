@@ -15,15 +15,17 @@ Each open review is a record in ``.stageline/reviews/<slug>.json`` (what it runs
 since when); the events ``review.opened``, ``review.updated`` and ``review.closed`` go to
 the audit log. ``close`` stops its processes, drops its database and role, removes
 ``envs/review/<slug>/`` and its front's log, frees its port and host name; the router
-and the shared server stop with the last review. Opening, closing and gc hold the
-``review`` lock (ports and caps are decided under it).
+and the shared server stop with the last review. Ports, caps and databases are decided
+under the ``review`` lock (an open, close or gc waits for another to let go of it); the
+deploy itself holds only the environment's own lock, so reviews deploy in parallel.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +35,7 @@ from stageline.artifacts.source import branch_exists
 from stageline.config.model import Environment, Pipeline, Postgres, Review
 from stageline.decisions import review as decide
 from stageline.decisions.review import GcFacts, ReviewRecord, Where
-from stageline.errors import Refused, UsageError
+from stageline.errors import LockHeld, Refused, UsageError
 from stageline.host import release_folder
 from stageline.host.procfs import is_alive
 from stageline.identity import current_actor
@@ -106,7 +108,7 @@ def open_review(
     label = decide.slug(name or source.branch or ref)
     home = session.workspace.home
     now = datetime.now(UTC)
-    with session.store.lock(LOCK, holder=current_actor()):
+    with _review_lock(session):  # ports, caps and databases are decided one at a time
         existing = record_path(home, label).is_file()
         if existing:
             record = replace(
@@ -120,12 +122,14 @@ def open_review(
         env, cloned = _environment(session, pipe, record, say)
         if cloned is not None:
             record = replace(record, snapshot=cloned)
-        save(home, record)
-        augmented = pipe.model_copy(update={"environments": [*pipe.environments, env]})
-        plan = deploy.plan(session, augmented, env.name, built.record, kind="deploy")
-        done = deploy.execute(session, plan, say)
-        _publish_routes(home, review)
-        router.ensure_router(home, review.router_port)
+        if not existing:  # kept even if the deploy fails, so that `review close` finds it
+            save(home, record)
+    augmented = pipe.model_copy(update={"environments": [*pipe.environments, env]})
+    plan = deploy.plan(session, augmented, env.name, built.record, kind="deploy")
+    done = deploy.execute(session, plan, say)  # under the environment's own lock
+    save(home, record)
+    _publish_routes(home, review)
+    router.ensure_router(home, review.router_port)
     session.store.append_event(
         "review.updated" if existing else "review.opened",
         actor=current_actor(),
@@ -135,6 +139,27 @@ def open_review(
               "host_url": record.host_url, "untrusted": record.untrusted},
     )  # fmt: skip
     return Opened(record, done, updated=existing)
+
+
+#: how long an open, close or gc waits for another one to let go of the review lock
+LOCK_WAIT = 300.0
+
+
+@contextmanager
+def _review_lock(session: Session) -> Iterator[None]:
+    """Hold the ``review`` lock, waiting (up to :data:`LOCK_WAIT` s) while another open,
+    close or gc holds it: CI opens reviews of several pull requests at once."""
+    deadline = time.monotonic() + LOCK_WAIT
+    with ExitStack() as held:
+        while True:
+            try:
+                held.enter_context(session.store.lock(LOCK, holder=current_actor()))
+                break
+            except LockHeld:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
+        yield
 
 
 def _new_record(
@@ -240,7 +265,7 @@ def close_review(session: Session, name: str, *, reason: str | None = None) -> C
     last review."""
     home = session.workspace.home
     pipe = session.pipeline()
-    with session.store.lock(LOCK, holder=current_actor()):
+    with _review_lock(session):
         record = find(home, name)
         target = session.target(bare(pipe, record), pipe.service.name)
         paths = AgentPaths(home)
