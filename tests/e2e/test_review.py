@@ -176,8 +176,13 @@ def test_review_environments_from_open_to_gc(
     a_json = json.loads(opened.out)
     assert a_json["name"] == "review/feature-a" and a_json["branch"] == "feature-a"
     assert a_json["state"] == "running" and a_json["host_url"].endswith(f":{router}")
-    with Session.open(repo) as session:
+    with Session.open(repo) as session, pytest.MonkeyPatch.context() as offline:
+        # the build of feature-b (v1.6.0's pins) takes every wheel from the stored
+        # artifacts: with no package index reachable it still builds
+        offline.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+        offline.setenv("PIP_RETRIES", "0")
         b = review.open_review(session, "feature-b", untrusted=True).record
+        offline.undo()
         a = review_list.find(session.workspace.home, "feature-a")
         assert a.snapshot is not None and a.snapshot == b.snapshot  # cloned from it
         # each serves its own data, cloned from the snapshot: development's order is in
@@ -190,6 +195,10 @@ def test_review_environments_from_open_to_gc(
         own = via_host.json()["id"]
         assert httpx.get(f"{a.url}/orders/{own}", trust_env=False).status_code == 200
         assert httpx.get(f"{b.url}/orders/{own}", trust_env=False).status_code == 404
+        capsys.readouterr()
+        with pytest.raises(SystemExit):
+            main(["status", "-C", str(repo)])
+        assert "2 review environments open: `stageline review list`" in capsys.readouterr().out
         # feature-a's migration ran on its own database only
         shared = review_server.running_server(home)
         assert shared is not None

@@ -141,9 +141,11 @@ STORED_WHEELHOUSES = 5
 
 
 def _stored_wheels(store: ArtifactStore) -> tuple[Path, ...]:
-    """The wheelhouses of the newest stored artifacts (by commit time), newest first."""
-    kept = [a.path / "wheels" for a in reversed(store.list()) if (a.path / "wheels").is_dir()]
-    return tuple(kept[:STORED_WHEELHOUSES])
+    """The wheelhouses (release and test layer) of the newest stored artifacts (by commit
+    time), newest first."""
+    newest = list(reversed(store.list()))[:STORED_WHEELHOUSES]
+    folders = [a.path / inner for a in newest for inner in ("wheels", "tests/wheels")]
+    return tuple(folder for folder in folders if folder.is_dir())
 
 
 def _reuse(store: ArtifactStore, key: str) -> BuildResult | None:
@@ -179,7 +181,8 @@ def _build_into(repo: Path, job: _Job) -> Manifest:
     if service.tests:
         job.say(f"collecting the test layer ([service.tests] {service.tests.source()})")
         testlayer.collect(folder, service.tests, job.artifact, python=job.python, env=env,
-                          work=job.work, caps=caps, release=pins)  # fmt: skip
+                          work=job.work, caps=caps, release=pins,
+                          stored=job.stored_wheels)  # fmt: skip
     manifest = _manifest(job, wheel, pins, local)
     (job.artifact / MANIFEST_NAME).write_bytes(manifest.canonical_json())
     return manifest
