@@ -170,7 +170,7 @@ def run(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=20, help="review environments at once")
-    args = parse(parser, count=2)
+    args = parse(parser, count=1)
     run(args.count)
 
 
