@@ -121,3 +121,16 @@ def test_every_case(
         )
     assert entry.freeze_overridden is (frozen and override_freeze)
     assert entry.decision().reasons == [h.reason for h in entry.holds]
+
+
+def test_a_commit_build_enters_no_pipeline_environment_even_with_force() -> None:
+    """Only a tag the environment accepts enters the pipeline; a build of a branch head
+    (``review open``) is held everywhere but in review environments, whatever --force."""
+    built_from_branch = EntryFacts(PRODUCTION, DIGEST, None, "staging", True, branch="feature-x")
+    entry = judge(built_from_branch, [], [], force=True)
+    assert not entry.allowed and not entry.overridden
+    reasons = [h.reason for h in entry.holds]
+    assert any("built from feature-x (a commit, not a tag)" in r for r in reasons), reasons
+    assert any("may enter only review environments" in r for r in reasons)
+    tagged = judge(EntryFacts(PRODUCTION, DIGEST, "v1.0.0", "staging", True), [], [])
+    assert tagged.allowed

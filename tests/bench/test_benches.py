@@ -36,6 +36,13 @@ FIGURES = {
         r"^  after +[\d.]+ +[\d.]+",
     ],
     "rehearsal_corpus": [r"^stageline \(defaults\): +caught \d+/\d+ dangerous"],
+    "review": [
+        r"^open \(one commit ahead of a built tag\): +[\d.]+ s",
+        r"^idle review environment: +[\d.]+ MB",
+        r"^\d+ open at once: +[\d.]+ MB total",
+        r"^close: +[\d.]+ s",
+        r"^full environment \(own server\): +[\d.]+ MB",
+    ],
     "runtime_import": [r"^import stageline.runtime: median [\d.]+ ms"],
     "secret_store": [r"^  through the launcher +[\d.]+ s", r"chain verified in [\d.]+ s"],
     "snapshot": [r"^masked / plain: [\d.]+x", r"^leak scan .* in [\d.]+s", r"^clone is [\d.]+x"],

@@ -308,6 +308,10 @@ class Proxy:
         old, self.backends = self.backends, backends
         return old
 
+    def route(self, request: h11.Request) -> Backends | None:
+        """Where ``request`` goes: the current backends (``router.py`` chooses by Host)."""
+        return self.backends
+
     async def close(self) -> None:
         if self._acceptor is not None:
             self._acceptor.cancel()
@@ -411,7 +415,7 @@ class Proxy:
         writer: asyncio.StreamWriter,
         client: str,
     ) -> None:
-        backends = self.backends  # read once: this request stays with this release
+        backends = self.route(request)  # read once: this request stays with this release
         unavailable = b"no release is serving\n"
         if (backends is None or not backends.ports) and self.waker is not None:
             backends = await self.waker()

@@ -85,7 +85,7 @@ class AgentPaths:
         return self.dir / f"f-{digest}.sock"
 
     def front_log(self, environment: str) -> Path:
-        return self.dir / f"front-{environment}.log"
+        return self.dir / f"front-{environment.replace('/', '--')}.log"  # review/<slug>
 
     def check_socket_path(self) -> None:
         """Unix socket paths are short on Linux; say so instead of failing obscurely."""

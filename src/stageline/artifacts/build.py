@@ -53,6 +53,8 @@ class _Job:
     work: Path
     artifact: Path
     say: Progress
+    #: wheelhouses of stored artifacts, newest first (pins are taken from them first)
+    stored_wheels: tuple[Path, ...] = ()
 
     @property
     def wheels(self) -> Path:
@@ -82,16 +84,20 @@ def build(
     python: str = sys.executable,
     operator: Callable[[], Service] | None = None,
     pipeline_folder: str = "",
+    commit: bool = False,
 ) -> BuildResult:
     """Build ``ref`` of ``repo`` into ``store`` (or reuse the artifact it built before).
 
     The ``[service]`` section is the commit's own (its pipeline file in
     ``pipeline_folder``, from the repository's top), else ``operator()``'s (the
     operator's pipeline file; see ``section.py``). ``python`` builds unless the section
-    names one (``[service] python``, see ``toolchain.py``)."""
+    names one (``[service] python``, see ``toolchain.py``). ``commit``: a build of a
+    branch head or commit for review environments (the manifest records the branch and
+    no tag: ``source.resolve_commit``). Pinned dependency wheels are taken from the
+    stored artifacts first (``deps.fill_wheelhouse``)."""
     say = progress or (lambda _message: None)
     say(f"resolving {ref}")
-    src = source.resolve(Path(repo), ref)
+    src = source.resolve_commit(Path(repo), ref) if commit else source.resolve(Path(repo), ref)
     own = section.in_commit(Path(repo), src, pipeline_folder)
     chosen = section.choose(own, operator, src.tag or ref, pipeline_folder)
     if chosen.origin == "pipeline file":
@@ -108,7 +114,7 @@ def build(
         try:
             job = _Job(
                 src, chosen, python, info, full_version, staging / "export",
-                staging / "work", staging / "artifact", say,
+                staging / "work", staging / "artifact", say, _stored_wheels(store),
             )  # fmt: skip
             manifest = _build_into(Path(repo), job)
             say(f"storing {label(manifest.digest)}")
@@ -123,8 +129,23 @@ def reuse_key(src: source.SourceRef, info: PythonInfo, chosen: section.Section) 
     """The refs/ index key: everything besides the commit's content that shapes a build
     (the ref, the interpreter, and the ``[service]`` section, which may come from the
     pipeline file: an edit there is taken by the next build)."""
-    text = "\n".join([src.ref, info.implementation, info.version, info.platform, chosen.digest])
+    kind = [f"commit build of {src.branch}"] if src.branch else []
+    text = "\n".join(
+        [src.ref, info.implementation, info.version, info.platform, chosen.digest, *kind]
+    )
     return f"{src.commit}.{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+#: how many stored artifacts' wheelhouses a build looks in before the index
+STORED_WHEELHOUSES = 5
+
+
+def _stored_wheels(store: ArtifactStore) -> tuple[Path, ...]:
+    """The wheelhouses (release and test layer) of the newest stored artifacts (by commit
+    time), newest first."""
+    newest = list(reversed(store.list()))[:STORED_WHEELHOUSES]
+    folders = [a.path / inner for a in newest for inner in ("wheels", "tests/wheels")]
+    return tuple(folder for folder in folders if folder.is_dir())
 
 
 def _reuse(store: ArtifactStore, key: str) -> BuildResult | None:
@@ -160,7 +181,8 @@ def _build_into(repo: Path, job: _Job) -> Manifest:
     if service.tests:
         job.say(f"collecting the test layer ([service.tests] {service.tests.source()})")
         testlayer.collect(folder, service.tests, job.artifact, python=job.python, env=env,
-                          work=job.work, caps=caps, release=pins)  # fmt: skip
+                          work=job.work, caps=caps, release=pins,
+                          stored=job.stored_wheels)  # fmt: skip
     manifest = _manifest(job, wheel, pins, local)
     (job.artifact / MANIFEST_NAME).write_bytes(manifest.canonical_json())
     return manifest
@@ -204,7 +226,9 @@ def _dependencies(
     pins = deps.pin_source(job.export, job.service, job.work, job.folder)
     job.say(f"collecting dependency wheels ({pins.pinned_from or 'no lock: fresh resolution'})")
     unpinned = [str(wheel)] if wheel else package.declared_dependencies(job.folder)
-    deps.fill_wheelhouse(job.python, pins, job.wheels, env, unpinned=unpinned)
+    deps.fill_wheelhouse(
+        job.python, pins, job.wheels, env, unpinned=unpinned, stored=job.stored_wheels
+    )
     if pins.uv is None or not pins.local:
         return pins, {}
     shown = ", ".join(path.relative_to(job.export.resolve()).as_posix() for path in pins.local)
@@ -249,7 +273,13 @@ def _manifest(
     resolved = deps.unpinned(pins, source_of_pins)
     manifest = Manifest(
         service=info,
-        source=SourceInfo(ref=src.ref, tag=src.tag, commit=src.commit, commit_time=src.commit_time),
+        source=SourceInfo(
+            ref=src.ref,
+            tag=src.tag,
+            commit=src.commit,
+            commit_time=src.commit_time,
+            branch=src.branch,
+        ),
         python=job.python_info,
         pins=pins,
         pinned_from=source_of_pins.pinned_from,

@@ -20,7 +20,7 @@ own, the manifest records it (``resolved_at_build``) and the build says so
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,17 +129,23 @@ def fill_wheelhouse(
     env: Mapping[str, str],
     *,
     unpinned: list[str],
+    stored: Sequence[Path] = (),
 ) -> None:
     """Download (or build from sdists) every dependency wheel into ``wheelhouse``.
 
     ``unpinned`` is what to resolve afresh when there is no lock: the service wheel's
-    path for a package, the declared dependencies for an app.
+    path for a package, the declared dependencies for an app. ``stored`` are wheelhouses
+    of artifacts built before: with a lock, the pins are first taken from them alone
+    (``--no-index``, no download and no sdist build), so a build one commit ahead of a
+    built tag costs no network; only when they lack a pin does pip ask the index.
     """
     wheelhouse.mkdir(parents=True, exist_ok=True)
     base = [*pip(python), "wheel", "--wheel-dir", str(wheelhouse)]
     if source.requirements is not None:
         if not requires_anything(source.requirements):
             return  # e.g. a workspace member that needs only other members
+        if stored and _from_stored(base, source.requirements, stored, env, wheelhouse):
+            return
         args = [*base, "--requirement", str(source.requirements)]
         what = f"collecting dependency wheels pinned by {source.pinned_from}"
     elif unpinned:
@@ -154,6 +160,27 @@ def fill_wheelhouse(
         hint="check that every pinned dependency exists",
         writes=wheelhouse,
     )
+
+
+def _from_stored(
+    base: list[str],
+    requirements: Path,
+    stored: Sequence[Path],
+    env: Mapping[str, str],
+    wheelhouse: Path,
+) -> bool:
+    """Fill ``wheelhouse`` from ``stored`` wheelhouses only; False when they lack a pin."""
+    links = [arg for folder in stored for arg in ("--find-links", str(folder))]
+    try:
+        run(
+            [*base, "--no-index", *links, "--requirement", str(requirements)],
+            what="collecting dependency wheels from stored artifacts",
+            env=env,
+            writes=wheelhouse,
+        )
+    except BuildError:
+        return False
+    return True
 
 
 def requires_anything(requirements: Path) -> bool:

@@ -73,6 +73,15 @@ class SourceInfo(_Frozen):
     tag: str | None
     commit: str
     commit_time: str  # ISO 8601, UTC, e.g. "2024-05-01T12:00:00Z"
+    #: set only for a build of a commit rather than a tag (``review open``): the branch
+    #: whose head it was, else the commit itself; such an artifact enters only review
+    #: environments (``decisions.policy.commit_holds``); None for a tag's build
+    branch: str | None = None
+
+    @property
+    def from_commit(self) -> bool:
+        """Built from a branch head or a commit (``review open``), not from a tag."""
+        return self.branch is not None
 
 
 class PythonInfo(_Frozen):
@@ -135,6 +144,8 @@ class Manifest(_Frozen):
         for key, empty in (("service_from", None), ("resolved_at_build", [])):
             if data[key] == empty:  # an older manifest's bytes (and digest) stay the same
                 del data[key]
+        if data["source"]["branch"] is None:  # likewise for a tag's build
+            del data["source"]["branch"]
         for key in ("processes", "persist"):  # likewise for a service without them
             if not data["service"][key]:
                 del data["service"][key]

@@ -21,6 +21,8 @@ class SourceRef:
     tag: str | None
     commit: str
     commit_epoch: int
+    #: a build of a commit (``review open``): the branch REF names, else the commit itself
+    branch: str | None = None
 
     @property
     def commit_time(self) -> str:
@@ -60,6 +62,27 @@ def resolve(repo: Path, ref: str) -> SourceRef:
     epoch = _git_text(repo, "show", "-s", "--format=%ct", commit)
     return SourceRef(
         ref=ref, tag=_tag_for(repo, ref, commit), commit=commit, commit_epoch=int(epoch or 0)
+    )
+
+
+def resolve_commit(repo: Path, ref: str) -> SourceRef:
+    """``ref`` (a branch, or any commit) resolved for a commit build: no tag is taken from
+    the commit, and ``branch`` is the branch ``ref`` names (local or ``origin/``), else the
+    commit's full hash."""
+    found = resolve(repo, ref)
+    name = ref.removeprefix("refs/heads/")
+    branch = name if branch_exists(repo, name) else found.commit
+    return SourceRef(ref, None, found.commit, found.commit_epoch, branch)
+
+
+def branch_exists(repo: Path, branch: str) -> bool | None:
+    """Whether ``branch`` is still a local or remote-tracking branch of ``repo``; None
+    when ``repo`` is no git repository (nothing can be said)."""
+    if _git_text(repo, "rev-parse", "--git-dir") is None:
+        return None
+    return any(
+        _git_text(repo, "rev-parse", "--verify", "--quiet", f"{where}{branch}") is not None
+        for where in ("refs/heads/", "refs/remotes/")
     )
 
 

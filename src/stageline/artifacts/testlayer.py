@@ -23,10 +23,11 @@ own (:func:`install_argv`), never into the release's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,9 +83,11 @@ def collect(
     work: Path,
     caps: layout.Caps,
     release: deps.PinSource | None = None,
+    stored: Sequence[Path] = (),
 ) -> TestLayer:
     """Build the test layer of the artifact being made in ``artifact`` from ``export`` (the
-    service's folder); ``release`` is where the release's pins came from."""
+    service's folder); ``release`` is where the release's pins came from. ``stored``
+    wheelhouses (of artifacts built before) are tried first, with no index."""
     root = artifact / LAYER
     collected = work / "test-wheels"
     collected.mkdir(parents=True, exist_ok=True)
@@ -96,7 +99,7 @@ def collect(
         pinned_from: str | None = uv.name
     else:
         requirements, pinned_from = _requirements(export, tests, work)
-    _download(python, requirements, artifact / "wheels", collected, env, work, tests)
+    _download(python, requirements, artifact / "wheels", collected, env, work, tests, stored)
     present = {wheel.name for wheel in (artifact / "wheels").glob("*.whl")}
     (root / "wheels").mkdir(parents=True)
     for wheel in sorted(collected.glob("*.whl")):
@@ -119,18 +122,27 @@ def _download(
     env: Mapping[str, str],
     work: Path,
     tests: ServiceTests,
+    stored: Sequence[Path] = (),
 ) -> None:
     """Collect the wheels of ``requirements`` (pip arguments; none: nothing to do) into
     ``collected``, the release's wheelhouse (``release``) offered and its pins as
-    constraints."""
+    constraints: from ``release`` and the ``stored`` wheelhouses alone when they hold
+    every one (no index), else with the index."""
     if not requirements:
         return
     constraints = work / "release-pins.txt"
     pins = deps.wheelhouse_pins(release)
     constraints.write_text("".join(f"{p.name}=={p.version}\n" for p in pins), "utf-8")
+    base = [*pip(python), "wheel", "--wheel-dir", str(collected), "--find-links", str(release),
+            "--constraint", str(constraints)]  # fmt: skip
+    if stored:
+        links = [arg for folder in stored for arg in ("--find-links", str(folder))]
+        with contextlib.suppress(BuildError):
+            run([*base, "--no-index", *links, *requirements], env=env, writes=collected,
+                what="collecting the test dependencies from stored artifacts")  # fmt: skip
+            return
     run(
-        [*pip(python), "wheel", "--wheel-dir", str(collected),
-         "--find-links", str(release), "--constraint", str(constraints), *requirements],
+        [*base, *requirements],
         what=f"collecting the test dependencies ([service.tests] {tests.source()})",
         env=env, hint="check the test dependencies exist and agree with the release's pins",
         writes=collected,

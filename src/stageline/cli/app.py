@@ -135,6 +135,11 @@ LAZY_COMMANDS = (
         "CI files for this pipeline: GitHub Actions or GitLab CI (see docs/ci.md).",
         name="ci",
     ),
+    _cli(
+        "review.review_app",
+        "Review environments: one per branch, opened and closed from CI (docs/review.md).",
+        name="review",
+    ),
 )
 
 

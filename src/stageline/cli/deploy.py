@@ -308,6 +308,11 @@ def status(directory: DirOption = Path("."), json: JsonOption = False) -> None:
         output.emit_json(view.to_json())  # the same document as the dashboard's /api/pipeline
         return
     draw_pipeline(view)
+    if view.reviews:
+        count = len(view.reviews)
+        output.out.print(
+            f"{count} review environment{'s' if count > 1 else ''} open: `stageline review list`"
+        )
 
 
 def env(

@@ -18,12 +18,14 @@ from pydantic import BaseModel, ValidationError
 
 from stageline.config.locate import KeyLines
 from stageline.config.model import (
+    REVIEW_SCOPE,
     TIER_ALIASES,
     AccessPolicy,
     Dashboard,
     Environment,
     People,
     Pipeline,
+    Review,
     Service,
     Tier,
 )
@@ -33,7 +35,9 @@ from stageline.errors import ConfigError, ConfigIssue, UnknownName, UsageError
 from stageline.plugins import gate_options_model
 
 PIPELINE_FILE = "stageline.toml"
-TOP_LEVEL = ("service", "defaults", "environments", "people", "data", "dashboard", "access")
+TOP_LEVEL = (
+    "service", "defaults", "environments", "people", "data", "dashboard", "access", "review",
+)  # fmt: skip
 _NOT_IN_DEFAULTS = ("name", "extends", "tier", "url")
 
 _MISSING_HINTS = {
@@ -167,9 +171,17 @@ class _Loader:
             self._check_gates(env, people)
             self._check_access(env, people)
             self._check_vars(env)
+        review = self._review(people)
+        if review is not None and REVIEW_SCOPE in [env.name for env in environments]:
+            self.add(
+                ("environments", REVIEW_SCOPE),
+                f"{REVIEW_SCOPE!r} names the review environments' secrets scope ([review])",
+                "rename this environment",
+            )
         self.raise_if_any()
         assert service is not None
         return Pipeline(
+            review=review,
             source=self.display,
             service=service,
             environments=environments,
@@ -288,6 +300,28 @@ class _Loader:
         except ValidationError as exc:
             self._report(exc, AccessPolicy, ("access",), ("access",))
             return AccessPolicy()
+
+    def _review(self, people: People) -> Review | None:
+        """``[review]``: the review environments' template; its gates checked as an
+        environment's are."""
+        if "review" not in self.data:
+            return None
+        try:
+            review = Review.model_validate(self._table(("review",)))
+        except ValidationError as exc:
+            self._report(exc, Review, ("review",), ("review",))
+            return None
+        for name, gate in review.gates.items():
+            try:
+                gate_options_model(gate.kind).model_validate(
+                    gate.options, context={"groups": people.groups}
+                )
+            except UnknownName as exc:
+                self.add(("review", "gates", name, "kind"), str(exc), exc.hint)
+            except ValidationError as exc:
+                here = ("review", "gates", name)
+                self._report(exc, gate_options_model(gate.kind), here, here)
+        return review
 
     def _table(self, path: tuple[str, ...]) -> dict[str, Any]:
         raw = self.data.get(path[0], {})

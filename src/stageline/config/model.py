@@ -652,6 +652,109 @@ class Environment(Strict):
         return {name: self.gates[name] for name in self.after_deploy}
 
 
+#: review environments are named ``review/<slug>`` (``decisions/review.py``)
+REVIEW_PREFIX = "review/"
+#: the scope of the secrets review environments receive (``stageline secrets set review X``)
+REVIEW_SCOPE = "review"
+
+
+def is_review(environment: str) -> bool:
+    """Whether ``environment`` names a review environment (``review/<slug>``)."""
+    return environment.startswith(REVIEW_PREFIX)
+
+
+def secret_scope(environment: str) -> str:
+    """Whose secrets ``environment`` receives: its own, or ``review`` for every review
+    environment (never another environment's)."""
+    return REVIEW_SCOPE if is_review(environment) else environment
+
+
+class Review(Strict):
+    """``[review]``: the template of review environments, one per branch (``stageline
+    review open``), each ``review/<slug>`` with its own port, host name, database and
+    role in one shared PostgreSQL server (``docs/review.md``)."""
+
+    tier: Tier = Field(
+        Tier.testing,
+        description="Which tier review environments behave as (test, dev, stage).",
+    )
+    vars: dict[str, str] = Field(
+        default_factory=dict,
+        description="Variables review environments get (over [defaults] vars); ${env.*} "
+        "and ${postgres.*} work as in environments.",
+        examples=[{"LOG_LEVEL": "debug"}],
+    )
+    secrets: list[str] = Field(
+        default_factory=list,
+        description="Names of the secrets review environments get, set with `stageline "
+        "secrets set review NAME` (never another environment's; none with --untrusted).",
+        examples=[["MAPS_TEST_KEY"]],
+    )
+    #: gates review environments have (their http gates run after each open)
+    gates: dict[str, Gate] = Field(default_factory=dict)
+    ttl_hours: Annotated[StrictInt, Field(ge=1, le=24 * 365)] = Field(
+        72, description="Hours after opening when `review gc` closes a review environment."
+    )
+    idle_close_hours: Annotated[StrictInt, Field(ge=1, le=24 * 365)] | None = Field(
+        None,
+        description="Hours without a request after which `review gc` closes one; unset: never.",
+    )
+    max_open: Annotated[StrictInt, Field(ge=1, le=1000)] = Field(
+        20, description="How many review environments may be open at once."
+    )
+    max_disk_mb: Annotated[StrictInt, Field(ge=1)] | None = Field(
+        None,
+        description="Disk all review environments may take together (folders and "
+        "databases), in megabytes; unset: no cap.",
+    )
+    scale_to_zero_after: Annotated[StrictInt, Field(ge=1)] | None = Field(
+        600,
+        description="Seconds without a request after which a review environment's "
+        "processes stop (its front keeps the port and wakes it); unset: never.",
+    )
+    ports: Annotated[list[StrictInt], Field(min_length=2, max_length=2)] = Field(
+        default_factory=lambda: [9100, 9299],
+        description="The range of public ports review environments get, first and last.",
+    )
+    router_port: Annotated[StrictInt, Field(ge=1, le=65535)] = Field(
+        8099,
+        description="The port of the one front proxy that routes <slug>.<host_suffix> "
+        "to each review environment.",
+    )
+    host_suffix: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")] = Field(
+        "review.localhost",
+        description="Review environments' host names are <slug>.<host_suffix> "
+        "(*.localhost resolves to 127.0.0.1 by itself).",
+    )
+
+    @field_validator("tier", mode="before")
+    @classmethod
+    def _tier_alias(cls, value: object) -> object:
+        return TIER_ALIASES.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("tier")
+    @classmethod
+    def _not_production(cls, value: Tier) -> Tier:
+        if value == Tier.production:
+            raise ValueError("review environments cannot behave as production")
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _port_range(cls, value: list[int]) -> list[int]:
+        first, last = value
+        if not 1024 <= first <= last <= 65535:
+            raise ValueError(f"expected [first, last] with 1024 <= first <= last, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _router_outside_range(self) -> Review:
+        first, last = self.ports
+        if first <= self.router_port <= last:
+            raise ValueError(f"router_port {self.router_port} is inside ports {self.ports}")
+        return self
+
+
 class People(Strict):
     """Named groups of people (by email), referenced as ``group:NAME`` in approval rules."""
 
@@ -713,6 +816,8 @@ class Pipeline(Strict):
     dashboard: Dashboard = Field(default_factory=Dashboard)
     #: how people prove who they are (``[access]``, see stageline.identity)
     access: AccessPolicy = Field(default_factory=AccessPolicy)
+    #: the review environments' template (``[review]``); None: none may be opened
+    review: Review | None = None
 
     @property
     def names(self) -> list[str]:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
-from stageline.config.model import Environment
+from stageline.config.model import Environment, secret_scope
 from stageline.errors import UnknownName, UsageError
 
 _REF = re.compile(r"\$(\$?)\{([^}]*)\}")
@@ -173,7 +173,7 @@ def service_environment(
     if missing:
         raise UsageError(
             f"environment {env.name!r} needs secret(s) {', '.join(missing)} that have no value",
-            hint=f"set them for {env.name} (see `stageline env {env.name}`)",
+            hint=f"set them: `stageline secrets set {secret_scope(env.name)} NAME`",
         )
     if redis is None and env.redis is not None:
         redis = RedisFacts("127.0.0.1", 0, "")

@@ -1,11 +1,13 @@
 """Whether an artifact may enter an environment: a pure function from facts to a decision.
 
-Two rules of the environment itself, each a small check that returns holds (a reason
-and what clears it): :func:`tag_holds` (which tags it accepts; never overridden) and
-:func:`order_holds` (a digest reaches it from the environment before; ``--force``
-overrides it as break-glass). :func:`decide` composes them. The sign-off of the gated
-environments before the target is composed with these in ``stageline.usecases.entry``, the one
-decision every way into an environment calls. Nothing here does I/O.
+Three rules of the environment itself, each a small check that returns holds (a reason
+and what clears it): :func:`tag_holds` (which tags it accepts; never overridden),
+:func:`commit_holds` (a build of a branch head or commit, made for review environments,
+never enters the pipeline's environments; never overridden) and :func:`order_holds` (a
+digest reaches it from the environment before; ``--force`` overrides it as break-glass).
+:func:`decide` composes them. The sign-off of the gated environments before the target
+is composed with these in ``stageline.usecases.entry``, the one decision every way into
+an environment calls. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class EntryFacts:
     proven_in_previous: bool
     #: the operator asked for a break-glass deploy (``--force``)
     force: bool = False
+    #: a commit build (``review open``): the branch it was built from (its manifest's)
+    branch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def tag_accepted(env: Environment, tag: str | None) -> bool:
 def decide(facts: EntryFacts) -> Decision:
     """May ``facts.digest`` enter ``facts.target``? Every reason against is listed."""
     order = order_holds(facts)
-    holds = tag_holds(facts) + ([] if facts.force else order)
+    holds = tag_holds(facts) + commit_holds(facts) + ([] if facts.force else order)
     if holds:
         return Decision(False, [hold.reason for hold in holds])
     return Decision(True, [], break_glass=bool(order))
@@ -67,6 +71,21 @@ def tag_holds(facts: EntryFacts) -> list[Hold]:
         Hold(
             f"{env.name} accepts tags {', '.join(env.accept)}; {shown} does not match",
             f"build a tag that matches {', '.join(env.accept)}",
+        )
+    ]
+
+
+def commit_holds(facts: EntryFacts) -> list[Hold]:
+    """A build of a branch head or commit enters only review environments (``review
+    open``); only a tag the environment accepts enters the pipeline. Nothing overrides it."""
+    if facts.branch is None:
+        return []
+    return [
+        Hold(
+            f"{label(facts.digest)} was built from {facts.branch} (a commit, not a tag): it "
+            f"may enter only review environments, never {facts.target.name}",
+            f"tag the commit with a tag {facts.target.name} accepts "
+            f"({', '.join(facts.target.accept)}) and deploy that tag",
         )
     ]
 

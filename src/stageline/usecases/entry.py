@@ -11,6 +11,8 @@ The decision is the union of every hold of (see :func:`judge`, pure):
 check                   holds when                                    overridden by
 ======================  ============================================  ====================
 tags                    the target does not accept the tag            nothing
+commit build            the artifact was built from a branch head     nothing
+                        or commit (``review open``), not a tag
 order                   the digest never ran in the environment       ``--force``
                         before the target
 sign-off, per gated     that environment's sign-off of THIS digest    ``--force``
@@ -19,6 +21,9 @@ the target              under another gate configuration, approvals
                         missing, rejections
 freezes                 a freeze window of the target is in force     ``--override-freeze``
 ======================  ============================================  ====================
+
+A review environment (``review/<slug>``) is not in the pipeline: any build enters it
+(no tag rule, no order, no sign-off); a commit build enters nothing else.
 
 An environment before the target is *gated* when it has gates (approval gates count) or
 has gate runs for the digest (so deleting every gate does not make its evidence vanish).
@@ -37,8 +42,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from stageline.config.model import Pipeline
-from stageline.decisions.policy import Decision, EntryFacts, order_holds, tag_holds
+from stageline.config.model import Pipeline, is_review
+from stageline.decisions.policy import (
+    Decision,
+    EntryFacts,
+    commit_holds,
+    order_holds,
+    tag_holds,
+)
 from stageline.decisions.signoff import ConfigChange, Hold, SignOff, frozen, sign_off
 from stageline.errors import Held
 from stageline.identity import current_actor
@@ -111,7 +122,7 @@ def judge(
         for g in gated
         for h in g.signoff.holds
     ]
-    holds = tag_holds(facts) + ([] if force else overridable)
+    holds = tag_holds(facts) + commit_holds(facts) + ([] if force else overridable)
     if not override_freeze:
         holds += freezes
     return Entry(
@@ -147,6 +158,8 @@ def decide_entry(
     target, digest = env.name, artifact.digest
     if kind == "rollback" and ran_in(session, env.name, digest):
         return Entry(env.name, digest, env.name, is_entry=False)
+    if is_review(env.name):
+        return Entry(env.name, digest, env.name)
     now = now or datetime.now(UTC)
     earlier = pipe.earlier(env.name)
     previous = earlier[-1].name if earlier else None
@@ -156,6 +169,7 @@ def decide_entry(
         artifact.tag,
         previous,
         previous is not None and ran_in(session, previous, digest),
+        branch=built_from_commit(session, digest),
     )
     gated = [
         Gated(
@@ -173,6 +187,13 @@ def decide_entry(
     )
     record_config_changes(session, entry)
     return entry
+
+
+def built_from_commit(session: Session, digest: str) -> str | None:
+    """The branch a commit build was made from (its manifest's), None for a tag's build."""
+    if not session.artifacts.has(digest):
+        return None
+    return session.artifacts.load(digest)[1].source.branch
 
 
 def ran_in(session: Session, environment: str, digest: str) -> bool:

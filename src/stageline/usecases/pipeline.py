@@ -97,17 +97,22 @@ class Built:
     reused: bool
 
 
-def build(session: Session, ref: str, *, progress: Progress | None = None) -> Built:
+def build(
+    session: Session, ref: str, *, progress: Progress | None = None, commit: bool = False
+) -> Built:
     """Build ``ref`` once; a ref that was built before is reused, not rebuilt.
 
-    Refused while git tracks any file under ``.stageline/`` (keys, secrets, state)."""
+    ``commit``: a commit build for review environments (the manifest records the branch,
+    no tag; it never enters the pipeline's environments). Refused while git tracks any
+    file under ``.stageline/`` (keys, secrets, state)."""
     repo = _git_toplevel(session.workspace.root)
     refuse_tracked_home(session.workspace.root, session.workspace.home)
-    refuse_moved_tag(session, source.resolve(repo, ref))
+    if not commit:
+        refuse_moved_tag(session, source.resolve(repo, ref))
     result = build_artifact(
         repo, ref, session.artifacts, progress=progress,
         operator=lambda: session.pipeline().service,
-        pipeline_folder=_folder_in(repo, session.workspace.root),
+        pipeline_folder=_folder_in(repo, session.workspace.root), commit=commit,
     )  # fmt: skip
     manifest = result.manifest
     known = session.store.get_artifact(result.digest)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from stageline import redact
-from stageline.config.model import VAR_NAME_RE, Environment
+from stageline.config.model import REVIEW_SCOPE, VAR_NAME_RE, Environment, secret_scope
 from stageline.errors import InfrastructureError, UsageError
 from stageline.host.keyring import (
     Keyring,
@@ -65,9 +65,12 @@ def legacy_variable(environment: str, name: str) -> str:
 def secrets_for(env: Environment, session: Session | None = None) -> dict[str, str]:
     """The values of ``env``'s declared secrets that are set (missing ones are left out).
 
-    Without a session only the ``STAGELINE_SECRET_<ENV>_<NAME>`` variables are read.
+    Without a session only the ``STAGELINE_SECRET_<ENV>_<NAME>`` variables are read. A
+    review environment (``review/<slug>``) reads the ``review`` scope's values, never
+    another environment's (``config.model.secret_scope``).
     """
-    stored = {r.name: r for r in session.store.vault.secrets(env.name)} if session else {}
+    scope = secret_scope(env.name)
+    stored = {r.name: r for r in session.store.vault.secrets(scope)} if session else {}
     keyring: Keyring | None = None
     values: dict[str, str] = {}
     for name in env.secrets:
@@ -77,12 +80,22 @@ def secrets_for(env: Environment, session: Session | None = None) -> dict[str, s
                 assert session is not None
                 keyring = load_keyring(session.workspace.home)
             values[name] = _value(record, keyring)
-        elif legacy_variable(env.name, name) in os.environ:
-            values[name] = os.environ[legacy_variable(env.name, name)]
+        elif legacy_variable(scope, name) in os.environ:
+            values[name] = os.environ[legacy_variable(scope, name)]
     for name, value in values.items():
         redact.check_maskable(f"{env.name}.{name}", value)
     redact.remember(values, environment=env.name)
     return values
+
+
+def scope_of(session: Session, environment: str) -> Environment:
+    """The environment whose secrets ``environment`` names: one of the pipeline's, or
+    ``review`` (the scope of review environments, when the file has ``[review]``), as an
+    environment declaring ``[review] secrets``."""
+    pipe = session.pipeline()
+    if environment != REVIEW_SCOPE or pipe.review is None:
+        return pipe.environment(environment)
+    return pipe.first.model_copy(update={"name": REVIEW_SCOPE, "secrets": pipe.review.secrets})
 
 
 def _value(record: SecretRecord, keyring: Keyring | None) -> str:
@@ -149,8 +162,9 @@ def set_secret(
     reference: str | None = None,
     actor: str | None = None,
 ) -> SecretInfo:
-    """Store ``environment``'s secret ``name``: a value (encrypted) or a reference."""
-    env = session.pipeline().environment(environment)
+    """Store ``environment``'s secret ``name``: a value (encrypted) or a reference.
+    ``review`` is the scope every review environment reads (``[review] secrets``)."""
+    env = scope_of(session, environment)
     if not VAR_NAME_RE.match(name):
         raise UsageError(f"{name!r} is not a valid environment variable name")
     if (value is None) == (reference is None):
@@ -186,7 +200,7 @@ def set_secret(
 
 def list_secrets(session: Session, environment: str) -> list[SecretInfo]:
     """Declared and stored secrets of ``environment``: names, sources, who and when."""
-    env = session.pipeline().environment(environment)
+    env = scope_of(session, environment)
     stored = {r.name: r for r in session.store.vault.secrets(env.name)}
     infos = [_info(record, name in env.secrets) for name, record in stored.items()]
     for name in env.secrets:
@@ -201,7 +215,7 @@ def list_secrets(session: Session, environment: str) -> list[SecretInfo]:
 def remove_secret(
     session: Session, environment: str, name: str, *, actor: str | None = None
 ) -> None:
-    env = session.pipeline().environment(environment)
+    env = scope_of(session, environment)
     if not session.store.vault.delete_secret(env.name, name):
         stored = [r.name for r in session.store.vault.secrets(env.name)]
         raise UsageError(

@@ -26,6 +26,7 @@ from stageline.parity.report import default_pair, gap_between, people_of
 from stageline.redact import scrub
 from stageline.state import ArtifactRecord, DeploymentRecord, VerdictRecord
 from stageline.usecases.pipeline import Session, service_drift
+from stageline.usecases.review_list import ReviewView, list_reviews
 from stageline.usecases.verification import approval_rule, signoff_for
 from stageline.values import age, short
 
@@ -253,6 +254,8 @@ class PipelineView:
     environments: tuple[EnvironmentView, ...]
     signoff: SignOffView
     parity: Parity = field(default_factory=Parity)
+    #: the open review environments (``usecases/review_list.py``)
+    reviews: tuple[ReviewView, ...] = ()
 
     def to_json(self) -> Json:
         """The document ``stageline status --json`` prints and ``/api/pipeline`` returns."""
@@ -266,6 +269,7 @@ class PipelineView:
             "time_gap": gap.to_json() if gap else None,
             "people": [p.to_json() for p in self.parity.people],
             "rehearsals": list(self.parity.rehearsals),
+            "reviews": [r.to_json() for r in self.reviews],
         }
 
 
@@ -291,6 +295,7 @@ def pipeline_view(
         environments,
         signoff_view(session, pipe),
         parity if parity is not None else parity_of(session),
+        tuple(list_reviews(session, now=now)),
     )
 
 
