@@ -14,6 +14,7 @@ from stageline.artifacts import source
 from stageline.config.loader import load_pipeline
 from stageline.config.model import Review, is_review, secret_scope
 from stageline.decisions import review as decide
+from stageline.decisions.access import AccessRefused
 from stageline.decisions.review import GcFacts, ReviewRecord, Where
 from stageline.errors import ConfigError, UsageError
 from stageline.usecases import review
@@ -192,3 +193,22 @@ def test_the_dashboard_lists_review_environments() -> None:
     assert 'data-testid="review-review/feature-x"' in html and 'data-state="running"' in html
     for shown in ("feature-x", rec.commit[:12], rec.url, rec.host_url, "stageline review list"):
         assert shown in html
+
+
+def test_opening_or_closing_a_review_needs_the_first_environments_deploy_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review runs code that entered no environment yet: whoever may not deploy to the
+    pipeline's first environment may not open one either (refused before any build) nor
+    close one, and the refusal is audited."""
+    rule = '[environments.staging.access]\ndeploy = ["ann@shop.example"]\n'
+    (tmp_path / "stageline.toml").write_text(PIPELINE + rule + REVIEW)
+    monkeypatch.setenv("STAGELINE_USER", "zoe@shop.example")
+    with Session.open(tmp_path) as session:
+        with pytest.raises(AccessRefused, match=r"staging\.access\.deploy"):
+            review.open_review(session, "main")
+        with pytest.raises(AccessRefused, match=r"staging\.access\.deploy"):
+            review.close_review(session, "review/feature-x")
+        refused = [e for e in session.store.events() if e.kind == "access.refused"]
+    assert len(refused) == 2
+    assert not (tmp_path / ".stageline" / "artifacts").exists()

@@ -87,3 +87,22 @@ def test_github_filters_never_narrow_a_glob() -> None:
     assert github_filters(["v*", "release-1.?", "1.0+b", "!x"]) == (
         "v*", "release-1.*", "1.0\\+b", "\\!x",
     )  # fmt: skip
+
+
+def test_gitlab_stops_review_environments_after_the_review_ttl(tmp_path: Path) -> None:
+    """``auto_stop_in`` follows ``[review] ttl_hours`` (72 without a ``[review]`` table)."""
+    (tmp_path / "stageline.toml").write_text(_PIPELINE_FOR_TTL + "\n[review]\nttl_hours = 8\n")
+    assert plan(load_pipeline(tmp_path / "stageline.toml"), "").review_hours == 8
+    (tmp_path / "stageline.toml").write_text(_PIPELINE_FOR_TTL)
+    assert plan(load_pipeline(tmp_path / "stageline.toml"), "").review_hours == 72
+
+
+_PIPELINE_FOR_TTL = """
+[service]
+name = "shop"
+start = "uvicorn shop.app:app --port {port}"
+
+[environments.staging]
+tier = "staging"
+target = { port = 8603 }
+"""

@@ -152,6 +152,7 @@ class Front:
             return {"ok": True, "asleep": False}
         self.reload()
         return {"ok": True, "asleep": self.proxy.backends is None}
+
     def _record_traffic(self, on: bool) -> None:
         if on and self._recorder is None:
             self._recorder = Recorder(self._vocabulary())
@@ -282,6 +283,7 @@ class Front:
         if not isinstance(after, int | float) or isinstance(after, bool) or after <= 0:
             return {"ok": False, "error": "field 'after' must be a positive number"}
         return self.sleep(float(after))
+
     async def _op_flush(self, order: dict[str, Any]) -> Answer:
         written = await asyncio.to_thread(self.write_traffic, self.take_traffic(partial=True))
         return {"ok": True, "written": written}

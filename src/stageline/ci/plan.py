@@ -58,7 +58,7 @@ class CiPlan:
     python: str | None
     home: str
     #: how long GitLab keeps a review environment before stopping it (``auto_stop_in``):
-    #: the ``[review] ttl_hours`` default
+    #: ``[review] ttl_hours`` (its default without a ``[review]`` table)
     review_hours: int = 72
     database_secret: str = DATABASE_SECRET
     junit: str = JUNIT_REPORT
@@ -89,6 +89,7 @@ def plan(pipeline: Pipeline, folder: str = ".") -> CiPlan:
         folder=folder,
         python=python if python and _VERSION.match(python) else None,
         home=f"/var/lib/stageline/{pipeline.service.name}",
+        review_hours=pipeline.review.ttl_hours if pipeline.review is not None else 72,
     )
 
 

@@ -44,6 +44,7 @@ from stageline.targets import review_router as router
 from stageline.targets import review_server
 from stageline.targets.local import port_is_free
 from stageline.usecases import deploy
+from stageline.usecases.permissions import require
 from stageline.usecases.pipeline import Session, build
 from stageline.usecases.review_list import (
     bare,
@@ -88,6 +89,14 @@ def template(pipe: Pipeline) -> Review:
     return pipe.review
 
 
+def require_review_access(session: Session, pipe: Pipeline) -> str:
+    """Who acts, if they may open and close review environments: whoever the pipeline's
+    first environment's ``deploy`` rule lets deploy there (a review runs code that has not
+    entered the pipeline yet, so nobody gets more than that); refused and audited
+    otherwise, as every way into an environment is."""
+    return require(session, "deploy", pipe.environments[0].name, pipe=pipe)
+
+
 def open_review(
     session: Session,
     ref: str,
@@ -103,6 +112,7 @@ def open_review(
     say = progress or (lambda _message: None)
     pipe = session.pipeline()
     review = template(pipe)
+    require_review_access(session, pipe)
     built = build(session, ref, progress=say, commit=True)
     source = built.manifest.source
     label = decide.slug(name or source.branch or ref)
@@ -265,6 +275,7 @@ def close_review(session: Session, name: str, *, reason: str | None = None) -> C
     last review."""
     home = session.workspace.home
     pipe = session.pipeline()
+    require_review_access(session, pipe)
     with _review_lock(session):
         record = find(home, name)
         target = session.target(bare(pipe, record), pipe.service.name)

@@ -75,8 +75,9 @@ def save(home: Path, record: ReviewRecord) -> None:
 
 
 def find(home: Path, name: str) -> ReviewRecord:
-    """The open review ``name`` (``review/<slug>`` or the slug); UnknownName otherwise."""
-    label = decide.slug_of(name)
+    """The open review ``name`` (``review/<slug>``, the slug, or the branch name it was
+    opened with, as CI passes it); UnknownName otherwise."""
+    label = decide.slug(decide.slug_of(name))
     path = record_path(home, label)
     if not path.is_file():
         names = [r.name for r in load_all(home)]
