@@ -19,6 +19,7 @@ On the example service, in a fresh repository whose v1.7.0-rc1 is already built:
 from __future__ import annotations
 
 import argparse
+import random
 import shutil
 import subprocess
 import sys
@@ -33,9 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.helpers import commit_and_tag, stop_everything, use_free_ports
 
-from stageline.config.model import Environment
 from stageline.host.procfs import descendants, rss_bytes
-from stageline.services.postgres import free_port
 from stageline.targets import review_router, review_server
 from stageline.targets.local import port_is_free
 from stageline.usecases import deploy, review, review_list
@@ -43,19 +42,18 @@ from stageline.usecases.demo import TAGS, prepare_demo_repo
 from stageline.usecases.pipeline import Session, build
 
 TAG = TAGS[1]
-SCALES = "scale_to_zero_after" in Environment.model_fields
 MB = 2**20
 
 
 def _configure(repo: Path, count: int) -> None:
     use_free_ports(repo / "stageline.toml")
-    first = free_port()
-    while not all(port_is_free(p) for p in range(first, first + count + 2)):
-        first = free_port()
-    router = free_port()
-    while first <= router <= first + count + 1:
-        router = free_port()
-    extra = "scale_to_zero_after = 3\n" if SCALES else ""
+    # review ports below the ephemeral range (as the default 9100-9299 is), where the
+    # internal ports of blue/green copies and every client's own ports come from
+    first = random.randrange(20000, 30000)
+    while not all(port_is_free(p) for p in range(first, first + count + 3)):
+        first = random.randrange(20000, 30000)
+    router = first + count + 2
+    extra = "scale_to_zero_after = 3\n"
     with (repo / "stageline.toml").open("a") as fh:
         fh.write(f"\n[review]\nports = [{first}, {first + count + 1}]\nrouter_port = {router}\n")
         fh.write(f"max_open = {count + 1}\n{extra}")
@@ -63,6 +61,24 @@ def _configure(repo: Path, count: int) -> None:
     subprocess.run(["git", "-C", str(repo), "checkout", "-q", "-b", "feature-0", TAG], check=True)
     commit_and_tag(repo, "feature-0-1", {"README.md": ("#", "# feature 0\n#")})
     subprocess.run(["git", "-C", str(repo), "checkout", "-q", "main"], check=True)
+
+
+def _wait_idle(session: Session, names: list[str], *, timeout: float) -> int:
+    """Wait until every review in ``names`` has scaled to zero (or ``timeout``); how many did."""
+    pipe = session.pipeline()
+    home = session.workspace.home
+    deadline = time.monotonic() + timeout
+    while True:
+        states = [
+            session.target(
+                review_list.bare(pipe, review_list.find(home, n)), pipe.service.name
+            ).status()
+            for n in names
+        ]
+        asleep = sum(1 for st in states if st is not None and st.state == "idle")
+        if asleep == len(names) or time.monotonic() > deadline:
+            return asleep
+        time.sleep(0.5)
 
 
 def _pids(session: Session, name: str) -> set[int]:
@@ -139,15 +155,14 @@ def run(count: int) -> None:
             shared = _shared_mb(session)
             print(f"{len(names)} open at once: {own + shared:8.1f} MB total "
                   f"({own:.1f} MB reviews + {shared:.1f} MB shared server and router)")  # fmt: skip
-            if SCALES:
-                time.sleep(6)
-                after = sum(rss_bytes(_pids(session, n)) for n in names) / MB
-                print(f"after scale to zero: {after + _shared_mb(session):8.1f} MB total")
-                t = time.perf_counter()
-                httpx.get(opened.record.url + "/healthz", trust_env=False, timeout=30)
-                print(f"first request to a scaled-to-zero review: {time.perf_counter() - t:6.2f} s")
-            else:
-                print("scale to zero: not on this branch (no scale_to_zero_after): not measured")
+            asleep = _wait_idle(session, names, timeout=60)
+            after = sum(rss_bytes(_pids(session, n)) for n in names) / MB
+            print(f"after scale to zero ({asleep} of {len(names)} idle): "
+                  f"{after + _shared_mb(session):8.1f} MB total, "
+                  f"{after / len(names):.1f} MB a review (its front)")  # fmt: skip
+            t = time.perf_counter()
+            httpx.get(opened.record.url + "/healthz", trust_env=False, timeout=30)
+            print(f"first request to a scaled-to-zero review: {time.perf_counter() - t:6.2f} s")
             t = time.perf_counter()
             review.close_review(session, names[-1])
             print(f"close: {time.perf_counter() - t:6.2f} s")
