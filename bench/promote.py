@@ -142,12 +142,14 @@ def main() -> None:
     use_free_ports(repo / "stageline.toml")
     try:
         with Session.open(repo) as session:
-            for tag in TAGS:  # production has run both releases, as in the demo
-                deploy.ship(session, tag)
-                verification.verify(session, "staging")  # sign-off: gates and two approvals
-                for person in ("ben@shop.example", "chen@shop.example"):
-                    verification.give_verdict(session, "staging", "approve", person=person)
-                deploy.promote(session, "staging")
+            # production has run both releases, as in the demo; set-up, not what is timed:
+            # v1.6.0 goes straight there (break glass), v1.7.0-rc1 the whole way
+            deploy.deploy(session, "production", OLD, force=True)
+            deploy.ship(session, NEW)
+            verification.verify(session, "staging")  # sign-off: gates and two approvals
+            for person in ("ben@shop.example", "chen@shop.example"):
+                verification.give_verdict(session, "staging", "approve", person=person)
+            deploy.promote(session, "staging")
             production = session.pipeline().environment("production")
             facts = postgres_facts(session.workspace.home, production, "shop")
             assert facts is not None

@@ -128,6 +128,16 @@ def shop(shop_template: Path) -> Iterator[Path]:
         yield repo
 
 
+def staging_first(repo: Path) -> None:
+    """Drop development and test from the example's pipeline file, for a test about
+    staging and production only: a ship then lands in staging directly (one deploy instead
+    of three; new artifacts enter at the first environment)."""
+    pipeline_file = repo / "stageline.toml"
+    text = pipeline_file.read_text()
+    start, end = text.index("[environments.development]"), text.index("[environments.staging]")
+    pipeline_file.write_text(text[:start] + text[end:])
+
+
 def stop_everything(repo: Path) -> None:
     """Stop the environments, their PostgreSQL servers and the agent; kill what is left."""
     try:

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 from stageline.usecases.demo import TAGS
 from stageline.usecases.pipeline import Session
-from tests.e2e.helpers import QA, cli
+from tests.e2e.helpers import QA, cli, staging_first
 from tests.e2e.test_entry import SIGNOFF, UP, digest_of, serving, staging_gates
 
 pytestmark = pytest.mark.slow
@@ -43,6 +43,7 @@ def stored(repo: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 
 
 def test_after_a_killed_deploy_decisions_bind_to_the_serving_digest(shop: Path) -> None:
+    staging_first(shop)
     staging_gates(shop, UP, SIGNOFF)
     assert cli(shop, "ship", OLD, user=ANA).returncode == 0
     assert cli(shop, "ship", NEW, user=ANA).returncode == 0

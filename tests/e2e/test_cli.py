@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stageline.usecases.demo import TAGS
-from tests.e2e.helpers import cli, own_tmp, stop_everything
+from tests.e2e.helpers import cli, workspace_copy
 
 pytestmark = pytest.mark.slow
 OLD, NEW = TAGS
@@ -55,23 +54,28 @@ def test_two_deploys_at_once_exactly_one_gets_the_lock(shop: Path) -> None:
     assert [h["status"] for h in history] == ["succeeded"]
 
 
-def test_demo_runs_green_twice(demo_ports: None) -> None:
-    folder = own_tmp("stageline-demo-")
-    repo = folder / "demo"
-    try:
-        for _ in range(2):
-            result = subprocess.run(
-                [sys.executable, "-m", "stageline", "demo", "--path", str(repo)],
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-            assert result.returncode == 0, result.stdout + result.stderr
-            assert "stageline down" in result.stdout
+def test_demo_runs_green_again_over_a_previous_run(shop_template: Path) -> None:
+    """A second ``stageline demo`` in the same folder stops what the first one left running
+    (every environment), forgets its deployments, reuses its stored builds and runs the
+    whole story green again. The first run, from nothing and on the demo's own ports, is
+    the fresh-machine test's (tests/fresh: ``./run demo`` on a fresh Debian 12)."""
+    # the demo's repository (the same commits, so the same digests) with both tags built,
+    # on free ports (the demo keeps a repository's pipeline file as it is)
+    with workspace_copy(shop_template, "stageline-demo-") as repo:
+        for environment in ("development", "test", "staging", "production"):
+            deployed = cli(repo, "deploy", environment, OLD, "--force")
+            assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        result = subprocess.run(
+            [sys.executable, "-m", "stageline", "demo", "--path", str(repo)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "stopped the previous demo's environments" in result.stdout
+        assert result.stdout.count("reusing sha256:") == 2, result.stdout
+        assert "stageline down" in result.stdout
         status = json.loads(cli(repo, "status", "--json").stdout)["environments"]
         assert [e["health"] for e in status] == ["healthy"] * 4
         assert {e["version"] for e in status} == {"1.7.0rc1"}
         assert len({e["digest"] for e in status}) == 1
-    finally:
-        stop_everything(repo)
-        shutil.rmtree(folder, ignore_errors=True)

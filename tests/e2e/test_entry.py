@@ -20,7 +20,7 @@ import pytest
 
 from stageline.usecases.demo import TAGS
 from stageline.usecases.pipeline import Session
-from tests.e2e.helpers import QA, cli
+from tests.e2e.helpers import QA, cli, staging_first
 
 pytestmark = pytest.mark.slow
 OLD, NEW = TAGS
@@ -71,6 +71,7 @@ def test_deploy_into_production_holds_on_staging_and_force_is_break_glass(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "250")  # table cells and lines unwrapped
     access = f'\n[environments.production.access]\nforce = ["{OLGA}"]\n'
+    staging_first(shop)
     staging_gates(shop, UP, SIGNOFF, extra=access)
     # setup: production on the old release, by break-glass (nothing signed it off)
     assert cli(shop, "deploy", "production", OLD, "--force", user=OLGA).returncode == 0

@@ -198,7 +198,7 @@ def test_verify_leaves_the_live_staging_database_untouched(
 ) -> None:
     example, repo = workspace
     run_ok(repo, "deploy", "production", OLD, "--force")  # production runs the first tag
-    run_ok(repo, "ship", NEW)  # development, test, staging run the second
+    run_ok(repo, "deploy", "staging", NEW, "--force")  # staging runs the second
     live = live_database(repo)
     with psycopg.connect(live.url, autocommit=True) as conn:
         conn.execute(example.insert_canary)

@@ -19,7 +19,7 @@ import pytest
 
 from stageline.services.postgres import PostgresServer
 from stageline.usecases.demo import TAGS
-from tests.e2e.helpers import QA
+from tests.e2e.helpers import QA, staging_first
 
 pytestmark = pytest.mark.slow
 OLD = TAGS[0]
@@ -62,13 +62,9 @@ class Runner:
 
 
 def configure(repo: Path) -> None:
+    staging_first(repo)  # the ship lands in staging directly (two deploys instead of four)
     pipeline = repo / "stageline.toml"
     text = pipeline.read_text()
-    # staging first: the ship lands there directly (two deploys instead of four)
-    text = (
-        text[: text.index("[environments.development]")]
-        + text[text.index("[environments.staging]") :]
-    )
     for old, new in (
         ("ttl_hours = 72\n", 'ttl_hours = 72\nsecrets = ["SIGNING_KEY"]\n'),
         ("[people.groups]\n", '[people.groups]\nleads = ["lea@shop.example"]\n'),

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from stageline.usecases.demo import TAGS
-from tests.e2e.helpers import PAYMENT_KEY, cli, sign_off
+from tests.e2e.helpers import PAYMENT_KEY, cli, sign_off, staging_first
 
 pytestmark = pytest.mark.slow
 OLD = TAGS[0]
@@ -66,6 +66,7 @@ def order(url: str) -> httpx.Response:
 
 
 def test_staging_records_production_charges(shop: Path, provider: Provider) -> None:
+    staging_first(shop)
     pipeline_file = shop / "stageline.toml"
     text = pipeline_file.read_text()
     text = text.replace("https://payments.example.invalid/", provider.url)

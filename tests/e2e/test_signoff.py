@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from stageline.usecases.demo import TAGS
-from tests.e2e.helpers import QA, cli, commit_and_tag
+from tests.e2e.helpers import QA, cli, commit_and_tag, staging_first
 
 pytestmark = pytest.mark.slow
 OLD, NEW = TAGS
@@ -26,6 +26,7 @@ def staging_digest(repo: Path) -> str:
 def test_gates_pass_two_reviewers_promote_and_approvals_do_not_carry(
     shop: Path, tmp_path: Path
 ) -> None:
+    staging_first(shop)
     assert cli(shop, "ship", OLD, user=ANA).returncode == 0  # ana put it in staging
 
     report = tmp_path / "junit.xml"
@@ -66,6 +67,7 @@ def test_gates_pass_two_reviewers_promote_and_approvals_do_not_carry(
 
 
 def test_failing_smoke_test_holds_the_release_with_the_failing_request(shop: Path) -> None:
+    staging_first(shop)
     commit_and_tag(shop, "v1.9.0", {"src/shop/api.py": ('"/products"', '"/catalogue"')})
     shipped = cli(shop, "ship", "v1.9.0")  # staging's smoke runs after the switch, too
     assert shipped.returncode == 3
@@ -86,6 +88,7 @@ def test_failing_smoke_test_holds_the_release_with_the_failing_request(shop: Pat
 
 
 def test_a_hanging_gate_is_stopped_at_its_timeout(shop: Path) -> None:
+    staging_first(shop)
     pipeline_file = shop / "stageline.toml"
     pipeline_file.write_text(
         pipeline_file.read_text()
@@ -106,6 +109,7 @@ def test_freeze_window_holds_promotion_and_override_is_audited(shop: Path) -> No
     from stageline.usecases.pipeline import Session
     from tests.e2e.helpers import sign_off
 
+    staging_first(shop)
     assert cli(shop, "ship", OLD).returncode == 0
     sign_off(shop)
     now = datetime.now(UTC).replace(microsecond=0)

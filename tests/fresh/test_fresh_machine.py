@@ -62,6 +62,7 @@ def test_the_readme_demo_runs_on_a_fresh_debian_12_machine(
         demo_done = time.monotonic()
         out = demo.stdout + demo.stderr
         assert "ok production: 1.7.0rc1" in out
+        assert "stageline down" in demo.stdout  # how to stop it all, said last
         assert "/etc/apt" not in out and "pip install --user" not in out
         # no compiler in the root: the build fell back to masking in Python, said once
         assert out.count("the C masks were not built") == 1

@@ -287,7 +287,10 @@ class Proxy:
     async def start(self) -> None:
         """Listen (OSError if the port is taken) and start accepting."""
         family = socket.AF_INET6 if ipaddress.ip_address(self.host).version == 6 else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on an accepted connection only when
+        # its socket says it is TCP; without it Nagle + delayed ACK add ~40 ms to every
+        # keep-alive request whose answer goes out in more than one write (cli/serve.py)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.port))
