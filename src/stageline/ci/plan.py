@@ -9,7 +9,8 @@ fact                   rule
 ``github_tags``        the same globs as GitHub's tag filters (``?`` widened to ``*``)
 ``tag_regex``          the same globs as one anchored regular expression (GitLab's
                        ``rules: if: $CI_COMMIT_TAG =~ /.../``): ``*`` any run, ``?`` one
-                       character, everything else literal (``[`` too)
+                       character, ``[...]`` a class (``[!x]`` negated), as fnmatch;
+                       everything else literal (an unclosed ``[`` too)
 ``promotions``         ``ship`` promotes through the environments whose ``promotion`` is
                        "auto"; each environment up to staging it stops before is one
                        ``stageline promote PREVIOUS`` after it

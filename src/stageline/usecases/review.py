@@ -11,7 +11,7 @@ newest snapshot when there is one, else left empty for the release command to bu
 Opening the same slug again deploys the new build blue/green into the same environment;
 its release command migrates its own database only.
 
-Each open review is a record in ``.stageline/reviews/<slug>.json`` (what it runs, where,
+Each open review is a record in ``.stageline/reviews/<slug>.review.json`` (what it runs, where,
 since when); the events ``review.opened``, ``review.updated`` and ``review.closed`` go to
 the audit log. ``close`` stops its processes, drops its database and role, removes
 ``envs/review/<slug>/`` and its front's log, frees its port and host name; the router
