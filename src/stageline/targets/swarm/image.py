@@ -120,9 +120,10 @@ def release_meta(manifest: Manifest) -> dict[str, object]:
     }
 
 
-def labels(manifest: Manifest, digest: str) -> dict[str, str]:
+def labels(manifest: Manifest, digest: str, base: str) -> dict[str, str]:
     return {
         f"{LABEL}.artifact": digest,
+        f"{LABEL}.base": base,
         f"{LABEL}.service": manifest.service.name,
         "org.opencontainers.image.version": manifest.service.version,
         "org.opencontainers.image.revision": manifest.source.commit,
@@ -157,12 +158,27 @@ def ensure_image(
         if not (registry and registry in record.pushed):
             record = None  # rebuilt: the same inputs, the same image content
     if record is None:
+        record = found_in_engine(engine, manifest, digest, base)
+    if record is None:
         record = build(engine, artifact_path, manifest, digest, base)
         built = True
     if registry and registry not in record.pushed:
         record = replace(record, pushed={**record.pushed, registry: push(engine, record, registry)})
     save_record(artifact_path, record)
     return record, built
+
+
+def found_in_engine(
+    engine: Engine, manifest: Manifest, digest: str, base: str
+) -> ImageRecord | None:
+    """An image this engine already holds for (artifact, base), found by its labels (an
+    artifact store made again from the same source has the same digest), or None."""
+    filters = ["--filter", f"label={LABEL}.artifact={digest}", "--filter", f"label={LABEL}.base={base}"]
+    ids = engine.run(["images", "--no-trunc", "-q", *filters]).split()
+    if not ids:
+        return None
+    engine.run(["tag", ids[0], image_tag(manifest, digest)])
+    return ImageRecord(ids[0], image_tag(manifest, digest), base, digest)
 
 
 def build(
@@ -185,7 +201,7 @@ def build(
                 "-v", f"{artifact_path}:/artifact:ro", "-v", f"{context}:/context:ro",
                 base, "sh", "-c", build_script(requirements, inner),
             ])  # fmt: skip
-            changes = [f"LABEL {k}={json.dumps(v)}" for k, v in labels(manifest, digest).items()]
+            changes = [f"LABEL {k}={json.dumps(v)}" for k, v in labels(manifest, digest, base).items()]
             changes += [
                 f"ENTRYPOINT {json.dumps(ENTRYPOINT)}",
                 'CMD ["web"]',

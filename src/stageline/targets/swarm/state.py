@@ -49,6 +49,7 @@ class SwarmState:
     deployment: dict[str, Any] | None = None  # DeploymentId's fields
     outcome: dict[str, str] | None = None  # {"status", "reason"} of the last window
     noted: list[str] = field(default_factory=list)  # engine findings already recorded
+    retired: list[str] = field(default_factory=list)  # secrets of removed releases, to remove
 
     def with_(self, **changes: Any) -> SwarmState:
         return replace(self, **changes)
@@ -70,6 +71,7 @@ def load(folder: Path) -> SwarmState:
         deployment=data.get("deployment"),
         outcome=data.get("outcome"),
         noted=list(data.get("noted", [])),
+        retired=list(data.get("retired", [])),
     )
 
 

@@ -66,6 +66,7 @@ from stageline.targets.swarm.state import Placed, SwarmState, load, save
 from stageline.values import label
 
 POLL = 0.5
+IMAGE_ROOT = "/stageline"  # the release's folder inside its image (``image.py``)
 
 
 class SwarmTarget:
@@ -178,7 +179,7 @@ class SwarmTarget:
         log.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         with self._secrets_file(variables) as (options, _):
-            args = self._one_off(prepared, options, shlex.split(command))
+            args = self._one_off(prepared, options, _in_image(prepared, shlex.split(command)))
             try:
                 done = subprocess.run(
                     self.engine.argv(args), env=self.engine.env(), capture_output=True,
@@ -199,7 +200,7 @@ class SwarmTarget:
     ) -> CommandResult:
         """A read-only command in a one-off container of the image (parity facts)."""
         started = time.monotonic()
-        args = self._one_off(prepared, [], list(argv))
+        args = self._one_off(prepared, [], _in_image(prepared, argv))
         try:
             out = self.engine.run(args, timeout=timeout)
             code = 0
@@ -213,7 +214,7 @@ class SwarmTarget:
         """A person's command in a one-off container, attached to this terminal."""
         with self._secrets_file(variables) as (options, _):
             tty = ["-t"] if sys.stdin.isatty() else []
-            args = self._one_off(prepared, ["-i", *tty, *options], list(argv))
+            args = self._one_off(prepared, ["-i", *tty, *options], _in_image(prepared, argv))
             code = subprocess.call(self.engine.argv(args), env=self.engine.env())
         return 128 - code if code < 0 else code
 
@@ -405,6 +406,8 @@ class SwarmTarget:
     def status(self) -> ServiceStatus | None:
         """What the engine runs for this environment, reconciled with the records."""
         state = self._retire_expired(load(self.folder))
+        if state.retired:
+            self._sweep()
         placed = state.serving
         if placed is None:
             return None
@@ -459,28 +462,37 @@ class SwarmTarget:
         save(self.folder, state.with_(noted=[*state.noted, key]))
 
     def _remove(self, placed: Placed) -> None:
+        """Remove a release's services now; its secrets once no task uses them (the
+        engine removes containers in the background: ``_sweep`` retries)."""
         for service in (placed.service, *placed.workers):
             try:
                 self.engine.run(["service", "rm", service])
             except EngineError as exc:
                 if "not found" not in str(exc).lower():
                     raise
-        self._wait_gone(placed.service)
-        for secret in placed.secrets:
+        state = load(self.folder)
+        save(self.folder, state.with_(retired=[*state.retired, *placed.secrets]))
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove the secrets of removed releases that no task holds any more."""
+        state = load(self.folder)
+        left = []
+        for secret in state.retired:
             try:
                 self.engine.run(["secret", "rm", secret])
-            except EngineError:
-                pass  # still in use by a task being removed: removed with the next stop
+            except EngineError as exc:
+                if "not found" not in str(exc).lower():
+                    left.append(secret)
+        if left != state.retired:
+            save(self.folder, state.with_(retired=left))
 
-    def _wait_gone(self, service: str, timeout: float = 30.0) -> None:
-        """Removal is asynchronous: wait until the service's containers are gone (its
-        ports are free again)."""
+    def _wait_gone(self, timeout: float = 60.0) -> None:
+        """Wait until no container of this environment is left (its ports are free)."""
         deadline = time.monotonic() + timeout
+        label_filter = f"label={plan.LABEL}.environment={self.env.name}"
         while time.monotonic() < deadline:
-            left = self.engine.run(
-                ["ps", "-aq", "--filter", f"label=com.docker.swarm.service.name={service}"]
-            )
-            if not left.strip():
+            if not self.engine.run(["ps", "-aq", "--filter", label_filter]).strip():
                 return
             time.sleep(POLL)
 
@@ -490,7 +502,9 @@ class SwarmTarget:
             if placed is not None:
                 self._remove(placed)
         self.front.stop()
-        save(self.folder, SwarmState())
+        self._wait_gone()
+        self._sweep()
+        save(self.folder, SwarmState(retired=load(self.folder).retired))
 
     def _log_tail(self, service: str) -> str:
         try:
@@ -512,6 +526,13 @@ class SwarmTarget:
             except EngineError as exc:
                 path.write_text(f"(no logs from the engine: {exc})\n")
         return path
+
+
+def _in_image(prepared: Prepared, argv: Sequence[str]) -> list[str]:
+    """``argv`` with paths into the host's release folder turned into the image's: both
+    hold ``venv/``, ``bundle/`` (or ``app/``) and ``runtime/``, under ``/stageline``."""
+    root = str(prepared.root)
+    return [IMAGE_ROOT + arg[len(root) :] if arg.startswith(root) else arg for arg in argv]
 
 
 def _secret_names(variables: Mapping[str, str]) -> set[str]:
