@@ -69,7 +69,9 @@ def _unmount_under(folder: Path) -> None:
 def _swarm(engine: Engine) -> None:
     """A single-node swarm on 127.0.0.1, with no overlay network of its own."""
     if engine.run(["info", "--format", "{{.Swarm.LocalNodeState}}"]).strip() != "active":
-        engine.run(["swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377"])
+        engine.run(
+            ["swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377"]
+        )
     for network in ("ingress", "docker_gwbridge"):
         with contextlib.suppress(EngineError):
             engine.run(["network", "rm", network], stdin=b"y\n")
@@ -136,7 +138,9 @@ def docker_engine() -> Iterator[Engine]:
             "--ip6tables=false", "-H", f"unix://{run}/d.sock", "--data-root", str(data),
             "--exec-root", str(run / "x"), "--pidfile", str(run / "d.pid"),
         ]  # fmt: skip
-        daemon = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        daemon = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         engine = Engine(f"unix://{run}/d.sock")
         try:
             _wait(engine, START_TIMEOUT)

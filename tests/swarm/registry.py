@@ -46,7 +46,9 @@ def local_registry() -> Iterator[str]:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 200:
                     break
-            assert proc.poll() is None and time.monotonic() < deadline, (folder / "registry.log").read_text()
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                folder / "registry.log"
+            ).read_text()
             time.sleep(0.1)
         yield f"127.0.0.1:{port}"
     finally:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 import pytest
 
 from stageline.targets.swarm.engine import Engine
@@ -45,7 +44,9 @@ def on_swarm(repo: Path, engine: Engine, registry: str) -> None:
     path = repo / "stageline.toml"
     text = path.read_text()
     for name in HOST_ONLY_GATES:
-        text = re.sub(rf"\n\[environments\.staging\.gates\.{name}\]\n(?:(?!\n\[|\n#).*\n?)*", "\n", text)
+        text = re.sub(
+            rf"\n\[environments\.staging\.gates\.{name}\]\n(?:(?!\n\[|\n#).*\n?)*", "\n", text
+        )
     text = re.sub(r"\n\[environments\.staging\.parity\]\n(?:(?!\n\[|\n#).*\n?)*", "\n", text)
     for name, extra in (("staging", ""), ("production", f', registry = "{registry}"')):
         port = re.search(rf"\[environments\.{name}\][^\[]*?port = (\d+)", text)
@@ -57,7 +58,7 @@ def on_swarm(repo: Path, engine: Engine, registry: str) -> None:
         )
         text = re.sub(
             rf"(\[environments\.{name}\][^\[]*?)target = \{{ kind = \"local\", port = \d+ \}}",
-            lambda m: m[1] + swarm,
+            lambda m, swarm=swarm: m[1] + swarm,
             text,
         )
     path.write_text(text)
@@ -146,7 +147,9 @@ def test_shop_on_swarm(shop_template: Path, swarm_engine: Engine) -> None:
             ok(cli(shop, "promote", "staging"))
             production = service_of(shop, swarm_engine, "production")
             # the very image staging runs, pulled by digest from the registry: nothing built
-            assert set(swarm_engine.run(["images", "-q", "--no-trunc"]).split()) == set(images_before)
+            assert set(swarm_engine.run(["images", "-q", "--no-trunc"]).split()) == set(
+                images_before
+            )
             staging_id = swarm_engine.inspect("image", staging_image)[0]["Id"]
             production_id = swarm_engine.inspect("image", image_of(production))[0]["Id"]
             assert staging_id == production_id and "@sha256:" in image_of(production)

@@ -76,7 +76,9 @@ def test_tasks_are_read_from_the_engines_rows() -> None:
     assert plan.overall({t.state for t in plan.current(tasks).values()}) == "starting"
     running = [Task.from_row(row(f"shop-x.{n}", "Running now")) for n in (1, 2)]
     assert plan.ready(running, 2) and not plan.ready(running, 3)
-    assert plan.overall({"running"}) == "running" and plan.overall({"crashed", "running"}) == "crashed"
+    assert (
+        plan.overall({"running"}) == "running" and plan.overall({"crashed", "running"}) == "crashed"
+    )
     assert plan.overall({"stopped"}) == "stopped"
 
 

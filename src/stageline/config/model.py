@@ -300,7 +300,7 @@ class Target(Strict):
         if self.kind != "swarm":
             used = [key for key in (*keys, "replicas") if key in self.model_fields_set]
             if used:
-                raise ValueError(f"{', '.join(used)}: only for kind = \"swarm\"")
+                raise ValueError(f'{", ".join(used)}: only for kind = "swarm"')
         elif not self.base_image:
             raise ValueError('kind "swarm" needs base_image = "..." (e.g. "python:3.12-slim")')
         return self

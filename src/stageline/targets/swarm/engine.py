@@ -48,9 +48,7 @@ class Engine:
         found["DOCKER_CLI_HINTS"] = "false"
         return found
 
-    def run(
-        self, args: Sequence[str], *, stdin: bytes | None = None, timeout: float = 600
-    ) -> str:
+    def run(self, args: Sequence[str], *, stdin: bytes | None = None, timeout: float = 600) -> str:
         """stdout of ``docker ARGS``; EngineError with the engine's message on failure."""
         try:
             done = subprocess.run(

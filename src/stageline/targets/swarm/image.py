@@ -38,6 +38,7 @@ from stageline.targets.swarm.engine import Engine, EngineError
 
 LABEL = "org.stageline"
 ENTRYPOINT = ["/stageline/venv/bin/python", "/stageline/launch.py"]
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,9 @@ def ensure_image(
     base = base_id(engine, base_image)
     record = load_records(artifact_path).get(base)
     built = False
-    if record is not None and not engine.inspect("image", record.id):
-        if not (registry and registry in record.pushed):
-            record = None  # rebuilt: the same inputs, the same image content
+    pullable = record is not None and bool(registry) and registry in record.pushed
+    if record is not None and not pullable and not engine.inspect("image", record.id):
+        record = None  # rebuilt: the same inputs, the same image content
     if record is None:
         record = found_in_engine(engine, manifest, digest, base)
     if record is None:
@@ -173,7 +174,12 @@ def found_in_engine(
 ) -> ImageRecord | None:
     """An image this engine already holds for (artifact, base), found by its labels (an
     artifact store made again from the same source has the same digest), or None."""
-    filters = ["--filter", f"label={LABEL}.artifact={digest}", "--filter", f"label={LABEL}.base={base}"]
+    filters = [
+        "--filter",
+        f"label={LABEL}.artifact={digest}",
+        "--filter",
+        f"label={LABEL}.base={base}",
+    ]
     ids = engine.run(["images", "--no-trunc", "-q", *filters]).split()
     if not ids:
         return None
@@ -189,7 +195,8 @@ def build(
     inner = "app" if manifest.service.kind == "app" else "bundle"
     wheelhouse = artifact_path / "wheels"
     requirements = [
-        r.replace(str(wheelhouse), "/artifact/wheels") for r in requirements_of(manifest, wheelhouse)
+        r.replace(str(wheelhouse), "/artifact/wheels")
+        for r in requirements_of(manifest, wheelhouse)
     ]
     name = f"stageline-build-{digest.removeprefix('sha256:')[:12]}-{int(time.time() * 1000)}"
     with tempfile.TemporaryDirectory(prefix="stageline-image-") as tmp:
@@ -201,12 +208,14 @@ def build(
                 "-v", f"{artifact_path}:/artifact:ro", "-v", f"{context}:/context:ro",
                 base, "sh", "-c", build_script(requirements, inner),
             ])  # fmt: skip
-            changes = [f"LABEL {k}={json.dumps(v)}" for k, v in labels(manifest, digest, base).items()]
+            changes = [
+                f"LABEL {k}={json.dumps(v)}" for k, v in labels(manifest, digest, base).items()
+            ]
             changes += [
                 f"ENTRYPOINT {json.dumps(ENTRYPOINT)}",
                 'CMD ["web"]',
                 f"WORKDIR /stageline/{inner}",
-                "ENV PATH=/stageline/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                f"ENV PATH=/stageline/venv/bin:{SYSTEM_PATH}",
                 "ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 VIRTUAL_ENV=/stageline/venv",
             ]
             args = ["commit"] + [a for c in changes for a in ("--change", c)]
@@ -227,7 +236,6 @@ def build(
 
 def _write_context(context: Path, manifest: Manifest) -> None:
     import stageline.runtime as helper
-
     from stageline.targets.swarm import launcher
 
     package = context / "runtime" / "stageline"

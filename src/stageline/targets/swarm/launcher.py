@@ -83,7 +83,9 @@ def main(args: list[str]) -> int:
         execute(shlex.split(str(processes[args[1]])), env)
     if args[:2] == ["run", "--"] and len(args) > 2:
         execute(args[2:], env)
-    print(f"usage: launch.py web | worker NAME | health | run -- ARGV (got {args})", file=sys.stderr)
+    print(
+        f"usage: launch.py web | worker NAME | health | run -- ARGV (got {args})", file=sys.stderr
+    )
     return 2
 
 

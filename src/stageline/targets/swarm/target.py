@@ -32,7 +32,6 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -142,7 +141,9 @@ class SwarmTarget:
     # -- one-off commands ----------------------------------------------------------------
 
     @contextmanager
-    def _secrets_file(self, variables: Mapping[str, str]) -> Iterator[tuple[list[str], dict[str, str]]]:
+    def _secrets_file(
+        self, variables: Mapping[str, str]
+    ) -> Iterator[tuple[list[str], dict[str, str]]]:
         """``docker run`` options giving ``variables`` to a one-off container: plain ones as
         ``-e``, secret ones in a file on a memory file system, mounted read-only, removed
         after (never in the container's recorded configuration)."""
@@ -281,7 +282,9 @@ class SwarmTarget:
         try:
             for variable in names:
                 secret = plan.secret_name(name, variable)
-                self.engine.run(["secret", "create", secret, "-"], stdin=variables[variable].encode())
+                self.engine.run(
+                    ["secret", "create", secret, "-"], stdin=variables[variable].encode()
+                )
                 created.append(secret)
             limits = plan.Limits(self.env.target.cpus, self.env.target.memory_mb)
             self.engine.run(
@@ -342,7 +345,9 @@ class SwarmTarget:
             tasks = self._tasks(state.serving.service)
             crashed = plan.failures(tasks)
             if len(crashed) > known:
-                reason = f"a task of the new release failed during the watch window: {crashed[-1].error}"
+                reason = (
+                    f"a task of the new release failed during the watch window: {crashed[-1].error}"
+                )
                 return self._switch_back(state, reason)
             ok = all(
                 _answers(f"http://127.0.0.1:{p}{health}", float(self.env.watch_check_timeout))
