@@ -39,6 +39,7 @@ FIGURES = {
     "runtime_import": [r"^import stageline.runtime: median [\d.]+ ms"],
     "secret_store": [r"^  through the launcher +[\d.]+ s", r"chain verified in [\d.]+ s"],
     "snapshot": [r"^masked / plain: [\d.]+x", r"^leak scan .* in [\d.]+s", r"^clone is [\d.]+x"],
+    "swarm": [r"^image build: cold [\d.]+ s \(built True\), cached [\d.]+ s \(built False\)"],
     "zero_downtime": [r"requests sent \d+ .* failed \d+", r"^  proxy: median direct [\d.]+ ms"],
 }
 
