@@ -48,13 +48,15 @@ def on_swarm(repo: Path, engine: Engine, registry: str) -> None:
             rf"\n\[environments\.staging\.gates\.{name}\]\n(?:(?!\n\[|\n#).*\n?)*", "\n", text
         )
     text = re.sub(r"\n\[environments\.staging\.parity\]\n(?:(?!\n\[|\n#).*\n?)*", "\n", text)
-    for name, extra in (("staging", ""), ("production", f', registry = "{registry}"')):
+    # staging's after-deploy smoke check runs inside its watch window: give it time
+    settings = (("staging", "", 12), ("production", f', registry = "{registry}"', 4))
+    for name, extra, watch in settings:
         port = re.search(rf"\[environments\.{name}\][^\[]*?port = (\d+)", text)
         assert port, name
         swarm = (
             f'target = {{ kind = "swarm", port = {port[1]}, replicas = 2, '
             f'base_image = "{BASE_IMAGE}", docker_host = "{engine.host}"{extra} }}\n'
-            "watch = 4\nhealth_timeout = 20"
+            f"watch = {watch}\nhealth_timeout = 20"
         )
         text = re.sub(
             rf"(\[environments\.{name}\][^\[]*?)target = \{{ kind = \"local\", port = \d+ \}}",

@@ -42,7 +42,8 @@ class Engine:
         return [binary, *(["-H", self.host] if self.host else []), *args]
 
     def env(self) -> dict[str, str]:
-        keep = ("PATH", "HOME", "LANG", "TMPDIR")
+        keep = ("PATH", "HOME", "LANG", "TMPDIR", "DOCKER_HOST", "DOCKER_CONFIG",
+                "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONTEXT")  # fmt: skip
         found = {k: v for k, v in os.environ.items() if k in keep}
         found["DOCKER_API_VERSION"] = os.environ.get("DOCKER_API_VERSION", API_VERSION)
         found["DOCKER_CLI_HINTS"] = "false"

@@ -17,7 +17,7 @@ import json
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from stageline.errors import AgentError, DeployFailed
 from stageline.host.procfs import is_alive, proc_start_time
 
 START_TIMEOUT = 10.0
+_PRIVATE = ("STAGELINE_SECRET_", "STAGELINE_MASTER_KEY", "STAGELINE_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,13 @@ class SwarmFront:
 
     def _process(self) -> FrontProcess:
         return FrontProcess(self.paths, self.environment, self.host, self.port, stop_grace=5.0)
+
+    def _spec(self) -> ProcessSpec:
+        """The front's process: the agent's own front, without any secret of the caller's
+        environment (it outlives the command that starts it)."""
+        spec = self._process().spec
+        env = {k: v for k, v in spec.env.items() if not k.startswith(_PRIVATE)}
+        return replace(spec, env=env)
 
     def _record(self) -> Path:
         return self.folder / "front.json"
@@ -86,7 +94,7 @@ class SwarmFront:
         return self.paths.front_log(self.environment)
 
     def _start(self) -> None:
-        proc, _ = ServiceProcess.spawn(self._process().spec)
+        proc, _ = ServiceProcess.spawn(self._spec())
         self._record().write_text(json.dumps({"pid": proc.pid, "proc_start": proc.proc_start}))
         deadline = time.monotonic() + START_TIMEOUT
         while True:
