@@ -182,4 +182,5 @@ def test_shop_on_swarm(shop_template: Path, swarm_engine: Engine) -> None:
         serving = {e["name"]: e for e in staging["environments"]}["staging"]
         assert serving["version"] == "1.7.0rc1" and serving["health"] == "healthy"
         history = json.loads(cli(shop, "history", "staging", "--json").stdout)
-        assert history[0]["status"] == "failed" and history[0]["version"] == "1.7.1"
+        assert history[0]["status"] == "failed" and "never took traffic" in history[0]["detail"]
+        assert history[0]["digest"] != serving["digest"]

@@ -93,3 +93,9 @@ def test_the_image_is_built_offline_from_the_wheelhouse() -> None:
     script = build_script(["/artifact/wheels/shop-1.0-py3-none-any.whl"], "bundle")
     assert "--no-index" in script and "--find-links /artifact/wheels" in script
     assert "python3 -m venv /stageline/venv" in script and "/stageline/bundle" in script
+
+
+def test_a_worker_has_no_health_check_and_runs_its_process_type() -> None:
+    line = args(command=("worker", "mailer"), replicas=1)
+    assert "--no-healthcheck" in line and plan.HEALTH_CMD not in line
+    assert line[-3:] == ["127.0.0.1:5000/shop@sha256:b", "worker", "mailer"]

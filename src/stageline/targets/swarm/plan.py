@@ -97,10 +97,11 @@ def create_args(
     resolve_image: bool,
     command: Sequence[str] = ("web",),
 ) -> list[str]:
-    """``docker service create`` arguments of one release's web service: host network,
-    the port block, plain variables as ``--env`` and each secret variable as a Swarm
-    secret (``secrets``: variable names; the file ``/run/secrets/NAME``), never a value
-    in the spec; Swarm's health check is the service's health route."""
+    """``docker service create`` arguments of one release's web service (``command``
+    ``("web",)``) or of one of its workers (``("worker", TYPE)``): host network, the port
+    block, plain variables as ``--env`` and each secret variable as a Swarm secret
+    (``secrets``: variable names; the file ``/run/secrets/NAME``), never a value in the
+    spec; Swarm's health check is the service's health route (a worker has none)."""
     args = ["service", "create", "--detach", "--name", name, "--network", "host"]
     args += ["--replicas", str(replicas), "--restart-condition", "any", "--restart-delay", "1s"]
     for key, value in (("environment", environment), ("artifact", digest), ("port-base", base)):
@@ -114,8 +115,11 @@ def create_args(
     for variable in sorted(secrets):
         source = secret_name(name, variable)
         args += ["--secret", f"source={source},target={variable},mode=0400"]
-    args += ["--health-cmd", HEALTH_CMD, "--health-interval", "2s", "--health-timeout", "5s"]
-    args += ["--health-retries", "3", "--health-start-period", f"{int(health_timeout)}s"]
+    if command[0] == "web":
+        args += ["--health-cmd", HEALTH_CMD, "--health-interval", "2s", "--health-timeout", "5s"]
+        args += ["--health-retries", "3", "--health-start-period", f"{int(health_timeout)}s"]
+    else:  # a worker: well while it runs
+        args += ["--no-healthcheck"]
     args += ["--stop-grace-period", f"{int(stop_grace)}s"]
     if limits.cpus:
         args += ["--limit-cpu", f"{limits.cpus:g}"]

@@ -279,6 +279,7 @@ class SwarmTarget:
         base = plan.choose_base(self.replicas, taken, port_is_free, zlib.crc32(name.encode()))
         names = sorted(n for n in _secret_names(variables) if n in variables)
         created: list[str] = []
+        created_services: list[str] = []
         try:
             for variable in names:
                 secret = plan.secret_name(name, variable)
@@ -287,22 +288,33 @@ class SwarmTarget:
                 )
                 created.append(secret)
             limits = plan.Limits(self.env.target.cpus, self.env.target.memory_mb)
-            self.engine.run(
-                plan.create_args(
-                    name, reference, environment=self.env.name, digest=release.digest,
-                    base=base, replicas=self.replicas, variables=variables, secrets=names,
-                    limits=limits, health_timeout=float(self.env.health_timeout),
-                    stop_grace=float(self.env.drain_timeout),
-                    resolve_image=bool(self.env.target.registry),
-                )
-            )  # fmt: skip
+            workers = sorted(t for t in release.manifest.service.processes if t != WEB)
+            for service, replicas, command in [
+                (name, self.replicas, ("web",)),
+                *((f"{name}-{plan.slug(t)}", 1, ("worker", t)) for t in workers),
+            ]:
+                self.engine.run(
+                    plan.create_args(
+                        service, reference, environment=self.env.name, digest=release.digest,
+                        base=base, replicas=replicas, variables=variables, secrets=names,
+                        limits=limits, health_timeout=float(self.env.health_timeout),
+                        stop_grace=float(self.env.drain_timeout),
+                        resolve_image=bool(self.env.target.registry), command=command,
+                    )
+                )  # fmt: skip
+                created_services.append(service)
         except EngineError as exc:
+            for service in created_services:
+                self.engine.run(["service", "rm", service])
             for secret in created:
                 self.engine.run(["secret", "rm", secret])
             raise DeployFailed(self.env.name, f"the engine refused {name}: {exc}") from None
         ports = plan.ports_of(base, self.replicas)
         health = release.manifest.service.health
-        return Placed(name, release.digest, reference, ports, health, tuple(created))
+        return Placed(
+            name, release.digest, reference, ports, health, tuple(created),
+            workers=tuple(created_services[1:]),
+        )  # fmt: skip
 
     def _wait_ready(self, placed: Placed, prepared: Prepared) -> None:
         """Return once every task runs (Swarm's health check passed) and answers on its
