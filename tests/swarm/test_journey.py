@@ -88,7 +88,8 @@ class Load:
     one on a new connection each time, recording every failure."""
 
     def __init__(self, url: str) -> None:
-        self.url, self.ok, self.failed = url, 0, []  # type: list[str]
+        self.url, self.ok = url, 0
+        self.failed: list[str] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(k,)) for k in (True, False)]
 
