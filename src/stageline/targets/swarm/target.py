@@ -429,6 +429,8 @@ class SwarmTarget:
         if placed is None:
             return None
         found = self.engine.inspect("service", placed.service)
+        if found and self.front.pid() is None:  # the public port's front died: back
+            self.front.route(placed.digest, placed.ports)
         tasks = self._tasks(placed.service)
         now = plan.current(tasks)
         processes = tuple(
