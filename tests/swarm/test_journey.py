@@ -133,7 +133,11 @@ def ok(result: subprocess.CompletedProcess[str]) -> None:
 def test_shop_on_swarm(shop_template: Path, swarm_engine: Engine) -> None:
     with local_registry() as registry, workspace_copy(shop_template, "stageline-swarm-") as shop:
         on_swarm(shop, swarm_engine, registry)
+        made = [json.loads(cli(shop, "image", OLD, "--json").stdout) for _ in range(2)]
+        assert made[0]["id"] == made[1]["id"] and not made[1]["built"]  # once
+        assert made[0]["tag"].startswith("stageline/shop:1.6.0-")
         ok(cli(shop, "ship", OLD))
+        assert image_of(service_of(shop, swarm_engine, "staging")) == made[0]["tag"]
         sign_off(shop)
         ok(cli(shop, "promote", "staging"))
         status = json.loads(cli(shop, "status", "--json").stdout)
