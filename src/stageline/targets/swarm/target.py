@@ -230,8 +230,8 @@ class SwarmTarget:
     ) -> ServiceStatus:
         state = self._retire_expired(load(self.folder))
         if state.previous is not None:  # a new deploy inside the window: the window ends
-            self._remove(state.previous)
-            state = state.with_(previous=None, watch_until=None)
+            self._remove(state.previous)  # (records its secrets for removal: read again)
+            state = load(self.folder).with_(previous=None, watch_until=None)
             save(self.folder, state)
         if state.serving is None and self.front.pid() is None:
             self.host._refuse_a_busy_port()
@@ -404,8 +404,8 @@ class SwarmTarget:
         """After the watch window: the previous release's service is removed."""
         if state.previous is None or (state.watch_until or 0) > time.time():
             return state
-        self._remove(state.previous)
-        state = state.with_(
+        self._remove(state.previous)  # (records its secrets for removal: read again)
+        state = load(self.folder).with_(
             previous=None, watch_until=None, outcome={"status": "succeeded", "reason": ""}
         )
         save(self.folder, state)
