@@ -138,9 +138,8 @@ def main() -> None:
                     with Session.open(repo) as session:
                         down(session, "production")
                     to_swarm(repo, engine)
-                    cli(repo, "deploy", "production", OLD, "--force")
-                else:
-                    cli(repo, "rollback", "production", "--to", OLD, "--keep-schema")
+                    cli(repo, "deploy", "production", NEW, "--force")  # the schema's release
+                cli(repo, "rollback", "production", "--to", OLD, "--keep-schema")
                 print(f"  {kind}: {args.updates} switches at {args.rate:.0f} req/s", flush=True)
                 results[kind] = updates(repo, url, args.updates, args.rate)
             for kind, (switch, run) in results.items():
