@@ -32,7 +32,7 @@ from stageline.services.postgres import PostgresServer, find_binaries, free_port
 
 
 #: folders of whole journeys (minutes each), started before any other slow module
-_LONGEST = ("fresh", "examples", "e2e")
+_LONGEST = ("fresh", "examples", "e2e", "swarm")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -50,6 +50,7 @@ FIGURES = {
         r"^  p50 added by recording: +-?[\d.]+ ms",
         r"^recorder alone: [\d.]+ us per request",
     ],
+    "swarm": [r"^image build: cold [\d.]+ s \(built True\), cached [\d.]+ s \(built False\)"],
     "zero_downtime": [r"requests sent \d+ .* failed \d+", r"^  proxy: median direct [\d.]+ ms"],
 }
 

@@ -25,7 +25,7 @@ HEAVY = ("sqlalchemy", "psycopg", "httpx", "starlette", "uvicorn", "alembic", "j
 
 #: every command `stageline --help` listed before commands were loaded lazily
 EVERY_COMMAND = [
-    "version", "init", "check", "build", "artifacts", "deploy", "promote", "rollback",
+    "version", "init", "check", "build", "artifacts", "image", "deploy", "promote", "rollback",
     "ship", "status", "env", "history", "logs", "down", "up", "run", "agent", "verify", "approve",
     "reject", "outbox", "demo", "audit", "parity", "metrics", "serve", "artifact",
     "snapshot", "secrets", "tokens", "traffic", "ci", "review",

@@ -33,6 +33,10 @@ LAZY_COMMANDS = (
     _cli("artifacts.build", "Build REF once into an immutable, content-addressed artifact."),
     _cli("artifacts.list_", "List stored artifacts, newest first.", name="artifacts"),
     _cli(
+        "image.image",
+        "Build the OCI image of a stored artifact once (later calls and deploys reuse it).",
+    ),
+    _cli(
         "deploy.deploy",
         "Deploy REF to ENVIRONMENT if the sign-off of every gated environment before it\n"
         "allows (new artifacts enter at the first environment); otherwise hold, every reason.",

@@ -266,6 +266,46 @@ class Target(Strict):
         ),
     ]
 
+    # kind = "swarm" (targets/swarm/, docs/swarm.md)
+    replicas: Annotated[StrictInt, Field(ge=1, le=64)] = Field(
+        2, description='kind "swarm": tasks per release (slot N listens on its own port).'
+    )
+    base_image: str | None = Field(
+        None,
+        description='kind "swarm": the image the release image is built on (its Python runs '
+        "the release).",
+        examples=["python:3.12-slim"],
+    )
+    registry: str | None = Field(
+        None,
+        description='kind "swarm": the registry the image is pushed to; services then run '
+        "it by digest (needed on a swarm of several nodes).",
+        examples=["127.0.0.1:5000"],
+    )
+    cpus: float | None = Field(
+        None, gt=0, description='kind "swarm": CPU limit of each task (e.g. 0.5).'
+    )
+    memory_mb: Annotated[StrictInt, Field(ge=16)] | None = Field(
+        None, description='kind "swarm": memory limit of each task, in MiB.'
+    )
+    docker_host: str | None = Field(
+        None,
+        description='kind "swarm": the engine of a swarm manager (default: DOCKER_HOST, '
+        "else the local socket).",
+        examples=["unix:///run/docker.sock"],
+    )
+
+    @model_validator(mode="after")
+    def _swarm_keys_need_swarm(self) -> Target:
+        keys = ("base_image", "registry", "cpus", "memory_mb", "docker_host")
+        if self.kind != "swarm":
+            used = [key for key in (*keys, "replicas") if key in self.model_fields_set]
+            if used:
+                raise ValueError(f'{", ".join(used)}: only for kind = "swarm"')
+        elif not self.base_image:
+            raise ValueError('kind "swarm" needs base_image = "..." (e.g. "python:3.12-slim")')
+        return self
+
     @field_validator("kind")
     @classmethod
     def _kind_is_declared(cls, value: str) -> str:

@@ -1,0 +1,101 @@
+"""The swarm target's pure decisions: port blocks, the service's arguments (no secret
+value in them), what tasks say, and reconciling the engine's update status."""
+
+from __future__ import annotations
+
+from stageline.targets.swarm import plan
+from stageline.targets.swarm.image import build_script
+from stageline.targets.swarm.plan import Task
+
+
+def test_a_port_block_avoids_taken_and_busy_ports() -> None:
+    busy = {20004}
+    base = plan.choose_base(2, taken={20001, 20002}, is_free=lambda p: p not in busy, start=0)
+    assert base == 20006  # 20000 holds taken ports, 20003 a busy one
+    assert plan.ports_of(base, 2) == (20007, 20008)
+
+
+def test_a_port_block_search_wraps_and_fails_when_full() -> None:
+    assert plan.choose_base(1, (), lambda p: True, start=5, span=(100, 110)) == 100
+    try:
+        plan.choose_base(3, (), lambda p: False, start=0, span=(100, 110))
+    except ValueError as exc:
+        assert "no 3 free ports" in str(exc)
+    else:
+        raise AssertionError("a full range must fail")
+
+
+def args(**overrides: object) -> list[str]:
+    given: dict[str, object] = dict(
+        environment="production", digest="sha256:" + "a" * 64, base=21000, replicas=2,
+        variables={"APP_ENV": "production", "PAYMENT_API_KEY": "sk_live_x", "PORT": "1",
+                   "DATABASE_URL": "postgresql://shop:pw@127.0.0.1:5432/shop"},
+        secrets=["PAYMENT_API_KEY", "DATABASE_URL"], limits=plan.Limits(0.5, 256),
+        health_timeout=30.0, stop_grace=10.0, resolve_image=True,
+    )  # fmt: skip
+    given.update(overrides)
+    return plan.create_args("shop-production-aaaa-1", "127.0.0.1:5000/shop@sha256:b", **given)  # type: ignore[arg-type]
+
+
+def test_the_service_runs_on_the_host_network_with_slot_ports_and_no_secret_value() -> None:
+    line = args()
+    text = " ".join(line)
+    assert line[line.index("--network") + 1] == "host" and "--publish" not in line
+    assert "STAGELINE_PORT_BASE=21000" in line and "STAGELINE_SLOT={{.Task.Slot}}" in line
+    assert "sk_live_x" not in text and "pw@" not in text and "PORT=1" not in line
+    assert "source=shop-production-aaaa-1-payment-api-key,target=PAYMENT_API_KEY,mode=0400" in line
+    assert "STAGELINE_SECRET_FILES=DATABASE_URL,PAYMENT_API_KEY" in line
+    assert line[line.index("--limit-memory") + 1] == "256m" and "--no-resolve-image" not in line
+    assert plan.HEALTH_CMD in line and line[-2:] == ["127.0.0.1:5000/shop@sha256:b", "web"]
+
+
+def test_a_local_image_is_not_resolved_against_a_registry() -> None:
+    assert "--no-resolve-image" in args(resolve_image=False, limits=plan.Limits())
+    assert "--limit-cpu" not in args(limits=plan.Limits())
+
+
+def test_urls_with_passwords_are_secret() -> None:
+    assert plan.has_password("postgresql://shop:pw@127.0.0.1/shop")
+    assert not plan.has_password("postgresql://shop@127.0.0.1/shop")
+    assert not plan.has_password("https://payments.example.invalid/")
+
+
+def row(name: str, state: str, desired: str = "Running", error: str = "") -> dict[str, str]:
+    return {"Name": name, "CurrentState": state, "DesiredState": desired, "Error": error}
+
+
+def test_tasks_are_read_from_the_engines_rows() -> None:
+    tasks = [
+        Task.from_row(row("shop-x.1", "Running 3 seconds ago")),
+        Task.from_row(row("shop-x.2", "Starting 1 second ago")),
+        Task.from_row(row("shop-x.2", "Failed 9 seconds ago", "Shutdown", "unhealthy container")),
+    ]
+    assert [t.slot for t in tasks] == [1, 2, 2]
+    assert not plan.ready(tasks, 2)
+    assert [t.error for t in plan.failures(tasks)] == ["unhealthy container"]
+    assert plan.overall({t.state for t in plan.current(tasks).values()}) == "starting"
+    running = [Task.from_row(row(f"shop-x.{n}", "Running now")) for n in (1, 2)]
+    assert plan.ready(running, 2) and not plan.ready(running, 3)
+    assert (
+        plan.overall({"running"}) == "running" and plan.overall({"crashed", "running"}) == "crashed"
+    )
+    assert plan.overall({"stopped"}) == "stopped"
+
+
+def test_an_update_the_engine_rolled_back_is_found() -> None:
+    assert plan.reconcile("completed", "", "img@a", "img@a").action == ""
+    away = plan.reconcile("rollback_completed", "update failed", "img@old", "img@new")
+    assert away.action == "rolled_back" and "img@old" in away.reason
+    assert plan.reconcile("rollback_completed", "", "img@a", "img@a").action == "note"
+
+
+def test_the_image_is_built_offline_from_the_wheelhouse() -> None:
+    script = build_script(["/artifact/wheels/shop-1.0-py3-none-any.whl"], "bundle")
+    assert "--no-index" in script and "--find-links /artifact/wheels" in script
+    assert "python3 -m venv /stageline/venv" in script and "/stageline/bundle" in script
+
+
+def test_a_worker_has_no_health_check_and_runs_its_process_type() -> None:
+    line = args(command=("worker", "mailer"), replicas=1)
+    assert "--no-healthcheck" in line and plan.HEALTH_CMD not in line
+    assert line[-3:] == ["127.0.0.1:5000/shop@sha256:b", "worker", "mailer"]
