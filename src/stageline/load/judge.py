@@ -1,0 +1,312 @@
+"""The verdict of an A/B load run: the candidate against the release production runs, on
+the same host, the same data copy and the same schedule. Pure.
+
+:func:`summarize` turns one side's samples and usage into a :class:`Side`; :func:`judge`
+compares the two sides under :class:`Budgets` and returns a :class:`Verdict` whose every
+reason names its figure and budget. Three outcomes:
+
+- ``error``: the run cannot say anything about the candidate because the load was not
+  what it should have been (:func:`sizing`): the generator fell behind its schedule, or
+  the release production runs now could not absorb the rate on this host (its achieved
+  throughput below ``min_throughput_ratio``, the host's CPU named when it was the limit).
+  The load is never quietly smaller than asked;
+- ``failed``: a budget is exceeded: error rate (absolute), achieved/intended throughput
+  (absolute), p50 / p99 / CPU / memory as ratios to the baseline, overall and per route
+  (a route with at least :data:`MIN_ROUTE_SAMPLES` answers on both sides). A latency
+  ratio counts only where the difference is above ``noise_ms`` (a 1.4x ratio of two
+  1 ms figures is jitter, not a regression);
+- ``passed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stageline.load.generator import Run, Sample
+    from stageline.load.measure import Usage
+
+#: a job dispatched later than this after its due time counts as late (the generator's lag)
+LATE_MS = 10.0
+#: the share of late jobs, or of a core the generator's thread may use, before the
+#: generator counts as saturated
+MAX_LATE_SHARE = 0.01
+MAX_GENERATOR_CPU = 0.9
+#: the host's CPU counts as the limit above this busy share (all cores together)
+HOST_BUSY = 0.9
+#: a route is judged on its own once it has this many answers on each side
+MIN_ROUTE_SAMPLES = 20
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """The gate's budgets (``None``: not judged)."""
+
+    max_p99_ratio: float | None = 1.2
+    max_p50_ratio: float | None = None
+    max_error_rate: float = 0.001
+    min_throughput_ratio: float = 0.95
+    max_cpu_ratio: float | None = None
+    max_memory_ratio: float | None = None
+    noise_ms: float = 5.0
+
+
+@dataclass(frozen=True)
+class RouteFigures:
+    route: str
+    count: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side's figures: the load asked for, what the service did with it, and what
+    the generator and the host could do."""
+
+    label: str
+    rate: float
+    duration: float
+    intended: int
+    completed: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    achieved_rps: float
+    sent_rps: float
+    lag_p99_ms: float
+    late_share: float
+    generator_cpu: float
+    cpu_seconds: float
+    peak_rss_mb: float
+    host_busy: float
+    routes: tuple[RouteFigures, ...] = ()
+    #: answers per second of the run and p99 per second (ms), for the charts
+    per_second: tuple[tuple[int, float], ...] = field(default=())
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.intended if self.intended else 0.0
+
+    @property
+    def throughput_ratio(self) -> float:
+        return self.achieved_rps / self.rate if self.rate else 1.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One budget as judged: ``measured`` and ``budget`` as text, ``ok`` or not."""
+
+    name: str
+    ok: bool
+    measured: str
+    budget: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+    summary: str
+    reasons: tuple[str, ...]
+    checks: tuple[Check, ...]
+    worst: tuple[tuple[RouteFigures, RouteFigures], ...]
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The nearest-rank percentile (``share`` in 0..1) of ``values``; 0 when empty."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _routes(samples: Sequence[Sample]) -> tuple[RouteFigures, ...]:
+    by_route: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_route.setdefault(sample.route, []).append(sample)
+    figures = []
+    for route, items in sorted(by_route.items()):
+        latencies = [s.latency_ms for s in items if not s.failed]
+        errors = sum(1 for s in items if s.failed)
+        figures.append(
+            RouteFigures(
+                route, len(items), errors, percentile(latencies, 0.5), percentile(latencies, 0.99)
+            )
+        )
+    return tuple(figures)
+
+
+def _per_second(samples: Sequence[Sample]) -> tuple[tuple[int, float], ...]:
+    """(answers, p99 ms) for each second of the schedule, by due time."""
+    seconds: dict[int, list[float]] = {}
+    for sample in samples:
+        seconds.setdefault(int(sample.at), []).append(sample.latency_ms)
+    last = max(seconds, default=-1)
+    return tuple(
+        (len(seconds.get(s, [])), round(percentile(seconds.get(s, []), 0.99), 2))
+        for s in range(last + 1)
+    )
+
+
+def summarize(label: str, run: Run, usage: Usage, *, rate: float, duration: float) -> Side:
+    """One side's :class:`Side` from its run and the usage measured meanwhile."""
+    samples = run.samples
+    ok = [s.latency_ms for s in samples if not s.failed]
+    errors = sum(1 for s in samples if s.failed)
+    dispatched = max((s.at + s.lag_ms / 1000 for s in samples), default=0.0)
+    late = sum(1 for s in samples if s.lag_ms > LATE_MS)
+    wall = max(duration, run.seconds, 1e-9)
+    return Side(
+        label=label, rate=rate, duration=duration, intended=len(samples),
+        completed=len(samples) - errors, errors=errors,
+        p50_ms=percentile(ok, 0.5), p99_ms=percentile(ok, 0.99),
+        achieved_rps=len(ok) / wall,
+        sent_rps=len(samples) / max(dispatched + 1 / rate if rate else dispatched, 1e-9),
+        lag_p99_ms=percentile([s.lag_ms for s in samples], 0.99),
+        late_share=late / len(samples) if samples else 0.0,
+        generator_cpu=run.cpu_seconds / wall,
+        cpu_seconds=usage.cpu_seconds, peak_rss_mb=usage.peak_rss_mb, host_busy=usage.host_busy,
+        routes=_routes(samples), per_second=_per_second(samples),
+    )  # fmt: skip
+
+
+def sizing(side: Side) -> list[str]:
+    """Why ``side``'s run was not the load asked for (empty: it was)."""
+    if side.rate <= 0:
+        return []
+    if side.late_share <= MAX_LATE_SHARE and side.generator_cpu <= MAX_GENERATOR_CPU:
+        return []
+    return [
+        f"the load generator could not keep {side.rate:.0f} req/s against the {side.label}: "
+        f"{side.late_share:.1%} of requests went out over {LATE_MS:.0f} ms late "
+        f"(p99 lag {side.lag_p99_ms:.0f} ms, its thread at {side.generator_cpu:.0%} of a "
+        f"core); it kept about {side.sent_rps:.0f} req/s, {side.sent_rps / side.rate:.0%} "
+        "of the rate: lower `scale`, or run the gate on a host with more CPU"
+    ]
+
+
+def _absorbs(baseline: Side, budgets: Budgets) -> list[str]:
+    """Why this host cannot absorb the rate even with the release production runs."""
+    if baseline.throughput_ratio >= budgets.min_throughput_ratio:
+        return []
+    cpu = (
+        f"; the host's CPU was the limit ({baseline.host_busy:.0%} busy)"
+        if baseline.host_busy >= HOST_BUSY
+        else f" (the host's CPU {baseline.host_busy:.0%} busy)"
+    )
+    return [
+        f"this host cannot absorb {baseline.rate:.0f} req/s with the {baseline.label}: it "
+        f"answered {baseline.achieved_rps:.0f} req/s ({baseline.throughput_ratio:.0%}, "
+        f"budget {budgets.min_throughput_ratio:.0%}){cpu}; a candidate cannot be judged "
+        "at that rate here: lower `scale` or run staging on a larger host"
+    ]
+
+
+def _ratio(candidate: float, baseline: float) -> float:
+    if baseline <= 0:
+        return 1.0 if candidate <= 0 else math.inf
+    return candidate / baseline
+
+
+def _latency_check(
+    name: str, candidate: float, baseline: float, limit: float | None, noise: float
+) -> Check | None:
+    if limit is None:
+        return None
+    ratio = _ratio(candidate, baseline)
+    ok = ratio <= limit or candidate - baseline <= noise
+    measured = f"{candidate:.1f} ms vs {baseline:.1f} ms ({ratio:.2f}x)"
+    reason = "" if ok else f"{name} {measured}, budget {limit:g}x"
+    return Check(name, ok, measured, f"<= {limit:g}x (or within {noise:g} ms)", reason)
+
+
+def _usage_check(name: str, candidate: float, baseline: float, limit: float | None) -> Check | None:
+    if limit is None:
+        return None
+    ratio = _ratio(candidate, baseline)
+    measured = f"{candidate:.2f} vs {baseline:.2f} ({ratio:.2f}x)"
+    ok = ratio <= limit
+    return Check(name, ok, measured, f"<= {limit:g}x", "" if ok else f"{name} {measured}, "
+                 f"budget {limit:g}x")  # fmt: skip
+
+
+def checks(baseline: Side, candidate: Side, budgets: Budgets) -> list[Check]:
+    """Every budget judged for ``candidate`` against ``baseline``."""
+    b, c = baseline, candidate
+    rate = f"{c.error_rate:.2%} ({c.errors} of {c.intended})"
+    found: list[Check | None] = [
+        Check("error rate", c.error_rate <= budgets.max_error_rate, rate,
+              f"<= {budgets.max_error_rate:.2%}",
+              "" if c.error_rate <= budgets.max_error_rate
+              else f"error rate {rate}, budget {budgets.max_error_rate:.2%}"),
+        Check("throughput", c.throughput_ratio >= budgets.min_throughput_ratio,
+              f"{c.achieved_rps:.1f} of {c.rate:.1f} req/s ({c.throughput_ratio:.0%})",
+              f">= {budgets.min_throughput_ratio:.0%}",
+              "" if c.throughput_ratio >= budgets.min_throughput_ratio
+              else f"throughput {c.achieved_rps:.1f} of {c.rate:.1f} req/s "
+              f"({c.throughput_ratio:.0%}), budget {budgets.min_throughput_ratio:.0%}"
+              + (f" (the host's CPU {c.host_busy:.0%} busy)" if c.host_busy >= HOST_BUSY
+                 else "")),
+        _latency_check("p99", c.p99_ms, b.p99_ms, budgets.max_p99_ratio, budgets.noise_ms),
+        _latency_check("p50", c.p50_ms, b.p50_ms, budgets.max_p50_ratio, budgets.noise_ms),
+        _usage_check("cpu seconds", c.cpu_seconds, b.cpu_seconds, budgets.max_cpu_ratio),
+        _usage_check("memory MB", c.peak_rss_mb, b.peak_rss_mb, budgets.max_memory_ratio),
+    ]  # fmt: skip
+    found.extend(_route_checks(baseline, candidate, budgets))
+    return [check for check in found if check is not None]
+
+
+def _route_checks(baseline: Side, candidate: Side, budgets: Budgets) -> list[Check | None]:
+    before = {r.route: r for r in baseline.routes}
+    found: list[Check | None] = []
+    for route in candidate.routes:
+        was = before.get(route.route)
+        if was is None or min(was.count, route.count) < MIN_ROUTE_SAMPLES:
+            continue
+        found.append(
+            _latency_check(
+                f"{route.route} p99", route.p99_ms, was.p99_ms, budgets.max_p99_ratio,
+                budgets.noise_ms,
+            )
+        )  # fmt: skip
+    return found
+
+
+def worst_routes(
+    baseline: Side, candidate: Side, count: int = 5
+) -> tuple[tuple[RouteFigures, RouteFigures], ...]:
+    """The routes whose p99 grew most (candidate minus baseline), with both figures."""
+    before = {r.route: r for r in baseline.routes}
+    pairs = [(before[r.route], r) for r in candidate.routes if r.route in before]
+    pairs.sort(key=lambda pair: pair[1].p99_ms - pair[0].p99_ms, reverse=True)
+    return tuple(pairs[:count])
+
+
+def judge(baseline: Side, candidate: Side, budgets: Budgets) -> Verdict:
+    """The verdict (see the module docstring)."""
+    worst = worst_routes(baseline, candidate)
+    problems = sizing(baseline) + sizing(candidate)
+    problems += _absorbs(baseline, budgets) if not problems else []
+    if problems:
+        return Verdict("error", problems[0], tuple(problems), (), worst)
+    judged = tuple(checks(baseline, candidate, budgets))
+    reasons = tuple(check.reason for check in judged if not check.ok)
+    if reasons:
+        more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
+        return Verdict("failed", reasons[0] + more, reasons, judged, worst)
+    return Verdict("passed", _passed(baseline, candidate), (), judged, worst)
+
+
+def _passed(baseline: Side, candidate: Side) -> str:
+    return (
+        f"{candidate.rate:.0f} req/s for {candidate.duration:g}s: p99 "
+        f"{candidate.p99_ms:.1f} ms vs {baseline.p99_ms:.1f} ms, p50 {candidate.p50_ms:.1f} ms "
+        f"vs {baseline.p50_ms:.1f} ms, errors {candidate.error_rate:.2%}, throughput "
+        f"{candidate.throughput_ratio:.0%}"
+    )
