@@ -219,6 +219,11 @@ FORBIDDEN: dict[str, frozenset[str]] = {
         "stageline.cli"
     ),
     "stageline.web": _names("stageline.cli"),
+    # the proxy's recorder runs in every front: it reads no store, no pipeline
+    "stageline.traffic": _names(
+        "stageline.state stageline.config stageline.gates stageline.targets stageline.agent "
+        "stageline.usecases stageline.web stageline.cli"
+    ),
 }
 
 #: layers that import nothing of stageline but the layers listed (pure decisions, leaves)
@@ -227,6 +232,7 @@ ONLY: dict[str, frozenset[str]] = {
     "stageline.values": _names(""),
     "stageline.runtime": _names(""),
     "stageline.plugins": _names("stageline.errors"),
+    "stageline.traffic.profile": _names("stageline.values"),
     # pure decisions: facts in, a decision out (each module may use the others)
     "stageline.decisions": _names("stageline.config stageline.errors stageline.values"),
 }

@@ -16,6 +16,12 @@ Orders come over a unix socket (``AgentPaths.front_socket``), one JSON line each
                               "connections", "refused"}
     reload                -> {"ok": true, "release", "ports"}   routes as proxied.json says
     drain  ports, timeout -> {"ok": true, "drained": bool, "in_flight": N}
+    flush                 -> {"ok": true, "written": N}   the traffic profile, now
+
+When the serving release says ``record_traffic``, the proxy records the environment's
+traffic profile in memory (``stageline.traffic.recorder``); a timer writes each ended
+minute to ``envs/<env>/traffic/`` every ``FLUSH_EVERY`` seconds (in a worker thread),
+and the front writes what it holds when it exits or is told to ``flush``.
 
 ``drain`` waits until no request is in flight to the release on ``ports`` (one the front
 switched away from), then closes its pooled connections. The front raises its open-file
@@ -40,11 +46,15 @@ from typing import Any
 from stageline.agent.proxy import Backends, Proxy
 from stageline.agent.state import AgentPaths, load_proxied, log_to
 from stageline.errors import AgentError
+from stageline.traffic.minutes import MinuteRecord
+from stageline.traffic.recorder import Recorder
+from stageline.traffic.store import TrafficStore, traffic_dir
 from stageline.values import label
 
 log = logging.getLogger("stageline.agent.front")
 ORDER_LIMIT = 64 * 1024
 EXIT_CANNOT_LISTEN = 2
+FLUSH_EVERY = 5.0  # seconds between looks for ended minutes of traffic to write
 Answer = dict[str, Any]
 
 
@@ -55,6 +65,8 @@ class Front:
         self.paths, self.environment, self.proxy = paths, environment, proxy
         self._retired: dict[tuple[int, ...], Backends] = {}
         self._done = asyncio.Event()
+        self.traffic = TrafficStore(traffic_dir(paths.home, environment))
+        self._recorder: Recorder | None = None  # kept after recording stops, to flush
 
     def routes(self) -> tuple[str, tuple[int, ...]] | None:
         """The release and internal ports proxied.json says this environment serves."""
@@ -63,9 +75,15 @@ class Front:
             return None
         return state.serving.spec.release, state.serving.ports
 
+    def records_traffic(self) -> bool:
+        """Whether the serving release says to record the traffic profile."""
+        state = load_proxied(self.paths).get(self.environment)
+        return state is not None and state.serving is not None and state.serving.spec.record_traffic
+
     def reload(self) -> Answer:
         """Route as proxied.json says; the replaced backends wait for their ``drain``."""
         found = self.routes()
+        self._record_traffic(self.records_traffic())
         current = self.proxy.backends
         if found is not None and current is not None and tuple(current.ports) == found[1]:
             return self._describe_routes()
@@ -87,6 +105,32 @@ class Front:
         backends.close()
         self._retired.pop(ports, None)
         return {"ok": True, "drained": drained, "in_flight": backends.in_flight}
+
+    def _record_traffic(self, on: bool) -> None:
+        if on and self._recorder is None:
+            self._recorder = Recorder()
+        self.proxy.recorder = self._recorder if on else None
+
+    def take_traffic(self, *, partial: bool) -> list[MinuteRecord]:
+        """The ended minutes of traffic (and with ``partial``, the current one so far):
+        taken in the event loop's thread, which is the one that records."""
+        return self._recorder.take(partial=partial) if self._recorder else []
+
+    def write_traffic(self, records: list[MinuteRecord]) -> int:
+        """Append ``records`` to the environment's traffic files (any thread); returns how
+        many were written."""
+        if not records:
+            return 0
+        try:
+            return self.traffic.append(records)
+        except OSError as exc:
+            log.warning("%s: cannot write the traffic profile: %s", self.environment, exc)
+            return 0
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            await asyncio.to_thread(self.write_traffic, self.take_traffic(partial=False))
 
     def ping(self) -> Answer:
         return {
@@ -119,14 +163,18 @@ class Front:
         os.chmod(path, 0o600)
         ours = path.stat().st_ino  # a front started after us may have replaced it
         log.info("%s: front %d serving port %d", self.environment, os.getpid(), self.proxy.port)
+        flusher = asyncio.create_task(self._flush_loop(), name="traffic flush")
         try:
             await self._done.wait()
         finally:
+            flusher.cancel()
             server.close()
             with contextlib.suppress(FileNotFoundError):
                 if path.stat().st_ino == ours:
                     path.unlink()
             await self.proxy.close()
+            await asyncio.gather(flusher, return_exceptions=True)
+            self.write_traffic(self.take_traffic(partial=True))
             log.info("%s: front %d exiting", self.environment, os.getpid())
 
     async def _order(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -151,6 +199,7 @@ class Front:
             "ping": self._op_ping,
             "reload": self._op_reload,
             "drain": self._op_drain,
+            "flush": self._op_flush,
         }
         handler = handlers.get(str(order.get("op")))
         if handler is None:
@@ -165,6 +214,10 @@ class Front:
 
     async def _op_reload(self, order: dict[str, Any]) -> Answer:
         return self.reload()
+
+    async def _op_flush(self, order: dict[str, Any]) -> Answer:
+        written = await asyncio.to_thread(self.write_traffic, self.take_traffic(partial=True))
+        return {"ok": True, "written": written}
 
     async def _op_drain(self, order: dict[str, Any]) -> Answer:
         ports, timeout = order.get("ports"), order.get("timeout")

@@ -12,6 +12,8 @@ Bodies stream both ways (content-length, chunked, or close-delimited responses),
 buffered whole. Upstream connections are kept alive and pooled per backend process.
 ``X-Forwarded-For`` and ``Forwarded`` get the client's address appended and
 ``X-Forwarded-Proto`` is set when absent. Upgrades (websockets) are not supported.
+When the environment records its traffic profile, each relayed request ends with one
+call to its :class:`~stageline.traffic.recorder.Recorder` (in memory; no I/O).
 
 Isolation (:class:`Limits`): at most ``max_connections`` client connections at a time
 (more are accepted and closed at once), new connections accepted at most
@@ -34,6 +36,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import h11
+
+from stageline.traffic.recorder import Exchange, Recorder
 
 log = logging.getLogger("stageline.agent.proxy")
 
@@ -263,6 +267,8 @@ class Proxy:
         self.host, self.port = host, port
         self.limits = limits or Limits()
         self.backends: Backends | None = None
+        #: the traffic recorder, when this environment records its traffic profile
+        self.recorder: Recorder | None = None
         self._sock: socket.socket | None = None
         self._acceptor: asyncio.Task[None] | None = None
         self._clients: set[asyncio.Task[None]] = set()
@@ -402,19 +408,25 @@ class Proxy:
             return
         self.requests += 1
         backends.begin()
+        exchange = Exchange()
         try:
             first = await _next_client_event(conn, reader)
-            upstream = await self._send_request(backends, request, first, client, conn, reader)
-            await self._relay_response(backends, upstream, conn, writer)
+            upstream = await self._send_request(
+                backends, request, first, client, conn, reader, exchange
+            )
+            await self._relay_response(backends, upstream, conn, writer, exchange)
         except UpstreamFailed as exc:
             log.info("proxy %d: %s", self.port, exc)
             if conn.our_state is h11.SEND_RESPONSE:
                 # the rest of a request body is not worth reading: close after answering
                 conn_close = conn.their_state is h11.SEND_BODY
                 writer.write(_simple(conn, 502, b"bad gateway\n", close=conn_close))
+                exchange.status = 502
             else:
                 raise
         finally:
+            if self.recorder is not None:
+                self.recorder.record(request.method, request.target, exchange, backends.in_flight)
             backends.end()
 
     async def _send_request(
@@ -425,6 +437,7 @@ class Proxy:
         client: str,
         conn: h11.Connection,
         reader: asyncio.StreamReader,
+        exchange: Exchange,
     ) -> Upstream:
         """Connect (pooled, round-robin; a refused connection tries the next process) and
         send the request, streaming its body. A request without a body is retried once on
@@ -441,6 +454,7 @@ class Proxy:
             event = first
             while not isinstance(event, h11.EndOfMessage):
                 if isinstance(event, h11.Data):
+                    exchange.request_bytes += len(event.data)
                     await upstream.send(h11.Data(data=event.data))
                 elif isinstance(event, h11.ConnectionClosed):
                     raise ConnectionError("the client went away mid-request")
@@ -471,6 +485,7 @@ class Proxy:
         upstream: Upstream,
         conn: h11.Connection,
         writer: asyncio.StreamWriter,
+        exchange: Exchange,
     ) -> None:
         started = False
         try:
@@ -483,8 +498,10 @@ class Proxy:
                         reason=event.reason,
                     )
                     started = started or isinstance(event, h11.Response)
+                    exchange.status = event.status_code
                 elif isinstance(event, h11.Data):
                     out = h11.Data(data=event.data)
+                    exchange.response_bytes += len(event.data)
                 elif isinstance(event, h11.EndOfMessage):
                     out = h11.EndOfMessage()
                 else:  # ConnectionClosed before the response ended

@@ -33,7 +33,8 @@ class ReleaseSpec:
     copies gets an internal port of its own, substituted for ``{port}`` and set as
     ``PORT``. ``workers`` are the release's other process types (one copy each, no port):
     they start with the web copies, must all have started before the switch, and stop
-    with them.
+    with them. ``record_traffic``: the front records the environment's traffic profile
+    while this release serves (``stageline.traffic``).
     """
 
     template: ProcessSpec
@@ -47,6 +48,7 @@ class ReleaseSpec:
     check_timeout: float = 5.0
     failures: int = 3
     workers: tuple[ProcessSpec, ...] = ()
+    record_traffic: bool = False
 
     @property
     def environment(self) -> str:
@@ -78,6 +80,7 @@ class ReleaseSpec:
             "check_timeout": self.check_timeout,
             "failures": self.failures,
             "workers": [worker.to_dict() for worker in self.workers],
+            "record_traffic": self.record_traffic,
         }
 
     @classmethod
@@ -99,6 +102,9 @@ class ReleaseSpec:
             workers=tuple(ProcessSpec.from_dict(w) for w in _field(data, "workers", list))
             if "workers" in data
             else (),
+            record_traffic=_field(data, "record_traffic", bool)
+            if "record_traffic" in data
+            else False,
         )
         for worker in spec.workers:
             if worker.serves_http or worker.environment != spec.environment:

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     ValidationInfo,
     field_validator,
@@ -540,6 +541,12 @@ class Environment(Strict):
     #: promote and rollback, while the watch window is open; a failure switches the
     #: previous release back. Unset: every ``http`` gate here; ``[]``: none
     after_deploy: list[str] | None = None
+    record_traffic: StrictBool | None = Field(
+        None,
+        description="Whether the environment's proxy records its traffic profile (routes, "
+        "rates, statuses, latencies, sizes; never a request's values): `stageline traffic`, "
+        "the load gate. Unset: on in the production tier only.",
+    )
 
     @field_validator("tier", mode="before")
     @classmethod
@@ -613,6 +620,13 @@ class Environment(Strict):
     @property
     def redis(self) -> Redis | None:
         return self.services.redis
+
+    @property
+    def records_traffic(self) -> bool:
+        """Whether the proxy records this environment's traffic (see ``record_traffic``)."""
+        if self.record_traffic is None:
+            return self.tier == Tier.production
+        return self.record_traffic
 
     @property
     def after_deploy_checks(self) -> dict[str, Gate]:

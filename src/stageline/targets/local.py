@@ -293,6 +293,7 @@ class LocalTarget:
             host=_listen_host(self.env.url),
             check_timeout=float(self.env.watch_check_timeout),
             failures=self.env.watch_failures,
+            record_traffic=self.env.records_traffic,
         )
 
     def start(
