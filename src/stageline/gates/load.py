@@ -112,6 +112,9 @@ class LoadOptions(GateOptions):
     noise_ms: float = Field(5.0, ge=0)
     #: seconds of the same load sent to each side before it is measured
     warmup: float = Field(1.0, ge=0)
+    #: rounds each side's duration is cut into, alternated between the sides (the p99
+    #: judged is the median of the rounds' p99s)
+    rounds: int = Field(3, ge=1, le=60)
     #: connections the generator may hold open at once
     max_connections: int = Field(256, ge=1, le=4096)
 
@@ -181,8 +184,7 @@ class LoadGate:
                 f"(`stageline traffic {opts.source}`; recording is on for production, "
                 f"`record_traffic = true` in [environments.{opts.source}] elsewhere)"
             )
-        needed = 2 * (opts.duration + opts.warmup) + 2 * ctx.environment.health_timeout
-        if needed > ctx.remaining() + 2 * ctx.environment.health_timeout:
+        if 2 * (opts.duration + opts.warmup) + 5 > ctx.remaining():
             raise Unfit(
                 f"two runs of {opts.duration:g}s (+{opts.warmup:g}s warm-up) do not fit the "
                 f"gate's time left ({ctx.remaining():.0f}s): raise its `timeout`"
@@ -277,7 +279,7 @@ def _load(profile: TrafficProfile, opts: LoadOptions, sources: Mapping[str, Sour
             "each write a `scenarios` entry"
         )
     rate = opts.scale * profile.peak_rps
-    jobs = tuple(plan(mix, rate, opts.duration, sources))
+    jobs = tuple(plan(mix, rate, opts.duration / opts.rounds, sources))
     warm = tuple(plan(mix, rate, min(opts.warmup, opts.duration), sources))
     return Load(rate, jobs, warm, mix, profile.peak_rps)
 
@@ -330,25 +332,44 @@ def _both(
     candidate_dir: Path,
     variables: Mapping[str, str],
 ) -> tuple[Side, Side] | str:
-    """Baseline, then candidate, on the same copy and schedule; a reason if one could not
-    be run."""
-    from stageline.gates.load_side import run_side
+    """Both releases started on the same copy and warmed, then loaded in alternating
+    rounds (baseline, candidate, baseline, ...: a change of the host's load meanwhile
+    falls on both); a reason if one could not be run."""
+    from stageline.gates.load_side import NotStarted, loaded, started
 
     base_vars = {
         **variables, "STAGELINE_VERSION": baseline.version, "STAGELINE_DIGEST": baseline.digest,
     }  # fmt: skip
-    with _scratch(baseline.workdir) as baseline_dir:
-        first = run_side(
-            ctx, f"release {opts.source} runs ({baseline.version})", baseline, baseline_dir,
-            base_vars, load.jobs, load.warm, load.rate, opts, APPLICATION,
+    labels = (f"release {opts.source} runs ({baseline.version})", f"candidate ({candidate.version})")
+    try:
+        with contextlib.ExitStack() as stack:
+            baseline_dir = stack.enter_context(_scratch(baseline.workdir))
+            sides = (
+                stack.enter_context(
+                    started(ctx, labels[0], baseline, baseline_dir, base_vars, APPLICATION)
+                ),
+                stack.enter_context(
+                    started(ctx, labels[1], candidate, candidate_dir, variables, APPLICATION)
+                ),
+            )
+            for side in sides:
+                loaded(ctx, side, load.warm, opts.max_connections)
+            rounds: list[list[Any]] = [[], []]
+            for _ in range(opts.rounds):
+                for number, side in enumerate(sides):
+                    ctx.log(f"loading the {side.label}: {len(load.jobs)} requests")
+                    rounds[number].append(loaded(ctx, side, load.jobs, opts.max_connections))
+    except NotStarted as failed:
+        return str(failed)
+    slice_seconds = opts.duration / opts.rounds
+    first, second = (
+        summarize(
+            label, [run for run, _ in measured], [usage for _, usage in measured],
+            rate=load.rate, slice_seconds=slice_seconds,
         )  # fmt: skip
-    if isinstance(first, str):
-        return first
-    second = run_side(
-        ctx, f"candidate ({candidate.version})", candidate, candidate_dir, variables,
-        load.jobs, load.warm, load.rate, opts, APPLICATION,
-    )  # fmt: skip
-    return second if isinstance(second, str) else (first, second)
+        for label, measured in zip(labels, rounds, strict=True)
+    )
+    return first, second
 
 
 def _result(

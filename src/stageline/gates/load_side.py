@@ -1,47 +1,53 @@
-"""One side of the ``load`` gate's A/B: start a release, wait for health, warm it, load it.
+"""The ``load`` gate's sides: start a release, wait for its health, load one round of it.
 
-:func:`run_side` starts the release with ``ctx.spawn`` (its own process group, which the
+:func:`started` starts a release with ``ctx.spawn`` (its own process group, which the
 runner kills at the gate's deadline) on a free port of 127.0.0.1, waits for its health
-check, sends the warm-up schedule (not measured), then the measured schedule while
-``load.measure.Sampler`` watches the service's processes and the host, and stops it.
-It returns the side's :class:`~stageline.load.judge.Side`, or one line saying why the
-release could not be loaded (it did not start; its log's last line).
+check and stops it when the block ends; :class:`NotStarted` says why it could not (its
+log's last line). :func:`loaded` sends one round of the schedule to a started release
+while ``load.measure.Sampler`` watches its processes and the host.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 
 from stageline.gates.base import GateContext, Runnable, one_line, tail
 from stageline.host.procfs import group_members
-from stageline.load.generator import drive
-from stageline.load.judge import Side, summarize
-from stageline.load.measure import Sampler
+from stageline.load.generator import Run, drive
+from stageline.load.measure import Sampler, Usage
 from stageline.load.schedule import Job
 from stageline.services.postgres import free_port
 
-if TYPE_CHECKING:
-    from stageline.gates.load import LoadOptions
+
+class NotStarted(Exception):
+    """A release did not start or answer its health check (the message says which)."""
 
 
-def run_side(
+@dataclass(frozen=True)
+class Started:
+    """A release running for the gate: its label, port and process group."""
+
+    label: str
+    port: int
+    pgid: int
+
+
+@contextlib.contextmanager
+def started(
     ctx: GateContext,
     label: str,
     release: Runnable,
     workdir: Path,
     variables: Mapping[str, str],
-    jobs: Sequence[Job],
-    warm: Sequence[Job],
-    rate: float,
-    opts: LoadOptions,
     application: str,
-) -> Side | str:
-    """``release`` run from ``workdir`` with ``variables`` and loaded (see the module)."""
+) -> Iterator[Started]:
+    """``release`` run from ``workdir`` with ``variables`` until the block ends."""
     port = free_port()
     env = {**release.environ(), **variables, "PORT": str(port), "PGAPPNAME": application}
     log = ctx.evidence_dir / f"{label.split(' ')[0]}.log"
@@ -49,25 +55,29 @@ def run_side(
     try:
         proc = ctx.spawn(release.argv(port), cwd=workdir, env=env, log=log)
     except OSError as exc:
-        return f"the {label} could not be started: {exc}"
+        raise NotStarted(f"the {label} could not be started: {exc}") from exc
     if proc is None:
-        return f"the gate was stopped before the {label} started"
+        raise NotStarted(f"the gate was stopped before the {label} started")
     try:
         problem = _healthy(ctx, port, release.health_path, proc.poll)
         if problem:
             said = one_line(tail(log.read_text(encoding="utf-8", errors="replace"), 1))
-            return f"the {label} did not start: {problem}" + (f" (its log: {said})" if said else "")
-        timeout = max(1.0, min(10.0, ctx.remaining() / 4))
-        if warm:
-            drive("127.0.0.1", port, warm, max_connections=opts.max_connections, timeout=timeout)
-        ctx.log(f"loading the {label}: {len(jobs)} requests at {rate:.1f} req/s")
-        with Sampler(lambda: group_members({proc.pid})) as sampler:
-            run = drive(
-                "127.0.0.1", port, jobs, max_connections=opts.max_connections, timeout=timeout
+            raise NotStarted(
+                f"the {label} did not start: {problem}" + (f" (its log: {said})" if said else "")
             )
-        return summarize(label, run, sampler.usage, rate=rate, duration=opts.duration)
+        yield Started(label, port, proc.pid)
     finally:
         ctx.stop(proc)
+
+
+def loaded(
+    ctx: GateContext, side: Started, jobs: Sequence[Job], max_connections: int
+) -> tuple[Run, Usage]:
+    """One round of ``jobs`` against ``side``, with its processes' and the host's usage."""
+    timeout = max(1.0, min(10.0, ctx.remaining() / 4))
+    with Sampler(lambda: group_members({side.pgid})) as sampler:
+        run = drive("127.0.0.1", side.port, jobs, max_connections=max_connections, timeout=timeout)
+    return run, sampler.usage
 
 
 def _healthy(

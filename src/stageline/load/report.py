@@ -39,7 +39,8 @@ def _side_json(side: Side) -> dict[str, Any]:
 def _route_json(route: RouteFigures) -> dict[str, Any]:
     return {
         "route": route.route, "count": route.count, "errors": route.errors,
-        "p50_ms": round(route.p50_ms, 2), "p99_ms": round(route.p99_ms, 2),
+        "p50_ms": round(route.p50_ms, 2), "p90_ms": round(route.p90_ms, 2),
+        "p99_ms": round(route.p99_ms, 2),
     }  # fmt: skip
 
 
@@ -68,7 +69,8 @@ def as_json(
         ],
         "reasons": list(verdict.reasons),
         "worst_routes": [
-            {"route": c.route, "baseline_p99_ms": round(b.p99_ms, 2),
+            {"route": c.route, "baseline_p90_ms": round(b.p90_ms, 2),
+             "candidate_p90_ms": round(c.p90_ms, 2), "baseline_p99_ms": round(b.p99_ms, 2),
              "candidate_p99_ms": round(c.p99_ms, 2)}
             for b, c in verdict.worst
         ],  # fmt: skip
@@ -87,7 +89,8 @@ def text(
     baseline, candidate = sides
     lines = [
         f"load: {rate:.1f} req/s ({scale:g} x {source}'s peak {peak_rps:.1f} req/s) for "
-        f"{candidate.duration:g}s per side, {candidate.intended} requests",
+        f"{candidate.duration:g}s per side (alternated in rounds), {candidate.intended} "
+        "requests each",
         f"{'':28}{'p50 ms':>9}{'p99 ms':>9}{'errors':>9}{'req/s':>9}{'cpu s':>8}{'MB':>8}",
     ]
     for side in sides:
@@ -100,17 +103,17 @@ def text(
         f"{max(baseline.generator_cpu, candidate.generator_cpu):.0%} of a core; host CPU "
         f"busy {baseline.host_busy:.0%} / {candidate.host_busy:.0%}"
     )
-    lines.append(f"{'route':34}{'count':>7}{'p99 before':>12}{'p99 now':>10}{'errors':>8}")
+    lines.append(f"{'route':34}{'count':>7}{'p90 before':>12}{'p90 now':>10}{'errors':>8}")
     before = {route.route: route for route in baseline.routes}
     for route in candidate.routes:
         was = before.get(route.route)
         lines.append(
             f"{route.route[:34]:34}{route.count:7}"
-            f"{(was.p99_ms if was else 0):12.1f}{route.p99_ms:10.1f}{route.errors:8}"
+            f"{(was.p90_ms if was else 0):12.1f}{route.p90_ms:10.1f}{route.errors:8}"
         )
     if verdict.worst:
-        worst = ", ".join(f"{c.route} (+{c.p99_ms - b.p99_ms:.1f} ms)" for b, c in verdict.worst[:3])
-        lines.append(f"worst routes (p99 growth): {worst}")
+        worst = ", ".join(f"{c.route} ({c.p90_ms - b.p90_ms:+.1f} ms)" for b, c in verdict.worst[:3])
+        lines.append(f"worst routes (p90 growth): {worst}")
     lines.append(f"verdict: {verdict.status}")
     lines.extend(f"  - {reason}" for reason in verdict.reasons)
     return "\n".join(lines) + "\n"
