@@ -39,6 +39,10 @@ FIGURES = {
     "runtime_import": [r"^import stageline.runtime: median [\d.]+ ms"],
     "secret_store": [r"^  through the launcher +[\d.]+ s", r"chain verified in [\d.]+ s"],
     "snapshot": [r"^masked / plain: [\d.]+x", r"^leak scan .* in [\d.]+s", r"^clone is [\d.]+x"],
+    "traffic": [
+        r"^  p50 added by recording: +-?[\d.]+ ms",
+        r"^recorder alone: [\d.]+ us per request",
+    ],
     "zero_downtime": [r"requests sent \d+ .* failed \d+", r"^  proxy: median direct [\d.]+ ms"],
 }
 

@@ -28,7 +28,7 @@ EVERY_COMMAND = [
     "version", "init", "check", "build", "artifacts", "deploy", "promote", "rollback",
     "ship", "status", "env", "history", "logs", "down", "up", "run", "agent", "verify", "approve",
     "reject", "outbox", "demo", "audit", "parity", "metrics", "serve", "artifact",
-    "snapshot", "secrets", "tokens",
+    "snapshot", "secrets", "tokens", "traffic",
 ]  # fmt: skip
 
 

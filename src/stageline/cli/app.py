@@ -126,6 +126,10 @@ LAZY_COMMANDS = (
         name="secrets",
     ),
     _cli("access.tokens_app", "Personal access tokens for the dashboard and API.", name="tokens"),
+    _cli(
+        "traffic.traffic",
+        "Show ENVIRONMENT's traffic profile: routes, rates, statuses, latencies and sizes.",
+    ),
 )
 
 

@@ -45,6 +45,7 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _HEX = re.compile(r"^[0-9a-fA-F]{16,}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,}$")
 _PLAIN = re.compile(r"^[A-Za-z0-9_.~-]+$")
+_DIGIT = re.compile(r"\d")
 _VERSION = re.compile(r"^v\d{1,2}$")
 _WORD = re.compile(r"^[a-z_]+(?:[-.][a-z_]+){0,2}$")
 _WORD_MAX = 24
@@ -55,19 +56,19 @@ def segment(text: str) -> str:
     """One path segment as it appears in a route (the table in the module docstring)."""
     if text.isdigit():
         return "{id}"
+    if len(text) <= _WORD_MAX and _WORD.match(text):
+        return text
     if _UUID.match(text):
         return "{uuid}"
     if not _PLAIN.match(text):
         return "{slug}"
-    has_digit = any(c.isdigit() for c in text)
+    has_digit = _DIGIT.search(text) is not None
     if (_HEX.match(text) and has_digit) or (_TOKEN.match(text) and has_digit):
         return "{hash}"
     if _VERSION.match(text):
         return text
     if has_digit:
         return "{id}"
-    if len(text) <= _WORD_MAX and _WORD.match(text):
-        return text
     return "{slug}"
 
 

@@ -50,7 +50,8 @@ class Recorder:
     ) -> None:
         self.vocabulary = vocabulary or Vocabulary()
         self._clock = clock
-        self._cache: dict[tuple[bytes, bytes], str] = {}
+        self._cache: dict[tuple[bytes, bytes], str] = {}  # (method, path) -> route
+        self._folded: dict[str, str] = {}  # normalized route -> route
         self._cache_version = self.vocabulary.version
         self._done: list[MinuteRecord] = []
         self._current = MinuteRecord(0)
@@ -111,13 +112,21 @@ class Recorder:
 
     def _route(self, method: bytes, target: bytes) -> str:
         path = target.partition(b"?")[0]
-        if self.vocabulary.version != self._cache_version or len(self._cache) >= CACHE_SIZE:
+        if self.vocabulary.version != self._cache_version:
             self._cache.clear()
+            self._folded.clear()
             self._cache_version = self.vocabulary.version
         route = self._cache.get((method, path))
         if route is None:
             raw = normalize(method.decode("latin-1"), path.decode("latin-1"))
-            route = self._cache[(method, path)] = self.vocabulary.fold(raw)
+            route = self._folded.get(raw)
+            if route is None:
+                if len(self._folded) >= CACHE_SIZE:
+                    self._folded.clear()
+                route = self._folded[raw] = self.vocabulary.fold(raw)
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[(method, path)] = route
         return route
 
     def _refold(self, record: MinuteRecord) -> MinuteRecord:

@@ -48,6 +48,11 @@ class TrafficStore:
         self.folder = folder
         self.retain_days, self.max_bytes = retain_days, max_bytes
 
+    @staticmethod
+    def line(record: MinuteRecord) -> str:
+        """The line of ``record`` in a day file, with its newline."""
+        return json.dumps(record.to_json(), separators=(",", ":")) + "\n"
+
     def days(self) -> list[Path]:
         """The day files, oldest first."""
         if not self.folder.is_dir():
@@ -55,32 +60,28 @@ class TrafficStore:
         return sorted(p for p in self.folder.iterdir() if p.name.endswith(SUFFIX))
 
     def append(self, records: Iterable[MinuteRecord], now: datetime | None = None) -> int:
-        """Write ``records`` (each to its day's file), after pruning; returns how many were
-        written (fewer when the size cap is reached)."""
+        """Write ``records`` (each to its day's file), after pruning to make room; returns
+        how many were written (fewer when today's file alone reaches the size cap)."""
         today = (now or datetime.now(UTC)).date()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.prune(today)
         by_day: dict[date, list[str]] = {}
         for record in records:
-            by_day.setdefault(_day(record.start), []).append(
-                json.dumps(record.to_json(), separators=(",", ":"))
-            )
+            by_day.setdefault(_day(record.start), []).append(self.line(record))
+        texts = {day: "".join(lines) for day, lines in sorted(by_day.items())}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.prune(today, room_for=sum(len(text) for text in texts.values()))
         written, room = 0, self.max_bytes - self._size()
-        for day, lines in sorted(by_day.items()):
-            text = "".join(line + "\n" for line in lines)
+        for day, text in texts.items():
             if len(text) > room:
-                log.warning(
-                    "traffic: %s is full (%d bytes): minutes dropped", self.folder, self.max_bytes
-                )
+                log.warning("traffic: %s reached its cap: minutes dropped", self.folder)
                 break
             with (self.folder / f"{day.isoformat()}{SUFFIX}").open("a", encoding="utf-8") as f:
                 f.write(text)
-            written, room = written + len(lines), room - len(text)
+            written, room = written + len(by_day[day]), room - len(text)
         return written
 
-    def prune(self, today: date) -> None:
-        """Delete days older than the window, then the oldest days over the size cap
-        (never ``today``'s file)."""
+    def prune(self, today: date, room_for: int = 0) -> None:
+        """Delete days older than the window, then the oldest days until ``room_for``
+        more bytes fit under the cap (never ``today``'s file)."""
         oldest = today - timedelta(days=self.retain_days)
         for path in self.days():
             day = _file_day(path)
@@ -88,7 +89,7 @@ class TrafficStore:
                 path.unlink(missing_ok=True)
         size = self._size()
         for path in self.days():
-            if size <= self.max_bytes or path.name == f"{today.isoformat()}{SUFFIX}":
+            if size + room_for <= self.max_bytes or _file_day(path) == today:
                 break
             size -= path.stat().st_size
             path.unlink(missing_ok=True)
