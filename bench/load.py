@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stageline.load.generator import drive
-from stageline.load.judge import Budgets, judge, summarize
+from stageline.load.judge import Budgets, judge, sizing, summarize
 from stageline.load.measure import Sampler
 from stageline.load.schedule import Call, Job, Source, plan
 from stageline.services.postgres import free_port
@@ -79,30 +79,31 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _steady(port: int, rate: float, seconds: float) -> tuple[float, float, float]:
-    """(achieved req/s, p99 ms from intended time, late share) at ``rate``."""
+def _steady(port: int, rate: float, seconds: float) -> tuple[float, float, bool]:
+    """(achieved req/s, p99 ms from intended time, whether the generator kept the
+    schedule as the gate judges it: ``load.judge.sizing``) at ``rate``."""
     jobs = [Job(i / rate, "GET /", (Call("GET", "/"),)) for i in range(int(rate * seconds))]
     run = drive("127.0.0.1", port, jobs, max_connections=64, timeout=5)
     with Sampler(set) as sampler:
         pass
     side = summarize("trivial", [run], [sampler.usage], rate=rate, slice_seconds=seconds)
-    return side.achieved_rps, side.p99_ms, side.late_share
+    return side.achieved_rps, side.p99_ms, not sizing(side)
 
 
 def ceiling(port: int, seconds: float) -> float:
     """The highest doubling rate the generator keeps (see the module docstring)."""
     kept, rate = 0.0, 500.0
     while rate <= 64000:
-        achieved, _p99, late = _steady(port, rate, seconds)
-        if late > 0.01 or achieved < 0.95 * rate:
+        achieved, _p99, kept_up = _steady(port, rate, seconds)
+        if not kept_up or achieved < 0.95 * rate:
             break
         kept, rate = rate, rate * 2
     if kept == 0:
         return 0.0
     low, high = kept, kept * 2  # one bisection step between the last kept and the first lost
     middle = (low + high) / 2
-    achieved, _p99, late = _steady(port, middle, seconds)
-    return middle if late <= 0.01 and achieved >= 0.95 * middle else low
+    achieved, _p99, kept_up = _steady(port, middle, seconds)
+    return middle if kept_up and achieved >= 0.95 * middle else low
 
 
 def wrk(port: int, seconds: float) -> tuple[float, float] | None:

@@ -211,7 +211,9 @@ def test_a_20ms_delay_on_one_route_fails_and_an_identical_candidate_passes_5_tim
     assert result.report is not None and "<failure" in result.report.read_text()
     same = Releases(recorded(120))
     outcomes = [run_gate(make_context, same, duration=2) for _ in range(5)]
-    assert [o.status for o in outcomes] == ["passed"] * 5, [o.summary for o in outcomes]
+    assert [o.status for o in outcomes] == ["passed"] * 5, [
+        o.summary for o in outcomes if o.status != "passed"
+    ]
     per_second = outcomes[0].evidence["candidate"]["per_second"]
     assert len(per_second) == 2 and sum(n for n, _ in per_second) == 240
 
@@ -222,7 +224,7 @@ def test_a_host_that_cannot_absorb_the_rate_is_reported_with_how_much(
 ) -> None:
     serial = "--serial-ms 25"  # at most 40 req/s, one at a time
     slow = Releases(recorded(200), {BASE: serial, CANDIDATE: serial})
-    result = run_gate(make_context, slow, duration=2, warmup=0)
+    result = run_gate(make_context, slow, duration=1, warmup=0, rounds=1)
     assert result.status == "error", result.summary
     assert "cannot absorb 200 req/s with the release production runs (1.6.0)" in (
         result.summary

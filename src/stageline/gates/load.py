@@ -56,10 +56,13 @@ from stageline.load.judge import Budgets, Side, Verdict, judge, summarize
 from stageline.load.schedule import Call, Job, Source, arity, plan, split_route, unreplayable
 
 if TYPE_CHECKING:
+    from stageline.gates.migrations import StoredRun
     from stageline.traffic.profile import TrafficProfile
 
 #: the application name (PGAPPNAME) of the services the gate starts, for the tripwire
 APPLICATION = "stageline-load-gate"
+#: the report for people, beside the JUnit report (``load.xml``)
+REPORT_TEXT = "load.txt"
 
 
 class RouteValues(GateOptions):
@@ -352,13 +355,15 @@ def _both(
                     started(ctx, labels[1], candidate, candidate_dir, variables, APPLICATION)
                 ),
             )
+            timeout = min(10.0, max(1.0, opts.duration))  # for each request, once due
             for side in sides:
-                loaded(ctx, side, load.warm, opts.max_connections)
+                loaded(ctx, side, load.warm, opts.max_connections, timeout)
             rounds: list[list[Any]] = [[], []]
             for _ in range(opts.rounds):
                 for number, side in enumerate(sides):
                     ctx.log(f"loading the {side.label}: {len(load.jobs)} requests")
-                    rounds[number].append(loaded(ctx, side, load.jobs, opts.max_connections))
+                    one = loaded(ctx, side, load.jobs, opts.max_connections, timeout)
+                    rounds[number].append(one)
     except NotStarted as failed:
         return str(failed)
     slice_seconds = opts.duration / opts.rounds
@@ -386,10 +391,23 @@ def _result(
     data = as_json(sides, verdict, load.rate, load.peak_rps, opts.scale, opts.source, load.mix)
     report_text = text(sides, verdict, load.rate, load.peak_rps, opts.scale, opts.source)
     (ctx.evidence_dir / "load.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    (ctx.evidence_dir / REPORT_TEXT).write_text(report_text, encoding="utf-8")
     report = ctx.evidence_dir / "load.xml"
     report.write_text(junit(verdict, ctx.name), encoding="utf-8")
     evidence = {**evidence, **data, "report": report_text}
     return replace(GateResult(verdict.status, verdict.summary, took, evidence), report=report)
 
 
-__all__ = ["LoadGate", "LoadOptions"]
+def load_reports(runs: Mapping[str, StoredRun]) -> list[tuple[str, str]]:
+    """For ``stageline verify`` and the demo: (gate, report text) of the load runs among
+    ``runs`` (gate name -> its stored run)."""
+    shown = []
+    for name, run in runs.items():
+        if run.kind == "load" and run.report_path:
+            found = Path(run.report_path).with_name(REPORT_TEXT)
+            if found.is_file():
+                shown.append((name, found.read_text(encoding="utf-8")))
+    return shown
+
+
+__all__ = ["LoadGate", "LoadOptions", "load_reports"]

@@ -49,8 +49,14 @@ def started(
 ) -> Iterator[Started]:
     """``release`` run from ``workdir`` with ``variables`` until the block ends."""
     port = free_port()
-    env = {**release.environ(), **variables, "PORT": str(port), "PGAPPNAME": application}
-    log = ctx.evidence_dir / f"{label.split(' ')[0]}.log"
+    name = label.split(" ")[0]
+    env = {
+        **release.environ(), **variables, "PORT": str(port), "PGAPPNAME": application,
+        # what its side-effect guard records goes beside the evidence, not in the outbox
+        # of the environment (the side-effects gate reads that one)
+        "STAGELINE_OUTBOX": str(ctx.evidence_dir / f"{name}-outbox.jsonl"),
+    }  # fmt: skip
+    log = ctx.evidence_dir / f"{name}.log"
     ctx.log(f"starting the {label} on 127.0.0.1:{port}")
     try:
         proc = ctx.spawn(release.argv(port), cwd=workdir, env=env, log=log)
@@ -71,10 +77,11 @@ def started(
 
 
 def loaded(
-    ctx: GateContext, side: Started, jobs: Sequence[Job], max_connections: int
+    ctx: GateContext, side: Started, jobs: Sequence[Job], max_connections: int, timeout: float
 ) -> tuple[Run, Usage]:
-    """One round of ``jobs`` against ``side``, with its processes' and the host's usage."""
-    timeout = max(1.0, min(10.0, ctx.remaining() / 4))
+    """One round of ``jobs`` against ``side``, with its processes' and the host's usage;
+    a request not answered ``timeout`` seconds after it was due is an error."""
+    timeout = max(0.5, min(timeout, ctx.remaining() / 4))
     with Sampler(lambda: group_members({side.pgid})) as sampler:
         run = drive("127.0.0.1", side.port, jobs, max_connections=max_connections, timeout=timeout)
     return run, sampler.usage

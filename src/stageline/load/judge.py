@@ -16,8 +16,10 @@ reason names its figure and budget. Three outcomes:
   ``max_p99_ratio`` (a route's few answers make its p99 one or two samples: a host's
   hiccup, where a slower route moves its p90). A latency ratio counts only where the
   difference is above ``noise_ms`` (a 1.4x ratio of two 1 ms figures is jitter, not a
-  regression) and, for the p99, above how much either side's own rounds differed from
-  each other (a host whose load changes under the run moves both);
+  regression). p99s and route p90s are compared round by round (a baseline round and
+  the candidate round after it share the host's conditions) and the median of those
+  rounds' ratios and differences is judged (:func:`paired`), so a host disturbed during
+  one round does not decide the verdict;
 - ``passed``.
 """
 
@@ -29,16 +31,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from stageline.values import GateStatus
+
 if TYPE_CHECKING:
     from stageline.load.generator import Run, Sample
     from stageline.load.measure import Usage
 
 #: a job dispatched later than this after its due time counts as late (the generator's lag)
 LATE_MS = 50.0
-#: the share of late jobs, or of a core the generator's thread may use, before the
-#: generator counts as saturated
-MAX_LATE_SHARE = 0.01
+#: the generator counts as saturated when its thread uses more of a core than this, when
+#: it sent below this share of the rate, or when this share of its jobs went out late (a
+#: few late jobs are the host pausing the process: they count in the latencies, as the
+#: users of a paused host would feel them, but do not make the run unfit)
 MAX_GENERATOR_CPU = 0.9
+MIN_SENT_SHARE = 0.97
+MAX_LATE_SHARE = 0.1
 #: the host's CPU counts as the limit above this busy share (all cores together)
 HOST_BUSY = 0.9
 #: a route is judged on its own once it has this many answers on each side
@@ -66,6 +73,8 @@ class RouteFigures:
     p50_ms: float
     p99_ms: float
     p90_ms: float = 0.0
+    #: the route's p90 in each round (ms)
+    p90_rounds: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,12 +101,8 @@ class Side:
     routes: tuple[RouteFigures, ...] = ()
     #: answers per second of the run and p99 per second (ms), for the charts
     per_second: tuple[tuple[int, float], ...] = field(default=())
-    #: each round's p99 (ms); their spread is this side's own noise
+    #: each round's p99 (ms)
     p99_rounds: tuple[float, ...] = ()
-
-    @property
-    def p99_spread(self) -> float:
-        return max(self.p99_rounds) - min(self.p99_rounds) if self.p99_rounds else 0.0
 
     @property
     def error_rate(self) -> float:
@@ -121,7 +126,7 @@ class Check:
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str
+    status: GateStatus
     summary: str
     reasons: tuple[str, ...]
     checks: tuple[Check, ...]
@@ -137,18 +142,24 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[rank - 1]
 
 
-def _routes(samples: Sequence[Sample]) -> tuple[RouteFigures, ...]:
-    by_route: dict[str, list[Sample]] = {}
-    for sample in samples:
-        by_route.setdefault(sample.route, []).append(sample)
+def _routes(runs: Sequence[Run]) -> tuple[RouteFigures, ...]:
+    by_route: dict[str, list[list[Sample]]] = {}
+    for number, run in enumerate(runs):
+        for sample in run.samples:
+            rounds = by_route.setdefault(sample.route, [[] for _ in runs])
+            rounds[number].append(sample)
     figures = []
-    for route, items in sorted(by_route.items()):
+    for route, rounds in sorted(by_route.items()):
+        items = [sample for one in rounds for sample in one]
         latencies = [s.latency_ms for s in items if not s.failed]
         errors = sum(1 for s in items if s.failed)
+        per_round = tuple(
+            percentile([s.latency_ms for s in one if not s.failed], 0.9) for one in rounds
+        )
         figures.append(
             RouteFigures(
                 route, len(items), errors, percentile(latencies, 0.5),
-                percentile(latencies, 0.99), percentile(latencies, 0.9),
+                percentile(latencies, 0.99), percentile(latencies, 0.9), per_round,
             )
         )  # fmt: skip
     return tuple(figures)
@@ -202,7 +213,7 @@ def summarize(
         cpu_seconds=sum(u.cpu_seconds for u in usages),
         peak_rss_mb=max((u.peak_rss_mb for u in usages), default=0.0),
         host_busy=max((u.host_busy for u in usages), default=0.0),
-        routes=_routes(samples), per_second=_per_second(samples),
+        routes=_routes(runs), per_second=_per_second(samples),
     )  # fmt: skip
 
 
@@ -210,7 +221,11 @@ def sizing(side: Side) -> list[str]:
     """Why ``side``'s run was not the load asked for (empty: it was)."""
     if side.rate <= 0:
         return []
-    if side.late_share <= MAX_LATE_SHARE and side.generator_cpu <= MAX_GENERATOR_CPU:
+    if (
+        side.late_share <= MAX_LATE_SHARE
+        and side.generator_cpu <= MAX_GENERATOR_CPU
+        and side.sent_rps >= MIN_SENT_SHARE * side.rate
+    ):
         return []
     return [
         f"the load generator could not keep {side.rate:.0f} req/s against the {side.label}: "
@@ -244,14 +259,34 @@ def _ratio(candidate: float, baseline: float) -> float:
     return candidate / baseline
 
 
+def paired(
+    candidate: Sequence[float], baseline: Sequence[float], pooled: tuple[float, float]
+) -> tuple[float, float]:
+    """(ratio, difference) of a latency, candidate to baseline: the medians over rounds of
+    each round's pair (a baseline round and the candidate round right after it share the
+    host's conditions; one disturbed round does not decide), or of the ``pooled``
+    figures when the rounds are not paired."""
+    if candidate and len(candidate) == len(baseline):
+        ratios = [_ratio(c, b) for c, b in zip(candidate, baseline, strict=True)]
+        return statistics.median(ratios), statistics.median(
+            [c - b for c, b in zip(candidate, baseline, strict=True)]
+        )
+    return _ratio(*pooled), pooled[0] - pooled[1]
+
+
 def _latency_check(
-    name: str, candidate: float, baseline: float, limit: float | None, noise: float
+    name: str,
+    figures: tuple[float, float],
+    rounds: tuple[Sequence[float], Sequence[float]],
+    limit: float | None,
+    noise: float,
 ) -> Check | None:
+    """``figures`` (candidate, baseline) judged by their paired rounds (:func:`paired`)."""
     if limit is None:
         return None
-    ratio = _ratio(candidate, baseline)
-    ok = ratio <= limit or candidate - baseline <= noise
-    measured = f"{candidate:.1f} ms vs {baseline:.1f} ms ({ratio:.2f}x)"
+    ratio, difference = paired(rounds[0], rounds[1], figures)
+    ok = ratio <= limit or difference <= noise
+    measured = f"{figures[0]:.1f} ms vs {figures[1]:.1f} ms ({ratio:.2f}x)"
     reason = "" if ok else f"{name} {measured}, budget {limit:g}x"
     return Check(name, ok, measured, f"<= {limit:g}x (or within {noise:.1f} ms)", reason)
 
@@ -283,9 +318,10 @@ def checks(baseline: Side, candidate: Side, budgets: Budgets) -> list[Check]:
               f"({c.throughput_ratio:.0%}), budget {budgets.min_throughput_ratio:.0%}"
               + (f" (the host's CPU {c.host_busy:.0%} busy)" if c.host_busy >= HOST_BUSY
                  else "")),
-        _latency_check("p99", c.p99_ms, b.p99_ms, budgets.max_p99_ratio,
-                       max(budgets.noise_ms, b.p99_spread, c.p99_spread)),
-        _latency_check("p50", c.p50_ms, b.p50_ms, budgets.max_p50_ratio, budgets.noise_ms),
+        _latency_check("p99", (c.p99_ms, b.p99_ms), (c.p99_rounds, b.p99_rounds),
+                       budgets.max_p99_ratio, budgets.noise_ms),
+        _latency_check("p50", (c.p50_ms, b.p50_ms), ((), ()), budgets.max_p50_ratio,
+                       budgets.noise_ms),
         _usage_check("cpu seconds", c.cpu_seconds, b.cpu_seconds, budgets.max_cpu_ratio),
         _usage_check("memory MB", c.peak_rss_mb, b.peak_rss_mb, budgets.max_memory_ratio),
     ]  # fmt: skip
@@ -302,8 +338,8 @@ def _route_checks(baseline: Side, candidate: Side, budgets: Budgets) -> list[Che
             continue
         found.append(
             _latency_check(
-                f"{route.route} p90", route.p90_ms, was.p90_ms, budgets.max_p99_ratio,
-                budgets.noise_ms,
+                f"{route.route} p90", (route.p90_ms, was.p90_ms),
+                (route.p90_rounds, was.p90_rounds), budgets.max_p99_ratio, budgets.noise_ms,
             )
         )  # fmt: skip
     return found
