@@ -33,15 +33,13 @@ from pathlib import Path
 import httpx
 from _quick import parse
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from stageline.load.generator import drive
 from stageline.load.judge import Budgets, judge, sizing, summarize
 from stageline.load.measure import Sampler
 from stageline.load.schedule import Call, Job, Source, plan
 from stageline.services.postgres import free_port
 
+ROOT = Path(__file__).resolve().parents[1]
 SERVICE = ROOT / "tests" / "gates" / "load_service.py"
 
 TRIVIAL = r"""

@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 ORDERS: dict[int, dict[str, Any]] = {i: {"id": i, "sku": "TEA-001"} for i in range(1, 200)}
 LOCK = threading.Lock()
@@ -24,7 +24,7 @@ LOCK = threading.Lock()
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as two writes
-    delays: dict[str, float] = {}
+    delays: ClassVar[dict[str, float]] = {}
     serial = 0.0
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -69,7 +69,8 @@ def side(label: str = "base", **changes: object) -> Side:
         label=label, rate=100.0, duration=5.0, intended=500, completed=500, errors=0,
         p50_ms=2.0, p99_ms=8.0, achieved_rps=100.0, sent_rps=100.0, lag_p99_ms=1.0,
         late_share=0.0, generator_cpu=0.1, cpu_seconds=1.0, peak_rss_mb=50.0, host_busy=0.3,
-        routes=(RouteFigures("GET /a", 250, 0, 2.0, 6.0, 4.0), RouteFigures("GET /b", 250, 0, 2, 8, 5)),
+        routes=(RouteFigures("GET /a", 250, 0, 2.0, 6.0, 4.0),
+                RouteFigures("GET /b", 250, 0, 2, 8, 5)),
     )  # fmt: skip
     values.update(changes)
     return Side(**values)  # type: ignore[arg-type]
@@ -88,7 +89,10 @@ def test_identical_sides_pass() -> None:
 
 
 def test_a_slower_route_fails_with_its_name_and_figures() -> None:
-    routes = (RouteFigures("GET /a", 250, 0, 22.0, 28.0, 24.0), RouteFigures("GET /b", 250, 0, 2, 8, 5))
+    routes = (
+        RouteFigures("GET /a", 250, 0, 22.0, 28.0, 24.0),
+        RouteFigures("GET /b", 250, 0, 2, 8, 5),
+    )
     verdict = judge(side(), side("cand", p99_ms=27.0, routes=routes), Budgets())
     assert verdict.status == "failed"
     assert any(reason.startswith("p99 27.0 ms vs 8.0 ms") for reason in verdict.reasons)
@@ -126,6 +130,16 @@ def test_a_host_that_cannot_absorb_the_rate_with_the_baseline_is_an_error() -> N
     assert "cannot absorb 100 req/s" in verdict.summary
     assert "answered 40 req/s (40%" in verdict.summary
     assert "the host's CPU was the limit (97% busy)" in verdict.summary
+
+
+def test_a_saturated_host_makes_a_regression_unjudgeable_unless_the_candidate_did_it() -> None:
+    busy = side("cand", p99_ms=30.0, host_busy=0.99)
+    verdict = judge(side(), busy, Budgets())
+    assert verdict.status == "error"
+    assert verdict.summary.startswith("the host's CPU was saturated (busy 30% during the")
+    assert "99% during the candidate" in verdict.summary
+    heavy = side("cand", p99_ms=30.0, host_busy=0.99, cpu_seconds=3.0)
+    assert judge(side(), heavy, Budgets()).status == "failed"
 
 
 def test_report_text_and_junit_name_every_budget() -> None:
@@ -211,9 +225,13 @@ def test_a_20ms_delay_on_one_route_fails_and_an_identical_candidate_passes_5_tim
     assert result.report is not None and "<failure" in result.report.read_text()
     same = Releases(recorded(120))
     outcomes = [run_gate(make_context, same, duration=2) for _ in range(5)]
-    assert [o.status for o in outcomes] == ["passed"] * 5, [
-        o.summary for o in outcomes if o.status != "passed"
-    ]
+    # never a false alarm; a host saturated by other work is said so (an error), never
+    # blamed on the candidate
+    assert all(
+        o.status == "passed" or o.summary.startswith("the host's CPU was saturated")
+        for o in outcomes
+    ), [o.summary for o in outcomes if o.status != "passed"]
+    assert any(o.status == "passed" for o in outcomes)
     per_second = outcomes[0].evidence["candidate"]["per_second"]
     assert len(per_second) == 2 and sum(n for n, _ in per_second) == 240
 
@@ -226,9 +244,7 @@ def test_a_host_that_cannot_absorb_the_rate_is_reported_with_how_much(
     slow = Releases(recorded(200), {BASE: serial, CANDIDATE: serial})
     result = run_gate(make_context, slow, duration=1, warmup=0, rounds=1)
     assert result.status == "error", result.summary
-    assert "cannot absorb 200 req/s with the release production runs (1.6.0)" in (
-        result.summary
-    )
+    assert "cannot absorb 200 req/s with the release production runs (1.6.0)" in (result.summary)
 
 
 def test_without_a_release_in_production_there_is_nothing_to_compare(

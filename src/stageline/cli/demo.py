@@ -68,7 +68,10 @@ def _users(session: Session, environment: str) -> None:
     url = session.pipeline().environment(environment).url
     output.step(f"{environment} serves users for 3 s; its proxy records the traffic's shape")
     sent, answered = serve_traffic(url)
-    output.success(f"{environment}: {answered} of {sent} requests answered (see `stageline traffic {environment}`)")
+    output.success(
+        f"{environment}: {answered} of {sent} requests answered "
+        f"(see `stageline traffic {environment}`)"
+    )
 
 
 def demo(

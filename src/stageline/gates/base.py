@@ -274,7 +274,6 @@ class GateContext:
             return ProcessOutcome(None, output)
         return ProcessOutcome(proc.returncode, output)
 
-
     def spawn(
         self, argv: Sequence[str], *, cwd: Path | str, env: Mapping[str, str], log: Path
     ) -> subprocess.Popen[bytes] | None:

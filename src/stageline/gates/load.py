@@ -15,11 +15,12 @@ that owns only the copy, the tripwire watching the live database), each warmed f
     scale = 1.0                 # x production's peak requests per second
     duration = 60               # seconds per side
     timeout = 300
-    routes = { "GET /orders/{id}" = { query = "SELECT id FROM orders ORDER BY id LIMIT 200" },
+    routes = { "GET /orders/{id}" = { query = "SELECT id FROM orders LIMIT 200" },
                "GET /products/{id}" = { values = ["MUG-CLASSIC", "TEA-001"] } }
     scenarios = { "POST /orders" = [
       { method = "POST", path = "/orders", expect_status = 201,
-        json = { customer_email = "load-{run}@example.com", lines = [{ sku = "MUG-CLASSIC", quantity = 1 }] } },
+        json = { customer_email = "load-{run}@example.com",
+                 lines = [{ sku = "MUG", quantity = 1 }] } },
     ] }
     max_p99_ratio = 1.2
     max_error_rate = 0.001
@@ -278,7 +279,7 @@ def _load(profile: TrafficProfile, opts: LoadOptions, sources: Mapping[str, Sour
         shown = ", ".join(f"{route} ({mix[route]:.1%})" for route in missing)
         raise Unfit(
             f"cannot replay {shown} of {opts.source}'s traffic: give each GET template "
-            "`routes = { \"GET /x/{id}\" = { query = \"SELECT ...\" } }` (or `values`) and "
+            '`routes = { "GET /x/{id}" = { query = "SELECT ..." } }` (or `values`) and '
             "each write a `scenarios` entry"
         )
     rate = opts.scale * profile.peak_rps
@@ -343,7 +344,10 @@ def _both(
     base_vars = {
         **variables, "STAGELINE_VERSION": baseline.version, "STAGELINE_DIGEST": baseline.digest,
     }  # fmt: skip
-    labels = (f"release {opts.source} runs ({baseline.version})", f"candidate ({candidate.version})")
+    labels = (
+        f"release {opts.source} runs ({baseline.version})",
+        f"candidate ({candidate.version})",
+    )
     try:
         with contextlib.ExitStack() as stack:
             baseline_dir = stack.enter_context(_scratch(baseline.workdir))
@@ -369,9 +373,12 @@ def _both(
     slice_seconds = opts.duration / opts.rounds
     first, second = (
         summarize(
-            label, [run for run, _ in measured], [usage for _, usage in measured],
-            rate=load.rate, slice_seconds=slice_seconds,
-        )  # fmt: skip
+            label,
+            [run for run, _ in measured],
+            [usage for _, usage in measured],
+            rate=load.rate,
+            slice_seconds=slice_seconds,
+        )
         for label, measured in zip(labels, rounds, strict=True)
     )
     return first, second

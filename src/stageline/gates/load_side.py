@@ -87,9 +87,7 @@ def loaded(
     return run, sampler.usage
 
 
-def _healthy(
-    ctx: GateContext, port: int, path: str, poll: Callable[[], int | None]
-) -> str | None:
+def _healthy(ctx: GateContext, port: int, path: str, poll: Callable[[], int | None]) -> str | None:
     """Poll ``path`` until 200; a reason when the process exited or time ran out."""
     limit = time.monotonic() + min(float(ctx.environment.health_timeout), ctx.remaining())
     last = "no answer"

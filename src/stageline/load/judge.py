@@ -10,6 +10,9 @@ reason names its figure and budget. Three outcomes:
   the release production runs now could not absorb the rate on this host (its achieved
   throughput below ``min_throughput_ratio``, the host's CPU named when it was the limit).
   The load is never quietly smaller than asked;
+  The same when a budget is exceeded while the host's CPU was saturated (over
+  :data:`HOST_BUSY` busy) and the candidate did not cause it: its CPU within
+  ``max_cpu_ratio`` (or :data:`HEAVIER`) of the baseline's;
 - ``failed``: a budget is exceeded: error rate (absolute), achieved/intended throughput
   (absolute), p50 / p99 / CPU / memory as ratios to the baseline, and per route (one
   with at least :data:`MIN_ROUTE_SAMPLES` answers on both sides) its p90 under
@@ -198,9 +201,7 @@ def summarize(
         max((s.at + s.lag_ms / 1000 for s in run.samples), default=0.0) + 1 / rate
         for run in runs
     ) if rate else 1.0  # fmt: skip
-    rounds = [
-        percentile([s.latency_ms for s in run.samples if not s.failed], 0.99) for run in runs
-    ]
+    rounds = [percentile([s.latency_ms for s in run.samples if not s.failed], 0.99) for run in runs]
     return Side(
         label=label, rate=rate, duration=duration, intended=len(samples),
         completed=len(samples) - errors, errors=errors,
@@ -364,10 +365,36 @@ def judge(baseline: Side, candidate: Side, budgets: Budgets) -> Verdict:
         return Verdict("error", problems[0], tuple(problems), (), worst)
     judged = tuple(checks(baseline, candidate, budgets))
     reasons = tuple(check.reason for check in judged if not check.ok)
+    busy = _saturated_host(baseline, candidate, budgets)
+    if reasons and busy:
+        return Verdict("error", busy, (busy, *reasons), judged, worst)
     if reasons:
         more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
         return Verdict("failed", reasons[0] + more, reasons, judged, worst)
     return Verdict("passed", _passed(baseline, candidate), (), judged, worst)
+
+
+#: a candidate using this much more CPU than the baseline is what saturated the host
+HEAVIER = 1.5
+
+
+def _saturated_host(baseline: Side, candidate: Side, budgets: Budgets) -> str:
+    """Why the comparison was not fair when the host's CPU was saturated during either
+    side's run and the candidate did not cause it (its CPU within ``max_cpu_ratio``, or
+    :data:`HEAVIER` times the baseline's); "" when it was fair."""
+    if max(baseline.host_busy, candidate.host_busy) < HOST_BUSY:
+        return ""
+    heavier = budgets.max_cpu_ratio or HEAVIER
+    if _ratio(candidate.cpu_seconds, baseline.cpu_seconds) > heavier:
+        return ""
+    return (
+        f"the host's CPU was saturated (busy {baseline.host_busy:.0%} during the baseline, "
+        f"{candidate.host_busy:.0%} during the candidate) while the candidate used "
+        f"{_ratio(candidate.cpu_seconds, baseline.cpu_seconds):.2f}x the baseline's CPU: "
+        f"this host cannot absorb {candidate.rate:.0f} req/s beside what else runs on it, "
+        "so its figures say nothing of the candidate; run the gate on a quieter host or "
+        "lower `scale`"
+    )
 
 
 def _passed(baseline: Side, candidate: Side) -> str:

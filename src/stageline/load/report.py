@@ -44,6 +44,16 @@ def _route_json(route: RouteFigures) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _worst_json(baseline: RouteFigures, candidate: RouteFigures) -> dict[str, Any]:
+    return {
+        "route": candidate.route,
+        "baseline_p90_ms": round(baseline.p90_ms, 2),
+        "candidate_p90_ms": round(candidate.p90_ms, 2),
+        "baseline_p99_ms": round(baseline.p99_ms, 2),
+        "candidate_p99_ms": round(candidate.p99_ms, 2),
+    }
+
+
 def as_json(
     sides: tuple[Side, Side],
     verdict: Verdict,
@@ -68,12 +78,7 @@ def as_json(
             for c in verdict.checks
         ],
         "reasons": list(verdict.reasons),
-        "worst_routes": [
-            {"route": c.route, "baseline_p90_ms": round(b.p90_ms, 2),
-             "candidate_p90_ms": round(c.p90_ms, 2), "baseline_p99_ms": round(b.p99_ms, 2),
-             "candidate_p99_ms": round(c.p99_ms, 2)}
-            for b, c in verdict.worst
-        ],  # fmt: skip
+        "worst_routes": [_worst_json(b, c) for b, c in verdict.worst],
     }
 
 
@@ -112,7 +117,9 @@ def text(
             f"{(was.p90_ms if was else 0):12.1f}{route.p90_ms:10.1f}{route.errors:8}"
         )
     if verdict.worst:
-        worst = ", ".join(f"{c.route} ({c.p90_ms - b.p90_ms:+.1f} ms)" for b, c in verdict.worst[:3])
+        worst = ", ".join(
+            f"{c.route} ({c.p90_ms - b.p90_ms:+.1f} ms)" for b, c in verdict.worst[:3]
+        )
         lines.append(f"worst routes (p90 growth): {worst}")
     lines.append(f"verdict: {verdict.status}")
     lines.extend(f"  - {reason}" for reason in verdict.reasons)
@@ -121,25 +128,23 @@ def text(
 
 def junit(verdict: Verdict, name: str = "load") -> str:
     """One test case per budget judged (or one error case when the run was unfit)."""
-    suite_attrs = {"name": f"stageline.{name}", "tests": "0", "failures": "0", "errors": "0"}
+    classname = f"stageline.{name}"
     root = ET.Element("testsuites", {"name": "stageline"})
-    suite = ET.SubElement(root, "testsuite", suite_attrs)
+    suite = ET.SubElement(root, "testsuite", {"name": classname})
     if verdict.status == "error":
-        case = ET.SubElement(suite, "testcase", {"classname": f"stageline.{name}", "name": "sizing"})
-        ET.SubElement(case, "error", {"message": verdict.summary, "type": "error"}).text = "\n".join(
-            verdict.reasons
-        )
-        suite.set("tests", "1")
-        suite.set("errors", "1")
+        case = ET.SubElement(suite, "testcase", {"classname": classname, "name": "sizing"})
+        error = ET.SubElement(case, "error", {"message": verdict.summary, "type": "error"})
+        error.text = "\n".join(verdict.reasons)
     for check in verdict.checks:
-        case = ET.SubElement(suite, "testcase", {"classname": f"stageline.{name}", "name": check.name})
+        case = ET.SubElement(suite, "testcase", {"classname": classname, "name": check.name})
         ET.SubElement(case, "system-out").text = f"{check.measured} (budget {check.budget})"
         if not check.ok:
-            ET.SubElement(case, "failure", {"message": check.reason, "type": "failure"}).text = (
-                check.reason
-            )
-    if verdict.checks:
-        suite.set("tests", str(len(verdict.checks)))
-        suite.set("failures", str(sum(1 for check in verdict.checks if not check.ok)))
+            failure = ET.SubElement(case, "failure", {"message": check.reason, "type": "failure"})
+            failure.text = check.reason
+    failures = sum(1 for check in verdict.checks if not check.ok)
+    errors = 1 if verdict.status == "error" else 0
+    suite.set("tests", str(len(verdict.checks) + errors))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")
