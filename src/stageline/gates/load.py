@@ -106,11 +106,18 @@ class LoadOptions(GateOptions):
     routes: dict[str, RouteValues] = Field(default_factory=dict)
     #: per write route: the steps sent for each of its requests (the http gate's steps)
     scenarios: dict[str, list[Step]] = Field(default_factory=dict)
+    #: the candidate's p99 over the baseline's (median of the rounds), and each route's p90
     max_p99_ratio: float | None = Field(1.2, gt=0)
+    #: the candidate's p50 over the baseline's (unset: not judged)
     max_p50_ratio: float | None = Field(None, gt=0)
+    #: the candidate's share of requests answered 5xx or not at all
     max_error_rate: float = Field(0.001, ge=0, le=1)
+    #: answered requests per second over the intended rate (each side; the baseline's
+    #: below it means this host cannot absorb the rate: an error, not a verdict)
     min_throughput_ratio: float = Field(0.95, ge=0, le=1)
+    #: the service's CPU seconds under the load, candidate over baseline (unset: not judged)
     max_cpu_ratio: float | None = Field(None, gt=0)
+    #: the service's peak resident memory, candidate over baseline (unset: not judged)
     max_memory_ratio: float | None = Field(None, gt=0)
     #: a latency difference below this many ms never fails a ratio (jitter, not regression)
     noise_ms: float = Field(5.0, ge=0)
