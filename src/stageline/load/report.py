@@ -96,11 +96,11 @@ def text(
         f"load: {rate:.1f} req/s ({scale:g} x {source}'s peak {peak_rps:.1f} req/s) for "
         f"{candidate.duration:g}s per side (alternated in rounds), {candidate.intended} "
         "requests each",
-        f"{'':28}{'p50 ms':>9}{'p99 ms':>9}{'errors':>9}{'req/s':>9}{'cpu s':>8}{'MB':>8}",
+        f"{'':34}{'p50 ms':>9}{'p99 ms':>9}{'errors':>9}{'req/s':>9}{'cpu s':>8}{'MB':>8}",
     ]
     for side in sides:
         lines.append(
-            f"{side.label[:28]:28}{side.p50_ms:9.1f}{side.p99_ms:9.1f}{side.error_rate:9.2%}"
+            f"{side.label[:34]:34}{side.p50_ms:9.1f}{side.p99_ms:9.1f}{side.error_rate:9.2%}"
             f"{side.achieved_rps:9.1f}{side.cpu_seconds:8.2f}{side.peak_rss_mb:8.0f}"
         )
     lines.append(
