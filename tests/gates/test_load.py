@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from stageline.config.model import Pipeline
 from stageline.gates.base import GateContext, GateResult, Runnable
 from stageline.gates.load import LoadGate, LoadOptions
 from stageline.load.judge import Budgets, RouteFigures, Side, judge, percentile, sizing
@@ -200,16 +201,28 @@ class Releases:
         return self.profile
 
 
+#: runs of a few seconds on a host shared with the rest of the suite: a p99 of ~80 answers
+#: a round is its one or two slowest, so jitter under 10 ms is not judged (the 20 ms
+#: regression is twice that)
 OPTIONS = {
-    "duration": 3, "warmup": 0.5,
+    "duration": 3, "warmup": 0.5, "noise_ms": 10,
     "routes": {"GET /orders/{id}": {"values": list(range(1, 60))}},
     "scenarios": {"POST /orders": [{"method": "POST", "path": "/orders", "expect_status": 201,
                                     "json": {"sku": "TEA-001", "note": "load-{run}"}}]},
 }  # fmt: skip
 
 
+PIPELINE = Pipeline.model_validate(
+    {"source": "stageline.toml", "service": {"name": "shop", "start": "true"},
+     "environments": [
+         {"name": name, "tier": name, "url": f"http://127.0.0.1:{port}", "target": {"port": port}}
+         for name, port in (("staging", 8603), ("production", 8604))
+     ]}
+)  # fmt: skip
+
+
 def run_gate(make_context: MakeContext, releases: Releases, **options: object) -> GateResult:
-    ctx: GateContext = make_context(releases=releases, name="load")
+    ctx: GateContext = make_context(releases=releases, name="load", pipeline=PIPELINE)
     return LoadGate().run(ctx, LoadOptions.model_validate({**OPTIONS, **options}))
 
 
@@ -225,12 +238,11 @@ def test_a_20ms_delay_on_one_route_fails_and_an_identical_candidate_passes_5_tim
     assert result.report is not None and "<failure" in result.report.read_text()
     same = Releases(recorded(120))
     outcomes = [run_gate(make_context, same, duration=2) for _ in range(5)]
-    # never a false alarm; a host saturated by other work is said so (an error), never
-    # blamed on the candidate
-    assert all(
-        o.status == "passed" or o.summary.startswith("the host's CPU was saturated")
-        for o in outcomes
-    ), [o.summary for o in outcomes if o.status != "passed"]
+    # never a false alarm: an identical candidate is never failed; a host too busy (other
+    # work on it) is said so, an error naming the host or the generator, never the candidate
+    assert [o.summary for o in outcomes if o.status == "failed"] == []
+    sizing_words = ("the host's CPU was saturated", "this host cannot absorb", "the load gen")
+    assert all(o.status == "passed" or o.summary.startswith(sizing_words) for o in outcomes)
     assert any(o.status == "passed" for o in outcomes)
     per_second = outcomes[0].evidence["candidate"]["per_second"]
     assert len(per_second) == 2 and sum(n for n, _ in per_second) == 240
@@ -260,7 +272,14 @@ def test_without_a_release_in_production_there_is_nothing_to_compare(
     )  # fmt: skip
 
 
-def test_no_recorded_traffic_and_unreplayable_routes_are_errors(make_context: MakeContext) -> None:
+def test_no_recorded_traffic_unknown_source_and_unreplayable_routes_are_errors(
+    make_context: MakeContext,
+) -> None:
+    result = run_gate(make_context, Releases(recorded(10)), source="prod")
+    assert (result.status, result.summary) == (
+        "error",
+        "source 'prod' is not an environment of the pipeline (valid: staging, production)",
+    )  # fmt: skip
     result = run_gate(make_context, Releases(None))
     assert result.status == "error"
     assert "no traffic recorded in production" in result.summary

@@ -184,6 +184,11 @@ class LoadGate:
     def _run(self, ctx: GateContext, opts: LoadOptions, started: float) -> GateResult:
         if ctx.releases is None:
             raise Unfit("this run gives the gate no releases to start (run it with `verify`)")
+        if opts.source not in ctx.pipeline.names:
+            raise Unfit(
+                f"source {opts.source!r} is not an environment of the pipeline "
+                f"(valid: {', '.join(ctx.pipeline.names)})"
+            )
         baseline_digest = ctx.releases.serving(opts.source)
         if baseline_digest is None:
             summary = f"nothing to compare: {opts.source} serves no release yet"
