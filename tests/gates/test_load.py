@@ -134,13 +134,16 @@ def test_a_host_that_cannot_absorb_the_rate_with_the_baseline_is_an_error() -> N
 
 
 def test_a_saturated_host_makes_a_regression_unjudgeable_unless_the_candidate_did_it() -> None:
-    busy = side("cand", p99_ms=30.0, host_busy=0.99)
+    busy = side("cand", p99_ms=30.0, host_busy=0.99, wait_seconds=2.0)
     verdict = judge(side(), busy, Budgets())
     assert verdict.status == "error"
     assert verdict.summary.startswith("the host's CPU was saturated (busy 30% during the")
     assert "99% during the candidate" in verdict.summary
-    heavy = side("cand", p99_ms=30.0, host_busy=0.99, cpu_seconds=3.0)
+    heavy = side("cand", p99_ms=30.0, host_busy=0.99, cpu_seconds=3.0, wait_seconds=4.0)
     assert judge(side(), heavy, Budgets()).status == "failed"
+    # busy with other work, but the service got its CPU when it asked: a fair comparison
+    served = side("cand", p99_ms=30.0, host_busy=0.99, wait_seconds=0.1)
+    assert judge(side(), served, Budgets()).status == "failed"
 
 
 def test_report_text_and_junit_name_every_budget() -> None:
@@ -221,6 +224,10 @@ PIPELINE = Pipeline.model_validate(
 )  # fmt: skip
 
 
+#: how an error about the host or the generator begins (``load.judge``)
+SIZING = ("the host's CPU was saturated", "this host cannot absorb", "the load generator")
+
+
 def run_gate(make_context: MakeContext, releases: Releases, **options: object) -> GateResult:
     ctx: GateContext = make_context(releases=releases, name="load", pipeline=PIPELINE)
     return LoadGate().run(ctx, LoadOptions.model_validate({**OPTIONS, **options}))
@@ -231,7 +238,10 @@ def test_a_20ms_delay_on_one_route_fails_and_an_identical_candidate_passes_5_tim
     make_context: MakeContext,
 ) -> None:
     slower = Releases(recorded(120), {CANDIDATE: "--delay /orders/=20"})
-    result = run_gate(make_context, slower)
+    for _attempt in range(3):  # a host too busy to judge on says so: then try again
+        result = run_gate(make_context, slower)
+        if not (result.status == "error" and result.summary.startswith(SIZING)):
+            break
     assert result.status == "failed", result.summary
     assert "GET /orders/{id} p90" in " ".join(result.evidence["reasons"])
     assert result.evidence["worst_routes"][0]["route"] == "GET /orders/{id}"
@@ -241,8 +251,7 @@ def test_a_20ms_delay_on_one_route_fails_and_an_identical_candidate_passes_5_tim
     # never a false alarm: an identical candidate is never failed; a host too busy (other
     # work on it) is said so, an error naming the host or the generator, never the candidate
     assert [o.summary for o in outcomes if o.status == "failed"] == []
-    sizing_words = ("the host's CPU was saturated", "this host cannot absorb", "the load gen")
-    assert all(o.status == "passed" or o.summary.startswith(sizing_words) for o in outcomes)
+    assert all(o.status == "passed" or o.summary.startswith(SIZING) for o in outcomes)
     assert any(o.status == "passed" for o in outcomes)
     per_second = outcomes[0].evidence["candidate"]["per_second"]
     assert len(per_second) == 2 and sum(n for n, _ in per_second) == 240

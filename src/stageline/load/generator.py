@@ -61,6 +61,8 @@ class Run:
     seconds: float
     cpu_seconds: float
     connections: int
+    #: seconds the generator's thread was runnable but waited for a CPU (schedstat)
+    wait_seconds: float = 0.0
 
 
 class _Connection:
@@ -174,7 +176,7 @@ async def _drive(
 ) -> Run:
     loop = asyncio.get_running_loop()
     pool = _Pool(host, port, max_connections)
-    cpu = time.thread_time()
+    cpu, waited = time.thread_time(), _waited()
     start = loop.time() + LEAD
     tasks = []
     for number, job in enumerate(jobs):
@@ -188,7 +190,16 @@ async def _drive(
     samples = await asyncio.gather(*tasks)
     seconds = loop.time() - start
     pool.close()
-    return Run(tuple(samples), seconds, time.thread_time() - cpu, pool.opened)
+    return Run(tuple(samples), seconds, time.thread_time() - cpu, pool.opened, _waited() - waited)
+
+
+def _waited() -> float:
+    """Seconds this thread has waited for a CPU while runnable (0 without schedstat)."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def drive(

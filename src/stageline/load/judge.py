@@ -11,8 +11,10 @@ reason names its figure and budget. Three outcomes:
   throughput below ``min_throughput_ratio``, the host's CPU named when it was the limit).
   The load is never quietly smaller than asked;
   The same when a budget is exceeded while the host's CPU was saturated (over
-  :data:`HOST_BUSY` busy) and the candidate did not cause it: its CPU within
-  ``max_cpu_ratio`` (or :data:`HEAVIER`) of the baseline's;
+  :data:`HOST_BUSY` busy, and a service or the generator waited for a CPU over
+  :data:`WAIT_SHARE` of the time it wanted one: ``/proc`` schedstat) and the candidate
+  did not cause it: its CPU within ``max_cpu_ratio`` (or :data:`HEAVIER`) of the
+  baseline's;
 - ``failed``: a budget is exceeded: error rate (absolute), achieved/intended throughput
   (absolute), p50 / p99 / CPU / memory as ratios to the baseline, and per route (one
   with at least :data:`MIN_ROUTE_SAMPLES` answers on both sides) its p90 under
@@ -49,8 +51,10 @@ LATE_MS = 50.0
 MAX_GENERATOR_CPU = 0.9
 MIN_SENT_SHARE = 0.97
 MAX_LATE_SHARE = 0.1
-#: the host's CPU counts as the limit above this busy share (all cores together)
+#: the host's CPU counts as the limit above this busy share (all cores together), when
+#: the service waited for a CPU for more than WAIT_SHARE of the time it wanted one
 HOST_BUSY = 0.9
+WAIT_SHARE = 0.2
 #: a route is judged on its own once it has this many answers on each side
 MIN_ROUTE_SAMPLES = 20
 
@@ -106,6 +110,19 @@ class Side:
     per_second: tuple[tuple[int, float], ...] = field(default=())
     #: each round's p99 (ms)
     p99_rounds: tuple[float, ...] = ()
+    #: seconds the service's threads, and the generator's, waited for a CPU while runnable
+    wait_seconds: float = 0.0
+    generator_wait_seconds: float = 0.0
+
+    @property
+    def wait_share(self) -> float:
+        """Of the time the service or the generator wanted a CPU, the larger share it
+        waited for one."""
+        wanted = self.cpu_seconds + self.wait_seconds
+        service = self.wait_seconds / wanted if wanted > 0 else 0.0
+        own = self.generator_cpu * self.duration + self.generator_wait_seconds
+        generator = self.generator_wait_seconds / own if own > 0 else 0.0
+        return max(service, generator)
 
     @property
     def error_rate(self) -> float:
@@ -214,6 +231,8 @@ def summarize(
         cpu_seconds=sum(u.cpu_seconds for u in usages),
         peak_rss_mb=max((u.peak_rss_mb for u in usages), default=0.0),
         host_busy=max((u.host_busy for u in usages), default=0.0),
+        wait_seconds=sum(u.wait_seconds for u in usages),
+        generator_wait_seconds=sum(run.wait_seconds for run in runs),
         routes=_routes(runs), per_second=_per_second(samples),
     )  # fmt: skip
 
@@ -384,12 +403,16 @@ def _saturated_host(baseline: Side, candidate: Side, budgets: Budgets) -> str:
     :data:`HEAVIER` times the baseline's); "" when it was fair."""
     if max(baseline.host_busy, candidate.host_busy) < HOST_BUSY:
         return ""
+    if max(baseline.wait_share, candidate.wait_share) < WAIT_SHARE:
+        return ""  # busy with other work, but the service and the generator got their CPU
     heavier = budgets.max_cpu_ratio or HEAVIER
     if _ratio(candidate.cpu_seconds, baseline.cpu_seconds) > heavier:
         return ""
     return (
         f"the host's CPU was saturated (busy {baseline.host_busy:.0%} during the baseline, "
-        f"{candidate.host_busy:.0%} during the candidate) while the candidate used "
+        f"{candidate.host_busy:.0%} during the candidate; it or the generator waited for a CPU "
+        f"{baseline.wait_share:.0%} / {candidate.wait_share:.0%} of the time they wanted "
+        "one) while the candidate used "
         f"{_ratio(candidate.cpu_seconds, baseline.cpu_seconds):.2f}x the baseline's CPU: "
         f"this host cannot absorb {candidate.rate:.0f} req/s beside what else runs on it, "
         "so its figures say nothing of the candidate; run the gate on a quieter host or "

@@ -2,7 +2,9 @@
 
 :class:`Sampler` is a context manager that samples, every ``interval`` seconds on a
 thread of its own, the processes ``pids()`` names (a service's process group) and the
-host's ``/proc/stat``; on exit it holds a :class:`Usage`. A process's CPU is its
+host's ``/proc/stat``; on exit it holds a :class:`Usage`. How long the service's
+threads were runnable but waited for a CPU (``schedstat``) tells whether the host's CPU
+was the limit for the service itself, whatever else kept the host busy. A process's CPU is its
 ``utime + stime``; a process seen for the first time during the window counts from zero
 (it started within it). Memory is the peak of the processes' summed resident sets.
 """
@@ -31,6 +33,8 @@ class Usage:
     peak_rss_mb: float
     host_busy: float
     cores: int
+    #: seconds the service's threads were runnable but waited for a CPU (schedstat)
+    wait_seconds: float = 0.0
 
 
 def host_ticks() -> tuple[int, int]:
@@ -39,6 +43,22 @@ def host_ticks() -> tuple[int, int]:
     idle = fields[3] + fields[4]  # idle + iowait
     total = sum(fields)
     return total - idle, total
+
+
+def waited_ns(pid: int) -> int:
+    """Nanoseconds the threads of ``pid`` spent runnable, waiting for a CPU
+    (``/proc/<pid>/task/*/schedstat``, second field); 0 when it is gone."""
+    total = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0
+    for task in tasks:
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 def _process(pid: int) -> tuple[int, int] | None:
@@ -58,6 +78,8 @@ class Sampler:
         self.usage = Usage(0.0, 0.0, 0.0, os.cpu_count() or 1)
         self._first: dict[int, int] = {}
         self._last: dict[int, int] = {}
+        self._first_wait: dict[int, int] = {}
+        self._last_wait: dict[int, int] = {}
         self._peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="load-sampler", daemon=True)
@@ -70,8 +92,11 @@ class Sampler:
             if seen is None:
                 continue
             ticks, pages = seen
+            waited = waited_ns(pid)
             self._first.setdefault(pid, ticks if first else 0)
             self._last[pid] = ticks
+            self._first_wait.setdefault(pid, waited if first else 0)
+            self._last_wait[pid] = waited
             resident += pages
         self._peak = max(self._peak, resident)
 
@@ -97,9 +122,11 @@ class Sampler:
         busy, total = host_ticks()
         spent = max(1, total - self._host[1])
         ticks = sum(self._last[pid] - self._first.get(pid, 0) for pid in self._last)
+        waited = sum(self._last_wait[pid] - self._first_wait.get(pid, 0) for pid in self._last_wait)
         self.usage = Usage(
             cpu_seconds=ticks / _TICK,
             peak_rss_mb=self._peak * _PAGE / 1e6,
             host_busy=(busy - self._host[0]) / spent,
             cores=os.cpu_count() or 1,
+            wait_seconds=max(0, waited) / 1e9,
         )

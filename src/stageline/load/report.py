@@ -30,6 +30,7 @@ def _side_json(side: Side) -> dict[str, Any]:
         "cpu_seconds": round(side.cpu_seconds, 3),
         "peak_rss_mb": round(side.peak_rss_mb, 1),
         "host_busy": round(side.host_busy, 3),
+        "cpu_wait_share": round(side.wait_share, 3),
         "routes": [_route_json(route) for route in side.routes],
         #: [answers, p99 ms] per second of the schedule (the dashboard's charts)
         "per_second": [list(point) for point in side.per_second],
@@ -106,7 +107,8 @@ def text(
     lines.append(
         f"generator: p99 lag {candidate.lag_p99_ms:.1f} ms, thread at "
         f"{max(baseline.generator_cpu, candidate.generator_cpu):.0%} of a core; host CPU "
-        f"busy {baseline.host_busy:.0%} / {candidate.host_busy:.0%}"
+        f"busy {baseline.host_busy:.0%} / {candidate.host_busy:.0%}, the services waited "
+        f"for a CPU {baseline.wait_share:.0%} / {candidate.wait_share:.0%} of the time"
     )
     lines.append(f"{'route':34}{'count':>7}{'p90 before':>12}{'p90 now':>10}{'errors':>8}")
     before = {route.route: route for route in baseline.routes}
