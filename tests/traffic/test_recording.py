@@ -147,3 +147,25 @@ def test_a_profile_from_records() -> None:
 def test_a_record_round_trips_through_its_line() -> None:
     record = MinuteRecord(T0, 2, 2, 1, {"GET /a": RouteTally(2, {200: 2}, {7: 2}, 0, 30)})
     assert MinuteRecord.from_json(record.to_json()) == record
+
+
+def test_a_fault_while_recording_never_reaches_the_proxy() -> None:
+    def broken() -> float:
+        raise OSError("no clock")
+
+    recorder = Recorder(clock=broken)
+    recorder.record(b"GET", b"/", _exchange(), in_flight=1)
+    recorder.record(b"GET", b"/", _exchange(), in_flight=1)
+    assert recorder.faults == 2
+
+
+def test_a_vocabulary_learns_what_was_recorded_before() -> None:
+    """A restarted front keeps a parameter a parameter, and knows the words it kept."""
+    vocabulary = Vocabulary(max_children=3)
+    vocabulary.learn(["GET /users/{other}/orders", "GET /orders/open", "GET /orders/paid"])
+    vocabulary.learn(["GET /{other}"])
+    assert vocabulary.fold("GET /users/alice") == "GET /users/{other}"
+    assert vocabulary.fold("GET /orders/open") == "GET /orders/open"
+    assert vocabulary.fold("GET /orders/closed") == "GET /orders/closed"
+    assert vocabulary.fold("GET /orders/late") == "GET /orders/{other}"
+    assert vocabulary.fold("GET /about") == "GET /about"  # the root is no parameter

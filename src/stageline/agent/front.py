@@ -21,7 +21,9 @@ Orders come over a unix socket (``AgentPaths.front_socket``), one JSON line each
 When the serving release says ``record_traffic``, the proxy records the environment's
 traffic profile in memory (``stageline.traffic.recorder``); a timer writes each ended
 minute to ``envs/<env>/traffic/`` every ``FLUSH_EVERY`` seconds (in a worker thread),
-and the front writes what it holds when it exits or is told to ``flush``.
+and the front writes what it holds when it exits or is told to ``flush``. When it starts
+recording it learns the routes written in the last ``LEARN_DAYS`` days (see
+``traffic/vocabulary.py``).
 
 ``drain`` waits until no request is in flight to the release on ``ports`` (one the front
 switched away from), then closes its pooled connections. The front raises its open-file
@@ -40,6 +42,7 @@ import resource
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +52,14 @@ from stageline.errors import AgentError
 from stageline.traffic.minutes import MinuteRecord
 from stageline.traffic.recorder import Recorder
 from stageline.traffic.store import TrafficStore, traffic_dir
+from stageline.traffic.vocabulary import Vocabulary
 from stageline.values import label
 
 log = logging.getLogger("stageline.agent.front")
 ORDER_LIMIT = 64 * 1024
 EXIT_CANNOT_LISTEN = 2
 FLUSH_EVERY = 5.0  # seconds between looks for ended minutes of traffic to write
+LEARN_DAYS = 2  # days of recorded routes a front learns when it starts recording
 Answer = dict[str, Any]
 
 
@@ -108,8 +113,18 @@ class Front:
 
     def _record_traffic(self, on: bool) -> None:
         if on and self._recorder is None:
-            self._recorder = Recorder()
+            self._recorder = Recorder(self._vocabulary())
         self.proxy.recorder = self._recorder if on else None
+
+    def _vocabulary(self) -> Vocabulary:
+        """What the environment recorded in the last ``LEARN_DAYS`` days, learned."""
+        vocabulary = Vocabulary()
+        now = datetime.now(UTC)
+        try:
+            vocabulary.learn(self.traffic.routes(now - timedelta(days=LEARN_DAYS), now))
+        except OSError as exc:
+            log.warning("%s: cannot read the traffic profile: %s", self.environment, exc)
+        return vocabulary
 
     def take_traffic(self, *, partial: bool) -> list[MinuteRecord]:
         """The ended minutes of traffic (and with ``partial``, the current one so far):

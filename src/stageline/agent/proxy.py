@@ -429,9 +429,10 @@ class Proxy:
             else:
                 raise
         finally:
-            if self.recorder is not None:
-                self.recorder.record(request.method, request.target, exchange, backends.in_flight)
+            in_flight = backends.in_flight
             backends.end()
+            if self.recorder is not None:
+                self.recorder.record(request.method, request.target, exchange, in_flight)
 
     async def _send_request(
         self,

@@ -31,8 +31,8 @@ def traffic(
 ) -> None:
     """Show ENVIRONMENT's traffic profile: routes, rates, statuses, latencies and sizes.
 
-    Recorded by the environment's proxy (on in production by default; `record_traffic`
-    in the pipeline file), kept 7 days; never a request's values."""
+    Recorded by its proxy (production by default; see record_traffic), kept 7 days.
+    """
     start = _since(since, datetime.now(UTC)) if since else None
     with Session.open(directory) as session:
         found = profile(session, environment, start)

@@ -18,6 +18,7 @@ moment the most requests were in flight, the first of them to end still sees the
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from stageline.traffic.minutes import MinuteRecord, RouteTally, bucket
 from stageline.traffic.profile import normalize
 from stageline.traffic.vocabulary import Vocabulary
+
+log = logging.getLogger("stageline.traffic")
 
 #: distinct (method, path) pairs whose route is cached before the cache starts over
 CACHE_SIZE = 4096
@@ -56,12 +59,23 @@ class Recorder:
         self._done: list[MinuteRecord] = []
         self._current = MinuteRecord(0)
         self._seconds = [0] * 60
+        self.faults = 0
 
     def record(self, method: bytes, target: bytes, exchange: Exchange, in_flight: int) -> None:
         """Count one request the proxy has finished with: its latency runs from its head
-        to now. A request that got no status (the client left first) is not counted."""
+        to now. A request that got no status (the client left first) is not counted.
+        Never raises: a fault here is logged (once) and the request goes uncounted, since
+        recording must never break serving."""
         if not exchange.status:
             return
+        try:
+            self._count(method, target, exchange, in_flight)
+        except Exception:
+            self.faults += 1
+            if self.faults == 1:
+                log.exception("traffic: a request could not be recorded (logged once)")
+
+    def _count(self, method: bytes, target: bytes, exchange: Exchange, in_flight: int) -> None:
         seconds = time.perf_counter() - exchange.started
         now = int(self._clock())
         start = now - now % 60

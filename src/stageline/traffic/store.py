@@ -109,6 +109,10 @@ class TrafficStore:
                     found.append(record)
         return found
 
+    def routes(self, since: datetime, until: datetime) -> set[str]:
+        """Every route recorded in ``[since, until)``."""
+        return {route for record in self.read(since, until) for route in record.routes}
+
     def _size(self) -> int:
         return sum(p.stat().st_size for p in self.days())
 

@@ -15,10 +15,14 @@ segments before it), the distinct words seen there:
 - at most ``max_routes`` routes per environment; the rest are counted as
   ``METHOD /{other}``, so neither memory nor the store grows with a crawler's paths.
 
-The vocabulary lives in the front's memory only; a restarted front learns it again.
+The vocabulary lives in the front's memory; a front that starts recording first learns
+the routes its environment wrote in the last days (:meth:`Vocabulary.learn`), so a
+position that had become a parameter stays one across restarts.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from stageline.traffic.profile import OTHER, split_route
 
@@ -54,6 +58,26 @@ class Vocabulary:
             return f"{method} /{OTHER}"
         self._routes.add(folded)
         return folded
+
+    def learn(self, routes: Iterable[str]) -> None:
+        """Take in routes recorded before: their words as known words, every ``{other}``
+        position as a parameter. ``METHOD /{other}`` is skipped: it may be the fold of
+        the routes over the cap, not a parameter at the root."""
+        for route in routes:
+            method, path = split_route(route)
+            if path == "/" + OTHER:
+                continue
+            segments = path.split("/")
+            for i in range(1, len(segments)):
+                position, word = method + " " + "/".join(segments[:i]), segments[i]
+                if word == OTHER:
+                    self._parameters.add(position)
+                    self._children.pop(position, None)
+                elif word and not word.startswith("{") and position not in self._parameters:
+                    self._children.setdefault(position, set()).add(word)
+            if len(self._routes) < self.max_routes:
+                self._routes.add(route)
+        self.version += 1
 
     def _word(self, position: str, word: str) -> str:
         if position in self._parameters:
