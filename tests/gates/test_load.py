@@ -141,6 +141,20 @@ def test_a_saturated_host_makes_a_regression_unjudgeable_unless_the_candidate_di
     assert "99% during the candidate" in verdict.summary
     heavy = side("cand", p99_ms=30.0, host_busy=0.99, cpu_seconds=3.0, wait_seconds=4.0)
     assert judge(side(), heavy, Budgets()).status == "failed"
+    # a route slower in every paired round is the candidate's doing, even on a busy host
+    slow_a = (RouteFigures("GET /a", 250, 0, 22.0, 28.0, 24.0, (24.0, 25.0, 23.0)),)
+    base_a = (RouteFigures("GET /a", 250, 0, 2.0, 6.0, 4.0, (4.0, 5.0, 30.0)),)
+    steady = judge(side(routes=base_a), side("c", routes=slow_a, host_busy=0.99,
+                                             wait_seconds=2.0), Budgets())  # fmt: skip
+    assert steady.status == "error"  # round 3 of the baseline was slower: not every round
+    base_a = (RouteFigures("GET /a", 250, 0, 2.0, 6.0, 4.0, (4.0, 5.0, 3.0)),)
+    steady = judge(side(routes=base_a), side("c", routes=slow_a, host_busy=0.99,
+                                             wait_seconds=2.0), Budgets())  # fmt: skip
+    assert steady.status == "failed"
+    assert steady.summary == (
+        "GET /a p90 24.0 ms vs 4.0 ms (6.00x), budget 1.2x; in every round, on a host whose "
+        "CPU was saturated"
+    )
     # busy with other work, but the service got its CPU when it asked: a fair comparison
     served = side("cand", p99_ms=30.0, host_busy=0.99, wait_seconds=0.1)
     assert judge(side(), served, Budgets()).status == "failed"

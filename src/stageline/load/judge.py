@@ -14,7 +14,8 @@ reason names its figure and budget. Three outcomes:
   :data:`HOST_BUSY` busy, and a service or the generator waited for a CPU over
   :data:`WAIT_SHARE` of the time it wanted one: ``/proc`` schedstat) and the candidate
   did not cause it: its CPU within ``max_cpu_ratio`` (or :data:`HEAVIER`) of the
-  baseline's;
+  baseline's; unless a route's p90 exceeded its budget in every paired round (a host's
+  load does not slow one route of one side in every round: that stays ``failed``);
 - ``failed``: a budget is exceeded: error rate (absolute), achieved/intended throughput
   (absolute), p50 / p99 / CPU / memory as ratios to the baseline, and per route (one
   with at least :data:`MIN_ROUTE_SAMPLES` answers on both sides) its p90 under
@@ -142,6 +143,8 @@ class Check:
     measured: str
     budget: str
     reason: str = ""
+    #: a route's p90 over its budget in every paired round (see :func:`judge`)
+    every_round: bool = False
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,10 @@ def _latency_check(
     ok = ratio <= limit or difference <= noise
     measured = f"{figures[0]:.1f} ms vs {figures[1]:.1f} ms ({ratio:.2f}x)"
     reason = "" if ok else f"{name} {measured}, budget {limit:g}x"
-    return Check(name, ok, measured, f"<= {limit:g}x (or within {noise:.1f} ms)", reason)
+    pairs = list(zip(rounds[0], rounds[1], strict=False)) if len(rounds[0]) > 1 else []
+    every = bool(pairs) and all(c > limit * b and c - b > noise for c, b in pairs)
+    budget = f"<= {limit:g}x (or within {noise:.1f} ms)"
+    return Check(name, ok, measured, budget, reason, every_round=not ok and every)
 
 
 def _usage_check(name: str, candidate: float, baseline: float, limit: float | None) -> Check | None:
@@ -385,6 +391,10 @@ def judge(baseline: Side, candidate: Side, budgets: Budgets) -> Verdict:
     judged = tuple(checks(baseline, candidate, budgets))
     reasons = tuple(check.reason for check in judged if not check.ok)
     busy = _saturated_host(baseline, candidate, budgets)
+    steady = tuple(c.reason for c in judged if c.every_round and c.name.endswith(" p90"))
+    if reasons and busy and steady:  # a route slower in every round: not the host's doing
+        note = "; in every round, on a host whose CPU was saturated"
+        return Verdict("failed", steady[0] + note, steady, judged, worst)
     if reasons and busy:
         return Verdict("error", busy, (busy, *reasons), judged, worst)
     if reasons:
