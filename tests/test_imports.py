@@ -238,6 +238,8 @@ ONLY: dict[str, frozenset[str]] = {
     "stageline.runtime": _names(""),
     "stageline.plugins": _names("stageline.errors"),
     "stageline.traffic.profile": _names("stageline.values"),
+    # the load generator, its measures and its verdict: below the gate that drives them
+    "stageline.load": _names("stageline.values stageline.host"),
     # pure decisions: facts in, a decision out (each module may use the others)
     "stageline.decisions": _names("stageline.config stageline.errors stageline.values"),
 }

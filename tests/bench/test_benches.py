@@ -28,6 +28,13 @@ FIGURES = {
         r"^  stageline check \(shop\) +\d+ +\d+",
     ],
     "dashboard": [r"^real run .*: [\d.]+ s", r"median / p95 in ms"],
+    "load": [
+        r"^generator ceiling on this host \(\d+ cores\): [1-9]\d* req/s",
+        r"^ +100% +\d+ +\d+ +[\d.]+",
+        r"^  wrk \(closed loop, 32 connections\): \d+ req/s, p99 [\d.]+ ms",
+        r"^  p99 ratio: min [\d.]+ median [\d.]+ max [\d.]+",
+        r"^  verdicts: \d+/\d+ passed",
+    ],
     "parity": [r"^  probe +[\d.]+ ms +ratio", r"^metrics over \d+ deployments: [\d.]+ ms"],
     "promote": [r"^  promote again.*: +[\d.]+ s", r"^  cold promote / rebuild +: +[\d.]+"],
     "rehearsal": [

@@ -280,7 +280,7 @@ def test_gates_and_people_load(tmp_path: Path) -> None:
             'kind = "htp"',
             39,
             "environments.staging.gates.smoke.kind: unknown gate kind 'htp'; valid: approval, "
-            "command, http, migrations, parity, pii-scan, pytest, side-effects, soak",
+            "command, http, load, migrations, parity, pii-scan, pytest, side-effects, soak",
         ),
         (
             'steps = [{ path = "/healthz" }]',

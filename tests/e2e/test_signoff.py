@@ -34,9 +34,9 @@ def test_gates_pass_two_reviewers_promote_and_approvals_do_not_carry(
     assert verified.returncode == 0, verified.stdout + verified.stderr
     suite = ET.parse(report).getroot().find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("5", "0", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("6", "0", "0")
     names = {case.get("name") for case in suite.iter("testcase")}
-    assert names == {"smoke", "integration", "no-real-side-effects", "migrations", "parity"}
+    assert names == {"smoke", "integration", "no-real-side-effects", "migrations", "load", "parity"}
 
     held = cli(shop, "promote", "staging")
     assert held.returncode == 1

@@ -35,7 +35,7 @@ def test_unknown_kind_lists_the_valid_ones() -> None:
     with pytest.raises(UnknownName) as caught:
         get_gate("lighthouse")
     assert str(caught.value).startswith(
-        "unknown gate kind 'lighthouse'; valid: approval, command, http, migrations, parity, "
+        "unknown gate kind 'lighthouse'; valid: approval, command, http, load, migrations, parity, "
         "pii-scan, pytest, side-effects, soak"
     )
     assert caught.value.hint is not None and "stageline.gates" in caught.value.hint

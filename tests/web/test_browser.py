@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 OLD, NEW = TAGS
 ANA, BEN, CHEN = QA
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-GATES = ("smoke", "integration", "no-real-side-effects", "migrations", "parity")
+GATES = ("smoke", "integration", "no-real-side-effects", "migrations", "load", "parity")
 PIPELINE = [
     "stage-build",
     "stage-development",

@@ -14,11 +14,12 @@ from stageline.cli.deploy import status as draw_status
 from stageline.cli.parity import draw as draw_parity
 from stageline.errors import Refused
 from stageline.gates.base import GateResult
+from stageline.gates.load import load_reports
 from stageline.gates.migrations import rehearsal_reports
 from stageline.parity.report import parity_view
 from stageline.usecases import deploy as usecases
 from stageline.usecases import verification
-from stageline.usecases.demo import TAGS, prepare_demo_repo, reset_demo_state
+from stageline.usecases.demo import TAGS, prepare_demo_repo, reset_demo_state, serve_traffic
 from stageline.usecases.pipeline import Session
 from stageline.values import label
 
@@ -41,7 +42,7 @@ def _sign_off(session: Session, environment: str) -> None:
             )
 
     report = verification.verify(session, environment, progress=show)
-    for name, text in rehearsal_reports(report.runs):
+    for name, text in rehearsal_reports(report.runs) + load_reports(report.runs):
         output.out.print(f"    {name} report:", markup=False)
         output.out.print(indent(text.rstrip(), "      "), markup=False, soft_wrap=True)
     if not report.passed:
@@ -57,6 +58,19 @@ def _sign_off(session: Session, environment: str) -> None:
     output.success(
         f"sign-off: {len(decision.approvals_counted)} of {decision.approvals_required} "
         f"approvals, gates {', '.join(f'{g} {s}' for g, s in decision.gates.items())}"
+    )
+
+
+def _users(session: Session, environment: str) -> None:
+    """Production serves users for a few seconds while its proxy records the traffic's
+    shape (route templates, rates, statuses; never a value of a request): the load gate
+    replays that shape on staging next."""
+    url = session.pipeline().environment(environment).url
+    output.step(f"{environment} serves users for 3 s; its proxy records the traffic's shape")
+    sent, answered = serve_traffic(url)
+    output.success(
+        f"{environment}: {answered} of {sent} requests answered "
+        f"(see `stageline traffic {environment}`)"
     )
 
 
@@ -87,6 +101,8 @@ def demo(
                         f"{result.plan.environment}: {result.plan.artifact.version} "
                         f"{label(result.plan.artifact.digest)} healthy"
                     )
+            if session.store.current_deployment(last) is not None:
+                _users(session, last)
             _sign_off(session, before_last)
             draw_parity(parity_view(session, before_last, last))  # parity before production
             output.step(f"promoting {before_last} to {last} (the same digest)")

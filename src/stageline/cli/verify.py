@@ -14,6 +14,7 @@ from stageline.cli import output
 from stageline.cli.app import DirOption, JsonOption, SignWithOption
 from stageline.errors import Refused, UsageError
 from stageline.gates.base import GateResult
+from stageline.gates.load import load_reports
 from stageline.gates.migrations import rehearsal_reports
 from stageline.gates.runner import junit_xml, results_json
 from stageline.host.outbox import outbox_path, read_outbox
@@ -67,7 +68,7 @@ def verify(
         )
         release = release_of(session, report.digest)
     results = report.results
-    for name, text in [] if json else rehearsal_reports(report.runs):
+    for name, text in [] if json else rehearsal_reports(report.runs) + load_reports(report.runs):
         output.out.print(f"    {name} report:", markup=False)
         output.out.print(indent(text.rstrip(), "      "), markup=False, soft_wrap=True)
     if junit is not None:

@@ -411,7 +411,7 @@ class Gate(BaseModel):
         Field(
             min_length=1,
             description="The gate's kind: a built-in (http, pytest, migrations, command, "
-            "approval, soak, parity, pii-scan, side-effects) or a plug-in's.",
+            "approval, soak, parity, pii-scan, side-effects, load) or a plug-in's.",
             examples=["http"],
         ),
     ]

@@ -10,6 +10,10 @@ loaded once for the whole run (``ctx.pipeline``), a read-only view of the state 
 (``ctx.store``: :class:`StoreView`) and the environments' targets with their backing
 facts (``ctx.targets``: :class:`TargetView`). The caller builds these once from its
 session (``stageline.usecases.gating``); no gate opens the pipeline file or the store itself.
+A gate that starts releases of its own (the ``load`` gate's A/B) is given
+``ctx.releases`` (:class:`ReleaseView`): which digest an environment serves, that digest
+prepared on this host as a :class:`Runnable`, and the traffic an environment's proxy
+recorded; it starts them with ``ctx.spawn``, so the runner stops them with the gate.
 
 Statuses: ``passed``; ``failed`` (the release did not meet the gate); ``error`` (the gate
 could not judge: it timed out, crashed, or was misconfigured).
@@ -27,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,6 +39,9 @@ from stageline.config.model import Environment, Pipeline
 from stageline.config.resolve import PostgresFacts
 from stageline.parity.facts import Facts
 from stageline.values import GateStatus as GateStatus  # re-exported
+
+if TYPE_CHECKING:
+    from stageline.traffic.profile import TrafficProfile
 
 #: variables of the host passed on to gate subprocesses (besides the service's own)
 BASIC_VARIABLES = (
@@ -137,6 +144,54 @@ class TargetView(Protocol):
 
 
 @dataclass(frozen=True)
+class Runnable:
+    """A release prepared on this host (its sealed release folder), as a gate starts it:
+    ``start`` is the service's start command (``{port}`` in it), run from ``workdir``
+    (or a scratch copy of it) with ``bin_dir`` first on PATH."""
+
+    digest: str
+    version: str
+    workdir: Path
+    bin_dir: Path
+    start: str
+    health_path: str
+
+    def argv(self, port: int) -> list[str]:
+        """The start command for ``port``, its program looked up in ``bin_dir`` first."""
+        import shlex
+
+        argv = shlex.split(self.start.replace("{port}", str(port)))
+        if (self.bin_dir / argv[0]).is_file():
+            argv[0] = str(self.bin_dir / argv[0])
+        return argv
+
+    def environ(self) -> dict[str, str]:
+        """The process basics a release runs with (PATH, its virtualenv, no bytecode)."""
+        env = {key: os.environ[key] for key in BASIC_VARIABLES if key in os.environ}
+        env["PATH"] = f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+        env["VIRTUAL_ENV"] = str(self.bin_dir.parent)
+        env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
+        return env
+
+
+class ReleaseView(Protocol):
+    """What a gate that starts releases of its own may use (reads, and preparing a
+    release folder on this host, as a deploy would)."""
+
+    def serving(self, environment: str) -> str | None:
+        """The digest ``environment`` serves now (its latest succeeded deployment)."""
+        ...
+
+    def runnable(self, environment: str, digest: str) -> Runnable:
+        """``digest`` prepared on ``environment``'s host (verified, sealed)."""
+        ...
+
+    def traffic(self, environment: str) -> TrafficProfile | None:
+        """The traffic ``environment``'s proxy recorded (None: nothing recorded)."""
+        ...
+
+
+@dataclass(frozen=True)
 class GateContext:
     """Everything a gate may know about the release it checks and where it runs."""
 
@@ -163,6 +218,8 @@ class GateContext:
     #: the stored artifact's folder (verified before the deploy): layers the release
     #: does not install, such as the pytest gate's test layer (``artifacts/testlayer.py``)
     artifact: Path | None = None
+    #: releases and recorded traffic, for gates that start releases (``load``)
+    releases: ReleaseView | None = None
     processes: ProcessRegistry = field(default_factory=ProcessRegistry, repr=False)
 
     def remaining(self) -> float:
@@ -216,6 +273,34 @@ class GateContext:
         if proc.pid in self.processes.killed:
             return ProcessOutcome(None, output)
         return ProcessOutcome(proc.returncode, output)
+
+    def spawn(
+        self, argv: Sequence[str], *, cwd: Path | str, env: Mapping[str, str], log: Path
+    ) -> subprocess.Popen[bytes] | None:
+        """Start ``argv`` in the background, in its own process group, output to ``log``;
+        the runner kills the group at the deadline, and ``stop`` ends it. None (nothing
+        started) once the gate was stopped. Raises ``OSError`` if it cannot be started."""
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        if not self.processes.add(proc.pid):
+            proc.wait()
+            return None
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+        """End a process ``spawn`` started, with its group: SIGTERM, then SIGKILL."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.processes.kill(proc.pid)
+            proc.wait()
+        _killpg(proc.pid)
+        self.processes.done(proc.pid)
 
 
 @dataclass(frozen=True)

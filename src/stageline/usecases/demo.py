@@ -1,7 +1,9 @@
 """The demo: a real git repository made from the bundled example service, with two tags.
 
 ``prepare_demo_repo`` is used by ``stageline demo``, the benchmarks and the end-to-end
-tests, so all of them ship the same service the same way.
+tests, so all of them ship the same service the same way. ``serve_traffic`` plays users
+of production for a few seconds (the mix its proxy records, which the ``load`` gate then
+replays on staging).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from stageline.usecases.pipeline import Session
 from stageline.usecases.status import down
 
 TAGS = ("v1.6.0", "v1.7.0-rc1")
+#: what the demo's users of production do: browse products, look at orders, and the
+#: health checks of a monitor (the shop's reads; its writes charge real cards there)
+USERS = {"GET /products": 0.6, "GET /orders/{id}": 0.25, "GET /healthz": 0.15}
 _IGNORE = shutil.ignore_patterns(
     ".venv", "__pycache__", "*.pyc", ".pytest_cache", ".stageline", "*.egg-info", "versions_next"
 )
@@ -90,6 +95,22 @@ def _git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
     if proc.returncode != 0:
         raise GitError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc.stdout
+
+
+def serve_traffic(url: str, *, rate: float = 20.0, seconds: float = 3.0) -> tuple[int, int]:
+    """Send :data:`USERS`' mix to ``url`` (production's public port, through its proxy)
+    at ``rate`` requests a second for ``seconds``; (requests sent, answered with a status
+    below 500)."""
+    from urllib.parse import urlsplit
+
+    from stageline.load.generator import drive
+    from stageline.load.schedule import Source, plan
+
+    parts = urlsplit(url)
+    orders = Source(rows=(("1",), ("2",), ("3",)))
+    jobs = plan(USERS, rate, seconds, {"GET /orders/{id}": orders})
+    run = drive(parts.hostname or "127.0.0.1", parts.port or 80, jobs, max_connections=16)
+    return len(run.samples), sum(1 for sample in run.samples if not sample.failed)
 
 
 def reset_demo_state(repo: Path) -> bool:

@@ -5,20 +5,26 @@ A gate never opens the pipeline file, the state store or a target itself
 their :class:`~stageline.usecases.pipeline.Session` once, and every gate's context carries it.
 This module is the one place that turns a session into what gates may read: the pipeline
 as loaded for this run, the store's reads (:class:`SessionStore`), and the environments'
-targets with their backing facts (:class:`SessionTargets`).
+targets with their backing facts (:class:`SessionTargets`), and for gates that start
+releases of their own, the releases and recorded traffic (:class:`SessionReleases`).
 """
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from stageline.config.model import Pipeline
 from stageline.config.resolve import PostgresFacts
 from stageline.data.snapshot import newest_snapshot
-from stageline.gates.base import StoreView, TargetView
+from stageline.gates.base import ReleaseView, Runnable, StoreView, TargetView
 from stageline.parity.facts import Facts
 from stageline.parity.probe import probe
+from stageline.targets.base import Release
+from stageline.traffic.profile import TrafficProfile
 from stageline.usecases.pipeline import Session
 from stageline.usecases.secrets import secrets_for
 
@@ -59,16 +65,75 @@ class SessionTargets:
 
 
 @dataclass(frozen=True)
+class SessionReleases:
+    """:class:`~stageline.gates.base.ReleaseView` over a session: the digest an
+    environment serves (its latest succeeded deployment), a stored digest prepared on an
+    environment's host as a deploy prepares it (``deploy.materialize`` does the same:
+    every file verified, the sealed release folder made or checked), and the traffic profile
+    an environment's proxy recorded."""
+
+    session: Session
+    pipeline: Pipeline
+
+    def serving(self, environment: str) -> str | None:
+        current = self.session.store.current_deployment(environment)
+        return current.digest if current is not None else None
+
+    def runnable(self, environment: str, digest: str) -> Runnable:
+        env = self.pipeline.environment(environment)
+        self.session.artifacts.verify(digest)
+        _, manifest = self.session.artifacts.load(digest)
+        release = Release(env.name, digest, manifest, self.session.artifacts.path_for(digest))
+        prepared = self.session.target(env, manifest.service.name).prepare(release)
+        service = manifest.service
+        return Runnable(
+            digest, service.version, prepared.workdir, prepared.bin_dir, service.start,
+            service.health,
+        )  # fmt: skip
+
+    def traffic(self, environment: str) -> TrafficProfile | None:
+        from stageline.usecases.traffic import profile
+
+        flush_traffic(self.session.workspace.home, environment)
+        found = profile(self.session, environment)
+        return found if found.routes else None
+
+
+def flush_traffic(home: Path, environment: str) -> bool:
+    """Ask ``environment``'s front to write the minute in progress now (its ``flush``
+    order), so a profile read next includes the last seconds' traffic; False when no
+    front answered (nothing runs there, or it records nothing)."""
+    from stageline.agent.state import AgentPaths
+
+    path = AgentPaths(home).front_socket(environment)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(str(path))
+            sock.sendall(json.dumps({"op": "flush"}).encode() + b"\n")
+            with sock.makefile("rb") as answer:
+                reply = json.loads(answer.readline() or b"{}")
+    except (OSError, ValueError):
+        return False
+    return isinstance(reply, dict) and bool(reply.get("ok"))
+
+
+@dataclass(frozen=True)
 class GateViews:
-    """The pipeline, store view and target view every gate of one run is given."""
+    """The pipeline, store view and target view every gate of one run is given (and the
+    releases, for gates that start their own)."""
 
     pipeline: Pipeline
     store: StoreView
     targets: TargetView
+    releases: ReleaseView | None = field(default=None)
 
 
 def gate_views(session: Session, pipeline: Pipeline | None = None) -> GateViews:
     """The views of ``session`` for one run of gates, on ``pipeline`` (default: the
     session's pipeline, loaded now, once for the whole run)."""
     pipe = pipeline if pipeline is not None else session.pipeline()
-    return GateViews(pipe, SessionStore(session, pipe), SessionTargets(session, pipe))
+    return GateViews(
+        pipe, SessionStore(session, pipe), SessionTargets(session, pipe),
+        SessionReleases(session, pipe),
+    )  # fmt: skip

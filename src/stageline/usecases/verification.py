@@ -266,6 +266,7 @@ def context_maker(
             store=views.store,
             targets=views.targets,
             artifact=prepared.release.artifact_path,
+            releases=views.releases,
         )
 
     return make_context

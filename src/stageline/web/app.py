@@ -51,7 +51,11 @@ def templates() -> Templates:
         lstrip_blocks=True,
     )
     env.globals.update(
-        bars=charts.bars, columns=charts.columns, timeline=charts.timeline, short=short
+        bars=charts.bars,
+        columns=charts.columns,
+        timeline=charts.timeline,
+        lines=charts.lines,
+        short=short,
     )
     env.filters["age"] = age
     env.filters["tojson_pretty"] = lambda value: json.dumps(value, indent=2, sort_keys=True)

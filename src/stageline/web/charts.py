@@ -1,4 +1,5 @@
-"""Small inline-SVG charts (no JavaScript): bars, daily columns, a rehearsal's timeline.
+"""Small inline-SVG charts (no JavaScript): bars, daily columns, a rehearsal's timeline,
+lines over time (a load run's latency and throughput).
 
 Each function returns markup that is safe to insert: every label is escaped.
 """
@@ -100,6 +101,49 @@ def timeline(rehearsal: dict[str, Any], *, width: int = 760) -> Markup:
         f'<text x="{label_w}" y="{axis_y + 14}" class="label">0 ms</text>'
         f'<text x="{width - 10}" y="{axis_y + 14}" class="label" text-anchor="end">'
         f"{end:.0f} ms</text></svg>"
+    )
+    return Markup("".join(parts))
+
+
+def lines(
+    series: Sequence[tuple[str, Sequence[float]]],
+    *,
+    title: str,
+    unit: str = "",
+    width: int = 360,
+    height: int = 120,
+) -> Markup:
+    """One line per (label, values) over the same x axis (index = second), with a legend;
+    the first series is drawn muted (the baseline), the next in the accent colour."""
+    drawn = [(label, list(values)) for label, values in series if values]
+    if not drawn:
+        return Markup('<p class="muted">nothing measured</p>')
+    top = max((max(values) for _, values in drawn), default=0.0) or 1.0
+    points = max(len(values) for _, values in drawn)
+    left, bottom = 40, height - 18
+    step = (width - left - 6) / max(1, points - 1)
+    parts = [
+        f'<svg class="chart lines" role="img" viewBox="0 0 {width} {height}" width="{width}"'
+        f' height="{height}"><title>{escape(title)}</title>'
+        f'<line x1="{left}" y1="{bottom}" x2="{width - 6}" y2="{bottom}" class="axis"/>'
+        f'<text x="0" y="12" class="label">{escape(_number(top))}{escape(unit)}</text>'
+        f'<text x="0" y="{bottom}" class="label">0</text>'
+    ]
+    for number, (label, values) in enumerate(drawn):
+        path = " ".join(
+            f"{left + i * step:.1f},{bottom - (bottom - 6) * value / top:.1f}"
+            for i, value in enumerate(values)
+        )
+        kind = "series-a" if number == 0 else "series-b"
+        parts.append(
+            f'<polyline points="{path}" class="{kind}" fill="none"><title>{escape(label)}'
+            "</title></polyline>"
+            f'<text x="{left + 4 + 150 * number}" y="{height - 2}" class="label {kind}-label">'
+            f"{escape(label[:24])}</text>"
+        )
+    parts.append(
+        f'<text x="{width - 6}" y="{bottom + 12}" class="label" text-anchor="end">'
+        f"{points} s</text></svg>"
     )
     return Markup("".join(parts))
 
