@@ -99,3 +99,33 @@ def test_a_worker_has_no_health_check_and_runs_its_process_type() -> None:
     line = args(command=("worker", "mailer"), replicas=1)
     assert "--no-healthcheck" in line and plan.HEALTH_CMD not in line
     assert line[-3:] == ["127.0.0.1:5000/shop@sha256:b", "worker", "mailer"]
+
+
+def test_a_variable_holding_a_password_is_secret_alone_or_inside_another_value() -> None:
+    """A password reaches the spec through no variable: not as ``DB_PASSWORD`` copied from
+    ``${postgres.password}``, not inside a DSN that is no URL, not as a backing service's
+    password with no URL beside it; short values are not searched for (``on``)."""
+    from stageline.targets.swarm.target import _secret_names
+
+    variables = {
+        "DATABASE_URL": "postgresql://shop:s3cr%40t-pw@127.0.0.1:5432/shop",
+        "DB_PASSWORD": "s3cr@t-pw",
+        "DSN": "host=127.0.0.1 password=s3cr@t-pw",
+        "API_KEY": "key-123456",
+        "HEADER": "Bearer key-123456",
+        "REDIS_PASSWORD": "redis-pw-99",
+        "FLAG": "on",
+        "APP_ENV": "staging",
+        "STAGELINE_SECRET_NAMES": "API_KEY,FLAG",
+    }
+    names = _secret_names(variables, ("redis-pw-99",))
+    assert names == {
+        "DATABASE_URL",
+        "DB_PASSWORD",
+        "DSN",
+        "API_KEY",
+        "HEADER",
+        "REDIS_PASSWORD",
+        "FLAG",
+    }
+    assert "APP_ENV" not in names and "STAGELINE_SECRET_NAMES" not in names

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from stageline.targets.base import ServiceState
 
@@ -47,6 +48,12 @@ def secret_name(service_name: str, variable: str) -> str:
 def has_password(value: str) -> bool:
     """True if ``value`` is a URL with a password (``scheme://user:password@host``)."""
     return re.match(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]+@", value) is not None
+
+
+def password_of(url: str) -> str:
+    """The password of a URL with one (:func:`has_password`), decoded; else ""."""
+    found = re.match(r"^[a-z][a-z0-9+.-]*://[^/@:]*:([^/@]+)@", url)
+    return unquote(found[1]) if found else ""
 
 
 def ports_of(base: int, replicas: int) -> tuple[int, ...]:

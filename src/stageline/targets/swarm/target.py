@@ -138,6 +138,12 @@ class SwarmTarget:
             return "down"
         return "healthy" if _answers(self.url() + path, timeout) else "unhealthy"
 
+    def _passwords(self) -> tuple[str, ...]:
+        """The passwords of the environment's backing services (a variable holding one,
+        alone or inside another value, is secret: ``POSTGRES_PASSWORD``)."""
+        facts = (self.host.backing(start=False), self.host.redis(start=False))
+        return tuple(f.password for f in facts if f is not None and f.password)
+
     # -- one-off commands ----------------------------------------------------------------
 
     @contextmanager
@@ -147,7 +153,7 @@ class SwarmTarget:
         """``docker run`` options giving ``variables`` to a one-off container: plain ones as
         ``-e``, secret ones in a file on a memory file system, mounted read-only, removed
         after (never in the container's recorded configuration)."""
-        names = _secret_names(variables)
+        names = _secret_names(variables, self._passwords())
         plain = {k: v for k, v in variables.items() if k not in names and k != "PORT"}
         options = [a for k, v in sorted(plain.items()) for a in ("-e", f"{k}={v}")]
         if not names:
@@ -277,7 +283,7 @@ class SwarmTarget:
         name = plan.service_name(self.service, self.env.name, release.digest, random.token_hex(2))
         taken = {p for placed in (state.serving, state.previous) if placed for p in placed.ports}
         base = plan.choose_base(self.replicas, taken, port_is_free, zlib.crc32(name.encode()))
-        names = sorted(n for n in _secret_names(variables) if n in variables)
+        names = sorted(n for n in _secret_names(variables, self._passwords()) if n in variables)
         created: list[str] = []
         created_services: list[str] = []
         try:
@@ -547,6 +553,10 @@ class SwarmTarget:
         return path
 
 
+#: a secret value shorter than this is not looked for inside other variables' values
+MIN_SECRET = 6
+
+
 def _in_image(prepared: Prepared, argv: Sequence[str]) -> list[str]:
     """``argv`` with paths into the host's release folder turned into the image's: both
     hold ``venv/``, ``bundle/`` (or ``app/``) and ``runtime/``, under ``/stageline``."""
@@ -554,11 +564,18 @@ def _in_image(prepared: Prepared, argv: Sequence[str]) -> list[str]:
     return [IMAGE_ROOT + arg[len(root) :] if arg.startswith(root) else arg for arg in argv]
 
 
-def _secret_names(variables: Mapping[str, str]) -> set[str]:
+def _secret_names(variables: Mapping[str, str], passwords: Sequence[str] = ()) -> set[str]:
     """The variables that never go into a container's recorded configuration: the
-    environment's secrets, and any URL that carries a password (``DATABASE_URL``)."""
+    environment's secrets, any URL that carries a password (``DATABASE_URL``), and any
+    variable whose value holds one of those values, a URL's password or one of
+    ``passwords`` (``DB_PASSWORD = "${postgres.password}"``)."""
     declared = {n for n in variables.get("STAGELINE_SECRET_NAMES", "").split(",") if n}
-    return declared | {k for k, v in variables.items() if plan.has_password(v)}
+    urls = {k for k, v in variables.items() if plan.has_password(v)}
+    hidden = [variables[n] for n in declared if variables.get(n)]
+    hidden += [plan.password_of(variables[n]) for n in urls] + list(passwords)
+    values = [v for v in hidden if len(v) >= MIN_SECRET]
+    carrying = {k for k, v in variables.items() if any(h in v for h in values)}
+    return declared | urls | carrying
 
 
 def _masked(text: str, variables: Mapping[str, str]) -> str:
