@@ -26,8 +26,9 @@ from tests.swarm.registry import local_registry
 pytestmark = pytest.mark.slow
 OLD, NEW = TAGS
 BROKEN = "v1.7.1"
-#: gates that need this host's release folder or outbox (not the container's) are left out
-HOST_ONLY_GATES = ("integration", "no-real-side-effects", "migrations", "parity")
+#: gates that need this host's release folder or outbox (not the container's) are left out,
+#: and the load gate: a swarm front records no traffic profile yet (docs/swarm.md)
+HOST_ONLY_GATES = ("integration", "no-real-side-effects", "migrations", "load", "parity")
 
 
 def cli(repo: Path, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:

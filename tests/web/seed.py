@@ -11,6 +11,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from stageline.state import ArtifactRecord, Store
 from stageline.usecases import tokens
@@ -135,6 +136,7 @@ def seed(base: Path) -> Seeded:
                                                      "seconds": 0.31}],
                                           "findings": [], "notes": [],
                                           "waivers": [WAIVED]}),
+            "load": ("load", _load_evidence()),
         }  # fmt: skip
         for gate, (kind, data) in evidence.items():
             report = None
@@ -150,3 +152,15 @@ def seed(base: Path) -> Seeded:
             )
         people = {p: tokens.create_token(store, "web", p)[0] for p in (ANA, BEN, CHEN)}
     return Seeded(root, old, new, people)
+
+
+def _load_evidence() -> dict[str, Any]:
+    """A passed A/B run's evidence, as the load gate writes it."""
+    from stageline.load.judge import Budgets, judge
+    from stageline.load.report import as_json
+    from tests.gates.test_load import side
+
+    baseline = side(per_second=((20, 6.0), (20, 7.0)))
+    candidate = side("candidate (1.7.0-rc1)", per_second=((20, 6.5), (20, 7.0)))
+    verdict = judge(baseline, candidate, Budgets())
+    return as_json((baseline, candidate), verdict, 20, 20, 1.0, "production", {"GET /": 1})

@@ -41,7 +41,7 @@ def test_the_pipeline_as_json(client: TestClient, seeded: Seeded) -> None:
     )  # fmt: skip
     assert {g["name"]: g["status"] for g in signoff["gates"]} == {
         "smoke": "passed", "integration": "passed", "no-real-side-effects": "passed",
-        "migrations": "passed", "parity": "pending",
+        "migrations": "passed", "load": "passed", "parity": "pending",
     }  # fmt: skip
     assert signoff["approvals"] == {"in": 0, "required": 2, "people": []}
     assert len(signoff["holds"]) == 2
@@ -118,7 +118,7 @@ def test_a_release_as_json_with_evidence_masked(client: TestClient, seeded: Seed
     data = client.get(f"/api/releases/{seeded.new[7:21]}").json()
     assert data["digest"] == seeded.new and data["version"] == NEW
     assert {r["gate"] for r in data["gate_runs"]} == {
-        "smoke", "integration", "no-real-side-effects", "migrations",
+        "smoke", "integration", "no-real-side-effects", "migrations", "load",
     }  # fmt: skip
     smoke = next(r for r in data["gate_runs"] if r["gate"] == "smoke")
     assert "[secret:PAYMENT_API_KEY]" in smoke["evidence"]["requests"][0]["body"]

@@ -299,7 +299,11 @@ class Target(Strict):
     def _swarm_keys_need_swarm(self) -> Target:
         keys = ("base_image", "registry", "cpus", "memory_mb", "docker_host")
         if self.kind != "swarm":
-            used = [key for key in (*keys, "replicas") if key in self.model_fields_set]
+            fields = type(self).model_fields
+            used = [  # set to something else than their default (a dump's None is no use)
+                key for key in (*keys, "replicas")
+                if key in self.model_fields_set and getattr(self, key) != fields[key].default
+            ]  # fmt: skip
             if used:
                 raise ValueError(f'{", ".join(used)}: only for kind = "swarm"')
         elif not self.base_image:
