@@ -31,8 +31,10 @@ from stageline.services.postgres import PostgresServer, find_binaries, free_port
 # ---------------------------------------------------------------------------------------
 
 
-#: folders of whole journeys (minutes each), started before any other slow module
-_LONGEST = ("fresh", "examples", "e2e", "swarm")
+#: folders of whole journeys (minutes each), started before any other slow module, the
+#: longest first (swarm's builds images and runs containers on vfs: several minutes): a
+#: worker starts its share of the list at its head, so the longest starts at once
+_LONGEST = ("swarm", "fresh", "examples", "e2e")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -40,8 +42,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     def rank(item: pytest.Item) -> int:
         if item.module not in slow_modules:
-            return 2
-        return 0 if item.path.parent.name in _LONGEST else 1
+            return len(_LONGEST) + 1
+        folder = item.path.parent.name
+        return _LONGEST.index(folder) if folder in _LONGEST else len(_LONGEST)
 
     items.sort(key=rank)
 

@@ -19,8 +19,9 @@ from tests.web.seed import seed
 ANA, BEN, CHEN = QA
 
 
-def forge(root: Path, digest: str) -> None:
-    """What the red team did: the one missing gate run, and the two approvals."""
+def forge(root: Path, digest: str) -> int:
+    """What the red team did: the one missing gate run, and the two approvals; returns the
+    forged gate run's id."""
     engine = create_engine(f"sqlite:///{root / '.stageline' / 'state.db'}")
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.begin() as conn:
@@ -40,17 +41,19 @@ def forge(root: Path, digest: str) -> None:
                 ),
                 {"d": digest, "who": person, "at": now},
             )
+        forged = conn.execute(text("SELECT max(id) FROM gate_runs")).scalar_one()
     engine.dispose()
+    return int(forged)
 
 
 def test_forged_rows_are_named_by_verify_and_ignored_by_the_sign_off(tmp_path: Path) -> None:
     seeded = seed(tmp_path)
     assert cli(seeded.root, "audit", "verify").returncode == 0
-    forge(seeded.root, seeded.new)
+    forged = forge(seeded.root, seeded.new)
 
     verified = cli(seeded.root, "audit", "verify")
     assert verified.returncode == 1, verified.stdout + verified.stderr
-    assert "gate_runs 5 is not in the audit chain" in verified.stderr
+    assert f"gate_runs {forged} is not in the audit chain" in verified.stderr
     assert "and 2 more bad records" in verified.stderr
 
     with Session.open(seeded.root) as session:
@@ -58,6 +61,6 @@ def test_forged_rows_are_named_by_verify_and_ignored_by_the_sign_off(tmp_path: P
         trusted = audit.trusted_records(session.store).trusted
     assert not decision.promote and decision.approvals_counted == ()
     assert decision.gates["parity"] == "missing"
-    assert ("verdicts", 1) not in trusted and ("gate_runs", 5) not in trusted
+    assert ("verdicts", 1) not in trusted and ("gate_runs", forged) not in trusted
     vouch = [h.reason for h in decision.holds if "does not vouch" in h.reason]
-    assert len(vouch) == 3 and "record of staging: gate_runs 5 is not in" in vouch[0]
+    assert len(vouch) == 3 and f"record of staging: gate_runs {forged} is not in" in vouch[0]

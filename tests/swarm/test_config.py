@@ -23,5 +23,8 @@ def test_a_swarm_target_needs_a_base_image() -> None:
 
 def test_swarm_keys_on_a_local_target_are_refused() -> None:
     with pytest.raises(ValidationError, match='replicas: only for kind = "swarm"'):
-        Target.model_validate({"kind": "local", "port": 8604, "replicas": 2})
-    assert Target.model_validate({"kind": "local", "port": 8604}).replicas == 2
+        Target.model_validate({"kind": "local", "port": 8604, "replicas": 3})
+    local = Target.model_validate({"kind": "local", "port": 8604})
+    assert local.replicas == 2
+    # a local target's dump (every key, swarm's at their defaults) is a valid target again
+    assert Target.model_validate(local.model_dump()) == local
