@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from stageline.services.postgres import free_port
 from stageline.targets.swarm.engine import Engine, EngineError
 from tests.fresh.rootfs import CACHE, cached_root
 
@@ -67,11 +68,16 @@ def _unmount_under(folder: Path) -> None:
 
 
 def _swarm(engine: Engine) -> None:
-    """A single-node swarm on 127.0.0.1, with no overlay network of its own."""
+    """A single-node swarm on 127.0.0.1 (its manager on a free port), with no overlay
+    network of its own."""
     if engine.run(["info", "--format", "{{.Swarm.LocalNodeState}}"]).strip() != "active":
+        # a port of its own: another engine (the bench beside the tests, a second worker
+        # whose cached data folder was taken) may hold the default 2377
+        port = free_port()
         engine.run(
-            ["swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377"]
-        )
+            ["swarm", "init", "--advertise-addr", f"127.0.0.1:{port}",
+             "--listen-addr", f"127.0.0.1:{port}"]
+        )  # fmt: skip
     for network in ("ingress", "docker_gwbridge"):
         with contextlib.suppress(EngineError):
             engine.run(["network", "rm", network], stdin=b"y\n")
