@@ -1,11 +1,16 @@
-"""The swarm target's keys: only with kind = "swarm", and a base image is required."""
+"""The swarm target's keys: only with kind = "swarm", and a base image is required; no
+scale to zero on swarm."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from stageline.config import load_pipeline
 from stageline.config.model import Target
+from tests.config.test_loader import VALID, issues_of, write
 
 
 def test_a_swarm_target_takes_its_keys() -> None:
@@ -28,3 +33,18 @@ def test_swarm_keys_on_a_local_target_are_refused() -> None:
     assert local.replicas == 2
     # a local target's dump (every key, swarm's at their defaults) is a valid target again
     assert Target.model_validate(local.model_dump()) == local
+
+
+def test_scale_to_zero_on_a_swarm_environment_is_refused_by_check(tmp_path: Path) -> None:
+    swarm = 'target = { kind = "swarm", port = 8104, base_image = "python:3.11-slim" }'
+    text = VALID.replace('target = { kind = "local", port = 8104 }', swarm, 1)
+    text = text.replace("[defaults]\n", "[defaults]\nscale_to_zero_after = 600\n", 1)
+    issues = issues_of(tmp_path, text)
+    assert len(issues) == 1, issues
+    assert 'scale_to_zero_after is not supported on kind = "swarm"' in issues[0]
+    assert "environments.production" in issues[0]
+    # the local environments keep it; the swarm one without it is valid
+    fixed = text.replace("\nscale_to_zero_after = 600\n", "\n", 1).replace(
+        "[environments.test]\n", "[environments.test]\nscale_to_zero_after = 600\n", 1
+    )
+    assert load_pipeline(write(tmp_path, fixed)).environment("test").scale_to_zero_after == 600

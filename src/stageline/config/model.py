@@ -606,6 +606,11 @@ class Environment(Strict):
                 'scale_to_zero_after needs strategy = "blue-green": only the environment\'s '
                 "front can hold its port while no process runs (drop one of the two)"
             )
+        if self.scale_to_zero_after is not None and self.target.kind == "swarm":
+            raise ValueError(
+                'scale_to_zero_after is not supported on kind = "swarm" (its tasks keep '
+                "running): remove it here, or set it only on the environments that run locally"
+            )
         return self
 
     @field_validator("tier", mode="before")
