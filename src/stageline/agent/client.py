@@ -12,7 +12,13 @@ from typing import Any
 
 from stageline.agent.release import DeploymentRef, ReleaseSpec
 from stageline.agent.spec import ProcessSpec, ServiceStatus
-from stageline.agent.state import AgentPaths, load_desired, load_proxied
+from stageline.agent.state import (
+    AgentPaths,
+    RoutedFront,
+    load_desired,
+    load_fronts,
+    load_proxied,
+)
 from stageline.agent.supervisor import read_log_tail
 from stageline.errors import AgentError
 from stageline.host.procfs import is_alive
@@ -37,10 +43,12 @@ class AgentClient:
         return load_desired(self.paths)
 
     def needed(self) -> bool:
-        """True if this home has something for an agent to run (a service or a blue/green
-        environment on disk); a state file that cannot be read counts as something."""
+        """True if this home has something for an agent to run (a service, a blue/green
+        environment or a routed front on disk); a state file that cannot be read counts
+        as something."""
         try:
-            return bool(load_desired(self.paths)) or bool(load_proxied(self.paths))
+            found = load_desired(self.paths), load_proxied(self.paths), load_fronts(self.paths)
+            return any(found)
         except AgentError:
             return True
 
@@ -169,6 +177,15 @@ class AgentClient:
         described: dict[str, Any] = response["environment"]
         return described
 
+    def front(self, environment: str, front: RoutedFront) -> dict[str, Any]:
+        """Have the agent run ``front`` for ``environment`` (a target that routes it
+        itself: a swarm environment) and route it as ``front.home``'s proxied.json says
+        now; returns the ``release`` and ``ports`` it routes to. The agent keeps it
+        running (restarted if it exits, adopted by the next agent) until ``stop``.
+        AgentError if it cannot start (another program holds the port)."""
+        request = {"op": "front", "environment": environment, **front.to_dict()}
+        return self._request(request, timeout=STOP_ALLOWANCE)
+
     def proxied(self) -> dict[str, dict[str, Any]]:
         """Blue/green environments: public port, serving release, its processes, watch."""
         found: dict[str, dict[str, Any]] = self._request({"op": "status"}, timeout=10).get(
@@ -176,11 +193,22 @@ class AgentClient:
         )
         return found
 
+    def fronts(self) -> dict[str, dict[str, Any]]:
+        """The fronts the agent runs for targets that route them (``front``): folder,
+        host, port, pid (None while it does not answer), the release it routes to."""
+        found: dict[str, dict[str, Any]] = self._request({"op": "status"}, timeout=10).get(
+            "fronts", {}
+        )
+        return found
+
     def stop(self, environment: str, *, shutdown_when_idle: bool = True) -> None:
-        """Stop ``environment``'s process group and forget it; with nothing else left to
-        run (and ``shutdown_when_idle``), the agent exits too."""
+        """Stop ``environment``'s process group (or front) and forget it; with nothing else
+        left to run (and ``shutdown_when_idle``), the agent exits too."""
         self._request({"op": "stop", "environment": environment}, timeout=STOP_ALLOWANCE)
-        if shutdown_when_idle and not self.status():
+        if not shutdown_when_idle:
+            return
+        left = self._request({"op": "status"}, timeout=10)
+        if not left["services"] and not left.get("fronts"):
             self.shutdown()
 
     def status(self) -> dict[str, ServiceStatus]:

@@ -4,6 +4,13 @@ A front is started in its own session, like a service, and recorded in ``running
 as ``<env>:front`` (pid and /proc start time), so a restarted agent adopts it instead of
 starting another one while the old one still holds the port. If it exits while the
 agent runs, it is started again (with backoff); at start it routes by ``proxied.json``.
+
+Every front runs this way. A blue/green environment's front is its
+``ProxiedEnvironment``'s (``switch.py``), routed by the agent's own ``proxied.json``. A
+target that routes its front itself (a swarm environment: the engine runs the release)
+asks the agent to run one with the ``front`` order: ``RoutedFronts`` keeps those in
+``fronts.json`` (``state.RoutedFront``: the folder whose ``agent/proxied.json`` routes it,
+host, port), so the next agent adopts or starts them again, until ``stop``.
 """
 
 from __future__ import annotations
@@ -19,7 +26,13 @@ from typing import Any
 
 from stageline.agent.process import ServiceProcess, now_iso
 from stageline.agent.spec import ProcessSpec
-from stageline.agent.state import AgentPaths, RunningEntry
+from stageline.agent.state import (
+    AgentPaths,
+    RoutedFront,
+    RunningEntry,
+    load_fronts,
+    save_fronts,
+)
 from stageline.agent.supervisor import Backoff, read_log_tail
 from stageline.errors import AgentError
 
@@ -232,3 +245,97 @@ class FrontProcess:
             error = answer.get("error") if isinstance(answer, dict) else "no valid answer"
             raise AgentError(f"{self.environment}'s front: {error}")
         return answer
+
+
+class RoutedFronts:
+    """The fronts the agent runs for targets that route them themselves (see the module
+    docstring). Callers hold the environment's lock."""
+
+    def __init__(
+        self, paths: AgentPaths, *, stop_grace: float, on_change: Callable[[], None]
+    ) -> None:
+        self.paths = paths
+        self.stop_grace = stop_grace
+        self._on_change = on_change  # running.json must say what runs
+        self.wanted: dict[str, RoutedFront] = {}
+        self.processes: dict[str, FrontProcess] = {}
+
+    def _process(self, environment: str, front: RoutedFront) -> FrontProcess:
+        paths = AgentPaths(front.home)
+        return FrontProcess(
+            paths, environment, front.host, front.port,
+            stop_grace=self.stop_grace, on_change=self._on_change,
+        )  # fmt: skip
+
+    async def resume(self, running: dict[str, RunningEntry]) -> None:
+        """At the agent's start: adopt each recorded front that still runs (``running``:
+        the last agent's running.json), start the others. One that cannot start is
+        logged; the target's next ``front`` order tries again."""
+        self.wanted = load_fronts(self.paths)
+        for environment, front in self.wanted.items():
+            process = self.processes[environment] = self._process(environment, front)
+            entry = running.get(front_key(environment))
+            try:
+                if entry is None or not await process.adopt(entry):
+                    await process.start()
+            except AgentError as exc:
+                del self.processes[environment]
+                log.error("%s: %s", environment, exc)
+
+    async def serve(self, environment: str, front: RoutedFront) -> Answer:
+        """Run ``front`` for ``environment`` (started unless it runs; one of another
+        folder or port is stopped first) and have it route as its proxied.json says;
+        returns its answer (``release``, ``ports``). AgentError if it cannot start (it is
+        then forgotten)."""
+        if self.wanted.get(environment) not in (None, front):
+            await self.stop(environment)
+        process = self.processes.get(environment)
+        if process is None:
+            self.wanted[environment] = front
+            save_fronts(self.paths, self.wanted)  # first: a new agent must know of it
+            process = self.processes[environment] = self._process(environment, front)
+            try:
+                await process.start()
+            except AgentError:
+                await self.stop(environment)
+                raise
+        return await process.reload()
+
+    async def stop(self, environment: str) -> bool:
+        """Stop ``environment``'s front for good and forget it; False if it had none."""
+        known = self.wanted.pop(environment, None) is not None
+        if known:
+            save_fronts(self.paths, self.wanted)
+        process = self.processes.pop(environment, None)
+        if process is not None:
+            await process.stop()
+            self._on_change()
+        return known or process is not None
+
+    async def halt(self) -> None:
+        """Stop every front but keep them recorded (the agent's ``shutdown``: the next
+        agent starts them again)."""
+        processes = list(self.processes.values())
+        self.processes.clear()
+        await asyncio.gather(*(process.stop() for process in processes))
+
+    def detach(self) -> None:
+        """Leave every front serving (the agent is exiting)."""
+        for process in self.processes.values():
+            process.detach()
+
+    def running_entries(self) -> dict[str, RunningEntry]:
+        entries = {front_key(env): p.running_entry() for env, p in self.processes.items()}
+        return {key: entry for key, entry in entries.items() if entry is not None}
+
+    async def describe(self) -> dict[str, Answer]:
+        """What ``status`` answers: each recorded front's folder, port, pid (None while
+        it does not answer) and the release it routes to."""
+        described = {}
+        for environment, front in self.wanted.items():
+            process = self.processes.get(environment)
+            stats = await process.stats() if process is not None else {}
+            described[environment] = {
+                **front.to_dict(), "pid": stats.get("pid"), "release": stats.get("release"),
+            }  # fmt: skip
+        return described

@@ -8,9 +8,10 @@ Protocol: one JSON object per line each way. Requests are ``{"op": ...}`` with
     outcome environment, timeout              -> {"ok": true, "settled": bool, "environment": ...}
     revert  environment, reason               -> {"ok": true, "environment": {...}}
     wake    environment                       -> {"ok": true, "environment": {...}}
+    front   environment, home, host, port     -> {"ok": true, "release", "ports"}
     stop    environment                       -> {"ok": true, "stopped": bool}
     status                                    -> {"ok": true, "services": {env: ServiceStatus},
-                                                  "proxied": {env: {...}}}
+                                                  "proxied": {env: {...}}, "fronts": {...}}
     shutdown                                  -> {"ok": true}, after every service stopped
 
 ``start`` is the plain restart (the environment's one process listens on its public
@@ -20,7 +21,10 @@ returns as soon as the new release serves, while drain and the watch window go o
 back while the window is open (as a crash in it does) and records ``rolled_back`` with
 ``reason``; ``wake`` starts a blue/green environment that scaled to zero (``idle.py``)
 again and returns once it serves (its front sends it). An environment is either one or
-the other: an order of the other kind replaces it.
+the other: an order of the other kind replaces it. ``front`` runs the front of a target
+that routes it itself (a swarm environment, ``fronts.RoutedFronts``): started or kept,
+restarted if it exits, reloaded to route as ``home``'s proxied.json says; refused for
+an environment the agent runs itself.
 
 and any failure is ``{"ok": false, "error": "one line", "log_tail": "..."}``; a bad request
 never stops the agent.
@@ -32,7 +36,7 @@ ones that are gone. **SIGTERM or SIGINT ends the agent but leaves the services a
 blue/green environments' front processes running** (a SIGKILL does too), so
 restarting or upgrading the agent takes no public port down; the ``shutdown`` order is
 what stops every service and front (their desired state is kept, so the
-next agent starts them again; ``stop`` is what forgets an environment).
+next agent starts them again; ``stop`` is what forgets an environment, its front too).
 """
 
 from __future__ import annotations
@@ -50,11 +54,13 @@ from typing import Any
 
 import httpx
 
+from stageline.agent.fronts import RoutedFronts
 from stageline.agent.process import ServiceProcess
 from stageline.agent.release import DeploymentRef, EnvState, ReleaseSpec
 from stageline.agent.spec import ProcessSpec, ServiceState, ServiceStatus, SpecError
 from stageline.agent.state import (
     AgentPaths,
+    RoutedFront,
     RunningEntry,
     load_desired,
     load_proxied,
@@ -82,6 +88,9 @@ class Agent:
         self.desired: dict[str, ProcessSpec] = {}
         self.supervisors: dict[str, Supervisor] = {}
         self.proxied: dict[str, ProxiedEnvironment] = {}
+        self.fronts = RoutedFronts(
+            self.paths, stop_grace=self.policy.stop_grace, on_change=self._save_running
+        )
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._closing = False
         self._done = asyncio.Event()
@@ -96,6 +105,8 @@ class Agent:
         running = load_running(self.paths)
         await self._reconcile(running)
         await self._resume_proxied(running)
+        await self.fronts.resume(running)
+        self._save_running()
         self.paths.socket.unlink(missing_ok=True)
         server = await asyncio.start_unix_server(
             self._serve_connection, path=str(self.paths.socket), limit=REQUEST_LIMIT
@@ -111,6 +122,7 @@ class Agent:
                 supervisor.detach()
             for environment in self.proxied.values():
                 environment.detach()
+            self.fronts.detach()
             await self._http.aclose()
             log.info("agent %d exiting", os.getpid())
 
@@ -168,6 +180,7 @@ class Agent:
         }
         for environment in self.proxied.values():
             entries.update(environment.running_entries())
+        entries.update(self.fronts.running_entries())
         save_running(self.paths, {env: e for env, e in entries.items() if e is not None})
 
     def _save_all(self) -> None:
@@ -224,6 +237,7 @@ class Agent:
             "outcome": self._op_outcome,
             "revert": self._op_revert,
             "wake": self._op_wake,
+            "front": self._op_front,
             "stop": self._op_stop,
             "status": self._op_status,
             "shutdown": self._op_shutdown,
@@ -341,6 +355,20 @@ class Agent:
             await environment.wake()
         return {"ok": True, "environment": await environment.describe()}
 
+    async def _op_front(self, request: dict[str, Any]) -> Response:
+        env = request.get("environment")
+        if not isinstance(env, str) or not env:
+            raise SpecError("field 'environment' must be a string")
+        front = RoutedFront.from_dict(request)
+        async with self._locks[env]:
+            if env in self.supervisors or env in self.proxied:
+                raise AgentError(
+                    f"{env} runs in the agent as a local environment: "
+                    f"stop it first (`stageline stop {env}`)"
+                )
+            routed = await self.fronts.serve(env, front)
+        return {"ok": True, "release": routed.get("release"), "ports": routed.get("ports", [])}
+
     async def _op_stop(self, request: dict[str, Any]) -> Response:
         env = request.get("environment")
         if not isinstance(env, str):
@@ -351,7 +379,8 @@ class Agent:
                 await supervisor.stop()
                 self._save_running()
             proxied = await self._forget_proxied(env)
-            known = env in self.desired or supervisor is not None or proxied
+            front = await self.fronts.stop(env)
+            known = env in self.desired or supervisor is not None or proxied or front
             self._set_desired(env, None)
         return {"ok": True, "stopped": known}
 
@@ -374,6 +403,7 @@ class Agent:
             "ok": True,
             "services": {env: s.to_dict() for env, s in services.items()},
             "proxied": proxied,
+            "fronts": await self.fronts.describe(),
         }
 
     async def _op_shutdown(self, request: dict[str, Any]) -> Response:
@@ -382,6 +412,7 @@ class Agent:
         self.supervisors.clear()
         await asyncio.gather(*(s.stop() for s in supervisors))
         await asyncio.gather(*(p.stop() for p in self.proxied.values()))
+        await self.fronts.halt()
         self._save_running()  # proxied.json is kept: the next agent serves them again
         return {"ok": True, "_shutdown": True}
 

@@ -13,6 +13,8 @@
                    -> pid, /proc start time, started_at: what does run
     proxied.json   environment -> EnvState of a blue/green environment (``release.py``):
                    which release serves, which one is pending, the watch window
+    fronts.json    environment -> the front the agent keeps running for a target that
+                   routes it itself (a swarm environment; ``fronts.RoutedFront``)
     fault-fired-*  test-only markers of the fault-injection hook (``switch.py``)
 
 Both JSON files are replaced atomically (temp file + ``os.replace``) on every change, so
@@ -77,6 +79,10 @@ class AgentPaths:
     @property
     def proxied(self) -> Path:
         return self.dir / "proxied.json"
+
+    @property
+    def fronts(self) -> Path:
+        return self.dir / "fronts.json"
 
     def front_socket(self, environment: str) -> Path:
         """The control socket of ``environment``'s front process: a fixed-length name, so
@@ -173,6 +179,47 @@ def load_proxied(paths: AgentPaths) -> dict[str, EnvState]:
 
 def save_proxied(paths: AgentPaths, states: dict[str, EnvState]) -> None:
     write_json_atomic(paths.proxied, {env: state.to_dict() for env, state in states.items()})
+
+
+@dataclass(frozen=True)
+class RoutedFront:
+    """A front the agent runs for a target that routes it itself (a swarm environment):
+    the front process reads ``home/agent/proxied.json`` (the target writes it) and takes
+    orders on ``home``'s front socket; the agent only keeps it running."""
+
+    home: Path  # absolute
+    host: str
+    port: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"home": str(self.home), "host": self.host, "port": self.port}
+
+    @classmethod
+    def from_dict(cls, raw: object) -> RoutedFront:
+        """SpecError unless ``raw`` has an absolute ``home``, a ``host`` and a ``port``."""
+        if not isinstance(raw, dict):
+            raise SpecError("a front must be a JSON object")
+        home, host, port = raw.get("home"), raw.get("host"), raw.get("port")
+        if not isinstance(home, str) or not Path(home).is_absolute():
+            raise SpecError(f"field 'home' must be an absolute path, not {home!r}")
+        if not isinstance(host, str) or not host:
+            raise SpecError(f"field 'host' must be a host, not {host!r}")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise SpecError(f"field 'port' must be a port, not {port!r}")
+        return cls(Path(home), host, port)
+
+
+def load_fronts(paths: AgentPaths) -> dict[str, RoutedFront]:
+    try:
+        return {
+            env: RoutedFront.from_dict(raw) for env, raw in _read_json_object(paths.fronts).items()
+        }
+    except SpecError as exc:
+        raise AgentError(f"cannot read {paths.fronts}: {exc}") from exc
+
+
+def save_fronts(paths: AgentPaths, fronts: dict[str, RoutedFront]) -> None:
+    write_json_atomic(paths.fronts, {env: front.to_dict() for env, front in fronts.items()})
 
 
 def log_to(path: Path, max_bytes: int = LOG_MAX_BYTES) -> None:

@@ -1,36 +1,40 @@
 """The environment's public port: stageline's own front process (``agent/front.py``),
-routing to the serving release's task ports.
+routing to the serving release's task ports, run and supervised by the host agent.
 
-The same front the ``local`` target's blue/green uses, run for a swarm environment by
-the target itself: its files live under ``envs/<env>/swarm/`` (an ``AgentPaths`` of its
-own: ``agent/proxied.json`` says which release and ports serve, ``agent/f-*.sock`` takes
-its orders). A switch rewrites ``proxied.json`` and orders ``reload`` (one reference
-swap in the proxy: requests in flight finish where they started), then ``drain`` of the
-old ports. The front is started in its own session and outlives the command; a later
-command adopts it by pid and start time (``front.json``), or starts it again.
+The same front the ``local`` target's blue/green uses, routed by the swarm target
+itself: its files live under ``envs/<env>/swarm/`` (an ``AgentPaths`` of its own:
+``agent/proxied.json`` says which release and ports serve, ``agent/f-*.sock`` takes its
+orders, ``agent/front-<env>.log`` is its log). A switch rewrites ``proxied.json`` and
+has the front reload it (one reference swap in the proxy: requests in flight finish
+where they started), then orders ``drain`` of the old ports.
+
+The host agent of the ``.stageline`` folder runs the front (the ``front`` order,
+``agent/fronts.RoutedFronts``), as it runs the local target's: recorded in its
+``fronts.json`` and ``running.json``, started again (with backoff) if it exits, adopted
+by a restarted agent, stopped for good only when the environment is stopped. A command
+that routes brings a dead agent back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stageline.agent.fronts import FrontProcess
-from stageline.agent.process import ServiceProcess
+from stageline.agent.client import AgentClient, NoAgent
+from stageline.agent.fronts import FrontProcess, front_key
 from stageline.agent.release import EnvState, Group, ReleaseSpec
 from stageline.agent.spec import ProcessSpec
-from stageline.agent.state import AgentPaths, save_proxied
+from stageline.agent.state import (
+    AgentPaths,
+    RoutedFront,
+    load_fronts,
+    load_running,
+    save_proxied,
+)
 from stageline.errors import AgentError, DeployFailed
-from stageline.host.procfs import is_alive, proc_start_time
-
-START_TIMEOUT = 10.0
-_PRIVATE = ("STAGELINE_SECRET_", "STAGELINE_MASTER_KEY", "STAGELINE_TOKEN")
+from stageline.host.procfs import is_alive
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class SwarmFront:
     environment: str
     host: str
     port: int
+    home: Path  # the .stageline folder whose agent runs the front
 
     @property
     def paths(self) -> AgentPaths:
@@ -49,35 +54,46 @@ class SwarmFront:
     def _process(self) -> FrontProcess:
         return FrontProcess(self.paths, self.environment, self.host, self.port, stop_grace=5.0)
 
-    def _spec(self) -> ProcessSpec:
-        """The front's process: the agent's own front, without any secret of the caller's
-        environment (it outlives the command that starts it)."""
-        spec = self._process().spec
-        env = {k: v for k, v in spec.env.items() if not k.startswith(_PRIVATE)}
-        return replace(spec, env=env)
+    def _routed(self) -> RoutedFront:
+        return RoutedFront(self.folder.resolve(), self.host, self.port)
 
-    def _record(self) -> Path:
-        return self.folder / "front.json"
+    def _agent(self) -> AgentClient:
+        return AgentClient(self.home)
 
     def pid(self) -> int | None:
-        """The front's pid if it runs (the very process recorded), else None."""
+        """The front's pid if it runs, as the agent records it for this folder and port
+        (read from its files: no agent is started), else None."""
+        agent = AgentPaths(self.home.resolve())
         try:
-            found = json.loads(self._record().read_text())
-        except (OSError, ValueError):
+            routed = load_fronts(agent).get(self.environment)
+            entry = load_running(agent).get(front_key(self.environment))
+        except AgentError:
             return None
-        pid, start = found.get("pid"), found.get("proc_start")
-        return pid if isinstance(pid, int) and is_alive(pid, start) else None
+        if routed != self._routed() or entry is None:
+            return None
+        return entry.pid if is_alive(entry.pid, entry.proc_start) else None
+
+    def supervised(self) -> bool:
+        """Whether the front runs and an agent watches it (answers on its socket)."""
+        return self.pid() is not None and self._agent().is_running()
 
     def route(self, release: str, ports: tuple[int, ...]) -> None:
         """Serve ``ports`` (the release ``release``) on the public port from now on: the
-        front started if it does not run, then reloaded."""
+        agent starts the front if it does not run, and has it reload."""
         self.paths.dir.mkdir(parents=True, exist_ok=True)
         template = ProcessSpec(self.environment, release, ["swarm"], "/", {}, self.port, "/", "")
         spec = ReleaseSpec(template, processes=len(ports), host=self.host)
         save_proxied(self.paths, {self.environment: EnvState(serving=Group(spec, ports))})
-        if self.pid() is None:
-            self._start()
-        self.order({"op": "reload"})
+        agent = self._agent()
+        try:
+            agent.ensure_running()
+            agent.front(self.environment, self._routed())
+        except AgentError as exc:
+            raise DeployFailed(
+                self.environment,
+                f"cannot serve {self.environment} on {self.host}:{self.port}: {exc}",
+                hint=f"another program may hold the port; see {self._log()}",
+            ) from None
 
     def drain(self, ports: tuple[int, ...], timeout: float) -> bool:
         """Wait until no request is in flight to ``ports`` (switched away from)."""
@@ -93,39 +109,10 @@ class SwarmFront:
     def _log(self) -> Path:
         return self.paths.front_log(self.environment)
 
-    def _start(self) -> None:
-        proc, _ = ServiceProcess.spawn(self._spec())
-        self._record().write_text(json.dumps({"pid": proc.pid, "proc_start": proc.proc_start}))
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                asyncio.run(self._process().order({"op": "ping"}, timeout=1.0))
-                return
-            except AgentError:
-                if proc.exited() or time.monotonic() > deadline:
-                    self.stop()
-                    raise DeployFailed(
-                        self.environment,
-                        f"cannot serve {self.environment} on {self.host}:{self.port}",
-                        hint=f"another program may hold the port; see {self._log()}",
-                    ) from None
-                time.sleep(0.05)
-
-    def stop(self) -> bool:
-        """Stop the front (SIGTERM to its group, then SIGKILL); False if none ran."""
-        pid = self.pid()
-        self._record().unlink(missing_ok=True)
-        if pid is None:
-            return False
-        start = proc_start_time(pid)
-        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                return True
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and is_alive(pid, start):
-                time.sleep(0.05)
-            if not is_alive(pid, start):
-                return True
-        return True
+    def stop(self) -> None:
+        """Close the public port for good: the agent stops the front and forgets it (and
+        exits if nothing else is left to run)."""
+        try:
+            self._agent().stop(self.environment, shutdown_when_idle=True)
+        except NoAgent:  # none runs, and none is needed: no front is recorded
+            return

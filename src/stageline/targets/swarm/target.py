@@ -76,7 +76,8 @@ class SwarmTarget:
         self.host = LocalTarget(home, env, service)  # release folder, backing services
         self.engine = Engine(env.target.docker_host)
         self.folder = home / "envs" / env.name / "swarm"
-        self.front = SwarmFront(self.folder, env.name, _listen_host(env.url), env.target.port)
+        host = _listen_host(env.url)
+        self.front = SwarmFront(self.folder, env.name, host, env.target.port, home)
         self.replicas = env.target.replicas
 
     # -- what the local target does for us ------------------------------------------------
@@ -435,7 +436,7 @@ class SwarmTarget:
         if placed is None:
             return None
         found = self.engine.inspect("service", placed.service)
-        if found and self.front.pid() is None:  # the public port's front died: back
+        if found and not self.front.supervised():  # the front, or its agent, died: back
             self.front.route(placed.digest, placed.ports)
         tasks = self._tasks(placed.service)
         now = plan.current(tasks)
