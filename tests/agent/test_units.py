@@ -1,4 +1,4 @@
-"""The agent's plain parts: spec (de)serialization, backoff, log tails."""
+"""The agent's plain parts: spec (de)serialization, backoff, log tails, what a front gets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from stageline.agent.fronts import UNNEEDED, FrontProcess
 from stageline.agent.spec import ProcessSpec, ServiceStatus, SpecError
+from stageline.agent.state import AgentPaths, RoutedFront
 from stageline.agent.supervisor import Backoff, read_log_tail
 
 SPEC = ProcessSpec(
@@ -71,3 +73,28 @@ def test_log_tail_skips_what_came_before_the_offset(tmp_path: Path) -> None:
     tail = read_log_tail(log, offset=text.index("line 25"))
     assert tail == "line 25\nline 26\nline 27\nline 28\nline 29"
     assert read_log_tail(tmp_path / "missing") == ""
+
+
+def test_a_routed_front_round_trips_and_bad_ones_name_the_field() -> None:
+    front = RoutedFront(Path("/srv/.stageline/envs/production/swarm"), "127.0.0.1", 8604)
+    assert RoutedFront.from_dict(front.to_dict()) == front
+    for change, message in [
+        ({"home": "envs/production/swarm"}, "'home' must be an absolute path"),
+        ({"host": ""}, "'host' must be a host"),
+        ({"port": 0}, "'port' must be a port"),
+        ({"port": True}, "'port' must be a port"),
+    ]:
+        with pytest.raises(SpecError, match=re.escape(message)):
+            RoutedFront.from_dict({**front.to_dict(), **change})
+
+
+def test_a_front_gets_no_secret_of_the_agent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STAGELINE_SECRET_PRODUCTION_API_KEY", "sk-live-1")
+    monkeypatch.setenv("STAGELINE_MASTER_KEY", "master")
+    monkeypatch.setenv("STAGELINE_TOKEN", "token")
+    monkeypatch.setenv("STAGELINE_HOME_HINT", "kept")
+    env = FrontProcess(AgentPaths(tmp_path), "production", "127.0.0.1", 8604, stop_grace=1).spec.env
+    assert not [name for name in env if name.startswith(UNNEEDED)]
+    assert env["STAGELINE_HOME_HINT"] == "kept"

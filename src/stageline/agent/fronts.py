@@ -40,6 +40,9 @@ log = logging.getLogger("stageline.agent")
 START_TIMEOUT = 10.0
 ORDER_TIMEOUT = 10.0
 FRONT_RELEASE = "front"  # the ``release`` of a front's running.json entry
+#: variables a front never gets (it needs no secret): the operator's secrets, the master
+#: key, a person's token, and the test-only fault injection
+UNNEEDED = ("STAGELINE_SECRET_", "STAGELINE_MASTER_KEY", "STAGELINE_TOKEN", "STAGELINE_AGENT_FAULT")
 Answer = dict[str, Any]
 
 
@@ -76,7 +79,7 @@ class FrontProcess:
     def spec(self) -> ProcessSpec:
         argv = [sys.executable, "-m", "stageline.agent.front", "--home", str(self.paths.home)]
         argv += ["--environment", self.environment, "--host", self.host, "--port", str(self.port)]
-        env = {k: v for k, v in os.environ.items() if k != "STAGELINE_AGENT_FAULT"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(UNNEEDED)}
         return ProcessSpec(
             environment=self.environment,
             release=FRONT_RELEASE,
