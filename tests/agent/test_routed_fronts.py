@@ -2,7 +2,7 @@
 agent as the local target's are: started again after a crash without any command,
 adopted by a restarted agent, stopped for good with its environment. The releases are
 plain HTTP processes (the test app) on free ports: the front only proxies ports, so no
-engine is needed."""
+engine is needed. The agent refuses a front for an environment it runs itself."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ import httpx
 import pytest
 
 from stageline.agent.client import AgentClient
+from stageline.agent.state import RoutedFront
+from stageline.errors import AgentError
 from stageline.host.procfs import is_alive
 from stageline.targets.swarm.front import SwarmFront
 
-from .helpers import APP, Reaper, free_port, get, wait_for
+from .helpers import APP, Reaper, SpecFactory, free_port, get, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +90,15 @@ def test_the_agent_restarts_adopts_and_stops_a_swarm_front(home: Path, reaper: R
     assert client.agent_pid() is None  # nothing else to run: the agent exited too
     front.stop()  # stopping it again starts nothing
     assert client.agent_pid() is None
+
+
+def test_a_front_order_for_an_environment_the_agent_runs_is_refused(
+    client: AgentClient, make_spec: SpecFactory, home: Path
+) -> None:
+    spec = make_spec("production")
+    client.start(spec, health_timeout=15)
+    swarm = RoutedFront(home / "envs" / "production" / "swarm", "127.0.0.1", free_port())
+    with pytest.raises(AgentError, match="production runs in the agent as a local environment"):
+        client.front("production", swarm)
+    assert get(spec.port)["version"] == spec.release  # what runs is untouched
+    assert client.fronts() == {}
