@@ -575,7 +575,8 @@ class Environment(Strict):
         None,
         description="Seconds without a request after which the service's processes stop "
         "(scale to zero); the front keeps the port, and the next request starts the same "
-        'release again and waits for it. Unset: never. Needs strategy = "blue-green".',
+        'release again and waits for it. Unset: never. Needs strategy = "blue-green"; '
+        'not on kind = "swarm".',
         examples=[600],
     )
     #: gates that must pass here, for the digest running here, before it may leave
