@@ -89,11 +89,7 @@ class SwarmFront:
             agent.ensure_running()
             agent.front(self.environment, self._routed())
         except AgentError as exc:
-            raise DeployFailed(
-                self.environment,
-                f"cannot serve {self.environment} on {self.host}:{self.port}: {exc}",
-                hint=f"another program may hold the port; see {self._log()}",
-            ) from None
+            raise DeployFailed(self.environment, str(exc), hint=f"see {self._log()}") from None
 
     def drain(self, ports: tuple[int, ...], timeout: float) -> bool:
         """Wait until no request is in flight to ``ports`` (switched away from)."""
