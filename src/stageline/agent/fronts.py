@@ -39,6 +39,7 @@ from stageline.errors import AgentError
 log = logging.getLogger("stageline.agent")
 START_TIMEOUT = 10.0
 ORDER_TIMEOUT = 10.0
+STABLE_AFTER = 10.0  # a front that served this long restarts after the first delay again
 FRONT_RELEASE = "front"  # the ``release`` of a front's running.json entry
 #: variables a front never gets (it needs no secret): the operator's secrets, the master
 #: key, a person's token, and the test-only fault injection
@@ -74,6 +75,7 @@ class FrontProcess:
         self._watcher: asyncio.Task[None] | None = None
         self._stopping = False
         self._backoff = Backoff(0.2, 5.0)
+        self._watched_since = 0.0
 
     @property
     def spec(self) -> ProcessSpec:
@@ -171,15 +173,19 @@ class FrontProcess:
             self._proc.close()
 
     def _watch(self) -> None:
+        self._watched_since = asyncio.get_running_loop().time()
         self._watcher = asyncio.create_task(self._restart_on_exit(), name=f"front {self.port}")
 
     async def _restart_on_exit(self) -> None:
         """Wait for the front to exit; unless we are stopping, start it again (with
-        backoff, until it starts: its port may be taken for a while)."""
+        backoff, until it starts: its port may be taken for a while; one that served
+        ``STABLE_AFTER`` seconds starts over from the first delay)."""
         proc = self._proc
         if proc is None:
             return
         code = await proc.wait()
+        if asyncio.get_running_loop().time() - self._watched_since >= STABLE_AFTER:
+            self._backoff.reset()
         while not self._stopping:
             delay = self._backoff.next()
             log.warning("%s: front exited (%s); restarting in %.1fs", self.name, code, delay)
