@@ -69,8 +69,8 @@ def test_the_agent_restarts_adopts_and_stops_a_swarm_front(home: Path, reaper: R
 
     os.kill(first, signal.SIGKILL)  # no stageline command from here on
     assert wait_for(lambda: version_on(public), "the public port to answer", 10) == "sha256:new"
-    second = front.pid()
-    assert second is not None and second != first
+    second = wait_for(front.pid, "running.json to name the new front")  # once it answers
+    assert second != first
     reaper.track(second)
     assert client.agent_pid() == agent
 
