@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from stageline.agent.spec import ProcessSpec, ServiceStatus, SpecError
+from stageline.agent.state import SOCKET_PATH_MAX, AgentPaths, short_socket_folder
 from stageline.agent.supervisor import Backoff, read_log_tail
 
 SPEC = ProcessSpec(
@@ -71,3 +72,17 @@ def test_log_tail_skips_what_came_before_the_offset(tmp_path: Path) -> None:
     tail = read_log_tail(log, offset=text.index("line 25"))
     assert tail == "line 25\nline 26\nline 27\nline 28\nline 29"
     assert read_log_tail(tmp_path / "missing") == ""
+
+
+def test_a_front_socket_too_long_for_its_folder_moves_to_a_private_short_one() -> None:
+    """A deep project folder (or a swarm environment's front, under envs/<env>/swarm/)
+    still gets a usable control socket: named by a hash of its path, in a folder only
+    this user may enter."""
+    short = AgentPaths(Path("/srv/app/.stageline"))
+    assert short.front_socket("production").parent == short.dir
+    deep = AgentPaths(Path("/srv/" + "project/" * 12 + ".stageline/envs/production/swarm"))
+    moved = deep.front_socket("production")
+    assert moved.parent == short_socket_folder() and len(str(moved)) <= SOCKET_PATH_MAX
+    assert moved == deep.front_socket("production") != deep.front_socket("staging")
+    assert moved != AgentPaths(deep.home.parent / "other").front_socket("production")
+    assert short_socket_folder().stat().st_mode & 0o777 == 0o700
