@@ -168,7 +168,9 @@ def test_a_differently_shaped_service_ships_to_swarm(
     if example.processes:
         with httpx.Client(base_url=staging["url"], timeout=30, trust_env=False) as client:
             the_worker_welcomes(client, PASSWORDS["staging"])
-        assert "welcomed worker-" in ok(repo, "logs", "staging", "--process", "worker")
+        # its log, from its own service: the critical path's user and this one, welcomed
+        said = " ".join(ok(repo, "logs", "staging", "--process", "worker").split())
+        assert "welcomed smoke-" in said and "welcomed worker-" in said, said
 
     ok(repo, "down", "staging")
     assert services_of(swarm_engine, "staging") == []
