@@ -35,6 +35,12 @@ def test_restart_keeps_the_gates_own_timeouts() -> None:
     assert budgets(CHECKS, running("restart", 0.0)) == CHECKS
 
 
+def test_a_first_release_with_no_window_keeps_the_gates_own_timeouts() -> None:
+    """Nothing earlier runs to switch back to (a swarm environment's first deploy): a
+    check cut to one second would fail a service slower than that for nothing."""
+    assert budgets(CHECKS, running("blue-green", 0.0)) == CHECKS
+
+
 def test_the_first_failing_check_in_configured_order_is_the_reason() -> None:
     outcome = AfterDeploy(
         (

@@ -9,7 +9,7 @@ import pytest
 
 from stageline.agent.fronts import UNNEEDED, FrontProcess
 from stageline.agent.spec import ProcessSpec, ServiceStatus, SpecError
-from stageline.agent.state import AgentPaths, RoutedFront
+from stageline.agent.state import SOCKET_PATH_MAX, AgentPaths, RoutedFront, short_socket_folder
 from stageline.agent.supervisor import Backoff, read_log_tail
 
 SPEC = ProcessSpec(
@@ -98,3 +98,17 @@ def test_a_front_gets_no_secret_of_the_agent(
     env = FrontProcess(AgentPaths(tmp_path), "production", "127.0.0.1", 8604, stop_grace=1).spec.env
     assert not [name for name in env if name.startswith(UNNEEDED)]
     assert env["STAGELINE_HOME_HINT"] == "kept"
+
+
+def test_a_front_socket_too_long_for_its_folder_moves_to_a_private_short_one() -> None:
+    """A deep project folder (or a swarm environment's front, under envs/<env>/swarm/)
+    still gets a usable control socket: named by a hash of its path, in a folder only
+    this user may enter."""
+    short = AgentPaths(Path("/srv/app/.stageline"))
+    assert short.front_socket("production").parent == short.dir
+    deep = AgentPaths(Path("/srv/" + "project/" * 12 + ".stageline/envs/production/swarm"))
+    moved = deep.front_socket("production")
+    assert moved.parent == short_socket_folder() and len(str(moved)) <= SOCKET_PATH_MAX
+    assert moved == deep.front_socket("production") != deep.front_socket("staging")
+    assert moved != AgentPaths(deep.home.parent / "other").front_socket("production")
+    assert short_socket_folder().stat().st_mode & 0o777 == 0o700

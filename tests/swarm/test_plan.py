@@ -129,3 +129,18 @@ def test_a_variable_holding_a_password_is_secret_alone_or_inside_another_value()
         "FLAG",
     }
     assert "APP_ENV" not in names and "STAGELINE_SECRET_NAMES" not in names
+
+
+def test_a_worker_mounts_the_secrets_made_for_its_release() -> None:
+    """The secrets are made once per release, named after its web service: a worker's
+    service (named after it, ``plan.worker_name``) mounts those, it has none of its own."""
+    name = plan.worker_name("shop-production-aaaa-1", "Mail Sender")
+    assert name == "shop-production-aaaa-1-mail-sender"
+    line = plan.create_args(
+        name, "shop@sha256:b", environment="production", digest="sha256:" + "a" * 64,
+        base=21000, replicas=1, variables={"PAYMENT_API_KEY": "sk_live_x"},
+        secrets=["PAYMENT_API_KEY"], limits=plan.Limits(), health_timeout=30.0,
+        stop_grace=10.0, resolve_image=False, command=("worker", "Mail Sender"),
+        release="shop-production-aaaa-1",
+    )  # fmt: skip
+    assert "source=shop-production-aaaa-1-payment-api-key,target=PAYMENT_API_KEY,mode=0400" in line

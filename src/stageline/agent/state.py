@@ -7,7 +7,8 @@
     agent.sock     the unix socket it takes orders on
     agent.log      its own log (when started by ``AgentClient.ensure_running``), rotated
     front-<env>.log  a blue/green environment's front process's log, rotated
-    f-<hash>.sock  the unix socket a front process takes the agent's orders on
+    f-<hash>.sock  the unix socket a front process takes the agent's orders on (in
+                   /tmp/stageline-<uid>-sockets/ when this path is too long for one)
     desired.json   environment -> ProcessSpec: what should run (the source of truth)
     running.json   environment (or ``environment:port`` for a proxied one's copies)
                    -> pid, /proc start time, started_at: what does run
@@ -23,10 +24,12 @@ a crash never leaves half a file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 from dataclasses import asdict, dataclass
 from logging.handlers import RotatingFileHandler
@@ -85,21 +88,43 @@ class AgentPaths:
         return self.dir / "fronts.json"
 
     def front_socket(self, environment: str) -> Path:
-        """The control socket of ``environment``'s front process: a fixed-length name, so
-        ``check_socket_path`` covers every environment."""
+        """The control socket of ``environment``'s front process: ``f-<hash>.sock`` in the
+        agent's folder; when that path is too long for a unix socket (a deep project
+        folder, a swarm environment's front under ``envs/<env>/swarm/``), a socket named
+        by a hash of that path in this user's private :func:`short_socket_folder`."""
         digest = hashlib.sha256(environment.encode()).hexdigest()[:8]
-        return self.dir / f"f-{digest}.sock"
+        path = self.dir / f"f-{digest}.sock"
+        if len(os.fsencode(path)) <= SOCKET_PATH_MAX:
+            return path
+        key = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+        return short_socket_folder() / f"f-{key}.sock"
 
     def front_log(self, environment: str) -> Path:
         return self.dir / f"front-{environment.replace('/', '--')}.log"  # review/<slug>
 
     def check_socket_path(self) -> None:
-        """Unix socket paths are short on Linux; say so instead of failing obscurely."""
-        if len(os.fsencode(self.front_socket(""))) > SOCKET_PATH_MAX:
+        """Unix socket paths are short on Linux; say so instead of failing obscurely (the
+        fronts' sockets move to :func:`short_socket_folder` instead)."""
+        if len(os.fsencode(self.socket)) > SOCKET_PATH_MAX:
             raise AgentError(
                 f"agent socket path is too long for a unix socket: {self.socket}",
-                hint=f"use a .stageline folder whose path is under {SOCKET_PATH_MAX - 22} bytes",
+                hint=f"use a .stageline folder whose path is under {SOCKET_PATH_MAX - 17} bytes",
             )
+
+
+def short_socket_folder() -> Path:
+    """``/tmp/stageline-<uid>-sockets``: made mode 0700 if missing; AgentError unless it is
+    a folder (not a link) of this user's that nobody else may enter."""
+    folder = Path("/tmp") / f"stageline-{os.getuid()}-sockets"
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    found = os.lstat(folder)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+        raise AgentError(
+            f"{folder} is not a private folder of this user (it holds control sockets)",
+            hint=f"remove {folder}; stageline makes it again, mode 0700",
+        )
+    return folder
 
 
 @dataclass(frozen=True)

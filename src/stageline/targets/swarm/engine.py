@@ -49,13 +49,23 @@ class Engine:
         found["DOCKER_CLI_HINTS"] = "false"
         return found
 
-    def run(self, args: Sequence[str], *, stdin: bytes | None = None, timeout: float = 600) -> str:
-        """stdout of ``docker ARGS``; EngineError with the engine's message on failure."""
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float = 600,
+        merged: bool = False,
+    ) -> str:
+        """stdout of ``docker ARGS`` (with ``merged``, stdout and stderr as one stream:
+        ``service logs`` gives the tasks' stderr on its own); EngineError with the
+        engine's message on failure."""
         try:
             done = subprocess.run(
                 self.argv(args),
                 input=stdin,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merged else subprocess.PIPE,
                 timeout=timeout,
                 env=self.env(),
                 check=False,
@@ -63,7 +73,8 @@ class Engine:
         except subprocess.TimeoutExpired:
             raise EngineError(f"`docker {args[0]}` took longer than {timeout:g}s") from None
         if done.returncode != 0:
-            lines = done.stderr.decode(errors="replace").strip().splitlines()
+            said = done.stdout if merged else done.stderr
+            lines = said.decode(errors="replace").strip().splitlines()
             why = lines[-1] if lines else f"exit code {done.returncode}"
             where = f" at {self.host}" if self.host else ""
             raise EngineError(

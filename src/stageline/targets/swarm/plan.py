@@ -39,6 +39,12 @@ def service_name(service: str, environment: str, digest: str, nonce: str) -> str
     return f"{slug(service)}-{slug(environment)}-{digest.removeprefix('sha256:')[:12]}-{nonce}"
 
 
+def worker_name(service_name: str, process: str) -> str:
+    """The Swarm service of one of a release's other process types (``[service.processes]``),
+    e.g. ``shop-staging-3fa2b1c4d5e6-k2j9-worker``: one replica, beside its web service."""
+    return f"{service_name}-{slug(process)}"
+
+
 def secret_name(service_name: str, variable: str) -> str:
     """The Swarm secret holding ``variable`` for one release's service (created with it,
     removed with it; the name says nothing of the value)."""
@@ -103,12 +109,15 @@ def create_args(
     stop_grace: float,
     resolve_image: bool,
     command: Sequence[str] = ("web",),
+    release: str = "",
 ) -> list[str]:
     """``docker service create`` arguments of one release's web service (``command``
     ``("web",)``) or of one of its workers (``("worker", TYPE)``): host network, the port
     block, plain variables as ``--env`` and each secret variable as a Swarm secret
     (``secrets``: variable names; the file ``/run/secrets/NAME``), never a value in the
-    spec; Swarm's health check is the service's health route (a worker has none)."""
+    spec; Swarm's health check is the service's health route (a worker has none). The
+    secrets are those made for ``release`` (the release's web service; default ``name``):
+    a worker mounts its release's secrets, it has none of its own."""
     args = ["service", "create", "--detach", "--name", name, "--network", "host"]
     args += ["--replicas", str(replicas), "--restart-condition", "any", "--restart-delay", "1s"]
     for key, value in (("environment", environment), ("artifact", digest), ("port-base", base)):
@@ -120,7 +129,7 @@ def create_args(
     args += ["--env", f"STAGELINE_PORT_BASE={base}", "--env", "STAGELINE_SLOT={{.Task.Slot}}"]
     args += ["--env", f"{SECRETS_VAR}={','.join(sorted(secrets))}"]
     for variable in sorted(secrets):
-        source = secret_name(name, variable)
+        source = secret_name(release or name, variable)
         args += ["--secret", f"source={source},target={variable},mode=0400"]
     if command[0] == "web":
         args += ["--health-cmd", HEALTH_CMD, "--health-interval", "2s", "--health-timeout", "5s"]

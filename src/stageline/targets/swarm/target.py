@@ -298,7 +298,7 @@ class SwarmTarget:
             workers = sorted(t for t in release.manifest.service.processes if t != WEB)
             for service, replicas, command in [
                 (name, self.replicas, ("web",)),
-                *((f"{name}-{plan.slug(t)}", 1, ("worker", t)) for t in workers),
+                *((plan.worker_name(name, t), 1, ("worker", t)) for t in workers),
             ]:
                 self.engine.run(
                     plan.create_args(
@@ -307,6 +307,7 @@ class SwarmTarget:
                         limits=limits, health_timeout=float(self.env.health_timeout),
                         stop_grace=float(self.env.drain_timeout),
                         resolve_image=bool(self.env.target.registry), command=command,
+                        release=name,
                     )
                 )  # fmt: skip
                 created_services.append(service)
@@ -534,21 +535,24 @@ class SwarmTarget:
 
     def _log_tail(self, service: str) -> str:
         try:
-            out = self.engine.run(["service", "logs", "--raw", "--tail", str(TAIL_LINES), service])
+            args = ["service", "logs", "--raw", "--tail", str(TAIL_LINES), service]
+            out = self.engine.run(args, merged=True)
         except EngineError as exc:
             return str(exc)
         return out.strip()
 
     def log_path(self, process: str = WEB) -> Path:
-        """The serving release's logs, fetched from the engine into the file ``local``
-        keeps them in (``stageline logs`` reads it)."""
+        """The serving release's logs of ``process`` (its web service, or the service of
+        that process type), fetched from the engine into the file ``local`` keeps them in
+        (``stageline logs`` reads it)."""
         path = self.host.log_path(process)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = load(self.folder)
         if state.serving is not None:
             args = ["service", "logs", "--raw", "--timestamps", "--tail", "2000"]
             try:
-                path.write_text(self.engine.run([*args, state.serving.service]))
+                service = _service_of(state.serving, process)
+                path.write_text(self.engine.run([*args, service], merged=True))
             except EngineError as exc:
                 path.write_text(f"(no logs from the engine: {exc})\n")
         return path
@@ -585,6 +589,11 @@ def _masked(text: str, variables: Mapping[str, str]) -> str:
         if value:
             text = text.replace(value, f"[secret:{name}]")
     return text
+
+
+def _service_of(placed: Placed, process: str) -> str:
+    """The Swarm service running ``process`` of a release (``web``: its own service)."""
+    return placed.service if process == WEB else plan.worker_name(placed.service, process)
 
 
 def _answers(url: str, timeout: float) -> bool:
