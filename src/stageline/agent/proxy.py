@@ -503,7 +503,8 @@ class Proxy:
                     await _peek_response(retry)
                 except (ConnectionError, h11.RemoteProtocolError) as again:
                     retry.close()
-                    raise UpstreamFailed(f"backend {_shown(retry.address)} failed: {again!r}") from again
+                    why = f"backend {_shown(retry.address)} failed: {again!r}"
+                    raise UpstreamFailed(why) from again
                 return retry
             if isinstance(exc, UpstreamFailed):
                 raise

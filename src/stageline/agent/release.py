@@ -26,6 +26,9 @@ from typing import Any
 from stageline.agent.spec import ProcessSpec, SpecError, _field
 
 PORT_PLACEHOLDER = "{port}"
+#: the address a process listens on, in a start command: ``LOOPBACK`` on this host, the
+#: swarm target's ``listen`` address in a task
+HOST_PLACEHOLDER = "{host}"
 #: where a backend process listens: (host, port)
 Address = tuple[str, int]
 #: the host of a copy given by its port alone (the ``local`` target's copies)

@@ -1,13 +1,14 @@
 """The environment's public port: stageline's own front process (``agent/front.py``),
-routing to the serving release's task ports.
+routing to the serving release's tasks (each at its node's address and its slot's port).
 
 The same front the ``local`` target's blue/green uses, run for a swarm environment by
 the target itself: its files live under ``envs/<env>/swarm/`` (an ``AgentPaths`` of its
-own: ``agent/proxied.json`` says which release and ports serve, ``agent/f-*.sock`` takes
-its orders). A switch rewrites ``proxied.json`` and orders ``reload`` (one reference
-swap in the proxy: requests in flight finish where they started), then ``drain`` of the
-old ports. The front is started in its own session and outlives the command; a later
-command adopts it by pid and start time (``front.json``), or starts it again.
+own: ``agent/proxied.json`` says which release serves, at which addresses (each task's
+node address and slot port), ``agent/f-*.sock`` takes its orders). A switch rewrites
+``proxied.json`` and orders ``reload`` (one reference swap in the proxy: requests in
+flight finish where they started), then ``drain`` of the old ports. The front is
+started in its own session and outlives the command; a later command adopts it by pid
+and start time (``front.json``), or starts it again.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import json
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from stageline.agent.fronts import FrontProcess
 from stageline.agent.process import ServiceProcess
-from stageline.agent.release import EnvState, Group, ReleaseSpec
+from stageline.agent.release import Address, EnvState, Group, ReleaseSpec
 from stageline.agent.spec import ProcessSpec
-from stageline.agent.state import AgentPaths, save_proxied
+from stageline.agent.state import AgentPaths, load_proxied, save_proxied
 from stageline.errors import AgentError, DeployFailed
 from stageline.host.procfs import is_alive, proc_start_time
 
@@ -68,16 +70,23 @@ class SwarmFront:
         pid, start = found.get("pid"), found.get("proc_start")
         return pid if isinstance(pid, int) and is_alive(pid, start) else None
 
-    def route(self, release: str, ports: tuple[int, ...]) -> None:
-        """Serve ``ports`` (the release ``release``) on the public port from now on: the
-        front started if it does not run, then reloaded."""
+    def route(self, release: str, addresses: Sequence[Address]) -> None:
+        """Serve ``addresses`` (each task's node address and port, of the release
+        ``release``) on the public port from now on: the front started if it does not
+        run, then reloaded."""
         self.paths.dir.mkdir(parents=True, exist_ok=True)
         template = ProcessSpec(self.environment, release, ["swarm"], "/", {}, self.port, "/", "")
-        spec = ReleaseSpec(template, processes=len(ports), host=self.host)
-        save_proxied(self.paths, {self.environment: EnvState(serving=Group(spec, ports))})
+        spec = ReleaseSpec(template, processes=len(addresses), host=self.host)
+        serving = Group.at(spec, addresses)
+        save_proxied(self.paths, {self.environment: EnvState(serving=serving)})
         if self.pid() is None:
             self._start()
         self.order({"op": "reload"})
+
+    def routed(self) -> tuple[Address, ...]:
+        """The addresses ``proxied.json`` routes to (empty when none)."""
+        state = load_proxied(self.paths).get(self.environment)
+        return state.serving.addresses if state is not None and state.serving else ()
 
     def drain(self, ports: tuple[int, ...], timeout: float) -> bool:
         """Wait until no request is in flight to ``ports`` (switched away from)."""
