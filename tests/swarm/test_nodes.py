@@ -18,13 +18,14 @@ import pytest
 
 from stageline.agent.state import AgentPaths, load_proxied
 from stageline.targets.swarm.engine import Engine
+from stageline.usecases.demo import TAGS
 from tests.e2e import helpers
-from tests.e2e.helpers import commit_and_tag, workspace_copy
+from tests.e2e.helpers import workspace_copy
 from tests.swarm.docker import BASE_IMAGE, advertising
 
 pytestmark = pytest.mark.slow
 NODE = "127.0.0.2"
-TAG = "v1.8.0"
+TAG = TAGS[0]  # built by ``shop_template``; its image is kept with the engine's data
 
 
 def cli(repo: Path, *args: str) -> Any:
@@ -41,8 +42,8 @@ def ok(done: Any) -> str:
 
 
 def staging_on_swarm(repo: Path, engine: Engine) -> None:
-    """staging as a swarm environment whose tasks listen on ``NODE``; the shop's start
-    command binds ``{host}`` (committed and tagged ``TAG``)."""
+    """staging as a swarm environment whose tasks listen on ``NODE`` (the shop's start
+    command binds ``{host}``)."""
     path = repo / "stageline.toml"
     text = path.read_text()
     port = re.search(r"\[environments\.staging\][^\[]*?port = (\d+)", text)
@@ -53,7 +54,6 @@ def staging_on_swarm(repo: Path, engine: Engine) -> None:
         "watch = 0\nhealth_timeout = 20"
     )
     path.write_text(text.replace(f'target = {{ kind = "local", port = {port[1]} }}', swarm, 1))
-    commit_and_tag(repo, TAG, {"stageline.toml": ("--host 127.0.0.1", "--host {host}")})
 
 
 def serving_service(engine: Engine) -> dict[str, Any]:
@@ -75,7 +75,6 @@ def test_tasks_on_a_node_that_is_not_127_0_0_1(shop_template: Path, swarm_engine
         workspace_copy(shop_template, "stageline-nodes-") as shop,
     ):
         staging_on_swarm(shop, engine)
-        ok(cli(shop, "build", TAG))
         ok(cli(shop, "deploy", "staging", TAG, "--force"))
 
         front = load_proxied(AgentPaths(shop / ".stageline" / "envs" / "staging" / "swarm"))
