@@ -51,7 +51,7 @@ def staging_on_swarm(repo: Path, engine: Engine) -> None:
     swarm = (
         f'target = {{ kind = "swarm", port = {port[1]}, replicas = 2, listen = "{NODE}", '
         f'base_image = "{BASE_IMAGE}", docker_host = "{engine.host}" }}\n'
-        "watch = 0\nhealth_timeout = 20"
+        "watch = 12\nhealth_timeout = 20"  # the after-deploy smoke check runs in the window
     )
     path.write_text(text.replace(f'target = {{ kind = "local", port = {port[1]} }}', swarm, 1))
 

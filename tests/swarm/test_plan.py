@@ -3,9 +3,12 @@ value in them), what tasks say, and reconciling the engine's update status."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from stageline.targets.swarm import plan
 from stageline.targets.swarm.image import build_script
 from stageline.targets.swarm.plan import Task
+from stageline.targets.swarm.state import Placed, SwarmState, load, save
 
 
 def test_a_port_block_avoids_taken_and_busy_ports() -> None:
@@ -197,3 +200,12 @@ def test_the_service_tells_its_tasks_where_to_listen() -> None:
     assert "STAGELINE_LISTEN=127.0.0.1" in args()
     assert "STAGELINE_LISTEN=0.0.0.0" in args(listen="0.0.0.0")
     assert "STAGELINE_LISTEN=1" not in args(variables={"STAGELINE_LISTEN": "1"})
+
+
+def test_a_release_keeps_where_its_tasks_were_routed(tmp_path: Path) -> None:
+    placed = Placed("svc", "sha256:a", "img", (21001, 21002), hosts=("10.0.0.5", "10.0.0.6"))
+    save(tmp_path, SwarmState(serving=placed))
+    again = load(tmp_path).serving
+    assert again == placed and again.addresses == (("10.0.0.5", 21001), ("10.0.0.6", 21002))
+    older = Placed("svc", "sha256:a", "img", (21001,))  # a state written before hosts
+    assert older.addresses == (("127.0.0.1", 21001),)

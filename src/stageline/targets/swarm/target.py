@@ -32,6 +32,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from stageline.agent.record import note_at, settle_at
@@ -251,6 +252,7 @@ class SwarmTarget:
             raise
         failed_before = len(plan.failures(self._tasks(placed.service)))
         old = state.serving
+        placed = replace(placed, hosts=tuple(host for host, _ in addresses))
         self.front.route(placed.digest, addresses)
         window = float(self.env.watch) if old is not None else 0.0
         state = state.with_(
@@ -347,7 +349,8 @@ class SwarmTarget:
         while True:
             tasks = self._tasks(placed.service)
             found = plan.task_addresses(tasks, nodes, placed.ports)
-            if any(t.node not in {n.id for n in nodes} for t in plan.current(tasks).values()):
+            known = {n.id for n in nodes}
+            if any(t.node and t.node not in known for t in plan.current(tasks).values()):
                 nodes = self._nodes()  # a node joined since
             if (
                 plan.ready(tasks, self.replicas)
@@ -400,9 +403,13 @@ class SwarmTarget:
         ids = self.engine.run(["node", "ls", "-q"]).split()
         return [plan.Node.from_inspect(found) for found in self.engine.inspect("node", *ids)]
 
-    def addresses(self, placed: Placed) -> dict[int, Address]:
-        """Where each running task of ``placed`` is reached now, by slot."""
-        return plan.task_addresses(self._tasks(placed.service), self._nodes(), placed.ports)
+    def where(self, placed: Placed) -> tuple[Address, ...]:
+        """Where to route ``placed``: each task's address now if every slot is reached,
+        else where its tasks were when it was last routed."""
+        reached = plan.task_addresses(self._tasks(placed.service), self._nodes(), placed.ports)
+        if len(reached) == len(placed.ports):
+            return tuple(reached[slot] for slot in sorted(reached))
+        return placed.addresses
 
     def status(self) -> ServiceStatus | None:
         """What the engine runs for this environment, reconciled with the records."""
@@ -415,7 +422,7 @@ class SwarmTarget:
         found = self.engine.inspect("service", placed.service)
         tasks = self._tasks(placed.service)
         reached = plan.task_addresses(tasks, self._nodes(), placed.ports)
-        self._route_again(placed, reached, bool(found))
+        self._route_again(state, reached, bool(found))
         now = plan.current(tasks)
         processes = tuple(
             ProcessInfo(
@@ -442,15 +449,19 @@ class SwarmTarget:
             watching_for=round(left, 1),
         )
 
-    def _route_again(self, placed: Placed, reached: dict[int, Address], exists: bool) -> None:
-        """The front again, if it died; routed anew if a task now runs elsewhere (Swarm
-        moved it to another node) and every slot is reached."""
-        if not exists or not reached:
+    def _route_again(self, state: SwarmState, reached: dict[int, Address], exists: bool) -> None:
+        """The front again, if it died; routed anew (and recorded) if Swarm moved a task
+        to another node and every slot is reached."""
+        placed = state.serving
+        if not exists or placed is None:
             return
-        addresses = tuple(reached[slot] for slot in sorted(reached))
         whole = len(reached) == len(placed.ports)
+        addresses = tuple(reached[slot] for slot in sorted(reached)) if whole else placed.addresses
         if self.front.pid() is None or (whole and self.front.routed() != addresses):
             self.front.route(placed.digest, addresses)
+        if whole and addresses != placed.addresses:
+            moved = replace(placed, hosts=tuple(host for host, _ in addresses))
+            save(self.folder, load(self.folder).with_(serving=moved))
 
     def _reconcile(self, state: SwarmState, service: dict[str, object]) -> None:
         spec = service.get("Spec")
@@ -472,7 +483,7 @@ class SwarmTarget:
         else:
             note_at(ref["store"], self.env.name, ref["id"], ref["digest"], "swarm.rollback",
                     reason=found.reason)  # fmt: skip
-        save(self.folder, state.with_(noted=[*state.noted, key]))
+        save(self.folder, load(self.folder).with_(noted=[*state.noted, key]))
 
     def _remove(self, placed: Placed) -> None:
         """Remove a release's services now; its secrets once no task uses them (the

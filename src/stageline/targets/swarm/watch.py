@@ -93,8 +93,7 @@ def switch_to_previous(target: SwarmTarget, state: SwarmState, reason: str) -> W
     """Route the previous release's tasks again, remove the new one, record it."""
     assert state.previous is not None and state.serving is not None
     previous, failed = state.previous, state.serving
-    reached = target.addresses(previous)
-    target.front.route(previous.digest, tuple(reached[slot] for slot in sorted(reached)))
+    target.front.route(previous.digest, target.where(previous))
     save(target.folder, state.with_(
         serving=previous, previous=None, watch_until=None,
         outcome={"status": "rolled_back", "reason": reason},
