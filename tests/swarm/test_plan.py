@@ -90,6 +90,9 @@ def test_an_update_the_engine_rolled_back_is_found() -> None:
     away = plan.reconcile("rollback_completed", "update failed", "img@old", "img@new")
     assert away.action == "rolled_back" and "img@old" in away.reason
     assert plan.reconcile("rollback_completed", "", "img@a", "img@a").action == "note"
+    # judged once it ends: one record, not one while it runs and one after
+    assert plan.reconcile("rollback_started", "update failed", "img@old", "img@new").action == ""
+    assert plan.reconcile("rollback_paused", "", "img@a", "img@a").action == "note"
 
 
 def test_the_image_is_built_offline_from_the_wheelhouse() -> None:

@@ -224,8 +224,9 @@ class Finding:
 
 
 def reconcile(update_state: str, update_message: str, running_image: str, deployed: str) -> Finding:
-    """Compare the engine's update status and running image with the record (pure)."""
-    if not update_state.startswith("rollback"):
+    """Compare the engine's update status and running image with the record (pure). A
+    rollback still under way (``rollback_started``) is judged once it ends."""
+    if not update_state.startswith("rollback") or update_state == "rollback_started":
         return Finding("")
     why = f"the engine's update status is {update_state}: {update_message}".rstrip(": ")
     if running_image != deployed:

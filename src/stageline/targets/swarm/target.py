@@ -398,15 +398,24 @@ class SwarmTarget:
             return []
         return [plan.Task.from_row(row) for row in rows]
 
-    def _nodes(self) -> list[plan.Node]:
-        """The swarm's nodes (``docker node inspect``: each one's address)."""
-        ids = self.engine.run(["node", "ls", "-q"]).split()
-        return [plan.Node.from_inspect(found) for found in self.engine.inspect("node", *ids)]
+    def _nodes(self, ids: Iterable[str] | None = None) -> list[plan.Node]:
+        """The swarm's nodes, or those of ``ids`` (``docker node inspect``: addresses)."""
+        if ids is None:
+            ids = self.engine.run(["node", "ls", "-q"]).split()
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        return [plan.Node.from_inspect(found) for found in self.engine.inspect("node", *wanted)]
+
+    def _reached(self, tasks: list[plan.Task], ports: Sequence[int]) -> dict[int, Address]:
+        """Where each running task is reached, asking the engine about their nodes only."""
+        nodes = self._nodes(t.node for t in plan.current(tasks).values() if t.node)
+        return plan.task_addresses(tasks, nodes, ports)
 
     def where(self, placed: Placed) -> tuple[Address, ...]:
         """Where to route ``placed``: each task's address now if every slot is reached,
         else where its tasks were when it was last routed."""
-        reached = plan.task_addresses(self._tasks(placed.service), self._nodes(), placed.ports)
+        reached = self._reached(self._tasks(placed.service), placed.ports)
         if len(reached) == len(placed.ports):
             return tuple(reached[slot] for slot in sorted(reached))
         return placed.addresses
@@ -421,7 +430,7 @@ class SwarmTarget:
             return None
         found = self.engine.inspect("service", placed.service)
         tasks = self._tasks(placed.service)
-        reached = plan.task_addresses(tasks, self._nodes(), placed.ports)
+        reached = self._reached(tasks, placed.ports)
         self._route_again(state, reached, bool(found))
         now = plan.current(tasks)
         processes = tuple(
