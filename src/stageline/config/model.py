@@ -115,7 +115,7 @@ class Service(Strict):
             description="How to run one instance, from the release's folder with its "
             "virtualenv's bin first on PATH; {port} is the port it must listen on, "
             "{host} the address (127.0.0.1; a swarm task's `listen`).",
-            examples=["uvicorn shop.app:app --host 127.0.0.1 --port {port}"],
+            examples=["uvicorn shop.app:app --host {host} --port {port}"],
         ),
     ]
     health: str = Field(
