@@ -101,7 +101,7 @@ def test_response_headers_keep_framing_and_drop_connection_ones() -> None:
 def test_round_robin_starts_at_the_next_copy_and_falls_back_to_the_others() -> None:
     async def check() -> None:
         backends = Backends("r", [1, 2, 3])
-        orders = [backends.order() for _ in range(4)]
+        orders = [[port for _, port in backends.order()] for _ in range(4)]
         assert orders == [[1, 2, 3], [2, 3, 1], [3, 1, 2], [1, 2, 3]]
         backends.begin()
         assert not await backends.drain(0.01)

@@ -27,7 +27,7 @@ from tests.e2e.helpers import cli, commit_and_tag, own_tmp, workspace_copy
 
 pytestmark = pytest.mark.slow
 PLAIN, SELF_MIGRATING, NOT_NULL = "v1.7.0-rc1", "v1.7.1", "v1.8.0"
-START = "uvicorn shop.app:app --host 127.0.0.1 --port {port}"
+START = "uvicorn shop.app:app --host {host} --port {port}"
 
 CHANNEL_MIGRATION = '''"""orders.channel: NOT NULL, no database default (the model fills it)
 

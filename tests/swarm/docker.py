@@ -2,6 +2,9 @@
 iptables, its own socket), a single-node swarm advertising 127.0.0.1, and the Debian
 base image (``tests/fresh/rootfs.py``'s cached debootstrap root, ``docker import``-ed).
 
+``advertising`` makes the swarm again on another loopback address for one test (its node's
+address is then not 127.0.0.1), and on 127.0.0.1 after.
+
 The engine's data folder is kept between test runs under the same cache as the root
 (``$STAGELINE_TEST_CACHE/docker-<root key>/``, under a lock): the imported base image and
 the images built from the shop's artifacts (same source, same digest, found again by
@@ -67,20 +70,39 @@ def _unmount_under(folder: Path) -> None:
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
 
-def _swarm(engine: Engine) -> None:
-    """A single-node swarm on 127.0.0.1 (its manager on a free port), with no overlay
-    network of its own."""
-    if engine.run(["info", "--format", "{{.Swarm.LocalNodeState}}"]).strip() != "active":
+def _swarm(engine: Engine, address: str = "127.0.0.1") -> None:
+    """A single-node swarm advertising ``address`` (its manager on a free port), with no
+    overlay network of its own; one on another address (a kept data folder from a run
+    killed inside ``advertising``) is left and made again."""
+    info = engine.run(["info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.NodeAddr}}"])
+    if info.split() != ["active", address]:
+        if info.split()[0] == "active":
+            engine.run(["swarm", "leave", "--force"])
         # a port of its own: another engine (the bench beside the tests, a second worker
         # whose cached data folder was taken) may hold the default 2377
         port = free_port()
         engine.run(
-            ["swarm", "init", "--advertise-addr", f"127.0.0.1:{port}",
-             "--listen-addr", f"127.0.0.1:{port}"]
+            ["swarm", "init", "--advertise-addr", f"{address}:{port}",
+             "--listen-addr", f"{address}:{port}"]
         )  # fmt: skip
     for network in ("ingress", "docker_gwbridge"):
         with contextlib.suppress(EngineError):
             engine.run(["network", "rm", network], stdin=b"y\n")
+
+
+@contextlib.contextmanager
+def advertising(engine: Engine, address: str) -> Iterator[Engine]:
+    """The session's engine as a swarm whose node is at ``address`` (another address of
+    the loopback, so code that assumes 127.0.0.1 fails), made again on 127.0.0.1 after.
+    Leaving a swarm drops its services and secrets: the caller's are removed first."""
+    clean(engine)
+    _swarm(engine, address)
+    try:
+        yield engine
+    finally:
+        with contextlib.suppress(EngineError):
+            clean(engine)
+        _swarm(engine)
 
 
 def clean(engine: Engine) -> None:

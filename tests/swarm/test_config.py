@@ -48,3 +48,26 @@ def test_scale_to_zero_on_a_swarm_environment_is_refused_by_check(tmp_path: Path
         "[environments.test]\n", "[environments.test]\nscale_to_zero_after = 600\n", 1
     )
     assert load_pipeline(write(tmp_path, fixed)).environment("test").scale_to_zero_after == 600
+
+
+@pytest.mark.parametrize(
+    ("listen", "message"),
+    [
+        ("203.0.113.7x", "expected an IP address"),
+        ("8.8.8.8", "8.8.8.8 is a public address: tasks would answer the internet"),
+        ("2001:4860::8888", "is a public address"),
+    ],
+)
+def test_a_task_never_listens_on_a_public_address(listen: str, message: str) -> None:
+    given = {"kind": "swarm", "port": 8604, "base_image": "python:3.11-slim", "listen": listen}
+    with pytest.raises(ValidationError, match=message):
+        Target.model_validate(given)
+
+
+def test_listen_is_a_swarm_key_with_a_loopback_default() -> None:
+    swarm = {"kind": "swarm", "port": 8604, "base_image": "b"}
+    assert Target.model_validate(swarm).listen == "127.0.0.1"
+    assert Target.model_validate({**swarm, "listen": "0.0.0.0"}).listen == "0.0.0.0"
+    assert Target.model_validate({**swarm, "listen": "10.0.0.5"}).listen == "10.0.0.5"
+    with pytest.raises(ValidationError, match='listen: only for kind = "swarm"'):
+        Target.model_validate({"kind": "local", "port": 8604, "listen": "0.0.0.0"})

@@ -3,9 +3,12 @@ value in them), what tasks say, and reconciling the engine's update status."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from stageline.targets.swarm import plan
 from stageline.targets.swarm.image import build_script
 from stageline.targets.swarm.plan import Task
+from stageline.targets.swarm.state import Placed, SwarmState, load, save
 
 
 def test_a_port_block_avoids_taken_and_busy_ports() -> None:
@@ -87,6 +90,9 @@ def test_an_update_the_engine_rolled_back_is_found() -> None:
     away = plan.reconcile("rollback_completed", "update failed", "img@old", "img@new")
     assert away.action == "rolled_back" and "img@old" in away.reason
     assert plan.reconcile("rollback_completed", "", "img@a", "img@a").action == "note"
+    # judged once it ends: one record, not one while it runs and one after
+    assert plan.reconcile("rollback_started", "update failed", "img@old", "img@new").action == ""
+    assert plan.reconcile("rollback_paused", "", "img@a", "img@a").action == "note"
 
 
 def test_the_image_is_built_offline_from_the_wheelhouse() -> None:
@@ -144,3 +150,80 @@ def test_a_worker_mounts_the_secrets_made_for_its_release() -> None:
         release="shop-production-aaaa-1",
     )  # fmt: skip
     assert "source=shop-production-aaaa-1-payment-api-key,target=PAYMENT_API_KEY,mode=0400" in line
+
+
+# -- where tasks are reached -----------------------------------------------------------------
+
+
+def node(id_: str, addr: str, *, manager: str = "", state: str = "ready") -> plan.Node:
+    data: dict[str, object] = {
+        "ID": id_, "Description": {"Hostname": f"host-{id_}"},
+        "Status": {"State": state, "Addr": addr}, "Spec": {"Availability": "active"},
+    }  # fmt: skip
+    if manager:
+        data["ManagerStatus"] = {"Addr": manager, "Leader": True}
+    return plan.Node.from_inspect(data)
+
+
+def task(slot: int, node_id: str, state: str = "Running 3 seconds ago") -> dict[str, str]:
+    """A row of ``docker service ps --no-resolve --format '{{json .}}'``."""
+    return {"Name": f"k2j9svc.{slot}", "Node": node_id, "DesiredState": "Running",
+            "CurrentState": state, "Error": ""}  # fmt: skip
+
+
+def test_each_task_is_reached_at_its_nodes_address_and_its_slots_port() -> None:
+    nodes = [node("n1", "10.0.0.5"), node("n2", "10.0.0.6")]
+    rows = [task(1, "n1"), task(2, "n2"), task(3, "n2", "Starting 1 second ago")]
+    rows.append({**task(1, "n2", "Failed 9 seconds ago"), "DesiredState": "Shutdown"})
+    tasks = [Task.from_row(row) for row in rows]
+    found = plan.task_addresses(tasks, nodes, (21001, 21002, 21003))
+    assert found == {1: ("10.0.0.5", 21001), 2: ("10.0.0.6", 21002)}  # slot 3 not running
+    by_hostname = [Task.from_row({**task(1, "host-n2")})]  # without --no-resolve
+    assert plan.task_addresses(by_hostname, nodes, (21001,)) == {1: ("10.0.0.6", 21001)}
+    assert plan.task_addresses([Task.from_row(task(1, "gone"))], nodes, (21001,)) == {}
+
+
+def test_a_manager_reported_at_0_0_0_0_is_reached_at_its_advertised_address() -> None:
+    assert node("m", "0.0.0.0", manager="127.0.0.2:41234").address == "127.0.0.2"
+    assert node("m", "10.1.2.3", manager="10.1.2.3:2377").address == "10.1.2.3"
+    assert not node("d", "10.1.2.4", state="down").available
+
+
+START = "uvicorn app:app --host {host} --port {port}"
+
+
+def test_listen_must_be_where_the_front_reaches_every_node() -> None:
+    one = [node("n1", "127.0.0.1")]
+    assert plan.listen_problem("127.0.0.1", "uvicorn --host 127.0.0.1", one) is None
+    assert plan.listen_problem("127.0.0.2", START, [node("n1", "127.0.0.2")]) is None
+    many = [node("n1", "10.0.0.5"), node("n2", "10.0.0.6")]
+    assert plan.listen_problem("0.0.0.0", START, many) is None
+    problem = plan.listen_problem("127.0.0.1", START, many)
+    assert problem and "host-n1 is at 10.0.0.5, but tasks listen on 127.0.0.1" in problem
+    problem = plan.listen_problem("127.0.0.2", "uvicorn --host 127.0.0.1", one)
+    assert problem and "needs {host} in [service] start" in problem
+    drained = [node("n1", "127.0.0.2"), node("n2", "10.0.0.6", state="down")]
+    assert plan.listen_problem("127.0.0.2", START, drained) is None  # no task lands there
+
+
+def test_a_wildcard_is_refused_when_a_node_is_on_a_public_address() -> None:
+    nodes = [node("n1", "10.0.0.5"), node("n2", "203.0.113.7")]
+    assert plan.is_public("8.8.8.8") and not plan.is_public("10.0.0.5")
+    problem = plan.listen_problem("0.0.0.0", START, [node("n1", "10.0.0.5"), node("n2", "8.8.4.4")])
+    assert problem and "host-n2 is on the public address 8.8.4.4" in problem
+    assert plan.listen_problem("::", START, nodes[:1]) is None
+
+
+def test_the_service_tells_its_tasks_where_to_listen() -> None:
+    assert "STAGELINE_LISTEN=127.0.0.1" in args()
+    assert "STAGELINE_LISTEN=0.0.0.0" in args(listen="0.0.0.0")
+    assert "STAGELINE_LISTEN=1" not in args(variables={"STAGELINE_LISTEN": "1"})
+
+
+def test_a_release_keeps_where_its_tasks_were_routed(tmp_path: Path) -> None:
+    placed = Placed("svc", "sha256:a", "img", (21001, 21002), hosts=("10.0.0.5", "10.0.0.6"))
+    save(tmp_path, SwarmState(serving=placed))
+    again = load(tmp_path).serving
+    assert again == placed and again.addresses == (("10.0.0.5", 21001), ("10.0.0.6", 21002))
+    older = Placed("svc", "sha256:a", "img", (21001,))  # a state written before hosts
+    assert older.addresses == (("127.0.0.1", 21001),)

@@ -28,7 +28,8 @@ recording it learns the routes written in the last ``LEARN_DAYS`` days (see
 ``traffic/vocabulary.py``).
 
 ``drain`` waits until no request is in flight to the release on ``ports`` (one the front
-switched away from), then closes its pooled connections. ``sleep`` routes to nothing
+switched away from; its ports name it, whatever hosts they are on: two releases of one
+environment never share a port), then closes its pooled connections. ``sleep`` routes to nothing
 (proxied.json already says ``idle``) only if no request came for ``after`` seconds and
 none is in flight; while asleep a request waits for the agent to ``wake`` the
 environment (``idle.Waker``). The front raises its open-file limit to the hard limit at
@@ -54,6 +55,7 @@ from typing import Any
 
 from stageline.agent.idle import IdleClock, Waker, wake_timeout
 from stageline.agent.proxy import Backends, Proxy
+from stageline.agent.release import Address
 from stageline.agent.state import AgentPaths, load_proxied, log_to
 from stageline.errors import AgentError
 from stageline.traffic.minutes import MinuteRecord
@@ -82,8 +84,8 @@ class Front:
         self.traffic = TrafficStore(traffic_dir(paths.home, environment))
         self._recorder: Recorder | None = None  # kept after recording stops, to flush
 
-    def routes(self) -> tuple[str, tuple[int, ...]] | None:
-        """The release and internal ports proxied.json says this environment serves (None
+    def routes(self) -> tuple[str, tuple[Address, ...]] | None:
+        """The release and addresses proxied.json says this environment serves (None
         when it serves nothing, or is idle: requests then wait for its ``wake``); arms
         the proxy's waker when idle."""
         state = load_proxied(self.paths).get(self.environment)
@@ -95,7 +97,7 @@ class Front:
         self.waker.timeout = wake_timeout(serving.spec.health_timeout)
         if idle:
             return None
-        return serving.spec.release, serving.ports
+        return serving.spec.release, serving.addresses
 
     async def _woken(self) -> Backends | None:
         """For a request that found the environment idle: the release once it serves
@@ -113,7 +115,7 @@ class Front:
         self.waker.routed(found is not None)
         self._record_traffic(self.records_traffic())
         current = self.proxy.backends
-        if found is not None and current is not None and tuple(current.ports) == found[1]:
+        if found is not None and current is not None and tuple(current.addresses) == found[1]:
             return self._describe_routes()
         if found is not None and current is None:  # serving again: quiet starts over
             self.clock.restart(time.monotonic())

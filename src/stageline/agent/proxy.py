@@ -8,6 +8,8 @@ request already in flight finishes where it started. A switch is one reference s
 (:meth:`Proxy.switch`); the old ``Backends`` counts its requests in flight so the front
 can drain it.
 
+A release's processes are addresses, ``(host, port)``: ``127.0.0.1`` and a port for the
+``local`` target's copies, a node's address and a task's slot port on a swarm.
 Bodies stream both ways (content-length, chunked, or close-delimited responses), never
 buffered whole. Upstream connections are kept alive and pooled per backend process.
 ``X-Forwarded-For`` and ``Forwarded`` get the client's address appended and
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 
 import h11
 
+from stageline.agent.release import LOOPBACK, Address
 from stageline.traffic.recorder import Exchange, Recorder
 
 log = logging.getLogger("stageline.agent.proxy")
@@ -128,8 +131,10 @@ class UpstreamFailed(Exception):
 class Upstream:
     """One keep-alive connection to a backend process."""
 
-    def __init__(self, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self.port = port
+    def __init__(
+        self, address: Address, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.address = address
         self.reader, self.writer = reader, writer
         self.conn = h11.Connection(h11.CLIENT)
         self.last_used = time.monotonic()
@@ -158,23 +163,30 @@ class Upstream:
 
 
 class Backends:
-    """The processes of one release, as the proxy routes to them (round-robin)."""
+    """The processes of one release, as the proxy routes to them (round-robin): each an
+    address, or a port alone (on ``LOOPBACK``)."""
 
-    def __init__(self, release: str, ports: Iterable[int]) -> None:
+    def __init__(self, release: str, addresses: Iterable[Address | int]) -> None:
         self.release = release
-        self.ports = list(ports)
+        self.addresses: list[Address] = [
+            (LOOPBACK, a) if isinstance(a, int) else (a[0], a[1]) for a in addresses
+        ]
         self.in_flight = 0
         self._turn = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._pools: dict[int, list[Upstream]] = {port: [] for port in self.ports}
+        self._pools: dict[Address, list[Upstream]] = {a: [] for a in self.addresses}
         self.closed = False
 
-    def order(self) -> list[int]:
-        """The ports to try for the next request: round-robin start, then the others."""
-        start = self._turn % len(self.ports)
+    @property
+    def ports(self) -> list[int]:
+        return [port for _, port in self.addresses]
+
+    def order(self) -> list[Address]:
+        """The addresses to try for the next request: round-robin start, then the others."""
+        start = self._turn % len(self.addresses)
         self._turn += 1
-        return self.ports[start:] + self.ports[:start]
+        return self.addresses[start:] + self.addresses[:start]
 
     def begin(self) -> None:
         self.in_flight += 1
@@ -192,8 +204,8 @@ class Backends:
                 await self._idle.wait()
         return self.in_flight == 0
 
-    async def connect(self, port: int, *, fresh: bool) -> Upstream:
-        pool = self._pools.setdefault(port, [])
+    async def connect(self, address: Address, *, fresh: bool) -> Upstream:
+        pool = self._pools.setdefault(address, [])
         now = time.monotonic()
         while pool and not fresh:
             upstream = pool.pop()
@@ -202,13 +214,13 @@ class Backends:
                 return upstream
             upstream.close()
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection(*address)
         except OSError as exc:
-            raise UpstreamFailed(f"cannot connect to 127.0.0.1:{port}: {exc}") from exc
-        return Upstream(port, reader, writer)
+            raise UpstreamFailed(f"cannot connect to {_shown(address)}: {exc}") from exc
+        return Upstream(address, reader, writer)
 
     def give_back(self, upstream: Upstream) -> None:
-        pool = self._pools.setdefault(upstream.port, [])
+        pool = self._pools.setdefault(upstream.address, [])
         if self.closed or not upstream.reusable() or len(pool) >= POOL_SIZE:
             upstream.close()
             return
@@ -416,10 +428,10 @@ class Proxy:
     ) -> None:
         backends = self.route(request)  # read once: this request stays with this release
         unavailable = b"no release is serving\n"
-        if (backends is None or not backends.ports) and self.waker is not None:
+        if (backends is None or not backends.addresses) and self.waker is not None:
             backends = await self.waker()
             unavailable = b"the environment was idle and did not start in time; retry\n"
-        if backends is None or not backends.ports:
+        if backends is None or not backends.addresses:
             await _drain_request(conn, reader)
             writer.write(_simple(conn, 503, unavailable, retry_after=True))
             return
@@ -484,18 +496,19 @@ class Proxy:
         except (ConnectionError, h11.RemoteProtocolError, UpstreamFailed) as exc:
             upstream.close()
             if bodyless and upstream.reused:
-                retry = await backends.connect(upstream.port, fresh=True)
+                retry = await backends.connect(upstream.address, fresh=True)
                 try:
                     await retry.send(outgoing)
                     await retry.send(h11.EndOfMessage())
                     await _peek_response(retry)
                 except (ConnectionError, h11.RemoteProtocolError) as again:
                     retry.close()
-                    raise UpstreamFailed(f"backend {retry.port} failed: {again!r}") from again
+                    why = f"backend {_shown(retry.address)} failed: {again!r}"
+                    raise UpstreamFailed(why) from again
                 return retry
             if isinstance(exc, UpstreamFailed):
                 raise
-            raise UpstreamFailed(f"backend {upstream.port} failed: {exc!r}") from exc
+            raise UpstreamFailed(f"backend {_shown(upstream.address)} failed: {exc!r}") from exc
 
     async def _relay_response(
         self,
@@ -533,16 +546,21 @@ class Proxy:
         except (ConnectionError, h11.RemoteProtocolError) as exc:
             upstream.close()
             if not started:
-                raise UpstreamFailed(f"backend {upstream.port} failed: {exc!r}") from exc
+                raise UpstreamFailed(f"backend {_shown(upstream.address)} failed: {exc!r}") from exc
             raise ConnectionError("the response broke off") from exc  # the client sees a cut
         backends.give_back(upstream)
 
 
+def _shown(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 async def _connect_any(backends: Backends) -> Upstream:
     last: UpstreamFailed | None = None
-    for port in backends.order():
+    for address in backends.order():
         try:
-            return await backends.connect(port, fresh=False)
+            return await backends.connect(address, fresh=False)
         except UpstreamFailed as exc:
             last = exc
     assert last is not None

@@ -18,13 +18,21 @@ swap, so an agent killed at any moment comes back serving exactly one release:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from stageline.agent.spec import ProcessSpec, SpecError, _field
 
 PORT_PLACEHOLDER = "{port}"
+#: the address a process listens on, in a start command: ``LOOPBACK`` on this host, the
+#: swarm target's ``listen`` address in a task
+HOST_PLACEHOLDER = "{host}"
+#: where a backend process listens: (host, port)
+Address = tuple[str, int]
+#: the host of a copy given by its port alone (the ``local`` target's copies)
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -164,17 +172,35 @@ class DeploymentRef:
 
 @dataclass(frozen=True)
 class Group:
-    """The processes of one release: its spec and the internal port of each copy."""
+    """The processes of one release: its spec, the port of each copy and, when they are
+    not on this host's loopback (a swarm's tasks on their nodes), the host of each.
+
+    In ``proxied.json``: ``{"spec", "ports", "hosts"}``, ``hosts`` parallel to ``ports``
+    and absent when every copy is on ``LOOPBACK`` (what older versions wrote and read:
+    a front started by one still reads the ports of a file written now)."""
 
     spec: ReleaseSpec
     ports: tuple[int, ...]
+    hosts: tuple[str, ...] = ()  # () is LOOPBACK for every port
+
+    @classmethod
+    def at(cls, spec: ReleaseSpec, addresses: Sequence[Address]) -> Group:
+        """The group whose copies listen at ``addresses`` (host, port)."""
+        hosts = tuple(host for host, _ in addresses)
+        return cls(spec, tuple(p for _, p in addresses), () if set(hosts) <= {LOOPBACK} else hosts)
+
+    @property
+    def addresses(self) -> tuple[Address, ...]:
+        hosts = self.hosts or (LOOPBACK,) * len(self.ports)
+        return tuple(zip(hosts, self.ports, strict=True))
 
     def processes(self) -> list[ProcessSpec]:
         """Every process of the release: a web copy per port, then each worker."""
         return [self.spec.process(port) for port in self.ports] + list(self.spec.workers)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": self.spec.to_dict(), "ports": list(self.ports)}
+        hosts = {"hosts": list(self.hosts)} if self.hosts else {}
+        return {"spec": self.spec.to_dict(), "ports": list(self.ports), **hosts}
 
     @classmethod
     def from_dict(cls, data: Any) -> Group:
@@ -183,7 +209,18 @@ class Group:
         ports = _field(data, "ports", list)
         if not ports or not all(isinstance(p, int) and 0 < p < 65536 for p in ports):
             raise SpecError("field 'ports' must list valid ports")
-        return cls(ReleaseSpec.from_dict(data.get("spec")), tuple(ports))
+        hosts = _field(data, "hosts", list) if "hosts" in data else []
+        if hosts and (len(hosts) != len(ports) or not all(_is_address(h) for h in hosts)):
+            raise SpecError("field 'hosts' must list one IP address per port")
+        return cls(ReleaseSpec.from_dict(data.get("spec")), tuple(ports), tuple(hosts))
+
+
+def _is_address(host: Any) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return isinstance(host, str)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ errors into ``file:line: key: message`` issues.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -112,8 +113,9 @@ class Service(Strict):
         Field(
             min_length=1,
             description="How to run one instance, from the release's folder with its "
-            "virtualenv's bin first on PATH; {port} is the port it must listen on.",
-            examples=["uvicorn shop.app:app --host 127.0.0.1 --port {port}"],
+            "virtualenv's bin first on PATH; {port} is the port it must listen on, "
+            "{host} the address (127.0.0.1; a swarm task's `listen`).",
+            examples=["uvicorn shop.app:app --host {host} --port {port}"],
         ),
     ]
     health: str = Field(
@@ -294,10 +296,18 @@ class Target(Strict):
         "else the local socket).",
         examples=["unix:///run/docker.sock"],
     )
+    listen: str = Field(
+        "127.0.0.1",
+        description='kind "swarm": the address each task listens on, on its node (`{host}` '
+        "in [service] start); the front reaches a task at its node's swarm address. One "
+        "host: 127.0.0.1 (or the address the swarm advertises); several nodes: 0.0.0.0 on "
+        "a private network. A public address is refused.",
+        examples=["0.0.0.0"],
+    )
 
     @model_validator(mode="after")
     def _swarm_keys_need_swarm(self) -> Target:
-        keys = ("base_image", "registry", "cpus", "memory_mb", "docker_host")
+        keys = ("base_image", "registry", "cpus", "memory_mb", "docker_host", "listen")
         if self.kind != "swarm":
             fields = type(self).model_fields
             used = [  # set to something else than their default (a dump's None is no use)
@@ -309,6 +319,20 @@ class Target(Strict):
         elif not self.base_image:
             raise ValueError('kind "swarm" needs base_image = "..." (e.g. "python:3.12-slim")')
         return self
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_is_not_public(cls, value: str) -> str:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"expected an IP address (e.g. 0.0.0.0), got {value!r}") from None
+        if address.is_global:
+            raise ValueError(
+                f"{value} is a public address: tasks would answer the internet beside the "
+                "front; give the nodes' private network (0.0.0.0 behind a firewall) instead"
+            )
+        return value
 
     @field_validator("kind")
     @classmethod

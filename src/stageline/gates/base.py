@@ -160,7 +160,8 @@ class Runnable:
         """The start command for ``port``, its program looked up in ``bin_dir`` first."""
         import shlex
 
-        argv = shlex.split(self.start.replace("{port}", str(port)))
+        start = self.start.replace("{port}", str(port)).replace("{host}", "127.0.0.1")
+        argv = shlex.split(start)
         if (self.bin_dir / argv[0]).is_file():
             argv[0] = str(self.bin_dir / argv[0])
         return argv

@@ -33,7 +33,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from stageline.agent.client import AgentClient
-from stageline.agent.release import PORT_PLACEHOLDER, DeploymentRef, ReleaseSpec
+from stageline.agent.release import (
+    HOST_PLACEHOLDER,
+    LOOPBACK,
+    PORT_PLACEHOLDER,
+    DeploymentRef,
+    ReleaseSpec,
+)
 from stageline.agent.spec import ProcessSpec
 from stageline.artifacts import install
 from stageline.artifacts.runner import run as run_build_step
@@ -199,7 +205,9 @@ class LocalTarget:
         return {**base, **variables}
 
     def _argv(self, prepared: Prepared, command: str) -> list[str]:
-        argv = shlex.split(command.replace("{port}", self._port_text))
+        argv = shlex.split(
+            command.replace("{port}", self._port_text).replace(HOST_PLACEHOLDER, LOOPBACK)
+        )
         local = prepared.bin_dir / argv[0]
         if local.is_file():
             argv[0] = str(local)

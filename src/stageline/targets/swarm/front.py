@@ -1,12 +1,14 @@
 """The environment's public port: stageline's own front process (``agent/front.py``),
-routing to the serving release's task ports, run and supervised by the host agent.
+routing to the serving release's tasks (each at its node's address and its slot's
+port), run and supervised by the host agent.
 
 The same front the ``local`` target's blue/green uses, routed by the swarm target
 itself: its files live under ``envs/<env>/swarm/`` (an ``AgentPaths`` of its own:
-``agent/proxied.json`` says which release and ports serve, ``agent/f-*.sock`` takes its
-orders, ``agent/front-<env>.log`` is its log). A switch rewrites ``proxied.json`` and
-has the front reload it (one reference swap in the proxy: requests in flight finish
-where they started), then orders ``drain`` of the old ports.
+``agent/proxied.json`` says which release serves, at which addresses (each task's node
+address and slot port), ``agent/f-*.sock`` takes its orders, ``agent/front-<env>.log``
+is its log). A switch rewrites ``proxied.json`` and has the front reload it (one
+reference swap in the proxy: requests in flight finish where they started), then orders
+``drain`` of the old ports.
 
 The host agent of the ``.stageline`` folder runs the front (the ``front`` order,
 ``agent/fronts.RoutedFronts``), as it runs the local target's: recorded in its
@@ -18,18 +20,20 @@ that routes brings a dead agent back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stageline.agent.client import AgentClient, NoAgent
 from stageline.agent.fronts import FrontProcess, front_key
-from stageline.agent.release import EnvState, Group, ReleaseSpec
+from stageline.agent.release import Address, EnvState, Group, ReleaseSpec
 from stageline.agent.spec import ProcessSpec
 from stageline.agent.state import (
     AgentPaths,
     RoutedFront,
     load_fronts,
+    load_proxied,
     load_running,
     save_proxied,
 )
@@ -77,19 +81,26 @@ class SwarmFront:
         """Whether the front runs and an agent watches it (answers on its socket)."""
         return self.pid() is not None and self._agent().is_running()
 
-    def route(self, release: str, ports: tuple[int, ...]) -> None:
-        """Serve ``ports`` (the release ``release``) on the public port from now on: the
-        agent starts the front if it does not run, and has it reload."""
+    def route(self, release: str, addresses: Sequence[Address]) -> None:
+        """Serve ``addresses`` (each task's node address and port, of the release
+        ``release``) on the public port from now on: the agent starts the front if it
+        does not run, and has it reload."""
         self.paths.dir.mkdir(parents=True, exist_ok=True)
         template = ProcessSpec(self.environment, release, ["swarm"], "/", {}, self.port, "/", "")
-        spec = ReleaseSpec(template, processes=len(ports), host=self.host)
-        save_proxied(self.paths, {self.environment: EnvState(serving=Group(spec, ports))})
+        spec = ReleaseSpec(template, processes=len(addresses), host=self.host)
+        serving = Group.at(spec, addresses)
+        save_proxied(self.paths, {self.environment: EnvState(serving=serving)})
         agent = self._agent()
         try:
             agent.ensure_running()
             agent.front(self.environment, self._routed())
         except AgentError as exc:
             raise DeployFailed(self.environment, str(exc), hint=f"see {self._log()}") from None
+
+    def routed(self) -> tuple[Address, ...]:
+        """The addresses ``proxied.json`` routes to (empty when none)."""
+        state = load_proxied(self.paths).get(self.environment)
+        return state.serving.addresses if state is not None and state.serving else ()
 
     def drain(self, ports: tuple[int, ...], timeout: float) -> bool:
         """Wait until no request is in flight to ``ports`` (switched away from)."""

@@ -7,16 +7,25 @@ own, given a **port block**: task slot N (``{{.Task.Slot}}``, 1..replicas) liste
 ``base + N``. The environment's public port belongs to stageline's front, which forwards
 to the serving release's block; a new release gets another block, so both run side by
 side until the switch (blue/green), and the previous one stays up for the watch window.
+
+Addresses: a task listens on the target's ``listen`` address of the node it runs on
+(``{host}`` in the start command); the front and stageline's own health checks reach it
+at **its node's address** (the address the node has in the swarm, ``docker node
+inspect``'s ``Status.Addr``) and its slot's port: :func:`task_addresses`.
+:func:`listen_problem` refuses, before anything is created, a ``listen`` address the
+front could not reach or one that would put a task on a public address.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from stageline.agent.release import HOST_PLACEHOLDER, Address
 from stageline.targets.base import ServiceState
 
 LABEL = "org.stageline"
@@ -26,7 +35,9 @@ HEALTH_CMD = "/stageline/venv/bin/python /stageline/launch.py health"
 #: names the variables the launcher reads from secret files (``/run/secrets/NAME``)
 SECRETS_VAR = "STAGELINE_SECRET_FILES"
 #: variables the launcher sets itself, per task
-OWN_VARIABLES = ("PORT", "STAGELINE_PORT_BASE", "STAGELINE_SLOT")
+OWN_VARIABLES = ("PORT", "STAGELINE_PORT_BASE", "STAGELINE_SLOT", "STAGELINE_LISTEN")
+#: ``listen`` values that bind every interface of a node
+WILDCARDS = ("0.0.0.0", "::")
 
 
 def slug(text: str) -> str:
@@ -101,6 +112,7 @@ def create_args(
     environment: str,
     digest: str,
     base: int,
+    listen: str = "127.0.0.1",
     replicas: int,
     variables: Mapping[str, str],
     secrets: Sequence[str],
@@ -127,6 +139,7 @@ def create_args(
         if key not in hidden:
             args += ["--env", f"{key}={value}"]
     args += ["--env", f"STAGELINE_PORT_BASE={base}", "--env", "STAGELINE_SLOT={{.Task.Slot}}"]
+    args += ["--env", f"STAGELINE_LISTEN={listen}"]
     args += ["--env", f"{SECRETS_VAR}={','.join(sorted(secrets))}"]
     for variable in sorted(secrets):
         source = secret_name(release or name, variable)
@@ -161,12 +174,13 @@ TASK_STATES: dict[str, ServiceState] = {
 
 @dataclass(frozen=True)
 class Task:
-    """One task of a release's service, as ``docker service ps`` lists it."""
+    """One task of a release's service, as ``docker service ps --no-resolve`` lists it."""
 
     slot: int
     state: ServiceState
     desired: str  # "running" or "shutdown"
     error: str
+    node: str = ""  # the node's id (its hostname without --no-resolve)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Task:
@@ -178,6 +192,7 @@ class Task:
             state=TASK_STATES.get(word, "starting"),
             desired=str(row.get("DesiredState", "")).lower(),
             error=str(row.get("Error", "")),
+            node=str(row.get("Node", "")),
         )
 
 
@@ -218,10 +233,108 @@ class Finding:
 
 
 def reconcile(update_state: str, update_message: str, running_image: str, deployed: str) -> Finding:
-    """Compare the engine's update status and running image with the record (pure)."""
-    if not update_state.startswith("rollback"):
+    """Compare the engine's update status and running image with the record (pure). A
+    rollback still under way (``rollback_started``) is judged once it ends."""
+    if not update_state.startswith("rollback") or update_state == "rollback_started":
         return Finding("")
     why = f"the engine's update status is {update_state}: {update_message}".rstrip(": ")
     if running_image != deployed:
         return Finding("rolled_back", f"{why}; it runs {running_image}, not {deployed}")
     return Finding("note", why)
+
+
+# -- where tasks are reached ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of the swarm, as ``docker node inspect`` describes it."""
+
+    id: str
+    hostname: str
+    address: str  # the address other nodes (and the front) reach it at
+    available: bool  # ready and active: tasks may be placed on it
+
+    @classmethod
+    def from_inspect(cls, data: Mapping[str, Any]) -> Node:
+        """``Status.Addr``; a manager whose ``Status.Addr`` is unspecified (``0.0.0.0``,
+        as some engines report it) is reached at its ``ManagerStatus.Addr``'s host."""
+        status = data.get("Status") or {}
+        address = str(status.get("Addr", ""))
+        manager = str((data.get("ManagerStatus") or {}).get("Addr", ""))
+        if _unspecified(address) and manager:
+            address = manager.rsplit(":", 1)[0].strip("[]")
+        spec = data.get("Spec") or {}
+        return cls(
+            id=str(data.get("ID", "")),
+            hostname=str((data.get("Description") or {}).get("Hostname", "")),
+            address=address,
+            available=status.get("State") == "ready" and spec.get("Availability") == "active",
+        )
+
+
+def _unspecified(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return True
+
+
+def task_addresses(
+    tasks: Iterable[Task], nodes: Iterable[Node], ports: Sequence[int]
+) -> dict[int, Address]:
+    """Where each slot's running task is reached: its node's address and the slot's port
+    (slot N on ``ports[N-1]``). A slot without a running task, or whose node is not
+    known, is left out."""
+    by_name = {key: node.address for node in nodes for key in (node.id, node.hostname) if key}
+    found: dict[int, Address] = {}
+    for slot, task in current(tasks).items():
+        address = by_name.get(task.node)
+        if task.state == "running" and address and 1 <= slot <= len(ports):
+            found[slot] = (address, ports[slot - 1])
+    return found
+
+
+def is_public(address: str) -> bool:
+    """True if ``address`` is reachable from the internet (a global unicast address)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.is_global and not ip.is_unspecified
+
+
+def listen_problem(listen: str, start: str, nodes: Iterable[Node]) -> str | None:
+    """Why tasks listening on ``listen`` (with the start command ``start``) on the swarm's
+    ``nodes`` would not work or would be exposed; None if they are fine:
+
+    - a ``listen`` other than 127.0.0.1 needs ``{host}`` in the start command (else the
+      service binds what its command says, not ``listen``);
+    - a wildcard binds every interface of a node: refused if a node's address is public
+      (its tasks would answer the internet on that address, beside the front);
+    - a single address must be each available node's address: a task on a node whose
+      address differs would listen where the front cannot reach it.
+    """
+    if listen != "127.0.0.1" and HOST_PLACEHOLDER not in start:
+        return (
+            f"listen = {listen!r} needs {HOST_PLACEHOLDER} in [service] start, where the "
+            "service binds its address (it would bind what its command says)"
+        )
+    usable = [node for node in nodes if node.available]
+    if listen in WILDCARDS:
+        public = [node for node in usable if node.address and is_public(node.address)]
+        if public:
+            return (
+                f"node {public[0].hostname or public[0].id} is on the public address "
+                f"{public[0].address}: tasks listening on {listen} would answer the internet "
+                "there, beside the front"
+            )
+        return None
+    elsewhere = [node for node in usable if node.address != listen]
+    if elsewhere:
+        node = elsewhere[0]
+        return (
+            f"node {node.hostname or node.id} is at {node.address}, but tasks listen on "
+            f"{listen}: the front could not reach a task placed there"
+        )
+    return None

@@ -12,13 +12,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from stageline.agent.release import LOOPBACK, Address
 from stageline.agent.state import write_json_atomic
 
 
 @dataclass(frozen=True)
 class Placed:
     """One release running as a Swarm service: its name, artifact digest, image reference,
-    task ports (slot N on ``ports[N-1]``), and the Swarm secrets made for it."""
+    task ports (slot N on ``ports[N-1]``), the Swarm secrets made for it, and the node
+    address of each slot's task when it was last routed (``hosts``, parallel to
+    ``ports``; empty before: 127.0.0.1)."""
 
     service: str
     digest: str
@@ -27,6 +30,12 @@ class Placed:
     health: str = "/"
     secrets: tuple[str, ...] = ()
     workers: tuple[str, ...] = ()  # the services of its other process types
+    hosts: tuple[str, ...] = ()
+
+    @property
+    def addresses(self) -> tuple[Address, ...]:
+        hosts = self.hosts or (LOOPBACK,) * len(self.ports)
+        return tuple(zip(hosts, self.ports, strict=True))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Placed:
@@ -38,6 +47,7 @@ class Placed:
             health=data.get("health", "/"),
             secrets=tuple(data.get("secrets", ())),
             workers=tuple(data.get("workers", ())),
+            hosts=tuple(data.get("hosts", ())),
         )
 
 

@@ -32,11 +32,11 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
-import httpx
-
 from stageline.agent.record import note_at, settle_at
+from stageline.agent.release import Address
 from stageline.config.model import WEB, Environment
 from stageline.config.resolve import PostgresFacts, RedisFacts
 from stageline.errors import DeployFailed, UsageError
@@ -57,11 +57,12 @@ from stageline.targets.local import (
     port_is_free,
     public_answer_problem,
 )
-from stageline.targets.swarm import plan
+from stageline.targets.swarm import plan, watch
 from stageline.targets.swarm.engine import Engine, EngineError
 from stageline.targets.swarm.front import SwarmFront
 from stageline.targets.swarm.image import ImageRecord, ensure_image
 from stageline.targets.swarm.state import Placed, SwarmState, load, save
+from stageline.targets.swarm.watch import answers, task_url
 from stageline.values import label
 
 POLL = 0.5
@@ -79,6 +80,7 @@ class SwarmTarget:
         host = _listen_host(env.url)
         self.front = SwarmFront(self.folder, env.name, host, env.target.port, home)
         self.replicas = env.target.replicas
+        self.listen = env.target.listen  # where tasks listen on their nodes
 
     # -- what the local target does for us ------------------------------------------------
 
@@ -137,7 +139,7 @@ class SwarmTarget:
         running = self.status()
         if running is None or running.state == "stopped":
             return "down"
-        return "healthy" if _answers(self.url() + path, timeout) else "unhealthy"
+        return "healthy" if answers(self.url() + path, timeout) else "unhealthy"
 
     def _passwords(self) -> tuple[str, ...]:
         """The passwords of the environment's backing services (a variable holding one,
@@ -242,15 +244,17 @@ class SwarmTarget:
             save(self.folder, state)
         if state.serving is None and self.front.pid() is None:
             self.host._refuse_a_busy_port()
+        self._refuse_unreachable_listen(prepared.release.manifest.service.start)
         placed = self._create(prepared, variables, state)
         try:
-            self._wait_ready(placed, prepared)
+            addresses = self._wait_ready(placed, prepared)
         except DeployFailed:
             self._remove(placed)
             raise
         failed_before = len(plan.failures(self._tasks(placed.service)))
         old = state.serving
-        self.front.route(placed.digest, placed.ports)
+        placed = replace(placed, hosts=tuple(host for host, _ in addresses))
+        self.front.route(placed.digest, addresses)
         window = float(self.env.watch) if old is not None else 0.0
         state = state.with_(
             serving=placed,
@@ -275,6 +279,18 @@ class SwarmTarget:
         found = self.status()
         assert found is not None
         return found
+
+    def _refuse_unreachable_listen(self, start: str) -> None:
+        """Before anything is created: tasks must listen where the front reaches them,
+        and never on a public address (``plan.listen_problem``)."""
+        problem = plan.listen_problem(self.listen, start, self._nodes())
+        if problem is not None:
+            raise DeployFailed(
+                self.env.name,
+                f"{self.env.name} cannot run on this swarm: {problem}",
+                hint=f"set [environments.{self.env.name}.target] listen (see docs/swarm.md, "
+                '"One host or many") and bind {host} in [service] start',
+            )
 
     def _create(
         self, prepared: Prepared, variables: Mapping[str, str], state: SwarmState
@@ -303,8 +319,9 @@ class SwarmTarget:
                 self.engine.run(
                     plan.create_args(
                         service, reference, environment=self.env.name, digest=release.digest,
-                        base=base, replicas=replicas, variables=variables, secrets=names,
-                        limits=limits, health_timeout=float(self.env.health_timeout),
+                        base=base, listen=self.listen, replicas=replicas, variables=variables,
+                        secrets=names, limits=limits,
+                        health_timeout=float(self.env.health_timeout),
                         stop_grace=float(self.env.drain_timeout),
                         resolve_image=bool(self.env.target.registry), command=command,
                         release=name,
@@ -324,17 +341,25 @@ class SwarmTarget:
             workers=tuple(created_services[1:]),
         )  # fmt: skip
 
-    def _wait_ready(self, placed: Placed, prepared: Prepared) -> None:
-        """Return once every task runs (Swarm's health check passed) and answers on its
-        port; DeployFailed with the service's log tail otherwise."""
+    def _wait_ready(self, placed: Placed, prepared: Prepared) -> tuple[Address, ...]:
+        """Once every task runs (Swarm's health check passed) and answers at its node's
+        address and its port: those addresses, by slot. DeployFailed with the service's
+        log tail otherwise."""
         deadline = time.monotonic() + float(self.env.health_timeout) + 30
         health, version = prepared.release.manifest.service.health, prepared.release.version
+        nodes = self._nodes()
         while True:
             tasks = self._tasks(placed.service)
-            if plan.ready(tasks, self.replicas) and all(
-                _answers(f"http://127.0.0.1:{port}{health}", 5.0) for port in placed.ports
+            found = plan.task_addresses(tasks, nodes, placed.ports)
+            known = {n.id for n in nodes}
+            if any(t.node and t.node not in known for t in plan.current(tasks).values()):
+                nodes = self._nodes()  # a node joined since
+            if (
+                plan.ready(tasks, self.replicas)
+                and len(found) == self.replicas
+                and all(answers(task_url(a, health), 5.0) for a in found.values())
             ):
-                return
+                return tuple(found[slot] for slot in sorted(found))
             failed = plan.failures(tasks)
             if time.monotonic() > deadline or len(failed) >= 2 * self.replicas:
                 why = failed[-1].error if failed else "its tasks did not become healthy in time"
@@ -349,64 +374,11 @@ class SwarmTarget:
             time.sleep(POLL)
 
     def wait_watch(self, timeout: float) -> WatchOutcome | None:
-        """Watch the serving release until the window ends (or ``timeout``): a crashed
-        task or ``watch_failures`` failed checks in a row switch the previous one back."""
-        state = load(self.folder)
-        if state.serving is None:
-            return None
-        if state.watch_until is None or state.previous is None:
-            outcome = state.outcome or {"status": "succeeded", "reason": ""}
-            return WatchOutcome(True, outcome["status"], outcome["reason"], state.serving.digest)
-        deadline = min(state.watch_until, time.time() + timeout)
-        failed_checks = 0
-        known = int((state.deployment or {}).get("failures", 0))
-        health = state.serving.health
-        while time.time() < deadline:
-            tasks = self._tasks(state.serving.service)
-            crashed = plan.failures(tasks)
-            if len(crashed) > known:
-                reason = (
-                    f"a task of the new release failed during the watch window: {crashed[-1].error}"
-                )
-                return self._switch_back(state, reason)
-            ok = all(
-                _answers(f"http://127.0.0.1:{p}{health}", float(self.env.watch_check_timeout))
-                for p in state.serving.ports
-            )
-            failed_checks = 0 if ok else failed_checks + 1
-            if failed_checks >= self.env.watch_failures:
-                reason = f"the new release failed {failed_checks} health checks in a row"
-                return self._switch_back(state, reason)
-            time.sleep(POLL)
-        if time.time() < state.watch_until:
-            return WatchOutcome(False, "", "", state.serving.digest)
-        state = self._retire_expired(state)
-        return WatchOutcome(True, "succeeded", "", state.serving.digest if state.serving else "")
+        """Watch the serving release until the window ends (or ``timeout``): ``watch.py``."""
+        return watch.wait(self, timeout)
 
     def switch_back(self, reason: str) -> SwitchBack:
-        state = load(self.folder)
-        if state.previous is None or state.watch_until is None:
-            return SwitchBack(False, f"{self.env.name} has no earlier release still running")
-        if time.time() > state.watch_until:
-            return SwitchBack(False, "the watch window closed")
-        outcome = self._switch_back(state, reason)
-        return SwitchBack(outcome.status == "rolled_back", outcome.reason)
-
-    def _switch_back(self, state: SwarmState, reason: str) -> WatchOutcome:
-        """Route the previous release's ports again, remove the new one, record it."""
-        assert state.previous is not None and state.serving is not None
-        previous, failed = state.previous, state.serving
-        self.front.route(previous.digest, previous.ports)
-        save(self.folder, state.with_(
-            serving=previous, previous=None, watch_until=None,
-            outcome={"status": "rolled_back", "reason": reason},
-        ))  # fmt: skip
-        self.front.drain(failed.ports, float(self.env.drain_timeout))
-        self._remove(failed)
-        ref = state.deployment
-        if ref is not None:
-            settle_at(ref["store"], self.env.name, ref["id"], "rolled_back", reason)
-        return WatchOutcome(True, "rolled_back", reason, previous.digest)
+        return watch.switch_back(self, reason)
 
     def _retire_expired(self, state: SwarmState) -> SwarmState:
         """After the watch window: the previous release's service is removed."""
@@ -423,10 +395,32 @@ class SwarmTarget:
 
     def _tasks(self, service: str) -> list[plan.Task]:
         try:
-            rows = self.engine.lines(["service", "ps", "--no-trunc", service])
+            rows = self.engine.lines(["service", "ps", "--no-trunc", "--no-resolve", service])
         except EngineError:
             return []
         return [plan.Task.from_row(row) for row in rows]
+
+    def _nodes(self, ids: Iterable[str] | None = None) -> list[plan.Node]:
+        """The swarm's nodes, or those of ``ids`` (``docker node inspect``: addresses)."""
+        if ids is None:
+            ids = self.engine.run(["node", "ls", "-q"]).split()
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        return [plan.Node.from_inspect(found) for found in self.engine.inspect("node", *wanted)]
+
+    def _reached(self, tasks: list[plan.Task], ports: Sequence[int]) -> dict[int, Address]:
+        """Where each running task is reached, asking the engine about their nodes only."""
+        nodes = self._nodes(t.node for t in plan.current(tasks).values() if t.node)
+        return plan.task_addresses(tasks, nodes, ports)
+
+    def where(self, placed: Placed) -> tuple[Address, ...]:
+        """Where to route ``placed``: each task's address now if every slot is reached,
+        else where its tasks were when it was last routed."""
+        reached = self._reached(self._tasks(placed.service), placed.ports)
+        if len(reached) == len(placed.ports):
+            return tuple(reached[slot] for slot in sorted(reached))
+        return placed.addresses
 
     def status(self) -> ServiceStatus | None:
         """What the engine runs for this environment, reconciled with the records."""
@@ -437,14 +431,14 @@ class SwarmTarget:
         if placed is None:
             return None
         found = self.engine.inspect("service", placed.service)
-        if found and not self.front.supervised():  # the front, or its agent, died: back
-            self.front.route(placed.digest, placed.ports)
         tasks = self._tasks(placed.service)
+        reached = self._reached(tasks, placed.ports)
+        self._route_again(state, reached, bool(found))
         now = plan.current(tasks)
         processes = tuple(
             ProcessInfo(
                 None, port, now[slot].state if slot in now else "stopped",
-                slot in now and now[slot].state == "running",
+                slot in reached and answers(task_url(reached[slot], placed.health), 2.0),
                 sum(1 for t in tasks if t.slot == slot and t.state == "crashed"),
             )
             for slot, port in enumerate(placed.ports, start=1)
@@ -466,6 +460,20 @@ class SwarmTarget:
             watching_for=round(left, 1),
         )
 
+    def _route_again(self, state: SwarmState, reached: dict[int, Address], exists: bool) -> None:
+        """The front again, if it died; routed anew (and recorded) if Swarm moved a task
+        to another node and every slot is reached."""
+        placed = state.serving
+        if not exists or placed is None:
+            return
+        whole = len(reached) == len(placed.ports)
+        addresses = tuple(reached[slot] for slot in sorted(reached)) if whole else placed.addresses
+        if not self.front.supervised() or (whole and self.front.routed() != addresses):
+            self.front.route(placed.digest, addresses)
+        if whole and addresses != placed.addresses:
+            moved = replace(placed, hosts=tuple(host for host, _ in addresses))
+            save(self.folder, load(self.folder).with_(serving=moved))
+
     def _reconcile(self, state: SwarmState, service: dict[str, object]) -> None:
         spec = service.get("Spec")
         image = ""
@@ -486,7 +494,7 @@ class SwarmTarget:
         else:
             note_at(ref["store"], self.env.name, ref["id"], ref["digest"], "swarm.rollback",
                     reason=found.reason)  # fmt: skip
-        save(self.folder, state.with_(noted=[*state.noted, key]))
+        save(self.folder, load(self.folder).with_(noted=[*state.noted, key]))
 
     def _remove(self, placed: Placed) -> None:
         """Remove a release's services now; its secrets once no task uses them (the
@@ -594,10 +602,3 @@ def _masked(text: str, variables: Mapping[str, str]) -> str:
 def _service_of(placed: Placed, process: str) -> str:
     """The Swarm service running ``process`` of a release (``web``: its own service)."""
     return placed.service if process == WEB else plan.worker_name(placed.service, process)
-
-
-def _answers(url: str, timeout: float) -> bool:
-    try:
-        return httpx.get(url, timeout=timeout, trust_env=False).status_code == 200
-    except httpx.HTTPError:
-        return False
