@@ -56,12 +56,12 @@ def test_the_agent_restarts_adopts_and_stops_a_swarm_front(home: Path, reaper: R
     public = free_port()
     front = SwarmFront(home / "envs" / "production" / "swarm", "production", "127.0.0.1",
                        public, home)  # fmt: skip
-    front.route("sha256:old", (old,))
+    front.route("sha256:old", (("127.0.0.1", old),))
     client = AgentClient(home)
     agent = client.agent_pid()
     reaper.track(agent)
     assert version_on(public) == "sha256:old"
-    front.route("sha256:new", (new,))
+    front.route("sha256:new", (("127.0.0.1", new),))
     assert version_on(public) == "sha256:new"
     first = front.pid()
     assert first is not None
