@@ -109,3 +109,18 @@ def test_production_passes_without_looking(make_context: MakeContext) -> None:
     options = SideEffectsOptions.model_validate({"providers": ["127.0.0.1:9"]})
     result = SideEffectsGate().run(make_context(environment=production), options)
     assert result.status == "passed"
+
+
+def test_the_gate_reads_an_outbox_kept_in_postgres(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    """An environment whose ``STAGELINE_OUTBOX`` is a database (a swarm on many nodes):
+    the gate reads its records there, as from a file."""
+    from stageline import runtime
+    from stageline.host.outbox import read_outbox
+
+    monkeypatch.setenv("STAGELINE_OUTBOX", postgres_url)
+    monkeypatch.setenv("STAGELINE_ENVIRONMENT", "staging")
+    runtime.reset()
+    made = runtime.record("payments", order_id=7)
+    assert [(r["id"], r["kind"]) for r in read_outbox(postgres_url)] == [(made.id, "payments")]

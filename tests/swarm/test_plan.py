@@ -129,3 +129,16 @@ def test_a_variable_holding_a_password_is_secret_alone_or_inside_another_value()
         "FLAG",
     }
     assert "APP_ENV" not in names and "STAGELINE_SECRET_NAMES" not in names
+
+
+def test_tasks_write_to_the_hosts_outbox_through_a_bind_mount() -> None:
+    source = "/srv/shop/.stageline/envs/production/outbox.jsonl"
+    line = args(outbox=source)
+    assert line[line.index("--mount") + 1] == f"type=bind,source={source},target={plan.OUTBOX}"
+    assert f"STAGELINE_OUTBOX={plan.OUTBOX}" in line
+    assert "--mount" not in args()
+    # the environment names its own destination (e.g. a database): nothing is mounted
+    variables = {"APP_ENV": "production", "STAGELINE_OUTBOX": "/data/outbox.jsonl"}
+    own = args(outbox=source, variables=variables, secrets=[])
+    assert "--mount" not in own and "STAGELINE_OUTBOX=/data/outbox.jsonl" in own
+    assert plan.outbox_args(None, {}) == []

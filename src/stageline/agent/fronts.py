@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from stageline.agent.process import ServiceProcess, now_iso
@@ -47,8 +48,10 @@ class FrontProcess:
         *,
         stop_grace: float,
         on_change: Callable[[], None] = lambda: None,
+        traffic: Path | None = None,
     ) -> None:
         self.paths, self.environment = paths, environment
+        self.traffic = traffic  # the traffic profile's folder, if not envs/<env>/traffic
         self.name = environment
         self.host, self.port = host, port
         self.stop_grace = stop_grace
@@ -63,6 +66,8 @@ class FrontProcess:
     def spec(self) -> ProcessSpec:
         argv = [sys.executable, "-m", "stageline.agent.front", "--home", str(self.paths.home)]
         argv += ["--environment", self.environment, "--host", self.host, "--port", str(self.port)]
+        if self.traffic is not None:
+            argv += ["--traffic", str(self.traffic)]
         env = {k: v for k, v in os.environ.items() if k != "STAGELINE_AGENT_FAULT"}
         return ProcessSpec(
             environment=self.environment,

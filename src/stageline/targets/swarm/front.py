@@ -41,13 +41,20 @@ class SwarmFront:
     environment: str
     host: str
     port: int
+    #: where the front writes the environment's traffic profile (``envs/<env>/traffic``,
+    #: as ``local``'s front does), and whether it records it (``record_traffic``)
+    traffic: Path | None = None
+    record_traffic: bool = False
 
     @property
     def paths(self) -> AgentPaths:
         return AgentPaths(self.folder)
 
     def _process(self) -> FrontProcess:
-        return FrontProcess(self.paths, self.environment, self.host, self.port, stop_grace=5.0)
+        return FrontProcess(
+            self.paths, self.environment, self.host, self.port, stop_grace=5.0,
+            traffic=self.traffic,
+        )  # fmt: skip
 
     def _spec(self) -> ProcessSpec:
         """The front's process: the agent's own front, without any secret of the caller's
@@ -73,7 +80,9 @@ class SwarmFront:
         front started if it does not run, then reloaded."""
         self.paths.dir.mkdir(parents=True, exist_ok=True)
         template = ProcessSpec(self.environment, release, ["swarm"], "/", {}, self.port, "/", "")
-        spec = ReleaseSpec(template, processes=len(ports), host=self.host)
+        spec = ReleaseSpec(
+            template, processes=len(ports), host=self.host, record_traffic=self.record_traffic
+        )
         save_proxied(self.paths, {self.environment: EnvState(serving=Group(spec, ports))})
         if self.pid() is None:
             self._start()
