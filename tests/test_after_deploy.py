@@ -35,6 +35,10 @@ def test_restart_keeps_the_gates_own_timeouts() -> None:
     assert budgets(CHECKS, running("restart", 0.0)) == CHECKS
 
 
+def test_without_a_watch_window_there_is_no_switch_back_to_leave_time_for() -> None:
+    assert budgets(CHECKS, running("blue-green", 0.0)) == CHECKS
+
+
 def test_the_first_failing_check_in_configured_order_is_the_reason() -> None:
     outcome = AfterDeploy(
         (

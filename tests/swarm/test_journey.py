@@ -92,6 +92,11 @@ def gates_pass_on_swarm(repo: Path) -> None:
     assert {"payments", "email"} <= {r["kind"] for r in effects["outbox_records"]}
     outbox = json.loads(cli(repo, "outbox", "staging", "--json").stdout)
     assert {r["id"] for r in effects["outbox_records"]} <= {r["id"] for r in outbox}
+    # it watched the tasks' own processes for connections (the shop's server, running in
+    # a container of the host), not the front that holds the public port
+    watched = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in effects["service_pids"]]
+    assert any(b"uvicorn" in line for line in watched), watched
+    assert not any(b"stageline.agent.front" in line for line in watched), watched
     # production's swarm front recorded its traffic: the load gate replayed it, A/B on
     # this host, on a scratch copy of staging's database under the tripwire
     load = gates["load"]["evidence"]

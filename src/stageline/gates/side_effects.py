@@ -85,6 +85,15 @@ class _Sampler(threading.Thread):
         self.join(timeout=5)
 
 
+def _service_pids(ctx: GateContext) -> set[int]:
+    """The service's own processes on this host: behind a front (blue/green, swarm) those
+    listening on the copies' or tasks' ports; else (or when none of them runs here: swarm
+    tasks on other nodes) those listening on the port of the environment's URL."""
+    ports = ctx.targets.serving_ports(ctx.environment.name)
+    found = {pid for port in ports for pid in listening_pids(port)}
+    return found or listening_pids(urlsplit(ctx.url).port or 80)
+
+
 class SideEffectsGate:
     Options = SideEffectsOptions
 
@@ -95,9 +104,9 @@ class SideEffectsGate:
             return GateResult("passed", "production performs side effects for real", 0.0)
         outbox = ctx.variables.get("STAGELINE_OUTBOX", "")  # a file, or a database
         before = len(read_outbox(outbox))
-        port = urlsplit(ctx.url).port or 80
-        pids = listening_pids(port)
+        pids = _service_pids(ctx)
         if not pids:
+            port = urlsplit(ctx.url).port or 80
             return GateResult("error", f"no process listens on port {port}", 0.0)
         sampler = _Sampler(pids, _endpoints(opts.providers), opts.sample_ms / 1000)
         sampler.start()

@@ -60,6 +60,13 @@ class SessionTargets:
     def probe(self, environment: str) -> Facts:
         return probe(self.session, environment)
 
+    def serving_ports(self, environment: str) -> tuple[int, ...]:
+        env = self.pipeline.environment(environment)
+        running = self.session.target(env, self.pipeline.service.name).status()
+        if running is None or running.state == "stopped":
+            return ()
+        return tuple(p.port for p in running.processes if p.port) or (running.port,)
+
 
 @dataclass(frozen=True)
 class SessionReleases:

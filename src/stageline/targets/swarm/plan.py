@@ -63,7 +63,7 @@ def password_of(url: str) -> str:
 def outbox_args(source: str | None, variables: Mapping[str, str]) -> list[str]:
     """``docker service create`` / ``docker run`` options giving a container the
     environment's outbox: the host's file ``source`` bind-mounted at :data:`OUTBOX` and
-    ``STAGELINE_OUTBOX`` naming it. None when there is no ``source``, or when the
+    ``STAGELINE_OUTBOX`` naming it. None (``[]``) without a ``source``, or when the
     environment's variables choose the destination themselves (``STAGELINE_OUTBOX``, e.g.
     a ``postgresql://`` URL: nothing to mount)."""
     if source is None or "STAGELINE_OUTBOX" in variables:
