@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from stageline.host.procfs import is_alive
 from stageline.usecases.demo import TAGS
 from stageline.usecases.pipeline import Session
 from tests.e2e.helpers import cli
+from tests.e2e.load import Load
 
 pytestmark = pytest.mark.slow
 OLD, NEW = TAGS
@@ -36,48 +36,6 @@ def digest_of(repo: Path, tag: str) -> str:
     result = cli(repo, "artifacts", "--json")
     assert result.returncode == 0, result.stderr
     return next(a["digest"] for a in json.loads(result.stdout) if a["tag"] == tag)
-
-
-class Load:
-    """Two clients in threads: one keep-alive connection, one new connection per request."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.ok: dict[str, int] = {}
-        self.failed: list[str] = []
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(True,)),
-            threading.Thread(target=self._run, args=(False,)),
-        ]
-
-    def _run(self, keep_alive: bool) -> None:
-        client = httpx.Client(trust_env=False, timeout=10) if keep_alive else None
-        while not self._stop.is_set():
-            try:
-                if client is not None:
-                    answer = client.get(f"{self.url}/healthz")
-                else:
-                    answer = httpx.get(f"{self.url}/healthz", trust_env=False, timeout=10)
-                if answer.status_code == 200:
-                    digest = answer.json()["digest"]
-                    self.ok[digest] = self.ok.get(digest, 0) + 1
-                else:
-                    self.failed.append(f"{answer.status_code}: {answer.text[:100]}")
-            except httpx.HTTPError as exc:
-                self.failed.append(repr(exc))
-        if client is not None:
-            client.close()
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
 
 
 def test_deploy_and_rollback_under_load_fail_no_request(shop: Path) -> None:

@@ -90,6 +90,9 @@ class HostTargets:
     def probe(self, environment: str) -> Facts:
         raise NotDeployed(environment)
 
+    def serving_ports(self, environment: str) -> tuple[int, ...]:
+        return ()  # nothing deployed: the gate finds the service by its URL's port
+
 
 @pytest.fixture
 def make_context(tmp_path: Path) -> MakeContext:

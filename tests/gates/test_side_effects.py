@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -10,8 +11,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from stageline.gates.side_effects import SideEffectsGate, SideEffectsOptions
@@ -50,7 +54,48 @@ def provider() -> Iterator[tuple[str, list[int]]]:
     listener.close()
 
 
-def run_gate(mode: str, provider: str, outbox: Path, make_context: MakeContext) -> object:
+@dataclass(frozen=True)
+class Behind:
+    """The targets view of an environment whose front forwards to the service's port."""
+
+    port: int
+
+    def serving_ports(self, environment: str) -> tuple[int, ...]:
+        return (self.port,)
+
+
+@contextlib.contextmanager
+def front_to(port: int) -> Iterator[str]:
+    """A stand-in front on 127.0.0.1 (in this process) forwarding GET and POST to ``port``."""
+
+    class Forward(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.do_POST()
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"] or 0))
+            url = f"http://127.0.0.1:{port}{self.path}"
+            answer = httpx.request(self.command, url, content=body, timeout=10, trust_env=False)
+            self.send_response(answer.status_code)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_gate(
+    mode: str, provider: str, outbox: Path, make_context: MakeContext, *, front: bool = False
+) -> object:
     process = subprocess.Popen(
         [sys.executable, str(SERVICE)],
         stdout=subprocess.PIPE,
@@ -60,18 +105,28 @@ def run_gate(mode: str, provider: str, outbox: Path, make_context: MakeContext) 
     try:
         assert process.stdout is not None
         port = int(process.stdout.readline())
+        if front:
+            with front_to(port) as url:
+                ctx = make_context(
+                    url, variables={"STAGELINE_OUTBOX": str(outbox)}, targets=Behind(port)
+                )
+                return _run(ctx, provider)
         ctx = make_context(f"http://127.0.0.1:{port}", variables={"STAGELINE_OUTBOX": str(outbox)})
-        options = SideEffectsOptions.model_validate(
-            {
-                "providers": [provider],
-                "expect": ["payments"],
-                "steps": [{"method": "POST", "path": "/orders", "expect_status": 201}],
-            }
-        )
-        return SideEffectsGate().run(ctx, options)
+        return _run(ctx, provider)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def _run(ctx: object, provider: str) -> object:
+    options = SideEffectsOptions.model_validate(
+        {
+            "providers": [provider],
+            "expect": ["payments"],
+            "steps": [{"method": "POST", "path": "/orders", "expect_status": 201}],
+        }
+    )
+    return SideEffectsGate().run(ctx, options)  # type: ignore[arg-type]
 
 
 def test_recorded_side_effect_passes(
@@ -95,6 +150,19 @@ def test_a_real_call_to_the_provider_fails_the_gate(
     assert "no 'payments' record reached the outbox" in result.summary  # type: ignore[attr-defined]
 
 
+def test_behind_a_front_the_gate_watches_the_service_not_the_front(
+    provider: tuple[str, list[int]], tmp_path: Path, make_context: MakeContext
+) -> None:
+    """Blue/green and swarm: the public port is the front's; the processes watched are
+    the ones listening on the serving copies' (tasks') ports."""
+    address, accepted = provider
+    result = run_gate("leak", address, tmp_path / "outbox.jsonl", make_context, front=True)
+    assert accepted == [1], result.summary  # type: ignore[attr-defined]
+    assert result.status == "failed"  # type: ignore[attr-defined]
+    assert f"the service connected to {address}" in result.summary  # type: ignore[attr-defined]
+    assert os.getpid() not in result.evidence["service_pids"]  # type: ignore[attr-defined]
+
+
 def test_production_passes_without_looking(make_context: MakeContext) -> None:
     from stageline.config.model import Environment
 
@@ -109,3 +177,18 @@ def test_production_passes_without_looking(make_context: MakeContext) -> None:
     options = SideEffectsOptions.model_validate({"providers": ["127.0.0.1:9"]})
     result = SideEffectsGate().run(make_context(environment=production), options)
     assert result.status == "passed"
+
+
+def test_the_gate_reads_an_outbox_kept_in_postgres(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    """An environment whose ``STAGELINE_OUTBOX`` is a database (a swarm on many nodes):
+    the gate reads its records there, as from a file."""
+    from stageline import runtime
+    from stageline.host.outbox import read_outbox
+
+    monkeypatch.setenv("STAGELINE_OUTBOX", postgres_url)
+    monkeypatch.setenv("STAGELINE_ENVIRONMENT", "staging")
+    runtime.reset()
+    made = runtime.record("payments", order_id=7)
+    assert [(r["id"], r["kind"]) for r in read_outbox(postgres_url)] == [(made.id, "payments")]

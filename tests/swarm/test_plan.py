@@ -227,3 +227,16 @@ def test_a_release_keeps_where_its_tasks_were_routed(tmp_path: Path) -> None:
     assert again == placed and again.addresses == (("10.0.0.5", 21001), ("10.0.0.6", 21002))
     older = Placed("svc", "sha256:a", "img", (21001,))  # a state written before hosts
     assert older.addresses == (("127.0.0.1", 21001),)
+
+
+def test_tasks_write_to_the_hosts_outbox_through_a_bind_mount() -> None:
+    source = "/srv/shop/.stageline/envs/production/outbox.jsonl"
+    line = args(outbox=source)
+    assert line[line.index("--mount") + 1] == f"type=bind,source={source},target={plan.OUTBOX}"
+    assert f"STAGELINE_OUTBOX={plan.OUTBOX}" in line
+    assert "--mount" not in args()
+    # the environment names its own destination (e.g. a database): nothing is mounted
+    variables = {"APP_ENV": "production", "STAGELINE_OUTBOX": "/data/outbox.jsonl"}
+    own = args(outbox=source, variables=variables, secrets=[])
+    assert "--mount" not in own and "STAGELINE_OUTBOX=/data/outbox.jsonl" in own
+    assert plan.outbox_args(None, {}) == []

@@ -22,10 +22,11 @@ Orders come over a unix socket (``AgentPaths.front_socket``), one JSON line each
 
 When the serving release says ``record_traffic``, the proxy records the environment's
 traffic profile in memory (``stageline.traffic.recorder``); a timer writes each ended
-minute to ``envs/<env>/traffic/`` every ``FLUSH_EVERY`` seconds (in a worker thread),
-and the front writes what it holds when it exits or is told to ``flush``. When it starts
-recording it learns the routes written in the last ``LEARN_DAYS`` days (see
-``traffic/vocabulary.py``).
+minute to ``envs/<env>/traffic/`` (or the folder ``--traffic`` names: a swarm
+environment's front keeps its other files elsewhere) every ``FLUSH_EVERY`` seconds (in a
+worker thread), and the front writes what it holds when it exits or is told to
+``flush`` (:func:`flush`: a command's way to ask). When it starts recording it learns the
+routes written in the last ``LEARN_DAYS`` days (see ``traffic/vocabulary.py``).
 
 ``drain`` waits until no request is in flight to the release on ``ports`` (one the front
 switched away from; its ports name it, whatever hosts they are on: two releases of one
@@ -75,13 +76,15 @@ Answer = dict[str, Any]
 class Front:
     """The proxy of one environment, and the control socket that re-routes it."""
 
-    def __init__(self, paths: AgentPaths, environment: str, proxy: Proxy) -> None:
+    def __init__(
+        self, paths: AgentPaths, environment: str, proxy: Proxy, traffic: Path | None = None
+    ) -> None:
         self.paths, self.environment, self.proxy = paths, environment, proxy
         self._retired: dict[tuple[int, ...], Backends] = {}
         self._done = asyncio.Event()
         self.clock = IdleClock(time.monotonic())
         self.waker = Waker(paths, environment)
-        self.traffic = TrafficStore(traffic_dir(paths.home, environment))
+        self.traffic = TrafficStore(traffic or traffic_dir(paths.home, environment))
         self._recorder: Recorder | None = None  # kept after recording stops, to flush
 
     def routes(self) -> tuple[str, tuple[Address, ...]] | None:
@@ -299,6 +302,24 @@ class Front:
         return await self.drain(tuple(ports), float(timeout))
 
 
+def flush(paths: AgentPaths, environment: str, timeout: float = 10.0) -> bool:
+    """Ask ``environment``'s front (the one taking orders under ``paths``) to write the
+    traffic it holds now, the minute in progress included, so a profile read next has the
+    last seconds; False when no front answered (none runs there)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(paths.front_socket(environment)))
+            sock.sendall(json.dumps({"op": "flush"}).encode() + b"\n")
+            with sock.makefile("rb") as answer:
+                reply = json.loads(answer.readline() or b"{}")
+    except (OSError, ValueError):
+        return False
+    return isinstance(reply, dict) and bool(reply.get("ok"))
+
+
 def raise_open_file_limit() -> int:
     """Raise this process's soft RLIMIT_NOFILE to its hard limit; returns the new limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -308,14 +329,16 @@ def raise_open_file_limit() -> int:
     return soft
 
 
-async def run_front(paths: AgentPaths, environment: str, host: str, port: int) -> int:
+async def run_front(
+    paths: AgentPaths, environment: str, host: str, port: int, traffic: Path | None = None
+) -> int:
     proxy = Proxy(host, port)
     try:
         await proxy.start()
     except OSError as exc:
         print(f"cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr, flush=True)
         return EXIT_CANNOT_LISTEN
-    front = Front(paths, environment, proxy)
+    front = Front(paths, environment, proxy, traffic)
     try:
         front.reload()
     except AgentError as exc:  # a damaged state file: serve 503 until the agent re-routes
@@ -330,12 +353,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--environment", required=True)
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--traffic", type=Path, help="the traffic profile's folder (default: envs/<env>/traffic)"
+    )
     args = parser.parse_args(argv)
     paths = AgentPaths(args.home.resolve())
     log_to(paths.front_log(args.environment))
     limit = raise_open_file_limit()
     log.info("%s: open-file limit %d", args.environment, limit)
-    return asyncio.run(run_front(paths, args.environment, args.host, args.port))
+    return asyncio.run(run_front(paths, args.environment, args.host, args.port, args.traffic))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from stageline.agent.process import ServiceProcess, now_iso
@@ -64,8 +65,10 @@ class FrontProcess:
         *,
         stop_grace: float,
         on_change: Callable[[], None] = lambda: None,
+        traffic: Path | None = None,
     ) -> None:
         self.paths, self.environment = paths, environment
+        self.traffic = traffic  # the traffic profile's folder, if not envs/<env>/traffic
         self.name = environment
         self.host, self.port = host, port
         self.stop_grace = stop_grace
@@ -81,6 +84,8 @@ class FrontProcess:
     def spec(self) -> ProcessSpec:
         argv = [sys.executable, "-m", "stageline.agent.front", "--home", str(self.paths.home)]
         argv += ["--environment", self.environment, "--host", self.host, "--port", str(self.port)]
+        if self.traffic is not None:
+            argv += ["--traffic", str(self.traffic)]
         env = {k: v for k, v in os.environ.items() if not k.startswith(UNNEEDED)}
         return ProcessSpec(
             environment=self.environment,
@@ -273,7 +278,7 @@ class RoutedFronts:
         paths = AgentPaths(front.home)
         return FrontProcess(
             paths, environment, front.host, front.port,
-            stop_grace=self.stop_grace, on_change=self._on_change,
+            stop_grace=self.stop_grace, on_change=self._on_change, traffic=front.traffic,
         )  # fmt: skip
 
     async def resume(self, running: dict[str, RunningEntry]) -> None:

@@ -215,9 +215,11 @@ class RoutedFront:
     home: Path  # absolute
     host: str
     port: int
+    traffic: Path | None = None  # the traffic profile's folder (absolute), if not home's
 
     def to_dict(self) -> dict[str, Any]:
-        return {"home": str(self.home), "host": self.host, "port": self.port}
+        found = {"home": str(self.home), "host": self.host, "port": self.port}
+        return found | ({"traffic": str(self.traffic)} if self.traffic else {})
 
     @classmethod
     def from_dict(cls, raw: object) -> RoutedFront:
@@ -231,7 +233,12 @@ class RoutedFront:
             raise SpecError(f"field 'host' must be a host, not {host!r}")
         if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
             raise SpecError(f"field 'port' must be a port, not {port!r}")
-        return cls(Path(home), host, port)
+        traffic = raw.get("traffic")
+        if traffic is not None and (
+            not isinstance(traffic, str) or not Path(traffic).is_absolute()
+        ):
+            raise SpecError(f"field 'traffic' must be an absolute path, not {traffic!r}")
+        return cls(Path(home), host, port, Path(traffic) if traffic else None)
 
 
 def load_fronts(paths: AgentPaths) -> dict[str, RoutedFront]:

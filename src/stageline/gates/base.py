@@ -142,6 +142,12 @@ class TargetView(Protocol):
         """The facts of ``environment`` as it runs now (``NotDeployed`` if nothing runs)."""
         ...
 
+    def serving_ports(self, environment: str) -> tuple[int, ...]:
+        """The ports of this host on which ``environment``'s serving processes listen
+        themselves: each copy's or task's own port behind a front (blue/green, swarm), the
+        public port when the service holds it (restart); () when nothing runs."""
+        ...
+
 
 @dataclass(frozen=True)
 class Runnable:

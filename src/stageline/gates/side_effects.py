@@ -4,7 +4,9 @@ The gate makes the service attempt its side effects (the ``steps``, as in the ``
 gate: place an order, sign up a user), and meanwhile samples the service's outgoing TCP
 connections from ``/proc``. It fails if any of them goes to a provider host, or if a
 kind listed in ``expect`` was not recorded in the environment's outbox (the guard in
-``stageline.runtime`` did not do its job)::
+``stageline.runtime`` did not do its job). The outbox is where the service writes
+(``STAGELINE_OUTBOX``): ``envs/<env>/outbox.jsonl``, or the file or ``postgresql://`` URL
+the environment's ``vars`` name::
 
     [environments.staging.gates.no-real-payments]
     kind = "side-effects"
@@ -22,7 +24,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -84,6 +85,15 @@ class _Sampler(threading.Thread):
         self.join(timeout=5)
 
 
+def _service_pids(ctx: GateContext) -> set[int]:
+    """The service's own processes on this host: behind a front (blue/green, swarm) those
+    listening on the copies' or tasks' ports; else (or when none of them runs here: swarm
+    tasks on other nodes) those listening on the port of the environment's URL."""
+    ports = ctx.targets.serving_ports(ctx.environment.name)
+    found = {pid for port in ports for pid in listening_pids(port)}
+    return found or listening_pids(urlsplit(ctx.url).port or 80)
+
+
 class SideEffectsGate:
     Options = SideEffectsOptions
 
@@ -92,11 +102,11 @@ class SideEffectsGate:
         started = time.monotonic()
         if ctx.environment.tier.value == "production":
             return GateResult("passed", "production performs side effects for real", 0.0)
-        outbox = Path(ctx.variables.get("STAGELINE_OUTBOX", ""))
+        outbox = ctx.variables.get("STAGELINE_OUTBOX", "")  # a file, or a database
         before = len(read_outbox(outbox))
-        port = urlsplit(ctx.url).port or 80
-        pids = listening_pids(port)
+        pids = _service_pids(ctx)
         if not pids:
+            port = urlsplit(ctx.url).port or 80
             return GateResult("error", f"no process listens on port {port}", 0.0)
         sampler = _Sampler(pids, _endpoints(opts.providers), opts.sample_ms / 1000)
         sampler.start()

@@ -38,7 +38,8 @@ def destination(environ: Mapping[str, str] | None = None) -> str:
     return env.get("STAGELINE_OUTBOX", "").strip() or DEFAULT_OUTBOX
 
 
-def _is_postgres(target: str) -> bool:
+def is_postgres(target: str) -> bool:
+    """True if the destination ``target`` is a PostgreSQL URL (else a file)."""
     return target.startswith(("postgresql://", "postgres://"))
 
 
@@ -111,7 +112,7 @@ def write(record: Mapping[str, Any], target: str) -> None:
     import json
 
     text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
-    if _is_postgres(target):
+    if is_postgres(target):
         _write_postgres(record, text, target)
         return
     path = _file_path(target)
@@ -149,7 +150,7 @@ def read_outbox(target: str | None = None) -> list[dict[str, Any]]:
     import json
 
     target = destination() if target is None else target
-    if _is_postgres(target):
+    if is_postgres(target):
         return _read_postgres(target)
     try:
         with open(_file_path(target), encoding="utf-8") as handle:

@@ -40,6 +40,10 @@ acts and reports:
    (``status().state == "idle"``: no process runs, the front holds the port) wakes for
    it. ``stageline status`` and the dashboard therefore report ``idle`` without asking.
    ``run_probe(prepared, argv)`` runs a read-only command in the release's context.
+   ``flush_traffic()`` asks the front serving the environment (whichever process holds
+   its public port) to write the traffic profile it holds now, so a profile read next
+   (``envs/<env>/traffic/``, the ``load`` gate's) includes the last seconds; False when
+   no front answered (nothing serves, or the environment has no front).
 7. ``run_interactive(prepared, argv, variables)``: a person's one-off command
    (``stageline run``) in the release's context with the service's variables, attached
    to the caller's terminal; returns its exit code.
@@ -201,6 +205,8 @@ class Target(Protocol):
     def status(self) -> ServiceStatus | None: ...
 
     def log_path(self, process: str = "web") -> Path: ...
+
+    def flush_traffic(self) -> bool: ...
 
     def run_probe(
         self, prepared: Prepared, argv: Sequence[str], *, timeout: float

@@ -267,6 +267,10 @@ class FakeTarget:
         name = "service.log" if process == "web" else f"{process}.log"
         return self.home / "fake" / self.env.name / name
 
+    def flush_traffic(self) -> bool:
+        """No front runs here: nothing to write (a fake serves no requests)."""
+        return False
+
     def _status(self, digest: str) -> ServiceStatus:
         state: ServiceState = "stopped" if self.stopped else "running"
         return ServiceStatus(

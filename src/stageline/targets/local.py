@@ -462,6 +462,13 @@ class LocalTarget:
         """The output log of a process type (``web``: ``service.log``)."""
         return self.folder / "logs" / ("service.log" if process == WEB else f"{process}.log")
 
+    def flush_traffic(self) -> bool:
+        """The agent's front of this environment writes its traffic now (see base.py)."""
+        from stageline.agent.front import flush
+        from stageline.agent.state import AgentPaths
+
+        return flush(AgentPaths(self.home), self.env.name)
+
     def run_probe(
         self, prepared: Prepared, argv: Sequence[str], *, timeout: float
     ) -> CommandResult:

@@ -75,9 +75,9 @@ def budgets(
     checks: Mapping[str, Gate], status: ServiceStatus, margin: float = REVERT_MARGIN
 ) -> dict[str, Gate]:
     """``checks`` with each timeout cut to the watch window left (blue/green), so the
-    switch back still finds the window open; at least one second each. No window (a first
-    release: nothing earlier to switch back to, as a swarm environment's first deploy
-    says), no cut."""
+    switch back still finds the window open; at least one second each. Without a window
+    (none was opened: a swarm environment's first release, or ``watch = 0``) there is
+    nothing to switch back to, and each check keeps its own timeout."""
     if status.strategy != "blue-green" or status.watching_for <= 0:
         return dict(checks)
     left = max(1, int(status.watching_for - margin))

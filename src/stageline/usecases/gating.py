@@ -11,11 +11,8 @@ releases of their own, the releases and recorded traffic (:class:`SessionRelease
 
 from __future__ import annotations
 
-import json
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from stageline.config.model import Pipeline
 from stageline.config.resolve import PostgresFacts
@@ -63,6 +60,13 @@ class SessionTargets:
     def probe(self, environment: str) -> Facts:
         return probe(self.session, environment)
 
+    def serving_ports(self, environment: str) -> tuple[int, ...]:
+        env = self.pipeline.environment(environment)
+        running = self.session.target(env, self.pipeline.service.name).status()
+        if running is None or running.state == "stopped":
+            return ()
+        return tuple(p.port for p in running.processes if p.port) or (running.port,)
+
 
 @dataclass(frozen=True)
 class SessionReleases:
@@ -94,28 +98,10 @@ class SessionReleases:
     def traffic(self, environment: str) -> TrafficProfile | None:
         from stageline.usecases.traffic import profile
 
-        flush_traffic(self.session.workspace.home, environment)
+        env = self.pipeline.environment(environment)
+        self.session.target(env, self.pipeline.service.name).flush_traffic()
         found = profile(self.session, environment)
         return found if found.routes else None
-
-
-def flush_traffic(home: Path, environment: str) -> bool:
-    """Ask ``environment``'s front to write the minute in progress now (its ``flush``
-    order), so a profile read next includes the last seconds' traffic; False when no
-    front answered (nothing runs there, or it records nothing)."""
-    from stageline.agent.state import AgentPaths
-
-    path = AgentPaths(home).front_socket(environment)
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(10)
-            sock.connect(str(path))
-            sock.sendall(json.dumps({"op": "flush"}).encode() + b"\n")
-            with sock.makefile("rb") as answer:
-                reply = json.loads(answer.readline() or b"{}")
-    except (OSError, ValueError):
-        return False
-    return isinstance(reply, dict) and bool(reply.get("ok"))
 
 
 @dataclass(frozen=True)

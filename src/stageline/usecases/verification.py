@@ -250,7 +250,9 @@ def context_maker(
             variables={
                 **variables,
                 "STAGELINE_URL": url,
-                "STAGELINE_OUTBOX": str(outbox_path(session.workspace.home, env.name)),
+                # where the service writes: its own choice, else the environment's file
+                "STAGELINE_OUTBOX": variables.get("STAGELINE_OUTBOX")
+                or str(outbox_path(session.workspace.home, env.name)),
             },
             digest=prepared.release.digest,
             version=manifest.service.version,

@@ -50,16 +50,23 @@ class SwarmFront:
     host: str
     port: int
     home: Path  # the .stageline folder whose agent runs the front
+    #: where the front writes the environment's traffic profile (``envs/<env>/traffic``,
+    #: as ``local``'s front does), and whether it records it (``record_traffic``)
+    traffic: Path | None = None
+    record_traffic: bool = False
 
     @property
     def paths(self) -> AgentPaths:
         return AgentPaths(self.folder)
 
     def _process(self) -> FrontProcess:
-        return FrontProcess(self.paths, self.environment, self.host, self.port, stop_grace=5.0)
+        return FrontProcess(
+            self.paths, self.environment, self.host, self.port, stop_grace=5.0,
+            traffic=self.traffic,
+        )  # fmt: skip
 
     def _routed(self) -> RoutedFront:
-        return RoutedFront(self.folder.resolve(), self.host, self.port)
+        return RoutedFront(self.folder.resolve(), self.host, self.port, self.traffic)
 
     def _agent(self) -> AgentClient:
         return AgentClient(self.home)
@@ -87,7 +94,9 @@ class SwarmFront:
         does not run, and has it reload."""
         self.paths.dir.mkdir(parents=True, exist_ok=True)
         template = ProcessSpec(self.environment, release, ["swarm"], "/", {}, self.port, "/", "")
-        spec = ReleaseSpec(template, processes=len(addresses), host=self.host)
+        spec = ReleaseSpec(
+            template, processes=len(addresses), host=self.host, record_traffic=self.record_traffic
+        )
         serving = Group.at(spec, addresses)
         save_proxied(self.paths, {self.environment: EnvState(serving=serving)})
         agent = self._agent()

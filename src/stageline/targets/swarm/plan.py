@@ -38,6 +38,10 @@ SECRETS_VAR = "STAGELINE_SECRET_FILES"
 OWN_VARIABLES = ("PORT", "STAGELINE_PORT_BASE", "STAGELINE_SLOT", "STAGELINE_LISTEN")
 #: ``listen`` values that bind every interface of a node
 WILDCARDS = ("0.0.0.0", "::")
+#: where a container writes the environment's outbox (``STAGELINE_OUTBOX``): the host's
+#: ``envs/<env>/outbox.jsonl``, bind-mounted, so the side-effects gate and ``stageline
+#: outbox`` read what tasks and one-off commands recorded
+OUTBOX = "/run/stageline-outbox.jsonl"
 
 
 def slug(text: str) -> str:
@@ -71,6 +75,18 @@ def password_of(url: str) -> str:
     """The password of a URL with one (:func:`has_password`), decoded; else ""."""
     found = re.match(r"^[a-z][a-z0-9+.-]*://[^/@:]*:([^/@]+)@", url)
     return unquote(found[1]) if found else ""
+
+
+def outbox_args(source: str | None, variables: Mapping[str, str]) -> list[str]:
+    """``docker service create`` / ``docker run`` options giving a container the
+    environment's outbox: the host's file ``source`` bind-mounted at :data:`OUTBOX` and
+    ``STAGELINE_OUTBOX`` naming it. None (``[]``) without a ``source``, or when the
+    environment's variables choose the destination themselves (``STAGELINE_OUTBOX``, e.g.
+    a ``postgresql://`` URL: nothing to mount)."""
+    if source is None or "STAGELINE_OUTBOX" in variables:
+        return []
+    mount = f"type=bind,source={source},target={OUTBOX}"
+    return ["--mount", mount, "--env", f"STAGELINE_OUTBOX={OUTBOX}"]
 
 
 def ports_of(base: int, replicas: int) -> tuple[int, ...]:
@@ -122,14 +138,16 @@ def create_args(
     resolve_image: bool,
     command: Sequence[str] = ("web",),
     release: str = "",
+    outbox: str | None = None,
 ) -> list[str]:
     """``docker service create`` arguments of one release's web service (``command``
     ``("web",)``) or of one of its workers (``("worker", TYPE)``): host network, the port
     block, plain variables as ``--env`` and each secret variable as a Swarm secret
     (``secrets``: variable names; the file ``/run/secrets/NAME``), never a value in the
-    spec; Swarm's health check is the service's health route (a worker has none). The
-    secrets are those made for ``release`` (the release's web service; default ``name``):
-    a worker mounts its release's secrets, it has none of its own."""
+    spec; the host's ``outbox`` file mounted (:func:`outbox_args`); Swarm's health check
+    is the service's health route (a worker has none). The secrets are those made for
+    ``release`` (the release's web service; default ``name``): a worker mounts its
+    release's secrets, it has none of its own."""
     args = ["service", "create", "--detach", "--name", name, "--network", "host"]
     args += ["--replicas", str(replicas), "--restart-condition", "any", "--restart-delay", "1s"]
     for key, value in (("environment", environment), ("artifact", digest), ("port-base", base)):
@@ -141,6 +159,7 @@ def create_args(
     args += ["--env", f"STAGELINE_PORT_BASE={base}", "--env", "STAGELINE_SLOT={{.Task.Slot}}"]
     args += ["--env", f"STAGELINE_LISTEN={listen}"]
     args += ["--env", f"{SECRETS_VAR}={','.join(sorted(secrets))}"]
+    args += outbox_args(outbox, variables)
     for variable in sorted(secrets):
         source = secret_name(release or name, variable)
         args += ["--secret", f"source={source},target={variable},mode=0400"]

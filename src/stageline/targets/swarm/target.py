@@ -40,6 +40,7 @@ from stageline.agent.release import Address
 from stageline.config.model import WEB, Environment
 from stageline.config.resolve import PostgresFacts, RedisFacts
 from stageline.errors import DeployFailed, UsageError
+from stageline.host.outbox import ensure_outbox, outbox_path
 from stageline.targets.base import (
     CommandResult,
     DeploymentId,
@@ -63,6 +64,7 @@ from stageline.targets.swarm.front import SwarmFront
 from stageline.targets.swarm.image import ImageRecord, ensure_image
 from stageline.targets.swarm.state import Placed, SwarmState, load, save
 from stageline.targets.swarm.watch import answers, task_url
+from stageline.traffic.store import traffic_dir
 from stageline.values import label
 
 POLL = 0.5
@@ -77,8 +79,10 @@ class SwarmTarget:
         self.host = LocalTarget(home, env, service)  # release folder, backing services
         self.engine = Engine(env.target.docker_host)
         self.folder = home / "envs" / env.name / "swarm"
-        host = _listen_host(env.url)
-        self.front = SwarmFront(self.folder, env.name, host, env.target.port, home)
+        self.front = SwarmFront(
+            self.folder, env.name, _listen_host(env.url), env.target.port, home,
+            traffic=traffic_dir(home, env.name).resolve(), record_traffic=env.records_traffic,
+        )  # fmt: skip
         self.replicas = env.target.replicas
         self.listen = env.target.listen  # where tasks listen on their nodes
 
@@ -174,10 +178,23 @@ class SwarmTarget:
             options += ["-e", f"{plan.SECRETS_VAR}={','.join(sorted(names))}"]
             yield options, plain
 
-    def _one_off(self, prepared: Prepared, options: list[str], argv: Sequence[str]) -> list[str]:
+    def _outbox(self) -> str:
+        """The environment's outbox on this host, made if missing (tasks mount it)."""
+        return str(ensure_outbox(outbox_path(self.home, self.env.name)))
+
+    def _one_off(
+        self,
+        prepared: Prepared,
+        options: list[str],
+        argv: Sequence[str],
+        variables: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """``docker run`` arguments of a one-off container of the release's image: host
+        network, ``options``, the environment's outbox (as its tasks have it)."""
         name = f"{plan.slug(self.service)}-{plan.slug(self.env.name)}-run-{random.token_hex(4)}"
+        outbox = plan.outbox_args(self._outbox(), variables or {})
         return [
-            "run", "--rm", "--name", name, "--network", "host", *options,
+            "run", "--rm", "--name", name, "--network", "host", *options, *outbox,
             self._reference(prepared), "run", "--", *argv,
         ]  # fmt: skip
 
@@ -189,7 +206,8 @@ class SwarmTarget:
         log.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         with self._secrets_file(variables) as (options, _):
-            args = self._one_off(prepared, options, _in_image(prepared, shlex.split(command)))
+            argv = _in_image(prepared, shlex.split(command))
+            args = self._one_off(prepared, options, argv, variables)
             try:
                 done = subprocess.run(
                     self.engine.argv(args), env=self.engine.env(), capture_output=True,
@@ -224,7 +242,9 @@ class SwarmTarget:
         """A person's command in a one-off container, attached to this terminal."""
         with self._secrets_file(variables) as (options, _):
             tty = ["-t"] if sys.stdin.isatty() else []
-            args = self._one_off(prepared, ["-i", *tty, *options], _in_image(prepared, argv))
+            args = self._one_off(
+                prepared, ["-i", *tty, *options], _in_image(prepared, argv), variables
+            )
             code = subprocess.call(self.engine.argv(args), env=self.engine.env())
         return 128 - code if code < 0 else code
 
@@ -325,6 +345,7 @@ class SwarmTarget:
                         stop_grace=float(self.env.drain_timeout),
                         resolve_image=bool(self.env.target.registry), command=command,
                         release=name,
+                        outbox=self._outbox(),
                     )
                 )  # fmt: skip
                 created_services.append(service)
@@ -540,6 +561,12 @@ class SwarmTarget:
         self._wait_gone()
         self._sweep()
         save(self.folder, SwarmState(retired=load(self.folder).retired))
+
+    def flush_traffic(self) -> bool:
+        """This environment's front writes its traffic now (see base.py)."""
+        from stageline.agent.front import flush
+
+        return flush(self.front.paths, self.env.name)
 
     def _log_tail(self, service: str) -> str:
         try:
