@@ -149,7 +149,9 @@ def a_worker_that_cannot_start_fails_the_deploy(
     said = done.stdout + done.stderr
     assert done.returncode != 0, said
     assert "worker process did not start in staging on swarm" in said, said
-    assert f"127.0.0.1:{nowhere}" in said, said  # the worker's own log: where it could not go
+    last = json.loads(ok_stdout(repo, "history", "staging", "--json"))[0]
+    assert last["status"] == "failed", last
+    assert f"127.0.0.1:{nowhere}" in last["detail"], last  # the worker's log: where it went
     assert sorted(s["Spec"]["Name"] for s in services_of(engine, "staging")) == before
     still = serving(repo, "staging")
     assert (still["digest"], still["health"]) == (staging["digest"], "healthy"), still

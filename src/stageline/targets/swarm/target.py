@@ -6,9 +6,11 @@ block, slot N on ``base + N``), started beside the serving one; Swarm's health c
 (the service's health route, ``launch.py health``) gates each task, and stageline also
 asks every task port itself. When all answer, stageline's front (``front.py``, the same
 proxy as ``local``'s blue/green) switches the public port to the new block, drains the
-old one, and the old service keeps running through the watch window: a crashed task or
-``watch_failures`` failed checks in a row switch it back (one reload) and record the
-deployment ``rolled_back``. When the window ends the old service is removed.
+old one, and the old service keeps running through the watch window: a crashed task, a
+worker's task that ends (``workers.py``: the release's other process types, held to
+``local``'s rule) or ``watch_failures`` failed checks in a row switch it back (one
+reload) and record the deployment ``rolled_back``. When the window ends the old service is
+removed.
 
 The engine does what it is good at: placing tasks, restarting crashed ones, secrets,
 limits, health checks. stageline keeps its promise on top: the same image (by digest)

@@ -83,6 +83,7 @@ def _failed(target: SwarmTarget, kind: str, service: str, version: str, why: str
         f"{version}'s {kind} process did not start in {env} on swarm: {why}; "
         "the release never took traffic",
         log_tail=target._log_tail(service),
-        hint=f"see its log above and [service.processes] {kind}"
+        hint=f"its last log lines are in the deployment's record (`stageline history {env} "
+        f"--json`); check [service.processes] {kind}"
         + ("; the previous release keeps serving" if target.front.pid() else ""),
     )
