@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stageline.targets.base import ProcessInfo
 from stageline.targets.swarm import plan
 from stageline.targets.swarm.image import build_script
 from stageline.targets.swarm.plan import Task
@@ -240,3 +241,64 @@ def test_tasks_write_to_the_hosts_outbox_through_a_bind_mount() -> None:
     own = args(outbox=source, variables=variables, secrets=[])
     assert "--mount" not in own and "STAGELINE_OUTBOX=/data/outbox.jsonl" in own
     assert plan.outbox_args(None, {}) == []
+
+
+def worker_tasks(*rows: tuple[str, str, str]) -> list[Task]:
+    """A worker service's tasks from (current state, desired state, error) rows."""
+    return [Task.from_row(row("shop-x-worker.1", *found)) for found in rows]
+
+
+RUNNING = ("Running 2 seconds ago", "Running", "")
+EXITED = ("Failed 3 seconds ago", "Shutdown", "task: non-zero exit (3)")
+
+
+def test_a_new_worker_has_started_once_it_ran_the_settle_time() -> None:
+    first = plan.worker_start(worker_tasks(("Preparing now", "Running", "")), None, 10.0, 3.0)
+    assert first == plan.WorkerStart(None)  # not running yet: nothing counts
+    seen = plan.worker_start(worker_tasks(RUNNING), None, 11.0, 3.0)
+    assert seen.since == 11.0 and not seen.started and not seen.problem
+    assert not plan.worker_start(worker_tasks(RUNNING), 11.0, 13.9, 3.0).started
+    assert plan.worker_start(worker_tasks(RUNNING), 11.0, 14.0, 3.0).started
+
+
+def test_a_new_worker_whose_task_ended_fails_at_once_with_the_engines_error() -> None:
+    # restarted by Swarm: running again, but a task of it exited before it settled
+    again = plan.worker_start(worker_tasks(RUNNING, EXITED), 1.0, 60.0, 3.0)
+    assert again.problem == "task: non-zero exit (3)" and not again.started
+    returned = worker_tasks(("Complete 1 second ago", "Shutdown", ""))
+    assert plan.worker_start(returned, None, 1.0, 3.0).problem == "it exited with code 0"
+    refused = worker_tasks(("Rejected 1 second ago", "Shutdown", "No such image: shop@sha256:b"))
+    assert plan.why_ended(refused) == "No such image: shop@sha256:b"
+    # stopped on purpose (the service was scaled or removed) is not an end of its own
+    assert plan.why_ended(worker_tasks(("Shutdown 1 second ago", "Shutdown", ""))) is None
+    assert plan.why_ended(worker_tasks(RUNNING)) is None
+
+
+def test_a_worker_shows_in_status_as_local_shows_one() -> None:
+    well = plan.worker_process("worker", worker_tasks(RUNNING))
+    assert well == ProcessInfo(None, 0, "running", True, 0, "worker")
+    # a crash loop: the task that replaces the last one waits, every end is a restart
+    looping = worker_tasks(("Ready 1 second ago", "Running", ""), EXITED, EXITED)
+    assert plan.worker_process("worker", looping) == ProcessInfo(
+        None, 0, "backoff", False, 2, "worker"
+    )
+    again = plan.worker_process("worker", worker_tasks(RUNNING, EXITED))
+    assert (again.state, again.healthy, again.restarts) == ("running", True, 1)
+    assert plan.worker_process("worker", worker_tasks(("Pending now", "Running", ""))).state == (
+        "starting"
+    )
+    assert plan.worker_process("worker", []).state == "stopped"  # its service is gone
+    # the release's state: a worker in backoff shows through running web tasks
+    assert plan.overall({"running", "backoff"}) == "backoff"
+    assert plan.overall({"crashed", "backoff"}) == "crashed"
+
+
+def test_a_release_names_its_workers_process_types(tmp_path: Path) -> None:
+    placed = Placed(
+        "svc", "sha256:a", "img", (21001,), workers=("svc-celery-beat",), processes=("celery_beat",)
+    )
+    save(tmp_path, SwarmState(serving=placed))
+    again = load(tmp_path).serving
+    assert again == placed and again.worker_types == (("celery_beat", "svc-celery-beat"),)
+    older = Placed("svc", "sha256:a", "img", (21001,), workers=("svc-worker",))  # before types
+    assert older.worker_types == (("worker", "svc-worker"),)

@@ -8,7 +8,9 @@ example is not the user).
 - ``examples/flask-redis``: a Flask tree with no packaging, Flask-Migrate as release
   command, a compiled translation, and a **worker** process type taking jobs from the
   environment's Redis (on the host, reached through the host network): its own Swarm
-  service.
+  service, in ``status`` as a running worker; a release whose worker cannot start (its
+  Redis is nowhere) fails the deploy with the worker's log, before the switch, and the
+  first release keeps serving.
 
 Each, as the team adopting stageline would ship it (``tests/examples/journey.py``'s
 helpers): ``init`` in its repository, staging made a swarm environment of one replica
@@ -36,6 +38,7 @@ import httpx
 import psycopg
 import pytest
 
+from stageline.agent.switch import free_ports
 from stageline.targets.swarm.engine import Engine
 from stageline.usecases.pipeline import Session
 from tests.e2e.helpers import staging_first
@@ -51,6 +54,7 @@ from tests.examples.journey import (
     ok_stdout,
     service_processes,
     serving,
+    stageline,
 )
 from tests.examples.test_flask_redis import FLASK, the_worker_welcomes
 from tests.examples.test_monorepo_fastapi import MONOREPO
@@ -128,6 +132,32 @@ def spec(service: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def a_worker_that_cannot_start_fails_the_deploy(
+    repo: Path, tag: str, engine: Engine, staging: dict[str, Any]
+) -> None:
+    """Staging's Redis moved to a port nothing listens on: the web tasks stay healthy (their
+    health route reads the database), the worker exits at its first job; the deploy fails
+    before the switch with the worker's log, its services are removed, the first release
+    keeps serving."""
+    before = sorted(s["Spec"]["Name"] for s in services_of(engine, "staging"))
+    (nowhere,) = free_ports(1)
+    pipeline_file = repo / "stageline.toml"
+    text = pipeline_file.read_text(encoding="utf-8")
+    redis = f'REDIS_URL = "redis://127.0.0.1:{nowhere}/0"\n'
+    pipeline_file.write_text(text + f"\n[environments.staging.vars]\n{redis}", encoding="utf-8")
+    done = stageline(repo, "deploy", "staging", tag)
+    said = done.stdout + done.stderr
+    assert done.returncode != 0, said
+    assert "worker process did not start in staging on swarm" in said, said
+    last = json.loads(ok_stdout(repo, "history", "staging", "--json"))[0]
+    assert last["status"] == "failed", last
+    assert f"127.0.0.1:{nowhere}" in last["detail"], last  # the worker's log: where it went
+    assert sorted(s["Spec"]["Name"] for s in services_of(engine, "staging")) == before
+    still = serving(repo, "staging")
+    assert (still["digest"], still["health"]) == (staging["digest"], "healthy"), still
+    assert still["workers"] == {"worker": "running"}, still
+
+
 def test_a_differently_shaped_service_ships_to_swarm(
     shaped: tuple[Shape, Path], swarm_engine: Engine
 ) -> None:
@@ -171,6 +201,8 @@ def test_a_differently_shaped_service_ships_to_swarm(
         # its log, from its own service: the critical path's user and this one, welcomed
         said = " ".join(ok(repo, "logs", "staging", "--process", "worker").split())
         assert "welcomed smoke-" in said and "welcomed worker-" in said, said
+        assert staging["workers"] == {"worker": "running"}, staging  # in `status`, as on local
+        a_worker_that_cannot_start_fails_the_deploy(repo, tag, swarm_engine, staging)
 
     ok(repo, "down", "staging")
     assert services_of(swarm_engine, "staging") == []

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from stageline.agent.release import HOST_PLACEHOLDER, Address
-from stageline.targets.base import ServiceState
+from stageline.targets.base import ProcessInfo, ServiceState
 
 LABEL = "org.stageline"
 #: where port blocks are taken from (below Linux's default ephemeral range)
@@ -189,6 +189,9 @@ TASK_STATES: dict[str, ServiceState] = {
     "complete": "stopped", "shutdown": "stopped", "remove": "stopped", "orphaned": "stopped",
     "failed": "crashed", "rejected": "crashed",
 }  # fmt: skip
+#: states in which a task's command ended by itself (it exited, or the engine could not
+#: start it): Swarm starts another task in its place
+ENDED = ("complete", "failed", "rejected")
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,7 @@ class Task:
     desired: str  # "running" or "shutdown"
     error: str
     node: str = ""  # the node's id (its hostname without --no-resolve)
+    ended: bool = False  # its command ended by itself (:data:`ENDED`)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Task:
@@ -212,6 +216,7 @@ class Task:
             desired=str(row.get("DesiredState", "")).lower(),
             error=str(row.get("Error", "")),
             node=str(row.get("Node", "")),
+            ended=word in ENDED,
         )
 
 
@@ -238,7 +243,68 @@ def overall(states: set[ServiceState]) -> ServiceState:
         return "running"
     if "crashed" in states:
         return "crashed"
+    if "backoff" in states:
+        return "backoff"
     return "starting" if states - {"stopped"} else "stopped"
+
+
+# -- a release's other process types (workers) ---------------------------------------------
+#
+# A worker is a Swarm service of one task, without a health check, held to ``local``'s
+# rule (``agent/supervisor.py``, ``agent/switch.py``): it has started once it ran
+# ``worker_settle`` seconds; one that exits before fails the deploy; one that exits during
+# the watch window switches the previous release back in.
+
+
+def why_ended(tasks: Iterable[Task]) -> str | None:
+    """Why a task of a worker's service ended by itself (the engine's error, e.g. ``task:
+    non-zero exit (1)``); None if none did."""
+    gone = [t for t in tasks if t.ended]
+    if not gone:
+        return None
+    failed = [t.error for t in gone if t.error]
+    if failed:
+        return failed[0]
+    return "it exited with code 0" if gone[0].state == "stopped" else "it failed"
+
+
+@dataclass(frozen=True)
+class WorkerStart:
+    """How a new worker's start stands at one look (:func:`worker_start`)."""
+
+    since: float | None  # when its task was first seen running; None: it does not run
+    started: bool = False  # it has run ``settle`` seconds
+    problem: str = ""  # why it will not start (a task of it ended): the deploy fails
+
+
+def worker_start(
+    tasks: Sequence[Task], since: float | None, now: float, settle: float
+) -> WorkerStart:
+    """One look at a new worker's service before the switch: it has started once its task
+    has been seen running for ``settle`` seconds (``since``: the last look's answer);
+    a task of it that ended is a failure at once (it has restarted: ``local`` fails a
+    worker that exits before it settled)."""
+    problem = why_ended(tasks)
+    if problem is not None:
+        return WorkerStart(None, problem=problem)
+    task = current(tasks).get(1)
+    if task is None or task.state != "running":
+        return WorkerStart(None)
+    since = now if since is None else since
+    return WorkerStart(since, now - since >= settle)
+
+
+def worker_process(process_type: str, tasks: Sequence[Task]) -> ProcessInfo:
+    """One worker's service as ``status`` shows it, as ``local`` shows a worker: port 0,
+    no pid; its task's state, ``backoff`` while the task that replaces one that ended is
+    not running yet; healthy while it runs; its ended tasks counted as restarts (as many
+    as the engine keeps: its task history limit, 5 by default)."""
+    task = current(tasks).get(1)
+    restarts = sum(1 for t in tasks if t.ended)
+    state: ServiceState = task.state if task is not None else "stopped"
+    if state != "running" and restarts:
+        state = "backoff"
+    return ProcessInfo(None, 0, state, state == "running", restarts, process_type)
 
 
 @dataclass(frozen=True)

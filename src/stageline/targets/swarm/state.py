@@ -31,6 +31,14 @@ class Placed:
     secrets: tuple[str, ...] = ()
     workers: tuple[str, ...] = ()  # the services of its other process types
     hosts: tuple[str, ...] = ()
+    processes: tuple[str, ...] = ()  # the process types of ``workers``, in their order
+
+    @property
+    def worker_types(self) -> tuple[tuple[str, str], ...]:
+        """Each worker's (process type, service); a release recorded before the types
+        were names its type by its service name's suffix (``plan.worker_name``)."""
+        kinds = self.processes or tuple(w.removeprefix(f"{self.service}-") for w in self.workers)
+        return tuple(zip(kinds, self.workers, strict=True))
 
     @property
     def addresses(self) -> tuple[Address, ...]:
@@ -48,6 +56,7 @@ class Placed:
             secrets=tuple(data.get("secrets", ())),
             workers=tuple(data.get("workers", ())),
             hosts=tuple(data.get("hosts", ())),
+            processes=tuple(data.get("processes", ())),
         )
 
 

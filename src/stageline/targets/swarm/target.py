@@ -6,9 +6,11 @@ block, slot N on ``base + N``), started beside the serving one; Swarm's health c
 (the service's health route, ``launch.py health``) gates each task, and stageline also
 asks every task port itself. When all answer, stageline's front (``front.py``, the same
 proxy as ``local``'s blue/green) switches the public port to the new block, drains the
-old one, and the old service keeps running through the watch window: a crashed task or
-``watch_failures`` failed checks in a row switch it back (one reload) and record the
-deployment ``rolled_back``. When the window ends the old service is removed.
+old one, and the old service keeps running through the watch window: a crashed task, a
+worker's task that ends (``workers.py``: the release's other process types, held to
+``local``'s rule) or ``watch_failures`` failed checks in a row switch it back (one
+reload) and record the deployment ``rolled_back``. When the window ends the old service is
+removed.
 
 The engine does what it is good at: placing tasks, restarting crashed ones, secrets,
 limits, health checks. stageline keeps its promise on top: the same image (by digest)
@@ -58,7 +60,7 @@ from stageline.targets.local import (
     port_is_free,
     public_answer_problem,
 )
-from stageline.targets.swarm import plan, watch
+from stageline.targets.swarm import plan, watch, workers
 from stageline.targets.swarm.engine import Engine, EngineError
 from stageline.targets.swarm.front import SwarmFront
 from stageline.targets.swarm.image import ImageRecord, ensure_image
@@ -359,29 +361,35 @@ class SwarmTarget:
         health = release.manifest.service.health
         return Placed(
             name, release.digest, reference, ports, health, tuple(created),
-            workers=tuple(created_services[1:]),
+            workers=tuple(created_services[1:]), processes=tuple(workers),
         )  # fmt: skip
 
     def _wait_ready(self, placed: Placed, prepared: Prepared) -> tuple[Address, ...]:
         """Once every task runs (Swarm's health check passed) and answers at its node's
-        address and its port: those addresses, by slot. DeployFailed with the service's
-        log tail otherwise."""
+        address and its port, and every worker has started (``workers.py``): those
+        addresses, by slot. DeployFailed with the service's (or the worker's) log tail
+        otherwise."""
         deadline = time.monotonic() + float(self.env.health_timeout) + 30
         health, version = prepared.release.manifest.service.health, prepared.release.version
         nodes = self._nodes()
+        seen: dict[str, float] = {}
         while True:
+            workers_up = workers.started(self, placed, seen, version)
             tasks = self._tasks(placed.service)
             found = plan.task_addresses(tasks, nodes, placed.ports)
             known = {n.id for n in nodes}
             if any(t.node and t.node not in known for t in plan.current(tasks).values()):
                 nodes = self._nodes()  # a node joined since
             if (
-                plan.ready(tasks, self.replicas)
+                workers_up
+                and plan.ready(tasks, self.replicas)
                 and len(found) == self.replicas
                 and all(answers(task_url(a, health), 5.0) for a in found.values())
             ):
                 return tuple(found[slot] for slot in sorted(found))
             failed = plan.failures(tasks)
+            if time.monotonic() > deadline and plan.ready(tasks, self.replicas) and not workers_up:
+                workers.late(self, placed, seen, version)
             if time.monotonic() > deadline or len(failed) >= 2 * self.replicas:
                 why = failed[-1].error if failed else "its tasks did not become healthy in time"
                 raise DeployFailed(
@@ -456,7 +464,7 @@ class SwarmTarget:
         reached = self._reached(tasks, placed.ports)
         self._route_again(state, reached, bool(found))
         now = plan.current(tasks)
-        processes = tuple(
+        web = tuple(
             ProcessInfo(
                 None, port, now[slot].state if slot in now else "stopped",
                 slot in reached and answers(task_url(reached[slot], placed.health), 2.0),
@@ -464,6 +472,7 @@ class SwarmTarget:
             )
             for slot, port in enumerate(placed.ports, start=1)
         )  # fmt: skip
+        processes = web + workers.processes(self, placed)
         if found:
             self._reconcile(state, found[0])
         left = max((state.watch_until or 0) - time.time(), 0.0)

@@ -2,9 +2,10 @@
 
 After a switch the previous release's service keeps running until the window ends
 (``watch``). Meanwhile the new release is watched: a task that fails (more than had
-failed before the switch) or ``watch_failures`` failed health checks in a row, each
-asked of every task at its node's address and slot port, switch the previous release
-back in: the front routes to the previous release's tasks again (one reload), the new
+failed before the switch), a task of one of its workers that ends (``workers.py``: as on
+``local``, any exit of a worker), or ``watch_failures`` failed health checks in a row,
+each asked of every task at its node's address and slot port, switch the previous
+release back in: the front routes to the previous release's tasks again (one reload), the new
 release is drained and removed, and the deployment is recorded ``rolled_back``.
 """
 
@@ -18,7 +19,7 @@ import httpx
 from stageline.agent.record import settle_at
 from stageline.agent.release import Address
 from stageline.targets.base import SwitchBack, WatchOutcome
-from stageline.targets.swarm import plan
+from stageline.targets.swarm import plan, workers
 from stageline.targets.swarm.state import SwarmState, load, save
 
 if TYPE_CHECKING:
@@ -62,6 +63,9 @@ def wait(target: SwarmTarget, timeout: float) -> WatchOutcome | None:
             why = crashed[-1].error
             reason = f"a task of the new release failed during the watch window: {why}"
             return switch_to_previous(target, state, reason)
+        worker = workers.failure(target, serving)
+        if worker is not None:
+            return switch_to_previous(target, state, worker)
         reached = plan.task_addresses(tasks, nodes, serving.ports)
         ok = len(reached) == len(serving.ports) and all(
             answers(task_url(a, serving.health), float(env.watch_check_timeout))
