@@ -10,12 +10,15 @@ and cached (recorded beside the artifact: nothing is built); then, unless ``--up
 prints the image figures only), production deployed on ``local`` and then on ``swarm``
 (2 replicas): the time of one switch to a new release (what a promote does), and failed
 requests and p50/p99 latency while ``--updates`` switches run (new release, then back)
-under ``--rate`` requests a second.
+under ``--rate`` requests a second. For swarm, what explains failed requests is printed
+beside them: the engine's events during the run (health checks that failed, task
+containers that died) and the front's log of backends it could not use.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -103,6 +106,37 @@ def updates(repo: Path, url: str, count: int, rate: float) -> tuple[float, Run]:
     return switch, run
 
 
+def engine_events(engine: Engine, since: float) -> dict[str, int]:
+    """What the engine did to containers since ``since`` (epoch seconds): counts of
+    ``health_status: unhealthy``, ``die`` and ``kill`` events."""
+    args = ["events", "--since", f"{since:.0f}", "--until", f"{time.time():.0f}"]
+    args += ["--filter", "type=container", "--format", "{{json .}}"]
+    found = {"unhealthy": 0, "die": 0, "kill": 0}
+    for line in engine.run(args).splitlines():
+        action = str(json.loads(line).get("Action", ""))
+        key = "unhealthy" if action == "health_status: unhealthy" else action
+        if key in found:
+            found[key] += 1
+    return found
+
+
+def front_failures(repo: Path, since: float) -> dict[str, int]:
+    """The front's log lines about backends it could not use, by kind, since ``since``."""
+    log = repo / ".stageline" / "envs" / "production" / "swarm" / "agent"
+    kinds: dict[str, int] = {}
+    for path in log.glob("front-*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            match = re.search(r"proxy \d+: (cannot connect|backend \S+ failed: \w+)", line)
+            stamp = line[:19]
+            if match is None or not stamp[:4].isdigit():
+                continue
+            at = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S"))
+            if at >= since - 1:
+                kind = re.sub(r"backend \S+", "backend", match[1])
+                kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -141,10 +175,15 @@ def main() -> None:
                     cli(repo, "deploy", "production", NEW, "--force")  # the schema's release
                 cli(repo, "rollback", "production", "--to", OLD, "--keep-schema")
                 print(f"  {kind}: {args.updates} switches at {args.rate:.0f} req/s", flush=True)
+                began = time.time()
                 results[kind] = updates(repo, url, args.updates, args.rate)
             for kind, (switch, run) in results.items():
                 print(f"promote time ({kind}): {switch:.1f} s")
                 report(kind, run)
+            events = engine_events(engine, began)
+            print(f"    engine during the swarm run: {events['unhealthy']} failed health "
+                  f"checks, {events['kill']} kills, {events['die']} task exits")  # fmt: skip
+            print(f"    front: backends it could not use: {front_failures(repo, began) or 0}")
             with Session.open(repo) as session:
                 down(session)
     finally:
