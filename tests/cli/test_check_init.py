@@ -79,7 +79,7 @@ def test_init_reads_the_project_and_check_warns_of_its_fallbacks(tmp_path: Path)
     assert created.returncode == 0, created.stderr
     text = (tmp_path / "stageline.toml").read_text()
     assert 'accept = ["release-*"]' in text
-    assert "start = \"gunicorn 'flaskr:create_app()' --bind 127.0.0.1:{port}\"" in text
+    assert "start = \"gunicorn 'flaskr:create_app()' --bind {host}:{port}\"" in text
     # what init could not tell is asked, on the terminal too
     assert "warning: flaskr/__init__.py: a SQLite database is named there" in created.stderr
     checked = stageline("check", "--json", cwd=tmp_path)

@@ -81,7 +81,7 @@ def _service(p: Project, s: Supports) -> list[str]:
         else:
             out.append(f"# ? the service lives in {p.root}/, and this stageline has no [service] "
                        f"root: root = {q(p.root)}")  # fmt: skip
-    out.append("# How to start one process; {port} is the port it must listen on.")
+    out.append("# How to start one process; it must listen on {host}:{port}.")
     if p.start.question:
         out.append(f"# ? {p.start.question}")
     out.append(f"start = {q(p.start.command)}")

@@ -16,7 +16,7 @@ def test_fastapi_in_a_workspace_member_is_started_from_its_folder(tmp_path: Path
     entry = find_app(tree)
     assert entry == Entry("fastapi", "backend/app/main.py", "app.main", "app", "backend", "backend")
     start = start_command(entry, requirements(tree, "backend"))  # fastapi[standard]: uvicorn
-    assert start.command == "uvicorn app.main:app --host 127.0.0.1 --port {port}"
+    assert start.command == "uvicorn app.main:app --host {host} --port {port}"
     assert start.question == ""
 
 
@@ -27,7 +27,7 @@ def test_flask_factory_runs_under_gunicorn_with_its_pin(tmp_path: Path) -> None:
     assert entry.framework == "flask" and entry.service_root == ""
     start = start_command(entry, requirements(tree, ""))
     # gunicorn==23.0.0 in requirements.txt: older than the control socket (25.1)
-    assert start.command == "gunicorn 'flaskr:create_app()' --bind 127.0.0.1:{port}"
+    assert start.command == "gunicorn 'flaskr:create_app()' --bind {host}:{port}"
 
 
 def test_django_wsgi_module_comes_from_the_settings(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_django_wsgi_module_comes_from_the_settings(tmp_path: Path) -> None:
     assert entry is not None and entry.target == "mysite.wsgi:application"
     start = start_command(entry, requirements(tree, ""))
     assert start.command == (
-        "gunicorn mysite.wsgi:application --bind 127.0.0.1:{port} --no-control-socket"
+        "gunicorn mysite.wsgi:application --bind {host}:{port} --no-control-socket"
     )
 
 
@@ -72,16 +72,16 @@ def deps(**pins: str) -> Requirements:
 @pytest.mark.parametrize(
     ("entry", "given", "command"),
     [
-        (ENTRY, deps(hypercorn=""), "hypercorn 'app.main:app' --bind 127.0.0.1:{port}"),
+        (ENTRY, deps(hypercorn=""), "hypercorn 'app.main:app' --bind {host}:{port}"),
         (ENTRY, deps(granian=""),
-         "granian --interface asgi app.main:app --host 127.0.0.1 --port {port}"),
+         "granian --interface asgi app.main:app --host {host} --port {port}"),
         (ENTRY, deps(gunicorn="==26.0"), "gunicorn app.main:app --worker-class "
-         "uvicorn.workers.UvicornWorker --bind 127.0.0.1:{port} --no-control-socket"),
+         "uvicorn.workers.UvicornWorker --bind {host}:{port} --no-control-socket"),
         (FLASK, deps(waitress=""),
-         "waitress-serve --listen=127.0.0.1:{port} --call app:create_app"),
+         "waitress-serve --listen={host}:{port} --call app:create_app"),
         (FLASK, deps(uvicorn=""),
-         "flask --app 'app:create_app()' run --host 127.0.0.1 --port {port}"),
-        (DJANGO, deps(), "python manage.py runserver 127.0.0.1:{port} --noreload"),
+         "flask --app 'app:create_app()' run --host {host} --port {port}"),
+        (DJANGO, deps(), "python manage.py runserver {host}:{port} --noreload"),
     ],
 )  # fmt: skip
 def test_the_server_is_the_one_the_service_depends_on(
@@ -99,4 +99,4 @@ def test_a_missing_server_is_a_question() -> None:
 def test_an_import_root_below_the_service_root_is_passed_to_uvicorn() -> None:
     entry = Entry("fastapi", "backend/api/app/main.py", "app.main", "app", "backend/api", "backend")
     start = start_command(entry, deps(uvicorn=""))
-    assert start.command == "uvicorn app.main:app --app-dir api --host 127.0.0.1 --port {port}"
+    assert start.command == "uvicorn app.main:app --app-dir api --host {host} --port {port}"

@@ -32,7 +32,7 @@ def test_monorepo_fastapi(tmp_path: Path) -> None:
     data = tomllib.loads(text)
     service = data["service"]
     assert service["name"] == "app" and service["root"] == "backend"
-    assert service["start"] == "uvicorn app.main:app --host 127.0.0.1 --port {port}"
+    assert service["start"] == "uvicorn app.main:app --host {host} --port {port}"
     assert service["health"] == "/api/v1/utils/health-check/"
     assert service["release"] == "alembic upgrade head"
     assert service["bundle"] == ["alembic.ini", "app/alembic/"]  # tests: [service.tests]
@@ -56,7 +56,7 @@ def test_django_static(tmp_path: Path) -> None:
     text = starter_for(tmp_path, [], supports=ALL)
     data = tomllib.loads(text)
     service = data["service"]
-    assert service["start"] == "gunicorn mysite.wsgi:application --bind 127.0.0.1:{port}"
+    assert service["start"] == "gunicorn mysite.wsgi:application --bind {host}:{port}"
     assert service["health"] == "/health/"
     assert service["release"] == "python manage.py migrate --noinput"
     assert service["build"] == [
@@ -75,7 +75,7 @@ def test_flask_redis(tmp_path: Path) -> None:
     text = starter_for(tmp_path, TAGS, supports=ALL)
     data = tomllib.loads(text)
     service = data["service"]
-    assert service["start"] == "gunicorn 'flaskr:create_app()' --bind 127.0.0.1:{port}"
+    assert service["start"] == "gunicorn 'flaskr:create_app()' --bind {host}:{port}"
     assert service["release"] == "flask --app flaskr db upgrade"
     assert service["build"] == ["pybabel compile -d flaskr/translations"]
     assert data["defaults"]["vars"]["REDIS_URL"] == "${redis.url}"

@@ -104,7 +104,7 @@ def detect(tree: Tree, tags: list[str]) -> Project:
     root = entry.service_root if entry is not None else ""
     deps = requirements(tree, root)
     if entry is None:
-        start = Start("uvicorn app:app --host 127.0.0.1 --port {port}",
+        start = Start("uvicorn app:app --host {host} --port {port}",
                       "no application found in the code: how is the service started?")  # fmt: skip
     else:
         start = start_command(entry, deps)

@@ -211,7 +211,7 @@ _CONTROL_SOCKET = (25, 1)
 
 def _gunicorn(target: str, deps: Requirements, extra: str = "") -> str:
     quoted = f"'{target}'" if "(" in target else target
-    command = f"gunicorn {quoted}{extra} --bind 127.0.0.1:{{port}}"
+    command = f"gunicorn {quoted}{extra} --bind {{host}}:{{port}}"
     pinned = deps.pinned("gunicorn")
     if pinned is None or pinned >= _CONTROL_SOCKET:
         command += " --no-control-socket"
@@ -232,15 +232,15 @@ def start_command(entry: Entry, deps: Requirements) -> Start:
             )
             factory = " --factory" if target.endswith("()") else ""
             app = target.removesuffix("()")
-            return Start(f"uvicorn {app}{factory}{app_dir} --host 127.0.0.1 --port {{port}}")
+            return Start(f"uvicorn {app}{factory}{app_dir} --host {{host}} --port {{port}}")
         if deps.has("hypercorn"):
-            return Start(f"hypercorn '{target}' --bind 127.0.0.1:{{port}}")
+            return Start(f"hypercorn '{target}' --bind {{host}}:{{port}}")
         if deps.has("granian"):
-            return Start(f"granian --interface asgi {target} --host 127.0.0.1 --port {{port}}")
+            return Start(f"granian --interface asgi {target} --host {{host}} --port {{port}}")
         if deps.has("gunicorn"):
             return Start(_gunicorn(target, deps, " --worker-class uvicorn.workers.UvicornWorker"))
         return Start(
-            f"uvicorn {target.removesuffix('()')} --host 127.0.0.1 --port {{port}}",
+            f"uvicorn {target.removesuffix('()')} --host {{host}} --port {{port}}",
             "no ASGI server among the dependencies: add uvicorn (or set your own start)",
         )
     if deps.has("gunicorn"):
@@ -248,11 +248,11 @@ def start_command(entry: Entry, deps: Requirements) -> Start:
     if deps.has("waitress"):
         call = " --call" if target.endswith("()") else ""
         return Start(
-            f"waitress-serve --listen=127.0.0.1:{{port}}{call} {target.removesuffix('()')}"
+            f"waitress-serve --listen={{host}}:{{port}}{call} {target.removesuffix('()')}"
         )
     question = (
         "no WSGI server among the dependencies: add gunicorn (a development server starts now)"
     )
     if entry.framework == "django":
-        return Start("python manage.py runserver 127.0.0.1:{port} --noreload", question)
-    return Start(f"flask --app '{target}' run --host 127.0.0.1 --port {{port}}", question)
+        return Start("python manage.py runserver {host}:{port} --noreload", question)
+    return Start(f"flask --app '{target}' run --host {{host}} --port {{port}}", question)
