@@ -247,9 +247,7 @@ def start_command(entry: Entry, deps: Requirements) -> Start:
         return Start(_gunicorn(target, deps))
     if deps.has("waitress"):
         call = " --call" if target.endswith("()") else ""
-        return Start(
-            f"waitress-serve --listen={{host}}:{{port}}{call} {target.removesuffix('()')}"
-        )
+        return Start(f"waitress-serve --listen={{host}}:{{port}}{call} {target.removesuffix('()')}")
     question = (
         "no WSGI server among the dependencies: add gunicorn (a development server starts now)"
     )
