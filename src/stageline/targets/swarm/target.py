@@ -443,10 +443,14 @@ class SwarmTarget:
         nodes = self._nodes(t.node for t in plan.current(tasks).values() if t.node)
         return plan.task_addresses(tasks, nodes, ports)
 
-    def where(self, placed: Placed) -> tuple[Address, ...]:
-        """Where to route ``placed``: each task's address now if every slot is reached,
-        else where its tasks were when it was last routed."""
-        reached = self._reached(self._tasks(placed.service), placed.ports)
+    def where(
+        self, placed: Placed, reached: dict[int, Address] | None = None
+    ) -> tuple[Address, ...]:
+        """Where to route ``placed``: each task's address now (``reached``, else asked of
+        the engine) if every slot is reached, else where its tasks were when it was last
+        routed."""
+        if reached is None:
+            reached = self._reached(self._tasks(placed.service), placed.ports)
         if len(reached) == len(placed.ports):
             return tuple(reached[slot] for slot in sorted(reached))
         return placed.addresses
@@ -497,7 +501,7 @@ class SwarmTarget:
         if not exists or placed is None:
             return
         whole = len(reached) == len(placed.ports)
-        addresses = tuple(reached[slot] for slot in sorted(reached)) if whole else placed.addresses
+        addresses = self.where(placed, reached)
         if not self.front.supervised() or (whole and self.front.routed() != addresses):
             self.front.route(placed.digest, addresses)
         if whole and addresses != placed.addresses:
